@@ -1,3 +1,10 @@
 // Entry point of the kernel module: every exported function is callable from TypeScript.
 export * from './conv';
 export * from './reduce';
+export * from './blas';
+export * from './layout';
+export * from './resize';
+export * from './convt';
+export * from './pointwise';
+export * from './loss';
+export * from './optim';

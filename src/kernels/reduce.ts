@@ -32,3 +32,24 @@ export function sum_chunks(partial: usize, nChunks: i32, C: i32, CP: i32, out: u
     store<f32>(out + f4(c), <f32>(<f64>prev + s));
   }
 }
+
+/** out[tid] = first index in this thread's share of [0, n) holding NaN or +-Inf, or -1. */
+export function nonfinite_scan(p: usize, n: i32, out: usize, tid: i32, nt: i32): void {
+  const i0 = shareStart(n, tid, nt), i1 = shareStart(n, tid + 1, nt);
+  const zero = f32x4.splat(0);
+  let i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    const a = v128.load(p + f4(i)), b = v128.load(p + f4(i), 16), c = v128.load(p + f4(i), 32), d = v128.load(p + f4(i), 48);
+    // x - x is 0 for finite x and NaN for NaN/Inf
+    const ok = v128.and(
+      v128.and(f32x4.eq(f32x4.sub(a, a), zero), f32x4.eq(f32x4.sub(b, b), zero)),
+      v128.and(f32x4.eq(f32x4.sub(c, c), zero), f32x4.eq(f32x4.sub(d, d), zero)),
+    );
+    if (!i32x4.all_true(ok)) break;
+  }
+  for (; i < i1; i++) {
+    const v = load<f32>(p + f4(i));
+    if (v - v != 0) { store<i32>(out + f4(tid), i); return; }
+  }
+  store<i32>(out + f4(tid), -1);
+}

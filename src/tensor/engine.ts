@@ -11,6 +11,8 @@ export interface EngineOptions {
   threads?: number;
   /** 'auto' (default) uses relaxed SIMD (fused multiply-add) when the runtime supports it. */
   simd?: 'auto' | SimdLevel;
+  /** Check op inputs for NaN/Inf and name the op in the error (default true; about one read pass per conv input). */
+  checkFinite?: boolean;
 }
 
 const PAGE = 65536;
@@ -29,6 +31,7 @@ export class Engine {
   private f32cache: Float32Array;
   private i32cache: Int32Array;
   bytesInUse = 0;
+  checkFinite = true;
   peakBytesInUse = 0;
 
   private constructor(
@@ -70,7 +73,9 @@ export class Engine {
     let threads = Math.max(1, Math.floor(opts.threads ?? cores));
     if (!canThread) threads = 1;
     const pool = threads > 1 ? await ThreadPool.create(threads, module, memory) : null;
-    return new Engine(memory, inst.exports, simd, threads, pool);
+    const eng = new Engine(memory, inst.exports, simd, threads, pool);
+    eng.checkFinite = opts.checkFinite ?? true;
+    return eng;
   }
 
   /** Run a kernel split across `nt` threads (default: all). Arguments are numbers (pointers, sizes, scalars). */
@@ -87,6 +92,19 @@ export class Engine {
     const i = this.index.get(name);
     if (i === undefined) throw new Error(`mvsr: unknown kernel "${name}"`);
     return (this.fns[i] as unknown as (...a: number[]) => number)(...args);
+  }
+
+  /** Index of the first NaN/Inf among n floats at ptr, or -1. */
+  firstNonFinite(ptr: number, n: number): number {
+    const out = this.alloc(4 * this.threads);
+    try {
+      this.run('nonfinite_scan', [ptr, n, out]);
+      const r = this.i32.subarray(out >> 2, (out >> 2) + this.threads);
+      for (const v of r) if (v >= 0) return v;
+      return -1;
+    } finally {
+      this.release(out);
+    }
   }
 
   /** Allocate `bytes` (64-byte aligned). Freed blocks of the same size class are reused. */

@@ -103,13 +103,12 @@ export function liveTensorCount(): number {
   return liveTensors;
 }
 
-/** Throw a clear error naming the op when a tensor holds NaN or Inf. */
+/** Throw a clear error naming the op when a tensor holds NaN or Inf (skipped if the engine's checkFinite is off). */
 export function assertFinite(op: string, name: string, t: Tensor): void {
-  const d = t.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new Error(`mvsr: ${op}: ${name} of shape ${shapeStr(t.shape)} contains ${d[i]} at index ${i}`);
-    }
+  if (!t.eng.checkFinite) return;
+  const i = t.eng.firstNonFinite(t.ptr, t.size);
+  if (i >= 0) {
+    throw new Error(`mvsr: ${op}: ${name} of shape ${shapeStr(t.shape)} contains ${t.data[i]} at index ${i}`);
   }
 }
 

@@ -1,7 +1,7 @@
 // conv2d forward / backward over NHWC tensors with PyTorch OIHW weights, dispatching to the
 // dense, depthwise or per-group kernels, plus the fused inference epilogues.
 import { engine } from '../engine.js';
-import { Tensor, assertRank4, shapeStr } from '../tensor.js';
+import { Tensor, assertRank4, assertFinite, shapeStr } from '../tensor.js';
 import { channelSum, roundUp4, withScratch } from './util.js';
 
 export type Activation =
@@ -51,6 +51,8 @@ export function convGeometry(op: string, x: Tensor, w: Tensor, b: Tensor | null,
   if (b && (b.shape.length !== 1 || b.shape[0] !== Cout)) {
     throw new Error(`mvsr: ${op}: bias ${shapeStr(b.shape)} does not match ${Cout} output channels`);
   }
+  assertFinite(op, 'input', x);
+  assertFinite(op, 'weight', w);
   const pad = opts.padding ?? (K - 1) / 2;
   if (!Number.isInteger(pad) || pad < 0) throw new Error(`mvsr: ${op}: padding ${pad} is not a non-negative integer (even kernel ${K}? pass padding)`);
   const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1;

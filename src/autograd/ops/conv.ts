@@ -1,0 +1,13 @@
+// Differentiable conv2d.
+import { record, type Var } from '../var.js';
+import { conv2d as conv2dRaw, conv2dBackward, type Conv2dOptions } from '../../tensor/ops/conv.js';
+
+export function conv2d(x: Var, w: Var, b: Var | null, opts: { groups?: number; padding?: number } = {}): Var {
+  const o: Conv2dOptions = { groups: opts.groups, padding: opts.padding };
+  const y = conv2dRaw(x.value, w.value, b ? b.value : null, o);
+  const inputs = b ? [x, w, b] : [x, w];
+  return record('conv2d', inputs, y, (gy) => {
+    const g = conv2dBackward(x.value, w.value, gy, o, { dx: x.requiresGrad, dw: w.requiresGrad, db: !!b && b.requiresGrad });
+    return b ? [g.dx, g.dw, g.db] : [g.dx, g.dw];
+  });
+}

@@ -1,0 +1,156 @@
+// Layers with PyTorch names, shapes and default initialisation.
+import { Module } from './module.js';
+import { defaultConvInit } from './init.js';
+import type { Var } from '../autograd/var.js';
+import { Tensor } from '../tensor/tensor.js';
+import { conv2d } from '../autograd/ops/conv.js';
+import { convTranspose2d } from '../autograd/ops/convTranspose.js';
+import { relu, leakyRelu, prelu, tanh, sigmoid, clamp } from '../autograd/ops/pointwise.js';
+import { depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
+import { upsample } from '../autograd/ops/resize.js';
+import type { Rng } from '../tensor/random.js';
+
+export interface Conv2dOptions {
+  bias?: boolean;
+  groups?: number;
+  padding?: number;
+  rng?: Rng;
+}
+
+/** nn.Conv2d(in, out, k, padding=(k-1)/2) — parameters `weight` [out, in/groups, k, k] and `bias` [out]. */
+export class Conv2d extends Module {
+  readonly weight: Var;
+  readonly bias: Var | null;
+  readonly groups: number;
+  readonly padding: number;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, o: Conv2dOptions = {}) {
+    super();
+    this.groups = o.groups ?? 1;
+    this.padding = o.padding ?? (kernelSize - 1) / 2;
+    if (inChannels % this.groups || outChannels % this.groups) {
+      throw new Error(`mvsr: Conv2d(${inChannels}, ${outChannels}): groups=${this.groups} must divide both channel counts`);
+    }
+    const fanIn = (inChannels / this.groups) * kernelSize * kernelSize;
+    this.weight = this.param('weight', defaultConvInit([outChannels, inChannels / this.groups, kernelSize, kernelSize], fanIn, o.rng));
+    this.bias = o.bias === false ? null : this.param('bias', defaultConvInit([outChannels], fanIn, o.rng));
+  }
+
+  forward(x: Var): Var {
+    return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding });
+  }
+}
+
+export interface ConvTranspose2dOptions {
+  stride: number;
+  padding?: number;
+  outputPadding?: number;
+  bias?: boolean;
+  rng?: Rng;
+}
+
+/** nn.ConvTranspose2d — `weight` [in, out, k, k], `bias` [out]. */
+export class ConvTranspose2d extends Module {
+  readonly weight: Var;
+  readonly bias: Var | null;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, readonly o: ConvTranspose2dOptions) {
+    super();
+    const fanIn = outChannels * kernelSize * kernelSize; // PyTorch computes fan_in from weight dim 1
+    this.weight = this.param('weight', defaultConvInit([inChannels, outChannels, kernelSize, kernelSize], fanIn, o.rng));
+    this.bias = o.bias === false ? null : this.param('bias', defaultConvInit([outChannels], fanIn, o.rng));
+  }
+
+  forward(x: Var): Var {
+    return convTranspose2d(x, this.weight, this.bias, { stride: this.o.stride, padding: this.o.padding, outputPadding: this.o.outputPadding });
+  }
+}
+
+/** nn.PReLU(num_parameters, init=0.25) — parameter `weight` [num_parameters]. */
+export class PReLU extends Module {
+  readonly weight: Var;
+  constructor(numParameters = 1, init = 0.25) {
+    super();
+    this.weight = this.param('weight', Tensor.full([numParameters], init));
+  }
+  forward(x: Var): Var {
+    return prelu(x, this.weight);
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Var): Var {
+    return relu(x);
+  }
+}
+
+export class LeakyReLU extends Module {
+  constructor(readonly slope = 0.01) {
+    super();
+  }
+  forward(x: Var): Var {
+    return leakyRelu(x, this.slope);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Var): Var {
+    return tanh(x);
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Var): Var {
+    return sigmoid(x);
+  }
+}
+
+export class Clamp extends Module {
+  constructor(readonly lo: number, readonly hi: number) {
+    super();
+  }
+  forward(x: Var): Var {
+    return clamp(x, this.lo, this.hi);
+  }
+}
+
+/** nn.PixelShuffle(s) (or TF depth_to_space with order 'tf'). */
+export class PixelShuffle extends Module {
+  constructor(readonly scale: number, readonly order: 'pytorch' | 'tf' = 'pytorch') {
+    super();
+  }
+  forward(x: Var): Var {
+    return depthToSpace(x, this.scale, this.order);
+  }
+}
+
+export class PixelUnshuffle extends Module {
+  constructor(readonly scale: number, readonly order: 'pytorch' | 'tf' = 'pytorch') {
+    super();
+  }
+  forward(x: Var): Var {
+    return spaceToDepth(x, this.scale, this.order);
+  }
+}
+
+export class Upsample extends Module {
+  constructor(readonly scale: number, readonly mode: 'nearest' | 'bilinear' | 'bicubic' = 'nearest') {
+    super();
+  }
+  forward(x: Var): Var {
+    return upsample(x, this.scale, this.mode);
+  }
+}
+
+/** nn.Sequential: children named "0", "1", … as in PyTorch. */
+export class Sequential extends Module {
+  readonly layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers.map((m, i) => this.child(String(i), m));
+  }
+  forward(x: Var): Var {
+    for (const m of this.layers) x = m.forward(x);
+    return x;
+  }
+}

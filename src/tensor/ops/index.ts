@@ -1,0 +1,9 @@
+// Raw (non-differentiable) ops over engine tensors.
+export * from './conv.js';
+export * from './convTranspose.js';
+export * from './pointwise.js';
+export * from './loss.js';
+export * from './optim.js';
+export * from './layout.js';
+export * from './resize.js';
+export { channelSum } from './util.js';

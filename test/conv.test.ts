@@ -1,0 +1,140 @@
+// conv2d kernels (dense, grouped, depthwise, fused epilogues) against the float64 reference,
+// gradients against finite differences, and 1-thread vs 2-thread agreement.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useEngine, toTensor, toRT, assertClose, gradCheck, mulberry32, randomRT } from './helpers.js';
+import * as ref from './ref/index.js';
+import { conv2d as conv2dRaw, conv2dBackward, conv2dDepthToSpace } from '../src/tensor/ops/conv.js';
+import { conv2d } from '../src/autograd/ops/conv.js';
+import { Tensor } from '../src/tensor/tensor.js';
+
+// [N, H, W, Cin, Cout, K, groups]
+const SHAPES: [number, number, number, number, number, number, number][] = [
+  [1, 1, 1, 3, 5, 3, 1],
+  [2, 7, 9, 5, 7, 3, 1],
+  [1, 6, 5, 28, 28, 3, 1],
+  [3, 5, 11, 3, 48, 5, 1],
+  [1, 4, 6, 2, 3, 1, 1],
+  [2, 10, 3, 1, 6, 9, 1],
+  [1, 5, 7, 6, 6, 3, 6], // depthwise
+  [2, 3, 4, 5, 5, 5, 5], // depthwise K=5, C not multiple of 4
+  [1, 5, 5, 6, 9, 3, 3], // grouped
+  [2, 4, 3, 8, 4, 1, 2], // grouped 1x1
+];
+
+// Smaller shapes for finite differences (two float64 reference forwards per input element).
+const GRAD_SHAPES: (typeof SHAPES)[number][] = [
+  [1, 1, 1, 3, 5, 3, 1],
+  [2, 4, 5, 5, 7, 3, 1],
+  [1, 3, 4, 2, 3, 5, 1],
+  [1, 3, 3, 6, 6, 3, 6],
+  [1, 4, 3, 6, 9, 3, 3],
+  [2, 3, 4, 5, 4, 1, 1],
+];
+
+function forwardCase(seed: number, s: (typeof SHAPES)[number]) {
+  const [N, H, W, Cin, Cout, K, groups] = s;
+  const rng = mulberry32(seed);
+  return {
+    x: randomRT([N, H, W, Cin], rng),
+    w: randomRT([Cout, Cin / groups, K, K], rng),
+    b: randomRT([Cout], rng),
+    groups,
+  };
+}
+
+for (const threads of [1, 2]) {
+  test(`conv2d forward matches the float64 reference (${threads} thread(s))`, async () => {
+    await useEngine(threads);
+    SHAPES.forEach((s, k) => {
+      const c = forwardCase(100 + k, s);
+      const x = toTensor(c.x), w = toTensor(c.w), b = toTensor(c.b);
+      const y = conv2dRaw(x, w, b, { groups: c.groups });
+      const r = ref.conv2d(c.x, c.w, c.b, { groups: c.groups });
+      assert.deepEqual([...y.shape], r.shape);
+      assertClose(y.data, r.data, 1e-4, 1e-4, `conv2d ${JSON.stringify(s)}`);
+      [x, w, b, y].forEach((t) => t.dispose());
+    });
+  });
+
+  test(`conv2d backward matches the float64 reference adjoints (${threads} thread(s))`, async () => {
+    await useEngine(threads);
+    GRAD_SHAPES.forEach((s, k) => {
+      const c = forwardCase(200 + k, s);
+      gradCheck({
+        name: `conv2d ${JSON.stringify(s)}`,
+        inputs: [c.x, c.w, c.b],
+        grad: [true, true, true],
+        op: ([x, w, b]) => conv2d(x!, w!, b!, { groups: c.groups }),
+        ref: ([x, w, b]) => ref.conv2d(x!, w!, b!, { groups: c.groups }),
+      });
+    });
+  });
+}
+
+test('conv2d fused activations equal conv followed by the reference activation', async () => {
+  await useEngine(2);
+  const rng = mulberry32(7);
+  const x = randomRT([2, 6, 7, 5], rng), w = randomRT([6, 5, 3, 3], rng), b = randomRT([6], rng);
+  const alpha = randomRT([6], rng, 0, 0.5);
+  const pre = ref.conv2d(x, w, b);
+  const cases = [
+    { act: { kind: 'relu' as const }, r: ref.relu(pre) },
+    { act: { kind: 'leaky' as const, slope: 0.1 }, r: ref.leakyRelu(pre, 0.1) },
+    { act: { kind: 'prelu' as const, alpha: toTensor(alpha) }, r: ref.prelu(pre, alpha) },
+    { act: { kind: 'clamp' as const, lo: -0.5, hi: 0.5 }, r: ref.clamp(pre, -0.5, 0.5) },
+  ];
+  const xt = toTensor(x), wt = toTensor(w), bt = toTensor(b);
+  for (const c of cases) {
+    const y = conv2dRaw(xt, wt, bt, { act: c.act });
+    assertClose(y.data, c.r.data, 1e-4, 1e-4, `fused ${c.act.kind}`);
+    y.dispose();
+  }
+});
+
+test('fused last layer (conv + residual + clamp + depth_to_space) equals the unfused reference', async () => {
+  await useEngine(2);
+  const rng = mulberry32(11);
+  for (const order of ['pytorch', 'tf'] as const) {
+    for (const [N, H, W, Cin, s] of [[1, 5, 7, 8, 4], [2, 3, 4, 6, 2], [1, 1, 1, 4, 3]] as const) {
+      const Cout = 3 * s * s;
+      const x = randomRT([N, H, W, Cin], rng), w = randomRT([Cout, Cin, 3, 3], rng), b = randomRT([Cout], rng);
+      const img = randomRT([N, H, W, 3], rng);
+      // ABPN-style anchor: the 3-channel input repeated s*s times (channel co uses input co % 3)
+      const map = Array.from({ length: Cout }, (_, co) => co % 3);
+      const repeated = ref.concat(Array.from({ length: s * s }, () => img));
+      const expected = ref.depthToSpace(ref.clamp(ref.add(ref.conv2d(x, w, b), repeated), 0, 1), s, order);
+      const [xt, wt, bt, it] = [x, w, b, img].map(toTensor) as [Tensor, Tensor, Tensor, Tensor];
+      const y = conv2dDepthToSpace(xt, wt, bt, { scale: s, order, residual: it, residualMap: map }, { act: { kind: 'clamp', lo: 0, hi: 1 } });
+      assert.deepEqual([...y.shape], expected.shape);
+      assertClose(y.data, expected.data, 1e-4, 1e-4, `d2s ${order} ${[N, H, W, Cin, s]}`);
+      [xt, wt, bt, it, y].forEach((t) => t.dispose());
+    }
+  }
+});
+
+test('conv2d results are bit-identical on 1 and 2 threads', async () => {
+  const rng = mulberry32(5);
+  const x = randomRT([3, 17, 13, 12], rng), w = randomRT([20, 12, 3, 3], rng), dy = randomRT([3, 17, 13, 20], rng);
+  const run = async (threads: number) => {
+    await useEngine(threads);
+    const [xt, wt, dyt] = [x, w, dy].map(toTensor) as [Tensor, Tensor, Tensor];
+    const y = conv2dRaw(xt, wt, null);
+    const g = conv2dBackward(xt, wt, dyt, {}, { dx: true, dw: true, db: true });
+    return [y, g.dx!, g.dw!, g.db!].map((t) => toRT(t).data);
+  };
+  const one = await run(1);
+  const two = await run(2);
+  one.forEach((a, i) => assert.deepEqual(a, two[i], `output ${i} differs between thread counts`));
+});
+
+test('conv2d rejects bad shapes with errors that name the op and the shapes', async () => {
+  await useEngine(1);
+  const x = Tensor.zeros([1, 4, 4, 3]);
+  const w = Tensor.zeros([8, 4, 3, 3]);
+  assert.throws(() => conv2dRaw(x, w, null), /conv2d: input \[1,4,4,3\] has 3 channels but weight \[8,4,3,3\]/);
+  const w2 = Tensor.zeros([8, 3, 3, 3]);
+  assert.throws(() => conv2dRaw(x, w2, Tensor.zeros([7])), /conv2d: bias \[7\] does not match 8 output channels/);
+  assert.throws(() => conv2dRaw(Tensor.zeros([4, 4, 3]), w2, null), /conv2d: input must be NHWC \(rank 4\), got shape \[4,4,3\]/);
+  assert.throws(() => conv2dRaw(x, w2, null, { groups: 2 }), /groups=2 must divide/);
+});

@@ -1,0 +1,96 @@
+// Shared test utilities: engine set-up per thread count, conversions to the float64
+// reference tensors, and a gradient check against central finite differences in float64.
+import assert from 'node:assert/strict';
+import { initEngine, type Engine } from '../src/tensor/engine.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { leaf, backward, clearTape, type Var } from '../src/autograd/var.js';
+import { type RT, mulberry32, randomRT, numericalGradient } from './ref/index.js';
+
+export { mulberry32, randomRT };
+
+/** Engines are process-wide; each test file sets the thread count it needs. */
+export async function useEngine(threads: number): Promise<Engine> {
+  return initEngine({ threads });
+}
+
+export function toTensor(r: RT): Tensor {
+  return Tensor.from(r.shape, r.data);
+}
+
+export function toRT(t: Tensor): RT {
+  return { shape: [...t.shape], data: Float64Array.from(t.data) };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'length mismatch');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+/** Assert |a - b| <= atol + rtol * |b| element-wise, reporting the worst element. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!, e = expected[i]!;
+    if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
+      assert.fail(`${what}: element ${i}: got ${a}, expected ${e} (atol ${atol}, rtol ${rtol})`);
+    }
+  }
+}
+
+export interface GradCheckCase {
+  name: string;
+  /** float64 inputs; those with grad[i] true are differentiated. */
+  inputs: RT[];
+  grad: boolean[];
+  /** The op under test built from engine Vars (autograd). */
+  op: (vars: Var[]) => Var;
+  /** The float64 reference forward. */
+  ref: (inputs: RT[]) => RT;
+  seed?: number;
+  /** Finite-difference step and tolerances (defaults suit float32 engines on O(1) data). */
+  h?: number;
+  atol?: number;
+  rtol?: number;
+}
+
+/**
+ * Checks (1) the engine forward against the float64 reference, and (2) every analytic
+ * gradient of L = sum(op(x) * r), r random, against central differences of the float64
+ * reference L. The analytic gradient runs in float32 in the engine; FD runs in float64.
+ */
+export function gradCheck(c: GradCheckCase): void {
+  const rng = mulberry32(c.seed ?? 1234);
+  const vars = c.inputs.map((r, i) => leaf(toTensor(r), c.grad[i]));
+  try {
+    const y = c.op(vars);
+    const yRef = c.ref(c.inputs);
+    assert.deepEqual([...y.shape], yRef.shape, `${c.name}: output shape`);
+    assertClose(y.value.data, yRef.data, 1e-4, 1e-4, `${c.name}: forward`);
+    const r = randomRT(yRef.shape, rng);
+    backward(y, toTensor(r));
+    const L = (ins: RT[]): number => {
+      const o = c.ref(ins);
+      let s = 0;
+      for (let i = 0; i < o.data.length; i++) s += o.data[i]! * r.data[i]!;
+      return s;
+    };
+    c.inputs.forEach((_, i) => {
+      if (!c.grad[i]) return;
+      const fd = numericalGradient(L, c.inputs, i, c.h ?? 1e-5);
+      const g = vars[i]!.grad;
+      assert.ok(g, `${c.name}: input ${i} got no gradient`);
+      assertClose(g.data, fd.data, c.atol ?? 2e-3, c.rtol ?? 2e-3, `${c.name}: gradient of input ${i}`);
+    });
+  } finally {
+    clearTape();
+    for (const v of vars) {
+      v.value.dispose();
+      v.zeroGrad();
+    }
+  }
+}
