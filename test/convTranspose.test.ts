@@ -2,7 +2,7 @@
 // reference, gradients against finite differences, 1 vs 2 threads, and input validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useEngine, toTensor, toRT, assertClose, gradCheck, mulberry32, randomRT } from './helpers.js';
+import { useEngine, toTensor, toRT, assertClose, gradCheck, mulberry32, randomRT, assertSameOnThreadCounts } from './helpers.js';
 import * as ref from './ref/index.js';
 import { convTranspose2d as convTRaw, convTranspose2dBackward } from '../src/tensor/ops/convTranspose.js';
 import { convTranspose2d } from '../src/autograd/ops/convTranspose.js';
@@ -115,8 +115,7 @@ test('convTranspose2d gradients of a larger case match the float64 adjoints', as
 
 test('convTranspose2d forward and backward are bit-identical on 1 and 2 threads', async () => {
   const cases = [make(600, [2, 7, 5, 56, 3, 9, 3, 4, 2]), make(601, [3, 5, 6, 13, 9, 4, 2, 1, 1])];
-  const run = async (threads: number) => {
-    await useEngine(threads);
+  const one = await assertSameOnThreadCounts(() => {
     const out: Float64Array[] = [];
     for (const c of cases) {
       const [x, w, b] = [c.x, c.w, c.b].map(toTensor) as [Tensor, Tensor, Tensor];
@@ -127,36 +126,23 @@ test('convTranspose2d forward and backward are bit-identical on 1 and 2 threads'
       [x, w, b, y, dy, g.dx!, g.dw!, g.db!].forEach((t) => t.dispose());
     }
     return out;
-  };
-  const one = await run(1);
-  const two = await run(2);
-  one.forEach((v, i) => assert.deepEqual(v, two[i], `output ${i} differs between thread counts`));
+  });
 });
 
-function expectError(fn: () => unknown, re: RegExp): void {
-  let msg: string | null = null;
-  try {
-    fn();
-  } catch (e) {
-    msg = e instanceof Error ? e.message : String(e);
-  }
-  assert.ok(msg !== null, `expected an error matching ${re}`);
-  assert.match(msg, re);
-}
 
 test('convTranspose2d rejects bad inputs with errors that name the op and the shapes', async () => {
   await useEngine(1);
   const x = Tensor.zeros([1, 4, 4, 3]);
   const w = Tensor.zeros([3, 2, 3, 3]);
-  expectError(() => convTRaw(x, Tensor.zeros([4, 2, 3, 3]), null, { stride: 2 }),
-    /^mvsr: convTranspose2d: input \[1,4,4,3\] has 3 channels but weight \[4,2,3,3\] expects 4/);
-  expectError(() => convTRaw(x, w, null, { stride: 2, groups: 3 }), /^mvsr: convTranspose2d: groups=3 is not supported .*\[1,4,4,3\].*\[3,2,3,3\]/);
-  expectError(() => convTRaw(x, w, Tensor.zeros([3]), { stride: 2 }), /^mvsr: convTranspose2d: bias \[3\] does not match 2 output channels/);
-  expectError(() => convTRaw(x, w, null, { stride: 2, outputPadding: 2 }), /^mvsr: convTranspose2d: outputPadding 2 must be .* smaller than stride 2/);
-  expectError(() => convTRaw(x, w, null, { stride: 0 }), /^mvsr: convTranspose2d: stride 0/);
-  expectError(() => convTRaw(x, Tensor.zeros([3, 2, 3, 2]), null, { stride: 1 }), /^mvsr: convTranspose2d: only square kernels .*\[3,2,3,2\]/);
-  expectError(() => convTRaw(Tensor.zeros([1, 1, 1, 3]), w, null, { stride: 1, padding: 2 }), /^mvsr: convTranspose2d: input \[1,1,1,3\] .* empty output -1x-1/);
-  expectError(() => convTRaw(Tensor.zeros([4, 4, 3]), w, null, { stride: 2 }), /^mvsr: convTranspose2d: input must be NHWC \(rank 4\), got shape \[4,4,3\]/);
-  expectError(() => convTranspose2dBackward(x, w, Tensor.zeros([1, 8, 8, 2]), { stride: 2 }, { dx: true, dw: true, db: true }),
-    /^mvsr: convTranspose2dBackward: output gradient \[1,8,8,2\] does not match output \[1,9,9,2\]/);
+  assert.throws(() => convTRaw(x, Tensor.zeros([4, 2, 3, 3]), null, { stride: 2 }),
+    /^Error: mvsr: convTranspose2d: input \[1,4,4,3\] has 3 channels but weight \[4,2,3,3\] expects 4/);
+  assert.throws(() => convTRaw(x, w, null, { stride: 2, groups: 3 }), /^Error: mvsr: convTranspose2d: groups=3 is not supported .*\[1,4,4,3\].*\[3,2,3,3\]/);
+  assert.throws(() => convTRaw(x, w, Tensor.zeros([3]), { stride: 2 }), /^Error: mvsr: convTranspose2d: bias \[3\] does not match 2 output channels/);
+  assert.throws(() => convTRaw(x, w, null, { stride: 2, outputPadding: 2 }), /^Error: mvsr: convTranspose2d: outputPadding 2 must be .* smaller than stride 2/);
+  assert.throws(() => convTRaw(x, w, null, { stride: 0 }), /^Error: mvsr: convTranspose2d: stride 0/);
+  assert.throws(() => convTRaw(x, Tensor.zeros([3, 2, 3, 2]), null, { stride: 1 }), /^Error: mvsr: convTranspose2d: only square kernels .*\[3,2,3,2\]/);
+  assert.throws(() => convTRaw(Tensor.zeros([1, 1, 1, 3]), w, null, { stride: 1, padding: 2 }), /^Error: mvsr: convTranspose2d: input \[1,1,1,3\] .* empty output -1x-1/);
+  assert.throws(() => convTRaw(Tensor.zeros([4, 4, 3]), w, null, { stride: 2 }), /^Error: mvsr: convTranspose2d: input must be NHWC \(rank 4\), got shape \[4,4,3\]/);
+  assert.throws(() => convTranspose2dBackward(x, w, Tensor.zeros([1, 8, 8, 2]), { stride: 2 }, { dx: true, dw: true, db: true }),
+    /^Error: mvsr: convTranspose2dBackward: output gradient \[1,8,8,2\] does not match output \[1,9,9,2\]/);
 });

@@ -94,3 +94,19 @@ export function gradCheck(c: GradCheckCase): void {
     }
   }
 }
+
+/**
+ * Run `run` on a 1-thread and then a 2-thread engine and assert that every output is
+ * bit-identical; returns the 1-thread outputs.
+ */
+export async function assertSameOnThreadCounts<T>(run: () => T[]): Promise<T[]> {
+  const outs: T[][] = [];
+  for (const threads of [1, 2]) {
+    await useEngine(threads);
+    outs.push(run());
+  }
+  const [one, two] = outs as [T[], T[]];
+  assert.equal(one.length, two.length);
+  one.forEach((v, i) => assert.deepEqual(v, two[i], `output ${i} differs between 1 and 2 threads`));
+  return one;
+}

@@ -2,7 +2,7 @@
 // reference, gradients against finite differences, 1 vs 2 threads, and input validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useEngine, toTensor, toRT, gradCheck, mulberry32, randomRT } from './helpers.js';
+import { useEngine, toTensor, toRT, gradCheck, mulberry32, randomRT, assertSameOnThreadCounts } from './helpers.js';
 import * as ref from './ref/index.js';
 import { concat as concatRaw, split as splitRaw, depthToSpace as d2sRaw, spaceToDepth as s2dRaw } from '../src/tensor/ops/layout.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../src/autograd/ops/layout.js';
@@ -132,42 +132,28 @@ for (const threads of [1, 2]) {
 test('layout ops are bit-identical on 1 and 2 threads', async () => {
   const rng = mulberry32(5);
   const a = randomRT([3, 9, 7, 6], rng), b = randomRT([3, 9, 7, 3], rng), c = randomRT([2, 6, 10, 45], rng);
-  const run = async (threads: number) => {
-    await useEngine(threads);
+  const one = await assertSameOnThreadCounts(() => {
     const [at, bt, ct] = [a, b, c].map(toTensor) as [Tensor, Tensor, Tensor];
     const cat = concatRaw([at, bt, at]);
     const parts = splitRaw(cat, [4, 5, 6]);
     const d = d2sRaw(ct, 3, 'pytorch'), e = d2sRaw(ct, 3, 'tf');
     const s = s2dRaw(d, 3, 'tf');
     return [cat, ...parts, d, e, s].map((t) => toRT(t).data);
-  };
-  const one = await run(1);
-  const two = await run(2);
-  one.forEach((v, i) => assert.deepEqual(v, two[i], `output ${i} differs between thread counts`));
+  });
 });
 
 /** fn must throw an Error whose message matches re (anchored patterns check the "mvsr: op:" prefix). */
-function expectError(fn: () => unknown, re: RegExp): void {
-  let msg: string | null = null;
-  try {
-    fn();
-  } catch (e) {
-    msg = e instanceof Error ? e.message : String(e);
-  }
-  assert.ok(msg !== null, `expected an error matching ${re}`);
-  assert.match(msg, re);
-}
 
 test('layout ops reject bad inputs with errors that name the op and the shapes', async () => {
   await useEngine(1);
   const x = Tensor.zeros([1, 4, 4, 3]);
-  expectError(() => concatRaw([x, Tensor.zeros([1, 5, 4, 2])]), /^mvsr: concat: input 1 \[1,5,4,2\] does not match input 0 \[1,4,4,3\]/);
-  expectError(() => concatRaw([]), /^mvsr: concat: need at least one tensor/);
-  expectError(() => concatRaw([x, Tensor.zeros([4, 4, 3])]), /^mvsr: concat: input 1 must be NHWC \(rank 4\), got shape \[4,4,3\]/);
-  expectError(() => splitRaw(x, [1, 1]), /^mvsr: split: sizes \[1,1\] sum to 2 but input \[1,4,4,3\] has 3 channels/);
-  expectError(() => splitRaw(x, [4, -1]), /^mvsr: split: size -1/);
-  expectError(() => d2sRaw(Tensor.zeros([1, 2, 2, 10]), 2), /^mvsr: depthToSpace: input \[1,2,2,10\] has 10 channels, not divisible by s\*s = 4/);
-  expectError(() => d2sRaw(x, 0), /^mvsr: depthToSpace: block size 0/);
-  expectError(() => d2sRaw(Tensor.zeros([1, 2, 2, 4]), 2, 'nchw' as 'tf'), /^mvsr: depthToSpace: unknown order 'nchw'/);
-  expectError(() => s2dRaw(Tensor.zeros([1, 4, 5, 3]), 2), /^mvsr: spaceToDepth: input \[1,4,5,3\] has spatial size 4x5, not divisible by s = 2/);
+  assert.throws(() => concatRaw([x, Tensor.zeros([1, 5, 4, 2])]), /^Error: mvsr: concat: input 1 \[1,5,4,2\] does not match input 0 \[1,4,4,3\]/);
+  assert.throws(() => concatRaw([]), /^Error: mvsr: concat: need at least one tensor/);
+  assert.throws(() => concatRaw([x, Tensor.zeros([4, 4, 3])]), /^Error: mvsr: concat: input 1 must be NHWC \(rank 4\), got shape \[4,4,3\]/);
+  assert.throws(() => splitRaw(x, [1, 1]), /^Error: mvsr: split: sizes \[1,1\] sum to 2 but input \[1,4,4,3\] has 3 channels/);
+  assert.throws(() => splitRaw(x, [4, -1]), /^Error: mvsr: split: size -1/);
+  assert.throws(() => d2sRaw(Tensor.zeros([1, 2, 2, 10]), 2), /^Error: mvsr: depthToSpace: input \[1,2,2,10\] has 10 channels, not divisible by s\*s = 4/);
+  assert.throws(() => d2sRaw(x, 0), /^Error: mvsr: depthToSpace: block size 0/);
+  assert.throws(() => d2sRaw(Tensor.zeros([1, 2, 2, 4]), 2, 'nchw' as 'tf'), /^Error: mvsr: depthToSpace: unknown order 'nchw'/);
+  assert.throws(() => s2dRaw(Tensor.zeros([1, 4, 5, 3]), 2), /^Error: mvsr: spaceToDepth: input \[1,4,5,3\] has spatial size 4x5, not divisible by s = 2/);
 });

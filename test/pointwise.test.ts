@@ -2,7 +2,7 @@
 // against finite differences, PReLU's deterministic alpha gradient, and input validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useEngine, toTensor, toRT, assertClose, gradCheck, mulberry32, randomRT } from './helpers.js';
+import { useEngine, toTensor, toRT, assertClose, gradCheck, mulberry32, randomRT, assertSameOnThreadCounts } from './helpers.js';
 import * as ref from './ref/index.js';
 import type { RT } from './ref/index.js';
 import * as P from '../src/tensor/ops/pointwise.js';
@@ -216,8 +216,7 @@ test('PReLU alpha gradient is bit-identical on 1 and 2 threads', async () => {
   const alphar = rand([5], 9, 0, 0.5);
   const xs = rand([1, 45, 47, 3], 10); // 6345 elements: 7 flat chunks, odd tail
   const dys = rand([1, 45, 47, 3], 11);
-  const run = async (threads: number): Promise<Float64Array[]> => {
-    await useEngine(threads);
+  const one = await assertSameOnThreadCounts((): Float64Array[] => {
     const [x, dy, a, x2, dy2] = [xr, dyr, alphar, xs, dys].map(toTensor) as [Tensor, Tensor, Tensor, Tensor, Tensor];
     const a1 = Tensor.from([1], [0.2]);
     const g = P.preluBackward(x, a, dy);
@@ -225,10 +224,7 @@ test('PReLU alpha gradient is bit-identical on 1 and 2 threads', async () => {
     const out = [g.dx!, g.dalpha!, g1.dx!, g1.dalpha!].map((t) => toRT(t).data);
     [x, dy, a, x2, dy2, a1, g.dx!, g.dalpha!, g1.dx!, g1.dalpha!].forEach((t) => t.dispose());
     return out;
-  };
-  const one = await run(1);
-  const two = await run(2);
-  one.forEach((a, i) => assert.deepEqual(a, two[i], `output ${i} differs between thread counts`));
+  });
   // and agrees with the float64 sum
   const da = new Float64Array(5);
   xr.data.forEach((v, i) => { if (v <= 0) da[i % 5] += v * dyr.data[i]!; });
