@@ -1,0 +1,37 @@
+// ELSR (Wang et al., MAI 2022 real-time SR winner), written from the paper's description (no
+// reference code in the ETDS repo): conv3x3 in->F, a residual block [conv3x3 F->F, PReLU,
+// conv3x3 F->F] with a skip from the first conv's output, conv3x3 F->out*s^2, pixel shuffle.
+// Choices: no activation after the first conv (none is described); one shared PReLU slope
+// (nn.PReLU() default); no input shortcut and no output clamp; PyTorch-style names
+// conv_first / body.{0,1,2} / conv_last.
+import { Module } from '../nn/module.js';
+import { Conv2d, PReLU, PixelShuffle, Sequential } from '../nn/layers.js';
+import type { Var } from '../autograd/var.js';
+import { add } from '../autograd/ops/pointwise.js';
+import type { SRModel } from './registry.js';
+
+export type ELSRArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number };
+
+export class ELSR extends Module implements SRModel {
+  readonly arch = 'ELSR';
+  readonly scale: number;
+  readonly conv_first: Conv2d;
+  readonly body: Sequential;
+  readonly conv_last: Conv2d;
+  readonly upsampler: PixelShuffle;
+
+  constructor(readonly args: ELSRArgs) {
+    super();
+    const { num_in_ch, num_out_ch, upscale, num_feat: F } = args;
+    this.scale = upscale;
+    this.conv_first = this.child('conv_first', new Conv2d(num_in_ch, F, 3));
+    this.body = this.child('body', new Sequential(new Conv2d(F, F, 3), new PReLU(1), new Conv2d(F, F, 3)));
+    this.conv_last = this.child('conv_last', new Conv2d(F, num_out_ch * upscale * upscale, 3));
+    this.upsampler = this.child('upsampler', new PixelShuffle(upscale));
+  }
+
+  forward(x: Var): Var {
+    const f = this.conv_first.forward(x);
+    return this.upsampler.forward(this.conv_last.forward(add(f, this.body.forward(f))));
+  }
+}

@@ -1,0 +1,102 @@
+// The model zoo's registry, in the BasicSR shape: architectures by the names the reference
+// code and its YAML configs use (`network_g: {type: ETDS, ...}`), built from plain args.
+import type { Module } from '../nn/module.js';
+import { Bicubic, type BicubicArgs } from './bicubic.js';
+import { ESPCN, type ESPCNArgs } from './espcn.js';
+import { FSRCNN, type FSRCNNArgs } from './fsrcnn.js';
+import { ECBSR, ECBSRT, ECBSRET, type ECBSRArgs } from './ecbsr.js';
+import { ABPN, ABPN_ET, type ABPNArgs } from './abpn.js';
+import { Plain, type PlainArgs } from './plain.js';
+import { ETDS, ETDSForInference, type ETDSArgs } from './etds.js';
+import { ELSR, type ELSRArgs } from './elsr.js';
+
+/** A super-resolution network: NHWC RGB in [0,1] at LR size -> NHWC at `scale` times the size. */
+export interface SRModel extends Module {
+  readonly scale: number;
+  /** The registry name it was built under (the config's `type`). */
+  readonly arch: string;
+  /** The full argument set (defaults filled in), enough to rebuild it with createModel. */
+  readonly args: Record<string, unknown>;
+}
+
+export type ArchArgs = Record<string, unknown>;
+
+export interface ArchSpec {
+  create(args: ArchArgs): SRModel;
+  /** Every accepted argument with its default; an argument's type is its default's type. */
+  defaults: ArchArgs;
+  kind: 'image';
+}
+
+const archs = new Map<string, ArchSpec>();
+
+export function registerArch(name: string, spec: ArchSpec): void {
+  if (archs.has(name)) throw new Error(`mvsr: registerArch: an architecture named '${name}' is already registered`);
+  archs.set(name, spec);
+}
+
+export function listArchs(): string[] {
+  return [...archs.keys()];
+}
+
+export function getArch(name: string): ArchSpec {
+  const spec = archs.get(name);
+  if (!spec) throw new Error(`mvsr: unknown architecture '${name}' (registered: ${listArchs().join(', ')})`);
+  return spec;
+}
+
+/** Defaults overlaid with `args`; rejects unknown keys and values whose type differs from the default's. */
+export function resolveArgs(name: string, args: ArchArgs = {}): ArchArgs {
+  const spec = getArch(name);
+  const out: ArchArgs = { ...spec.defaults };
+  for (const [k, v] of Object.entries(args)) {
+    if (!(k in spec.defaults)) {
+      throw new Error(`mvsr: ${name}: unknown argument '${k}' (accepted: ${Object.keys(spec.defaults).join(', ')})`);
+    }
+    const d = spec.defaults[k];
+    if (typeof d === 'number' && !(typeof v === 'number' && Number.isInteger(v) && v > 0)) {
+      throw new Error(`mvsr: ${name}: argument '${k}' must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+    if (typeof d === 'string' && typeof v !== 'string') {
+      throw new Error(`mvsr: ${name}: argument '${k}' must be a string, got ${JSON.stringify(v)}`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+export function createModel(name: string, args: ArchArgs = {}): SRModel {
+  return getArch(name).create(resolveArgs(name, args));
+}
+
+/** Build from a BasicSR `network_g` section: `{ type: 'ETDS', num_feat: 32, ... }`. */
+export function createModelFromConfig(networkG: ArchArgs): SRModel {
+  const { type, ...args } = networkG;
+  if (typeof type !== 'string') throw new Error(`mvsr: network_g: 'type' must name an architecture, got ${JSON.stringify(type)}`);
+  return createModel(type, args);
+}
+
+// Defaults: the smallest configuration of each family in the ETDS paper's Table 2, at x4.
+// `create` receives resolveArgs' output: every key of `defaults`, each of its default's type.
+const ecbsrDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 4, num_feat: 16, act_type: 'prelu' };
+const etdsDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 5, num_feat: 16, num_residual_feat: 3 };
+const abpnDefaults = { num_feat: 28, num_block: 4, scale: 4 };
+const plainDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 6, num_feat: 32 };
+const elsrDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 6 };
+
+function builtin<A>(name: string, defaults: A & ArchArgs, make: (a: A) => SRModel): void {
+  registerArch(name, { kind: 'image', defaults, create: (a) => make(a as A) });
+}
+
+builtin<BicubicArgs>('Bicubic', { upscale: 4 }, (a) => new Bicubic(a));
+builtin<ESPCNArgs>('ESPCN', { colors: 3, upscale: 4 }, (a) => new ESPCN(a));
+builtin<FSRCNNArgs>('FSRCNN', { upscale: 4 }, (a) => new FSRCNN(a));
+builtin<ECBSRArgs>('ECBSR', ecbsrDefaults, (a) => new ECBSR(a));
+builtin<ECBSRArgs>('ECBSRT', ecbsrDefaults, (a) => new ECBSRT(a));
+builtin<ECBSRArgs>('ECBSRET', ecbsrDefaults, (a) => new ECBSRET(a));
+builtin<ABPNArgs>('ABPN', abpnDefaults, (a) => new ABPN(a));
+builtin<ABPNArgs>('ABPN_ET', abpnDefaults, (a) => new ABPN_ET(a));
+builtin<PlainArgs>('Plain', plainDefaults, (a) => new Plain(a));
+builtin<ETDSArgs>('ETDS', etdsDefaults, (a) => new ETDS(a));
+builtin<ETDSArgs>('ETDSForInference', etdsDefaults, (a) => new ETDSForInference(a));
+builtin<ELSRArgs>('ELSR', elsrDefaults, (a) => new ELSR(a));

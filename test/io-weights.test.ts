@@ -1,0 +1,633 @@
+// Weight I/O: safetensors against hand-built files, .pth against zips and pickles assembled here
+// (their own zip writer and CRC, not the reader's), the unpickler's refusals, atomic saves, and
+// every official ETDS checkpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deflateRawSync } from 'node:zlib';
+import { mulberry32 } from './helpers.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { crc32, readZip } from '../src/io/zip.js';
+import { unpickle } from '../src/io/pickle.js';
+import { readPth } from '../src/io/pth.js';
+import { decodeModelMetadata, detectWeightsFormat, encodeModelMetadata, halfToFloat, type WeightTensor } from '../src/io/weights.js';
+import { loadWeightsFile, nodeInflateRaw, saveSafetensorsFile } from '../src/io/weights.node.js';
+
+const enc = new TextEncoder();
+
+/** Assert `fn` throws a one-line error whose message matches `re` exactly from the start. */
+function throwsOneLine(fn: () => unknown, re: RegExp): Error {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof Error, `expected an error matching ${re}`);
+  assert.match(caught.message, re);
+  assert.ok(!caught.message.includes('\n'), `error is not one line: ${caught.message}`);
+  return caught;
+}
+
+// ---------------------------------------------------------------------------------------------
+// safetensors
+
+/** A safetensors file from a header (object or raw text) and data bytes, padded like the writer does not. */
+function stFile(header: object | string, data: ArrayLike<number> = [], headerLen?: number): Uint8Array {
+  const json = enc.encode(typeof header === 'string' ? header : JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen ?? json.length), true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+function randomTensors(seed: number): Record<string, WeightTensor> {
+  const rng = mulberry32(seed);
+  const out: Record<string, WeightTensor> = {};
+  const names = ['body.0.weight', 'body.0.bias', 'Zeta', 'alpha.β', 'upsampler.weight', 'scalar', 'empty'];
+  for (const name of names) {
+    const rank = name === 'scalar' ? 0 : 1 + Math.floor(rng() * 4);
+    const shape = Array.from({ length: rank }, () => 1 + Math.floor(rng() * 5));
+    if (name === 'empty') shape[0] = 0;
+    const n = shape.reduce((a, b) => a * b, 1);
+    out[name] = { shape, data: Float32Array.from({ length: n }, () => (rng() - 0.5) * 10 ** Math.floor(rng() * 8 - 4)) };
+  }
+  out['specials'] = { shape: [6], data: Float32Array.of(-0, Infinity, -Infinity, NaN, 1e-45, 3.4028234663852886e38) };
+  return out;
+}
+
+function bits(a: Float32Array): number[] {
+  return [...new Uint32Array(a.buffer, a.byteOffset, a.length)];
+}
+
+test('safetensors: write then read gives back every tensor bit for bit, and the metadata', () => {
+  for (const seed of [1, 2, 3]) {
+    const tensors = randomTensors(seed);
+    const metadata = { arch: 'ETDS', args: '{"num_feat":16}', scale: '4', source: `seed ${seed}` };
+    const file = writeSafetensors(tensors, metadata);
+    const back = readSafetensors(file);
+    assert.deepEqual(back.metadata, metadata);
+    assert.deepEqual(Object.keys(back.tensors).sort(), Object.keys(tensors).sort());
+    for (const [k, t] of Object.entries(tensors)) {
+      assert.equal(back.tensors[k]!.dtype, 'F32');
+      assert.deepEqual(back.tensors[k]!.shape, t.shape, k);
+      assert.deepEqual(bits(back.tensors[k]!.data), bits(t.data), k);
+    }
+  }
+});
+
+test('safetensors: the writer pads the header with spaces to 8 bytes and lays tensors out sorted and contiguous', () => {
+  const tensors = randomTensors(7);
+  const file = writeSafetensors(tensors, { arch: 'x' });
+  const n = Number(new DataView(file.buffer).getBigUint64(0, true));
+  assert.equal(n % 8, 0);
+  const text = new TextDecoder().decode(file.subarray(8, 8 + n));
+  assert.match(text, /^\{.*\} *$/);
+  const header = JSON.parse(text) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const keys = Object.keys(header);
+  assert.equal(keys[0], '__metadata__');
+  const names = keys.slice(1);
+  assert.deepEqual(names, [...names].sort((a, b) => (a < b ? -1 : 1)));
+  let offset = 0;
+  for (const name of names) {
+    const h = header[name]!;
+    assert.equal(h.dtype, 'F32');
+    assert.deepEqual(h.data_offsets, [offset, offset + 4 * tensors[name]!.data.length]);
+    offset = h.data_offsets[1];
+  }
+  assert.equal(file.length, 8 + n + offset);
+  // no metadata: no __metadata__ entry
+  const plain = writeSafetensors({ a: { shape: [1], data: Float32Array.of(1) } });
+  const plainLen = Number(new DataView(plain.buffer).getBigUint64(0, true));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(plain.subarray(8, 8 + plainLen))), { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } });
+});
+
+test('safetensors: F16, BF16 and F64 decode to the hand-computed float32 values, at unaligned offsets too', () => {
+  const bytes: number[] = [];
+  const u16 = (v: number): void => void bytes.push(v & 0xff, v >> 8);
+  u16(0x3c00); // 'o' [1] F16: 1
+  for (const h of [0x3c00, 0xc000, 0x7bff, 0x0001, 0x0400, 0x3555, 0x7c00, 0xfc00, 0x8000, 0x7e00]) u16(h); // 'h'
+  const f = new DataView(new ArrayBuffer(8));
+  f.setFloat32(0, 1.5, true);
+  f.setFloat32(4, -7, true);
+  bytes.push(...new Uint8Array(f.buffer)); // 'f' [2] F32 at data offset 22 (not a multiple of 4)
+  for (const b of [0x3f80, 0xc049, 0x7f80, 0x0001]) u16(b); // 'b' [2,2] BF16
+  const d = new DataView(new ArrayBuffer(32));
+  [0.1, -2.5, 1e300, 5e-324].forEach((v, i) => d.setFloat64(8 * i, v, true));
+  bytes.push(...new Uint8Array(d.buffer)); // 'd' [4] F64
+  const header = {
+    o: { dtype: 'F16', shape: [1], data_offsets: [0, 2] },
+    h: { dtype: 'F16', shape: [10], data_offsets: [2, 22] },
+    f: { dtype: 'F32', shape: [2], data_offsets: [22, 30] },
+    b: { dtype: 'BF16', shape: [2, 2], data_offsets: [30, 38] },
+    d: { dtype: 'F64', shape: [4], data_offsets: [38, 70] },
+  };
+  const { tensors } = readSafetensors(stFile(header, bytes));
+  assert.deepEqual([...tensors.o!.data], [1]);
+  assert.deepEqual([...tensors.h!.data], [1, -2, 65504, 2 ** -24, 2 ** -14, 0.333251953125, Infinity, -Infinity, -0, NaN]);
+  assert.ok(Object.is(tensors.h!.data[8], -0));
+  assert.equal(tensors.h!.dtype, 'F16');
+  assert.deepEqual([...tensors.f!.data], [1.5, -7]);
+  assert.deepEqual(tensors.b!.shape, [2, 2]);
+  assert.deepEqual([...tensors.b!.data], [1, -3.140625, Infinity, 2 ** -133]);
+  assert.deepEqual([...tensors.d!.data], [0.10000000149011612, -2.5, Infinity, 0]);
+  // the table-free half decoder agrees on every bit pattern with the definition sign·2^(e-15)·1.f
+  for (let h = 0; h < 0x10000; h += 97) {
+    const e = (h >> 10) & 31, m = h & 1023, s = h >> 15 ? -1 : 1;
+    const want = e === 31 ? (m ? NaN : s * Infinity) : e === 0 ? s * (m / 1024) * 2 ** -14 : s * (1 + m / 1024) * 2 ** (e - 15);
+    assert.ok(Object.is(halfToFloat(h), want), `half 0x${h.toString(16)}`);
+  }
+});
+
+test('safetensors: each malformed file gives a one-line error naming the file and the problem', () => {
+  const F = "^mvsr: bad\\.safetensors: ";
+  const ok = (dtype = 'F32', shape: unknown = [2], offsets: unknown = [0, 8]) => ({ a: { dtype, shape, data_offsets: offsets } });
+  const data8 = new Array(8).fill(0);
+  const cases: [Uint8Array, string][] = [
+    [new Uint8Array(4), 'not a safetensors file: 4 bytes, shorter than the 8-byte header length$'],
+    [stFile(ok(), data8, 1000), 'safetensors header length 1000 is beyond the end of the file \\(70 bytes\\); the file is truncated or not safetensors$'],
+    [stFile('{"a": nope}', data8), 'safetensors header is not valid UTF-8 JSON$'],
+    [stFile('[1, 2]'), 'safetensors header is not a JSON object$'],
+    [stFile('"text"'), 'safetensors header is not a JSON object$'],
+    [stFile(ok('I64'), data8), "tensor 'a': dtype I64 is not supported; mvsr reads F32, F16, BF16 and F64 weights$"],
+    [stFile(ok('Q7'), data8), `tensor 'a': unknown dtype "Q7"$`],
+    [stFile(ok('F32', [2, -1]), data8), "tensor 'a': shape \\[2,-1\\] is not a list of non-negative integers$"],
+    [stFile(ok('F32', '2'), data8), `tensor 'a': shape "2" is not a list of non-negative integers$`],
+    [stFile(ok('F32', [2], [8, 0]), data8), "tensor 'a': data_offsets \\[8,0\\] is not \\[begin, end\\] with 0 <= begin <= end$"],
+    [stFile(ok('F32', [2], null), data8), "tensor 'a': data_offsets null is not \\[begin, end\\]"],
+    [stFile(ok('F32', [2], [0, 16]), data8), "tensor 'a': data_offsets \\[0, 16\\] lie outside the data section \\(8 bytes\\)$"],
+    [stFile(ok('F32', [3]), data8), "tensor 'a': 8 bytes of data do not match shape \\[3\\] of F32 \\(12 bytes\\)$"],
+    [stFile({ a: ok().a, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, data8), "tensor 'b': data_offsets \\[4, 8\\] overlap tensor 'a'$"],
+    [stFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Array(12).fill(0)), "tensor 'b': data_offsets \\[8, 12\\] leave a hole at bytes 4..8 of the data section$"],
+    [stFile(ok(), new Array(12).fill(0)), 'data section has 4 bytes after the last tensor; the header does not describe the file$'],
+    [stFile({ ...ok(), __metadata__: { arch: 'x', scale: 4 } }, data8), "safetensors metadata 'scale' is not a string \\(the format allows only string values\\)$"],
+    [stFile({ ...ok(), __metadata__: ['x'] }, data8), 'safetensors __metadata__ is not a JSON object$'],
+    [stFile({ a: 3 }, data8), "tensor 'a': header entry is not an object$"],
+  ];
+  for (const [file, problem] of cases) throwsOneLine(() => readSafetensors(file, 'bad.safetensors'), new RegExp(F + problem));
+  // the default source name
+  throwsOneLine(() => readSafetensors(new Uint8Array(3)), /^mvsr: <memory>: not a safetensors file/);
+});
+
+test('safetensors: the writer refuses bad tensors and non-string metadata', () => {
+  assert.throws(() => writeSafetensors({ a: { shape: [2, 2], data: new Float32Array(3) } }), /tensor 'a' has 3 values, shape \[2, 2\] needs 4/);
+  assert.throws(() => writeSafetensors({ a: { shape: [1.5], data: new Float32Array(1) } }), /tensor 'a' has a bad shape/);
+  assert.throws(() => writeSafetensors({}, { scale: 4 as unknown as string }), /metadata 'scale' must be a string/);
+  assert.throws(() => writeSafetensors({ __metadata__: { shape: [1], data: new Float32Array(1) } }), /'__metadata__' cannot be a tensor name/);
+});
+
+test('model metadata: arch, JSON args, scale and provenance survive encode/decode; bad values are named', () => {
+  const m = { arch: 'ETDS', args: { num_feat: 16, num_block: 5 }, scale: 4, provenance: { source: 'ETDS_M5C16_x4.pth', created: '2024-01-01T00:00:00Z' } };
+  const meta = encodeModelMetadata(m);
+  assert.deepEqual(meta, { source: 'ETDS_M5C16_x4.pth', created: '2024-01-01T00:00:00Z', arch: 'ETDS', args: '{"num_feat":16,"num_block":5}', scale: '4' });
+  assert.deepEqual(decodeModelMetadata(meta), m);
+  throwsOneLine(() => decodeModelMetadata({ arch: 'X', scale: 'four' }, 'm.safetensors'), /^mvsr: m\.safetensors: metadata 'scale' must be a positive integer, got 'four'$/);
+  throwsOneLine(() => decodeModelMetadata({ arch: 'X', args: '{', scale: '2' }, 'm.safetensors'), /^mvsr: m\.safetensors: metadata 'args' is not valid JSON$/);
+  throwsOneLine(() => decodeModelMetadata({ scale: '2' }, 'm.safetensors'), /^mvsr: m\.safetensors: metadata has no 'arch'/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// zip: an independent writer (STORED or DEFLATE, optional zip64) and CRC for the tests
+
+/** CRC-32, bit by bit (no table), as the zip specification defines it. */
+function crcRef(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+interface ZipInput {
+  name: string;
+  data: Uint8Array;
+  deflate?: boolean;
+  crc?: number;
+}
+
+/** A zip archive; `zip64` saturates every size/offset field and writes the zip64 records. */
+function makeZip(files: ZipInput[], opts: { zip64?: boolean; comment?: string } = {}): Uint8Array {
+  const parts: number[] = [];
+  const le = (v: number, n: number): void => {
+    for (let i = 0; i < n; i++) parts.push(Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
+  };
+  const z64 = !!opts.zip64;
+  const central: number[][] = [];
+  for (const f of files) {
+    const name = enc.encode(f.name);
+    const body = f.deflate ? new Uint8Array(deflateRawSync(f.data)) : f.data;
+    const crc = f.crc ?? crcRef(f.data);
+    const offset = parts.length;
+    // PyTorch-style: pad the local extra field so the data starts 64-byte aligned
+    const zip64Local = z64 ? 20 : 0;
+    const pad = (64 - ((offset + 30 + name.length + zip64Local + 4) % 64)) % 64;
+    le(0x04034b50, 4); le(z64 ? 45 : 20, 2); le(0x800, 2); le(f.deflate ? 8 : 0, 2); le(0, 2); le(0x21, 2);
+    le(crc, 4); le(z64 ? 0xffffffff : body.length, 4); le(z64 ? 0xffffffff : f.data.length, 4);
+    le(name.length, 2); le(zip64Local + 4 + pad, 2);
+    parts.push(...name);
+    if (z64) { le(1, 2); le(16, 2); le(f.data.length, 8); le(body.length, 8); }
+    le(0x4246, 2); le(pad, 2); for (let i = 0; i < pad; i++) parts.push(0x5a);
+    parts.push(...body);
+    const c: number[] = [];
+    const cle = (v: number, n: number): void => {
+      for (let i = 0; i < n; i++) c.push(Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
+    };
+    cle(0x02014b50, 4); cle(z64 ? 45 : 20, 2); cle(z64 ? 45 : 20, 2); cle(0x800, 2); cle(f.deflate ? 8 : 0, 2); cle(0, 2); cle(0x21, 2);
+    cle(crc, 4); cle(z64 ? 0xffffffff : body.length, 4); cle(z64 ? 0xffffffff : f.data.length, 4);
+    cle(name.length, 2); cle(z64 ? 28 : 0, 2); cle(0, 2); cle(0, 2); cle(0, 2); cle(0, 4); cle(z64 ? 0xffffffff : offset, 4);
+    c.push(...name);
+    if (z64) { cle(1, 2); cle(24, 2); cle(f.data.length, 8); cle(body.length, 8); cle(offset, 8); }
+    central.push(c);
+  }
+  const cdOffset = parts.length;
+  for (const c of central) parts.push(...c);
+  const cdSize = parts.length - cdOffset;
+  if (z64) {
+    const rec = parts.length;
+    le(0x06064b50, 4); le(44, 8); le(45, 2); le(45, 2); le(0, 4); le(0, 4);
+    le(files.length, 8); le(files.length, 8); le(cdSize, 8); le(cdOffset, 8);
+    le(0x07064b50, 4); le(0, 4); le(rec, 8); le(1, 4);
+  }
+  const comment = enc.encode(opts.comment ?? '');
+  le(0x06054b50, 4); le(0, 2); le(0, 2);
+  le(z64 ? 0xffff : files.length, 2); le(z64 ? 0xffff : files.length, 2);
+  le(z64 ? 0xffffffff : cdSize, 4); le(z64 ? 0xffffffff : cdOffset, 4);
+  le(comment.length, 2); parts.push(...comment);
+  return Uint8Array.from(parts);
+}
+
+test('zip: STORED and DEFLATE entries, zip64 fields, comments; CRC-32 matches the bitwise reference', () => {
+  const big = enc.encode('super-resolution '.repeat(500));
+  const files = [
+    { name: 'a/data.pkl', data: enc.encode('hello') },
+    { name: 'a/data/0', data: big, deflate: true },
+    { name: 'a/ü.txt', data: new Uint8Array(0) },
+  ];
+  for (const zip64 of [false, true]) {
+    const m = readZip(makeZip(files, { zip64, comment: 'made by the test' }), 't.zip', nodeInflateRaw);
+    assert.deepEqual([...m.keys()], files.map((f) => f.name));
+    for (const f of files) assert.deepEqual(m.get(f.name), f.data);
+  }
+  throwsOneLine(() => readZip(makeZip(files), 't.zip'), /^mvsr: t\.zip: zip: entry 'a\/data\/0' is DEFLATE-compressed and no inflate function was given/);
+  const corrupt = makeZip([{ name: 'x', data: enc.encode('abc'), crc: crcRef(enc.encode('abd')) }]);
+  throwsOneLine(() => readZip(corrupt, 't.zip'), /^mvsr: t\.zip: zip: entry 'x' fails its CRC-32 check; the file is corrupt$/);
+  const whole = makeZip(files, { zip64: true });
+  throwsOneLine(() => readZip(whole.subarray(0, 100), 't.zip'), /^mvsr: t\.zip: not a zip archive \(no end of central directory record\)/);
+  throwsOneLine(() => readZip(whole.subarray(200), 't.zip'), /^mvsr: t\.zip: /);
+  // the reference against the check value of the CRC catalogue, then the reader's table-driven CRC against it
+  assert.equal(crcRef(enc.encode('123456789')), 0xcbf43926);
+  const rng = mulberry32(5);
+  const noise = Uint8Array.from({ length: 4099 }, () => Math.floor(rng() * 256));
+  assert.equal(crc32(noise), crcRef(noise));
+  assert.equal(crc32(new Uint8Array(0)), 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// pickles assembled by hand, opcode by opcode
+
+class PickleWriter {
+  readonly out: number[] = [];
+  op(...b: number[]): this {
+    this.out.push(...b);
+    return this;
+  }
+  private u32(n: number): number[] {
+    return [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+  }
+  proto(v = 2): this { return this.op(0x80, v); }
+  global(module: string, name: string): this { return this.op(0x63, ...enc.encode(`${module}\n${name}\n`)); }
+  str(s: string): this { const b = enc.encode(s); return this.op(0x58, ...this.u32(b.length), ...b); }
+  shortStr(s: string): this { const b = enc.encode(s); return this.op(0x8c, b.length, ...b); }
+  int(n: number): this {
+    if (n >= 0 && n < 256) return this.op(0x4b, n);
+    if (n >= 0 && n < 65536) return this.op(0x4d, n & 0xff, n >> 8);
+    return this.op(0x4a, ...this.u32(n));
+  }
+  put(i: number): this { return this.op(0x71, i); }
+  get(i: number): this { return this.op(0x68, i); }
+  mark(): this { return this.op(0x28); }
+  tuple(): this { return this.op(0x74); }
+  tuple1(): this { return this.op(0x85); }
+  emptyTuple(): this { return this.op(0x29); }
+  emptyDict(): this { return this.op(0x7d); }
+  reduce(): this { return this.op(0x52); }
+  setitem(): this { return this.op(0x73); }
+  setitems(): this { return this.op(0x75); }
+  build(): this { return this.op(0x62); }
+  persid(): this { return this.op(0x51); }
+  newFalse(): this { return this.op(0x89); }
+  stop(): this { return this.op(0x2e); }
+  ints(xs: number[]): this { this.mark(); xs.forEach((x) => this.int(x)); return this.tuple(); }
+  orderedDict(): this { return this.global('collections', 'OrderedDict').emptyTuple().reduce(); }
+  /** torch's tensor reduction: _rebuild_tensor_v2((storage pid), offset, size, stride, False, OrderedDict()) */
+  tensor(t: PthTensor): this {
+    this.global('torch._utils', '_rebuild_tensor_v2').mark();
+    this.mark().str('storage').global('torch', t.storageClass ?? 'FloatStorage').str(t.key).str('cpu').int(t.numel).tuple().persid();
+    this.int(t.offset ?? 0).ints(t.shape).ints(t.stride).newFalse().orderedDict();
+    this.tuple().reduce();
+    return this;
+  }
+  parameter(t: PthTensor): this {
+    this.global('torch._utils', '_rebuild_parameter').mark().tensor(t).newFalse().orderedDict().tuple().reduce();
+    return this;
+  }
+  /** An OrderedDict state dict with `_metadata` set by BUILD, the way torch.save writes one. */
+  stateDict(entries: [string, PthTensor][]): this {
+    this.orderedDict().put(1).mark();
+    for (const [k, t] of entries) (this.str(k), t.parameter ? this.parameter(t) : this.tensor(t));
+    this.setitems();
+    this.emptyDict().str('_metadata').orderedDict().setitem().build();
+    return this;
+  }
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+interface PthTensor {
+  key: string;
+  numel: number;
+  shape: number[];
+  stride: number[];
+  offset?: number;
+  storageClass?: string;
+  parameter?: boolean;
+}
+
+/** A torch.save-style zip: archive/data.pkl, archive/data/<key>, version, byteorder. */
+function makePth(pickle: Uint8Array, storages: Record<string, Uint8Array>, opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
+  return makeZip(
+    [
+      { name: 'archive/data.pkl', data: pickle, deflate: opts.deflate },
+      ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data, deflate: opts.deflate })),
+      { name: 'archive/version', data: enc.encode('3\n') },
+      { name: 'archive/byteorder', data: enc.encode('little') },
+    ],
+    { zip64: opts.zip64 },
+  );
+}
+
+function f32Bytes(values: number[]): Uint8Array {
+  return new Uint8Array(Float32Array.from(values).buffer);
+}
+
+/** Storage '0': 12 floats n + 0.5; storage '1': five chosen floats. */
+const STORAGE0 = Array.from({ length: 12 }, (_, n) => n + 0.5);
+const STORAGE1 = [-1, 0.25, 3.0517578125e-5, -1024, 7];
+
+const TWO_TENSORS: [string, PthTensor][] = [
+  // a transposed view: shape [3, 2], strides [1, 3]
+  ['conv.weight', { key: '0', numel: 12, shape: [3, 2], stride: [1, 3] }],
+  // a contiguous slice at storage offset 2
+  ['conv.bias', { key: '1', numel: 5, shape: [3], stride: [1], offset: 2 }],
+];
+
+test('pth: an OrderedDict of a strided view and an offset slice loads with exact values', () => {
+  const pkl = new PickleWriter().proto().stateDict(TWO_TENSORS).stop().bytes();
+  const storages = { '0': f32Bytes(STORAGE0), '1': f32Bytes(STORAGE1) };
+  for (const opts of [{}, { deflate: true }, { zip64: true }]) {
+    const sd = readPth(makePth(pkl, storages, opts), 'two.pth', nodeInflateRaw);
+    assert.deepEqual(Object.keys(sd), ['conv.weight', 'conv.bias']);
+    assert.deepEqual(sd['conv.weight']!.shape, [3, 2]);
+    // element [i][j] = storage[i*1 + j*3]
+    assert.deepEqual([...sd['conv.weight']!.data], [0.5, 3.5, 1.5, 4.5, 2.5, 5.5]);
+    assert.deepEqual(sd['conv.bias']!.shape, [3]);
+    assert.deepEqual([...sd['conv.bias']!.data], [3.0517578125e-5, -1024, 7]);
+    assert.equal(sd['conv.weight']!.dtype, 'F32');
+  }
+});
+
+test('pth: 3-d strided views, shared storages, Parameters, half/bfloat16/double/long storages', () => {
+  const entries: [string, PthTensor][] = [
+    // [i][j][k] = s0[1 + 1*i + 4*j + 2*k]
+    ['v3', { key: '0', numel: 12, shape: [2, 2, 2], stride: [1, 4, 2], offset: 1 }],
+    ['same.storage', { key: '0', numel: 12, shape: [2, 2], stride: [2, 1], offset: 7 }],
+    ['broadcast', { key: '1', numel: 5, shape: [2, 3], stride: [0, 1], offset: 1 }],
+    ['param', { key: '1', numel: 5, shape: [5], stride: [1], parameter: true }],
+    ['half', { key: 'h', numel: 3, shape: [3], stride: [1], storageClass: 'HalfStorage' }],
+    ['bf16', { key: 'b', numel: 2, shape: [1, 2], stride: [2, 1], storageClass: 'BFloat16Storage' }],
+    ['double', { key: 'd', numel: 2, shape: [2], stride: [1], storageClass: 'DoubleStorage' }],
+    ['bn.num_batches_tracked', { key: 'l', numel: 1, shape: [], stride: [], storageClass: 'LongStorage' }],
+  ];
+  const pkl = new PickleWriter().proto().stateDict(entries).stop().bytes();
+  const d = new DataView(new ArrayBuffer(16));
+  d.setFloat64(0, 1 / 3, true);
+  d.setFloat64(8, -1e-50, true);
+  const storages = {
+    '0': f32Bytes(STORAGE0),
+    '1': f32Bytes(STORAGE1),
+    h: Uint8Array.of(0x00, 0x3c, 0x00, 0xc0, 0x00, 0x7c), // 1, -2, inf
+    b: Uint8Array.of(0x80, 0x3f, 0x49, 0xc0), // 1, -3.140625
+    d: new Uint8Array(d.buffer),
+    l: Uint8Array.of(0x39, 0x30, 0, 0, 0, 0, 0, 0), // 12345
+  };
+  const sd = readPth(makePth(pkl, storages), 'mixed.pth');
+  assert.deepEqual([...sd.v3!.data], [1.5, 3.5, 5.5, 7.5, 2.5, 4.5, 6.5, 8.5]);
+  assert.deepEqual([...sd['same.storage']!.data], [7.5, 8.5, 9.5, 10.5]);
+  assert.deepEqual([...sd.broadcast!.data], [0.25, 3.0517578125e-5, -1024, 0.25, 3.0517578125e-5, -1024]);
+  assert.deepEqual([...sd.param!.data], STORAGE1);
+  assert.deepEqual([...sd.half!.data], [1, -2, Infinity]);
+  assert.equal(sd.half!.dtype, 'F16');
+  assert.deepEqual([...sd.bf16!.data], [1, -3.140625]);
+  assert.deepEqual([...sd.double!.data], [Math.fround(1 / 3), -0]);
+  assert.deepEqual(sd['bn.num_batches_tracked'], { dtype: 'I64', shape: [], data: Float32Array.of(12345) });
+});
+
+test('pth: views reaching past their storage, and missing or short storages, are errors', () => {
+  const pkl = (t: PthTensor) => new PickleWriter().proto().stateDict([['w', t]]).stop().bytes();
+  const s0 = { '0': f32Bytes(STORAGE0) };
+  throwsOneLine(
+    () => readPth(makePth(pkl({ key: '0', numel: 12, shape: [3, 2], stride: [1, 11] }), s0), 'v.pth'),
+    /^mvsr: v\.pth: tensor 'w': shape \[3, 2\], strides \[1, 11\] at offset 0 reach element 13 of a storage of 12$/,
+  );
+  throwsOneLine(
+    () => readPth(makePth(pkl({ key: '0', numel: 12, shape: [4, 3], stride: [3, 1], offset: 1 }), s0), 'v.pth'),
+    /^mvsr: v\.pth: tensor 'w': shape \[4, 3\], strides \[3, 1\] at offset 1 reach element 12 of a storage of 12$/,
+  );
+  throwsOneLine(() => readPth(makePth(pkl({ key: '9', numel: 1, shape: [1], stride: [1] }), s0), 'v.pth'), /^mvsr: v\.pth: storage '9' is missing from the archive \(archive\/data\/9\)$/);
+  throwsOneLine(
+    () => readPth(makePth(pkl({ key: '0', numel: 13, shape: [1], stride: [1] }), s0), 'v.pth'),
+    /^mvsr: v\.pth: storage '0' has 48 bytes, 13 elements of torch\.FloatStorage need 52$/,
+  );
+});
+
+const MARKER = path.join(tmpdir(), `mvsr-pickle-was-executed-${process.pid}`);
+
+test('pth: os.system via GLOBAL+REDUCE or STACK_GLOBAL, and other dangerous globals, are refused and nothing runs', () => {
+  rmSync(MARKER, { force: true });
+  const refused = (module: string, name: string) =>
+    new RegExp(`^mvsr: evil\\.pth: refusing to load: the checkpoint references the global ${module.replace(/\./g, '\\.')}\\.${name}, which mvsr does not allow \\(only tensors and ordered dicts\\)$`);
+  const viaGlobal = new PickleWriter().proto().global('os', 'system').str(`touch ${MARKER}`).tuple1().reduce().stop().bytes();
+  const viaStack = new PickleWriter().proto(4).shortStr('os').shortStr('system').op(0x93).shortStr(`touch ${MARKER}`).tuple1().reduce().stop().bytes();
+  // the payload hidden as a dict value after a valid tensor
+  const hidden = new PickleWriter().proto().orderedDict().mark().str('w').tensor(TWO_TENSORS[1]![1]).str('x')
+    .global('os', 'system').str(`touch ${MARKER}`).tuple1().reduce().setitems().stop().bytes();
+  const storages = { '1': f32Bytes(STORAGE1) };
+  for (const pkl of [viaGlobal, viaStack, hidden]) throwsOneLine(() => readPth(makePth(pkl, storages), 'evil.pth'), refused('os', 'system'));
+  for (const [m, n] of [['builtins', 'eval'], ['__builtin__', 'getattr'], ['torch', 'load'], ['collections', 'defaultdict'], ['torch._utils', '_rebuild_qtensor'], ['numpy.core.multiarray', '_reconstruct']]) {
+    const pkl = new PickleWriter().proto().global(m!, n!).emptyTuple().reduce().stop().bytes();
+    throwsOneLine(() => readPth(makePth(pkl, {}), 'evil.pth'), refused(m!, n!));
+  }
+  assert.equal(existsSync(MARKER), false, 'the pickle payload must not have run');
+});
+
+test('pickle: opcodes outside the torch.save set are refused with their name and offset', () => {
+  const cases: [number[], RegExp][] = [
+    [[0x80, 2, 0x69, ...enc.encode('os\nsystem\n'), 0x2e], /opcode INST \(0x69\) at offset 2 is not supported/],
+    [[0x80, 2, 0x28, 0x6f, 0x2e], /opcode OBJ \(0x6f\) at offset 3 is not supported/],
+    [[0x80, 2, 0x82, 1, 0x2e], /opcode EXT1 \(0x82\) at offset 2 is not supported/],
+    [[0x80, 2, 0x4e, 0x32, 0x2e], /opcode DUP \(0x32\) at offset 3 is not supported/],
+    [[0x80, 2, 0xff], /opcode unknown \(0xff\) at offset 2 is not supported/],
+    [[0x80, 2, 0x4e], /pickle: the pickle ends without STOP; the file is truncated \(at offset 3\)$/],
+    [[0x80, 2, 0x58, 9, 0, 0, 0, 0x61], /pickle: the pickle ends in the middle of an opcode; the file is truncated \(opcode BINUNICODE at offset 2\)/],
+    [[0x80, 2, 0x68, 3, 0x2e], /pickle: memo slot 3 is empty \(opcode BINGET at offset 2\)/],
+    [[0x80, 2, 0x4e, 0x4e, 0x52, 0x2e], /pickle: cannot call None \(opcode REDUCE at offset 4\)/],
+  ];
+  for (const [b, re] of cases) {
+    const e = throwsOneLine(() => unpickle(Uint8Array.from(b), { source: 'p.pkl' }), re);
+    assert.match(e.message, /^mvsr: p\.pkl: pickle: /);
+  }
+  // plain data comes through: lists, tuples, dicts, ints of every width, floats, strings, bools
+  const w = new PickleWriter().proto(4).op(0x95, 0, 0, 0, 0, 0, 0, 0, 0).emptyDict().put(0).mark()
+    .shortStr('ints').mark().int(7).int(300).int(-5).op(0x8a, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1).op(0x8a, 1, 0xff).op(0x6c)
+    .shortStr('misc').op(0x5d, 0x94).op(0x47, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0).op(0x61).op(0x88, 0x89, 0x4e).op(0x87).op(0x61).op(0x8d, 2, 0, 0, 0, 0, 0, 0, 0, 0x68, 0x69).op(0x61)
+    .op(0x75).stop();
+  const v = unpickle(w.bytes()) as Map<string, unknown>;
+  assert.deepEqual(v.get('ints'), [7, 300, -5, 2n ** 64n, -1]);
+  assert.deepEqual(v.get('misc'), [1.5, [true, false, null], 'hi']);
+  // NEWOBJ builds an OrderedDict, nothing else; BUILD only sets state on dicts
+  const od = new PickleWriter().proto().global('collections', 'OrderedDict').emptyTuple().op(0x81).str('k').int(1).setitem().stop().bytes();
+  assert.deepEqual(unpickle(od), new Map([['k', 1]]));
+  const storageNew = new PickleWriter().proto().global('torch', 'FloatStorage').emptyTuple().op(0x81).stop().bytes();
+  throwsOneLine(() => unpickle(storageNew, { source: 'p.pkl' }), /^mvsr: p\.pkl: pickle: NEWOBJ of torch\.FloatStorage is not allowed \(opcode NEWOBJ at offset 23\)$/);
+  const buildList = new PickleWriter().proto().op(0x5d).emptyDict().build().stop().bytes();
+  throwsOneLine(() => unpickle(buildList, { source: 'p.pkl' }), /^mvsr: p\.pkl: pickle: BUILD of a list with a dict is not allowed \(opcode BUILD at offset 4\)$/);
+  const callStorage = new PickleWriter().proto().global('torch', 'HalfStorage').emptyTuple().reduce().stop().bytes();
+  throwsOneLine(() => unpickle(callStorage, { source: 'p.pkl' }), /^mvsr: p\.pkl: pickle: cannot call torch\.HalfStorage \(opcode REDUCE at offset 22\)$/);
+});
+
+test('pth: wrappers {params, params_ema, state_dict}, the key option, and the DataParallel module. prefix', () => {
+  const t = (k: string, offset: number): PthTensor => ({ key: k, numel: 5, shape: [1], stride: [1], offset });
+  const storages = { '1': f32Bytes(STORAGE1) };
+  const wrapped = new PickleWriter().proto().emptyDict().mark()
+    .str('params').stateDict([['w', t('1', 0)]])
+    .str('params_ema').stateDict([['w', t('1', 1)]])
+    .str('iter').int(5000)
+    .setitems().stop().bytes();
+  const file = makePth(wrapped, storages);
+  assert.deepEqual([...readPth(file, 'w.pth').w!.data], [0.25], 'default: params_ema');
+  assert.deepEqual([...readPth(file, 'w.pth', undefined, { key: 'params' }).w!.data], [-1]);
+  assert.deepEqual([...readPth(file, 'w.pth', undefined, { key: 'params_ema' }).w!.data], [0.25]);
+  throwsOneLine(() => readPth(file, 'w.pth', undefined, { key: 'state_dict' }), /^mvsr: w\.pth: the checkpoint has no 'state_dict' dict \(top-level keys: params, params_ema, iter\)$/);
+
+  const onlyParams = new PickleWriter().proto().emptyDict().str('params').stateDict([['module.a', t('1', 2)], ['module.b', t('1', 3)]]).setitem().stop().bytes();
+  assert.deepEqual(Object.keys(readPth(makePth(onlyParams, storages), 'p.pth')), ['a', 'b']);
+  const sdWrap = new PickleWriter().proto().emptyDict().mark().str('epoch').int(3).str('state_dict').stateDict([['x', t('1', 4)]]).setitems().stop().bytes();
+  assert.deepEqual([...readPth(makePth(sdWrap, storages), 's.pth').x!.data], [7]);
+  // not every key has the prefix: keys stay as they are
+  const mixed = new PickleWriter().proto().stateDict([['module.a', t('1', 0)], ['b', t('1', 1)]]).stop().bytes();
+  assert.deepEqual(Object.keys(readPth(makePth(mixed, storages), 'm.pth')), ['module.a', 'b']);
+  // a dict that is neither a state dict nor a known wrapper
+  const other = new PickleWriter().proto().emptyDict().mark().str('net').stateDict([['x', t('1', 0)]]).str('epoch').int(3).setitems().stop().bytes();
+  throwsOneLine(() => readPth(makePth(other, storages), 'o.pth'), /^mvsr: o\.pth: entry 'net' is a dict, not a tensor, and there is no params_ema\/params\/state_dict entry \(top-level keys: net, epoch\)$/);
+});
+
+test('pth: legacy torch.save files, TorchScript archives and non-checkpoints get a clear message', () => {
+  const legacy = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
+  throwsOneLine(() => readPth(legacy, 'old.pth'), /^mvsr: old\.pth: this is PyTorch's legacy \(pre-1\.6, non-zip\) torch\.save format, which mvsr does not read; re-save it with PyTorch 1\.6 or newer/);
+  const ts = makeZip([{ name: 'm/code/m.py', data: new Uint8Array(1) }, { name: 'm/constants.pkl', data: new Uint8Array(1) }]);
+  throwsOneLine(() => readPth(ts, 'ts.pt'), /^mvsr: ts\.pt: this is a TorchScript archive/);
+  throwsOneLine(() => readPth(enc.encode('hello world'), 'x.pth'), /^mvsr: x\.pth: not a PyTorch checkpoint \(no zip signature\)/);
+  throwsOneLine(() => readPth(makeZip([{ name: 'readme.txt', data: enc.encode('hi') }]), 'z.pth'), /^mvsr: z\.pth: the zip archive has no <archive>\/data\.pkl/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// files on disk
+
+test('files: save is atomic and round-trips; errors name the file in one line with no deep stack', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-io-'));
+  try {
+    const file = path.join(dir, 'model.safetensors');
+    const tensors = randomTensors(11);
+    const meta = encodeModelMetadata({ arch: 'ESPCN', args: { scale: 4 }, scale: 4, provenance: { source: 'test' } });
+    saveSafetensorsFile(file, tensors, meta);
+    assert.deepEqual(readdirSync(dir), ['model.safetensors']);
+    const back = loadWeightsFile(file);
+    assert.equal(back.format, 'safetensors');
+    assert.deepEqual(back.metadata, meta);
+    for (const [k, t] of Object.entries(tensors)) assert.deepEqual(bits(back.tensors[k]!.data), bits(t.data));
+
+    // a failing save leaves the previous file untouched and no temporary behind
+    const before = readFileSync(file);
+    throwsOneLine(() => saveSafetensorsFile(file, { a: { shape: [3], data: new Float32Array(2) } }), /^mvsr: .*model\.safetensors: tensor 'a' has 2 values, shape \[3\] needs 3$/);
+    throwsOneLine(() => saveSafetensorsFile(path.join(dir, 'missing', 'x.safetensors'), tensors), /^mvsr: .*x\.safetensors: cannot write: the directory does not exist$/);
+    assert.deepEqual(readFileSync(file), before);
+    assert.deepEqual(readdirSync(dir), ['model.safetensors']);
+
+    const pth = path.join(dir, 'ck.pth');
+    writeFileSync(pth, makePth(new PickleWriter().proto().stateDict(TWO_TENSORS).stop().bytes(), { '0': f32Bytes(STORAGE0), '1': f32Bytes(STORAGE1) }, { deflate: true }));
+    const p = loadWeightsFile(pth);
+    assert.equal(p.format, 'pth');
+    assert.deepEqual([...p.tensors['conv.bias']!.data], [3.0517578125e-5, -1024, 7]);
+
+    const missing = path.join(dir, 'nope.pth');
+    throwsOneLine(() => loadWeightsFile(missing), new RegExp(`^mvsr: ${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: file not found$`));
+    throwsOneLine(() => loadWeightsFile(path.join(dir, 'w.onnx')), /^mvsr: .*w\.onnx: unknown weights file extension '\.onnx'; mvsr reads \.safetensors, \.pth and \.pt$/);
+    const truncated = path.join(dir, 'cut.pth');
+    writeFileSync(truncated, readFileSync(pth).subarray(0, 300));
+    const e = throwsOneLine(() => loadWeightsFile(truncated), /^mvsr: .*cut\.pth: /);
+    const frames = (e.stack ?? '').split('\n').slice(1).join('\n');
+    assert.doesNotMatch(frames, /src[\\/]io[\\/](zip|pickle|pth|safetensors|weights)/, 'the stack starts at the caller');
+    // content and extension disagree: say so, unless the caller forces the format
+    const renamed = path.join(dir, 'really-safetensors.pth');
+    writeFileSync(renamed, readFileSync(file));
+    throwsOneLine(() => loadWeightsFile(renamed), /^mvsr: .*really-safetensors\.pth: the extension says pth but the content is safetensors; rename the file or pass format: 'safetensors'$/);
+    assert.equal(loadWeightsFile(renamed, { format: 'safetensors' }).metadata.arch, 'ESPCN');
+    assert.equal(detectWeightsFormat(readFileSync(pth)), 'pth');
+    assert.equal(detectWeightsFormat(enc.encode('GIF89a........')), 'unknown');
+    writeFileSync(path.join(dir, 'bad.safetensors'), stFile('[1]'));
+    throwsOneLine(() => loadWeightsFile(path.join(dir, 'bad.safetensors')), /^mvsr: .*bad\.safetensors: safetensors header is not a JSON object$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// the official ETDS checkpoints
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DATA = process.env.MVSR_DATA ? path.resolve(process.env.MVSR_DATA) : path.resolve(REPO_ROOT, '../shared/data');
+const CKPT = path.join(DATA, 'checkpoints', 'etds-official');
+const SKIP = existsSync(CKPT) ? false : `${CKPT} not found: set MVSR_DATA or put shared/data beside the repo`;
+
+test('official ETDS checkpoints: all 49 load, with finite float32 tensors only', { skip: SKIP }, (t) => {
+  const files = readdirSync(CKPT, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== 'configs')
+    .flatMap((d) => readdirSync(path.join(CKPT, d.name)).filter((f) => f.endsWith('.pth')).map((f) => path.join(CKPT, d.name, f)))
+    .sort();
+  assert.equal(files.length, 49);
+  for (const file of files) {
+    const { tensors, format } = loadWeightsFile(file);
+    assert.equal(format, 'pth');
+    let params = 0;
+    for (const [k, w] of Object.entries(tensors)) {
+      assert.equal(w.dtype, 'F32', `${file}: ${k}`);
+      assert.equal(w.data.length, w.shape.reduce((a, b) => a * b, 1));
+      for (const v of w.data) if (!Number.isFinite(v)) assert.fail(`${file}: ${k} has a non-finite value`);
+      params += w.data.length;
+    }
+    t.diagnostic(`${path.basename(file)}: ${Object.keys(tensors).length} tensors, ${params} parameters`);
+  }
+  // ESPCN x4 by its architecture: conv 3→64 5x5, 64→32 3x3, 32→3·4² 3x3, with biases
+  const espcn = loadWeightsFile(path.join(CKPT, 'ESPCN', 'ESPCN_x4.pth')).tensors;
+  assert.deepEqual(
+    Object.entries(espcn).map(([k, v]) => [k, v.shape]),
+    [['conv1.weight', [64, 3, 5, 5]], ['conv1.bias', [64]], ['conv2.weight', [32, 64, 3, 3]], ['conv2.bias', [32]], ['conv3.weight', [48, 32, 3, 3]], ['conv3.bias', [48]]],
+  );
+  assert.equal(Object.values(espcn).reduce((a, v) => a + v.data.length, 0), 64 * 3 * 25 + 64 + 32 * 64 * 9 + 32 + 48 * 32 * 9 + 48);
+});
