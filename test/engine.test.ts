@@ -1,7 +1,8 @@
 // Engine: build selection, threads, allocator pooling and growth, input validation, reductions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initEngine, engine } from '../src/tensor/engine.js';
+import { initEngine, engine, sizeClass } from '../src/tensor/engine.js';
+import * as ref from './ref/index.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { conv2d } from '../src/tensor/ops/conv.js';
 import { channelSum } from '../src/tensor/ops/util.js';
@@ -74,4 +75,35 @@ test('channelSum matches a float64 sum and is identical on 1 and 2 threads', asy
   }
   assert.deepEqual(got[0], got[1]);
   assert.ok(engine());
+});
+
+test('size classes bound the slack at 25% and let different sizes share freed blocks', async () => {
+  for (const b of [1, 63, 64, 65, 4095, 4097, 10_000, 123_456, 7_777_777]) {
+    const c = sizeClass(b);
+    assert.ok(c >= b && c % 64 === 0, `class of ${b}`);
+    if (b > 4096) assert.ok(c <= 1.25 * b + 64, `slack of ${b}: ${c}`);
+  }
+  const e = await initEngine({ threads: 1 });
+  const a = Tensor.empty([100_000]);
+  const p = a.ptr;
+  a.dispose();
+  const b = Tensor.empty([95_000]); // a different size in the same class reuses the block
+  assert.equal(b.ptr, p);
+  b.dispose();
+  const top = e.heapBytes;
+  for (let i = 0; i < 50; i++) Tensor.empty([60_000 + 1000 * i]).dispose(); // varied sizes, one at a time
+  assert.ok(e.heapBytes - top <= 4 * 1024 * 1024, `heap grew by ${e.heapBytes - top} bytes for one live tensor at a time`);
+});
+
+test('tensors above 2 GiB of WebAssembly memory are addressed correctly', async () => {
+  await initEngine({ threads: 2 });
+  const filler = Tensor.empty([600_000_000]); // 2.4 GB pushes the next blocks past 2^31
+  const rng = mulberry32(4);
+  const x = randomRT([1, 6, 7, 5], rng), w = randomRT([4, 5, 3, 3], rng);
+  const xt = toTensor(x), wt = toTensor(w);
+  assert.ok(xt.ptr >= 2 ** 31, `pointer ${xt.ptr} is above 2 GiB`);
+  assertClose(xt.data, x.data, 1e-6, 1e-6, 'data view above 2 GiB');
+  const y = conv2d(xt, wt, null);
+  assertClose(y.data, ref.conv2d(x, w, null).data, 1e-4, 1e-4, 'conv2d above 2 GiB');
+  [filler, xt, wt, y].forEach((t) => t.dispose());
 });

@@ -15,6 +15,7 @@ import { unpickle } from '../src/io/pickle.js';
 import { readPth } from '../src/io/pth.js';
 import { decodeModelMetadata, detectWeightsFormat, encodeModelMetadata, halfToFloat, type WeightTensor } from '../src/io/weights.js';
 import { loadWeightsFile, nodeInflateRaw, saveSafetensorsFile } from '../src/io/weights.node.js';
+import { ZOO_DIR, needData } from './data.js';
 
 const enc = new TextEncoder();
 
@@ -600,10 +601,8 @@ test('files: save is atomic and round-trips; errors name the file in one line wi
 // ---------------------------------------------------------------------------------------------
 // the official ETDS checkpoints
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DATA = process.env.MVSR_DATA ? path.resolve(process.env.MVSR_DATA) : path.resolve(REPO_ROOT, '../shared/data');
-const CKPT = path.join(DATA, 'checkpoints', 'etds-official');
-const SKIP = existsSync(CKPT) ? false : `${CKPT} not found: set MVSR_DATA or put shared/data beside the repo`;
+const CKPT = ZOO_DIR;
+const SKIP = needData('checkpoints/etds-official');
 
 test('official ETDS checkpoints: all 49 load, with finite float32 tensors only', { skip: SKIP }, (t) => {
   const files = readdirSync(CKPT, { withFileTypes: true })

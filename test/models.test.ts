@@ -4,9 +4,8 @@
 // reproduce the official _ET checkpoints, and parameter counts match the ETDS paper's Table 2.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { useEngine, mulberry32, maxAbsDiff, assertClose } from './helpers.js';
 import * as ref from './ref/index.js';
 import type { RT } from './ref/index.js';
@@ -23,54 +22,14 @@ import { ECBSR, ECBSRT, SeqConv3x3 } from '../src/models/ecbsr.js';
 import { ABPN } from '../src/models/abpn.js';
 import { ETDS } from '../src/models/etds.js';
 import { loadWeightsFile } from '../src/io/weights.node.js';
+import { ZOO_DIR, TABLE_PATH, needData, allTestConfigs, type TestConfig, type TableRow } from './data.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dataDir = process.env.MVSR_DATA ?? path.resolve(repoRoot, '../shared/data');
-const zooDir = path.join(dataDir, 'checkpoints/etds-official');
-const tablePath = path.join(dataDir, 'benchmarks/published/etds-table2.json');
-const noZoo = existsSync(zooDir) ? false : `official ETDS checkpoints not found at ${zooDir} (set MVSR_DATA to the shared data folder)`;
-const noTable = existsSync(tablePath) ? false : `ETDS Table 2 not found at ${tablePath} (set MVSR_DATA to the shared data folder)`;
+const zooDir = ZOO_DIR;
+const tablePath = TABLE_PATH;
+const noZoo = needData('checkpoints/etds-official');
+const noTable = needData('benchmarks/published/etds-table2.json');
 
 // ---- helpers -------------------------------------------------------------------------------
-
-interface TestConfig {
-  file: string;
-  networkG: Record<string, unknown>;
-  /** Checkpoint path relative to the zoo folder, or null (Bicubic). */
-  checkpoint: string | null;
-}
-
-function scalar(v: string): unknown {
-  const t = v.trim().replace(/\s+#.*$/, '');
-  if (t === '~' || t === 'null') return null;
-  if (/^-?\d+$/.test(t)) return Number(t);
-  if (/^(['"]).*\1$/.test(t)) return t.slice(1, -1);
-  return t;
-}
-
-/** The `network_g` section and `resume.network_g_path` of a BasicSR test config (flat YAML maps only). */
-function readTestConfig(file: string): TestConfig {
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
-  const start = lines.findIndex((l) => /^network_g:\s*$/.test(l));
-  assert.ok(start >= 0, `${file}: no network_g section`);
-  const networkG: Record<string, unknown> = {};
-  for (const l of lines.slice(start + 1)) {
-    if (!/^\s+\S/.test(l)) break;
-    const m = /^\s+([A-Za-z_]\w*):\s*(.*)$/.exec(l);
-    assert.ok(m, `${file}: cannot read '${l}' in network_g`);
-    networkG[m[1]!] = scalar(m[2]!);
-  }
-  const ckLine = lines.find((l) => /^\s+network_g_path:/.test(l));
-  const ck = ckLine ? scalar(ckLine.split(':').slice(1).join(':')) : null;
-  const checkpoint = typeof ck === 'string' ? ck.replace(/^experiments\/pretrained_models\//, '') : null;
-  return { file, networkG, checkpoint };
-}
-
-function allTestConfigs(): TestConfig[] {
-  const dir = path.join(zooDir, 'configs');
-  return readdirSync(dir).sort().flatMap((fam) =>
-    readdirSync(path.join(dir, fam)).filter((f) => f.endsWith('.yml')).sort().map((f) => readTestConfig(path.join(dir, fam, f))));
-}
 
 function loadCheckpoint(rel: string): StateDict {
   return loadWeightsFile(path.join(zooDir, rel)).tensors;
@@ -425,7 +384,6 @@ test('ET of the official ECBSR and ABPN checkpoints: same function, and the offi
 
 // ---- (d) parameter counts against the ETDS paper's Table 2 ------------------------------------
 
-interface TableRow { model: string; scale: number; params_k: number | null; checkpoint: string | null }
 
 test('parameter counts equal the ETDS paper\'s Table 2 (the checkpoint form: plain / after re-parameterisation)', { skip: noZoo || noTable }, async () => {
   await useEngine(1);

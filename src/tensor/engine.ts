@@ -21,6 +21,14 @@ const ALIGN = 64;
 const SLACK = 64; // kernels may read up to 3 lanes past a tensor's end (never write)
 const MAX_PAGES = 65536;
 
+/** Round up to a multiple of ALIGN and to one of four classes per power of two. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+  if (b <= 4096) return b;
+  const step = 2 ** (Math.floor(Math.log2(b)) - 2); // quarter of the power of two below b
+  return Math.ceil(b / step) * step;
+}
+
 export class Engine {
   readonly names: string[];
   private readonly fns: ((...a: number[]) => void)[];
@@ -99,7 +107,7 @@ export class Engine {
     const out = this.alloc(4 * this.threads);
     try {
       this.run('nonfinite_scan', [ptr, n, out]);
-      const r = this.i32.subarray(out >> 2, (out >> 2) + this.threads);
+      const r = this.i32.subarray(out >>> 2, (out >>> 2) + this.threads);
       for (const v of r) if (v >= 0) return v;
       return -1;
     } finally {
@@ -107,13 +115,29 @@ export class Engine {
     }
   }
 
-  /** Allocate `bytes` (64-byte aligned). Freed blocks of the same size class are reused. */
+  /**
+   * Allocate `bytes` (64-byte aligned). Sizes are rounded up to geometric size classes
+   * (four per power of two, so at most 25% slack), and freed blocks of a class are reused:
+   * a training loop's memory stays flat, and images of different sizes share blocks.
+   */
   alloc(bytes: number): number {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) throw new Error(`mvsr: bad allocation size ${bytes}`);
-    const size = Math.ceil((bytes + SLACK) / ALIGN) * ALIGN;
+    const size = sizeClass(bytes + SLACK);
+    let ptr = 0, got = size;
     const list = this.free.get(size);
-    let ptr = list && list.length ? list.pop()! : 0;
+    if (list && list.length) ptr = list.pop()!;
+    else {
+      // before growing the heap, take the smallest free block of up to twice the size
+      for (const [cls, l] of this.free) {
+        if (l.length && cls > size && cls <= 2 * size && (!ptr || cls < got)) {
+          ptr = l[l.length - 1]!;
+          got = cls;
+        }
+      }
+      if (ptr) this.free.get(got)!.pop();
+    }
     if (!ptr) {
+      got = size;
       ptr = this.top;
       const end = ptr + size;
       const have = this.memory.buffer.byteLength;
@@ -126,8 +150,8 @@ export class Engine {
       }
       this.top = end;
     }
-    this.sizes.set(ptr, size);
-    this.bytesInUse += size;
+    this.sizes.set(ptr, got);
+    this.bytesInUse += got;
     if (this.bytesInUse > this.peakBytesInUse) this.peakBytesInUse = this.bytesInUse;
     return ptr;
   }
@@ -181,6 +205,13 @@ export async function initEngine(opts: EngineOptions = {}): Promise<Engine> {
     pending = null;
   }
   return current;
+}
+
+/** The current engine, or a new one with `opts` if none exists yet. */
+export async function ensureEngine(opts: EngineOptions = {}): Promise<Engine> {
+  if (current) return current;
+  if (pending) return pending;
+  return initEngine(opts);
 }
 
 /** The process-wide engine; throws if initEngine() has not completed. */

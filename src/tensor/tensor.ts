@@ -68,7 +68,7 @@ export class Tensor {
 
   /** A live view into WASM memory: valid until the next allocation that grows memory. */
   get data(): Float32Array {
-    return this.eng.f32.subarray(this.ptr >> 2, (this.ptr >> 2) + this.size);
+    return this.eng.f32.subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.size);
   }
 
   /** A copy of the contents. */

@@ -83,7 +83,7 @@ function paddedVector(t: Tensor | null, n: number, fill?: number): number {
   const e = engine();
   const ptr = e.alloc(roundUp4(n) * 4);
   const f = e.f32;
-  const o = ptr >> 2;
+  const o = ptr >>> 2;
   f.fill(0, o, o + roundUp4(n));
   if (t) {
     if (t.size === 1) f.fill(t.data[0]!, o, o + n);
@@ -191,12 +191,12 @@ export function conv2dDepthToSpace(
         if (!Number.isInteger(m) || m < 0 || m >= r.shape[3]!) {
           throw new Error(`mvsr: conv2dDepthToSpace: residualMap[${i}] = ${m} is not a channel of the residual (${r.shape[3]} channels)`);
         }
-        i32[(mapPtr >> 2) + i] = m;
+        i32[(mapPtr >>> 2) + i] = m;
       }
       resPtr = r.ptr; resStride = r.shape[3]!;
     }
     const epiPtr = e.alloc(32); scratch.push(epiPtr);
-    e.i32.set([1, s, epi.order === 'tf' ? 1 : 0, resPtr, resStride, mapPtr, C], epiPtr >> 2);
+    e.i32.set([1, s, epi.order === 'tf' ? 1 : 0, resPtr, resStride, mapPtr, C], epiPtr >>> 2);
     const xp = padded(x, g); scratch.push(xp);
     convPadded(xp, g, w.ptr, 0, b, y.ptr, opts.act, epiPtr);
   } finally {

@@ -83,8 +83,8 @@ export function convTranspose2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Co
     if (b) {
       bp = e.alloc(CoP * 4); scratch.push(bp);
       const f = e.f32;
-      f.fill(0, bp >> 2, (bp >> 2) + CoP);
-      f.set(b.data, bp >> 2);
+      f.fill(0, bp >>> 2, (bp >>> 2) + CoP);
+      f.set(b.data, bp >>> 2);
     }
     e.run('convt2d_fwd', [x.ptr, N, H, W, Cin, K, stride, pad, wp, CoP, Cout, bp, y.ptr, Ho, Wo]);
   } catch (err) {

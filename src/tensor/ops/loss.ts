@@ -31,7 +31,7 @@ function meanOfChunks(kernel: string, pred: Tensor, target: Tensor, n: number, e
   return withScratch(nChunks, (partial) => {
     e.run(kernel, [pred.ptr, target.ptr, n, ...extra, partial]);
     const f = e.f32;
-    const o = partial >> 2;
+    const o = partial >>> 2;
     let s = 0;
     for (let k = 0; k < nChunks; k++) s += f[o + k]!;
     return s / n;

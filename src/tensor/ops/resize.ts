@@ -139,9 +139,9 @@ function upload(m: ResampleMatrix): { ptr: number; rowPtr: number; col: number; 
   const ptr = e.alloc((m.outSize + 1 + 2 * nnz) * 4);
   const rowPtr = ptr, col = ptr + (m.outSize + 1) * 4, wts = col + nnz * 4;
   const i32 = e.i32;
-  i32.set(m.rowPtr, rowPtr >> 2);
-  i32.set(m.col, col >> 2);
-  e.f32.set(m.weight, wts >> 2);
+  i32.set(m.rowPtr, rowPtr >>> 2);
+  i32.set(m.col, col >>> 2);
+  e.f32.set(m.weight, wts >>> 2);
   return { ptr, rowPtr, col, wts };
 }
 

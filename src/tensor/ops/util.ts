@@ -26,7 +26,7 @@ export function channelSum(srcPtr: number, P: number, C: number, stride: number,
   const CP = roundUp4(C);
   const nChunks = Math.max(1, Math.ceil(P / CHUNK_PIXELS));
   withScratch(nChunks * CP, (partial) => {
-    if (P === 0) e.f32.fill(0, partial >> 2, (partial >> 2) + CP);
+    if (P === 0) e.f32.fill(0, partial >>> 2, (partial >>> 2) + CP);
     else e.run('channel_sum_chunks', [srcPtr, P, C, stride, CP, partial]);
     e.call('sum_chunks', [partial, nChunks, C, CP, outPtr, accumulate ? 1 : 0]);
   });

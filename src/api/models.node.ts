@@ -1,0 +1,68 @@
+// Resolving a model from what a user types: a weights file (.safetensors carrying its arch in
+// the metadata, or a .pth with --arch and arguments) or a zoo architecture that needs no
+// weights (bicubic). Node-only: reads files.
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { loadWeightsFile } from '../io/weights.node.js';
+import { createModel, listArchs, type SRModel, type ArchArgs } from '../models/registry.js';
+
+export interface ModelRequest {
+  /** Architecture name (registry `type`), required for .pth files. */
+  arch?: string;
+  /** Architecture arguments (merged over the file's metadata). */
+  args?: ArchArgs;
+  /** Scale, as the `upscale` argument. */
+  scale?: number;
+}
+
+/** Zoo architectures usable without weights, by lower-case alias. */
+const WEIGHTLESS: Record<string, string> = { bicubic: 'Bicubic' };
+
+function archByName(name: string): string | undefined {
+  const all = listArchs();
+  return all.find((a) => a === name) ?? all.find((a) => a.toLowerCase() === name.toLowerCase());
+}
+
+/** Build a model from a weights file; every problem is reported as `mvsr: <file>: …`. */
+export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
+  const { tensors, metadata, format } = loadWeightsFile(file);
+  const archName = req.arch ?? metadata.arch;
+  if (!archName) {
+    throw new Error(`mvsr: ${file}: no architecture: pass --arch (one of ${listArchs().join(', ')})${format === 'pth' ? ' for a .pth file' : ''}`);
+  }
+  const arch = archByName(archName);
+  if (!arch) throw new Error(`mvsr: ${file}: unknown architecture "${archName}" (known: ${listArchs().join(', ')})`);
+  let metaArgs: ArchArgs = {};
+  if (metadata.args) {
+    try {
+      metaArgs = JSON.parse(metadata.args) as ArchArgs;
+    } catch {
+      throw new Error(`mvsr: ${file}: metadata "args" is not JSON`);
+    }
+  }
+  const args: ArchArgs = { ...metaArgs, ...(req.args ?? {}) };
+  if (req.scale !== undefined) args.upscale = req.scale;
+  else if (args.upscale === undefined && metadata.scale) args.upscale = Number(metadata.scale);
+  let model: SRModel;
+  try {
+    model = createModel(arch, args);
+  } catch (e) {
+    throw new Error(`mvsr: ${file}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+  }
+  try {
+    model.loadStateDict(tensors);
+  } catch (e) {
+    model.dispose();
+    const why = (e as Error).message.replace(/^mvsr: loadStateDict: /, '');
+    throw new Error(`mvsr: ${file}: the weights do not fit ${arch}(${JSON.stringify(model.args)}): ${why}`);
+  }
+  return model;
+}
+
+/** A model from a path or a zoo name (`bicubic`). */
+export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
+  if (existsSync(spec)) return loadModelFile(spec, req);
+  const weightless = WEIGHTLESS[spec.toLowerCase()];
+  if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { upscale: req.scale } : {}) });
+  throw new Error(`mvsr: model "${spec}" is neither a weights file nor a model that needs none (${Object.keys(WEIGHTLESS).join(', ')}); ${basename(spec) !== spec ? 'the file does not exist' : 'pass a .safetensors or .pth file'}`);
+}
