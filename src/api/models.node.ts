@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadWeightsFile } from '../io/weights.node.js';
-import { createModel, listArchs, type SRModel, type ArchArgs } from '../models/registry.js';
+import { createModel, listArchs, getArch, type SRModel, type ArchArgs } from '../models/registry.js';
 
 export interface ModelRequest {
   /** Architecture name (registry `type`), required for .pth files. */
@@ -18,7 +18,15 @@ export interface ModelRequest {
 /** Zoo architectures usable without weights, by lower-case alias. */
 const WEIGHTLESS: Record<string, string> = { bicubic: 'Bicubic' };
 
-function archByName(name: string): string | undefined {
+/** The argument that carries the scale for an architecture (`upscale` in most, `scale` in ABPN). */
+export function scaleArg(arch: string): string {
+  const d = getArch(arch).defaults;
+  if ('upscale' in d) return 'upscale';
+  if ('scale' in d) return 'scale';
+  throw new Error(`mvsr: architecture ${arch} has no scale argument`);
+}
+
+export function archByName(name: string): string | undefined {
   const all = listArchs();
   return all.find((a) => a === name) ?? all.find((a) => a.toLowerCase() === name.toLowerCase());
 }
@@ -41,8 +49,9 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
     }
   }
   const args: ArchArgs = { ...metaArgs, ...(req.args ?? {}) };
-  if (req.scale !== undefined) args.upscale = req.scale;
-  else if (args.upscale === undefined && metadata.scale) args.upscale = Number(metadata.scale);
+  const sk = scaleArg(arch);
+  if (req.scale !== undefined) args[sk] = req.scale;
+  else if (args[sk] === undefined && metadata.scale) args[sk] = Number(metadata.scale);
   let model: SRModel;
   try {
     model = createModel(arch, args);
@@ -63,6 +72,7 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
 export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
   if (existsSync(spec)) return loadModelFile(spec, req);
   const weightless = WEIGHTLESS[spec.toLowerCase()];
-  if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { upscale: req.scale } : {}) });
-  throw new Error(`mvsr: model "${spec}" is neither a weights file nor a model that needs none (${Object.keys(WEIGHTLESS).join(', ')}); ${basename(spec) !== spec ? 'the file does not exist' : 'pass a .safetensors or .pth file'}`);
+  if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { [scaleArg(weightless)]: req.scale } : {}) });
+  if (/\.(safetensors|pth|pt)$/i.test(spec) || basename(spec) !== spec) throw new Error(`mvsr: ${spec}: no such file`);
+  throw new Error(`mvsr: model "${spec}" is neither a weights file nor a model that needs none (${Object.keys(WEIGHTLESS).join(', ')})`);
 }

@@ -1,0 +1,265 @@
+// The commands of `mvsr`. Each parses its flags and calls the library; no logic a library user
+// would also want lives here.
+import { existsSync, statSync, readdirSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { parse, intFlag, jsonArgs } from './args.js';
+import { Progress } from './progress.js';
+import { initEngine } from '../tensor/engine.js';
+import { readImage, writePngStream } from '../io/image.node.js';
+import { saveSafetensorsFile } from '../io/weights.node.js';
+import { encodeModelMetadata } from '../io/weights.js';
+import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
+import { Upscaler } from '../api/upscaler.js';
+import { evaluate, type EvalRow } from '../api/eval.js';
+import { listArchs, getArch, createModel } from '../models/registry.js';
+
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
+const out = (s: string) => process.stdout.write(s + '\n');
+const err = (s: string) => process.stderr.write(s + '\n');
+
+const MODEL_FLAGS = {
+  model: { type: 'string', short: 'm' },
+  arch: { type: 'string' },
+  args: { type: 'string' },
+  scale: { type: 'string', short: 's' },
+  threads: { type: 'string', short: 't' },
+} as const;
+
+const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its arch in the metadata, or .pth with --arch) or "bicubic"
+      --arch <A>      architecture for .pth files (${listArchs().join(', ')})
+      --args <a>      architecture arguments: JSON or key=value,key=value (e.g. num_block=5,num_feat=16)
+  -s, --scale <n>     upscaling factor (checked against the model)
+  -t, --threads <n>   worker threads (default: all cores)`;
+
+async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>) {
+  if (typeof v.model !== 'string') throw new Error(`mvsr ${cmd}: --model is required (see "mvsr ${cmd} --help")`);
+  await initEngine({ threads: intFlag(cmd, v.threads, 'threads') });
+  const scale = intFlag(cmd, v.scale, 'scale');
+  const model = resolveModel(v.model, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args), scale });
+  if (scale !== undefined && model.scale !== scale) {
+    model.dispose();
+    throw new Error(`mvsr ${cmd}: ${v.model} upscales x${model.scale}, not x${scale}`);
+  }
+  return model;
+}
+
+function listImages(dir: string): string[] {
+  return readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(dir, f));
+}
+
+// ---- upscale --------------------------------------------------------------------------------
+
+const upscale: Command = {
+  summary: 'upscale images (files or a folder) with an SR model',
+  help: `usage: mvsr upscale <input>... -o <output> --model <m> [options]
+
+Inputs are PNG, JPEG or WebP files, or one folder of them. A single input goes to the output
+file (PNG), several inputs or a folder go into the output folder as <name>.png. Large images
+are processed in overlapping tiles with a seamless result; alpha is upscaled with bicubic;
+grey and 16-bit images keep their format. Output is written to a temporary name and renamed
+when complete.
+
+options:
+  -o, --output <path> output file (.png) or folder
+${MODEL_HELP}
+      --tile <n>      tile edge in input pixels (default 256)
+      --halo <n>      context pixels around each tile (default 16)
+      --json          print one JSON document with the results on stdout`,
+  async run(argv) {
+    const { values: v, positionals } = parse('upscale', argv, {
+      ...MODEL_FLAGS, output: { type: 'string', short: 'o' }, tile: { type: 'string' }, halo: { type: 'string' }, json: { type: 'boolean' },
+    });
+    if (!positionals.length) throw new Error('mvsr upscale: no input given (see "mvsr upscale --help")');
+    if (typeof v.output !== 'string') throw new Error('mvsr upscale: --output is required');
+    for (const p of positionals) if (!existsSync(p)) throw new Error(`mvsr: ${p}: no such file or folder`);
+    const folderIn = positionals.length === 1 && statSync(positionals[0]!).isDirectory();
+    const inputs = folderIn ? listImages(positionals[0]!) : positionals;
+    if (!inputs.length) throw new Error(`mvsr upscale: no PNG/JPEG/WebP images in ${positionals[0]}`);
+    const toFolder = folderIn || inputs.length > 1 || (existsSync(v.output) && statSync(v.output).isDirectory()) || v.output.endsWith('/');
+    if (!toFolder && extname(v.output).toLowerCase() !== '.png') {
+      throw new Error(`mvsr upscale: ${v.output}: only PNG output is supported (name the output .png)`);
+    }
+    if (toFolder) mkdirSync(v.output, { recursive: true });
+    const model = await modelFromFlags('upscale', v);
+    const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
+    const ac = new AbortController();
+    const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const results: { input: string; output: string; width: number; height: number; seconds: number }[] = [];
+    try {
+      for (const [i, file] of inputs.entries()) {
+        const img = await readImage(file);
+        const target = toFolder ? join(v.output, basename(file, extname(file)) + '.png') : v.output;
+        const info = up.outputInfo(img);
+        const label = inputs.length > 1 ? `[${i + 1}/${inputs.length}] ${basename(file)}` : basename(file);
+        const bar = new Progress(label, 1, ' tiles');
+        const t0 = performance.now();
+        const rows = (async function* () {
+          for await (const b of up.upscaleRows(img, { signal: ac.signal, onProgress: (d, t) => { bar.setTotal(t); bar.update(d); } })) yield b.data;
+        })();
+        await writePngStream(target, info.width, info.height, info.channels, info.bitDepth, rows);
+        const seconds = (performance.now() - t0) / 1000;
+        results.push({ input: file, output: target, width: info.width, height: info.height, seconds });
+        if (!v.json) err(`${file} (${img.width}x${img.height}) -> ${target} (${info.width}x${info.height}) in ${seconds.toFixed(2)} s`);
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      up.dispose();
+    }
+    const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+    if (v.json) out(JSON.stringify({ model: { arch: model.arch, scale: model.scale, args: model.args }, results, maxRssMiB }, null, 2));
+    else err(`peak memory (RSS): ${maxRssMiB} MiB`);
+    return 0;
+  },
+};
+
+// ---- eval -----------------------------------------------------------------------------------
+
+const evalCmd: Command = {
+  summary: 'PSNR/SSIM of a model on a folder of HR images, the way papers measure it',
+  help: `usage: mvsr eval --model <m> --data <folder> [options]
+
+Each HR image is cropped to a multiple of --mod, its LR made by MATLAB bicubic imresize (uint8),
+upscaled, rounded to uint8 and compared with the HR: PSNR and SSIM on Y (BT.601, as BasicSR) or
+RGB, with a border of --crop pixels removed. Defaults match BasicSR and the published tables.
+
+options:
+      --data <folder> folder of HR images (PNG/JPEG/WebP)
+${MODEL_HELP}
+      --y             metrics on the Y channel (default)
+      --rgb           metrics on RGB
+      --crop <n>      border pixels cropped before the metrics (default: scale)
+      --mod <n>       crop the HR to a multiple of n (default 12)
+      --json          print one JSON document on stdout`,
+  async run(argv) {
+    const { values: v } = parse('eval', argv, {
+      ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, y: { type: 'boolean' }, rgb: { type: 'boolean' },
+      crop: { type: 'string' }, mod: { type: 'string' }, json: { type: 'boolean' },
+    });
+    if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
+    if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
+    if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
+    const files = listImages(v.data);
+    if (!files.length) throw new Error(`mvsr eval: no PNG/JPEG/WebP images in ${v.data}`);
+    const model = await modelFromFlags('eval', v);
+    const bar = new Progress('eval', files.length, ' img');
+    try {
+      const r = await evaluate(
+        model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })),
+        { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod') },
+        (_row: EvalRow, i: number) => bar.update(i),
+      );
+      if (v.json) {
+        out(JSON.stringify({ model: { arch: model.arch, scale: model.scale, args: model.args, source: v.model }, data: v.data, ...r }, null, 2));
+        return 0;
+      }
+      const w = Math.max(5, ...r.rows.map((x) => x.name.length));
+      out(`model ${v.model} (${model.arch} x${model.scale}), ${r.protocol.testY ? 'Y' : 'RGB'}, crop ${r.protocol.cropBorder}, HR mod ${r.protocol.modCrop}, LR: ${r.protocol.lr}`);
+      out(`${'image'.padEnd(w)}  ${'size'.padStart(9)}  ${'PSNR'.padStart(7)}  ${'SSIM'.padStart(6)}`);
+      for (const x of r.rows) out(`${x.name.padEnd(w)}  ${`${x.width}x${x.height}`.padStart(9)}  ${x.psnr.toFixed(3).padStart(7)}  ${x.ssim.toFixed(4)}`);
+      out(`${'mean'.padEnd(w)}  ${''.padStart(9)}  ${r.psnr.toFixed(3).padStart(7)}  ${r.ssim.toFixed(4)}`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};
+
+// ---- convert-weights -------------------------------------------------------------------------
+
+/** Official ETDS-repository file names: <Family>[_ET]_M<blocks>C<channels>_x<scale>, ESPCN_x4, FSRCNN_x4. */
+function inferFromFileName(file: string): { arch: string; args: Record<string, unknown> } | null {
+  const name = basename(file).replace(/\.(pth|pt|safetensors)$/i, '');
+  const fam: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR: 'ECBSRT', ECBSR_ET: 'ECBSRET', ABPN: 'ABPN', ABPN_ET: 'ABPN_ET', Plain: 'Plain' };
+  let m = /^(ETDS|ECBSR_ET|ECBSR|ABPN_ET|ABPN|Plain)_M(\d+)C(\d+)_x(\d)$/.exec(name);
+  if (m) {
+    const arch = fam[m[1]!]!;
+    return { arch, args: { num_block: Number(m[2]), num_feat: Number(m[3]), [scaleArg(arch)]: Number(m[4]) } };
+  }
+  m = /^(ESPCN|FSRCNN)_x(\d)$/.exec(name);
+  if (m) return { arch: m[1]!, args: { upscale: Number(m[2]) } };
+  return null;
+}
+
+const convertWeights: Command = {
+  summary: 'convert a checkpoint (.pth or .safetensors) into a self-describing mvsr .safetensors model',
+  help: `usage: mvsr convert-weights <in.pth|in.safetensors> <out.safetensors> [--arch A] [options]
+
+The weights are checked against the architecture (every name and shape must fit) and written
+with the architecture, its arguments, the scale and the source's SHA-256 in the metadata, so
+the output alone is a usable model. The architecture is inferred from official ETDS-repository
+file names (e.g. ETDS_M5C16_x4.pth) when --arch is not given.
+
+options:
+      --arch <A>        ${listArchs().join(', ')}
+      --blocks <n>      num_block
+      --channels <n>    num_feat
+  -s, --scale <n>       upscaling factor
+      --args <a>        any other arguments: JSON or key=value,key=value`,
+  async run(argv) {
+    const { values: v, positionals } = parse('convert-weights', argv, {
+      arch: { type: 'string' }, blocks: { type: 'string' }, channels: { type: 'string' }, scale: { type: 'string', short: 's' }, args: { type: 'string' },
+    });
+    const [src, dst] = positionals;
+    if (!src || !dst || positionals.length > 2) throw new Error('mvsr convert-weights: give an input and an output file (see --help)');
+    if (extname(dst).toLowerCase() !== '.safetensors') throw new Error(`mvsr convert-weights: ${dst}: the output must be a .safetensors file`);
+    if (!existsSync(src)) throw new Error(`mvsr: ${src}: no such file`);
+    const inferred = inferFromFileName(src);
+    const arch = typeof v.arch === 'string' ? archByName(v.arch) ?? v.arch : inferred?.arch;
+    if (!arch) throw new Error(`mvsr convert-weights: cannot infer the architecture from "${basename(src)}": pass --arch (${listArchs().join(', ')})`);
+    const args: Record<string, unknown> = { ...(!v.arch || inferred?.arch === arch ? inferred?.args : {}), ...(jsonArgs('convert-weights', v.args) ?? {}) };
+    const blocks = intFlag('convert-weights', v.blocks, 'blocks'), channels = intFlag('convert-weights', v.channels, 'channels');
+    if (blocks !== undefined) args.num_block = blocks;
+    if (channels !== undefined) args.num_feat = channels;
+    await initEngine({ threads: 1 });
+    const model = loadModelFile(src, { arch, args, scale: intFlag('convert-weights', v.scale, 'scale') });
+    try {
+      const sha = createHash('sha256').update(readFileSync(src)).digest('hex');
+      const meta = encodeModelMetadata({
+        arch: model.arch, args: model.args, scale: model.scale,
+        provenance: { source: basename(src), source_sha256: sha, created: new Date().toISOString(), mvsr_version: '0.1.0' },
+      });
+      saveSafetensorsFile(dst, model.stateDict(), meta);
+      err(`${src} -> ${dst}: ${model.arch} ${JSON.stringify(model.args)}, x${model.scale}, ${model.numParameters()} parameters`);
+    } finally {
+      model.dispose();
+    }
+    return 0;
+  },
+};
+
+// ---- models ----------------------------------------------------------------------------------
+
+const models: Command = {
+  summary: 'list the architectures of the model zoo',
+  help: `usage: mvsr models [--json]
+
+Lists every architecture mvsr knows, with its default arguments and parameter count at x4.`,
+  async run(argv) {
+    const { values: v } = parse('models', argv, { json: { type: 'boolean' } });
+    await initEngine({ threads: 1 });
+    const rows = listArchs().map((a) => {
+      const m = createModel(a, {});
+      const r = { arch: a, kind: getArch(a).kind, scale: m.scale, params: m.numParameters(), defaults: getArch(a).defaults, weightsShipped: false };
+      m.dispose();
+      return r;
+    });
+    if (v.json) out(JSON.stringify(rows, null, 2));
+    else {
+      out(`${'arch'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);
+      for (const r of rows) out(`${r.arch.padEnd(18)} ${r.kind.padEnd(6)} ${String(r.scale).padStart(5)} ${String(r.params).padStart(8)}  ${JSON.stringify(r.defaults)}`);
+    }
+    return 0;
+  },
+};
+
+export const commands: Record<string, Command> = { upscale, eval: evalCmd, 'convert-weights': convertWeights, models };

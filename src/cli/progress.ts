@@ -1,0 +1,36 @@
+// A progress line on stderr: redrawn in place on a terminal, a line every few seconds otherwise.
+
+export class Progress {
+  private readonly t0 = performance.now();
+  private last = 0;
+  private readonly tty = !!process.stderr.isTTY;
+
+  constructor(private readonly label: string, private total: number, private readonly unit = '') {}
+
+  update(done: number, extra = ''): void {
+    const now = performance.now();
+    const finished = done >= this.total;
+    if (!finished && now - this.last < (this.tty ? 100 : 5000)) return;
+    this.last = now;
+    const el = (now - this.t0) / 1000;
+    const rate = done / Math.max(el, 1e-9);
+    const eta = rate > 0 ? (this.total - done) / rate : 0;
+    const pct = this.total ? Math.floor((100 * done) / this.total) : 100;
+    const width = 24;
+    const fill = Math.round((width * pct) / 100);
+    const bar = '█'.repeat(fill) + '░'.repeat(width - fill);
+    const line = `${this.label} ${bar} ${pct}% ${done}/${this.total}${this.unit} ${rate.toFixed(rate < 10 ? 2 : 0)}${this.unit || ' it'}/s ETA ${fmtTime(eta)}${extra ? ' ' + extra : ''}`;
+    if (this.tty) process.stderr.write(`\r\x1b[2K${line}${finished ? '\n' : ''}`);
+    else process.stderr.write(line + '\n');
+  }
+
+  setTotal(total: number): void {
+    this.total = total;
+  }
+}
+
+export function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60), r = Math.round(s % 60);
+  return m ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
+}

@@ -1,0 +1,128 @@
+// The mvsr command as a user runs it: bad inputs give one line naming the file and leave no
+// output; a 4000x3000 photo upscales x4 in bounded memory; convert-weights + eval reproduce
+// the published figure of an official checkpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT, ZOO_DIR, DATA_DIR, needData, readTable } from './data.js';
+import { useEngine } from './helpers.js';
+import { PickleWriter, makePth, f32Bytes } from './pth-builder.js';
+import { encodePng, readImage } from '../src/io/image.node.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
+import { encodeModelMetadata } from '../src/io/weights.js';
+import { createModel } from '../src/models/registry.js';
+import { manualSeed } from '../src/nn/init.js';
+
+const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+
+function mvsr(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The command failed with exactly one stderr line that matches `re`, and wrote nothing in `dir`. */
+function failsCleanly(r: { code: number; stderr: string }, re: RegExp, dir: string, before: string[]): void {
+  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
+  assert.match(lines[0]!, re);
+  assert.deepEqual(readdirSync(dir).sort(), before, 'no output file (not even a temporary one) is left');
+}
+
+async function fixtures() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-cli-'));
+  await useEngine(1);
+  const img = { width: 24, height: 16, channels: 3 as const, bitDepth: 8 as const, data: Uint8Array.from({ length: 24 * 16 * 3 }, (_, i) => (i * 7) % 256) };
+  const png = await encodePng(img);
+  writeFileSync(path.join(dir, 'ok.png'), png);
+  writeFileSync(path.join(dir, 'truncated.png'), png.subarray(0, Math.floor(png.length / 2)));
+  writeFileSync(path.join(dir, 'garbage.png'), Uint8Array.from({ length: 300 }, (_, i) => (i * 31) % 256));
+  manualSeed(3);
+  const espcn = createModel('ESPCN', { upscale: 2 });
+  writeFileSync(path.join(dir, 'espcn.safetensors'), writeSafetensors(espcn.stateDict(), encodeModelMetadata({ arch: 'ESPCN', args: espcn.args, scale: 2 })));
+  // ESPCN weights labelled as another architecture: they do not fit
+  writeFileSync(path.join(dir, 'mislabelled.safetensors'), writeSafetensors(espcn.stateDict(), encodeModelMetadata({ arch: 'ETDSForInference', args: { upscale: 2 }, scale: 2 })));
+  espcn.dispose();
+  const st = writeSafetensors({ w: { shape: [2], data: new Float32Array(2) } });
+  const bad = st.slice();
+  new DataView(bad.buffer).setUint32(0, 1_000_000, true); // header length beyond the file
+  writeFileSync(path.join(dir, 'badheader.safetensors'), bad);
+  const evil = new PickleWriter().proto().global('os', 'system').str('touch /tmp/mvsr-should-not-exist').tuple1().reduce().stop().bytes();
+  writeFileSync(path.join(dir, 'evil.pth'), makePth(evil, { '0': f32Bytes([1]) }));
+  return dir;
+}
+
+test('bad inputs: one line naming the file and the problem, and no output file', async () => {
+  const dir = await fixtures();
+  const before = readdirSync(dir).sort();
+  const p = (f: string) => path.join(dir, f);
+  const esc = (f: string) => p(f).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const out = p('out.png');
+  assert.equal(mvsr('upscale', p('ok.png'), '-o', out, '-m', p('espcn.safetensors')).code, 0, 'the fixtures themselves work');
+  assert.ok(existsSync(out));
+  const r0 = mvsr('upscale', p('ok.png'), '-o', p('out2.png'), '-m', p('espcn.safetensors'));
+  assert.equal(r0.code, 0);
+  const beforeErrors = readdirSync(dir).sort();
+  failsCleanly(mvsr('upscale', p('truncated.png'), '-o', p('x.png'), '-m', 'bicubic', '-s', '2'), new RegExp(`^mvsr: ${esc('truncated.png')}: .*(truncated|ends)`, 'i'), dir, beforeErrors);
+  failsCleanly(mvsr('upscale', p('garbage.png'), '-o', p('x.png'), '-m', 'bicubic', '-s', '2'), new RegExp(`^mvsr: ${esc('garbage.png')}: not a PNG`), dir, beforeErrors);
+  failsCleanly(mvsr('convert-weights', p('evil.pth'), p('x.safetensors'), '--arch', 'ESPCN'),
+    new RegExp(`^mvsr: ${esc('evil.pth')}: refusing to load: the checkpoint references the global os\\.system`), dir, beforeErrors);
+  assert.ok(!existsSync('/tmp/mvsr-should-not-exist'), 'nothing from the pickle ran');
+  failsCleanly(mvsr('upscale', p('ok.png'), '-o', p('x.png'), '-m', p('badheader.safetensors')), new RegExp(`^mvsr: ${esc('badheader.safetensors')}: .*header`), dir, beforeErrors);
+  failsCleanly(mvsr('upscale', p('ok.png'), '-o', p('x.png'), '-m', p('mislabelled.safetensors')),
+    new RegExp(`^mvsr: ${esc('mislabelled.safetensors')}: the weights do not fit ETDSForInference.*missing keys \\[conv_first\\.weight`), dir, beforeErrors);
+  failsCleanly(mvsr('upscale', p('ok.png'), '-o', p('x.jpg'), '-m', 'bicubic'), /only PNG output is supported/, dir, beforeErrors);
+  failsCleanly(mvsr('upscale', p('ok.png'), '-o', p('x.png'), '-m', 'bicubic', '--tile', 'big'), /--tile must be an integer/, dir, beforeErrors);
+  void before;
+});
+
+test('a 4000x3000 photo upscales x4 with peak memory under 2 GiB', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-big-'));
+  const W = 4000, H = 3000;
+  const d = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const i = (y * W + x) * 3;
+    d[i] = 128 + 100 * Math.sin(x / 37) * Math.cos(y / 53);
+    d[i + 1] = ((x * y) >> 12) & 255;
+    d[i + 2] = (x + y) & 255;
+  }
+  writeFileSync(path.join(dir, 'big.png'), await encodePng({ width: W, height: H, channels: 3, bitDepth: 8, data: d }));
+  await useEngine(1);
+  manualSeed(1);
+  const m = createModel('ETDSForInference', { num_block: 5, num_feat: 16, upscale: 4 }); // ETDS-T size
+  writeFileSync(path.join(dir, 'etds-t.safetensors'), writeSafetensors(m.stateDict(), encodeModelMetadata({ arch: m.arch, args: m.args, scale: 4 })));
+  m.dispose();
+  const r = mvsr('upscale', path.join(dir, 'big.png'), '-o', path.join(dir, 'big-x4.png'), '-m', path.join(dir, 'etds-t.safetensors'), '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { maxRssMiB: number; results: { width: number; height: number; seconds: number }[] };
+  process.stderr.write(`  4000x3000 -> 16000x12000 in ${j.results[0]!.seconds.toFixed(1)} s, peak RSS ${j.maxRssMiB} MiB\n`);
+  assert.deepEqual([j.results[0]!.width, j.results[0]!.height], [16000, 12000]);
+  assert.ok(j.maxRssMiB < 2048, `peak RSS ${j.maxRssMiB} MiB`);
+  // the PNG header says 16000x12000
+  const head = readFileSync(path.join(dir, 'big-x4.png')).subarray(16, 24);
+  assert.deepEqual([new DataView(head.buffer, head.byteOffset).getUint32(0), new DataView(head.buffer, head.byteOffset).getUint32(4)], [16000, 12000]);
+});
+
+test('convert-weights then eval reproduces the published Set5 figure of ESPCN x4', { skip: needData('checkpoints/etds-official') || needData('benchmarks/Set5') }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-conv-'));
+  const st = path.join(dir, 'espcn-x4.safetensors');
+  const c = mvsr('convert-weights', path.join(ZOO_DIR, 'ESPCN/ESPCN_x4.pth'), st);
+  assert.equal(c.code, 0, c.stderr);
+  const r = mvsr('eval', '--model', st, '--data', path.join(DATA_DIR, 'benchmarks/Set5'), '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { psnr: number; ssim: number; rows: unknown[]; model: { arch: string; scale: number } };
+  const row = readTable().find((x) => x.model === 'ESPCN' && x.scale === 4)!;
+  assert.equal(j.model.arch, 'ESPCN');
+  assert.equal(j.rows.length, 5);
+  assert.ok(Math.abs(j.psnr - row.Set5.psnr) <= 0.02, `PSNR ${j.psnr} vs ${row.Set5.psnr}`);
+  assert.ok(Math.abs(j.ssim - row.Set5.ssim) <= 0.0005, `SSIM ${j.ssim} vs ${row.Set5.ssim}`);
+  // the converted file is self-describing: upscale needs no --arch
+  const img = await readImage(path.join(DATA_DIR, 'benchmarks/Set5/bird.png'));
+  assert.equal(img.width, 288);
+  const u = mvsr('upscale', path.join(DATA_DIR, 'benchmarks/Set5/bird.png'), '-o', path.join(dir, 'bird-x4.png'), '-m', st);
+  assert.equal(u.code, 0, u.stderr);
+  assert.equal((await readImage(path.join(dir, 'bird-x4.png'))).width, 288 * 4);
+});

@@ -1,0 +1,160 @@
+// Independent writers for test fixtures: a zip writer (STORED or DEFLATE, optional zip64) with a
+// bit-by-bit CRC, and pickles assembled opcode by opcode into torch.save-style .pth archives.
+import { deflateRawSync } from 'node:zlib';
+
+const enc = new TextEncoder();
+
+/** CRC-32, bit by bit (no table), as the zip specification defines it. */
+export function crcRef(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export interface ZipInput {
+  name: string;
+  data: Uint8Array;
+  deflate?: boolean;
+  crc?: number;
+}
+
+/** A zip archive; `zip64` saturates every size/offset field and writes the zip64 records. */
+export function makeZip(files: ZipInput[], opts: { zip64?: boolean; comment?: string } = {}): Uint8Array {
+  const parts: number[] = [];
+  const le = (v: number, n: number): void => {
+    for (let i = 0; i < n; i++) parts.push(Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
+  };
+  const z64 = !!opts.zip64;
+  const central: number[][] = [];
+  for (const f of files) {
+    const name = enc.encode(f.name);
+    const body = f.deflate ? new Uint8Array(deflateRawSync(f.data)) : f.data;
+    const crc = f.crc ?? crcRef(f.data);
+    const offset = parts.length;
+    // PyTorch-style: pad the local extra field so the data starts 64-byte aligned
+    const zip64Local = z64 ? 20 : 0;
+    const pad = (64 - ((offset + 30 + name.length + zip64Local + 4) % 64)) % 64;
+    le(0x04034b50, 4); le(z64 ? 45 : 20, 2); le(0x800, 2); le(f.deflate ? 8 : 0, 2); le(0, 2); le(0x21, 2);
+    le(crc, 4); le(z64 ? 0xffffffff : body.length, 4); le(z64 ? 0xffffffff : f.data.length, 4);
+    le(name.length, 2); le(zip64Local + 4 + pad, 2);
+    parts.push(...name);
+    if (z64) { le(1, 2); le(16, 2); le(f.data.length, 8); le(body.length, 8); }
+    le(0x4246, 2); le(pad, 2); for (let i = 0; i < pad; i++) parts.push(0x5a);
+    parts.push(...body);
+    const c: number[] = [];
+    const cle = (v: number, n: number): void => {
+      for (let i = 0; i < n; i++) c.push(Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
+    };
+    cle(0x02014b50, 4); cle(z64 ? 45 : 20, 2); cle(z64 ? 45 : 20, 2); cle(0x800, 2); cle(f.deflate ? 8 : 0, 2); cle(0, 2); cle(0x21, 2);
+    cle(crc, 4); cle(z64 ? 0xffffffff : body.length, 4); cle(z64 ? 0xffffffff : f.data.length, 4);
+    cle(name.length, 2); cle(z64 ? 28 : 0, 2); cle(0, 2); cle(0, 2); cle(0, 2); cle(0, 4); cle(z64 ? 0xffffffff : offset, 4);
+    c.push(...name);
+    if (z64) { cle(1, 2); cle(24, 2); cle(f.data.length, 8); cle(body.length, 8); cle(offset, 8); }
+    central.push(c);
+  }
+  const cdOffset = parts.length;
+  for (const c of central) parts.push(...c);
+  const cdSize = parts.length - cdOffset;
+  if (z64) {
+    const rec = parts.length;
+    le(0x06064b50, 4); le(44, 8); le(45, 2); le(45, 2); le(0, 4); le(0, 4);
+    le(files.length, 8); le(files.length, 8); le(cdSize, 8); le(cdOffset, 8);
+    le(0x07064b50, 4); le(0, 4); le(rec, 8); le(1, 4);
+  }
+  const comment = enc.encode(opts.comment ?? '');
+  le(0x06054b50, 4); le(0, 2); le(0, 2);
+  le(z64 ? 0xffff : files.length, 2); le(z64 ? 0xffff : files.length, 2);
+  le(z64 ? 0xffffffff : cdSize, 4); le(z64 ? 0xffffffff : cdOffset, 4);
+  le(comment.length, 2); parts.push(...comment);
+  return Uint8Array.from(parts);
+}
+
+export class PickleWriter {
+  readonly out: number[] = [];
+  op(...b: number[]): this {
+    this.out.push(...b);
+    return this;
+  }
+  private u32(n: number): number[] {
+    return [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
+  }
+  proto(v = 2): this { return this.op(0x80, v); }
+  global(module: string, name: string): this { return this.op(0x63, ...enc.encode(`${module}\n${name}\n`)); }
+  str(s: string): this { const b = enc.encode(s); return this.op(0x58, ...this.u32(b.length), ...b); }
+  shortStr(s: string): this { const b = enc.encode(s); return this.op(0x8c, b.length, ...b); }
+  int(n: number): this {
+    if (n >= 0 && n < 256) return this.op(0x4b, n);
+    if (n >= 0 && n < 65536) return this.op(0x4d, n & 0xff, n >> 8);
+    return this.op(0x4a, ...this.u32(n));
+  }
+  put(i: number): this { return this.op(0x71, i); }
+  get(i: number): this { return this.op(0x68, i); }
+  mark(): this { return this.op(0x28); }
+  tuple(): this { return this.op(0x74); }
+  tuple1(): this { return this.op(0x85); }
+  emptyTuple(): this { return this.op(0x29); }
+  emptyDict(): this { return this.op(0x7d); }
+  reduce(): this { return this.op(0x52); }
+  setitem(): this { return this.op(0x73); }
+  setitems(): this { return this.op(0x75); }
+  build(): this { return this.op(0x62); }
+  persid(): this { return this.op(0x51); }
+  newFalse(): this { return this.op(0x89); }
+  stop(): this { return this.op(0x2e); }
+  ints(xs: number[]): this { this.mark(); xs.forEach((x) => this.int(x)); return this.tuple(); }
+  orderedDict(): this { return this.global('collections', 'OrderedDict').emptyTuple().reduce(); }
+  /** torch's tensor reduction: _rebuild_tensor_v2((storage pid), offset, size, stride, False, OrderedDict()) */
+  tensor(t: PthTensor): this {
+    this.global('torch._utils', '_rebuild_tensor_v2').mark();
+    this.mark().str('storage').global('torch', t.storageClass ?? 'FloatStorage').str(t.key).str('cpu').int(t.numel).tuple().persid();
+    this.int(t.offset ?? 0).ints(t.shape).ints(t.stride).newFalse().orderedDict();
+    this.tuple().reduce();
+    return this;
+  }
+  parameter(t: PthTensor): this {
+    this.global('torch._utils', '_rebuild_parameter').mark().tensor(t).newFalse().orderedDict().tuple().reduce();
+    return this;
+  }
+  /** An OrderedDict state dict with `_metadata` set by BUILD, the way torch.save writes one. */
+  stateDict(entries: [string, PthTensor][]): this {
+    this.orderedDict().put(1).mark();
+    for (const [k, t] of entries) (this.str(k), t.parameter ? this.parameter(t) : this.tensor(t));
+    this.setitems();
+    this.emptyDict().str('_metadata').orderedDict().setitem().build();
+    return this;
+  }
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+export interface PthTensor {
+  key: string;
+  numel: number;
+  shape: number[];
+  stride: number[];
+  offset?: number;
+  storageClass?: string;
+  parameter?: boolean;
+}
+
+/** A torch.save-style zip: archive/data.pkl, archive/data/<key>, version, byteorder. */
+export function makePth(pickle: Uint8Array, storages: Record<string, Uint8Array>, opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
+  return makeZip(
+    [
+      { name: 'archive/data.pkl', data: pickle, deflate: opts.deflate },
+      ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data, deflate: opts.deflate })),
+      { name: 'archive/version', data: enc.encode('3\n') },
+      { name: 'archive/byteorder', data: enc.encode('little') },
+    ],
+    { zip64: opts.zip64 },
+  );
+}
+
+export function f32Bytes(values: number[]): Uint8Array {
+  return new Uint8Array(Float32Array.from(values).buffer);
+}
+
