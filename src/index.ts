@@ -1,8 +1,19 @@
-// mvsr public entry point (engine level). Higher rooms (models, api) add their exports here.
-export { initEngine, engine, disposeEngine, Engine, type EngineOptions, type SimdLevel } from './tensor/engine.js';
+// mvsr public entry point, browser-safe (no node: imports). Node users get src/index.node.ts,
+// which adds file-based helpers, through the package's "node" export condition.
+export { initEngine, ensureEngine, engine, disposeEngine, Engine, type EngineOptions, type SimdLevel } from './tensor/engine.js';
 export { Tensor, type Shape, liveTensorCount } from './tensor/tensor.js';
 export { Rng } from './tensor/random.js';
 export * as ops from './tensor/ops/index.js';
 export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';
 export { Adam, type AdamOptions } from './train/optim.js';
+export { createModel, createModelFromConfig, listArchs, getArch, registerArch, type SRModel, type ArchSpec, type ArchArgs } from './models/registry.js';
+export { Upscaler, type UpscalerOptions, type UpscaleCallOptions, type OutputBand } from './api/upscaler.js';
+export { upscaleBands, upscaleFloat, type FloatImage, type TileOptions } from './api/tiling.js';
+export { evaluate, evalImage, evalPair, makePair, type EvalOptions, type EvalResult, type EvalRow } from './api/eval.js';
+export * from './io/image.js';
+export { readSafetensors, writeSafetensors } from './io/safetensors.js';
+export { readPth } from './io/pth.js';
+export { encodeModelMetadata, decodeModelMetadata, type ModelMetadata, type WeightTensor } from './io/weights.js';
+export { imresizeUint8, matlabImresize } from './data/imresize.js';
+export * as metrics from './metrics/index.js';

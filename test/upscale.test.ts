@@ -79,3 +79,17 @@ test('progress reaches the total and an abort signal stops the work', async () =
   );
   m.dispose();
 });
+
+test('the MATLAB-bicubic upscaler equals the float64 MATLAB imresize reference', async () => {
+  await useEngine(2);
+  const { createModel: cm } = await import('../src/models/registry.js');
+  const { imresizeUint8 } = await import('../src/data/imresize.js');
+  const img = randomImage(13, 9, 3, 8, 6);
+  const m = cm('MatlabBicubic', { upscale: 3 });
+  const out = await new Upscaler(m, { tile: 5 }).upscale(img); // tiled, too
+  const expected = imresizeUint8(img, 3);
+  assert.deepEqual([out.width, out.height], [39, 27]);
+  let maxDiff = 0;
+  for (let i = 0; i < out.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out.data[i]! - expected.data[i]!));
+  assert.ok(maxDiff <= 1, `uint8 difference ${maxDiff} (float32 engine vs float64 reference, rounding ties)`);
+});

@@ -16,7 +16,7 @@ export interface ModelRequest {
 }
 
 /** Zoo architectures usable without weights, by lower-case alias. */
-const WEIGHTLESS: Record<string, string> = { bicubic: 'Bicubic' };
+const WEIGHTLESS: Record<string, string> = { bicubic: 'Bicubic', 'matlab-bicubic': 'MatlabBicubic' };
 
 /** The argument that carries the scale for an architecture (`upscale` in most, `scale` in ABPN). */
 export function scaleArg(arch: string): string {
@@ -74,5 +74,9 @@ export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
   const weightless = WEIGHTLESS[spec.toLowerCase()];
   if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { [scaleArg(weightless)]: req.scale } : {}) });
   if (/\.(safetensors|pth|pt)$/i.test(spec) || basename(spec) !== spec) throw new Error(`mvsr: ${spec}: no such file`);
+  const arch = archByName(spec) ?? archByName(spec.replace(/[-_].*$/, ''));
+  if (arch) {
+    throw new Error(`mvsr: no trained weights ship for "${spec}" yet: pass a weights file (.safetensors, or .pth with --arch ${arch}); "mvsr convert-weights" turns a checkpoint into a self-describing .safetensors`);
+  }
   throw new Error(`mvsr: model "${spec}" is neither a weights file nor a model that needs none (${Object.keys(WEIGHTLESS).join(', ')})`);
 }

@@ -1,7 +1,8 @@
 // Bicubic (ETDS repo): F.interpolate(x, scale_factor=upscale, mode='bicubic'), align_corners=False,
 // A = -0.75, no clamping. (MATLAB imresize is a different kernel with antialiasing; see data/.)
 import { Module } from '../nn/module.js';
-import type { Var } from '../autograd/var.js';
+import { record, type Var } from '../autograd/var.js';
+import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { upsample } from '../autograd/ops/resize.js';
 import type { SRModel } from './registry.js';
 
@@ -18,5 +19,25 @@ export class Bicubic extends Module implements SRModel {
 
   forward(x: Var): Var {
     return upsample(x, this.scale, 'bicubic');
+  }
+}
+
+export type MatlabBicubicArgs = { upscale: number };
+
+/** MATLAB imresize bicubic (a = -0.5, antialiased when shrinking) as an upscaler; inference only. */
+export class MatlabBicubic extends Module implements SRModel {
+  readonly arch = 'MatlabBicubic';
+  readonly scale: number;
+
+  constructor(readonly args: MatlabBicubicArgs) {
+    super();
+    this.scale = args.upscale;
+  }
+
+  forward(x: Var): Var {
+    const y = matlabImresize(x.value, this.scale);
+    return record('matlabBicubic', [x], y, () => {
+      throw new Error('mvsr: MatlabBicubic has no gradient (it is an inference-only baseline)');
+    });
   }
 }

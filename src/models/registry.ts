@@ -1,7 +1,7 @@
 // The model zoo's registry, in the BasicSR shape: architectures by the names the reference
 // code and its YAML configs use (`network_g: {type: ETDS, ...}`), built from plain args.
 import type { Module } from '../nn/module.js';
-import { Bicubic, type BicubicArgs } from './bicubic.js';
+import { Bicubic, MatlabBicubic, type BicubicArgs, type MatlabBicubicArgs } from './bicubic.js';
 import { ESPCN, type ESPCNArgs } from './espcn.js';
 import { FSRCNN, type FSRCNNArgs } from './fsrcnn.js';
 import { ECBSR, ECBSRT, ECBSRET, type ECBSRArgs } from './ecbsr.js';
@@ -89,6 +89,7 @@ function builtin<A>(name: string, defaults: A & ArchArgs, make: (a: A) => SRMode
 }
 
 builtin<BicubicArgs>('Bicubic', { upscale: 4 }, (a) => new Bicubic(a));
+builtin<MatlabBicubicArgs>('MatlabBicubic', { upscale: 4 }, (a) => new MatlabBicubic(a));
 builtin<ESPCNArgs>('ESPCN', { colors: 3, upscale: 4 }, (a) => new ESPCN(a));
 builtin<FSRCNNArgs>('FSRCNN', { upscale: 4 }, (a) => new FSRCNN(a));
 builtin<ECBSRArgs>('ECBSR', ecbsrDefaults, (a) => new ECBSR(a));
