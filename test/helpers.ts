@@ -72,7 +72,9 @@ export function gradCheck(c: GradCheckCase): void {
     assert.deepEqual([...y.shape], yRef.shape, `${c.name}: output shape`);
     assertClose(y.value.data, yRef.data, 1e-4, 1e-4, `${c.name}: forward`);
     const r = randomRT(yRef.shape, rng);
-    backward(y, toTensor(r));
+    const seedT = toTensor(r);
+    backward(y, seedT);
+    seedT.dispose();
     const L = (ins: RT[]): number => {
       const o = c.ref(ins);
       let s = 0;

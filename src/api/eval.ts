@@ -3,10 +3,12 @@
 // PSNR/SSIM on Y (BT.601) or RGB with `scale` pixels of border cropped — BasicSR's defaults.
 import type { Module } from '../nn/module.js';
 import type { Image } from '../io/image.js';
-import { imresizeUint8 } from '../data/imresize.js';
-import { calculatePsnr, calculateSsim, modCrop } from '../metrics/index.js';
+import { makePair, prepareHr } from '../data/pairs.js';
+import { calculatePsnr, calculateSsim } from '../metrics/index.js';
 import { upscaleFloat, type TileOptions } from './tiling.js';
 import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+
+export { makePair, prepareHr };
 
 export interface EvalOptions {
   scale: number;
@@ -32,21 +34,6 @@ export interface EvalResult {
   psnr: number;
   ssim: number;
   protocol: { testY: boolean; cropBorder: number; modCrop: number; scale: number; lr: string };
-}
-
-/** HR (any channels) → RGB uint8, mod-cropped. */
-export function prepareHr(hr: Image, m: number): Image {
-  if (hr.bitDepth !== 8) throw new Error('mvsr: eval: 16-bit ground truth is not supported (the metrics are defined on 8-bit images)');
-  return modCrop(toRGB(hr), m);
-}
-
-/** The benchmark pair for an HR image: HR mod-cropped RGB and its MATLAB-bicubic uint8 LR. */
-export function makePair(hrIn: Image, scale: number, mod = 12): { hr: Image; lr: Image } {
-  const hr = prepareHr(hrIn, mod);
-  if (hr.width % scale || hr.height % scale) {
-    throw new Error(`mvsr: eval: HR ${hr.width}x${hr.height} is not a multiple of the scale ${scale} (use a mod-crop that is)`);
-  }
-  return { hr, lr: imresizeUint8(hr, 1 / scale) };
 }
 
 /** Upscale `lr` and measure against `hr`; returns the SR output (uint8 RGB) too. */

@@ -8,3 +8,4 @@ export * from './convt';
 export * from './pointwise';
 export * from './loss';
 export * from './optim';
+export * from './train';

@@ -8,6 +8,7 @@ import { defaultConvInit, initRng } from '../nn/init.js';
 import { Var } from '../autograd/var.js';
 import { conv2d } from '../autograd/ops/conv.js';
 import { add } from '../autograd/ops/pointwise.js';
+import { ecbFold, type FoldBranches } from '../autograd/ops/reparam.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { SRModel } from './registry.js';
 import {
@@ -179,8 +180,11 @@ export class ECB extends Module {
   }
 
   /**
-   * Training: the five branches. Eval (as the reference): one 3x3 conv with the folded weights,
-   * rebuilt from the current parameters as constants (gradients reach x, not the parameters).
+   * Training: one 3x3 conv whose kernel and bias are folded from the five branches' parameters
+   * inside the autograd graph (a differentiable re-parameterisation; the same function as
+   * forwardBranches up to float rounding, borders included, since the 1x1 outputs are padded
+   * with their bias). Eval (as the reference): the folded weights rebuilt from the current
+   * parameters as constants (gradients reach x, not the parameters).
    */
   forward(x: Var): Var {
     let y: Var;
@@ -190,10 +194,32 @@ export class ECB extends Module {
       const b = tapeConstant(Tensor.from([this.outPlanes], f.bias));
       y = conv2d(x, w, b, { padding: 1 });
     } else {
-      y = add(add(add(add(this.conv3x3.forward(x), this.conv1x1_3x3.forward(x)), this.conv1x1_sbx.forward(x)),
-        this.conv1x1_sby.forward(x)), this.conv1x1_lpl.forward(x));
+      const f = ecbFold(this.foldBranches());
+      y = conv2d(x, f.weight, f.bias, { padding: 1 });
     }
     return this.act.forward(y);
+  }
+
+  /** The training-time multi-branch forward of the reference (five convolution paths, summed, then the activation). */
+  forwardBranches(x: Var): Var {
+    const y = add(add(add(add(this.conv3x3.forward(x), this.conv1x1_3x3.forward(x)), this.conv1x1_sbx.forward(x)),
+      this.conv1x1_sby.forward(x)), this.conv1x1_lpl.forward(x));
+    return this.act.forward(y);
+  }
+
+  /** The branch parameters as the fold op takes them (the edge masks as constants). */
+  foldBranches(): FoldBranches {
+    const s = this.conv1x1_3x3;
+    return {
+      outPlanes: this.outPlanes,
+      inPlanes: this.inPlanes,
+      kernel: 3,
+      conv: [{ w: this.conv3x3.weight, b: this.conv3x3.bias! }],
+      seq: [{ k0: s.k0, b0: s.b0, k1: s.k1!, b1: s.b1! }],
+      edge: [this.conv1x1_sbx, this.conv1x1_sby, this.conv1x1_lpl].map((e) => ({
+        k0: e.k0, b0: e.b0, scale: e.scale!, bias: e.bias!, mask: e.mask!.value,
+      })),
+    };
   }
 
   repParams(): FoldedConv {
@@ -227,8 +253,16 @@ export class ECBSR extends Module implements SRModel {
     this.upsampler = this.child('upsampler', new PixelShuffle(upscale));
   }
 
+  /** Training: every ECB runs one conv with its kernel folded in the graph (see ECB.forward). */
   forward(x: Var): Var {
     return this.upsampler.forward(add(this.backbone.forward(x), shortcut(x, this.args)));
+  }
+
+  /** The same network with every ECB running its five branches (the reference's training graph). */
+  forwardBranches(x: Var): Var {
+    let y = x;
+    for (const layer of this.backbone.layers) y = (layer as ECB).forwardBranches(y);
+    return this.upsampler.forward(add(y, shortcut(x, this.args)));
   }
 
   /** Re-parameterise: every ECB becomes one 3x3 conv (PReLU slopes carried over); the result computes the same function. */

@@ -1,4 +1,6 @@
-// Adam / AdamW over module parameters, matching torch.optim.Adam and torch.optim.AdamW.
+// Adam / AdamW over module parameters, matching torch.optim.Adam and torch.optim.AdamW,
+// including per-parameter step counts (a parameter frozen for a while starts its own count
+// when it is first updated, as PyTorch's lazily created state does).
 import type { Var } from '../autograd/var.js';
 import { Tensor } from '../tensor/tensor.js';
 import { adamUpdate } from '../tensor/ops/optim.js';
@@ -12,6 +14,15 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
+interface ParamState { m: Tensor; v: Tensor; step: number }
+
+/** Serialisable optimiser state: per parameter index, moments and step. */
+export interface AdamState {
+  steps: number[];
+  m: (Float32Array | null)[];
+  v: (Float32Array | null)[];
+}
+
 export class Adam {
   lr: number;
   readonly beta1: number;
@@ -19,9 +30,7 @@ export class Adam {
   readonly eps: number;
   readonly weightDecay: number;
   readonly decoupled: boolean;
-  step = 0;
-  private readonly m = new Map<Var, Tensor>();
-  private readonly v = new Map<Var, Tensor>();
+  private readonly state = new Map<Var, ParamState>();
 
   constructor(readonly params: Var[], o: AdamOptions = {}) {
     this.lr = o.lr ?? 1e-3;
@@ -33,17 +42,15 @@ export class Adam {
 
   /** One update of every parameter that has a gradient; parameters without one are skipped. */
   update(): void {
-    this.step++;
     for (const p of this.params) {
       if (!p.grad) continue;
-      let m = this.m.get(p), v = this.v.get(p);
-      if (!m || !v) {
-        m = Tensor.zeros(p.value.shape);
-        v = Tensor.zeros(p.value.shape);
-        this.m.set(p, m);
-        this.v.set(p, v);
+      let s = this.state.get(p);
+      if (!s) {
+        s = { m: Tensor.zeros(p.value.shape), v: Tensor.zeros(p.value.shape), step: 0 };
+        this.state.set(p, s);
       }
-      adamUpdate(p.value, p.grad, m, v, this.step, {
+      s.step++;
+      adamUpdate(p.value, p.grad, s.m, s.v, s.step, {
         lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, decoupled: this.decoupled,
       });
     }
@@ -53,9 +60,35 @@ export class Adam {
     for (const p of this.params) p.zeroGrad();
   }
 
+  getState(): AdamState {
+    const st = this.params.map((p) => this.state.get(p));
+    return {
+      steps: st.map((s) => s?.step ?? 0),
+      m: st.map((s) => (s ? s.m.toArray() : null)),
+      v: st.map((s) => (s ? s.v.toArray() : null)),
+    };
+  }
+
+  setState(state: AdamState): void {
+    if (state.steps.length !== this.params.length) {
+      throw new Error(`mvsr: optimizer state has ${state.steps.length} parameters, the model has ${this.params.length}`);
+    }
+    this.dispose();
+    this.params.forEach((p, i) => {
+      const m = state.m[i], v = state.v[i];
+      if (!m || !v || !state.steps[i]) return;
+      if (m.length !== p.value.size || v.length !== p.value.size) {
+        throw new Error(`mvsr: optimizer state for parameter ${i} has ${m.length} values, the parameter ${p.value.size}`);
+      }
+      this.state.set(p, { m: Tensor.from(p.value.shape, m), v: Tensor.from(p.value.shape, v), step: state.steps[i]! });
+    });
+  }
+
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
-    this.m.clear();
-    this.v.clear();
+    for (const s of this.state.values()) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+    this.state.clear();
   }
 }
