@@ -1,6 +1,6 @@
 // The commands of `mvsr`. Each parses its flags and calls the library; no logic a library user
 // would also want lives here.
-import { existsSync, statSync, readdirSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, statSync, readdirSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse, intFlag, jsonArgs } from './args.js';
@@ -13,6 +13,9 @@ import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models
 import { Upscaler } from '../api/upscaler.js';
 import { evaluate, type EvalRow } from '../api/eval.js';
 import { listArchs, getArch, createModel } from '../models/registry.js';
+import { loadTrainConfig } from '../train/config.node.js';
+import { train } from '../train/trainer.node.js';
+import { plotTrainingLog } from '../bench/plot.js';
 
 export interface Command {
   summary: string;
@@ -262,4 +265,90 @@ Lists every architecture mvsr knows, with its default arguments and parameter co
   },
 };
 
-export const commands: Record<string, Command> = { upscale, eval: evalCmd, 'convert-weights': convertWeights, models };
+// ---- train ------------------------------------------------------------------------------------
+
+const trainCmd: Command = {
+  summary: 'train an SR model from a BasicSR-style YAML config (resumable)',
+  help: `usage: mvsr train <config.yml> [options] [key.path=value ...]
+
+Trains the config's network_g on its datasets: random LR patches (MATLAB-bicubic LR made once per
+image and cached), flips/rotations, Adam(W) with the config's schedule, EMA, validation every
+val_freq iterations, a JSONL log and atomic checkpoints in the run directory
+(<experiments_root>/<name>). A run stopped by Ctrl-C, --max-minutes or a crash continues exactly
+where its last checkpoint left it with --resume. key.path=value arguments override config keys
+(e.g. train.total_iter=2000 datasets.train.batch_size_per_gpu=8).
+
+options:
+      --resume          continue the run from its checkpoint
+      --max-minutes <n> stop cleanly, with a checkpoint, after n minutes
+      --init <file>     initialise the weights from another model (fine-tuning)
+      --run-dir <dir>   run directory (default <experiments_root>/<name>)
+  -t, --threads <n>     worker threads (default: all cores)
+      --json            print the result as one JSON document on stdout`,
+  async run(argv) {
+    const { values: v, positionals } = parse('train', argv, {
+      resume: { type: 'boolean' }, 'max-minutes': { type: 'string' }, init: { type: 'string' }, 'run-dir': { type: 'string' },
+      threads: { type: 'string', short: 't' }, json: { type: 'boolean' },
+    });
+    const [file, ...overrides] = positionals;
+    if (!file) throw new Error('mvsr train: give a config file (see "mvsr train --help")');
+    const bad = overrides.find((x) => !x.includes('='));
+    if (bad) throw new Error(`mvsr train: "${bad}" is not a key.path=value override`);
+    const cfg = loadTrainConfig(file, overrides);
+    const mm = v['max-minutes'];
+    const maxMinutes = mm === undefined ? undefined : Number(mm);
+    if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`mvsr train: --max-minutes must be a positive number, got "${mm}"`);
+    const ac = new AbortController();
+    let signalled: string | null = null;
+    const onSignal = (sig: string) => () => {
+      signalled = sig;
+      err(`\n${sig}: stopping after this iteration and saving a checkpoint...`);
+      ac.abort();
+    };
+    const onInt = onSignal('SIGINT'), onTerm = onSignal('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    const bar = new Progress(cfg.name, cfg.train.total_iter, '');
+    try {
+      const r = await train(cfg, {
+        resume: !!v.resume, maxMinutes, init: typeof v.init === 'string' ? v.init : undefined,
+        runDir: typeof v['run-dir'] === 'string' ? v['run-dir'] : undefined,
+        threads: intFlag('train', v.threads, 'threads'), signal: ac.signal,
+        onStatus: (st) => bar.update(st.iter, `loss ${st.loss.toExponential(3)} lr ${st.lr.toExponential(2)}${st.lastVal ? ` val ${st.lastVal.psnr.toFixed(2)} dB` : ''}`),
+        onMessage: err,
+      });
+      const how = { done: 'finished', time: `stopped after --max-minutes ${maxMinutes}`, signal: `stopped by ${signalled}`, nan: 'stopped: loss not finite' }[r.stoppedBy];
+      err(`${cfg.name}: ${how} at iteration ${r.iter}/${cfg.train.total_iter} (${(r.elapsedSeconds / 60).toFixed(1)} min of training)${r.lastVal ? `, last validation ${r.lastVal.psnr.toFixed(3)} dB / ${r.lastVal.ssim.toFixed(4)}` : ''}`);
+      if (r.stoppedBy !== 'done' && r.stoppedBy !== 'nan') err(`continue with: mvsr train ${file} --resume${overrides.length ? ' ' + overrides.join(' ') : ''}`);
+      if (r.modelFile) err(`model: ${r.modelFile}`);
+      if (v.json) out(JSON.stringify(r, null, 2));
+      return r.stoppedBy === 'nan' ? 1 : r.stoppedBy === 'signal' ? 130 : 0;
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    }
+  },
+};
+
+// ---- plot-log -----------------------------------------------------------------------------------
+
+const plotLog: Command = {
+  summary: 'draw a run\'s loss and validation curves as SVG',
+  help: `usage: mvsr plot-log <run-dir | train_log.jsonl> [-o out.svg]
+
+Reads the run's train_log.jsonl and writes an SVG with the training loss (log scale) and the
+validation PSNR against the iteration (default <run-dir>/train_log.svg).`,
+  async run(argv) {
+    const { values: v, positionals } = parse('plot-log', argv, { output: { type: 'string', short: 'o' } });
+    const [p] = positionals;
+    if (!p) throw new Error('mvsr plot-log: give a run directory or a train_log.jsonl');
+    const file = existsSync(p) && statSync(p).isDirectory() ? join(p, 'train_log.jsonl') : p;
+    if (!existsSync(file)) throw new Error(`mvsr: ${file}: no such file`);
+    const target = typeof v.output === 'string' ? v.output : file.replace(/\.jsonl$/, '') + '.svg';
+    writeFileSync(target, plotTrainingLog(readFileSync(file, 'utf8')));
+    err(`${file} -> ${target}`);
+    return 0;
+  },
+};
+
+export const commands: Record<string, Command> = { upscale, eval: evalCmd, 'convert-weights': convertWeights, models, train: trainCmd, 'plot-log': plotLog };

@@ -133,6 +133,9 @@ interface AnyNodeWorker {
   on(ev: 'exit', f: (code: number) => void): void;
 }
 
+/** See WorkerLoader.watch. */
+const REASK_MS = 30_000;
+
 class WorkerLoader implements BatchLoader {
   readonly ready: Promise<LoaderInfo>;
   private resolveReady!: (i: LoaderInfo) => void;
@@ -261,6 +264,7 @@ class WorkerLoader implements BatchLoader {
         ws.push({ resolve, reject });
         this.waiters.set(iteration, ws);
       });
+      this.watch(iteration);
     }
     const want: number[] = [];
     for (let k = from; k <= to; k++) {
@@ -270,6 +274,24 @@ class WorkerLoader implements BatchLoader {
     if (want.length) this.post({ type: 'want', iterations: want });
     void this.worker.then((w) => this.updateRef(w), () => {});
     return p;
+  }
+
+  /**
+   * Watchdog: a waited-for batch that has not arrived after REASK_MS (once loading is done) is
+   * asked for again. Batches are a pure function of (seed, iteration), so asking twice is safe;
+   * it turns a lost request into a short delay instead of a hung training run.
+   */
+  private watch(iteration: number): void {
+    const t = setTimeout(() => {
+      if (this.closed || this.failed || !this.waiters.has(iteration)) return;
+      if (!this.loading) {
+        this.o.onWarning?.(`batch ${iteration} did not arrive within ${REASK_MS / 1000} s; asking the loader worker again`);
+        this.requested.add(iteration);
+        this.post({ type: 'want', iterations: [iteration] });
+      }
+      this.watch(iteration);
+    }, REASK_MS);
+    t.unref();
   }
 
   async close(): Promise<void> {

@@ -61,7 +61,7 @@ function oneLine(e: unknown): string {
 }
 
 /** Image files directly inside `dir` (not recursive), sorted by name in code-unit order. */
-export async function listImages(dir: string): Promise<string[]> {
+export async function listImages(dir: string, recursive = false): Promise<string[]> {
   let entries: import('node:fs').Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -69,13 +69,19 @@ export async function listImages(dir: string): Promise<string[]> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(`mvsr: ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : `cannot list (${code ?? oneLine(e)})`}`);
   }
-  const names: string[] = [];
-  for (const e of entries) {
+  const out: string[] = [];
+  const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of sorted) {
+    const full = path.join(dir, e.name);
+    const st = e.isSymbolicLink() ? await fsp.stat(full).catch(() => null) : null;
+    if (recursive && (e.isDirectory() || st?.isDirectory())) {
+      out.push(...(await listImages(full, true)));
+      continue;
+    }
     if (!IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) continue;
-    if (e.isFile() || (e.isSymbolicLink() && (await fsp.stat(path.join(dir, e.name)).catch(() => null))?.isFile())) names.push(e.name);
+    if (e.isFile() || st?.isFile()) out.push(full);
   }
-  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return names.map((n) => path.join(dir, n));
+  return out;
 }
 
 function stem(file: string): string {
@@ -204,7 +210,11 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
   if (list.length === 0) throw new Error('mvsr: hrFolderSource: no folders given');
   let files: { file: string; name: string }[] = [];
   for (const d of list) {
-    for (const f of await listImages(d)) files.push({ file: f, name: list.length > 1 ? `${path.basename(d)}/${stem(f)}` : stem(f) });
+    // HR folders are searched recursively (training sets are often grouped in sub-folders)
+    for (const f of await listImages(d, true)) {
+      const rel = path.relative(d, f).replace(/\.[^.]+$/, '').split(path.sep).join('/');
+      files.push({ file: f, name: list.length > 1 ? `${path.basename(d)}/${rel}` : rel });
+    }
   }
   if (opts.limit !== undefined) files = files.slice(0, Math.max(0, opts.limit));
   if (files.length === 0) throw new Error(`mvsr: ${list.join(', ')}: no PNG/JPEG/WebP images`);

@@ -5,6 +5,8 @@ import { isNode } from './platform.js';
 
 export const CTRL_GEN = 0, CTRL_PENDING = 1, CTRL_FN = 2, CTRL_NARGS = 3, CTRL_STOP = 4, CTRL_NT = 5, CTRL_ERR = 6;
 export const MAX_ARGS = 32;
+/** A kernel share that runs this long means a worker thread is gone: fail instead of hanging. */
+const STALL_SECONDS = 300;
 export const CTRL_BYTES = 64 + 8 * MAX_ARGS;
 
 export interface WorkerInit {
@@ -77,10 +79,15 @@ export class ThreadPool {
     Atomics.add(c, CTRL_GEN, 1);
     Atomics.notify(c, CTRL_GEN);
     fn(...args, 0, nt);
+    let waited = 0;
     for (;;) {
       const p = Atomics.load(c, CTRL_PENDING);
       if (p === 0) break;
-      if (this.canBlock) Atomics.wait(c, CTRL_PENDING, p, 1000);
+      if (this.canBlock) {
+        if (Atomics.wait(c, CTRL_PENDING, p, 1000) === 'timed-out' && ++waited >= STALL_SECONDS) {
+          throw new Error(`mvsr: ${p} worker thread(s) stopped responding (a kernel has not finished in ${STALL_SECONDS} s); the engine cannot continue`);
+        }
+      }
     }
     if (c[CTRL_ERR]) {
       c[CTRL_ERR] = 0;

@@ -1,0 +1,255 @@
+// The training loop behind `mvsr train`: BasicSR-style iteration-based training with
+// deterministic batches, EMA, validation, a JSONL log and atomic checkpoints from which a run
+// killed at any point resumes exactly (same batches, same optimizer state, same weights).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { initEngine } from '../tensor/engine.js';
+import { Tensor } from '../tensor/tensor.js';
+import { leaf, backward, clearTape, type Var } from '../autograd/var.js';
+import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
+import { add, mul } from '../autograd/ops/pointwise.js';
+import { manualSeed } from '../nn/init.js';
+import { createModel, type SRModel } from '../models/registry.js';
+import { Adam } from './optim.js';
+import { LRScheduler } from './schedulers.js';
+import { ModelEMA } from './ema.js';
+import { clipGradNorm } from './clip.js';
+import { frozenParameterNames, isFrozenAt, type TrainConfig, type LossConfig } from './config.js';
+import { saveCheckpoint, loadCheckpoint, type TrainState } from './checkpoint.node.js';
+import { createBatchLoader, type BatchLoader } from '../data/loader.js';
+import { loadValSet } from '../data/sources.node.js';
+import { evalPair } from '../api/eval.js';
+import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
+import { encodeModelMetadata } from '../io/weights.js';
+
+export interface TrainOptions {
+  /** Run directory (default <experiments_root>/<name>). */
+  runDir?: string;
+  /** Continue from the run directory's checkpoint. */
+  resume?: boolean;
+  /** Stop cleanly (with a checkpoint) after this many minutes of this session. */
+  maxMinutes?: number;
+  /** Initialise from another model's weights (fine-tuning); names and shapes must fit. */
+  init?: string;
+  threads?: number;
+  signal?: AbortSignal;
+  /** Live status for a progress line. */
+  onStatus?: (s: TrainStatus) => void;
+  onMessage?: (line: string) => void;
+}
+
+export interface TrainStatus {
+  iter: number;
+  total: number;
+  loss: number;
+  lr: number;
+  itPerSec: number;
+  etaSeconds: number;
+  lastVal: { psnr: number; ssim: number } | null;
+}
+
+export interface TrainResult {
+  runDir: string;
+  iter: number;
+  stoppedBy: 'done' | 'time' | 'signal' | 'nan';
+  elapsedSeconds: number;
+  lastVal: { psnr: number; ssim: number } | null;
+  best: TrainState['best'];
+  modelFile: string | null;
+}
+
+/** What must match for a checkpoint to continue this config. */
+export function runIdentity(cfg: TrainConfig): string {
+  const id = { network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data: cfg.datasets.train, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt };
+  return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
+}
+
+function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
+  const w = c.loss_weight;
+  const base = c.type === 'L1Loss' ? l1Loss : c.type === 'MSELoss' ? mseLoss : (p: Var, t: Var) => charbonnierLoss(p, t, c.eps);
+  if (w === 1) return base;
+  return (p, t) => {
+    const l = base(p, t);
+    return mul(l, leaf(Tensor.full([1], w)));
+  };
+}
+
+/** Deploy form for shipping (ECBSR -> ECBSRT, ETDS -> ETDSForInference), else the model itself. */
+function deployed(m: SRModel): SRModel {
+  const d = (m as unknown as { deploy?: () => SRModel }).deploy;
+  return typeof d === 'function' ? d.call(m) : m;
+}
+
+export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<TrainResult> {
+  const say = o.onMessage ?? ((l: string) => process.stderr.write(l + '\n'));
+  const runDir = o.runDir ?? join(cfg.path.experiments_root, cfg.name);
+  const logFile = join(runDir, 'train_log.jsonl');
+  const ckpt = o.resume ? loadCheckpoint(runDir) : null;
+  if (o.resume && !ckpt) throw new Error(`mvsr train: --resume: no checkpoint in ${runDir}`);
+  if (!o.resume && (existsSync(join(runDir, 'checkpoint')) || existsSync(join(runDir, 'checkpoint.old')))) {
+    throw new Error(`mvsr train: ${runDir} already holds a checkpoint: pass --resume to continue it, or give the run another name`);
+  }
+  const identity = runIdentity(cfg);
+  if (ckpt && ckpt.state.configHash !== identity) {
+    throw new Error(`mvsr train: the checkpoint in ${runDir} belongs to a different run (model, data, optimizer, loss or seed changed)`);
+  }
+  mkdirSync(runDir, { recursive: true });
+  await initEngine({ threads: o.threads });
+  manualSeed(cfg.manual_seed);
+  const { type, ...args } = cfg.network_g;
+  const model = createModel(type, args);
+  model.train();
+  const names = [...model.namedParameters()].map(([n]) => n);
+  const params = model.parameters();
+  if (o.init && !ckpt) {
+    const { tensors } = loadWeightsFile(o.init);
+    model.loadStateDict(tensors, false);
+    const used = names.filter((n) => n in tensors).length;
+    if (!used) throw new Error(`mvsr: ${o.init}: no parameter of ${type} is in this file`);
+    say(`initialised ${used}/${names.length} parameters from ${o.init}`);
+  }
+  const og = cfg.train.optim_g;
+  const opt = new Adam(params, { lr: og.lr, betas: og.betas, eps: og.eps, weightDecay: og.weight_decay, decoupled: og.type === 'AdamW' });
+  const sched = new LRScheduler(og.lr, cfg.train.scheduler, cfg.train.warmup_iter);
+  const ema = cfg.train.ema_decay > 0 ? new ModelEMA(model, cfg.train.ema_decay) : null;
+  const frozen = new Set(frozenParameterNames(names, cfg.train.fix_keys, type));
+  const frozenParams = params.filter((_, i) => frozen.has(names[i]!));
+  let state: TrainState = { iter: 0, seed: cfg.manual_seed, elapsedSeconds: 0, best: null, configHash: identity, config: cfg.source };
+  if (ckpt) {
+    model.loadStateDict(ckpt.model);
+    if (ema && ckpt.ema) ema.load(ckpt.ema);
+    opt.setState(ckpt.optimizer);
+    state = ckpt.state;
+    // drop log lines written after the checkpoint by the interrupted session
+    if (existsSync(logFile)) {
+      const kept = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && (JSON.parse(l) as { iter: number }).iter <= state.iter);
+      writeFileSync(logFile, kept.map((l) => l + '\n').join(''));
+    }
+    say(`resuming ${cfg.name} at iteration ${state.iter} of ${cfg.train.total_iter}`);
+  } else if (existsSync(logFile)) writeFileSync(logFile, '');
+
+  const dt = cfg.datasets.train;
+  const loader: BatchLoader = createBatchLoader(
+    dt.type === 'HRFolder'
+      ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined } }
+      : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } },
+    {
+      seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
+      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch,
+      onWarning: (w) => say(`warning: ${w}`),
+    },
+  );
+  const valSet = cfg.datasets.val ? await loadValSet(cfg.datasets.val.dataroot_gt, cfg.scale, 12) : [];
+  const info = await loader.ready;
+  say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training images${info.skipped.length ? ` (${info.skipped.length} too small, skipped)` : ''}; ${valSet.length} validation images`);
+
+  const pixel = lossFn(cfg.train.pixel_opt);
+  const aux = cfg.train.aux_opt ? lossFn(cfg.train.aux_opt) : null;
+  const evalModel = createModel(type, args);
+  const validate = async (): Promise<{ psnr: number; ssim: number }> => {
+    if (ema) ema.copyTo(evalModel);
+    else evalModel.loadStateDict(model.stateDict());
+    evalModel.eval();
+    let psnr = 0, ssim = 0;
+    const crop = cfg.val?.metrics.psnr?.crop_border ?? cfg.scale;
+    const testY = cfg.val?.metrics.psnr?.test_y_channel ?? true;
+    for (const p of valSet) {
+      const r = await evalPair(evalModel, p.hr, p.lr, { scale: cfg.scale, cropBorder: crop, testY });
+      psnr += r.psnr;
+      ssim += r.ssim;
+    }
+    return { psnr: psnr / valSet.length, ssim: ssim / valSet.length };
+  };
+  const exportModel = (file: string, extra: Record<string, string>) => {
+    if (ema) ema.copyTo(evalModel);
+    else evalModel.loadStateDict(model.stateDict());
+    const d = deployed(evalModel);
+    saveSafetensorsFile(file, d.stateDict(), encodeModelMetadata({
+      arch: d.arch, args: d.args, scale: d.scale,
+      provenance: {
+        trained_by: 'mvsr', config: cfg.name, data: dt.dataroot_gt.join(', '), iterations: String(state.iter),
+        wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema), ...extra,
+      },
+    }));
+    if (d !== evalModel) d.dispose();
+  };
+  const save = () => saveCheckpoint(runDir, { model: model.stateDict(), ema: ema ? ema.stateDict() : null, optimizer: opt.getState(), paramNames: names, state });
+  const log = (rec: object) => appendFileSync(logFile, JSON.stringify(rec) + '\n');
+
+  const total = cfg.train.total_iter;
+  const t0 = performance.now();
+  const sessionStart = state.elapsedSeconds;
+  let stoppedBy: TrainResult['stoppedBy'] = 'done';
+  let lastVal: { psnr: number; ssim: number } | null = null;
+  let window = { t: performance.now(), iters: 0, loss: 0 };
+  try {
+    while (state.iter < total) {
+      if (o.signal?.aborted) { stoppedBy = 'signal'; break; }
+      if (o.maxMinutes !== undefined && (performance.now() - t0) / 60000 >= o.maxMinutes) { stoppedBy = 'time'; break; }
+      const iter = state.iter + 1;
+      const lr = sched.lrAt(iter);
+      opt.lr = lr;
+      const batch = await loader.next(iter - 1);
+      const x = leaf(Tensor.from([dt.batch_size_per_gpu, dt.lq_size, dt.lq_size, 3], batch.lr));
+      const t = leaf(Tensor.from([dt.batch_size_per_gpu, dt.gt_size, dt.gt_size, 3], batch.hr));
+      let lossVal: number;
+      try {
+        let loss: Var;
+        if (aux) {
+          const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(x);
+          loss = add(pixel(dual.output, t), aux(dual.residual, t));
+        } else loss = pixel(model.forward(x), t);
+        lossVal = loss.value.data[0]!;
+        if (!Number.isFinite(lossVal)) {
+          stoppedBy = 'nan';
+          say(`mvsr train: the loss became ${lossVal} at iteration ${iter}; stopping. The last good checkpoint (iteration ${state.iter}) is kept; lower the learning rate or enable grad_clip.`);
+          break;
+        }
+        backward(loss);
+      } finally {
+        clearTape();
+        x.value.dispose();
+        t.value.dispose();
+      }
+      if (isFrozenAt(cfg.train, iter)) for (const p of frozenParams) p.zeroGrad();
+      if (cfg.train.grad_clip) clipGradNorm(params, cfg.train.grad_clip);
+      opt.update();
+      opt.zeroGrad();
+      ema?.update(model);
+      state.iter = iter;
+      state.elapsedSeconds = sessionStart + (performance.now() - t0) / 1000;
+      window.iters++;
+      window.loss += lossVal;
+      const now = performance.now();
+      const itS = window.iters / Math.max(1e-9, (now - window.t) / 1000);
+      o.onStatus?.({ iter, total, loss: lossVal, lr, itPerSec: itS, etaSeconds: (total - iter) / Math.max(itS, 1e-9), lastVal });
+      if (iter % cfg.logger.print_freq === 0 || iter === total) {
+        log({ iter, loss: window.loss / window.iters, lr, it_s: +itS.toFixed(3), time_s: +state.elapsedSeconds.toFixed(1) });
+        window = { t: now, iters: 0, loss: 0 };
+      }
+      if (cfg.val && valSet.length && (iter % cfg.val.val_freq === 0 || iter === total)) {
+        lastVal = await validate();
+        log({ iter, val: lastVal });
+        if (!state.best || lastVal.psnr > state.best.psnr) {
+          state.best = { iter, ...lastVal };
+          exportModel(join(runDir, 'best.safetensors'), { val_psnr: lastVal.psnr.toFixed(3), val_ssim: lastVal.ssim.toFixed(4) });
+        }
+      }
+      if (iter % cfg.logger.save_checkpoint_freq === 0) save();
+    }
+    if (stoppedBy !== 'nan') save();
+    let modelFile: string | null = null;
+    if (stoppedBy === 'done') {
+      modelFile = join(runDir, 'model.safetensors');
+      exportModel(modelFile, lastVal ? { val_psnr: lastVal.psnr.toFixed(3), val_ssim: lastVal.ssim.toFixed(4) } : {});
+    }
+    return { runDir, iter: state.iter, stoppedBy, elapsedSeconds: state.elapsedSeconds, lastVal, best: state.best, modelFile };
+  } finally {
+    loader.close();
+    opt.dispose();
+    ema?.dispose();
+    evalModel.dispose();
+    model.dispose();
+  }
+}

@@ -1,0 +1,106 @@
+// A training run killed with SIGKILL and resumed gives exactly the loss curve and the final
+// weights of an uninterrupted run; a checkpoint interrupted mid-swap is still found.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT } from './data.js';
+import { useEngine } from './helpers.js';
+import { encodePng } from '../src/io/image.node.js';
+import { readSafetensors } from '../src/io/safetensors.js';
+import { loadCheckpoint } from '../src/train/checkpoint.node.js';
+
+const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+
+async function makeRun(): Promise<{ dir: string; cfg: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-resume-'));
+  const imgs = path.join(dir, 'images');
+  mkdirSync(imgs);
+  await useEngine(1);
+  for (let k = 0; k < 3; k++) {
+    const W = 96 + 8 * k, H = 80;
+    const d = Uint8Array.from({ length: W * H * 3 }, (_, i) => {
+      const p = Math.floor(i / 3), x = p % W, y = Math.floor(p / W);
+      return Math.round(127 + 120 * Math.sin(x / (5 + k) + (i % 3)) * Math.cos(y / 7));
+    });
+    writeFileSync(path.join(imgs, `img${k}.png`), await encodePng({ width: W, height: H, channels: 3, bitDepth: 8, data: d }));
+  }
+  const cfg = path.join(dir, 'train.yml');
+  writeFileSync(cfg, `name: resume_test
+scale: 2
+manual_seed: 5
+network_g: {type: ETDS, upscale: 2, num_block: 2, num_feat: 8}
+datasets:
+  train: {type: HRFolder, dataroot_gt: ${imgs}, gt_size: 48, use_hflip: true, use_rot: true, use_channel_shuffle: true, batch_size_per_gpu: 8}
+train:
+  ema_decay: 0.99
+  optim_g: {type: Adam, lr: 0.001, betas: [0.9, 0.99]}
+  scheduler: {type: MultiStepLR, milestones: [120], gamma: 0.5}
+  total_iter: 200
+  pixel_opt: {type: L1Loss, loss_weight: 1.0}
+  aux_opt: {loss_weight: 1.0}
+  fix_iter: 30
+  fix_keys: [residual]
+logger: {print_freq: 1, save_checkpoint_freq: 20}
+`);
+  return { dir, cfg };
+}
+
+const losses = (runDir: string) =>
+  readFileSync(path.join(runDir, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; loss?: number })
+    .filter((r) => r.loss !== undefined).map((r) => [r.iter, r.loss]);
+
+const weights = (file: string) => readSafetensors(readFileSync(file)).tensors;
+
+test('a run killed with SIGKILL and resumed equals an uninterrupted run', { timeout: 240_000 }, async () => {
+  const { dir, cfg } = await makeRun();
+  const a = path.join(dir, 'A'), b = path.join(dir, 'B');
+  const ra = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', a, '--threads', '2'], { encoding: 'utf8' });
+  assert.equal(ra.status, 0, ra.stderr);
+
+  // B: kill -9 once it has logged iteration 70 (checkpoints at 20, 40, 60), then resume
+  const child = spawn(process.execPath, [CLI, 'train', cfg, '--run-dir', b, '--threads', '2'], { stdio: 'ignore' });
+  const logB = path.join(b, 'train_log.jsonl');
+  const killedAt = await new Promise<number>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const n = existsSync(logB) ? readFileSync(logB, 'utf8').split('\n').filter(Boolean).length : 0;
+      if (n >= 70) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+        resolve(n);
+      }
+    }, 5);
+    child.on('exit', () => { clearInterval(timer); reject(new Error('the run finished before it could be killed')); });
+  });
+  await new Promise((r) => child.on('exit', r));
+  assert.ok(!existsSync(path.join(b, 'model.safetensors')), 'the killed run did not finish');
+  const ck = loadCheckpoint(b);
+  assert.ok(ck && ck.state.iter < 200 && ck.state.iter % 20 === 0, `a complete checkpoint survived (iteration ${ck?.state.iter}, killed after ${killedAt} log lines)`);
+
+  const rb = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', b, '--resume', '--threads', '2'], { encoding: 'utf8' });
+  assert.equal(rb.status, 0, rb.stderr);
+  assert.match(rb.stderr, new RegExp(`resuming resume_test at iteration ${ck!.state.iter} of 200`));
+
+  assert.deepEqual(losses(b), losses(a), 'same loss curve, iteration for iteration');
+  const wa = weights(path.join(a, 'model.safetensors')), wb = weights(path.join(b, 'model.safetensors'));
+  assert.deepEqual(Object.keys(wb).sort(), Object.keys(wa).sort());
+  for (const k of Object.keys(wa)) assert.deepEqual(wb[k]!.data, wa[k]!.data, `final weights ${k}`);
+  const ca = weights(path.join(a, 'checkpoint/optimizer.safetensors')), cb = weights(path.join(b, 'checkpoint/optimizer.safetensors'));
+  for (const k of Object.keys(ca)) assert.deepEqual(cb[k]!.data, ca[k]!.data, `optimizer state ${k}`);
+});
+
+test('a checkpoint left mid-swap (only checkpoint.old and a temporary directory) is still loaded', async () => {
+  const { dir, cfg } = await makeRun();
+  const run = path.join(dir, 'C');
+  const r = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run, 'train.total_iter=20', 'train.fix_iter=10', 'train.scheduler.milestones=[10]'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  renameSync(path.join(run, 'checkpoint'), path.join(run, 'checkpoint.old'));
+  mkdirSync(path.join(run, 'checkpoint.tmp-999')); // a save that died half-way
+  const ck = loadCheckpoint(run);
+  assert.equal(ck?.state.iter, 20);
+  const again = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run], { encoding: 'utf8' });
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /already holds a checkpoint: pass --resume/);
+});
