@@ -6,7 +6,7 @@ import { Conv2d, ReLU, PixelShuffle, Sequential } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import type { SRModel } from './registry.js';
-import { repeatInterleaveChannels, dropLastChannel, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv } from './plain.js';
+import { repeatInterleaveChannels, dropLastChannel, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, etTail } from './plain.js';
 
 export type ABPNArgs = { num_feat: number; num_block: number; scale: number };
 
@@ -60,13 +60,7 @@ export class ABPN extends Module implements SRModel {
     layer('backbone.0', Fe, 3, 'backbone.0');
     for (let i = 0; i < nb; i++) layer(`backbone.${2 + i}.0`, Fe, Fe, `backbone.${2 + i}.0`);
     layer(`backbone.${2 + nb}`, mid, Fe, `backbone.${2 + nb}`);
-    const w = zerosTensor([Oe, mid, 3, 3]), b = zerosTensor([Oe], 1);
-    placeKernel(w, entry(src, `backbone.${4 + nb}.weight`), 0, 0, -1);
-    placeVector(b, entry(src, `backbone.${4 + nb}.bias`), 0, -1, 1);
-    for (let c = 0; c < 3; c++) for (let j = 0; j < s2; j++) setCentre(w, c * s2 + j, mid - 3 + c, -1);
-    sd[`backbone.${4 + nb}.weight`] = w;
-    sd[`backbone.${4 + nb}.bias`] = b;
-    Object.assign(sd, clipConv(`backbone.${6 + nb}`, Oe));
+    etTail(sd, src, `backbone.${4 + nb}`, `backbone.${6 + nb}`, Oe, mid, s2);
     const et = new ABPN_ET({ ...this.args });
     et.loadStateDict(sd, true);
     return et;

@@ -12,7 +12,7 @@ import { ecbFold, type FoldBranches } from '../autograd/ops/reparam.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { SRModel } from './registry.js';
 import {
-  Identity, repeatInterleaveChannels, dropLastChannel, tapeConstant, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv,
+  Identity, repeatInterleaveChannels, dropLastChannel, tapeConstant, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, etTail,
 } from './plain.js';
 
 export type ECBSRArgs = {
@@ -334,13 +334,7 @@ export class ECBSRT extends Module implements SRModel {
     hidden(0, 3);
     for (let i = 1; i <= num_block; i++) hidden(i, Fe);
     const last = 1 + num_block;
-    const w = zerosTensor([Oe, Fe, 3, 3]), b = zerosTensor([Oe], 1);
-    placeKernel(w, entry(src, `backbone.${last}.0.weight`), 0, 0, -1);
-    placeVector(b, entry(src, `backbone.${last}.0.bias`), 0, -1, 1);
-    for (let c = 0; c < 3; c++) for (let j = 0; j < s2; j++) setCentre(w, c * s2 + j, Fe - 3 + c, -1);
-    sd[`backbone.${last}.0.weight`] = w;
-    sd[`backbone.${last}.0.bias`] = b;
-    Object.assign(sd, clipConv(`backbone.${last + 1}.0`, Oe));
+    etTail(sd, src, `backbone.${last}.0`, `backbone.${last + 1}.0`, Oe, Fe, s2);
     const et = new ECBSRET({ ...this.args });
     et.loadStateDict(sd, true);
     return et;

@@ -123,3 +123,18 @@ export function clipConv(prefix: string, C: number): StateDict {
   for (let c = 0; c < C; c++) w.data[c * C + c] = -1;
   return { [`${prefix}.weight`]: w, [`${prefix}.bias`]: zerosTensor([C], 1) };
 }
+
+/**
+ * The ET tail shared by ABPN and ECBSR: the model's last conv `key` (from `src`) widened to
+ * `Oe` outputs reading `inCh` channels, minus the input carried in the last 3 channels at the
+ * centre tap (so the clip that follows sees the residual), and the 1x1 clip conv `clipKey`.
+ */
+export function etTail(sd: StateDict, src: StateDict, key: string, clipKey: string, Oe: number, inCh: number, s2: number): void {
+  const w = zerosTensor([Oe, inCh, 3, 3]), b = zerosTensor([Oe], 1);
+  placeKernel(w, entry(src, `${key}.weight`), 0, 0, -1);
+  placeVector(b, entry(src, `${key}.bias`), 0, -1, 1);
+  for (let c = 0; c < 3; c++) for (let j = 0; j < s2; j++) setCentre(w, c * s2 + j, inCh - 3 + c, -1);
+  sd[`${key}.weight`] = w;
+  sd[`${key}.bias`] = b;
+  Object.assign(sd, clipConv(clipKey, Oe));
+}
