@@ -1,0 +1,383 @@
+// The plain deploy IR: a small DAG of NHWC ops (conv, act, add, concat, slice, depth_to_space,
+// resize, ...) in topological order, with weights held by name in PyTorch layouts. The structure
+// is plain JSON; the weights are Float32Arrays (serializeGraph packs them into one blob).
+
+/** Activations; a PReLU names its slope weight (1 shared value or one per channel). */
+export type Act =
+  | { kind: 'relu' }
+  | { kind: 'prelu'; alpha: string }
+  | { kind: 'leaky'; slope: number }
+  | { kind: 'tanh' }
+  | { kind: 'sigmoid' }
+  | { kind: 'clamp'; lo: number; hi: number };
+
+/** PyTorch F.interpolate modes (align_corners=False) and MATLAB's antialiased imresize bicubic. */
+export type GraphResizeMode = 'nearest' | 'bilinear' | 'bicubic' | 'matlabBicubic';
+export type GraphPixelOrder = 'pytorch' | 'tf';
+
+interface NodeBase {
+  /** Unique name; builders use the PyTorch module name, so weights are `${id}.weight` / `${id}.bias`. */
+  id: string;
+  /** Ids of earlier nodes (a node may appear more than once, e.g. a concat repeating a channel). */
+  inputs: string[];
+}
+
+export interface InputNode extends NodeBase { op: 'input'; channels: number }
+/** Stride-1 zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null. */
+export interface ConvNode extends NodeBase {
+  op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; act?: Act;
+}
+/** PyTorch ConvTranspose2d (groups 1): weight [Cin, Cout, k, k]. */
+export interface ConvTransposeNode extends NodeBase {
+  op: 'convTranspose'; weight: string; bias: string | null; kernel: number; stride: number; padding: number; outputPadding: number;
+}
+export interface ActNode extends NodeBase { op: 'act'; act: Act }
+export interface AddNode extends NodeBase { op: 'add' }
+export interface MulNode extends NodeBase { op: 'mul' }
+/** Channel concatenation of one or more inputs of equal H, W. */
+export interface ConcatNode extends NodeBase { op: 'concat' }
+/** Channels [start, end) of the input. */
+export interface SliceNode extends NodeBase { op: 'slice'; start: number; end: number }
+export interface DepthToSpaceNode extends NodeBase { op: 'depthToSpace'; scale: number; order: GraphPixelOrder }
+export interface ResizeNode extends NodeBase { op: 'resize'; scale: number; mode: GraphResizeMode }
+export interface OutputNode extends NodeBase { op: 'output' }
+
+export type GraphNode =
+  | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
+  | DepthToSpaceNode | ResizeNode | OutputNode;
+export type GraphOp = GraphNode['op'];
+
+export interface GraphWeight { shape: number[]; data: Float32Array }
+
+export interface GraphMeta {
+  /** The architecture the graph computes (the deploy form, e.g. ECBSRT for an ECBSR). */
+  arch: string;
+  args: Record<string, unknown>;
+  scale: number;
+  /** The architecture it was built from when that differs (ECBSR, ETDS). */
+  from?: string;
+}
+
+export interface Graph {
+  meta: GraphMeta;
+  /** Topologically ordered: exactly one `input`, exactly one `output`. */
+  nodes: GraphNode[];
+  weights: Record<string, GraphWeight>;
+}
+
+/** Expected input count per op (null: one or more). */
+const ARITY: Record<GraphOp, number | null> = {
+  input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, resize: 1, output: 1,
+};
+
+export function nodeLabel(n: GraphNode): string {
+  return `node '${n.id}' (${n.op})`;
+}
+
+export function graphError(g: Graph | null, n: GraphNode | null, msg: string): Error {
+  const where = [g ? `graph ${g.meta?.arch ?? '?'}` : 'graph', n ? nodeLabel(n) : null].filter(Boolean).join(': ');
+  return new Error(`mvsr: ${where}: ${msg}`);
+}
+
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const shapeText = (s: readonly number[]): string => `[${s.join(',')}]`;
+
+/** The weight a node refers to, or an error naming the node and the missing name. */
+export function weightOf(g: Graph, n: GraphNode, name: string): GraphWeight {
+  const w = g.weights[name];
+  if (!w) throw graphError(g, n, `refers to weight '${name}', which the graph does not hold`);
+  return w;
+}
+
+function checkAct(g: Graph, n: GraphNode, a: Act): void {
+  switch (a?.kind) {
+    case 'relu': case 'tanh': case 'sigmoid': return;
+    case 'leaky':
+      if (typeof a.slope !== 'number' || !Number.isFinite(a.slope)) throw graphError(g, n, `leaky slope ${a.slope} is not a finite number`);
+      return;
+    case 'clamp':
+      if (typeof a.lo !== 'number' || typeof a.hi !== 'number' || !Number.isFinite(a.lo) || !Number.isFinite(a.hi) || a.lo > a.hi) {
+        throw graphError(g, n, `clamp bounds lo=${a.lo} hi=${a.hi} must be finite with lo <= hi`);
+      }
+      return;
+    case 'prelu': {
+      const w = checkWeightData(g, n, a.alpha);
+      if (w.shape.length !== 1) throw graphError(g, n, `PReLU alpha '${a.alpha}' ${shapeText(w.shape)} must be a vector`);
+      return;
+    }
+    default:
+      throw graphError(g, n, `unknown activation ${JSON.stringify(a)}`);
+  }
+}
+
+function checkWeightData(g: Graph, n: GraphNode, name: string): GraphWeight {
+  const w = weightOf(g, n, name);
+  const size = w.shape.reduce((a, b) => a * b, 1);
+  if (!(w.data instanceof Float32Array) || w.data.length !== size) {
+    throw graphError(g, n, `weight '${name}' ${shapeText(w.shape)} needs ${size} float32 values, has ${w.data?.length}`);
+  }
+  return w;
+}
+
+/**
+ * Structural checks that need no input size: unique ids, inputs that name earlier nodes, the
+ * right number of inputs, one input and one output node, valid attributes, weights present with
+ * the layout their node needs. Errors name the node. Shape checks are inferShapes' job.
+ */
+export function validateGraph(g: Graph): void {
+  if (!g || !Array.isArray(g.nodes) || typeof g.weights !== 'object' || !g.meta) {
+    throw new Error('mvsr: graph: expected { meta, nodes: [...], weights: {...} }');
+  }
+  const seen = new Set<string>();
+  let inputs = 0, outputs = 0;
+  g.nodes.forEach((n, i) => {
+    if (typeof n.id !== 'string' || n.id === '') throw graphError(g, null, `node ${i} has no id`);
+    if (seen.has(n.id)) throw graphError(g, n, 'duplicate id');
+    if (!(n.op in ARITY)) throw graphError(g, n, `unknown op '${String(n.op)}'`);
+    if (!Array.isArray(n.inputs)) throw graphError(g, n, 'inputs must be a list of node ids');
+    const arity = ARITY[n.op];
+    if (arity === null ? n.inputs.length < 1 : n.inputs.length !== arity) {
+      throw graphError(g, n, `takes ${arity ?? 'one or more'} input(s), got ${n.inputs.length}`);
+    }
+    for (const src of n.inputs) {
+      if (!seen.has(src)) {
+        const later = g.nodes.some((m) => m.id === src);
+        throw graphError(g, n, later ? `input '${src}' comes later in the node list (nodes must be topologically ordered)` : `input '${src}' is not a node of the graph`);
+      }
+    }
+    switch (n.op) {
+      case 'input':
+        inputs++;
+        if (!isPosInt(n.channels)) throw graphError(g, n, `channels ${n.channels} is not a positive integer`);
+        break;
+      case 'output':
+        outputs++;
+        break;
+      case 'conv': {
+        if (!isPosInt(n.kernel) || !isPosInt(n.groups) || !isNonNegInt(n.padding)) {
+          throw graphError(g, n, `kernel ${n.kernel}, groups ${n.groups}, padding ${n.padding}: need positive integers (padding >= 0)`);
+        }
+        const w = checkWeightData(g, n, n.weight);
+        if (w.shape.length !== 4 || w.shape[2] !== n.kernel || w.shape[3] !== n.kernel || w.shape[0]! % n.groups) {
+          throw graphError(g, n, `weight '${n.weight}' ${shapeText(w.shape)} is not OIHW [Cout, Cin/${n.groups}, ${n.kernel}, ${n.kernel}] with Cout divisible by groups`);
+        }
+        if (n.bias !== null) {
+          const b = checkWeightData(g, n, n.bias);
+          if (b.shape.length !== 1 || b.shape[0] !== w.shape[0]) throw graphError(g, n, `bias '${n.bias}' ${shapeText(b.shape)} does not match ${w.shape[0]} output channels`);
+        }
+        if (n.act) checkAct(g, n, n.act);
+        break;
+      }
+      case 'convTranspose': {
+        if (!isPosInt(n.kernel) || !isPosInt(n.stride) || !isNonNegInt(n.padding) || !isNonNegInt(n.outputPadding) || n.outputPadding >= n.stride) {
+          throw graphError(g, n, `kernel ${n.kernel}, stride ${n.stride}, padding ${n.padding}, outputPadding ${n.outputPadding}: need positive kernel/stride, padding >= 0, 0 <= outputPadding < stride`);
+        }
+        const w = checkWeightData(g, n, n.weight);
+        if (w.shape.length !== 4 || w.shape[2] !== n.kernel || w.shape[3] !== n.kernel) {
+          throw graphError(g, n, `weight '${n.weight}' ${shapeText(w.shape)} is not [Cin, Cout, ${n.kernel}, ${n.kernel}]`);
+        }
+        if (n.bias !== null) {
+          const b = checkWeightData(g, n, n.bias);
+          if (b.shape.length !== 1 || b.shape[0] !== w.shape[1]) throw graphError(g, n, `bias '${n.bias}' ${shapeText(b.shape)} does not match ${w.shape[1]} output channels`);
+        }
+        break;
+      }
+      case 'act':
+        checkAct(g, n, n.act);
+        break;
+      case 'slice':
+        if (!isNonNegInt(n.start) || !isNonNegInt(n.end) || n.end <= n.start) throw graphError(g, n, `channel range [${n.start}, ${n.end}) is empty or not integral`);
+        break;
+      case 'depthToSpace':
+        if (!isPosInt(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive integer`);
+        if (n.order !== 'pytorch' && n.order !== 'tf') throw graphError(g, n, `order '${String(n.order)}' is not 'pytorch' or 'tf'`);
+        break;
+      case 'resize':
+        if (typeof n.scale !== 'number' || !(n.scale > 0) || !Number.isFinite(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive finite number`);
+        if (!['nearest', 'bilinear', 'bicubic', 'matlabBicubic'].includes(n.mode)) throw graphError(g, n, `unknown resize mode '${String(n.mode)}'`);
+        break;
+      default:
+        break;
+    }
+    seen.add(n.id);
+  });
+  if (inputs !== 1 || outputs !== 1) throw graphError(g, null, `needs exactly one input and one output node, has ${inputs} and ${outputs}`);
+}
+
+export function inputNode(g: Graph): InputNode {
+  const n = g.nodes.find((m): m is InputNode => m.op === 'input');
+  if (!n) throw graphError(g, null, 'has no input node');
+  return n;
+}
+
+export function outputNode(g: Graph): OutputNode {
+  const n = g.nodes.find((m): m is OutputNode => m.op === 'output');
+  if (!n) throw graphError(g, null, 'has no output node');
+  return n;
+}
+
+/** Names of the weights the nodes use, each once, in node order. */
+export function usedWeights(g: Graph): string[] {
+  const out = new Set<string>();
+  for (const n of g.nodes) {
+    if (n.op === 'conv' || n.op === 'convTranspose') {
+      out.add(n.weight);
+      if (n.bias !== null) out.add(n.bias);
+    }
+    const act = n.op === 'act' ? n.act : n.op === 'conv' ? n.act : undefined;
+    if (act?.kind === 'prelu') out.add(act.alpha);
+  }
+  return [...out];
+}
+
+// ---- building --------------------------------------------------------------------------------
+
+/** An activation with a PReLU's slopes given as values (GraphBuilder stores them as a weight). */
+export type ActSpec = Exclude<Act, { kind: 'prelu' }> | { kind: 'prelu'; alpha: GraphWeight };
+
+/** Appends nodes in order; each method returns the new node's id. */
+export class GraphBuilder {
+  private readonly nodes: GraphNode[] = [];
+  private readonly weights: Record<string, GraphWeight> = {};
+
+  constructor(private readonly meta: GraphMeta) {}
+
+  private push<N extends GraphNode>(n: N): string {
+    if (this.nodes.some((m) => m.id === n.id)) throw new Error(`mvsr: GraphBuilder: duplicate node id '${n.id}'`);
+    this.nodes.push(n);
+    return n.id;
+  }
+
+  /** Store a weight under `name` (a copy of the values). */
+  weight(name: string, t: GraphWeight): string {
+    if (name in this.weights) throw new Error(`mvsr: GraphBuilder: duplicate weight '${name}'`);
+    this.weights[name] = { shape: [...t.shape], data: Float32Array.from(t.data) };
+    return name;
+  }
+
+  private act0(key: string, a: ActSpec): Act {
+    return a.kind === 'prelu' ? { kind: 'prelu', alpha: this.weight(key, a.alpha) } : a;
+  }
+
+  input(channels: number, id = 'input'): string {
+    return this.push({ op: 'input', id, inputs: [], channels });
+  }
+
+  /** Conv with weights stored as `${id}.weight` / `${id}.bias` (a fused PReLU's as `${id}.alpha`); padding defaults to (k-1)/2. */
+  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; act?: ActSpec } = {}): string {
+    const k = weight.shape[2]!;
+    const n: ConvNode = {
+      op: 'conv', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? (k - 1) / 2,
+    };
+    if (o.act) n.act = this.act0(`${id}.alpha`, o.act);
+    return this.push(n);
+  }
+
+  convTranspose(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { stride: number; padding?: number; outputPadding?: number }): string {
+    return this.push({
+      op: 'convTranspose', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
+      kernel: weight.shape[2]!, stride: o.stride, padding: o.padding ?? 0, outputPadding: o.outputPadding ?? 0,
+    });
+  }
+
+  /** An activation node; a PReLU's slopes are stored as `${id}.weight` (nn.PReLU's name). */
+  act(id: string, x: string, a: ActSpec): string {
+    return this.push({ op: 'act', id, inputs: [x], act: this.act0(`${id}.weight`, a) });
+  }
+
+  add(id: string, a: string, b: string): string {
+    return this.push({ op: 'add', id, inputs: [a, b] });
+  }
+
+  mul(id: string, a: string, b: string): string {
+    return this.push({ op: 'mul', id, inputs: [a, b] });
+  }
+
+  concat(id: string, xs: string[]): string {
+    return this.push({ op: 'concat', id, inputs: [...xs] });
+  }
+
+  slice(id: string, x: string, start: number, end: number): string {
+    return this.push({ op: 'slice', id, inputs: [x], start, end });
+  }
+
+  depthToSpace(id: string, x: string, scale: number, order: GraphPixelOrder = 'pytorch'): string {
+    return this.push({ op: 'depthToSpace', id, inputs: [x], scale, order });
+  }
+
+  resize(id: string, x: string, scale: number, mode: GraphResizeMode): string {
+    return this.push({ op: 'resize', id, inputs: [x], scale, mode });
+  }
+
+  /** Close the graph with an output node and validate it. */
+  output(x: string, id = 'output'): Graph {
+    this.push({ op: 'output', id, inputs: [x] });
+    const g: Graph = { meta: { ...this.meta, args: { ...this.meta.args } }, nodes: [...this.nodes], weights: { ...this.weights } };
+    validateGraph(g);
+    return g;
+  }
+}
+
+// ---- serialisation ---------------------------------------------------------------------------
+
+export const GRAPH_FORMAT = 'mvsr-graph';
+export const GRAPH_VERSION = 1;
+
+/** The JSON document: the graph with each weight replaced by its shape and offset (in floats) into the blob. */
+export interface GraphJSON {
+  format: typeof GRAPH_FORMAT;
+  version: number;
+  meta: GraphMeta;
+  nodes: GraphNode[];
+  weights: Record<string, { shape: number[]; offset: number }>;
+}
+
+/** JSON text for the structure plus all weights packed into one Float32Array (in name order). */
+export function serializeGraph(g: Graph): { json: string; blob: Float32Array } {
+  validateGraph(g);
+  const names = Object.keys(g.weights).sort();
+  let total = 0;
+  const index: GraphJSON['weights'] = {};
+  for (const k of names) {
+    index[k] = { shape: [...g.weights[k]!.shape], offset: total };
+    total += g.weights[k]!.data.length;
+  }
+  const blob = new Float32Array(total);
+  for (const k of names) blob.set(g.weights[k]!.data, index[k]!.offset);
+  const doc: GraphJSON = { format: GRAPH_FORMAT, version: GRAPH_VERSION, meta: g.meta, nodes: g.nodes, weights: index };
+  return { json: JSON.stringify(doc), blob };
+}
+
+/** Inverse of serializeGraph (weights are copied out of the blob); validates the result. */
+export function deserializeGraph(json: string, blob: Float32Array): Graph {
+  let doc: GraphJSON;
+  try {
+    doc = JSON.parse(json) as GraphJSON;
+  } catch (e) {
+    throw new Error(`mvsr: deserializeGraph: not JSON (${(e as Error).message})`);
+  }
+  if (doc?.format !== GRAPH_FORMAT) throw new Error(`mvsr: deserializeGraph: format '${String(doc?.format)}' is not '${GRAPH_FORMAT}'`);
+  if (doc.version !== GRAPH_VERSION) throw new Error(`mvsr: deserializeGraph: version ${doc.version} is not supported (expected ${GRAPH_VERSION})`);
+  const weights: Record<string, GraphWeight> = {};
+  for (const [k, { shape, offset }] of Object.entries(doc.weights ?? {})) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (!isNonNegInt(offset) || offset + size > blob.length) {
+      throw new Error(`mvsr: deserializeGraph: weight '${k}' ${shapeText(shape)} at offset ${offset} lies outside the ${blob.length}-float blob`);
+    }
+    weights[k] = { shape: [...shape], data: blob.slice(offset, offset + size) };
+  }
+  const g: Graph = { meta: doc.meta, nodes: doc.nodes, weights };
+  validateGraph(g);
+  return g;
+}
+
+/** One line per node: id, op, inputs and attributes (for logs and error reports). */
+export function describeGraph(g: Graph): string {
+  return g.nodes.map((n) => {
+    const { id, op, inputs, ...attrs } = n as GraphNode & Record<string, unknown>;
+    const a = Object.entries(attrs).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+    return `${id} = ${op}(${inputs.join(', ')})${a ? ` ${a}` : ''}`;
+  }).join('\n');
+}

@@ -1,0 +1,441 @@
+// The deploy IR: graphs built from every zoo family compute what the models' (deploy-form)
+// forwards compute, with and without fusion, for random weights and the official checkpoints;
+// the profiler reproduces the ETDS paper's Table 2 (params and MACs at 360x640); shape errors
+// name the node; runGraph frees everything it allocates; graphs survive JSON + blob round trips.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { useEngine, mulberry32, maxAbsDiff } from './helpers.js';
+import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
+import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
+import { manualSeed } from '../src/nn/init.js';
+import type { Module } from '../src/nn/module.js';
+import { createModel, createModelFromConfig, type SRModel } from '../src/models/registry.js';
+import { loadWeightsFile } from '../src/io/weights.node.js';
+import {
+  GraphBuilder, toGraph, runGraph, compileGraph, inferShapes, profileGraph, serializeGraph, deserializeGraph,
+  graphFromStateDict, optimizeGraph, validateGraph, type Graph,
+} from '../src/graph/index.js';
+import { ZOO_DIR, needData, allTestConfigs, readTable } from './data.js';
+import * as ops from '../src/tensor/ops/index.js';
+
+const noZoo = needData('checkpoints/etds-official');
+const noTable = needData('benchmarks/published/etds-table2.json');
+
+function randomImage(H: number, W: number, seed: number, C = 3): Tensor {
+  const r = mulberry32(seed);
+  return Tensor.from([1, H, W, C], Array.from({ length: H * W * C }, () => r()));
+}
+
+/** Overwrite every parameter with U(-a, a) (seeded), except ECB's fixed edge masks. */
+function randomize(m: Module, a: number, seed: number): void {
+  const r = mulberry32(seed);
+  for (const [n, p] of m.namedParameters()) {
+    if (/(^|\.)mask$/.test(n)) continue;
+    const d = p.value.data;
+    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
+  }
+}
+
+/** The model's forward without a tape: a copy of the output. */
+function forward(m: Module, x: Tensor): { shape: number[]; data: Float32Array } {
+  try {
+    const y = noGrad(() => m.forward(leaf(x)));
+    return { shape: [...y.shape], data: y.value.toArray() };
+  } finally {
+    clearTape();
+  }
+}
+
+function graphOut(g: Graph, x: Tensor, fuse: boolean): { shape: number[]; data: Float32Array } {
+  const y = runGraph(g, x, { fuse });
+  try {
+    return { shape: [...y.shape], data: y.toArray() };
+  } finally {
+    y.dispose();
+  }
+}
+
+/** The deploy form a graph mirrors: deploy() where the model has one. */
+function deployForm(m: SRModel): { model: SRModel; owned: boolean } {
+  const d = (m as Partial<{ deploy(): SRModel }>).deploy;
+  return typeof d === 'function' ? { model: d.call(m), owned: true } : { model: m, owned: false };
+}
+
+/** max |graph - forward| for the fused and the unfused interpreter; asserts equal shapes. */
+function compare(m: SRModel, x: Tensor, what: string): { fused: number; plain: number; g: Graph } {
+  const g = toGraph(m);
+  const dep = deployForm(m);
+  try {
+    const ref = forward(dep.model, x);
+    const yf = graphOut(g, x, true), yp = graphOut(g, x, false);
+    assert.deepEqual(yf.shape, ref.shape, `${what}: output shape`);
+    assert.deepEqual(yp.shape, ref.shape, `${what}: output shape (unfused)`);
+    assert.ok(ref.data.every(Number.isFinite), `${what}: finite reference`);
+    return { fused: maxAbsDiff(yf.data, ref.data), plain: maxAbsDiff(yp.data, ref.data), g };
+  } finally {
+    if (dep.owned) dep.model.dispose();
+  }
+}
+
+// ---- (a) every family, random weights --------------------------------------------------------
+
+const FAMILIES: [string, (s: number) => Record<string, unknown>][] = [
+  ['Bicubic', (s) => ({ upscale: s })],
+  ['MatlabBicubic', (s) => ({ upscale: s })],
+  ['ESPCN', (s) => ({ colors: 3, upscale: s })],
+  ['FSRCNN', (s) => ({ upscale: s })],
+  ['ECBSR', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
+  ['ECBSR', (s) => ({ upscale: s, num_block: 1, num_feat: 8, act_type: 'relu', num_in_ch: 1 })],
+  ['ECBSRT', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'linear' })],
+  ['ECBSRET', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
+  ['ABPN', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
+  ['ABPN_ET', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
+  ['Plain', (s) => ({ upscale: s, num_block: 2, num_feat: 8 })],
+  ['ETDS', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
+  ['ETDSForInference', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
+  ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
+];
+
+test('every zoo family: runGraph(toGraph(m)) equals the deploy-form forward (random weights, x2/x3/x4)', async (t) => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  let seed = 1;
+  for (const [arch, argsOf] of FAMILIES) {
+    for (const s of [2, 3, 4]) {
+      const args = argsOf(s);
+      const name = `${arch} x${s} ${JSON.stringify(args)}`;
+      await t.test(name, () => {
+        manualSeed(seed);
+        const m = createModel(arch, args);
+        randomize(m, 0.25, seed++);
+        const x = randomImage(7, 6, seed, (args.num_in_ch as number | undefined) ?? 3);
+        try {
+          const { fused, plain, g } = compare(m, x, name);
+          assert.ok(fused < 1e-5, `${name}: max |graph (fused) - forward| = ${fused}`);
+          assert.ok(plain < 1e-5, `${name}: max |graph (unfused) - forward| = ${plain}`);
+          assert.equal(g.meta.scale, s);
+        } finally {
+          x.dispose();
+          m.dispose();
+        }
+      });
+    }
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('graphs mirror the forwards: the shortcut / anchor as slices + concat, fused into the last conv when run', async () => {
+  await useEngine(1);
+  manualSeed(3);
+  const ecbsr = createModel('ECBSR', { upscale: 3, num_block: 1, num_feat: 8 });
+  const g = toGraph(ecbsr);
+  ecbsr.dispose();
+  assert.equal(g.meta.arch, 'ECBSRT');
+  assert.equal(g.meta.from, 'ECBSR');
+  const sc = g.nodes.find((n) => n.id === 'shortcut')!;
+  assert.equal(sc.op, 'concat');
+  assert.deepEqual(sc.inputs, ['shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0', 'shortcut.c0',
+    'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1', 'shortcut.c1',
+    'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2', 'shortcut.c2']);
+  const c = compileGraph(g);
+  try {
+    // conv + PReLU fused, and the last conv + shortcut + depth_to_space in one kernel reading the input
+    assert.deepEqual(c.plan, ['conv(backbone.0.0)+prelu', 'conv(backbone.1.0)+prelu', 'backbone.2.0+residual(input)+depthToSpace(upsampler)']);
+  } finally {
+    c.dispose();
+  }
+  const etds = createModel('ETDSForInference', { upscale: 3, num_block: 1, num_feat: 8, num_residual_feat: 3 });
+  const ge = toGraph(etds);
+  etds.dispose();
+  const ce = compileGraph(ge);
+  try {
+    // at x3 the dropped 28th channel is cut from the clip conv, which then fuses with the pixel shuffle
+    assert.deepEqual(ce.plan, ['conv(conv_first)+relu', 'conv(backbone_convs.0)+relu', 'conv(conv_last)+relu', 'conv_clip+relu+depthToSpace(upsampler)']);
+    assert.deepEqual(ce.graph.weights['conv_clip.weight[0:27]']!.shape, [27, 28, 1, 1]);
+  } finally {
+    ce.dispose();
+  }
+});
+
+test('a hand-built graph using every op and fusion pattern equals the same ops called directly', async () => {
+  await useEngine(1);
+  const r = mulberry32(99);
+  const w = (shape: number[], a = 0.4) => ({ shape, data: Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => (2 * r() - 1) * a) });
+  const W1 = w([8, 3, 3, 3]), B1 = w([8]), W2 = w([8, 2, 3, 3]), B2 = w([8]), W3 = w([12, 8, 3, 3]), B3 = w([12]);
+  const WT = w([3, 3, 4, 4]), BT = w([3]), A = w([3], 0.5);
+  const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+  const x = b.input(3);
+  const a1 = b.act('a1', b.conv('c1', x, W1, B1), { kind: 'leaky', slope: 0.1 }); // fuses into c1
+  const c2 = b.conv('c2', a1, W2, B2, { groups: 4, act: { kind: 'tanh' } }); // not a kernel epilogue: applied after
+  const m = b.mul('m', a1, c2);
+  const res = b.concat('rep', [x, x, x, x]); // residual channel co reads input channel co % 3
+  const sr = b.depthToSpace('d2s', b.act('cl', b.add('s', b.conv('c3', m, W3, B3), res), { kind: 'clamp', lo: 0.1, hi: 0.9 }), 2);
+  const up = b.add('u', sr, b.resize('bl', x, 2, 'bilinear'));
+  const ct = b.act('pr', b.convTranspose('ct', up, WT, BT, { stride: 1, padding: 1 }), { kind: 'prelu', alpha: A }); // 4x4 kernel: +1 px
+  const cat = b.concat('cat', [b.slice('lo', ct, 0, 2), b.slice('hi', b.resize('nn', b.resize('bc', ct, 1, 'bicubic'), 1, 'nearest'), 2, 3)]);
+  const g = b.output(b.act('sg', cat, { kind: 'sigmoid' }));
+
+  const live = liveTensorCount();
+  const X = randomImage(5, 6, 4);
+  // the same computation with the raw ops, one at a time
+  const T = (v: { shape: number[]; data: Float32Array }) => Tensor.from(v.shape, v.data);
+  const tmp: Tensor[] = [];
+  const k = <V extends Tensor>(t: V): V => { tmp.push(t); return t; };
+  const y1 = k(ops.leakyRelu(k(ops.conv2d(X, k(T(W1)), k(T(B1)))), 0.1));
+  const y2 = k(ops.tanh(k(ops.conv2d(y1, k(T(W2)), k(T(B2)), { groups: 4 }))));
+  const y3 = k(ops.conv2d(k(ops.mul(y1, y2)), k(T(W3)), k(T(B3))));
+  const y4 = k(ops.depthToSpace(k(ops.clamp(k(ops.add(y3, k(ops.concat([X, X, X, X])))), 0.1, 0.9)), 2));
+  const y5 = k(ops.add(y4, k(ops.upsample(X, 2, 'bilinear'))));
+  const y6 = k(ops.prelu(k(ops.convTranspose2d(y5, k(T(WT)), k(T(BT)), { stride: 1, padding: 1 })), k(T(A))));
+  const [lo] = ops.split(y6, [2, 1]).map(k);
+  const [, , hi] = ops.split(k(ops.upsample(k(ops.upsample(y6, 1, 'bicubic')), 1, 'nearest')), [1, 1, 1]).map(k);
+  const expected = ops.sigmoid(k(ops.concat([lo!, hi!])));
+  tmp.forEach((t) => t.dispose());
+  try {
+    assert.deepEqual([...expected.shape], [1, 11, 13, 3]);
+    for (const fuse of [true, false]) {
+      const c = compileGraph(g, { fuse });
+      const y = c.run(X);
+      assert.equal(maxAbsDiff(y.data, expected.data), 0, `fuse ${fuse}: graph vs direct ops`);
+      if (fuse) {
+        assert.deepEqual(c.plan, ['conv(c1)+leaky', 'conv(c2)+tanh', 'mul(m)', 'c3+residual(input)+clamp+depthToSpace(d2s)', 'resize(bl)', 'add(u)',
+          'convTranspose(ct)', 'act(pr)', 'slice(lo)', 'resize(bc)', 'resize(nn)', 'slice(hi)', 'concat(cat)', 'act(sg)']);
+      }
+      y.dispose();
+      c.dispose();
+    }
+  } finally {
+    expected.dispose();
+    X.dispose();
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+// ---- (a) the official checkpoints ------------------------------------------------------------
+
+test('every official checkpoint: the graph equals the loaded model\'s forward', { skip: noZoo }, async (t) => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  const configs = allTestConfigs();
+  assert.equal(configs.length, 52);
+  for (const c of configs) {
+    const name = path.basename(c.file, '.yml');
+    await t.test(name, () => {
+      const m = createModelFromConfig(c.networkG);
+      const x = randomImage(6, 5, 41);
+      try {
+        if (c.checkpoint) m.loadStateDict(loadWeightsFile(path.join(ZOO_DIR, c.checkpoint)).tensors, true);
+        const { fused, plain } = compare(m, x, name);
+        assert.ok(fused < 1e-5, `${name}: max |graph (fused) - forward| = ${fused}`);
+        assert.ok(plain < 1e-5, `${name}: max |graph (unfused) - forward| = ${plain}`);
+      } finally {
+        x.dispose();
+        m.dispose();
+      }
+    });
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+// ---- (b) the profiler against Table 2 --------------------------------------------------------
+
+test('profiler: params and MACs at 360x640 reproduce the ETDS paper\'s Table 2 (every row)', { skip: noZoo || noTable }, async () => {
+  await useEngine(1);
+  const configs = new Map(allTestConfigs().filter((c) => c.checkpoint).map((c) => [c.checkpoint!, c]));
+  const lines: string[] = [];
+  const bad: string[] = [];
+  const ruledOut: Record<string, string[]> = {};
+  let compared = 0;
+  for (const row of readTable()) {
+    if (row.params_k === null || row.macs_g === null || !row.checkpoint) continue;
+    const c = configs.get(row.checkpoint);
+    assert.ok(c, `no config for ${row.checkpoint}`);
+    const m = createModelFromConfig(c.networkG);
+    const g = toGraph(m);
+    m.dispose();
+    const p = profileGraph(g, 360, 640);
+    const params = p.params / 1e3, macs = p.macs / 1e9, convOnly = p.convMacs / 1e9;
+    // the conventions the table's numbers rule out, each by the rows it would break
+    const elems = (pred: (n: Graph['nodes'][number]) => boolean): number =>
+      p.nodes.filter((pn) => pred(g.nodes.find((n) => n.id === pn.id)!)).reduce((a, pn) => a + pn.shape.reduce((x, y) => x * y, 1), 0);
+    const alt: Record<string, number> = {
+      'no PReLU multiplies': p.convMacs,
+      '+ bias adds': p.macs + elems((n) => (n.op === 'conv' || n.op === 'convTranspose') && n.bias !== null),
+      '+ ReLU elements': p.macs + elems((n) => n.op === 'act' && n.act.kind === 'relu'),
+      '+ residual/anchor add': p.macs + elems((n) => n.op === 'add'),
+      '- ETDS clip conv': p.macs - (p.nodes.find((n) => n.id === 'conv_clip')?.macs ?? 0),
+    };
+    for (const [k, v] of Object.entries(alt)) if (Math.abs(v / 1e9 - row.macs_g) > 0.01 + 1e-9) (ruledOut[k] ??= []).push(`${row.model} x${row.scale}`);
+    const okP = Math.abs(params - row.params_k) <= 0.01 + 1e-9;
+    const okM = Math.abs(macs - row.macs_g) <= 0.01 + 1e-9;
+    lines.push(`${okP && okM ? ' ' : '!'} ${`${row.model} x${row.scale}`.padEnd(18)} ${g.meta.arch.padEnd(17)} params ${params.toFixed(3).padStart(8)}k (table ${row.params_k.toFixed(2).padStart(6)}k)  MACs ${macs.toFixed(3).padStart(7)}G (table ${row.macs_g.toFixed(2).padStart(5)}G; convs alone ${convOnly.toFixed(3)}G)  convs ${p.convs}`);
+    if (!okP || !okM) bad.push(`${row.model} x${row.scale}: params ${params.toFixed(3)}k vs ${row.params_k}k, MACs ${macs.toFixed(3)}G vs ${row.macs_g}G`);
+    compared++;
+  }
+  console.log(`profileGraph at 360x640 vs ETDS Table 2:\n${lines.join('\n')}`);
+  assert.equal(compared, 33);
+  console.log(`other counting conventions and the rows where they miss Table 2 by more than 0.01 G:\n${Object.entries(ruledOut).map(([k, v]) => `  ${k}: ${v.length} rows (${v.join(', ')})`).join('\n')}`);
+  for (const k of ['no PReLU multiplies', '+ bias adds', '+ ReLU elements', '+ residual/anchor add', '- ETDS clip conv']) {
+    assert.ok((ruledOut[k]?.length ?? 0) > 0, `the table does not decide '${k}'`);
+  }
+  assert.deepEqual(bad, [], 'rows that differ from Table 2');
+});
+
+test('profiler: the counting convention on a hand-built graph', async () => {
+  await useEngine(1);
+  const w = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+  let y = b.input(3);
+  y = b.conv('c1', y, w([8, 3, 3, 3]), w([8]), { act: { kind: 'prelu', alpha: w([8]) } }); // 216 + 8 MACs/px
+  y = b.conv('dw', y, w([8, 1, 3, 3]), null, { groups: 8 }); // 72 MACs/px
+  y = b.act('r', y, { kind: 'relu' });
+  y = b.conv('c2', y, w([12, 8, 1, 1]), w([12]));
+  y = b.depthToSpace('d2s', y, 2);
+  y = b.convTranspose('up', y, w([3, 2, 3, 3]), w([2]), { stride: 2, padding: 1, outputPadding: 1 }); // 54 MACs per output px
+  const g = b.output(y);
+  const p = profileGraph(g, 5, 4);
+  assert.equal(p.params, 216 + 8 + 8 + 72 + 96 + 12 + 54 + 2);
+  assert.equal(p.convMacs, 20 * (216 + 72 + 96) + 20 * 4 * 4 * 54);
+  assert.equal(p.macs, p.convMacs + 20 * 8);
+  assert.equal(p.convs, 4);
+  assert.equal(p.activations, 20 * (8 + 8 + 12) + 16 * 20 * 2);
+  // live floats: c1 runs with x (60) + its output (160); the last step holds d2s out (240) and up out (640)
+  assert.equal(p.peakActivationBytes, 4 * (240 + 640));
+  assert.deepEqual(p.nodes.map((n) => n.macs), [0, 20 * 224, 20 * 72, 0, 20 * 96, 0, 16 * 20 * 54, 0]);
+});
+
+// ---- (c) shape inference and its errors ------------------------------------------------------
+
+test('shape inference: every node\'s [H, W, C]; errors name the node', async () => {
+  await useEngine(1);
+  manualSeed(5);
+  const m = createModel('ABPN', { scale: 3, num_block: 1, num_feat: 8 });
+  const g = toGraph(m);
+  m.dispose();
+  const s = inferShapes(g, 10, 7);
+  assert.deepEqual(s.get('input'), [10, 7, 3]);
+  assert.deepEqual(s.get('backbone.0'), [10, 7, 8]);
+  assert.deepEqual(s.get('anchor.c1'), [10, 7, 1]);
+  assert.deepEqual(s.get('anchor'), [10, 7, 27]);
+  assert.deepEqual(s.get('upsampler'), [30, 21, 3]);
+  assert.deepEqual(s.get('output'), [30, 21, 3]);
+
+  const w = (shape: number[]) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const build = (f: (b: GraphBuilder, x: string) => string): Graph => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 });
+    return b.output(f(b, b.input(3)));
+  };
+  const bad: [string, Graph, RegExp][] = [
+    ['channels', build((b, x) => b.conv('c2', b.conv('c1', x, w([4, 3, 3, 3]), null), w([5, 6, 3, 3]), null)),
+      /graph toy: node 'c2' \(conv\): input 'c1' has 4 channels but weight 'c2.weight' \[5,6,3,3\] with groups=1 expects 6/],
+    ['add', build((b, x) => b.add('sum', x, b.conv('c1', x, w([4, 3, 3, 3]), null))), /node 'sum' \(add\): inputs 'input' 10x7x3 and 'c1' 10x7x4 differ/],
+    ['d2s', build((b, x) => b.depthToSpace('ps', x, 2)), /node 'ps' \(depthToSpace\): input 'input' has 3 channels, not divisible by scale\^2 = 4/],
+    ['slice', build((b, x) => b.slice('sl', x, 1, 5)), /node 'sl' \(slice\): channel range \[1, 5\) exceeds the 3 channels/],
+    ['small', build((b, x) => b.conv('big', x, w([4, 3, 13, 13]), null, { padding: 0 })), /node 'big' \(conv\): input 10x7x3 is smaller than kernel 13/],
+    ['prelu', build((b, x) => b.act('pr', x, { kind: 'prelu', alpha: w([2]) })), /node 'pr' \(act\): PReLU alpha 'pr.weight' has 2 values, expected 1 or 3/],
+    ['concat', build((b, x) => b.concat('cat', [x, b.depthToSpace('ps', b.concat('c4', [x, b.slice('one', x, 0, 1)]), 2)])), /node 'cat' \(concat\): input 'ps' 20x14x1 does not match input 'input' 10x7x3 in H, W/],
+  ];
+  const live = liveTensorCount();
+  for (const [what, bg, re] of bad) {
+    assert.throws(() => inferShapes(bg, 10, 7), re, what);
+    // the interpreter reports the same node, and leaves nothing allocated
+    const x = randomImage(10, 7, 1);
+    assert.throws(() => runGraph(bg, x), re, `${what} (runGraph)`);
+    x.dispose();
+    assert.equal(liveTensorCount(), live, `${what}: nothing leaked`);
+  }
+  // structural errors name the node too
+  const dangling: Graph = { ...g, nodes: g.nodes.map((n) => (n.id === 'backbone.1' ? { ...n, inputs: ['nope'] } : n)) };
+  assert.throws(() => validateGraph(dangling), /node 'backbone.1' \(act\): input 'nope' is not a node of the graph/);
+  const noWeight: Graph = { ...g, weights: { ...g.weights } };
+  delete noWeight.weights['backbone.0.weight'];
+  assert.throws(() => inferShapes(noWeight, 4, 4), /node 'backbone.0' \(conv\): refers to weight 'backbone.0.weight', which the graph does not hold/);
+  const x1 = randomImage(4, 4, 2, 1);
+  assert.throws(() => runGraph(g, x1), /node 'input' \(input\): expects an NHWC input with 3 channels, got \[1,4,4,1\]/);
+  x1.dispose();
+  assert.throws(() => graphFromStateDict('ETDS', {}, {}), /no graph builder for architecture 'ETDS' \(it is a training graph: build ETDSForInference/);
+  assert.throws(() => graphFromStateDict('Plain', { num_in_ch: 3, num_out_ch: 3, upscale: 2, num_block: 1, num_feat: 4 }, {}), /Plain: the state dict has no 'conv_first.weight'/);
+});
+
+// ---- (d) memory ------------------------------------------------------------------------------
+
+test('runGraph frees every intermediate and the weights it uploaded; a compiled graph reuses its weights', async () => {
+  await useEngine(1);
+  manualSeed(8);
+  const m = createModel('ELSR', { upscale: 2, num_feat: 6 });
+  randomize(m, 0.3, 8);
+  const g = toGraph(m);
+  m.dispose();
+  const x = randomImage(5, 6, 9);
+  const live = liveTensorCount();
+  const y = runGraph(g, x);
+  assert.equal(liveTensorCount(), live + 1, 'only the output is left');
+  assert.ok(!x.disposed, 'the input is not consumed');
+  const c = compileGraph(g);
+  const afterCompile = liveTensorCount();
+  for (let i = 0; i < 3; i++) {
+    const yi = c.run(x);
+    assert.equal(liveTensorCount(), afterCompile + 1);
+    assert.equal(maxAbsDiff(yi.data, y.data), 0, 'compiled runs are identical');
+    yi.dispose();
+  }
+  c.dispose();
+  y.dispose();
+  assert.equal(liveTensorCount(), live);
+  // intermediates die as soon as their last reader has run: a plain chain holds one at a time,
+  // ELSR two while the skip from conv_first waits for the add
+  for (const [arch, args, most] of [
+    ['Plain', { upscale: 2, num_block: 4, num_feat: 8 }, 1], ['ELSR', { upscale: 2, num_feat: 6 }, 2],
+  ] as const) {
+    for (const fuse of [true, false]) {
+      const mm = createModel(arch, args);
+      const cg = compileGraph(toGraph(mm), { fuse });
+      mm.dispose();
+      const base = liveTensorCount();
+      let peak = 0;
+      const yy = cg.run(x, () => { peak = Math.max(peak, liveTensorCount() - base); });
+      assert.equal(peak, most, `${arch} (fuse ${fuse}): at most ${most} intermediate(s) alive between steps`);
+      yy.dispose();
+      cg.dispose();
+    }
+  }
+  assert.equal(liveTensorCount(), live);
+  // an identity graph returns a copy, never the input itself
+  const b = new GraphBuilder({ arch: 'id', args: {}, scale: 1 });
+  const gi = b.output(b.input(3));
+  const yi = runGraph(gi, x);
+  assert.notEqual(yi, x);
+  assert.equal(maxAbsDiff(yi.data, x.data), 0);
+  yi.dispose();
+  x.dispose();
+});
+
+// ---- serialisation ---------------------------------------------------------------------------
+
+test('serializeGraph / deserializeGraph: JSON + one Float32Array round-trips to the same outputs', async () => {
+  await useEngine(1);
+  manualSeed(12);
+  const m = createModel('FSRCNN', { upscale: 2 });
+  randomize(m, 0.2, 12);
+  const g = toGraph(m);
+  m.dispose();
+  const { json, blob } = serializeGraph(g);
+  const doc = JSON.parse(json) as { format: string; nodes: unknown[]; weights: Record<string, { shape: number[]; offset: number }> };
+  assert.equal(doc.format, 'mvsr-graph');
+  assert.equal(doc.nodes.length, g.nodes.length);
+  assert.equal(blob.length, Object.values(g.weights).reduce((s, w) => s + w.data.length, 0));
+  const g2 = deserializeGraph(json, blob);
+  assert.deepEqual(g2.nodes, g.nodes);
+  assert.deepEqual(Object.keys(g2.weights).sort(), Object.keys(g.weights).sort());
+  const x = randomImage(5, 4, 3);
+  const a = runGraph(g, x), b = runGraph(g2, x);
+  assert.equal(maxAbsDiff(a.data, b.data), 0);
+  [a, b, x].forEach((t) => t.dispose());
+  assert.throws(() => deserializeGraph(json, blob.subarray(0, 10)), /weight '.*' .* lies outside the 10-float blob/);
+  assert.throws(() => deserializeGraph('{"format":"x"}', blob), /format 'x' is not 'mvsr-graph'/);
+  // the optimised graph is itself a valid graph of the IR
+  const opt = optimizeGraph(g);
+  validateGraph(opt);
+  assert.ok(opt.nodes.length < g.nodes.length, 'PReLUs fused into their convs');
+});
