@@ -126,3 +126,12 @@ test('convert-weights then eval reproduces the published Set5 figure of ESPCN x4
   assert.equal(u.code, 0, u.stderr);
   assert.equal((await readImage(path.join(dir, 'bird-x4.png'))).width, 288 * 4);
 });
+
+test('mvsr profile reproduces ETDS Table 2 Params and MACs (360x640) for ETDS-T x4 and ECBSR-M4C16 x2', () => {
+  const run = (...a: string[]) => JSON.parse(mvsr('profile', ...a, '--input', '360x640', '--json').stdout) as { params: number; macs: number; arch: string };
+  const t = run('ETDSForInference', '--args', 'num_block=5,num_feat=16', '-s', '4');
+  assert.ok(Math.abs(t.params / 1e3 - 21.36) < 0.01 && Math.abs(t.macs / 1e9 - 4.88) < 0.01, JSON.stringify(t));
+  const e = run('ECBSR', '--args', 'num_block=4,num_feat=16', '-s', '2'); // training form, profiled in its deploy form
+  assert.equal(e.arch, 'ECBSRT');
+  assert.ok(Math.abs(e.params / 1e3 - 11.55) < 0.01 && Math.abs(e.macs / 1e9 - 2.64) < 0.01, JSON.stringify(e));
+});

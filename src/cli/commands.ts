@@ -16,6 +16,8 @@ import { listArchs, getArch, createModel } from '../models/registry.js';
 import { loadTrainConfig } from '../train/config.node.js';
 import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
+import { toGraph } from '../graph/build.js';
+import { profileGraph } from '../graph/profile.js';
 
 export interface Command {
   summary: string;
@@ -351,4 +353,56 @@ validation PSNR against the iteration (default <run-dir>/train_log.svg).`,
   },
 };
 
-export const commands: Record<string, Command> = { upscale, eval: evalCmd, 'convert-weights': convertWeights, models, train: trainCmd, 'plot-log': plotLog };
+// ---- profile ------------------------------------------------------------------------------------
+
+const profileCmd: Command = {
+  summary: 'params, MACs, activations and peak memory of a model\'s deploy graph',
+  help: `usage: mvsr profile <model> [--input HxW] [--json]
+
+<model> is a weights file (as for upscale) or an architecture name with --args (weights are not
+needed to count). Counts follow the KAIR / NTIRE convention (conv: k^2*Cin*Cout/groups per output
+pixel, transposed conv on its output, PReLU one multiply per element) on the deploy form
+(ECBSR -> ECBSRT, ETDS -> ETDSForInference); at --input 360x640 they reproduce ETDS Table 2.
+
+options:
+      --input <HxW>   LR input size (default 180x320, the MAI setting)
+      --arch, --args, --scale as for upscale
+      --json          print one JSON document on stdout`,
+  async run(argv) {
+    const { values: v, positionals } = parse('profile', argv, {
+      input: { type: 'string' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' }, json: { type: 'boolean' },
+    });
+    const [spec] = positionals;
+    if (!spec) throw new Error('mvsr profile: give a model (see "mvsr profile --help")');
+    const m = /^(\d+)x(\d+)$/.exec(typeof v.input === 'string' ? v.input : '180x320');
+    if (!m) throw new Error(`mvsr profile: --input must look like 180x320, got "${v.input}"`);
+    const H = Number(m[1]), W = Number(m[2]);
+    await initEngine({ threads: 1 });
+    const scale = intFlag('profile', v.scale, 'scale');
+    const archName = archByName(spec);
+    const model = archName && !existsSync(spec)
+      ? createModel(archName, { ...(jsonArgs('profile', v.args) ?? {}), ...(scale !== undefined ? { [scaleArg(archName)]: scale } : {}) })
+      : resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('profile', v.args), scale });
+    try {
+      const g = toGraph(model);
+      const p = profileGraph(g, H, W);
+      const r = { model: spec, arch: g.meta.arch, scale: g.meta.scale, input: [H, W], params: p.params, macs: p.macs, activations: p.activations, convs: p.convs, peakActivationBytes: p.peakActivationBytes };
+      if (v.json) out(JSON.stringify(r, null, 2));
+      else {
+        out(`${spec}: ${g.meta.arch} x${g.meta.scale} at ${H}x${W} -> ${H * g.meta.scale}x${W * g.meta.scale}`);
+        out(`  params       ${(p.params / 1e3).toFixed(2)} K`);
+        out(`  MACs         ${(p.macs / 1e9).toFixed(2)} G`);
+        out(`  activations  ${(p.activations / 1e6).toFixed(2)} M`);
+        out(`  convs        ${p.convs}`);
+        out(`  peak memory  ${(p.peakActivationBytes / 2 ** 20).toFixed(1)} MiB (activations, batch 1)`);
+      }
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};
+
+export const commands: Record<string, Command> = {
+  upscale, eval: evalCmd, 'convert-weights': convertWeights, models, profile: profileCmd, train: trainCmd, 'plot-log': plotLog,
+};

@@ -9,6 +9,12 @@ ${Object.entries(commands).map(([n, c]) => `  ${n.padEnd(16)} ${c.summary}`).joi
 
 Run "mvsr <command> --help" for the options of a command.`;
 
+// `mvsr ... | head` closes our stdout early: that is not an error
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
