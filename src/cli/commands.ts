@@ -18,6 +18,7 @@ import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph } from '../graph/build.js';
 import { profileGraph } from '../graph/profile.js';
+import { writeOnnxFile } from '../export/onnx.node.js';
 
 export interface Command {
   summary: string;
@@ -403,6 +404,56 @@ options:
   },
 };
 
+// ---- export -------------------------------------------------------------------------------------
+
+const exportCmd: Command = {
+  summary: 'write a model\'s deploy graph as ONNX',
+  help: `usage: mvsr export <model> -o <out.onnx> [--fp16] [--dynamic | --input HxW] [--nhwc]
+
+Writes the deploy form (ECBSR -> ECBSRT, ETDS -> ETDSForInference) as an ONNX model (opset 17,
+NCHW in and out; --nhwc wraps it in NHWC transposes). --dynamic makes N, H and W symbolic
+(the default when no --input is given); --fp16 stores weights and I/O in float16.
+
+options:
+  -o, --output <file>  the .onnx file
+      --input <HxW>    fixed input size
+      --dynamic        symbolic batch and spatial dimensions
+      --fp16           float16 weights and I/O
+      --nhwc           NHWC input and output
+      --opset <n>      13..20 (default 17)
+      --arch, --args, --scale as for upscale`,
+  async run(argv) {
+    const { values: v, positionals } = parse('export', argv, {
+      output: { type: 'string', short: 'o' }, input: { type: 'string' }, dynamic: { type: 'boolean' }, fp16: { type: 'boolean' },
+      nhwc: { type: 'boolean' }, opset: { type: 'string' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
+    });
+    const [spec] = positionals;
+    if (!spec) throw new Error('mvsr export: give a model (see "mvsr export --help")');
+    if (typeof v.output !== 'string') throw new Error('mvsr export: --output is required');
+    if (v.dynamic && v.input) throw new Error('mvsr export: choose one of --dynamic and --input');
+    let inputShape: [number, number] | undefined;
+    if (typeof v.input === 'string') {
+      const m = /^(\d+)x(\d+)$/.exec(v.input);
+      if (!m) throw new Error(`mvsr export: --input must look like 180x320, got "${v.input}"`);
+      inputShape = [Number(m[1]), Number(m[2])];
+    }
+    await initEngine({ threads: 1 });
+    const scale = intFlag('export', v.scale, 'scale');
+    const model = resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
+    try {
+      const g = toGraph(model);
+      const bytes = writeOnnxFile(v.output, g, {
+        layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
+        opset: intFlag('export', v.opset, 'opset'),
+      });
+      err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};
+
 export const commands: Record<string, Command> = {
-  upscale, eval: evalCmd, 'convert-weights': convertWeights, models, profile: profileCmd, train: trainCmd, 'plot-log': plotLog,
+  upscale, eval: evalCmd, 'convert-weights': convertWeights, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog,
 };
