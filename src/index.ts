@@ -17,3 +17,6 @@ export { readPth } from './io/pth.js';
 export { encodeModelMetadata, decodeModelMetadata, type ModelMetadata, type WeightTensor } from './io/weights.js';
 export { imresizeUint8, matlabImresize } from './data/imresize.js';
 export * as metrics from './metrics/index.js';
+export * as graph from './graph/index.js';
+export { exportOnnx } from './export/onnx.js';
+export { readY4MStream, rgbToYuv, yuvToRgb, parseY4MHeader, type VideoInfo } from './io/y4m.js';
