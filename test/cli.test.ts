@@ -11,7 +11,7 @@ import { REPO_ROOT, ZOO_DIR, DATA_DIR, needData, readTable } from './data.js';
 import { useEngine } from './helpers.js';
 import { PickleWriter, makePth, f32Bytes } from './pth-builder.js';
 import { encodePng, readImage } from '../src/io/image.node.js';
-import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeSafetensors, readSafetensors } from '../src/io/safetensors.js';
 import { encodeModelMetadata } from '../src/io/weights.js';
 import { createModel } from '../src/models/registry.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -134,4 +134,31 @@ test('mvsr profile reproduces ETDS Table 2 Params and MACs (360x640) for ETDS-T 
   const e = run('ECBSR', '--args', 'num_block=4,num_feat=16', '-s', '2'); // training form, profiled in its deploy form
   assert.equal(e.arch, 'ECBSRT');
   assert.ok(Math.abs(e.params / 1e3 - 11.55) < 0.01 && Math.abs(e.macs / 1e9 - 2.64) < 0.01, JSON.stringify(e));
+});
+
+test('mvsr convert folds ETDS into ETDSForInference and applies ET to ABPN, checking the function', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-convert-'));
+  await useEngine(1);
+  manualSeed(3);
+  const m = createModel('ETDS', { num_block: 3, num_feat: 8, upscale: 3 });
+  for (const p of m.parameters()) { const d = p.value.data; for (let i = 0; i < d.length; i++) d[i] += Math.sin(i * 7.1) * 0.05; }
+  writeFileSync(path.join(dir, 'etds.safetensors'), writeSafetensors(m.stateDict(), encodeModelMetadata({ arch: 'ETDS', args: m.args, scale: 3 })));
+  m.dispose();
+  const r = mvsr('convert', path.join(dir, 'etds.safetensors'), '-o', path.join(dir, 'deploy.safetensors'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\(ETDS, \d+ parameters\) -> .*\(ETDSForInference, \d+ parameters\), max \|diff\| [\d.e+-]+\/255/);
+  const meta = readSafetensors(readFileSync(path.join(dir, 'deploy.safetensors'))).metadata;
+  assert.equal(meta.arch, 'ETDSForInference');
+  assert.equal(meta.converted_from, 'ETDS');
+  const e = mvsr('convert', path.join(dir, 'etds.safetensors'), '-o', path.join(dir, 'x.safetensors'), '--et');
+  assert.equal(e.code, 1);
+  assert.match(e.stderr, /--et applies to ABPN and ECBSR, not ETDSForInference/);
+  assert.ok(!existsSync(path.join(dir, 'x.safetensors')));
+  manualSeed(4);
+  const a = createModel('ABPN', { num_block: 2, num_feat: 8, scale: 2 });
+  writeFileSync(path.join(dir, 'abpn.safetensors'), writeSafetensors(a.stateDict(), encodeModelMetadata({ arch: 'ABPN', args: a.args, scale: 2 })));
+  a.dispose();
+  const et = mvsr('convert', path.join(dir, 'abpn.safetensors'), '-o', path.join(dir, 'abpn-et.safetensors'), '--et');
+  assert.equal(et.code, 0, et.stderr);
+  assert.equal(readSafetensors(readFileSync(path.join(dir, 'abpn-et.safetensors'))).metadata.arch, 'ABPN_ET');
 });

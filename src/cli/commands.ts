@@ -12,7 +12,10 @@ import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { evaluate, type EvalRow } from '../api/eval.js';
-import { listArchs, getArch, createModel } from '../models/registry.js';
+import { listArchs, getArch, createModel, type SRModel } from '../models/registry.js';
+import { Rng } from '../tensor/random.js';
+import { Tensor } from '../tensor/tensor.js';
+import { leaf, noGrad, clearTape } from '../autograd/var.js';
 import { loadTrainConfig } from '../train/config.node.js';
 import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
@@ -454,6 +457,70 @@ options:
   },
 };
 
+// ---- convert ------------------------------------------------------------------------------------
+
+const convertCmd: Command = {
+  summary: 'convert a model to its plain deploy form (re-parameterisation, optionally ETDS\'s equivalent transformation)',
+  help: `usage: mvsr convert <model> -o <deploy.safetensors> [--et]
+
+Folds a training-form model into the plain conv net it deploys as: ECBSR's edge-oriented blocks
+into single 3x3 convs (-> ECBSRT), ETDS's dual stream into one plain net (-> ETDSForInference).
+--et applies the equivalent transformation of the ETDS paper to ABPN and ECBSR (the anchor /
+input shortcut carried in extra channels, the clamp as ReLUs: -> ABPN_ET / ECBSRET). The result
+is checked numerically against the original on a random image before it is written.
+
+options:
+  -o, --output <file>  the deploy model (.safetensors)
+      --et             also apply the equivalent transformation (ABPN, ECBSR)
+      --arch, --args, --scale as for upscale`,
+  async run(argv) {
+    const { values: v, positionals } = parse('convert', argv, {
+      output: { type: 'string', short: 'o' }, et: { type: 'boolean' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
+    });
+    const [spec] = positionals;
+    if (!spec) throw new Error('mvsr convert: give a model (see "mvsr convert --help")');
+    if (typeof v.output !== 'string' || extname(v.output).toLowerCase() !== '.safetensors') throw new Error('mvsr convert: --output must name a .safetensors file');
+    await initEngine({});
+    const model = resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('convert', v.args), scale: intFlag('convert', v.scale, 'scale') });
+    const owned: SRModel[] = [model];
+    try {
+      const step = (m: SRModel, name: 'deploy' | 'toET'): SRModel => {
+        const f = (m as unknown as Record<string, unknown>)[name];
+        if (typeof f !== 'function') return m;
+        const r = (f as () => SRModel).call(m);
+        owned.push(r);
+        return r;
+      };
+      let out = step(model, 'deploy');
+      if (v.et) {
+        const et = step(out, 'toET');
+        if (et === out) throw new Error(`mvsr convert: --et applies to ABPN and ECBSR, not ${out.arch}`);
+        out = et;
+      }
+      // the conversion must not change the function: compare on a random image
+      const rng = new Rng(1);
+      const x = Tensor.empty([1, 24, 20, 3]);
+      const xd = x.data;
+      for (let i = 0; i < xd.length; i++) xd[i] = rng.next();
+      const a = noGrad(() => model.eval().forward(leaf(x))).value.toArray();
+      const b = noGrad(() => out.eval().forward(leaf(x))).value.toArray();
+      clearTape();
+      x.dispose();
+      let maxDiff = 0;
+      // ET forms clamp to [0, 1] by construction; compare the clamped original
+      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs((v.et || out.arch === 'ETDSForInference' ? Math.min(1, Math.max(0, a[i]!)) : a[i]!) - b[i]!));
+      if (!(maxDiff * 255 < 0.01)) throw new Error(`mvsr convert: the converted model differs from the original by ${(maxDiff * 255).toFixed(4)}/255 (limit 0.01)`);
+      saveSafetensorsFile(v.output, out.stateDict(), encodeModelMetadata({
+        arch: out.arch, args: out.args, scale: out.scale, provenance: { converted_from: model.arch, source: basename(spec), max_abs_diff_255: (maxDiff * 255).toExponential(2) },
+      }));
+      err(`${spec} (${model.arch}, ${model.numParameters()} parameters) -> ${v.output} (${out.arch}, ${out.numParameters()} parameters), max |diff| ${(maxDiff * 255).toExponential(2)}/255`);
+      return 0;
+    } finally {
+      for (const m of new Set(owned)) m.dispose();
+    }
+  },
+};
+
 export const commands: Record<string, Command> = {
-  upscale, eval: evalCmd, 'convert-weights': convertWeights, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog,
+  upscale, eval: evalCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog,
 };
