@@ -26,7 +26,8 @@ function mvsr(...args: string[]): { code: number; stdout: string; stderr: string
 /** The command failed with exactly one stderr line that matches `re`, and wrote nothing in `dir`. */
 function failsCleanly(r: { code: number; stderr: string }, re: RegExp, dir: string, before: string[]): void {
   assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trimEnd().split('\n');
+  // progress lines (bars and counters) may come first; the error itself is one line
+  const lines = r.stderr.trimEnd().split('\n').filter((l) => !/[█░]| \d+ frames [\d.]+ frames\/s/.test(l));
   assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
   assert.match(lines[0]!, re);
   assert.deepEqual(readdirSync(dir).sort(), before, 'no output file (not even a temporary one) is left');
@@ -161,4 +162,38 @@ test('mvsr convert folds ETDS into ETDSForInference and applies ET to ABPN, chec
   const et = mvsr('convert', path.join(dir, 'abpn.safetensors'), '-o', path.join(dir, 'abpn-et.safetensors'), '--et');
   assert.equal(et.code, 0, et.stderr);
   assert.equal(readSafetensors(readFileSync(path.join(dir, 'abpn-et.safetensors'))).metadata.arch, 'ABPN_ET');
+});
+
+test('mvsr upscale on a video: Y4M natively, mp4 through ffmpeg with audio, truncated input leaves nothing', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-video-'));
+  const { createVideoWriter, openVideo } = await import('../src/io/video.node.js');
+  const w = await createVideoWriter(path.join(dir, 'clip.y4m'), { width: 20, height: 14, fps: [25, 1] });
+  for (let f = 0; f < 6; f++) {
+    await w.write({ width: 20, height: 14, channels: 3, bitDepth: 8, data: Uint8Array.from({ length: 20 * 14 * 3 }, (_, i) => (i * 5 + f * 40) % 256) });
+  }
+  await w.close();
+  const r = mvsr('upscale', path.join(dir, 'clip.y4m'), '-o', path.join(dir, 'clip-x2.y4m'), '-m', 'bicubic', '-s', '2', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { frames: number; width: number; height: number; fps: number[] };
+  assert.deepEqual([j.frames, j.width, j.height, j.fps], [6, 40, 28, [25, 1]]);
+  const back = await openVideo(path.join(dir, 'clip-x2.y4m'));
+  let n = 0;
+  for await (const fr of back.frames()) { assert.deepEqual([fr.width, fr.height], [40, 28]); n++; }
+  assert.equal(n, 6);
+  const bytes = readFileSync(path.join(dir, 'clip.y4m'));
+  writeFileSync(path.join(dir, 'cut.y4m'), bytes.subarray(0, bytes.length - 100));
+  const before = readdirSync(dir).sort();
+  failsCleanly(mvsr('upscale', path.join(dir, 'cut.y4m'), '-o', path.join(dir, 'cut-x2.y4m'), '-m', 'bicubic', '-s', '2'), /^mvsr: .*cut\.y4m: frame 6: truncated Y4M/, dir, before);
+  const ff = spawnSync('ffmpeg', ['-version']);
+  if (ff.status !== 0) return; // the mp4 half needs Debian's ffmpeg (CI installs it)
+  const mk = spawnSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=32x24:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440',
+    '-t', '1', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', path.join(dir, 'a.mp4')]);
+  assert.equal(mk.status, 0, String(mk.stderr));
+  const u = mvsr('upscale', path.join(dir, 'a.mp4'), '-o', path.join(dir, 'a-x2.mp4'), '-m', 'bicubic', '-s', '2', '--json');
+  assert.equal(u.code, 0, u.stderr);
+  const uj = JSON.parse(u.stdout) as { frames: number; width: number; audio: boolean };
+  assert.equal(uj.width, 64);
+  assert.equal(uj.audio, true);
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', path.join(dir, 'a-x2.mp4')], { encoding: 'utf8' });
+  assert.deepEqual(probe.stdout.trim().split('\n').sort(), ['audio', 'video']);
 });

@@ -7,6 +7,7 @@ import { parse, intFlag, jsonArgs } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { readImage, writePngStream } from '../io/image.node.js';
+import { openVideo, createVideoWriter } from '../io/video.node.js';
 import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
@@ -65,11 +66,56 @@ function listImages(dir: string): string[] {
 
 // ---- upscale --------------------------------------------------------------------------------
 
+const VIDEO_EXT = new Set(['.y4m', '.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v']);
+
+/** A video through the upscaler frame by frame: constant memory, audio and frame rate carried. */
+async function upscaleVideo(input: string, output: string, v: Record<string, string | boolean | undefined>): Promise<number> {
+  if (!VIDEO_EXT.has(extname(output).toLowerCase())) {
+    throw new Error(`mvsr upscale: ${output}: a video needs a video output (.mp4, .mkv, .webm, .y4m)`);
+  }
+  const video = await openVideo(input);
+  const model = await modelFromFlags('upscale', v);
+  const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
+  const { width, height, fps } = video.info;
+  const ac = new AbortController();
+  const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const writer = await createVideoWriter(output, { width: width * up.scale, height: height * up.scale, fps }, { audioFrom: video.info.hasAudio ? input : undefined, signal: ac.signal });
+  const bar = new Progress(basename(input), video.info.frames ?? 0, ' frames');
+  const t0 = performance.now();
+  let n = 0;
+  try {
+    for await (const frame of video.frames({ signal: ac.signal })) {
+      await writer.write(await up.upscale(frame, { signal: ac.signal }));
+      n++;
+      bar.update(n);
+    }
+    if (ac.signal.aborted) throw ac.signal.reason;
+    await writer.close();
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    up.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  const result = { input, output, frames: n, width: width * up.scale, height: height * up.scale, fps, seconds, framesPerSecond: n / seconds, audio: writer.carriesAudio ?? false, maxRssMiB };
+  if (v.json) out(JSON.stringify(result, null, 2));
+  else err(`${input} (${width}x${height}, ${n} frames) -> ${output} (${result.width}x${result.height}) in ${seconds.toFixed(1)} s, ${(n / seconds).toFixed(2)} fps${result.audio ? ', audio carried' : ''}; peak memory ${maxRssMiB} MiB`);
+  return 0;
+}
+
 const upscale: Command = {
   summary: 'upscale images (files or a folder) with an SR model',
   help: `usage: mvsr upscale <input>... -o <output> --model <m> [options]
 
-Inputs are PNG, JPEG or WebP files, or one folder of them. A single input goes to the output
+Inputs are PNG, JPEG or WebP files, or one folder of them, or one video (.y4m natively;
+.mp4/.mkv/.webm/.avi/.mov through ffmpeg), upscaled frame by frame with its frame rate and
+audio carried to the output video (.mp4, .mkv, .webm or .y4m). A single input goes to the output
 file (PNG), several inputs or a folder go into the output folder as <name>.png. Large images
 are processed in overlapping tiles with a seamless result; alpha is upscaled with bicubic;
 grey and 16-bit images keep their format. Output is written to a temporary name and renamed
@@ -88,6 +134,9 @@ ${MODEL_HELP}
     if (!positionals.length) throw new Error('mvsr upscale: no input given (see "mvsr upscale --help")');
     if (typeof v.output !== 'string') throw new Error('mvsr upscale: --output is required');
     for (const p of positionals) if (!existsSync(p)) throw new Error(`mvsr: ${p}: no such file or folder`);
+    if (positionals.length === 1 && VIDEO_EXT.has(extname(positionals[0]!).toLowerCase())) {
+      return upscaleVideo(positionals[0]!, v.output, v);
+    }
     const folderIn = positionals.length === 1 && statSync(positionals[0]!).isDirectory();
     const inputs = folderIn ? listImages(positionals[0]!) : positionals;
     if (!inputs.length) throw new Error(`mvsr upscale: no PNG/JPEG/WebP images in ${positionals[0]}`);

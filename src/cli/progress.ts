@@ -9,6 +9,15 @@ export class Progress {
 
   update(done: number, extra = ''): void {
     const now = performance.now();
+    if (this.total <= 0) {
+      // unknown total (e.g. a video without a frame count): a throttled counter
+      if (now - this.last < (this.tty ? 100 : 5000)) return;
+      this.last = now;
+      const rate = done / Math.max((now - this.t0) / 1000, 1e-9);
+      const line = `${this.label} ${done}${this.unit} ${rate.toFixed(rate < 10 ? 2 : 0)}${this.unit || ' it'}/s${extra ? ' ' + extra : ''}`;
+      process.stderr.write(this.tty ? `\r\x1b[2K${line}` : line + '\n');
+      return;
+    }
     const finished = done >= this.total;
     if (!finished && now - this.last < (this.tty ? 100 : 5000)) return;
     this.last = now;
