@@ -197,3 +197,27 @@ test('mvsr upscale on a video: Y4M natively, mp4 through ffmpeg with audio, trun
   const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', path.join(dir, 'a-x2.mp4')], { encoding: 'utf8' });
   assert.deepEqual(probe.stdout.trim().split('\n').sort(), ['audio', 'video']);
 });
+
+test('shipped models are listed by mvsr models and usable by name', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-weights-'));
+  await useEngine(1);
+  manualSeed(9);
+  const m = createModel('ESPCN', { upscale: 2 });
+  writeFileSync(path.join(dir, 'toy-x2.safetensors'), writeSafetensors(m.stateDict(), encodeModelMetadata({ arch: 'ESPCN', args: m.args, scale: 2, provenance: { iterations: '123' } })));
+  const params = m.numParameters();
+  m.dispose();
+  const env = { ...process.env, MVSR_WEIGHTS_DIR: dir };
+  const run = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8', env });
+  const l = run('models', '--json');
+  assert.equal(l.status, 0, l.stderr);
+  const j = JSON.parse(l.stdout) as { shipped: { name: string; arch: string; scale: number; params: number; trained: { iterations: string } }[]; architectures: { arch: string }[] };
+  assert.deepEqual(j.shipped.map((s) => [s.name, s.arch, s.scale, s.params, s.trained.iterations]), [['toy-x2', 'ESPCN', 2, params, '123']]);
+  assert.ok(j.architectures.some((a) => a.arch === 'ETDSForInference'));
+  await useEngine(1);
+  writeFileSync(path.join(dir, 'in.png'), await encodePng({ width: 6, height: 5, channels: 3, bitDepth: 8, data: new Uint8Array(90).fill(100) }));
+  for (const spec of [['-m', 'toy', '-s', '2'], ['-m', 'toy-x2']]) {
+    const u = run('upscale', path.join(dir, 'in.png'), '-o', path.join(dir, 'out.png'), ...spec);
+    assert.equal(u.status, 0, u.stderr);
+    assert.equal((await readImage(path.join(dir, 'out.png'))).width, 12);
+  }
+});

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadWeightsFile } from '../io/weights.node.js';
+import { findShippedModel } from './shipped.node.js';
 import { createModel, listArchs, getArch, type SRModel, type ArchArgs } from '../models/registry.js';
 
 export interface ModelRequest {
@@ -71,6 +72,8 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
 /** A model from a path or a zoo name (`bicubic`). */
 export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
   if (existsSync(spec)) return loadModelFile(spec, req);
+  const shipped = findShippedModel(spec, req.scale);
+  if (shipped) return loadModelFile(shipped.file, { ...req, arch: undefined, args: undefined });
   const weightless = WEIGHTLESS[spec.toLowerCase()];
   if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { [scaleArg(weightless)]: req.scale } : {}) });
   if (/\.(safetensors|pth|pt)$/i.test(spec) || basename(spec) !== spec) throw new Error(`mvsr: ${spec}: no such file`);

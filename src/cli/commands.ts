@@ -11,6 +11,7 @@ import { openVideo, createVideoWriter } from '../io/video.node.js';
 import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
+import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { evaluate, type EvalRow } from '../api/eval.js';
 import { listArchs, getArch, createModel, type SRModel } from '../models/registry.js';
@@ -298,24 +299,35 @@ options:
 // ---- models ----------------------------------------------------------------------------------
 
 const models: Command = {
-  summary: 'list the architectures of the model zoo',
+  summary: 'list the models mvsr ships and the architectures of the zoo',
   help: `usage: mvsr models [--json]
 
-Lists every architecture mvsr knows, with its default arguments and parameter count at x4.`,
+Lists the trained models that ship in the package's weights/ folder (usable by name:
+--model <name>) and every architecture of the zoo (usable with a weights file), with scale,
+kind and parameter count.`,
   async run(argv) {
     const { values: v } = parse('models', argv, { json: { type: 'boolean' } });
     await initEngine({ threads: 1 });
-    const rows = listArchs().map((a) => {
+    const shipped = listShippedModels().map((m) => ({
+      name: m.name, arch: m.arch, scale: m.scale, kind: 'image', params: m.params, weightsShipped: true,
+      trained: { iterations: m.metadata.iterations ?? null, data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null },
+    }));
+    const archs = listArchs().map((a) => {
       const m = createModel(a, {});
-      const r = { arch: a, kind: getArch(a).kind, scale: m.scale, params: m.numParameters(), defaults: getArch(a).defaults, weightsShipped: false };
+      const r = { name: a, arch: a, scale: m.scale, kind: getArch(a).kind, params: m.numParameters(), weightsShipped: false, defaults: getArch(a).defaults };
       m.dispose();
       return r;
     });
-    if (v.json) out(JSON.stringify(rows, null, 2));
-    else {
-      out(`${'arch'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);
-      for (const r of rows) out(`${r.arch.padEnd(18)} ${r.kind.padEnd(6)} ${String(r.scale).padStart(5)} ${String(r.params).padStart(8)}  ${JSON.stringify(r.defaults)}`);
+    if (v.json) {
+      out(JSON.stringify({ shipped, architectures: archs }, null, 2));
+      return 0;
     }
+    out(`shipped models (${shippedWeightsDir()}):`);
+    if (!shipped.length) out('  none yet');
+    for (const r of shipped) out(`  ${r.name.padEnd(18)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${r.trained.iterations ? `, ${r.trained.iterations} iterations` : ''}`);
+    out('');
+    out(`${'architecture'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);
+    for (const r of archs) out(`${r.arch.padEnd(18)} ${r.kind.padEnd(6)} ${String(r.scale).padStart(5)} ${String(r.params).padStart(8)}  ${JSON.stringify(r.defaults)}`);
     return 0;
   },
 };
