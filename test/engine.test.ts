@@ -107,3 +107,25 @@ test('tensors above 2 GiB of WebAssembly memory are addressed correctly', async 
   assertClose(y.data, ref.conv2d(x, w, null).data, 1e-4, 1e-4, 'conv2d above 2 GiB');
   [filler, xt, wt, y].forEach((t) => t.dispose());
 });
+
+test('a kernel that traps on the calling thread leaves the thread pool in step', async () => {
+  const e = await initEngine({ threads: 2 });
+  // share 0 (the caller) reads past the end of memory and traps at once; share 1 wraps around
+  // to low memory and keeps scanning (read-only) for a while: the caller must wait for it
+  const n = 20_000_000;
+  const out = Tensor.empty([2]);
+  const big = Tensor.empty([n / 2]); // make sure the wrapped reads stay inside memory
+  for (let k = 0; k < 5; k++) assert.throws(() => e.run('nonfinite_scan', [2 ** 32 - 4 * (n / 2), n, out.ptr]), /out of bounds|RuntimeError/i);
+  big.dispose();
+  out.dispose();
+  // every later multi-threaded run must still be complete and correct
+  const rng = mulberry32(12);
+  for (let k = 0; k < 300; k++) {
+    const len = 1 + Math.floor(rng() * 5000);
+    const t = Tensor.empty([len]);
+    e.run('fill', [t.ptr, len, k]);
+    const d = t.data;
+    assert.ok(d[0] === k && d[len - 1] === k && d[len >> 1] === k, `run ${k} incomplete`);
+    t.dispose();
+  }
+});

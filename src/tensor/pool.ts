@@ -1,13 +1,22 @@
 // Thread pool over one shared WebAssembly.Memory. Every kernel takes (tid, nt) as its last two
 // arguments and does its own share of the work; the calling thread runs share 0 itself.
-// Commands travel through a small SharedArrayBuffer; workers sleep in Atomics.wait.
+// Commands travel through a small SharedArrayBuffer: the caller bumps a generation number, each
+// worker runs its share of that generation and acknowledges it in its own slot, and the caller
+// waits until every participant has acknowledged this generation. Per-worker acknowledgements
+// (rather than one shared countdown) cannot be confused by a late or repeated acknowledgement,
+// and the caller always waits for its workers, even when its own share throws.
 import { isNode } from './platform.js';
 
-export const CTRL_GEN = 0, CTRL_PENDING = 1, CTRL_FN = 2, CTRL_NARGS = 3, CTRL_STOP = 4, CTRL_NT = 5, CTRL_ERR = 6;
+export const CTRL_GEN = 0, CTRL_FN = 2, CTRL_NARGS = 3, CTRL_STOP = 4, CTRL_NT = 5, CTRL_ERR = 6;
+/** Int32 slot of worker `tid`'s last completed generation. */
+export const CTRL_DONE = 16;
+export const MAX_THREADS = 256;
 export const MAX_ARGS = 32;
+const INTS = CTRL_DONE + MAX_THREADS;
+export const ARGS_OFFSET = INTS * 4;
+export const CTRL_BYTES = ARGS_OFFSET + 8 * MAX_ARGS;
 /** A kernel share that runs this long means a worker thread is gone: fail instead of hanging. */
 const STALL_SECONDS = 300;
-export const CTRL_BYTES = 64 + 8 * MAX_ARGS;
 
 export interface WorkerInit {
   module: WebAssembly.Module;
@@ -29,12 +38,13 @@ export class ThreadPool {
   private readonly canBlock: boolean;
 
   private constructor(readonly size: number, readonly sab: SharedArrayBuffer) {
-    this.ctrl = new Int32Array(sab, 0, 16);
-    this.args = new Float64Array(sab, 64, MAX_ARGS);
+    this.ctrl = new Int32Array(sab, 0, INTS);
+    this.args = new Float64Array(sab, ARGS_OFFSET, MAX_ARGS);
     this.canBlock = isNode || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
   }
 
   static async create(size: number, module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<ThreadPool> {
+    if (size > MAX_THREADS) throw new Error(`mvsr: at most ${MAX_THREADS} threads, asked for ${size}`);
     const pool = new ThreadPool(size, new SharedArrayBuffer(CTRL_BYTES));
     const url = new URL('./worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
@@ -75,20 +85,26 @@ export class ThreadPool {
     c[CTRL_FN] = fnIndex;
     c[CTRL_NARGS] = args.length;
     c[CTRL_NT] = nt;
-    Atomics.store(c, CTRL_PENDING, nt - 1);
-    Atomics.add(c, CTRL_GEN, 1);
+    const gen = (Atomics.add(c, CTRL_GEN, 1) + 1) | 0;
     Atomics.notify(c, CTRL_GEN);
-    fn(...args, 0, nt);
-    let waited = 0;
-    for (;;) {
-      const p = Atomics.load(c, CTRL_PENDING);
-      if (p === 0) break;
-      if (this.canBlock) {
-        if (Atomics.wait(c, CTRL_PENDING, p, 1000) === 'timed-out' && ++waited >= STALL_SECONDS) {
-          throw new Error(`mvsr: ${p} worker thread(s) stopped responding (a kernel has not finished in ${STALL_SECONDS} s); the engine cannot continue`);
+    let failure: unknown = null;
+    try {
+      fn(...args, 0, nt);
+    } catch (e) {
+      failure = e; // still wait: the workers are using this job's arguments and memory
+    }
+    for (let tid = 1; tid < nt; tid++) {
+      let waited = 0;
+      for (;;) {
+        const done = Atomics.load(c, CTRL_DONE + tid);
+        if (done === gen) break;
+        if (!this.canBlock) continue;
+        if (Atomics.wait(c, CTRL_DONE + tid, done, 1000) === 'timed-out' && ++waited >= STALL_SECONDS) {
+          throw new Error(`mvsr: worker thread ${tid} stopped responding (a kernel has not finished in ${STALL_SECONDS} s); the engine cannot continue`);
         }
       }
     }
+    if (failure) throw failure;
     if (c[CTRL_ERR]) {
       c[CTRL_ERR] = 0;
       throw new Error('mvsr: a kernel failed on a worker thread (see stderr)');

@@ -1,14 +1,14 @@
 // Worker side of the thread pool: instantiate the kernels over the shared memory, then sleep
 // until the main thread posts a command, run our share, and count down.
 import { isNode } from './platform.js';
-import { CTRL_GEN, CTRL_PENDING, CTRL_FN, CTRL_NARGS, CTRL_STOP, CTRL_NT, CTRL_ERR, type WorkerInit } from './pool.js';
+import { CTRL_GEN, CTRL_DONE, CTRL_FN, CTRL_NARGS, CTRL_STOP, CTRL_NT, CTRL_ERR, ARGS_OFFSET, MAX_ARGS, type WorkerInit } from './pool.js';
 import { kernelNames } from './kernel-names.js';
 
 function serve(init: WorkerInit, ready: () => void): void {
   const inst = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
   const fns = kernelNames(inst.exports).map((n) => inst.exports[n] as (...a: number[]) => void);
-  const ctrl = new Int32Array(init.ctrl, 0, 16);
-  const args = new Float64Array(init.ctrl, 64, 32);
+  const ctrl = new Int32Array(init.ctrl, 0, ARGS_OFFSET / 4);
+  const args = new Float64Array(init.ctrl, ARGS_OFFSET, MAX_ARGS);
   const tid = init.tid;
   let gen = Atomics.load(ctrl, CTRL_GEN);
   ready();
@@ -29,7 +29,9 @@ function serve(init: WorkerInit, ready: () => void): void {
       console.error(`mvsr worker ${tid}:`, e);
       Atomics.store(ctrl, CTRL_ERR, 1);
     }
-    if (Atomics.sub(ctrl, CTRL_PENDING, 1) === 1) Atomics.notify(ctrl, CTRL_PENDING);
+    // acknowledge exactly this generation in our own slot
+    Atomics.store(ctrl, CTRL_DONE + tid, gen);
+    Atomics.notify(ctrl, CTRL_DONE + tid);
   }
 }
 
