@@ -381,7 +381,8 @@ options:
         resume: !!v.resume, maxMinutes, init: typeof v.init === 'string' ? v.init : undefined,
         runDir: typeof v['run-dir'] === 'string' ? v['run-dir'] : undefined,
         threads: intFlag('train', v.threads, 'threads'), signal: ac.signal,
-        onStatus: (st) => bar.update(st.iter, `loss ${st.loss.toExponential(3)} lr ${st.lr.toExponential(2)}${st.lastVal ? ` val ${st.lastVal.psnr.toFixed(2)} dB` : ''}`),
+        onStatus: (st) => bar.update(st.iter, `loss ${st.loss.toExponential(3)} lr ${st.lr.toExponential(2)}${st.lastVal ? ` val ${st.lastVal.psnr.toFixed(2)} dB` : ''}`,
+          { rate: st.itPerSec, eta: st.etaSeconds }),
         onMessage: err,
       });
       const how = { done: 'finished', time: `stopped after --max-minutes ${maxMinutes}`, signal: `stopped by ${signalled}`, nan: 'stopped: loss not finite' }[r.stoppedBy];

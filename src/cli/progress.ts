@@ -7,7 +7,8 @@ export class Progress {
 
   constructor(private readonly label: string, private total: number, private readonly unit = '') {}
 
-  update(done: number, extra = ''): void {
+  /** `rate` (units/s) and `eta` (s), when the caller measures them better (e.g. a resumed run). */
+  update(done: number, extra = '', measured?: { rate: number; eta: number }): void {
     const now = performance.now();
     if (this.total <= 0) {
       // unknown total (e.g. a video without a frame count): a throttled counter
@@ -22,8 +23,8 @@ export class Progress {
     if (!finished && now - this.last < (this.tty ? 100 : 5000)) return;
     this.last = now;
     const el = (now - this.t0) / 1000;
-    const rate = done / Math.max(el, 1e-9);
-    const eta = rate > 0 ? (this.total - done) / rate : 0;
+    const rate = measured?.rate ?? done / Math.max(el, 1e-9);
+    const eta = measured?.eta ?? (rate > 0 ? (this.total - done) / rate : 0);
     const pct = this.total ? Math.floor((100 * done) / this.total) : 100;
     const width = 24;
     const fill = Math.round((width * pct) / 100);
