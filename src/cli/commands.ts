@@ -583,6 +583,61 @@ options:
   },
 };
 
+// ---- bench --------------------------------------------------------------------------------------
+
+const benchCmd: Command = {
+  summary: 'inference speed of the shipped architectures against onnxruntime and TensorFlow.js, same run',
+  help: `usage: mvsr bench [--quick] [--json] [--models A,B] [--settings mai,etds | --input HxW] [--engines E,F]
+
+Times the deploy graphs of ELSR, ESPCN, ECBSR-M4C16, ETDS-T and ABPN-M4C28 (x4, seeded random
+weights) at the MAI setting (180x320 -> 720x1280) and the ETDS setting (360x640 -> 1440x2560) on
+mvsr's wasm engine, onnxruntime-node and onnxruntime-web's wasm backend (each on 1 and 2 threads)
+and TensorFlow.js's wasm backend (1 thread: it has none in Node), all on the same graph and weights. Every engine's output
+is first checked against mvsr's (max |diff| * 255 < 0.01 on a small input); an engine that does
+not load is skipped with the reason. Prints median and p90 ms per frame, fps, GFLOP/s and % of
+the SIMD128 peak measured on this machine (its definition is printed with the table). Exits 1
+when an output check fails. Run it on an otherwise idle machine.
+
+options:
+      --quick            1 warm-up and 3 timed runs (default 2 and 10)
+      --models <list>    a subset, e.g. ELSR,ETDS-T
+      --settings <list>  mai, etds (default both)
+      --input <HxW>      one custom input size instead of the settings
+      --engines <list>   mvsr-1, mvsr-2, ort-node-1, ort-node-2, ort-web-1, ort-web-2, tfjs-wasm
+                         (default all; onnxruntime-web on 2 threads runs in a child process)
+      --warmup <n>, --reps <n>  runs before and during timing
+      --check <HxW>      input size of the output check (default 23x37)
+      --json             print one JSON document on stdout`,
+  async run(argv) {
+    const { values: v } = parse('bench', argv, {
+      quick: { type: 'boolean' }, json: { type: 'boolean' }, models: { type: 'string' }, settings: { type: 'string' }, input: { type: 'string' },
+      engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, check: { type: 'string' },
+    });
+    const { runInferBench, formatInferMarkdown, parseSize, INFER_SETTINGS } = await import('../bench/infer.js');
+    if (typeof v.input === 'string' && typeof v.settings === 'string') throw new Error('mvsr bench: choose one of --settings and --input');
+    let settings;
+    if (typeof v.input === 'string') {
+      const [H, W] = parseSize('--input', v.input);
+      settings = [{ name: `${H}x${W}`, H, W }];
+    } else if (typeof v.settings === 'string') {
+      settings = v.settings.split(',').map((k) => {
+        const s = INFER_SETTINGS[k.trim().toLowerCase()];
+        if (!s) throw new Error(`mvsr bench: unknown setting '${k}' (have: ${Object.keys(INFER_SETTINGS).join(', ')})`);
+        return s;
+      });
+    }
+    const list = (x: string | boolean | undefined) => (typeof x === 'string' ? x.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+    const r = await runInferBench({
+      quick: !!v.quick, models: list(v.models), engines: list(v.engines), settings,
+      warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'),
+      checkSize: typeof v.check === 'string' ? parseSize('--check', v.check) : undefined,
+      log: err,
+    });
+    out(v.json ? JSON.stringify(r, null, 2) : formatInferMarkdown(r).trimEnd());
+    return r.failures.length ? 1 : 0;
+  },
+};
+
 export const commands: Record<string, Command> = {
-  upscale, eval: evalCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog,
+  upscale, eval: evalCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd,
 };

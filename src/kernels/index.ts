@@ -9,3 +9,4 @@ export * from './pointwise';
 export * from './loss';
 export * from './optim';
 export * from './train';
+export * from './peak';

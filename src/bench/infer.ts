@@ -1,0 +1,559 @@
+// mvsr bench [--json] [--quick] (or node dist/src/bench/infer.js ...)
+// Inference speed of the shipped architectures' deploy graphs in one run, against peers on the
+// same graph and weights: mvsr's wasm engine (1 and 2 threads), onnxruntime-node (1 and 2
+// threads), onnxruntime-web's wasm backend and TensorFlow.js's wasm backend. Every engine's output
+// is checked against mvsr's interpreter on a small input before anything is timed; then warm-up
+// runs, timed runs, median and p90 ms per frame, fps, GFLOP/s and % of the measured SIMD128 peak.
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { initEngine, disposeEngine, engine } from '../tensor/engine.js';
+import { loadKernelBytes } from '../tensor/platform.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { manualSeed } from '../nn/init.js';
+import { createModel } from '../models/registry.js';
+import { type Graph, inputNode } from '../graph/ir.js';
+import { toGraph } from '../graph/build.js';
+import { compileGraph, runGraph } from '../graph/run.js';
+import { outputShape } from '../graph/shapes.js';
+import { profileGraph } from '../graph/profile.js';
+import { machineDescription, median, percentile } from './timing.js';
+import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
+
+/** The x4 networks mvsr trains and ships, in their training form (toGraph gives the deploy form). */
+export const INFER_MODELS: { name: string; arch: string; args: Record<string, unknown> }[] = [
+  { name: 'ELSR', arch: 'ELSR', args: { upscale: 4 } },
+  { name: 'ESPCN', arch: 'ESPCN', args: { upscale: 4 } },
+  { name: 'ECBSR-M4C16', arch: 'ECBSR', args: { num_block: 4, num_feat: 16, upscale: 4 } },
+  { name: 'ETDS-T', arch: 'ETDS', args: { num_block: 5, num_feat: 16, num_residual_feat: 3, upscale: 4 } },
+  { name: 'ABPN-M4C28', arch: 'ABPN', args: { num_block: 4, num_feat: 28, scale: 4 } },
+];
+
+export interface BenchSetting { name: string; H: number; W: number }
+
+/** The two settings of the literature: MAI 2021/2022 (720p out) and the ETDS paper (1440p out). */
+export const INFER_SETTINGS: Record<string, BenchSetting> = {
+  mai: { name: 'MAI', H: 180, W: 320 },
+  etds: { name: 'ETDS', H: 360, W: 640 },
+};
+
+/**
+ * Engine configurations: mvsr-<threads>, ort-node-<threads>, ort-web-<threads>, tfjs-wasm (one
+ * thread: tfjs-backend-wasm has no threads in Node). onnxruntime-web fixes its thread count once
+ * per process, so a second ort-web-<n> is timed in a child process of the same run.
+ */
+export const INFER_ENGINES = ['mvsr-1', 'mvsr-2', 'ort-node-1', 'ort-node-2', 'ort-web-1', 'ort-web-2', 'tfjs-wasm'] as const;
+
+/** Outputs must match mvsr's to max |diff| * 255 below this, unless an engine states its own below. */
+export const DEFAULT_TOLERANCE_255 = 0.01;
+/** Looser tolerances, each with its reason (none needed so far: every peer meets the default). */
+export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = {};
+
+export interface InferBenchOptions {
+  /** Names from INFER_MODELS (default: all). */
+  models?: string[];
+  /** Settings to time (default: MAI and ETDS). */
+  settings?: BenchSetting[];
+  /** Engine configurations from INFER_ENGINES (default: all). */
+  engines?: string[];
+  /** A peak measured already (a child process gets its parent's); measured when absent. */
+  peak?: PeakResult;
+  /** Fewer runs: 1 warm-up, 3 timed (default 2 warm-up, 10 timed). */
+  quick?: boolean;
+  warmup?: number;
+  reps?: number;
+  /** Input of the correctness check before timing (default 23 x 37: odd sizes reach every edge case). */
+  checkSize?: [number, number];
+  /** Seed of the weights (default init after manualSeed) and of the inputs. */
+  seed?: number;
+  log?: (s: string) => void;
+}
+
+export interface PeakResult {
+  definition: string;
+  /** The kernel build the engine runs (and the peak is measured on). */
+  build: 'relaxed' | 'simd128';
+  /** GFLOP/s by thread count. */
+  gflops: Record<string, number>;
+  /** The other build on one thread, for reference (null where it does not validate). */
+  otherBuild: { build: 'relaxed' | 'simd128'; gflops1: number } | null;
+}
+
+export interface EngineInfo { id: string; label: string; threads: number; layout: 'nhwc' | 'nchw'; notes: string[]; available: boolean; reason?: string }
+
+export interface CheckRow { model: string; engine: string; H: number; W: number; maxDiff255: number | null; tolerance255: number; ok: boolean; reason?: string }
+
+export interface TimingRow {
+  model: string; setting: string; H: number; W: number; engine: string; label: string; threads: number;
+  msMedian: number; msP90: number; fps: number; gflops: number; pctPeak: number; samplesMs: number[];
+  /** max |diff| * 255 against mvsr (1 thread) on the last timed output at this size. */
+  fullSizeMaxDiff255: number | null;
+}
+
+export interface InferBenchResult {
+  machine: Awaited<ReturnType<typeof machineDescription>> & { simd: string };
+  peak: PeakResult;
+  method: Record<string, string | number>;
+  engines: EngineInfo[];
+  models: { name: string; arch: string; deployArch: string; args: Record<string, unknown>; params: number; macs: Record<string, number> }[];
+  settings: (BenchSetting & { outH: number; outW: number })[];
+  checks: CheckRow[];
+  rows: TimingRow[];
+  /** Mismatches and errors (the command exits non-zero when there are any). */
+  failures: string[];
+}
+
+// ---- peak ---------------------------------------------------------------------------------------
+
+const PEAK_FLOP_PER_ITER = 10 * 8; // 10 madds of 4 lanes, a multiply and an add each
+
+export const PEAK_DEFINITION = 'SIMD128 peak: the best of several runs of simd_peak (src/kernels/peak.ts), 10 independent chains of f32x4 a*b+c per iteration with nothing loaded or stored, in the kernel build the engine runs (relaxed SIMD: one fused multiply-add per madd; plain SIMD128: a multiply and an add), on 1 and 2 threads; 8 FLOP per madd. It is the most 128-bit wasm arithmetic this machine sustains, so % of peak = achieved GFLOP/s / this. onnxruntime-node runs native AVX2/AVX-512 code, not wasm SIMD, and can exceed 100%.';
+
+async function measurePeakOn(run: (iters: number) => void, threads: number, quick: boolean): Promise<number> {
+  for (let i = 0; i < 5; i++) run(20_000); // tier-up to the optimising compiler
+  let iters = 100_000;
+  for (;;) {
+    const t0 = performance.now();
+    run(iters);
+    const ms = performance.now() - t0;
+    if (ms > 10 || iters > 1e9) {
+      iters = Math.max(1, Math.round(iters * (quick ? 20 : 80) / ms));
+      break;
+    }
+    iters *= 4;
+  }
+  let best = 0;
+  for (let r = 0; r < (quick ? 3 : 7); r++) {
+    const t0 = performance.now();
+    run(iters);
+    const ms = performance.now() - t0;
+    best = Math.max(best, (threads * iters * PEAK_FLOP_PER_ITER) / ms / 1e6);
+  }
+  return best;
+}
+
+/** The engine's SIMD128 peak on each thread count (re-initialises the engine). */
+export async function measureSimdPeak(threadCounts: number[], quick = false): Promise<PeakResult> {
+  const gflops: Record<string, number> = {};
+  let build: 'relaxed' | 'simd128' = 'simd128';
+  for (const t of threadCounts) {
+    const e = await initEngine({ threads: t });
+    build = e.simd;
+    const out = e.alloc(64 * t);
+    try {
+      gflops[String(t)] = await measurePeakOn((iters) => e.run('simd_peak', [iters, out], t), t, quick);
+    } finally {
+      e.release(out);
+    }
+  }
+  let otherBuild: PeakResult['otherBuild'] = null;
+  const other = build === 'relaxed' ? 'simd128' : 'relaxed';
+  try {
+    const bytes = await loadKernelBytes(other === 'relaxed' ? 'mvsr-relaxed.wasm' : 'mvsr-simd.wasm');
+    if (WebAssembly.validate(bytes as BufferSource)) {
+      const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
+      const inst = await WebAssembly.instantiate(bytes as BufferSource, { env: { memory } });
+      const fn = inst.instance.exports.simd_peak as (iters: number, out: number, tid: number, nt: number) => void;
+      otherBuild = { build: other, gflops1: await measurePeakOn((iters) => fn(iters, 31 * 65536, 0, 1), 1, quick) };
+    }
+  } catch {
+    otherBuild = null;
+  }
+  return { definition: PEAK_DEFINITION, build, gflops, otherBuild };
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function randomInput(H: number, W: number, C: number, seed: number): Float32Array {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: H * W * C }, () => r.next());
+}
+
+function maxDiff255(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m * 255;
+}
+
+/** mvsr's output for an NHWC batch-1 input on the current engine (compile, run, read back). */
+function mvsrOutput(g: Graph, x: Float32Array, H: number, W: number): Float32Array {
+  const t = Tensor.from([1, H, W, inputNode(g).channels], x);
+  try {
+    const y = runGraph(g, t);
+    try {
+      return y.toArray();
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}
+
+async function timeAsync(fn: () => Promise<Float32Array>, warm: number, n: number): Promise<{ ms: number[]; last: Float32Array }> {
+  let last: Float32Array = new Float32Array(0);
+  for (let i = 0; i < warm; i++) last = await fn();
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    last = await fn();
+    ms.push(performance.now() - t0);
+  }
+  return { ms, last };
+}
+
+/** An mvsr engine configuration as a peer: compileGraph on the process-wide engine with `threads`. */
+function mvsrPeer(g: Graph, threads: number, simd: string): Peer {
+  const Cin = inputNode(g).channels;
+  return {
+    id: `mvsr-${threads}`,
+    label: `mvsr (wasm, ${simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'})`,
+    version: '',
+    threads,
+    layout: 'nhwc',
+    notes: ['compileGraph (conv + activation and conv + residual + pixel shuffle fused), engine defaults (NaN/Inf checks of conv inputs on); output read back with toArray()'],
+    async prepare(x, H, W) {
+      let e: ReturnType<typeof engine> | null = null;
+      try {
+        e = engine();
+      } catch {
+        e = null;
+      }
+      if (!e || e.threads !== threads) e = await initEngine({ threads });
+      if (e.threads !== threads) throw new Error(`engine started with ${e.threads} threads, not ${threads}`);
+      const c = compileGraph(g);
+      const xt = Tensor.from([1, H, W, Cin], x);
+      return {
+        async run() {
+          const y = c.run(xt);
+          try {
+            return y.toArray();
+          } finally {
+            y.dispose();
+          }
+        },
+        toNhwc: (y) => y,
+        dispose: () => {
+          xt.dispose();
+          c.dispose();
+        },
+      };
+    },
+    async dispose() {},
+  };
+}
+
+// ---- the benchmark ------------------------------------------------------------------------------
+
+export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBenchResult> {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const quick = o.quick ?? false;
+  const warmup = o.warmup ?? (quick ? 1 : 2);
+  const reps = o.reps ?? (quick ? 3 : 10);
+  const seed = o.seed ?? 1;
+  const [cH, cW] = o.checkSize ?? [23, 37];
+  const settings = o.settings ?? [INFER_SETTINGS.mai!, INFER_SETTINGS.etds!];
+  const engines = o.engines ?? [...INFER_ENGINES];
+  for (const e of engines) if (!(INFER_ENGINES as readonly string[]).includes(e)) throw new Error(`mvsr bench: unknown engine '${e}' (have: ${INFER_ENGINES.join(', ')})`);
+  const models = o.models ? o.models.map((name) => {
+    const m = INFER_MODELS.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (!m) throw new Error(`mvsr bench: unknown model '${name}' (have: ${INFER_MODELS.map((x) => x.name).join(', ')})`);
+    return m;
+  }) : INFER_MODELS;
+  for (const s of settings) if (!(Number.isInteger(s.H) && Number.isInteger(s.W) && s.H > 0 && s.W > 0)) throw new Error(`mvsr bench: setting ${s.name}: bad size ${s.H}x${s.W}`);
+  const threadsOf = (id: string): number => (id === 'tfjs-wasm' ? 1 : Number(id.split('-').pop()));
+  // one onnxruntime-web thread count runs here (the one already loaded, if any), others in child processes
+  const ortWeb = engines.filter((e) => e.startsWith('ort-web-'));
+  const loaded = ortWebThreadsLoaded();
+  const ortWebHere = ortWeb.find((e) => threadsOf(e) === loaded) ?? ortWeb[0];
+  const ortWebChildren = ortWeb.filter((e) => e !== ortWebHere);
+  // in INFER_ENGINES order: mvsr-1 first, so its full-size output is the reference for the rest
+  const local = INFER_ENGINES.filter((e) => engines.includes(e) && !ortWebChildren.includes(e));
+
+  const machine = await machineDescription();
+  log(`mvsr inference benchmark on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  let peak = o.peak;
+  if (!peak) {
+    log('measuring the SIMD128 peak...');
+    peak = await measureSimdPeak([...new Set([1, ...engines.map(threadsOf)])].sort((a, b) => a - b), quick);
+    log(`  ${peak.build}: ${Object.entries(peak.gflops).map(([t, v]) => `${v.toFixed(1)} GFLOP/s on ${t} thread(s)`).join(', ')}`);
+  }
+  const pctOfPeak = (gflops: number, threads: number): number => {
+    const pk = peak!.gflops[String(threads)];
+    return pk && Number.isFinite(pk) ? (100 * gflops) / pk : NaN;
+  };
+
+  // graphs, built once on one thread (the weights are plain arrays afterwards)
+  const simd = (await initEngine({ threads: 1 })).simd;
+  const graphs = models.map((m) => {
+    manualSeed(seed);
+    const model = createModel(m.arch, m.args);
+    try {
+      return { ...m, g: toGraph(model), params: model.numParameters() };
+    } finally {
+      model.dispose();
+    }
+  });
+
+  const result: InferBenchResult = {
+    machine: { ...machine, simd },
+    peak,
+    method: {
+      weights: `the architectures' default initialisation after manualSeed(${seed}), then toGraph (deploy form); weights do not change the work done`,
+      input: 'uniform [0, 1) RGB, seeded; batch 1',
+      check: `before timing, every engine's output on a ${cH}x${cW} input is compared with mvsr's runGraph: max |diff| * 255 < ${DEFAULT_TOLERANCE_255} unless a looser tolerance is stated; the last timed output at full size is compared with mvsr (1 thread) too`,
+      timing: `${warmup} warm-up run(s), then ${reps} timed runs per engine, one after another in this process; a run starts with the input in the engine's memory and native layout (NHWC for mvsr and TensorFlow.js, NCHW for onnxruntime) and ends with the output read back into a JS Float32Array`,
+      flops: 'GFLOP/s = 2 x MACs / time, with MACs as profileGraph counts them (convs + PReLU multiplies, the ETDS Table 2 convention)',
+      warmup, reps,
+    },
+    engines: [],
+    models: graphs.map((m) => ({
+      name: m.name, arch: m.arch, deployArch: m.g.meta.arch, args: m.args, params: m.params,
+      macs: Object.fromEntries(settings.map((s) => [s.name, profileGraph(m.g, s.H, s.W).macs])),
+    })),
+    settings: [],
+    checks: [],
+    rows: [],
+    failures: [],
+  };
+  result.settings = settings.map((s) => {
+    const [outH, outW] = graphs.length ? outputShape(graphs[0]!.g, s.H, s.W) : [s.H, s.W];
+    return { ...s, outH, outW };
+  });
+
+  // which engines load at all (one line each when not)
+  const engineInfo = new Map<string, EngineInfo>();
+  const unavailable = (id: string, e: unknown): void => {
+    const reason = (e as Error).message.replace(/^mvsr: /, '');
+    engineInfo.set(id, { id, label: id, threads: threadsOf(id), layout: 'nhwc', notes: [], available: false, reason });
+    log(`  ${id}: SKIPPED: ${reason}`);
+  };
+  const makePeer = async (id: string, g: Graph): Promise<Peer> => {
+    switch (id) {
+      case 'mvsr-1': return mvsrPeer(g, 1, simd);
+      case 'mvsr-2': return mvsrPeer(g, 2, simd);
+      case 'ort-node-1': return createOrtNodePeer(g, { threads: 1 });
+      case 'ort-node-2': return createOrtNodePeer(g, { threads: 2 });
+      case 'tfjs-wasm': return createTfjsPeer(g);
+      default:
+        if (id.startsWith('ort-web-')) return createOrtWebPeer(g, { threads: threadsOf(id) });
+        throw new Error(`unknown engine ${id}`);
+    }
+  };
+
+  for (const m of graphs) {
+    const g = m.g, Cin = inputNode(g).channels;
+    log(`${m.name} (${g.meta.arch}${g.meta.from ? ` from ${g.meta.from}` : ''}, ${m.params} parameters)`);
+    // 1. every engine against runGraph on a small input
+    await initEngine({ threads: 1 });
+    const xc = randomInput(cH, cW, Cin, seed + 1);
+    const ref = mvsrOutput(g, xc, cH, cW);
+    const peers: Peer[] = [];
+    for (const id of local) {
+      if (engineInfo.get(id)?.available === false) continue;
+      let p: Peer;
+      try {
+        p = await makePeer(id, g);
+      } catch (e) {
+        if (/has no TensorFlow\.js|cannot be exported|has no ONNX/.test((e as Error).message)) {
+          result.checks.push({ model: m.name, engine: id, H: cH, W: cW, maxDiff255: null, tolerance255: DEFAULT_TOLERANCE_255, ok: false, reason: (e as Error).message });
+          result.failures.push(`${m.name} on ${id}: ${(e as Error).message}`);
+          continue;
+        }
+        unavailable(id, e);
+        continue;
+      }
+      if (!engineInfo.has(id)) engineInfo.set(id, { id, label: p.label, threads: p.threads, layout: p.layout, notes: [...p.notes], available: true });
+      else for (const n of p.notes) if (!engineInfo.get(id)!.notes.includes(n)) engineInfo.get(id)!.notes.push(n);
+      const tol = PEER_TOLERANCE_255[p.id.replace(/-\d+$/, '')]?.tol ?? DEFAULT_TOLERANCE_255;
+      let d: number | null = null, reason: string | undefined;
+      try {
+        const r = await p.prepare(xc, cH, cW);
+        try {
+          d = maxDiff255(r.toNhwc(await r.run()), ref);
+        } finally {
+          r.dispose();
+        }
+      } catch (e) {
+        reason = (e as Error).message;
+      }
+      const ok = d !== null && d < tol;
+      result.checks.push({ model: m.name, engine: id, H: cH, W: cW, maxDiff255: d, tolerance255: tol, ok, ...(reason ? { reason } : {}) });
+      log(`  check ${id.padEnd(10)} at ${cH}x${cW}: ${d === null ? `ERROR ${reason}` : `max |diff| * 255 = ${d.toExponential(2)}`} ${ok ? 'ok' : `NOT EQUAL (tolerance ${tol}): not timed`}`);
+      if (ok) peers.push(p);
+      else {
+        result.failures.push(`${m.name} on ${id}: ${d === null ? reason : `max |diff| * 255 = ${d} >= ${tol}`}`);
+        await p.dispose();
+      }
+    }
+
+    // 2. timing, setting by setting, engine after engine
+    for (const s of settings) {
+      const macs = profileGraph(g, s.H, s.W).macs;
+      const x = randomInput(s.H, s.W, Cin, seed + 2);
+      let refFull: Float32Array | null = null;
+      if (peers.length && !peers.some((p) => p.id === 'mvsr-1')) {
+        await initEngine({ threads: 1 }); // the full-size reference, untimed
+        refFull = mvsrOutput(g, x, s.H, s.W);
+      }
+      for (const p of peers) {
+        let r: PeerRun | null = null;
+        try {
+          r = await p.prepare(x, s.H, s.W);
+          const { ms, last } = await timeAsync(r.run, warmup, reps);
+          const y = r.toNhwc(last);
+          if (p.id === 'mvsr-1') refFull = y;
+          const full = p.id === 'mvsr-1' ? 0 : refFull ? maxDiff255(y, refFull) : null;
+          const med = median(ms);
+          const gflops = (2 * macs) / med / 1e6;
+          const row: TimingRow = {
+            model: m.name, setting: s.name, H: s.H, W: s.W, engine: p.id, label: p.label, threads: p.threads,
+            msMedian: med, msP90: percentile(ms, 0.9), fps: 1000 / med, gflops, pctPeak: pctOfPeak(gflops, p.threads),
+            samplesMs: ms, fullSizeMaxDiff255: full,
+          };
+          result.rows.push(row);
+          if (full !== null && !(full < (PEER_TOLERANCE_255[p.id.replace(/-\d+$/, '')]?.tol ?? DEFAULT_TOLERANCE_255))) {
+            result.failures.push(`${m.name} ${s.name} on ${p.id}: full-size output differs from mvsr by ${full}/255`);
+          }
+          log(`  ${s.H}x${s.W} ${p.id.padEnd(10)} ${med.toFixed(2)} ms (p90 ${row.msP90.toFixed(2)}), ${gflops.toFixed(2)} GFLOP/s${full !== null ? `, full-size max |diff| * 255 ${full.toExponential(2)}` : ''}`);
+        } catch (e) {
+          result.failures.push(`${m.name} ${s.name} on ${p.id}: ${(e as Error).message}`);
+          log(`  ${s.name} ${p.id}: ERROR ${(e as Error).message}`);
+        } finally {
+          r?.dispose();
+        }
+      }
+    }
+    for (const p of peers) await p.dispose();
+  }
+  disposeEngine();
+
+  // 3. further onnxruntime-web thread counts, each in a child process running this file
+  for (const id of ortWebChildren) {
+    log(`${id}: in a child process (onnxruntime-web fixes its thread count once per process)`);
+    const childOpts: InferBenchOptions = { models: models.map((m) => m.name), settings, engines: [id], quick, warmup, reps, checkSize: [cH, cW], seed, peak };
+    const c = await runChild(childOpts, (line) => log(`  [${id}] ${line}`));
+    if ('error' in c) {
+      unavailable(id, new Error(c.error));
+      continue;
+    }
+    const info = c.engines.find((e) => e.id === id);
+    if (info) engineInfo.set(id, info.available ? { ...info, notes: [...info.notes, 'timed in a child process of this run'] } : info);
+    result.checks.push(...c.checks);
+    result.rows.push(...c.rows);
+    result.failures.push(...c.failures.map((f) => `${f} (child process)`));
+  }
+  result.engines = engines.map((id) => engineInfo.get(id) ?? { id, label: id, threads: threadsOf(id), layout: 'nhwc', notes: [], available: false, reason: 'no model ran on it' });
+  return result;
+}
+
+/** runInferBench in a child process (this file with --child-options); its JSON result, or why there is none. */
+function runChild(opts: InferBenchOptions, log: (line: string) => void): Promise<InferBenchResult | { error: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child-options', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', partial = '', last = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      const lines = (partial + d).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l.trim()) log((last = l));
+    });
+    child.on('error', (e) => resolve({ error: `child process failed to start: ${e.message}` }));
+    child.on('close', (code) => {
+      try {
+        resolve(JSON.parse(stdout) as InferBenchResult);
+      } catch {
+        resolve({ error: `child process exited with ${code}${last ? `: ${last}` : ''}` });
+      }
+    });
+  });
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+const fmt = (v: number, d: number): string => (Number.isFinite(v) ? v.toFixed(d) : '–');
+
+export function formatInferMarkdown(r: InferBenchResult): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; mvsr kernels: ${m.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}`);
+  const pk = Object.entries(r.peak.gflops).filter(([, v]) => Number.isFinite(v)).map(([t, v]) => `${v.toFixed(1)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ');
+  out.push(`SIMD128 peak (${r.peak.build} build): ${pk}${r.peak.otherBuild ? `; ${r.peak.otherBuild.build} build: ${r.peak.otherBuild.gflops1.toFixed(1)} GFLOP/s on 1 thread` : ''}`);
+  out.push('');
+  for (const s of r.settings) {
+    out.push(`### ${s.name} setting: ${s.H}×${s.W} → ${s.outH}×${s.outW}`);
+    out.push('');
+    out.push('| model | GMACs | engine | threads | median ms | p90 ms | fps | GFLOP/s | % of SIMD128 peak |');
+    out.push('|---|---|---|---|---|---|---|---|---|');
+    for (const md of r.models) {
+      const order = (id: string): number => (INFER_ENGINES as readonly string[]).indexOf(id);
+      const rows = r.rows.filter((x) => x.model === md.name && x.setting === s.name).sort((a, b) => order(a.engine) - order(b.engine));
+      rows.forEach((x, i) => {
+        out.push(`| ${i === 0 ? md.name : ''} | ${i === 0 ? fmt((md.macs[s.name] ?? NaN) / 1e9, 2) : ''} | ${x.label} | ${x.threads} | ${fmt(x.msMedian, 1)} | ${fmt(x.msP90, 1)} | ${fmt(x.fps, 1)} | ${fmt(x.gflops, 1)} | ${fmt(x.pctPeak, 0)}% |`);
+      });
+      if (!rows.length) out.push(`| ${md.name} | ${fmt((md.macs[s.name] ?? NaN) / 1e9, 2)} | (no engine ran) | | | | | | |`);
+    }
+    out.push('');
+  }
+  const checkEngines = INFER_ENGINES.filter((e) => r.checks.some((c) => c.engine === e));
+  if (checkEngines.length) {
+    const c0 = r.checks[0]!;
+    out.push(`Output check before timing (${c0.H}×${c0.W} input): max |engine − mvsr runGraph| × 255`);
+    out.push('');
+    out.push(`| model | ${checkEngines.join(' | ')} |`);
+    out.push(`|---|${checkEngines.map(() => '---').join('|')}|`);
+    for (const md of r.models) {
+      const cells = checkEngines.map((e) => {
+        const c = r.checks.find((x) => x.model === md.name && x.engine === e);
+        if (!c) return '';
+        if (c.maxDiff255 === null) return 'error';
+        return `${c.maxDiff255.toExponential(1)}${c.ok ? '' : ' ✗'}`;
+      });
+      out.push(`| ${md.name} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  out.push('Engines:');
+  for (const e of r.engines) {
+    out.push(e.available ? `- ${e.id}: ${e.label}, ${e.threads} thread(s), ${e.layout.toUpperCase()}; ${e.notes.join('; ')}` : `- ${e.id}: skipped: ${e.reason}`);
+  }
+  out.push('');
+  out.push('Method:');
+  for (const [k, v] of Object.entries(r.method)) if (typeof v === 'string') out.push(`- ${k}: ${v}`);
+  out.push(`- peak: ${r.peak.definition}`);
+  for (const [id, t] of Object.entries(PEER_TOLERANCE_255)) out.push(`- ${id} tolerance ${t.tol}/255: ${t.reason}`);
+  if (r.failures.length) {
+    out.push('');
+    out.push('FAILURES:');
+    for (const f of r.failures) out.push(`- ${f}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+// ---- as a script --------------------------------------------------------------------------------
+
+/** Parse "180x320" into [H, W]. */
+export function parseSize(flag: string, v: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new Error(`mvsr bench: ${flag} must look like 180x320, got "${v}"`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+  const input = flag('--input');
+  const child = flag('--child-options');
+  const r = await runInferBench(child ? JSON.parse(child) as InferBenchOptions : {
+    quick: args.includes('--quick'),
+    models: flag('--models')?.split(','),
+    engines: flag('--engines')?.split(','),
+    settings: input ? [{ name: input, H: parseSize('--input', input)[0], W: parseSize('--input', input)[1] }] : undefined,
+  });
+  process.stdout.write(child || args.includes('--json') ? JSON.stringify(r, null, 2) + '\n' : formatInferMarkdown(r));
+  process.exitCode = r.failures.length ? 1 : 0;
+}

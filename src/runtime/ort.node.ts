@@ -1,0 +1,166 @@
+// The `ort` inference backend: a deploy graph exported to ONNX (exportOnnx, NHWC in and out,
+// fixed input size) and run by onnxruntime-node's CPU provider. onnxruntime-node is an optional
+// peer: loadOrtNode() says clearly when it is missing. Sessions are cached per input size, so
+// a video or a tiled image pays the session's graph optimisation once per size.
+import type * as OrtNode from 'onnxruntime-node';
+import { Tensor, shapeStr } from '../tensor/tensor.js';
+import { type Graph, graphError, inputNode, validateGraph } from '../graph/ir.js';
+import { outputShape } from '../graph/shapes.js';
+import { exportOnnx, type OnnxExportOptions } from '../export/onnx.js';
+
+export type OrtNodeModule = typeof OrtNode;
+
+let loading: Promise<OrtNodeModule> | null = null;
+
+/**
+ * onnxruntime-node, loaded once; the native binding is checked by creating a one-node session.
+ * Rejects with an error that says why it is unavailable (not installed, no binary for this platform).
+ */
+export function loadOrtNode(): Promise<OrtNodeModule> {
+  loading ??= (async () => {
+    let ort: OrtNodeModule;
+    try {
+      ort = await import('onnxruntime-node');
+    } catch (e) {
+      throw new Error(`mvsr: the 'ort' backend needs onnxruntime-node (npm install onnxruntime-node): ${firstLine(e)}`);
+    }
+    try {
+      // a relu on one float: loads the native library and its CPU provider
+      const probe = onnxProbeModel();
+      await (await ort.InferenceSession.create(probe, sessionOptions(1))).release();
+    } catch (e) {
+      throw new Error(`mvsr: onnxruntime-node is installed but does not run here: ${firstLine(e)}`);
+    }
+    return ort;
+  })();
+  loading.catch(() => { loading = null; }); // a later call may try again (e.g. after an install)
+  return loading;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+}
+
+/** A one-node ONNX model (Relu on [1,1,1,1]) for checking that a runtime loads. */
+export function onnxProbeModel(): Uint8Array {
+  const g: Graph = {
+    meta: { arch: 'probe', args: {}, scale: 1 },
+    nodes: [
+      { op: 'input', id: 'input', inputs: [], channels: 1 },
+      { op: 'act', id: 'relu', inputs: ['input'], act: { kind: 'relu' } },
+      { op: 'output', id: 'output', inputs: ['relu'] },
+    ],
+    weights: {},
+  };
+  return exportOnnx(g, { inputShape: [1, 1] });
+}
+
+/** CPU provider, `threads` intra-op threads, one inter-op thread, all graph optimisations. */
+export function sessionOptions(threads: number): OrtNode.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: 'all', logSeverityLevel: 3,
+  };
+}
+
+export interface OrtBackendOptions {
+  /** onnxruntime's intra-op threads (default 1). */
+  threads?: number;
+  /** Sessions kept (one per input size, least recently used dropped first; default 8). */
+  maxSessions?: number;
+}
+
+/**
+ * Runs a graph with onnxruntime-node: NHWC float32 Tensor in, a new NHWC Tensor out. Each input
+ * size gets its own fixed-shape session (exported with inputShape [H, W], batch 1, NHWC); a batch
+ * of N runs as N frames. The same graph's results agree with runGraph to float32 rounding.
+ */
+export class OrtGraphBackend {
+  readonly name = 'ort' as const;
+  private readonly sessions = new Map<string, Promise<OrtNode.InferenceSession>>();
+  private disposed = false;
+
+  private constructor(
+    readonly graph: Graph,
+    private readonly ort: OrtNodeModule,
+    readonly threads: number,
+    private readonly maxSessions: number,
+  ) {}
+
+  /** Loads onnxruntime-node and checks that the graph can be exported (errors name the node). */
+  static async create(g: Graph, o: OrtBackendOptions = {}): Promise<OrtGraphBackend> {
+    validateGraph(g);
+    const threads = o.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`mvsr: ort backend: threads must be a positive integer, got ${threads}`);
+    const ort = await loadOrtNode();
+    exportOnnx(g, { layout: 'nhwc', dynamic: true }); // unexportable nodes fail here, not on the first frame
+    return new OrtGraphBackend(g, ort, threads, Math.max(1, o.maxSessions ?? 8));
+  }
+
+  /** Export options of the session for an H x W input. */
+  static exportOptions(H: number, W: number): OnnxExportOptions {
+    return { layout: 'nhwc', inputShape: [H, W] };
+  }
+
+  /** The session for H x W input frames (created on first use, then cached). */
+  session(H: number, W: number): Promise<OrtNode.InferenceSession> {
+    if (this.disposed) throw new Error('mvsr: ort backend: used after dispose()');
+    const key = `${H}x${W}`;
+    let s = this.sessions.get(key);
+    if (s) {
+      this.sessions.delete(key); // re-insert: most recently used last
+      this.sessions.set(key, s);
+      return s;
+    }
+    const bytes = exportOnnx(this.graph, OrtGraphBackend.exportOptions(H, W));
+    s = this.ort.InferenceSession.create(bytes, sessionOptions(this.threads));
+    this.sessions.set(key, s);
+    s.catch(() => this.sessions.delete(key));
+    while (this.sessions.size > this.maxSessions) {
+      const [oldest, p] = this.sessions.entries().next().value as [string, Promise<OrtNode.InferenceSession>];
+      this.sessions.delete(oldest);
+      void p.then((old) => old.release(), () => undefined);
+    }
+    return s;
+  }
+
+  /** Input sizes with a cached session, least recently used first ("HxW"). */
+  cachedSizes(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  async run(x: Tensor): Promise<Tensor> {
+    const Cin = inputNode(this.graph).channels;
+    if (x.shape.length !== 4 || x.shape[3] !== Cin) {
+      throw graphError(this.graph, inputNode(this.graph), `expects an NHWC input with ${Cin} channels, got ${shapeStr(x.shape)}`);
+    }
+    const [N, H, W] = x.shape as [number, number, number, number];
+    const [Ho, Wo, Co] = outputShape(this.graph, H, W); // size errors name the node
+    const s = await this.session(H, W);
+    const frame = H * W * Cin, outFrame = Ho * Wo * Co;
+    const frames: Float32Array[] = [];
+    for (let n = 0; n < N; n++) {
+      // a copy out of the engine's shared memory (onnxruntime takes plain ArrayBuffers)
+      const xin = x.data.slice(n * frame, (n + 1) * frame);
+      const res = await s.run({ [s.inputNames[0]!]: new this.ort.Tensor('float32', xin, [1, H, W, Cin]) });
+      const y = res[s.outputNames[0]!]!;
+      const d = y.dims;
+      if (d.length !== 4 || d[1] !== Ho || d[2] !== Wo || d[3] !== Co) {
+        throw graphError(this.graph, null, `onnxruntime returned [${d.join(',')}], expected [1,${Ho},${Wo},${Co}]`);
+      }
+      frames.push(y.data as Float32Array);
+    }
+    const out = Tensor.empty([N, Ho, Wo, Co]);
+    const od = out.data;
+    frames.forEach((f, n) => od.set(f.subarray(0, outFrame), n * outFrame));
+    return out;
+  }
+
+  /** Release every cached session. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+  }
+}

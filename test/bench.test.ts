@@ -1,0 +1,414 @@
+// Inference backends and benchmark peers compute what mvsr's interpreter computes: the 'ort'
+// backend (onnxruntime-node), the onnxruntime-web and TensorFlow.js (wasm) peers and the
+// onnxruntime-node peer on every zoo family's deploy graph and on hand-built graphs that reach
+// every op and both pixel-shuffle mappings; 'auto' picks one of the two backends and says which;
+// the SIMD peak kernel does the work it is timed for; `mvsr bench --quick` runs end to end on a
+// tiny size. Correctness only: no speed is asserted. Peers that cannot load are skipped, saying why.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { REPO_ROOT } from './data.js';
+import { useEngine, mulberry32, maxAbsDiff } from './helpers.js';
+import { engine } from '../src/tensor/engine.js';
+import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
+import { manualSeed } from '../src/nn/init.js';
+import type { Module } from '../src/nn/module.js';
+import { createModel } from '../src/models/registry.js';
+import { GraphBuilder, toGraph, runGraph, type Graph, type GraphWeight } from '../src/graph/index.js';
+import { loadOrtNode, OrtGraphBackend } from '../src/runtime/ort.node.js';
+import { createBackend } from '../src/runtime/backend.node.js';
+import {
+  loadTfjsWasm, loadOrtWeb, createTfjsPeer, createOrtWebPeer, createOrtNodePeer, buildTfjsProgram, pixelShufflePermutation, type Peer,
+} from '../src/bench/peers.js';
+import { measureSimdPeak, INFER_MODELS } from '../src/bench/infer.js';
+
+const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+/** max |engine - mvsr| * 255 below a hundredth of an 8-bit step (float32 summation order only). */
+const TOL_255 = 0.01;
+
+const skipReason = async (load: () => Promise<unknown>, what: string): Promise<string | false> => {
+  try {
+    await load();
+    return false;
+  } catch (e) {
+    return `${what} cannot load here: ${(e as Error).message.split('\n')[0]!.replace(/^mvsr: /, '')}`;
+  }
+};
+await useEngine(1);
+const noOrt = await skipReason(loadOrtNode, 'onnxruntime-node');
+const noOrtWeb = await skipReason(() => loadOrtWeb(1), 'onnxruntime-web');
+const noTfjs = await skipReason(loadTfjsWasm, 'TensorFlow.js wasm');
+
+// ---- graphs -------------------------------------------------------------------------------------
+
+/** Overwrite every parameter with U(-a, a) (seeded), except ECB's fixed edge masks. */
+function randomize(m: Module, a: number, seed: number): void {
+  const r = mulberry32(seed);
+  for (const [n, p] of m.namedParameters()) {
+    if (/(^|\.)mask$/.test(n)) continue;
+    const d = p.value.data;
+    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
+  }
+}
+
+/** A zoo model's deploy graph with seeded weights: U(-a, a), or the default initialisation when a is null. */
+function familyGraph(arch: string, args: Record<string, unknown>, seed: number, a: number | null = 0.25): Graph {
+  manualSeed(seed);
+  const m = createModel(arch, args);
+  try {
+    if (a !== null) randomize(m, a, seed);
+    return toGraph(m);
+  } finally {
+    m.dispose();
+  }
+}
+
+// the benchmarked x4 networks with the default initialisation the benchmark uses (outputs of
+// order 1; U(-0.25, 0.25) weights in 16-28 channel nets give outputs in the tens, where float32
+// summation order alone moves the last bits by more than 0.01/255), then small nets with U(-0.25, 0.25)
+const FAMILIES: [string, Record<string, unknown>, number | null][] = [
+  ...INFER_MODELS.map((m): [string, Record<string, unknown>, null] => [m.arch, m.args, null]),
+  ['ESPCN', { colors: 3, upscale: 3 }, 0.25],
+  ['FSRCNN', { upscale: 2 }, 0.25], // transposed conv
+  ['FSRCNN', { upscale: 3 }, 0.25],
+  ['ECBSR', { upscale: 3, num_block: 2, num_feat: 8, act_type: 'prelu' }, 0.25],
+  ['ECBSR', { upscale: 2, num_block: 1, num_feat: 8, act_type: 'relu', num_in_ch: 1 }, 0.25], // one input channel broadcast
+  ['ECBSRET', { upscale: 3, num_block: 2, num_feat: 8, act_type: 'prelu' }, 0.25], // channel slice folded into the last conv
+  ['ABPN', { scale: 3, num_block: 2, num_feat: 8 }, 0.25],
+  ['ABPN_ET', { scale: 3, num_block: 2, num_feat: 8 }, 0.25],
+  ['Plain', { upscale: 2, num_block: 2, num_feat: 8 }, 0.25],
+  ['ETDS', { upscale: 3, num_block: 2, num_feat: 12, num_residual_feat: 4 }, 0.25],
+  ['ELSR', { upscale: 2, num_feat: 6 }, 0.25],
+  ['Bicubic', { upscale: 2 }, 0.25],
+];
+
+const w = (shape: number[], seed: number, a = 0.3): GraphWeight => {
+  const r = mulberry32(seed);
+  return { shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => (2 * r() - 1) * a) };
+};
+
+/** Every op and activation the peers map: shared PReLU, depthwise, leaky, 1x1, mul, tanh, sigmoid, concat of slices, clamp, both resizes, TF-order depth_to_space, explicit padding. */
+function everyOpGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'every_op', args: {}, scale: 2 });
+  const x = b.input(3);
+  const a = b.conv('c1', x, w([8, 3, 3, 3], 1), w([8], 2), { act: { kind: 'prelu', alpha: { shape: [1], data: Float32Array.of(0.2) } } });
+  let d = b.conv('dw', a, w([8, 1, 3, 3], 3), w([8], 4), { groups: 8 });
+  d = b.act('leaky', d, { kind: 'leaky', slope: 0.1 });
+  const e = b.conv('c2', d, w([8, 8, 1, 1], 5), null);
+  const t = b.act('tanh', b.mul('m', e, d), { kind: 'tanh' });
+  const s = b.act('sig', e, { kind: 'sigmoid' });
+  const c = b.act('clamp', b.concat('cat', [t, s, b.slice('x01', x, 0, 2)]), { kind: 'clamp', lo: -0.4, hi: 0.45 });
+  const r = b.add('sum', b.resize('rn', c, 2, 'nearest'), b.resize('rb', c, 2, 'bilinear'));
+  let q = b.conv('c3', r, w([12, 18, 3, 3], 6), w([12], 7), { act: { kind: 'relu' } });
+  q = b.conv('c4', q, w([12, 12, 3, 3], 8), w([12], 9), { padding: 2 }); // explicit padding: grows by 2
+  q = b.conv('c5', q, w([12, 12, 3, 3], 10), w([12], 11), { padding: 0 }); // and shrinks back
+  return b.output(b.depthToSpace('d2s', q, 2, 'tf'));
+}
+
+/** PyTorch pixel shuffles whose producer has other readers: tfjs must reorder channels with a gather. */
+function sharedProducerGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'shared_producer', args: {}, scale: 2 });
+  const c = b.conv('c', b.input(3), w([12, 3, 3, 3], 21), w([12], 22));
+  const y1 = b.depthToSpace('ps1', c, 2);
+  const y2 = b.depthToSpace('ps2', b.act('relu', c, { kind: 'relu' }), 2);
+  return b.output(b.add('sum', y1, y2));
+}
+
+/** A pixel shuffle after conv + residual concat of input slices, with a PReLU per channel (the ECBSR tail, by hand). */
+function residualTailGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'residual_tail', args: {}, scale: 3 });
+  const x = b.input(2);
+  const h = b.conv('h', x, w([8, 2, 3, 3], 31), w([8], 32), { act: { kind: 'prelu', alpha: w([8], 33) } });
+  const y = b.conv('last', h, w([18, 8, 3, 3], 34), w([18], 35));
+  const parts: string[] = [];
+  for (let c = 0; c < 2; c++) {
+    const sl = b.slice(`s${c}`, x, c, c + 1);
+    for (let j = 0; j < 9; j++) parts.push(sl);
+  }
+  return b.output(b.depthToSpace('ps', b.add('res', y, b.concat('rep', parts)), 3));
+}
+
+const HAND: [string, () => Graph][] = [['every op', everyOpGraph], ['shared producer', sharedProducerGraph], ['residual tail', residualTailGraph]];
+
+function randomInput(N: number, H: number, W: number, C: number, seed: number): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: N * H * W * C }, () => r());
+}
+
+function mvsrRef(g: Graph, x: Float32Array, shape: number[]): { shape: number[]; data: Float32Array } {
+  const t = Tensor.from(shape, x);
+  try {
+    const y = runGraph(g, t);
+    try {
+      return { shape: [...y.shape], data: y.toArray() };
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}
+
+const allGraphs = (): [string, Graph][] => [
+  ...FAMILIES.map(([arch, args, a], i): [string, Graph] => [`${arch} ${JSON.stringify(args)}${a === null ? ' (default init)' : ''}`, familyGraph(arch, args, 500 + i, a)]),
+  ...HAND.map(([name, f]): [string, Graph] => [name, f()]),
+];
+const cin = (g: Graph): number => (g.nodes.find((n) => n.op === 'input') as { channels: number }).channels;
+
+// ---- the SIMD peak kernel -----------------------------------------------------------------------
+
+test('simd_peak: every thread runs its chains to the fixed point (the loop is not optimised away); the measured peak is finite and positive', async () => {
+  for (const nt of [1, 2]) {
+    const e = await useEngine(nt);
+    const out = e.alloc(64);
+    try {
+      e.f32.fill(-1, out >>> 2, (out >>> 2) + 4);
+      e.run('simd_peak', [20_000, out], nt); // 0.999^20000 ~ 3e-9: each of 10 chains x 4 lanes reaches 1
+      const got = Array.from(e.f32.subarray(out >>> 2, (out >>> 2) + nt));
+      for (const v of got) assert.ok(Math.abs(v - 40) < 0.01, `thread sums ${got}`); // 1 up to float32 rounding of the fixed point
+      assert.equal(e.f32[(out >>> 2) + nt], -1, 'nothing written past the last thread');
+      e.run('simd_peak', [3, out], nt); // three steps from the start values: not yet converged
+      assert.ok(Math.abs(e.f32[out >>> 2]! - 40) > 1, 'the result depends on the iteration count');
+    } finally {
+      e.release(out);
+    }
+  }
+  const p = await measureSimdPeak([1, 2], true);
+  for (const t of ['1', '2']) assert.ok(Number.isFinite(p.gflops[t]) && p.gflops[t]! > 0, `peak on ${t} thread(s): ${p.gflops[t]}`);
+  assert.match(p.definition, /f32x4/);
+  assert.equal(p.build, engine().simd);
+  await useEngine(1);
+});
+
+// ---- backends -----------------------------------------------------------------------------------
+
+test('ort backend: every family and hand-built graph equals runGraph (NHWC in and out, batch 2, one cached session per input size)', { skip: noOrt }, async () => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  const lines: string[] = [];
+  for (const [name, g] of allGraphs()) {
+    const be = await OrtGraphBackend.create(g, { threads: 1 });
+    try {
+      let worst = 0;
+      for (const [N, H, W] of [[1, 7, 9], [2, 5, 6], [1, 7, 9]] as const) {
+        const shape = [N, H, W, cin(g)];
+        const x = randomInput(N, H, W, cin(g), H * 100 + W);
+        const ref = mvsrRef(g, x, shape);
+        const xt = Tensor.from(shape, x);
+        const y = await be.run(xt);
+        xt.dispose();
+        assert.deepEqual([...y.shape], ref.shape, `${name}: shape`);
+        worst = Math.max(worst, maxAbsDiff(y.toArray(), ref.data) * 255);
+        y.dispose();
+      }
+      assert.deepEqual(be.cachedSizes(), ['5x6', '7x9'], `${name}: sessions per size, most recent last`);
+      lines.push(`${name.padEnd(90)} ${worst.toExponential(2)}`);
+      assert.ok(worst < TOL_255, `${name}: max |ort - mvsr| * 255 = ${worst}`);
+    } finally {
+      await be.dispose();
+    }
+  }
+  console.log(`ort backend, max |ort - runGraph| * 255:\n${lines.join('\n')}`);
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('createBackend: wasm and ort equal runGraph; auto times both, returns one of them and says which and why', async () => {
+  await useEngine(1);
+  const g = familyGraph('ETDS', { upscale: 4, num_block: 2, num_feat: 8, num_residual_feat: 3 }, 77);
+  const shape = [1, 6, 10, 3];
+  const x = randomInput(1, 6, 10, 3, 5);
+  const ref = mvsrRef(g, x, shape);
+  const xt = Tensor.from(shape, x);
+  try {
+    for (const kind of ['wasm', 'ort', 'auto'] as const) {
+      if (kind === 'ort' && noOrt) continue;
+      const be = await createBackend(g, { backend: kind, threads: 1, H: 6, W: 10, calibrationRuns: 2 });
+      try {
+        const y = await be.run(xt);
+        const d = maxAbsDiff(y.toArray(), ref.data) * 255;
+        y.dispose();
+        assert.ok(d < TOL_255, `${kind} (${be.name}): max |diff| * 255 = ${d}`);
+        assert.equal(be.threads, 1);
+        if (kind !== 'auto') {
+          assert.equal(be.name, kind);
+          assert.equal(be.calibration, null);
+          continue;
+        }
+        const c = be.calibration!;
+        assert.ok(c, 'auto keeps its calibration');
+        assert.ok(be.name === 'wasm' || be.name === 'ort');
+        assert.equal(c.chosen, be.name);
+        assert.equal(c.ms.wasm.length, 2);
+        assert.match(c.reason, /wasm/);
+        if (noOrt) {
+          assert.equal(be.name, 'wasm');
+          assert.equal(c.ms.ort, null);
+          assert.match(c.reason, /ort not available/);
+        } else {
+          assert.equal(c.ms.ort?.length, 2);
+          assert.ok(c.maxDiff255! < TOL_255);
+          const faster = c.medianMs.ort! < c.medianMs.wasm ? 'ort' : 'wasm';
+          assert.equal(be.name, faster, `the faster median wins: ${c.reason}`);
+          assert.match(c.reason, new RegExp(`${be.name} is [\\d.]+x faster`));
+        }
+        console.log(`auto at 6x10: ${be.name} (${c.reason})`);
+      } finally {
+        await be.dispose();
+      }
+    }
+    await assert.rejects(createBackend(g, { backend: 'auto' }), /backend 'auto' needs H/);
+    await assert.rejects(createBackend(g, { backend: 'wasm', threads: 2 }), /engine, which has 1 thread\(s\), not 2/);
+    await assert.rejects(createBackend(g, { backend: 'gpu' as 'wasm' }), /'gpu' is not 'wasm', 'ort' or 'auto'/);
+  } finally {
+    xt.dispose();
+  }
+});
+
+test('auto with a graph onnx cannot express (MATLAB bicubic) picks wasm and names the node', async () => {
+  await useEngine(1);
+  const b = new GraphBuilder({ arch: 'MatlabBicubic', args: {}, scale: 2 });
+  const g = b.output(b.resize('resize', b.input(3), 2, 'matlabBicubic'));
+  const be = await createBackend(g, { backend: 'auto', H: 5, W: 4, calibrationRuns: 1 });
+  try {
+    assert.equal(be.name, 'wasm');
+    assert.match(be.calibration!.reason, noOrt ? /ort not available/ : /ort not available: .*node 'resize' \(resize\).*matlabBicubic/);
+  } finally {
+    await be.dispose();
+  }
+});
+
+// ---- peers --------------------------------------------------------------------------------------
+
+async function checkPeer(make: (g: Graph) => Promise<Peer>, title: string, unsupported?: RegExp): Promise<void> {
+  await useEngine(1);
+  const lines: string[] = [];
+  for (const [name, g] of allGraphs()) {
+    let p: Peer;
+    try {
+      p = await make(g);
+    } catch (e) {
+      if (unsupported && unsupported.test(name)) {
+        assert.match((e as Error).message, /has no TensorFlow\.js \(wasm\) form: tfjs has no bicubic resize/);
+        lines.push(`${name.padEnd(90)} unsupported: ${(e as Error).message}`);
+        continue;
+      }
+      throw e;
+    }
+    try {
+      let worst = 0, range = 0;
+      for (const [H, W] of [[7, 9], [5, 6]] as const) {
+        const x = randomInput(1, H, W, cin(g), H * 10 + W);
+        const ref = mvsrRef(g, x, [1, H, W, cin(g)]);
+        const r = await p.prepare(x, H, W);
+        try {
+          const y = r.toNhwc(await r.run());
+          worst = Math.max(worst, maxAbsDiff(y, ref.data) * 255);
+          for (const v of ref.data) range = Math.max(range, Math.abs(v));
+          const again = r.toNhwc(await r.run());
+          assert.deepEqual(again, y, `${name}: a second run of the prepared input gives the same output`);
+        } finally {
+          r.dispose();
+        }
+      }
+      lines.push(`${name.padEnd(90)} ${worst.toExponential(2)} (max |y| ${range.toFixed(2)})`);
+      assert.ok(worst < TOL_255, `${title} ${name}: max |peer - mvsr| * 255 = ${worst}`);
+    } finally {
+      await p.dispose();
+    }
+  }
+  console.log(`${title}, max |peer - runGraph| * 255:\n${lines.join('\n')}`);
+}
+
+test('TensorFlow.js (wasm) peer: the graph rebuilt from tfjs-core ops equals runGraph; bicubic resize is refused by name', { skip: noTfjs }, async () => {
+  await checkPeer((g) => createTfjsPeer(g), 'tfjs-wasm', /^Bicubic/);
+});
+
+test('TensorFlow.js mapping: pixel shuffle folds into the producer\'s channel order, or a gather where the producer has other readers', { skip: noTfjs }, async () => {
+  const { tf } = await loadTfjsWasm();
+  assert.deepEqual(pixelShufflePermutation(2, 2), [0, 4, 1, 5, 2, 6, 3, 7]);
+  const folded = buildTfjsProgram(tf, residualTailGraph());
+  assert.deepEqual(folded.notes, ["pixel shuffle 'ps': producer's output channels permuted to TF's depth_to_space order (no extra op)"]);
+  folded.dispose();
+  const gathered = buildTfjsProgram(tf, sharedProducerGraph());
+  assert.equal(gathered.notes.filter((n) => /tf\.gather/.test(n)).length, 2);
+  gathered.dispose();
+});
+
+test('onnxruntime-web (wasm) peer equals runGraph, its .wasm read from node_modules (fetch disabled while it loads)', { skip: noOrtWeb }, async () => {
+  await checkPeer((g) => createOrtWebPeer(g, { threads: 1 }), 'ort-web');
+});
+
+test('onnxruntime-node peer (NCHW, fixed shapes) equals runGraph on 1 and 2 threads', { skip: noOrt }, async () => {
+  await checkPeer((g) => createOrtNodePeer(g, { threads: 2 }), 'ort-node (2 threads)');
+  const g = familyGraph('ABPN', { scale: 4, num_block: 1, num_feat: 8 }, 9);
+  const p = await createOrtNodePeer(g, { threads: 1 });
+  try {
+    const x = randomInput(1, 6, 5, 3, 1);
+    const r = await p.prepare(x, 6, 5);
+    const d = maxAbsDiff(r.toNhwc(await r.run()), mvsrRef(g, x, [1, 6, 5, 3]).data) * 255;
+    assert.ok(d < TOL_255, `1 thread: ${d}`);
+    assert.equal(p.id, 'ort-node-1');
+  } finally {
+    await p.dispose();
+  }
+});
+
+// ---- the benchmark, end to end ------------------------------------------------------------------
+
+function mvsrCli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('mvsr bench --quick --json on a tiny size: every engine that loads is checked equal, then timed; the JSON has the figures and the peak definition', () => {
+  const r = mvsrCli('bench', '--quick', '--json', '--input', '12x16', '--check', '7x9', '--models', 'ELSR,ECBSR-M4C16');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    peak: { definition: string; gflops: Record<string, number> };
+    engines: { id: string; available: boolean; reason?: string }[];
+    checks: { model: string; engine: string; maxDiff255: number; ok: boolean }[];
+    rows: { model: string; engine: string; msMedian: number; msP90: number; fps: number; gflops: number; pctPeak: number; samplesMs: number[]; fullSizeMaxDiff255: number | null }[];
+    settings: { H: number; W: number; outH: number; outW: number }[];
+    failures: string[];
+  };
+  assert.deepEqual(j.failures, []);
+  assert.deepEqual(j.settings.map((s) => [s.H, s.W, s.outH, s.outW]), [[12, 16, 48, 64]]);
+  assert.match(j.peak.definition, /simd_peak/);
+  const available = j.engines.filter((e) => e.available).map((e) => e.id);
+  for (const e of j.engines) if (!e.available) assert.ok(e.reason, `${e.id} says why it was skipped`);
+  assert.ok(available.includes('mvsr-1') && available.includes('mvsr-2'));
+  if (!noOrt) assert.ok(available.includes('ort-node-1') && available.includes('ort-node-2'));
+  if (!noOrtWeb) assert.ok(available.includes('ort-web-1') && available.includes('ort-web-2'), 'ort-web on 1 thread here, on 2 in a child process');
+  if (!noTfjs) assert.ok(available.includes('tfjs-wasm'));
+  for (const model of ['ELSR', 'ECBSR-M4C16']) {
+    for (const id of available) {
+      const c = j.checks.find((x) => x.model === model && x.engine === id);
+      assert.ok(c?.ok && c.maxDiff255 < TOL_255, `${model} on ${id}: checked before timing (${JSON.stringify(c)})`);
+      const row = j.rows.find((x) => x.model === model && x.engine === id);
+      assert.ok(row, `${model} on ${id}: timed`);
+      assert.equal(row.samplesMs.length, 3);
+      for (const k of ['msMedian', 'msP90', 'fps', 'gflops', 'pctPeak'] as const) assert.ok(Number.isFinite(row[k]) && row[k] > 0, `${model} ${id} ${k} = ${row[k]}`);
+      assert.ok(row.msP90 >= row.msMedian);
+      assert.ok(row.fullSizeMaxDiff255 !== null && row.fullSizeMaxDiff255 < TOL_255);
+    }
+  }
+  const skipped = j.engines.filter((e) => !e.available);
+  if (skipped.length) console.log(`skipped engines: ${skipped.map((e) => `${e.id} (${e.reason})`).join('; ')}`);
+});
+
+test('mvsr bench prints a markdown table with the definitions; bad flags are refused in one line', () => {
+  const r = mvsrCli('bench', '--quick', '--input', '8x8', '--check', '5x5', '--models', 'ESPCN', '--engines', 'mvsr-1,tfjs-wasm');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\| model \| GMACs \| engine \| threads \| median ms \| p90 ms \| fps \| GFLOP\/s \| % of SIMD128 peak \|/);
+  assert.match(r.stdout, /\| ESPCN \| [\d.]+ \| mvsr \(wasm, (relaxed SIMD|SIMD128)\) \| 1 \|/);
+  assert.match(r.stdout, /SIMD128 peak \((relaxed|simd128) build\): [\d.]+ GFLOP\/s on 1 thread/);
+  assert.match(r.stdout, /- peak: SIMD128 peak: the best of several runs of simd_peak/);
+  assert.match(r.stdout, /Output check before timing \(5×5 input\)/);
+  const bad = mvsrCli('bench', '--models', 'NoSuchNet', '--input', '8x8');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28\)/);
+  const bad2 = mvsrCli('bench', '--input', '8by8');
+  assert.equal(bad2.code, 1);
+  assert.match(bad2.stderr, /--input must look like 180x320/);
+});
