@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
-import { useEngine, mulberry32, maxAbsDiff } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize } from './helpers.js';
 import { engine } from '../src/tensor/engine.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -42,15 +42,6 @@ const noTfjs = await skipReason(loadTfjsWasm, 'TensorFlow.js wasm');
 
 // ---- graphs -------------------------------------------------------------------------------------
 
-/** Overwrite every parameter with U(-a, a) (seeded), except ECB's fixed edge masks. */
-function randomize(m: Module, a: number, seed: number): void {
-  const r = mulberry32(seed);
-  for (const [n, p] of m.namedParameters()) {
-    if (/(^|\.)mask$/.test(n)) continue;
-    const d = p.value.data;
-    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
-  }
-}
 
 /** A zoo model's deploy graph with seeded weights: U(-a, a), or the default initialisation when a is null. */
 function familyGraph(arch: string, args: Record<string, unknown>, seed: number, a: number | null = 0.25): Graph {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize } from './helpers.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -27,15 +27,6 @@ function randomImage(H: number, W: number, seed: number, C = 3): Tensor {
   return Tensor.from([1, H, W, C], Array.from({ length: H * W * C }, () => r()));
 }
 
-/** Overwrite every parameter with U(-a, a) (seeded), except ECB's fixed edge masks. */
-function randomize(m: Module, a: number, seed: number): void {
-  const r = mulberry32(seed);
-  for (const [n, p] of m.namedParameters()) {
-    if (/(^|\.)mask$/.test(n)) continue;
-    const d = p.value.data;
-    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
-  }
-}
 
 /** The model's forward without a tape: a copy of the output. */
 function forward(m: Module, x: Tensor): { shape: number[]; data: Float32Array } {

@@ -5,6 +5,7 @@ import { initEngine, type Engine } from '../src/tensor/engine.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { leaf, backward, clearTape, type Var } from '../src/autograd/var.js';
 import { type RT, mulberry32, randomRT, numericalGradient } from './ref/index.js';
+import type { Module } from '../src/nn/module.js';
 
 export { mulberry32, randomRT };
 
@@ -111,4 +112,14 @@ export async function assertSameOnThreadCounts<T>(run: () => T[]): Promise<T[]> 
   assert.equal(one.length, two.length);
   one.forEach((v, i) => assert.deepEqual(v, two[i], `output ${i} differs between 1 and 2 threads`));
   return one;
+}
+
+/** Overwrite a module's parameters (not the fixed ECB masks) with U(-a, a), seeded. */
+export function randomize(m: Module, a: number, seed: number): void {
+  const r = mulberry32(seed);
+  for (const [n, p] of m.namedParameters()) {
+    if (/(^|\.)mask$/.test(n)) continue;
+    const d = p.value.data;
+    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
+  }
 }

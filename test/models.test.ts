@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, assertClose } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, assertClose, randomize } from './helpers.js';
 import * as ref from './ref/index.js';
 import type { RT } from './ref/index.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
@@ -54,15 +54,6 @@ function clamp01(a: Float32Array): Float32Array {
   return a.map((v) => Math.min(Math.max(v, 0), 1));
 }
 
-/** Overwrite every parameter with U(-a, a) (deterministic), except ECB's fixed edge masks. */
-function randomize(m: Module, a: number, seed: number): void {
-  const r = mulberry32(seed);
-  for (const [n, p] of m.namedParameters()) {
-    if (/(^|\.)mask$/.test(n)) continue;
-    const d = p.value.data;
-    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
-  }
-}
 
 function paramShapes(m: Module): Record<string, number[]> {
   return Object.fromEntries([...m.namedParameters()].map(([n, p]) => [n, [...p.value.shape]]));

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize } from './helpers.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
@@ -100,15 +100,6 @@ function runMvsr(g: Graph, x: { shape: number[]; data: Float32Array }): { shape:
   }
 }
 
-/** Overwrite every parameter with U(-a, a) (seeded), except ECB's fixed edge masks. */
-function randomize(m: Module, a: number, seed: number): void {
-  const r = mulberry32(seed);
-  for (const [n, p] of m.namedParameters()) {
-    if (/(^|\.)mask$/.test(n)) continue;
-    const d = p.value.data;
-    for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
-  }
-}
 
 const FAMILIES: [string, (s: number) => Record<string, unknown>][] = [
   ['Bicubic', (s) => ({ upscale: s })],

@@ -11,7 +11,7 @@ import { type Graph, type GraphNode, type Act, type GraphWeight, graphError, inp
 import { inferChannels, inferShapes } from '../graph/shapes.js';
 import { optimizeGraph, useCounts } from '../graph/run.js';
 import { exportOnnx } from '../export/onnx.js';
-import { loadOrtNode, sessionOptions } from '../runtime/ort.node.js';
+import { loadOrtNode, sessionOptions, onnxProbeModel } from '../runtime/ort.node.js';
 
 /** One prepared frame: the input already in the peer's memory and layout. */
 export interface PeerRun {
@@ -447,7 +447,7 @@ export function loadOrtWeb(threads = 1): Promise<OrtWebModule> {
       // in Node its wasm binary and glue are read from the package's own dist folder (no fetch: see withoutFetch)
       ort.env.wasm.numThreads = threads;
       ort.env.logLevel = 'error';
-      const s = await ort.InferenceSession.create(onnxProbe(), { executionProviders: ['wasm'] });
+      const s = await ort.InferenceSession.create(onnxProbeModel(), { executionProviders: ['wasm'] });
       await s.release();
     } catch (e) {
       throw new Error(`onnxruntime-web's wasm backend does not initialise here: ${firstLine(e)}`);
@@ -459,18 +459,6 @@ export function loadOrtWeb(threads = 1): Promise<OrtWebModule> {
   return ortWebLoading;
 }
 
-function onnxProbe(): Uint8Array {
-  const g: Graph = {
-    meta: { arch: 'probe', args: {}, scale: 1 },
-    nodes: [
-      { op: 'input', id: 'input', inputs: [], channels: 1 },
-      { op: 'act', id: 'relu', inputs: ['input'], act: { kind: 'relu' } },
-      { op: 'output', id: 'output', inputs: ['relu'] },
-    ],
-    weights: {},
-  };
-  return exportOnnx(g, { inputShape: [1, 1] });
-}
 
 interface OrtLikeSession {
   inputNames: readonly string[];
