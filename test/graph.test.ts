@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES } from './helpers.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -71,28 +71,12 @@ function compare(m: SRModel, x: Tensor, what: string): { fused: number; plain: n
 
 // ---- (a) every family, random weights --------------------------------------------------------
 
-const FAMILIES: [string, (s: number) => Record<string, unknown>][] = [
-  ['Bicubic', (s) => ({ upscale: s })],
-  ['MatlabBicubic', (s) => ({ upscale: s })],
-  ['ESPCN', (s) => ({ colors: 3, upscale: s })],
-  ['FSRCNN', (s) => ({ upscale: s })],
-  ['ECBSR', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
-  ['ECBSR', (s) => ({ upscale: s, num_block: 1, num_feat: 8, act_type: 'relu', num_in_ch: 1 })],
-  ['ECBSRT', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'linear' })],
-  ['ECBSRET', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
-  ['ABPN', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
-  ['ABPN_ET', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
-  ['Plain', (s) => ({ upscale: s, num_block: 2, num_feat: 8 })],
-  ['ETDS', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
-  ['ETDSForInference', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
-  ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
-];
 
 test('every zoo family: runGraph(toGraph(m)) equals the deploy-form forward (random weights, x2/x3/x4)', async (t) => {
   await useEngine(1);
   const live = liveTensorCount();
   let seed = 1;
-  for (const [arch, argsOf] of FAMILIES) {
+  for (const [arch, argsOf] of SMALL_FAMILIES) {
     for (const s of [2, 3, 4]) {
       const args = argsOf(s);
       const name = `${arch} x${s} ${JSON.stringify(args)}`;

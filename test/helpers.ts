@@ -123,3 +123,21 @@ export function randomize(m: Module, a: number, seed: number): void {
     for (let i = 0; i < d.length; i++) d[i] = (2 * r() - 1) * a;
   }
 }
+
+/** Small configurations of every zoo family (arguments for a given scale), for equivalence tests. */
+export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] = [
+  ['Bicubic', (s) => ({ upscale: s })],
+  ['MatlabBicubic', (s) => ({ upscale: s })],
+  ['ESPCN', (s) => ({ colors: 3, upscale: s })],
+  ['FSRCNN', (s) => ({ upscale: s })],
+  ['ECBSR', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
+  ['ECBSR', (s) => ({ upscale: s, num_block: 1, num_feat: 8, act_type: 'relu', num_in_ch: 1 })],
+  ['ECBSRT', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'linear' })],
+  ['ECBSRET', (s) => ({ upscale: s, num_block: 2, num_feat: 8, act_type: 'prelu' })],
+  ['ABPN', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
+  ['ABPN_ET', (s) => ({ scale: s, num_block: 2, num_feat: 8 })],
+  ['Plain', (s) => ({ upscale: s, num_block: 2, num_feat: 8 })],
+  ['ETDS', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
+  ['ETDSForInference', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
+  ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
+];
