@@ -104,3 +104,32 @@ test('a checkpoint left mid-swap (only checkpoint.old and a temporary directory)
   assert.equal(again.status, 1);
   assert.match(again.stderr, /already holds a checkpoint: pass --resume/);
 });
+
+test('SIGTERM stops a running training within a few iterations and leaves a checkpoint at the iteration it stopped', { timeout: 120_000 }, async () => {
+  const { dir, cfg } = await makeRun();
+  const run = path.join(dir, 'D');
+  const child = spawn(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--threads', '1', 'logger.save_checkpoint_freq=1000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += d; });
+  const log = path.join(run, 'train_log.jsonl');
+  const sentAt = await new Promise<number>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const n = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0;
+      if (n >= 40) { clearInterval(timer); child.kill('SIGTERM'); resolve(n); }
+    }, 5);
+    child.on('exit', () => { clearInterval(timer); reject(new Error('the run finished before SIGTERM was sent')); });
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('the run ignored SIGTERM for 30 s')); }, 30_000);
+    child.on('exit', (c) => { clearTimeout(t); resolve(c); });
+  });
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /SIGTERM: stopping after this iteration/);
+  assert.match(stderr, new RegExp(`--resume.*--run-dir`), 'the printed resume command names the run directory');
+  const ck = loadCheckpoint(run);
+  const logged = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number }).at(-1)!.iter;
+  assert.ok(ck, 'a checkpoint was written on the way out (none was due: save_checkpoint_freq 1000)');
+  assert.equal(ck.state.iter, logged, 'the checkpoint is at the last completed iteration');
+  assert.ok(ck.state.iter >= sentAt && ck.state.iter < sentAt + 20, `stopped promptly: signal after ${sentAt} iterations, stopped at ${ck.state.iter}`);
+  assert.ok(!existsSync(path.join(run, 'model.safetensors')), 'an interrupted run does not export a final model');
+});

@@ -185,6 +185,9 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   let window = { t: performance.now(), iters: 0, loss: 0 };
   try {
     while (state.iter < total) {
+      // Prefetched batches resolve as microtasks, so without this the loop never reaches the
+      // event loop's poll phase and signal handlers (SIGINT/SIGTERM -> o.signal) never run.
+      await new Promise<void>((r) => setImmediate(r));
       if (o.signal?.aborted) { stoppedBy = 'signal'; break; }
       if (o.maxMinutes !== undefined && (performance.now() - t0) / 60000 >= o.maxMinutes) { stoppedBy = 'time'; break; }
       const iter = state.iter + 1;
