@@ -2,7 +2,9 @@
 // node:zlib, and createUpscaler accepting paths and zoo names.
 export * from './index.js';
 export { createUpscaler, type CreateUpscalerOptions } from './api/create.node.js';
-export { resolveModel, loadModelFile, type ModelRequest } from './api/models.node.js';
+export { resolveModel, resolveAnyModel, loadModelFile, loadAnyModelFile, type ModelRequest } from './api/models.node.js';
+export { runDemo, sideBySide, type DemoOptions, type DemoResult } from './api/demo.node.js';
+export { listClips, type ClipRef } from './data/clips.node.js';
 export { readImage, writeImage, writePngStream, decodeImage, encodePng } from './io/image.node.js';
 export { loadWeightsFile, saveSafetensorsFile } from './io/weights.node.js';
 export { openVideo, createVideoWriter, videoKindForOutput } from './io/video.node.js';

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadWeightsFile } from '../io/weights.node.js';
 import { findShippedModel } from './shipped.node.js';
-import { createModel, listArchs, getArch, type SRModel, type ArchArgs } from '../models/registry.js';
+import { createModel, createAnyModel, listArchs, getArch, type SRModel, type ArchArgs } from '../models/registry.js';
+import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 
 export interface ModelRequest {
   /** Architecture name (registry `type`), required for .pth files. */
@@ -32,8 +33,8 @@ export function archByName(name: string): string | undefined {
   return all.find((a) => a === name) ?? all.find((a) => a.toLowerCase() === name.toLowerCase());
 }
 
-/** Build a model from a weights file; every problem is reported as `mvsr: <file>: …`. */
-export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
+/** Build a model (image or video, as its architecture is) from a weights file; every problem is reported as `mvsr: <file>: …`. */
+export function loadAnyModelFile(file: string, req: ModelRequest = {}): SRModel | VideoSRModel {
   const { tensors, metadata, format } = loadWeightsFile(file);
   const archName = req.arch ?? metadata.arch;
   if (!archName) {
@@ -53,9 +54,9 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
   const sk = scaleArg(arch);
   if (req.scale !== undefined) args[sk] = req.scale;
   else if (args[sk] === undefined && metadata.scale) args[sk] = Number(metadata.scale);
-  let model: SRModel;
+  let model: SRModel | VideoSRModel;
   try {
-    model = createModel(arch, args);
+    model = createAnyModel(arch, args);
   } catch (e) {
     throw new Error(`mvsr: ${file}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
   }
@@ -69,11 +70,27 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
   return model;
 }
 
-/** A model from a path or a zoo name (`bicubic`). */
+function imageOnly(m: SRModel | VideoSRModel, what: string): SRModel {
+  if (!isVideoModel(m)) return m;
+  m.dispose();
+  throw new Error(`mvsr: ${what}: ${m.arch} is a video model (it reads neighbouring frames and carries a state): give it a video, or use VideoUpscaler`);
+}
+
+/** An image model from a weights file (a video model is refused: see loadAnyModelFile). */
+export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
+  return imageOnly(loadAnyModelFile(file, req), file);
+}
+
+/** An image model from a path or a zoo name (`bicubic`); a video model is refused. */
 export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
-  if (existsSync(spec)) return loadModelFile(spec, req);
+  return imageOnly(resolveAnyModel(spec, req), spec);
+}
+
+/** A model of either kind from a path, a shipped model's name or a zoo name that needs no weights. */
+export function resolveAnyModel(spec: string, req: ModelRequest = {}): SRModel | VideoSRModel {
+  if (existsSync(spec)) return loadAnyModelFile(spec, req);
   const shipped = findShippedModel(spec, req.scale);
-  if (shipped) return loadModelFile(shipped.file, { ...req, arch: undefined, args: undefined });
+  if (shipped) return loadAnyModelFile(shipped.file, { ...req, arch: undefined, args: undefined });
   const weightless = WEIGHTLESS[spec.toLowerCase()];
   if (weightless) return createModel(weightless, { ...(req.args ?? {}), ...(req.scale !== undefined ? { [scaleArg(weightless)]: req.scale } : {}) });
   if (/\.(safetensors|pth|pt)$/i.test(spec) || basename(spec) !== spec) throw new Error(`mvsr: ${spec}: no such file`);

@@ -10,11 +10,16 @@ import { readImage, writePngStream } from '../io/image.node.js';
 import { openVideo, createVideoWriter } from '../io/video.node.js';
 import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
-import { resolveModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
+import { resolveModel, resolveAnyModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
+import { VideoUpscaler } from '../api/video.js';
+import { evaluateVideo, type FrameRow } from '../api/evalVideo.js';
+import { listClips } from '../data/clips.node.js';
+import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { evaluate, type EvalRow } from '../api/eval.js';
-import { listArchs, getArch, createModel, type SRModel } from '../models/registry.js';
+import { listArchs, getArch, createModel, createAnyModel, type SRModel } from '../models/registry.js';
+import type { VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
@@ -49,11 +54,14 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
   -s, --scale <n>     upscaling factor (checked against the model)
   -t, --threads <n>   worker threads (default: all cores)`;
 
-async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>) {
+async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<SRModel>;
+async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video: true): Promise<SRModel | VideoSRModel>;
+async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video = false): Promise<SRModel | VideoSRModel> {
   if (typeof v.model !== 'string') throw new Error(`mvsr ${cmd}: --model is required (see "mvsr ${cmd} --help")`);
   await initEngine({ threads: intFlag(cmd, v.threads, 'threads') });
   const scale = intFlag(cmd, v.scale, 'scale');
-  const model = resolveModel(v.model, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args), scale });
+  const req = { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args), scale };
+  const model = video ? resolveAnyModel(v.model, req) : resolveModel(v.model, req);
   if (scale !== undefined && model.scale !== scale) {
     model.dispose();
     throw new Error(`mvsr ${cmd}: ${v.model} upscales x${model.scale}, not x${scale}`);
@@ -75,8 +83,8 @@ async function upscaleVideo(input: string, output: string, v: Record<string, str
     throw new Error(`mvsr upscale: ${output}: a video needs a video output (.mp4, .mkv, .webm, .y4m)`);
   }
   const video = await openVideo(input);
-  const model = await modelFromFlags('upscale', v);
-  const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
+  const model = await modelFromFlags('upscale', v, true);
+  const up = new VideoUpscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
   const { width, height, fps } = video.info;
   const ac = new AbortController();
   const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
@@ -86,12 +94,15 @@ async function upscaleVideo(input: string, output: string, v: Record<string, str
   const bar = new Progress(basename(input), video.info.frames ?? 0, ' frames');
   const t0 = performance.now();
   let n = 0;
-  try {
-    for await (const frame of video.frames({ signal: ac.signal })) {
-      await writer.write(await up.upscale(frame, { signal: ac.signal }));
-      n++;
-      bar.update(n);
+  const write = async (frames: Awaited<ReturnType<VideoUpscaler['push']>>) => {
+    for (const f of frames) {
+      await writer.write(f);
+      bar.update(++n);
     }
+  };
+  try {
+    for await (const frame of video.frames({ signal: ac.signal })) await write(await up.push(frame, { signal: ac.signal }));
+    await write(await up.flush({ signal: ac.signal }));
     if (ac.signal.aborted) throw ac.signal.reason;
     await writer.close();
   } catch (e) {
@@ -233,6 +244,129 @@ ${MODEL_HELP}
   },
 };
 
+// ---- eval-video ------------------------------------------------------------------------------
+
+const evalVideoCmd: Command = {
+  summary: 'per-frame and per-clip PSNR/SSIM and temporal consistency of a model on video clips',
+  help: `usage: mvsr eval-video --model <m> --data <clips> [options]
+
+Every frame of every clip (first and last included) is mod-cropped, its LR made by MATLAB bicubic
+imresize, upscaled by a VideoUpscaler (recurrent models start each clip from an empty state and
+see only the look-ahead they declare) and compared with the HR frame: PSNR and SSIM on Y (BT.601,
+BasicSR) and RGB with --crop pixels removed. Per clip: the means and tPSNR, the PSNR of the
+output's frame-to-frame change against the ground truth's (Y). The overall figures are means over
+clips. Image models run frame by frame.
+
+options:
+      --data <path>   a video file, a folder of frames, or a root of clips (Vimeo-90K, REDS, video files)
+      --clips <globs> only clips whose name matches (comma-separated, e.g. "00001_*")
+      --exclude <globs> leave these clips out
+${MODEL_HELP}
+      --crop <n>      border pixels cropped before the metrics (default: scale)
+      --mod <n>       crop HR frames to a multiple of n (default: scale)
+      --frames        print every frame's figures too
+      --json          print one JSON document on stdout (per-frame rows included)`,
+  async run(argv) {
+    const { values: v } = parse('eval-video', argv, {
+      ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, clips: { type: 'string' }, exclude: { type: 'string' },
+      crop: { type: 'string' }, mod: { type: 'string' }, frames: { type: 'boolean' }, json: { type: 'boolean' },
+    });
+    if (typeof v.data !== 'string') throw new Error('mvsr eval-video: --data is required');
+    const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
+    const clips = await listClips(v.data, { include: list(v.clips), exclude: list(v.exclude) });
+    const model = await modelFromFlags('eval-video', v, true);
+    const bar = new Progress('eval-video', 0, ' frames');
+    let done = 0;
+    try {
+      const r = await evaluateVideo(
+        model,
+        clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })),
+        { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod') },
+        (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
+      );
+      if (v.json) {
+        out(JSON.stringify({ model: { arch: model.arch, scale: model.scale, args: model.args, source: v.model }, data: v.data, ...r }, null, 2));
+        return 0;
+      }
+      const w = Math.max(6, ...r.clips.map((x) => x.name.length));
+      const p = r.protocol;
+      out(`model ${v.model} (${model.arch} x${model.scale}), ${clips.length} clips, ${r.frames} frames, crop ${p.cropBorder}, HR mod ${p.modCrop}, LR: ${p.lr}`);
+      out(`${'clip'.padEnd(w)}  ${'frames'.padStart(6)}  ${'PSNR-Y'.padStart(7)}  ${'SSIM-Y'.padStart(6)}  ${'PSNR'.padStart(7)}  ${'SSIM'.padStart(6)}  ${'tPSNR-Y'.padStart(7)}`);
+      const t = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
+      for (const c of r.clips) {
+        out(`${c.name.padEnd(w)}  ${String(c.frames.length).padStart(6)}  ${c.psnrY.toFixed(3).padStart(7)}  ${c.ssimY.toFixed(4)}  ${c.psnrRGB.toFixed(3).padStart(7)}  ${c.ssimRGB.toFixed(4)}  ${t(c.tPsnrY)}`);
+        if (v.frames) for (const f of c.frames) out(`${`  #${f.frame}`.padEnd(w)}  ${''.padStart(6)}  ${f.psnrY.toFixed(3).padStart(7)}  ${f.ssimY.toFixed(4)}  ${f.psnrRGB.toFixed(3).padStart(7)}  ${f.ssimRGB.toFixed(4)}`);
+      }
+      out(`${'mean'.padEnd(w)}  ${String(r.frames).padStart(6)}  ${r.psnrY.toFixed(3).padStart(7)}  ${r.ssimY.toFixed(4)}  ${r.psnrRGB.toFixed(3).padStart(7)}  ${r.ssimRGB.toFixed(4)}  ${t(r.tPsnrY)}`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};
+
+// ---- demo ------------------------------------------------------------------------------------
+
+const demoCmd: Command = {
+  summary: 'the whole job on the bundled sample clip: upscale, compare with bicubic, write videos',
+  help: `usage: mvsr demo [--out <folder>] [--model <m>] [--input <video>] [--frames <n>] [--format mp4|y4m] [--json]
+
+Takes HR frames (by default mvsr's own procedurally rendered sample clip, 640x360, 48 frames; or
+--input <video>), makes their LR by MATLAB bicubic (x the model's scale), upscales them with a
+shipped model through the streaming VideoUpscaler and with plain bicubic, and prints PSNR/SSIM
+(Y, crop = scale) of both against the HR and the model's frames per second. Writes into --out
+(default ./mvsr-demo): input-lr.y4m, output.<fmt> and side-by-side.<fmt> (bicubic | model). The
+format is mp4 when ffmpeg is installed and y4m (no dependency) otherwise.
+
+options:
+  -o, --out <folder>  where the videos go (default mvsr-demo)
+  -m, --model <m>     a weights file or shipped model (default: the shipped x4 model)
+      --input <video> an HR video (file or frame folder) instead of the bundled sample
+      --frames <n>    frames to use (default 48 for the sample, all for --input)
+      --format <f>    mp4 (needs ffmpeg) or y4m
+  -t, --threads <n>   worker threads (default: all cores)
+      --json          print one JSON document on stdout`,
+  async run(argv) {
+    const { values: v } = parse('demo', argv, {
+      out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' }, input: { type: 'string' },
+      frames: { type: 'string' }, format: { type: 'string' }, threads: { type: 'string', short: 't' }, json: { type: 'boolean' },
+    });
+    if (v.format !== undefined && v.format !== 'mp4' && v.format !== 'y4m') throw new Error(`mvsr demo: --format must be mp4 or y4m, got "${v.format}"`);
+    await initEngine({ threads: intFlag('demo', v.threads, 'threads') });
+    const ac = new AbortController();
+    const onSignal = () => ac.abort(new Error('mvsr demo: interrupted; no partial output was left'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const bar = new Progress('demo', 0, ' frames');
+    try {
+      const r = await runDemo({
+        outDir: typeof v.out === 'string' ? v.out : 'mvsr-demo',
+        model: typeof v.model === 'string' ? v.model : undefined,
+        input: typeof v.input === 'string' ? v.input : undefined,
+        frames: intFlag('demo', v.frames, 'frames'),
+        format: v.format as 'mp4' | 'y4m' | undefined,
+        signal: ac.signal,
+        onFrame: (d, t) => { if (t) bar.setTotal(t); bar.update(d); },
+      });
+      if (v.json) {
+        out(JSON.stringify(r, null, 2));
+        return 0;
+      }
+      err('');
+      out(`${r.source}: ${r.frames} frames, ${r.lr.width}x${r.lr.height} -> ${r.hr.width}x${r.hr.height} (x${r.model.scale})`);
+      out(`model ${r.model.name} (${r.model.arch}, ${r.model.params} parameters): ${r.modelFps.toFixed(1)} frames/s on this machine (${(1000 / r.modelFps).toFixed(1)} ms per frame)`);
+      out(`                     PSNR-Y   SSIM-Y   (against the HR frames, crop ${r.model.scale})`);
+      out(`  bicubic            ${r.bicubic.psnrY.toFixed(3).padStart(7)}   ${r.bicubic.ssimY.toFixed(4)}`);
+      out(`  ${r.model.name.padEnd(18)} ${r.sr.psnrY.toFixed(3).padStart(7)}   ${r.sr.ssimY.toFixed(4)}   (${(r.sr.psnrY - r.bicubic.psnrY >= 0 ? '+' : '')}${(r.sr.psnrY - r.bicubic.psnrY).toFixed(2)} dB)`);
+      out(`wrote ${r.files.input}, ${r.files.output}, ${r.files.sideBySide} (bicubic | ${r.model.name}) in ${r.seconds.toFixed(1)} s${r.format === 'y4m' && !r.ffmpeg ? '; Y4M because ffmpeg was not found (play with mpv, vlc or ffplay; apt-get install -y ffmpeg for MP4)' : ''}`);
+      return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
+
 // ---- convert-weights -------------------------------------------------------------------------
 
 /** Official ETDS-repository file names: <Family>[_ET]_M<blocks>C<channels>_x<scale>, ESPCN_x4, FSRCNN_x4. */
@@ -309,11 +443,11 @@ kind and parameter count.`,
     const { values: v } = parse('models', argv, { json: { type: 'boolean' } });
     await initEngine({ threads: 1 });
     const shipped = listShippedModels().map((m) => ({
-      name: m.name, arch: m.arch, scale: m.scale, kind: 'image', params: m.params, weightsShipped: true,
+      name: m.name, arch: m.arch, scale: m.scale, kind: archByName(m.arch) ? getArch(archByName(m.arch)!).kind : '?', params: m.params, weightsShipped: true,
       trained: { iterations: m.metadata.iterations ?? null, data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null },
     }));
     const archs = listArchs().map((a) => {
-      const m = createModel(a, {});
+      const m = createAnyModel(a, {});
       const r = { name: a, arch: a, scale: m.scale, kind: getArch(a).kind, params: m.numParameters(), weightsShipped: false, defaults: getArch(a).defaults };
       m.dispose();
       return r;
@@ -639,5 +773,5 @@ options:
 };
 
 export const commands: Record<string, Command> = {
-  upscale, eval: evalCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd,
+  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd,
 };

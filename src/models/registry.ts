@@ -9,6 +9,11 @@ import { ABPN, ABPN_ET, type ABPNArgs } from './abpn.js';
 import { Plain, type PlainArgs } from './plain.js';
 import { ETDS, ETDSForInference, type ETDSArgs } from './etds.js';
 import { ELSR, type ELSRArgs } from './elsr.js';
+import type { VideoSRModel } from './vsr.js';
+import { RLSP, type RLSPArgs } from './rlsp.js';
+import { MobileRRN, type MobileRRNArgs } from './mobilerrn.js';
+import { SWRN, type SWRNArgs } from './swrn.js';
+import { MultiFramePlain, type MultiFramePlainArgs } from './multiframe.js';
 
 /** A super-resolution network: NHWC RGB in [0,1] at LR size -> NHWC at `scale` times the size. */
 export interface SRModel extends Module {
@@ -22,10 +27,11 @@ export interface SRModel extends Module {
 export type ArchArgs = Record<string, unknown>;
 
 export interface ArchSpec {
-  create(args: ArchArgs): SRModel;
+  create(args: ArchArgs): SRModel | VideoSRModel;
   /** Every accepted argument with its default; an argument's type is its default's type. */
   defaults: ArchArgs;
-  kind: 'image';
+  /** 'image': one frame in, one out (SRModel); 'video': frames and a recurrent state (VideoSRModel). */
+  kind: 'image' | 'video';
 }
 
 const archs = new Map<string, ArchSpec>();
@@ -65,7 +71,22 @@ export function resolveArgs(name: string, args: ArchArgs = {}): ArchArgs {
   return out;
 }
 
+/** An image model (SRModel); a video architecture is refused with a pointer to createVideoModel. */
 export function createModel(name: string, args: ArchArgs = {}): SRModel {
+  const spec = getArch(name);
+  if (spec.kind !== 'image') throw new Error(`mvsr: ${name} is a video model (it needs neighbouring frames and a recurrent state): use createVideoModel / VideoUpscaler`);
+  return spec.create(resolveArgs(name, args)) as SRModel;
+}
+
+/** A video model (VideoSRModel); an image architecture is refused. */
+export function createVideoModel(name: string, args: ArchArgs = {}): VideoSRModel {
+  const spec = getArch(name);
+  if (spec.kind !== 'video') throw new Error(`mvsr: ${name} is an image model: use createModel / Upscaler (a video is upscaled frame by frame with it)`);
+  return spec.create(resolveArgs(name, args)) as VideoSRModel;
+}
+
+/** Either kind, as the architecture's spec says. */
+export function createAnyModel(name: string, args: ArchArgs = {}): SRModel | VideoSRModel {
   return getArch(name).create(resolveArgs(name, args));
 }
 
@@ -74,6 +95,13 @@ export function createModelFromConfig(networkG: ArchArgs): SRModel {
   const { type, ...args } = networkG;
   if (typeof type !== 'string') throw new Error(`mvsr: network_g: 'type' must name an architecture, got ${JSON.stringify(type)}`);
   return createModel(type, args);
+}
+
+/** Either kind from a `network_g` section. */
+export function createAnyModelFromConfig(networkG: ArchArgs): SRModel | VideoSRModel {
+  const { type, ...args } = networkG;
+  if (typeof type !== 'string') throw new Error(`mvsr: network_g: 'type' must name an architecture, got ${JSON.stringify(type)}`);
+  return createAnyModel(type, args);
 }
 
 // Defaults: the smallest configuration of each family in the ETDS paper's Table 2, at x4.
@@ -101,3 +129,13 @@ builtin<PlainArgs>('Plain', plainDefaults, (a) => new Plain(a));
 builtin<ETDSArgs>('ETDS', etdsDefaults, (a) => new ETDS(a));
 builtin<ETDSArgs>('ETDSForInference', etdsDefaults, (a) => new ETDSForInference(a));
 builtin<ELSRArgs>('ELSR', elsrDefaults, (a) => new ELSR(a));
+
+// Video models: RGB, x4 defaults sized for the MAI setting (180x320 -> 720x1280).
+const videoBase = { num_in_ch: 3, num_out_ch: 3, upscale: 4 };
+function video<A>(name: string, defaults: A & ArchArgs, make: (a: A) => VideoSRModel): void {
+  registerArch(name, { kind: 'video', defaults, create: (a) => make(a as A) });
+}
+video<RLSPArgs>('RLSP', { ...videoBase, num_feat: 16, num_layer: 7 }, (a) => new RLSP(a));
+video<MobileRRNArgs>('MobileRRN', { ...videoBase, num_feat: 16, num_block: 5 }, (a) => new MobileRRN(a));
+video<SWRNArgs>('SWRN', { ...videoBase, num_feat: 16, num_block: 3, chunk: 8 }, (a) => new SWRN(a));
+video<MultiFramePlainArgs>('MultiFramePlain', { ...videoBase, num_feat: 16, num_block: 4, num_frame: 3 }, (a) => new MultiFramePlain(a));

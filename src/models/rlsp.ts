@@ -1,0 +1,59 @@
+// RLSP (Fuoli, Gu, Timofte, "Efficient Video Super-Resolution through Recurrent Latent Space
+// Propagation", ICCVW 2019), written from the paper: one cell per frame reads the previous,
+// current and next LR frames, the hidden state (F channels) and the previous HR output folded
+// back to LR size (space_to_depth, C*s^2 channels); num_layer 3x3 convs with ReLU (the variants
+// RLSP 7-16 / 7-32 / 7-48 are num_layer 7 with F = 16 / 32 / 48); the last conv gives the output
+// residual (C*s^2, pixel shuffled) and the next hidden state (F, ReLU). Choices where the paper
+// leaves room: RGB instead of Y only, and a bilinear skip from the current frame (the paper adds
+// the upsampled current frame as well); zeros for the first frame's state and previous output.
+import { Module } from '../nn/module.js';
+import { Conv2d } from '../nn/layers.js';
+import type { Var } from '../autograd/var.js';
+import { relu, add } from '../autograd/ops/pointwise.js';
+import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
+import { ModuleList } from './plain.js';
+import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
+
+export type RLSPArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_layer: number };
+
+export class RLSP extends Module implements VideoSRModel {
+  readonly kind = 'video';
+  readonly arch = 'RLSP';
+  readonly scale: number;
+  readonly window = { past: 1, future: 1 };
+  readonly chunk = 1;
+  readonly convs: Conv2d[];
+
+  constructor(readonly args: RLSPArgs) {
+    super();
+    const { num_in_ch: C, num_out_ch: O, upscale: s, num_feat: F, num_layer: L } = args;
+    if (L < 2) throw new Error(`mvsr: RLSP: num_layer must be at least 2, got ${L}`);
+    if (O !== C) throw new Error(`mvsr: RLSP: the bilinear skip needs num_out_ch == num_in_ch, got ${O} and ${C}`);
+    this.scale = s;
+    const list = this.child('convs', new ModuleList<Conv2d>());
+    this.convs = [list.push(new Conv2d(3 * C + F + O * s * s, F, 3))];
+    for (let i = 1; i < L - 1; i++) this.convs.push(list.push(new Conv2d(F, F, 3)));
+    this.convs.push(list.push(new Conv2d(F, O * s * s + F, 3)));
+  }
+
+  forwardFrames(frames: Var[], count: number, state: VideoState | null): { outputs: Var[]; state: VideoState } {
+    const { num_out_ch: O, num_feat: F } = this.args, s = this.scale;
+    const [N, H, W] = frames[0]!.shape as [number, number, number, number];
+    let [hidden, prev] = state ?? [zeroState([N, H, W, F]), zeroState([N, H * s, W * s, O])];
+    const outputs: Var[] = [];
+    for (let t = 0; t < count; t++) {
+      const cur = frames[t + 1]!;
+      let y = concat([frames[t]!, cur, frames[t + 2]!, hidden!, spaceToDepth(prev!, s)]);
+      for (let i = 0; i < this.convs.length - 1; i++) y = relu(this.convs[i]!.forward(y));
+      const [res, h] = split(this.convs.at(-1)!.forward(y), [O * s * s, F]);
+      prev = add(depthToSpace(res!, s), bilinearUp(cur, s));
+      hidden = relu(h!);
+      outputs.push(prev);
+    }
+    return { outputs, state: [hidden!, prev!] };
+  }
+
+  forward(): Var {
+    throw new Error('mvsr: RLSP is a video model: use forwardFrames / forwardClip / VideoUpscaler');
+  }
+}

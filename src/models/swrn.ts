@@ -1,0 +1,70 @@
+// SWRN-style bidirectional sliding-window recurrent network (after Lian & Peng, "Sliding Window
+// Recurrent Network for Efficient Video Super-Resolution", AIM/MAI 2022), written from the
+// paper's description: features of the window (t-1, t, t+1) feed a forward hidden state carried
+// from frame t-1 and a backward hidden state carried from frame t+1; a fusion trunk of 3x3 convs
+// over both gives the output residual (C*s^2, depth_to_space) added to the bilinear upsampled
+// current frame. The backward recurrence restarts (from zeros) every `chunk` frames, so a stream
+// needs at most chunk frames of look-ahead (latency chunk frames, memory chunk LR frames + states);
+// the forward state crosses chunk boundaries.
+import { Module } from '../nn/module.js';
+import { Conv2d } from '../nn/layers.js';
+import type { Var } from '../autograd/var.js';
+import { relu, add } from '../autograd/ops/pointwise.js';
+import { concat, depthToSpace } from '../autograd/ops/layout.js';
+import { ModuleList } from './plain.js';
+import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
+
+export type SWRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number; chunk: number };
+
+export class SWRN extends Module implements VideoSRModel {
+  readonly kind = 'video';
+  readonly arch = 'SWRN';
+  readonly scale: number;
+  readonly window = { past: 1, future: 1 };
+  readonly chunk: number;
+  readonly conv_first: Conv2d;
+  readonly forward_cell: Conv2d;
+  readonly backward_cell: Conv2d;
+  readonly fusion: Conv2d;
+  readonly trunk: Conv2d[];
+  readonly conv_last: Conv2d;
+
+  constructor(readonly args: SWRNArgs) {
+    super();
+    const { num_in_ch: C, num_out_ch: O, upscale: s, num_feat: F, num_block, chunk } = args;
+    if (O !== C) throw new Error(`mvsr: SWRN: the bilinear skip needs num_out_ch == num_in_ch, got ${O} and ${C}`);
+    this.scale = s;
+    this.chunk = chunk;
+    this.conv_first = this.child('conv_first', new Conv2d(3 * C, F, 3));
+    this.forward_cell = this.child('forward_cell', new Conv2d(2 * F, F, 3));
+    this.backward_cell = this.child('backward_cell', new Conv2d(2 * F, F, 3));
+    this.fusion = this.child('fusion', new Conv2d(3 * F, F, 1));
+    const list = this.child('trunk', new ModuleList<Conv2d>());
+    this.trunk = Array.from({ length: num_block }, () => list.push(new Conv2d(F, F, 3)));
+    this.conv_last = this.child('conv_last', new Conv2d(F, O * s * s, 3));
+  }
+
+  forwardFrames(frames: Var[], count: number, state: VideoState | null): { outputs: Var[]; state: VideoState } {
+    if (count > this.chunk) throw new Error(`mvsr: SWRN: a call covers at most one chunk (${this.chunk} frames), got ${count}`);
+    const F = this.args.num_feat, s = this.scale;
+    const [N, H, W] = frames[0]!.shape as [number, number, number, number];
+    const feats: Var[] = [];
+    for (let t = 0; t < count; t++) feats.push(relu(this.conv_first.forward(concat([frames[t]!, frames[t + 1]!, frames[t + 2]!]))));
+    const back: Var[] = new Array(count);
+    let hb = zeroState([N, H, W, F]);
+    for (let t = count - 1; t >= 0; t--) back[t] = hb = relu(this.backward_cell.forward(concat([feats[t]!, hb])));
+    let hf = state?.[0] ?? zeroState([N, H, W, F]);
+    const outputs: Var[] = [];
+    for (let t = 0; t < count; t++) {
+      hf = relu(this.forward_cell.forward(concat([feats[t]!, hf])));
+      let y = relu(this.fusion.forward(concat([feats[t]!, hf, back[t]!])));
+      for (const c of this.trunk) y = relu(c.forward(y));
+      outputs.push(add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s)));
+    }
+    return { outputs, state: [hf] };
+  }
+
+  forward(): Var {
+    throw new Error('mvsr: SWRN is a video model: use forwardFrames / forwardClip / VideoUpscaler');
+  }
+}

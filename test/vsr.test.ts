@@ -1,0 +1,164 @@
+// Video SR models: streaming (VideoUpscaler frame by frame) equals the whole clip in one unrolled
+// call; causality and look-ahead are what each model declares; the recurrent state really carries
+// information across frames; backpropagation through time matches finite differences.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useEngine, mulberry32, randomize } from './helpers.js';
+import { createVideoModel, createModel, listArchs, getArch } from '../src/models/registry.js';
+import { forwardClip, type VideoSRModel } from '../src/models/vsr.js';
+import { VideoUpscaler } from '../src/api/video.js';
+import { leaf, noGrad, clearTape, backward, type Var } from '../src/autograd/var.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { float32ToImage, type Image } from '../src/io/image.js';
+import { mseLoss } from '../src/autograd/ops/loss.js';
+
+const SMALL_VIDEO: [string, Record<string, unknown>][] = [
+  ['RLSP', { upscale: 2, num_feat: 6, num_layer: 3 }],
+  ['MobileRRN', { upscale: 2, num_feat: 6, num_block: 2 }],
+  ['SWRN', { upscale: 2, num_feat: 6, num_block: 1, chunk: 3 }],
+  ['MultiFramePlain', { upscale: 2, num_feat: 6, num_block: 1, num_frame: 3 }],
+  ['MultiFramePlain', { upscale: 3, num_feat: 4, num_block: 1, num_frame: 1 }],
+];
+
+function clipImages(T: number, W: number, H: number, seed: number): Image[] {
+  const r = mulberry32(seed);
+  // a moving pattern plus noise, so neighbouring frames differ but correlate
+  return Array.from({ length: T }, (_, t) => float32ToImage(Float32Array.from({ length: W * H * 3 }, (_, i) => {
+    const p = Math.floor(i / 3), x = p % W, y = Math.floor(p / W);
+    return 0.5 + 0.3 * Math.sin((x + 0.7 * t) / 2.1 + (i % 3)) * Math.cos((y - 0.4 * t) / 2.7) + 0.1 * (r() - 0.5);
+  }), W, H, 3, 8));
+}
+
+function model(arch: string, args: Record<string, unknown>, seed = 7, amplitude = 0.3): VideoSRModel {
+  const m = createVideoModel(arch, args);
+  randomize(m, amplitude, seed);
+  return m;
+}
+
+/** The clip in one forwardClip call, as 8-bit images. */
+function wholeClip(m: VideoSRModel, clip: Image[]): Image[] {
+  const vars = clip.map((img) => leaf(Tensor.from([1, img.height, img.width, 3], Float32Array.from(img.data, (v) => v / 255))));
+  try {
+    return noGrad(() => forwardClip(m, vars)).map((y) => float32ToImage(y.value.data, y.shape[2]!, y.shape[1]!, 3, 8));
+  } finally {
+    clearTape();
+    vars.forEach((v) => v.value.dispose());
+  }
+}
+
+test('every video architecture is registered as kind video, and the image factory refuses it', () => {
+  const video = listArchs().filter((a) => getArch(a).kind === 'video').sort();
+  assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RLSP', 'SWRN']);
+  assert.throws(() => createModel('RLSP'), /RLSP is a video model/);
+  assert.throws(() => createVideoModel('ETDS'), /ETDS is an image model/);
+});
+
+for (const [arch, args] of SMALL_VIDEO) {
+  test(`${arch} ${JSON.stringify(args)}: VideoUpscaler fed frame by frame equals the whole clip in one call; latency as declared`, async () => {
+    for (const threads of [1, 2]) {
+      await useEngine(threads);
+      const m = model(arch, args);
+      const clip = clipImages(8, 9, 7, 3);
+      const ref = wholeClip(m, clip);
+      assert.equal(ref.length, clip.length);
+      const up = new VideoUpscaler(m);
+      const got: Image[] = [];
+      for (let t = 0; t < clip.length; t++) {
+        const ready = await up.push(clip[t]!);
+        got.push(...ready);
+        // never later than the declared latency, and never ahead of the frames the model needs
+        assert.ok(got.length >= t + 1 - up.latency, `${arch}: after ${t + 1} frames only ${got.length} out (latency ${up.latency})`);
+        assert.ok(got.length <= t + 1 - m.window.future, `${arch}: output before its look-ahead arrived`);
+      }
+      got.push(...(await up.flush()));
+      assert.equal(got.length, clip.length);
+      got.forEach((g, t) => {
+        assert.equal(g.width, 9 * m.scale);
+        assert.deepEqual(g.data, ref[t]!.data, `${arch} frame ${t} (${threads} threads)`);
+      });
+      // a second clip after flush starts from a fresh state
+      const again: Image[] = [];
+      for (const f of clip) again.push(...(await up.push(f)));
+      again.push(...(await up.flush()));
+      again.forEach((g, t) => assert.deepEqual(g.data, ref[t]!.data, `${arch} second clip frame ${t}`));
+      up.dispose();
+    }
+  });
+}
+
+/** Float outputs of a clip, and of the same clip with frame k replaced by noise. */
+function sensitivity(m: VideoSRModel, k: number): boolean[] {
+  const T = 7;
+  const a = clipImages(T, 8, 6, 11), b = a.slice();
+  b[k] = clipImages(1, 8, 6, 99)[0]!;
+  const ya = wholeClip(m, a), yb = wholeClip(m, b);
+  return ya.map((y, t) => y.data.some((v, i) => v !== yb[t]!.data[i]));
+}
+
+test('what each output depends on: recurrent models remember frame 0 at frame 6; causality and chunked look-ahead hold', async () => {
+  await useEngine(1);
+  const changedBy = (arch: string, args: Record<string, unknown>, k: number) => {
+    const m = model(arch, args, 5);
+    try { return sensitivity(m, k); } finally { m.dispose(); }
+  };
+  // recurrent: changing frame 0 changes every later output (the state carries it)
+  for (const [arch, args] of SMALL_VIDEO.slice(0, 3)) assert.ok(changedBy(arch, args, 0).every(Boolean), `${arch}: frame 0 reaches all outputs`);
+  // sliding window of 3: only outputs 0 and 1 see frame 0
+  assert.deepEqual(changedBy('MultiFramePlain', SMALL_VIDEO[3]![1], 0), [true, true, false, false, false, false, false]);
+  // RLSP reads one frame ahead: frame 4 changes outputs 3.. but not 0..2
+  assert.deepEqual(changedBy('RLSP', SMALL_VIDEO[0]![1], 4), [false, false, false, true, true, true, true]);
+  // MobileRRN is strictly causal
+  assert.deepEqual(changedBy('MobileRRN', SMALL_VIDEO[1]![1], 4), [false, false, false, false, true, true, true]);
+  // SWRN, chunk 3 (chunks {0,1,2} {3,4,5} {6}): frame 3 is in frame 2's window, and the backward
+  // state carries it on to frames 1 and 0 ...
+  assert.deepEqual(changedBy('SWRN', SMALL_VIDEO[2]![1], 3), [true, true, true, true, true, true, true]);
+  // ... while frame 5 reaches back to frame 3 (backward state) but not across the chunk boundary
+  assert.deepEqual(changedBy('SWRN', SMALL_VIDEO[2]![1], 5), [false, false, false, true, true, true, true]);
+});
+
+test('backpropagation through time: gradients of a loss on the last frame reach the first frame through the state', async () => {
+  await useEngine(1);
+  for (const [arch, args] of SMALL_VIDEO.slice(0, 3)) {
+    const m = model(arch, args, 21, 0.2);
+    const T = 4, W = 5, H = 4;
+    const clip = clipImages(T, W, H, 8).map((img) => Float32Array.from(img.data, (v) => v / 255));
+    // the target is the last output plus a little noise: a tiny loss keeps float32 rounding far
+    // below the differences the finite-difference quotient measures
+    const rng = mulberry32(4);
+    const xs0 = clip.map((c) => leaf(Tensor.from([1, H, W, 3], c)));
+    const y0 = noGrad(() => forwardClip(m, xs0)).at(-1)!.value.toArray();
+    clearTape();
+    xs0.forEach((x) => x.value.dispose());
+    const target = Tensor.from([1, H * m.scale, W * m.scale, 3], y0.map((v) => v + 0.02 * (rng() - 0.5)));
+    // output T-1 reads frames T-2..T at most: frame 0 reaches it only through the recurrent state
+    const loss = (withGrad: boolean): { value: number; grad0: Float32Array | null } => {
+      const xs = clip.map((c, t) => leaf(Tensor.from([1, H, W, 3], c), t === 0 && withGrad));
+      try {
+        const ys = forwardClip(m, xs);
+        const l = mseLoss(ys.at(-1)!, leaf(target));
+        const value = l.value.data[0]!;
+        if (withGrad) backward(l);
+        return { value, grad0: withGrad ? xs[0]!.grad!.toArray() : null };
+      } finally {
+        clearTape();
+        xs.forEach((x) => { x.value.dispose(); x.zeroGrad(); });
+      }
+    };
+    const g = loss(true).grad0!;
+    let largest = 0;
+    for (const i of [0, 7, 29, 45, 59]) {
+      const h = 1e-3, v0 = clip[0]![i]!;
+      clip[0]![i] = v0 + h;
+      const lp = noGrad(() => loss(false).value);
+      clip[0]![i] = v0 - h;
+      const lm = noGrad(() => loss(false).value);
+      clip[0]![i] = v0;
+      const fd = (lp - lm) / (2 * h);
+      largest = Math.max(largest, Math.abs(fd));
+      assert.ok(Math.abs(g[i]! - fd) <= 1e-7 + 3e-2 * Math.abs(fd), `${arch} d loss(frame ${T - 1}) / d frame0[${i}]: autograd ${g[i]} vs finite differences ${fd}`);
+    }
+    assert.ok(largest > 1e-6, `${arch}: frame 0 must influence the last output through the state (largest |gradient| ${largest})`);
+    target.dispose();
+    m.dispose();
+  }
+});
