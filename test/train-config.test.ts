@@ -120,6 +120,7 @@ test('defaults are filled in for everything not given', () => {
       train: {
         name: 'train', type: 'HRFolder', dataroot_gt: ['data/hr'], dataroot_lq: null, filename_tmpl: '{}', gt_size: 96, lq_size: 24,
         use_hflip: true, use_rot: true, use_channel_shuffle: false, batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
+        num_frame: 1, flip_sequence: false, include: null, exclude: null, max_frames: 100,
       },
       val: null,
     },

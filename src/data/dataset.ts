@@ -4,7 +4,10 @@
 import { Rng } from '../tensor/random.js';
 import { drawAugment, gatherPatch, type AugmentPlan } from './augment.js';
 
-/** One training pair, interleaved HWC RGB uint8; hrW = lrW * scale, hrH = lrH * scale. */
+/**
+ * One training pair, interleaved HWC RGB uint8; hrW = lrW * scale, hrH = lrH * scale. A video
+ * clip holds `frames` frames of that size one after another in hr and lr.
+ */
 export interface SrItem {
   /** Short name for logs (file name without extension, prefixed by its folder when several were given). */
   name: string;
@@ -16,6 +19,8 @@ export interface SrItem {
   hrH: number;
   lrW: number;
   lrH: number;
+  /** Frames in hr / lr (video clips); absent or 1 for a still image. */
+  frames?: number;
 }
 
 export interface SrDataset {
@@ -34,9 +39,16 @@ export interface SampleOptions {
   /** vertical flip and transpose (BasicSR's use_rot). */
   rot: boolean;
   channelShuffle: boolean;
+  /** Frames per training sequence (video models); 1 (default) samples single images. */
+  numFrame?: number;
+  /** Sequences: play a sample backwards with p = 0.5 (BasicSR's flip_sequence). */
+  temporalFlip?: boolean;
 }
 
-/** A batch: NHWC float32 in [0, 1]; lr is [B, P, P, 3], hr is [B, P*s, P*s, 3]. */
+/**
+ * A batch: NHWC float32 in [0, 1]; lr is [B, P, P, 3], hr is [B, P*s, P*s, 3]. For sequences of
+ * T frames, T such blocks one after another (frame-major: all samples' frame 0, then frame 1, ...).
+ */
 export interface Batch {
   lr: Float32Array;
   hr: Float32Array;
@@ -47,6 +59,9 @@ export interface SamplePlan extends AugmentPlan {
   item: number;
   x: number;
   y: number;
+  /** Sequences: first frame taken, and whether the frames are played backwards. */
+  start?: number;
+  reverse?: boolean;
 }
 
 function fmix32(h: number): number {
@@ -83,7 +98,10 @@ function checkOptions(ds: SrDataset, o: SampleOptions): void {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`mvsr: sampler: ${k} ${o[k]} must be a positive integer`);
   }
   if (ds.items.length === 0) throw new Error('mvsr: sampler: the dataset has no images');
+  const T = o.numFrame ?? 1;
+  if (!Number.isInteger(T) || T < 1) throw new Error(`mvsr: sampler: numFrame ${T} must be a positive integer`);
   for (const it of ds.items) {
+    if ((it.frames ?? 1) < T) throw new Error(`mvsr: sampler: ${it.file || it.name}: ${it.frames ?? 1} frames, fewer than the ${T} of a training sequence`);
     if (it.lrW < o.lrPatch || it.lrH < o.lrPatch) {
       throw new Error(`mvsr: sampler: ${it.file || it.name}: LR ${it.lrW}x${it.lrH} is smaller than the ${o.lrPatch}x${o.lrPatch} LR patch`);
     }
@@ -93,7 +111,8 @@ function checkOptions(ds: SrDataset, o: SampleOptions): void {
 /**
  * Where each sample of batch `iteration` comes from. Per sample, in this order: item (uniform),
  * LR crop top y, left x (uniform over the valid positions, as BasicSR's paired_random_crop),
- * then the augmentation draws (see drawAugment).
+ * then the augmentation draws (see drawAugment); for sequences (numFrame > 1) then the first
+ * frame (uniform over the valid starts) and the playing direction.
  */
 export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): SamplePlan[] {
   checkOptions(ds, o);
@@ -104,26 +123,39 @@ export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): S
     const it = ds.items[item]!;
     const y = rng.int(it.lrH - P + 1);
     const x = rng.int(it.lrW - P + 1);
-    plans.push({ item, x, y, ...drawAugment(rng, o) });
+    const plan: SamplePlan = { item, x, y, ...drawAugment(rng, o) };
+    const T = o.numFrame ?? 1;
+    if (T > 1) {
+      plan.start = rng.int((it.frames ?? 1) - T + 1);
+      const r = rng.next() < 0.5;
+      plan.reverse = !!o.temporalFlip && r;
+    }
+    plans.push(plan);
   }
   return plans;
 }
 
-/** Batch `iteration`: LR patches at (x, y), HR patches at (x*s, y*s), augmented alike. */
+/** Batch `iteration`: LR patches at (x, y), HR patches at (x*s, y*s), augmented alike (every frame of a sequence alike). */
 export function sampleBatch(ds: SrDataset, iteration: number, o: SampleOptions): Batch {
   const plans = planBatch(ds, iteration, o);
-  const s = ds.scale, P = o.lrPatch, Q = P * s;
-  const lr = new Float32Array(o.batchSize * P * P * 3);
-  const hr = new Float32Array(o.batchSize * Q * Q * 3);
+  const s = ds.scale, P = o.lrPatch, Q = P * s, B = o.batchSize, T = o.numFrame ?? 1;
+  const lr = new Float32Array(T * B * P * P * 3);
+  const hr = new Float32Array(T * B * Q * Q * 3);
   plans.forEach((p, b) => {
     const it = ds.items[p.item]!;
-    gatherPatch(it.lr, it.lrW, p.x, p.y, P, p, lr, b * P * P * 3);
-    gatherPatch(it.hr, it.hrW, p.x * s, p.y * s, Q, p, hr, b * Q * Q * 3);
+    const lrFrame = it.lrW * it.lrH * 3, hrFrame = it.hrW * it.hrH * 3;
+    for (let t = 0; t < T; t++) {
+      const f = (p.start ?? 0) + (p.reverse ? T - 1 - t : t);
+      const lrSrc = T > 1 ? it.lr.subarray(f * lrFrame, (f + 1) * lrFrame) : it.lr;
+      const hrSrc = T > 1 ? it.hr.subarray(f * hrFrame, (f + 1) * hrFrame) : it.hr;
+      gatherPatch(lrSrc, it.lrW, p.x, p.y, P, p, lr, (t * B + b) * P * P * 3);
+      gatherPatch(hrSrc, it.hrW, p.x * s, p.y * s, Q, p, hr, (t * B + b) * Q * Q * 3);
+    }
   });
   return { lr, hr };
 }
 
-/** The tensor shapes of a batch. */
+/** The tensor shapes of a batch (of one frame of a sequence batch). */
 export function batchShapes(o: Pick<SampleOptions, 'batchSize' | 'lrPatch'>, scale: number): { lr: number[]; hr: number[] } {
   const P = o.lrPatch, Q = P * scale;
   return { lr: [o.batchSize, P, P, 3], hr: [o.batchSize, Q, Q, 3] };

@@ -6,13 +6,15 @@
 import type { Batch, SampleOptions, SrDataset } from './dataset.js';
 import { sampleBatch } from './dataset.js';
 import type { CacheStats, FolderSource, HrFolderOptions, PairedFolderOptions } from './sources.node.js';
+import type { VideoSourceOptions } from './videoSources.node.js';
 
 type NoCallbacks<T> = Omit<T, 'onProgress' | 'onWarning'>;
 
 /** Where the training pairs come from; plain data, so it can be sent to a worker. */
 export type SourceSpec =
   | { kind: 'hrFolder'; dirs: string | string[]; scale: number; options?: NoCallbacks<HrFolderOptions> }
-  | { kind: 'paired'; gtDir: string; lqDir: string; scale: number; options?: NoCallbacks<PairedFolderOptions> };
+  | { kind: 'paired'; gtDir: string; lqDir: string; scale: number; options?: NoCallbacks<PairedFolderOptions> }
+  | { kind: 'videoFolder'; roots: string[]; scale: number; options?: NoCallbacks<VideoSourceOptions> };
 
 export interface LoaderOptions extends SampleOptions {
   /** Batches prepared ahead of the one asked for (default 3). */
@@ -52,6 +54,7 @@ export async function loadSource(
   const cb = { onProgress, onWarning };
   if (spec.kind === 'hrFolder') return src.hrFolderSource(spec.dirs, spec.scale, { lrPatch, ...spec.options, ...cb });
   if (spec.kind === 'paired') return src.pairedFolderSource(spec.gtDir, spec.lqDir, spec.scale, { lrPatch, ...spec.options, ...cb });
+  if (spec.kind === 'videoFolder') return (await import('./videoSources.node.js')).videoFolderSource(spec.roots, spec.scale, { lrPatch, ...spec.options, ...cb });
   throw new Error(`mvsr: batch loader: unknown source kind '${(spec as { kind: unknown }).kind}'`);
 }
 
@@ -87,8 +90,8 @@ export type LoaderWorkerMessage =
 export type LoaderWorkerRequest = { type: 'want'; iterations: number[] } | { type: 'drop'; iterations: number[] };
 
 function sampleOptions(o: LoaderOptions): SampleOptions {
-  const { seed, batchSize, lrPatch, hflip, rot, channelShuffle } = o;
-  return { seed, batchSize, lrPatch, hflip, rot, channelShuffle };
+  const { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip } = o;
+  return { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip };
 }
 
 /** A batch loader over `spec`: a worker thread (Node) or, with `inline`, this thread. */

@@ -10,7 +10,7 @@ import type { SchedulerConfig } from './schedulers.js';
 
 // ---- the resulting types ------------------------------------------------------------------
 
-export type DatasetType = 'HRFolder' | 'PairedFolders';
+export type DatasetType = 'HRFolder' | 'PairedFolders' | 'VideoFolder';
 export type LossType = 'L1Loss' | 'MSELoss' | 'CharbonnierLoss';
 export type MetricType = 'calculate_psnr' | 'calculate_ssim';
 
@@ -32,6 +32,15 @@ export interface TrainDatasetConfig {
   prefetch: number;
   /** HRFolder only: where generated LR images are kept between runs; null: no cache. */
   cache_dir: string | null;
+  /** VideoFolder: frames per training sequence (1 for image datasets). */
+  num_frame: number;
+  /** VideoFolder: play sequences backwards with p = 0.5. */
+  flip_sequence: boolean;
+  /** VideoFolder: clip-name patterns to keep / leave out; null: all. */
+  include: string[] | null;
+  exclude: string[] | null;
+  /** VideoFolder: frames read per clip at most. */
+  max_frames: number;
 }
 
 export interface ValDatasetConfig {
@@ -40,6 +49,9 @@ export interface ValDatasetConfig {
   dataroot_gt: string;
   dataroot_lq: string | null;
   filename_tmpl: string;
+  include: string[] | null;
+  exclude: string[] | null;
+  max_frames: number;
 }
 
 export interface OptimConfig {
@@ -408,13 +420,13 @@ const mapping = (spec: MapSpec): Check<Record<string, unknown>> => ({
 
 // ---- the schema: every key, its default and its meaning -------------------------------------
 
-const datasetTypes = ['HRFolder', 'PairedFolders'] as const;
+const datasetTypes = ['HRFolder', 'PairedFolders', 'VideoFolder'] as const;
 
 const trainDataset: MapSpec = {
   fields: {
     name: opt(str(), 'train', 'a label for logs'),
-    type: req(oneOf(datasetTypes), 'HRFolder: HR images only, LR made by MATLAB bicubic (cached in cache_dir); PairedFolders: HR and LR files'),
-    dataroot_gt: req(strOrList, 'HR image folder(s), searched recursively; relative paths are relative to the working directory, as in BasicSR'),
+    type: req(oneOf(datasetTypes), 'HRFolder: HR images only, LR made by MATLAB bicubic (cached in cache_dir); PairedFolders: HR and LR files; VideoFolder: clips (frame folders, video files), LR made per frame, for video models'),
+    dataroot_gt: req(strOrList, 'HR image folder(s), searched recursively (VideoFolder: roots of clips); relative paths are relative to the working directory, as in BasicSR'),
     dataroot_lq: opt(nullable(strOrList), null, 'PairedFolders: LR folder(s), one per dataroot_gt entry'),
     filename_tmpl: opt(str(), '{}', "PairedFolders: LR file name from the HR name without extension ('{}' is replaced), e.g. '{}x4'"),
     gt_size: opt(int(1), LATER, 'HR patch edge; give this or lq_size (gt_size = lq_size * scale)'),
@@ -425,6 +437,11 @@ const trainDataset: MapSpec = {
     batch_size_per_gpu: opt(int(1), 16, 'patches per iteration', ['batch_size']),
     prefetch: opt(int(0), 3, 'batches prepared ahead by the loader (0: none)'),
     cache_dir: opt(nullable(str()), null, 'HRFolder: folder keeping generated LR images between runs'),
+    num_frame: opt(int(1), 1, 'VideoFolder: frames per training sequence (backpropagation through all of them)'),
+    flip_sequence: opt(bool, false, 'VideoFolder: play a sequence backwards with p = 0.5'),
+    include: opt(nullable(strOrList), null, "VideoFolder: only clips whose name matches one of these patterns (* and ?), e.g. ['00002_*']"),
+    exclude: opt(nullable(strOrList), null, "VideoFolder: leave out clips matching these patterns, e.g. ['00001_*'] (a held-out group)"),
+    max_frames: opt(int(1), 100, 'VideoFolder: frames read per clip at most (memory: 6 bytes per HR pixel per frame)'),
   },
   hints: {
     io_backend: 'mvsr reads image folders directly; remove it',
@@ -445,6 +462,9 @@ const valDataset: MapSpec = {
     dataroot_gt: req(str(), 'HR image folder'),
     dataroot_lq: opt(nullable(str()), null, 'PairedFolders: LR folder'),
     filename_tmpl: opt(str(), '{}', 'PairedFolders: LR file name template'),
+    include: opt(nullable(strOrList), null, 'VideoFolder: only clips matching these patterns'),
+    exclude: opt(nullable(strOrList), null, 'VideoFolder: leave out clips matching these patterns'),
+    max_frames: opt(int(1), 100, 'VideoFolder: frames read per clip at most'),
   },
   hints: { io_backend: 'mvsr reads image folders directly; remove it' },
 };
@@ -802,12 +822,23 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
   if (td.type === 'PairedFolders' && td.cache_dir !== null) {
     cx.err(`${p}.cache_dir`, `${p}.cache_dir applies to HRFolder (it keeps the generated LR images); PairedFolders reads its LR files`);
   }
+  const videoArch = typeof network.type === 'string' && listArchs().includes(network.type) && getArch(network.type).kind === 'video';
+  if (td.type === 'VideoFolder' && td.cache_dir !== null) cx.err(`${p}.cache_dir`, `${p}.cache_dir applies to HRFolder; VideoFolder makes its LR frames in memory`);
+  if (td.type !== 'VideoFolder') {
+    for (const k of ['include', 'exclude'] as const) if (td[k] !== null) cx.err(`${p}.${k}`, `${p}.${k} selects clips of a VideoFolder dataset; remove it`);
+    if ((td.num_frame as number) !== 1) cx.err(`${p}.num_frame`, `${p}.num_frame: sequences need type: VideoFolder`);
+  }
+  if (videoArch && td.type !== 'VideoFolder') cx.err(`${p}.type`, `${p}.type: ${String(network.type)} is a video model: train it on type: VideoFolder (clips)`);
+  if (!videoArch && td.type === 'VideoFolder') cx.err(`${p}.type`, `${p}.type: VideoFolder trains video models; ${String(network.type)} is an image model (use HRFolder, e.g. on the frames)`);
 
   // validation data and settings
   const vd = datasets.val;
   if (vd) {
     if (vd.name === undefined) vd.name = String(vd.dataroot_gt).replace(/[\\/]+$/, '').split(/[\\/]/).pop() || 'val';
     checkLqFolders(vd, 'datasets.val', cx, 1);
+    if ((vd.type === 'VideoFolder') !== videoArch) {
+      cx.err('datasets.val.type', videoArch ? `datasets.val.type: ${String(network.type)} is a video model: validate it on type: VideoFolder (clips)` : 'datasets.val.type: VideoFolder validates video models; use HRFolder or PairedFolders');
+    }
   }
   let val = c.val as Obj | null | undefined;
   if (val && !vd) cx.err('val', 'val: there is no datasets.val to validate on (add datasets.val or remove val)');
@@ -900,7 +931,9 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
 /** dataroot_lq: required (and as many folders as dataroot_gt) for PairedFolders, absent for HRFolder. */
 function checkLqFolders(d: Obj, p: string, cx: Ctx, nGt: number): void {
   const lq = d.dataroot_lq as string | string[] | null;
-  if (d.type === 'HRFolder') {
+  if (d.type === 'VideoFolder') {
+    if (lq !== null) cx.err(`${p}.dataroot_lq`, `${p}.dataroot_lq: VideoFolder makes the LR frames from dataroot_gt; remove it`);
+  } else if (d.type === 'HRFolder') {
     if (lq !== null) cx.err(`${p}.dataroot_lq`, `${p}.dataroot_lq is for PairedFolders; HRFolder makes its LR images from dataroot_gt (set type: PairedFolders to read LR files)`);
   } else if (lq === null) {
     cx.err(`${p}.dataroot_lq`, `missing required key ${p}.dataroot_lq (PairedFolders reads LR files from it; use type: HRFolder to make them)`);

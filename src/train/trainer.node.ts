@@ -10,7 +10,10 @@ import { leaf, backward, clearTape, type Var } from '../autograd/var.js';
 import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
 import { add, mul } from '../autograd/ops/pointwise.js';
 import { manualSeed } from '../nn/init.js';
-import { createModel, type SRModel } from '../models/registry.js';
+import { createAnyModel, getArch, type SRModel } from '../models/registry.js';
+import { forwardClip, type VideoSRModel } from '../models/vsr.js';
+import { loadValClips } from '../data/videoSources.node.js';
+import { evaluateVideo } from '../api/evalVideo.js';
 import { Adam } from './optim.js';
 import { LRScheduler } from './schedulers.js';
 import { ModelEMA } from './ema.js';
@@ -61,7 +64,10 @@ export interface TrainResult {
 
 /** What must match for a checkpoint to continue this config. */
 export function runIdentity(cfg: TrainConfig): string {
-  const id = { network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data: cfg.datasets.train, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt };
+  // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
+  const { num_frame, flip_sequence, include, exclude, max_frames, ...imageData } = cfg.datasets.train;
+  const data = cfg.datasets.train.type === 'VideoFolder' ? cfg.datasets.train : imageData;
+  const id = { network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt };
   return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
 }
 
@@ -76,8 +82,8 @@ function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
 }
 
 /** Deploy form for shipping (ECBSR -> ECBSRT, ETDS -> ETDSForInference), else the model itself. */
-function deployed(m: SRModel): SRModel {
-  const d = (m as unknown as { deploy?: () => SRModel }).deploy;
+function deployed<M extends SRModel | VideoSRModel>(m: M): M {
+  const d = (m as unknown as { deploy?: () => M }).deploy;
   return typeof d === 'function' ? d.call(m) : m;
 }
 
@@ -98,8 +104,13 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   await initEngine({ threads: o.threads });
   manualSeed(cfg.manual_seed);
   const { type, ...args } = cfg.network_g;
-  const model = createModel(type, args);
+  const video = getArch(type).kind === 'video';
+  const model = createAnyModel(type, args);
   model.train();
+  if (cfg.train.aux_opt && typeof (model as { forwardDual?: unknown }).forwardDual !== 'function') {
+    model.dispose();
+    throw new Error(`mvsr train: train.aux_opt needs a dual-stream model (ETDS); ${type} has no residual stream`);
+  }
   const names = [...model.namedParameters()].map(([n]) => n);
   const params = model.parameters();
   if (o.init && !ckpt) {
@@ -130,23 +141,29 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   } else if (existsSync(logFile)) writeFileSync(logFile, '');
 
   const dt = cfg.datasets.train;
+  const T = dt.num_frame;
   const loader: BatchLoader = createBatchLoader(
     dt.type === 'HRFolder'
       ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined } }
-      : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } },
+      : dt.type === 'VideoFolder'
+        ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
+        : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } },
     {
       seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
-      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch,
+      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence,
       onWarning: (w) => say(`warning: ${w}`),
     },
   );
-  const valSet = cfg.datasets.val ? await loadValSet(cfg.datasets.val.dataroot_gt, cfg.scale, 12) : [];
+  const vd = cfg.datasets.val;
+  const valSet = vd && !video ? await loadValSet(vd.dataroot_gt, cfg.scale, 12) : [];
+  const valClips = vd && video ? await loadValClips(vd.dataroot_gt, { include: vd.include ?? undefined, exclude: vd.exclude ?? undefined, maxFrames: vd.max_frames }) : [];
   const info = await loader.ready;
-  say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training images${info.skipped.length ? ` (${info.skipped.length} too small, skipped)` : ''}; ${valSet.length} validation images`);
+  const unit = video ? 'clips' : 'images';
+  say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training ${unit}${video ? ` (sequences of ${T} frames)` : ''}${info.skipped.length ? ` (${info.skipped.length} skipped)` : ''}; ${video ? valClips.length : valSet.length} validation ${unit}`);
 
   const pixel = lossFn(cfg.train.pixel_opt);
   const aux = cfg.train.aux_opt ? lossFn(cfg.train.aux_opt) : null;
-  const evalModel = createModel(type, args);
+  const evalModel = createAnyModel(type, args);
   const validate = async (): Promise<{ psnr: number; ssim: number }> => {
     if (ema) ema.copyTo(evalModel);
     else evalModel.loadStateDict(model.stateDict());
@@ -154,6 +171,10 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     let psnr = 0, ssim = 0;
     const crop = cfg.val?.metrics.psnr?.crop_border ?? cfg.scale;
     const testY = cfg.val?.metrics.psnr?.test_y_channel ?? true;
+    if (video) {
+      const r = await evaluateVideo(evalModel, valClips.map((c) => ({ name: c.name, frames: async function* () { yield* c.frames; } })), { scale: cfg.scale, cropBorder: crop });
+      return testY ? { psnr: r.psnrY, ssim: r.ssimY } : { psnr: r.psnrRGB, ssim: r.ssimRGB };
+    }
     for (const p of valSet) {
       const r = await evalPair(evalModel, p.hr, p.lr, { scale: cfg.scale, cropBorder: crop, testY });
       psnr += r.psnr;
@@ -194,15 +215,21 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       const lr = sched.lrAt(iter);
       opt.lr = lr;
       const batch = await loader.next(iter - 1);
-      const x = leaf(Tensor.from([dt.batch_size_per_gpu, dt.lq_size, dt.lq_size, 3], batch.lr));
-      const t = leaf(Tensor.from([dt.batch_size_per_gpu, dt.gt_size, dt.gt_size, 3], batch.hr));
+      const B = dt.batch_size_per_gpu, P = dt.lq_size, Q = dt.gt_size, nl = B * P * P * 3, nh = B * Q * Q * 3;
+      const xs = Array.from({ length: T }, (_, t) => leaf(Tensor.from([B, P, P, 3], batch.lr.subarray(t * nl, (t + 1) * nl))));
+      const ts = Array.from({ length: T }, (_, t) => leaf(Tensor.from([B, Q, Q, 3], batch.hr.subarray(t * nh, (t + 1) * nh))));
       let lossVal: number;
       try {
         let loss: Var;
-        if (aux) {
-          const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(x);
-          loss = add(pixel(dual.output, t), aux(dual.residual, t));
-        } else loss = pixel(model.forward(x), t);
+        if (video) {
+          // backpropagation through time: the mean of the per-frame losses over the whole sequence
+          const ys = forwardClip(model as VideoSRModel, xs);
+          loss = ys.map((y, t) => pixel(y, ts[t]!)).reduce((a, b) => add(a, b));
+          if (T > 1) loss = mul(loss, leaf(Tensor.full([1], 1 / T)));
+        } else if (aux) {
+          const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(xs[0]!);
+          loss = add(pixel(dual.output, ts[0]!), aux(dual.residual, ts[0]!));
+        } else loss = pixel((model as SRModel).forward(xs[0]!), ts[0]!);
         lossVal = loss.value.data[0]!;
         if (!Number.isFinite(lossVal)) {
           stoppedBy = 'nan';
@@ -212,8 +239,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
         backward(loss);
       } finally {
         clearTape();
-        x.value.dispose();
-        t.value.dispose();
+        for (const v of [...xs, ...ts]) v.value.dispose();
       }
       if (isFrozenAt(cfg.train, iter)) for (const p of frozenParams) p.zeroGrad();
       if (cfg.train.grad_clip) clipGradNorm(params, cfg.train.grad_clip);
@@ -231,7 +257,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
         log({ iter, loss: window.loss / window.iters, lr, it_s: +itS.toFixed(3), time_s: +state.elapsedSeconds.toFixed(1) });
         window = { t: now, iters: 0, loss: 0 };
       }
-      if (cfg.val && valSet.length && (iter % cfg.val.val_freq === 0 || iter === total)) {
+      if (cfg.val && (valSet.length || valClips.length) && (iter % cfg.val.val_freq === 0 || iter === total)) {
         lastVal = await validate();
         log({ iter, val: lastVal });
         if (!state.best || lastVal.psnr > state.best.psnr) {
