@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEngine, mulberry32, randomize } from './helpers.js';
 import { createVideoModel, createModel, listArchs, getArch } from '../src/models/registry.js';
-import { forwardClip, type VideoSRModel } from '../src/models/vsr.js';
+import { forwardClip, videoMacsPerPixel, type VideoSRModel } from '../src/models/vsr.js';
 import { VideoUpscaler } from '../src/api/video.js';
 import { leaf, noGrad, clearTape, backward, type Var } from '../src/autograd/var.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -159,6 +159,22 @@ test('backpropagation through time: gradients of a loss on the last frame reach 
     }
     assert.ok(largest > 1e-6, `${arch}: frame 0 must influence the last output through the state (largest |gradient| ${largest})`);
     target.dispose();
+    m.dispose();
+  }
+});
+
+test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, RLSP 7-16 and the 12-block single-frame net)', async () => {
+  await useEngine(1);
+  const conv = (cin: number, cout: number, k = 3) => k * k * cin * cout;
+  const cases: [string, Record<string, unknown>, number][] = [
+    ['MobileRRN', {}, conv(2 * 3 + 16, 16) + 5 * 2 * conv(16, 16) + conv(16, 16) + conv(16, 48)],
+    ['RLSP', {}, conv(3 * 3 + 16 + 48, 16) + 5 * conv(16, 16) + conv(16, 48 + 16)],
+    ['MultiFramePlain', { num_frame: 1, num_block: 12 }, conv(3, 16) + 12 * conv(16, 16) + conv(16, 48)],
+    ['SWRN', {}, conv(9, 16) + 2 * conv(32, 16) + conv(48, 16, 1) + 3 * conv(16, 16) + conv(16, 48)],
+  ];
+  for (const [arch, args, want] of cases) {
+    const m = createVideoModel(arch, args);
+    assert.equal(videoMacsPerPixel(m), want, arch);
     m.dispose();
   }
 });

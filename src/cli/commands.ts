@@ -19,7 +19,7 @@ import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { evaluate, type EvalRow } from '../api/eval.js';
 import { listArchs, getArch, createModel, createAnyModel, type SRModel } from '../models/registry.js';
-import type { VideoSRModel } from '../models/vsr.js';
+import { isVideoModel, videoMacsPerPixel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
@@ -580,9 +580,26 @@ options:
     await initEngine({ threads: 1 });
     const scale = intFlag('profile', v.scale, 'scale');
     const archName = archByName(spec);
-    const model = archName && !existsSync(spec)
-      ? createModel(archName, { ...(jsonArgs('profile', v.args) ?? {}), ...(scale !== undefined ? { [scaleArg(archName)]: scale } : {}) })
-      : resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('profile', v.args), scale });
+    const any = archName && !existsSync(spec)
+      ? createAnyModel(archName, { ...(jsonArgs('profile', v.args) ?? {}), ...(scale !== undefined ? { [scaleArg(archName)]: scale } : {}) })
+      : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('profile', v.args), scale });
+    if (isVideoModel(any)) {
+      try {
+        const perPixel = videoMacsPerPixel(any);
+        const r = { model: spec, arch: any.arch, scale: any.scale, input: [H, W], kind: 'video', params: any.numParameters(), macsPerPixel: perPixel, macs: perPixel * H * W, window: any.window, chunk: any.chunk };
+        if (v.json) out(JSON.stringify(r, null, 2));
+        else {
+          out(`${spec}: ${any.arch} x${any.scale} (video) at ${H}x${W} -> ${H * any.scale}x${W * any.scale}, per frame`);
+          out(`  params       ${(r.params / 1e3).toFixed(2)} K`);
+          out(`  MACs         ${(r.macs / 1e9).toFixed(2)} G per frame (${perPixel} per LR pixel; convs only)`);
+          out(`  reads        ${any.window.past} frame(s) back, ${any.window.future} ahead${any.chunk > 1 ? `; backward recurrence in chunks of ${any.chunk}` : ''}`);
+        }
+        return 0;
+      } finally {
+        any.dispose();
+      }
+    }
+    const model = any;
     try {
       const g = toGraph(model);
       const p = profileGraph(g, H, W);

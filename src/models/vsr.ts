@@ -68,3 +68,15 @@ export function bilinearUp(x: Var, s: number): Var {
 export function zeroState(shape: number[]): Var {
   return record('zeros', [], Tensor.zeros(shape), () => []);
 }
+
+/**
+ * Multiply-accumulates per LR pixel of one frame: every conv of the zoo's video models runs at LR
+ * resolution, so this is the sum of k*k*Cin/groups*Cout over the 4-D weights (the KAIR / NTIRE
+ * convention; the bilinear skip, additions and activations are not counted). SWRN's backward
+ * cell runs once per frame too, so the figure holds for it in steady state.
+ */
+export function videoMacsPerPixel(m: VideoSRModel): number {
+  let macs = 0;
+  for (const [, p] of m.namedParameters()) if (p.value.shape.length === 4) macs += p.value.size;
+  return macs;
+}
