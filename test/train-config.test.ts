@@ -12,7 +12,8 @@ import {
 } from '../src/train/config.js';
 import { loadTrainConfig } from '../src/train/config.node.js';
 import { useEngine } from './helpers.js';
-import { createModel } from '../src/models/registry.js';
+import { createModel, createVideoModel } from '../src/models/registry.js';
+import { videoMacsPerPixel } from '../src/models/vsr.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONFIGS = join(ROOT, 'configs');
@@ -51,10 +52,12 @@ function edit(text: string, from: string, to: string): string {
 
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
-  const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
+  const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f));
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
   ]);
+  assert.deepEqual(all.filter((f) => VIDEO_CONFIGS.includes(f)), VIDEO_CONFIGS);
   for (const f of files) {
     const path = join(CONFIGS, f);
     const c = loadTrainConfig(path);
@@ -83,6 +86,33 @@ test('every config in configs/ loads, names its file, and fits its stated time b
       assert.ok(existsSync(resolve(ROOT, c.datasets.val!.dataroot_gt)), `${f}: Set5 exists`);
     }
   }
+});
+
+const VIDEO_CONFIGS = ['train_MobileRRN_x4.yml', 'train_MultiFramePlain1_x4.yml'];
+
+test('the video configs: a recurrent model and a single-frame one of about its MACs, same data and recipe, Vimeo group 00001 held out', async () => {
+  await useEngine(1);
+  const [rec, single] = VIDEO_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  const macs: number[] = [];
+  for (const [f, c] of [[VIDEO_CONFIGS[0]!, rec!], [VIDEO_CONFIGS[1]!, single!]] as const) {
+    assert.equal(`train_${c.name}.yml`, f);
+    const d = c.datasets.train;
+    assert.equal(d.type, 'VideoFolder');
+    assert.deepEqual(d.dataroot_gt, ['../shared/data/train/video'], `${f}: only the shared video`);
+    assert.ok(d.exclude?.includes('00001_*'), `${f}: Vimeo group 00001 is held out of training`);
+    assert.deepEqual(c.datasets.val?.include, ['00001_*']);
+    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1.5, `${f}: states its assumed ms per step and fits 1.5 h`);
+    const net = createVideoModel(c.network_g.type, (({ type: _t, ...a }) => a)(c.network_g));
+    macs.push(videoMacsPerPixel(net));
+    net.dispose();
+  }
+  assert.equal(rec!.network_g.type, 'MobileRRN');
+  assert.equal(single!.network_g.num_frame, 1);
+  assert.ok(Math.abs(macs[0]! - macs[1]!) / macs[0]! < 0.02, `MACs per pixel ${macs[0]} vs ${macs[1]}`);
+  // identical data, sequences and recipe: only the network differs
+  const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
+  assert.equal(strip(single), strip(rec));
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {
@@ -120,7 +150,7 @@ test('defaults are filled in for everything not given', () => {
       train: {
         name: 'train', type: 'HRFolder', dataroot_gt: ['data/hr'], dataroot_lq: null, filename_tmpl: '{}', gt_size: 96, lq_size: 24,
         use_hflip: true, use_rot: true, use_channel_shuffle: false, batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
-        num_frame: 1, flip_sequence: false, include: null, exclude: null, max_frames: 100,
+        num_frame: 1, flip_sequence: false, include: null, exclude: null, max_frames: 100, motion_shift: 2, motion_zoom: 0.01, motion_rotate: 0.005,
       },
       val: null,
     },
@@ -249,7 +279,7 @@ test('mistakes are reported one per line, naming the key, what was expected and 
     ['missing patch size', edit(MINIMAL, '    gt_size: 96\n', ''), undefined,
       /missing required key datasets\.train\.gt_size \(the HR patch edge, a positive integer; or give datasets\.train\.lq_size\)/],
     ['enum value', edit(MINIMAL, 'type: HRFolder', 'type: HRFolders'), undefined,
-      'mvsr: train.yml: datasets.train.type: expected one of HRFolder, PairedFolders, found the string "HRFolders" (did you mean HRFolder?)'],
+      'mvsr: train.yml: datasets.train.type: expected one of HRFolder, PairedFolders, VideoFolder, found the string "HRFolders" (did you mean HRFolder?)'],
     ['architecture typo', edit(MINIMAL, 'type: ETDS', 'type: ETSD'), undefined, /network_g\.type: expected one of .*ETDS.*, found the string "ETSD" \(did you mean ETDS\?\)/],
     ['architecture argument typo', edit(MINIMAL, 'type: ETDS', 'type: ETDS\n  num_feats: 32'), undefined,
       'mvsr: train.yml: unknown key network_g.num_feats: ETDS has no argument num_feats (did you mean network_g.num_feat?)'],

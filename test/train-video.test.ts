@@ -125,9 +125,9 @@ test('mvsr train on VideoFolder: BPTT lowers the loss, validates on the held-out
 
 test('config: a video model needs VideoFolder data and an image model refuses it', () => {
   const base = (net: string, type: string) => `name: x\nscale: 4\nnetwork_g: {type: ${net}}\ndatasets:\n  train: {type: ${type}, dataroot_gt: d, lq_size: 16}\ntrain:\n  optim_g: {lr: 0.001}\n  total_iter: 10\n`;
-  assert.throws(() => parseTrainConfig(base('RLSP', 'HRFolder'), 'a.yml'), /RLSP is a video model: train it on type: VideoFolder/);
+  assert.throws(() => parseTrainConfig(base('RLSP', 'HRFolder'), 'a.yml'), /RLSP is a video model: train it on type: VideoFolder \(clips\), or on HRFolder stills with num_frame > 1/);
   assert.throws(() => parseTrainConfig(base('ETDS', 'VideoFolder'), 'a.yml'), /VideoFolder trains video models; ETDS is an image model/);
-  assert.throws(() => parseTrainConfig(base('ETDS', 'HRFolder').replace('lq_size: 16', 'lq_size: 16, num_frame: 5'), 'a.yml'), /num_frame: sequences need type: VideoFolder/);
+  assert.throws(() => parseTrainConfig(base('ETDS', 'HRFolder').replace('lq_size: 16', 'lq_size: 16, num_frame: 5'), 'a.yml'), /num_frame: sequences train video models; ETDS is an image model/);
   const ok = parseTrainConfig(base('RLSP', 'VideoFolder').replace('lq_size: 16', "lq_size: 16, num_frame: 7, exclude: ['00001_*']"), 'a.yml');
   assert.deepEqual([ok.datasets.train.num_frame, ok.datasets.train.exclude], [7, ['00001_*']]);
 });

@@ -3,6 +3,7 @@
 // exactly the batches an uninterrupted run would, with no loader state to checkpoint.
 import { Rng } from '../tensor/random.js';
 import { drawAugment, gatherPatch, type AugmentPlan } from './augment.js';
+import { drawCameraPath, minMotionSize, motionSequence, type CameraPath, type MotionOptions } from './motion.js';
 
 /**
  * One training pair, interleaved HWC RGB uint8; hrW = lrW * scale, hrH = lrH * scale. A video
@@ -43,6 +44,8 @@ export interface SampleOptions {
   numFrame?: number;
   /** Sequences: play a sample backwards with p = 0.5 (BasicSR's flip_sequence). */
   temporalFlip?: boolean;
+  /** Sequences from still images (items of one frame): film them with a moving camera (see motion.ts). */
+  motion?: MotionOptions;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface SamplePlan extends AugmentPlan {
   /** Sequences: first frame taken, and whether the frames are played backwards. */
   start?: number;
   reverse?: boolean;
+  /** Sequences from a still: the camera's path over it. */
+  path?: CameraPath;
 }
 
 function fmix32(h: number): number {
@@ -101,7 +106,10 @@ function checkOptions(ds: SrDataset, o: SampleOptions): void {
   const T = o.numFrame ?? 1;
   if (!Number.isInteger(T) || T < 1) throw new Error(`mvsr: sampler: numFrame ${T} must be a positive integer`);
   for (const it of ds.items) {
-    if ((it.frames ?? 1) < T) throw new Error(`mvsr: sampler: ${it.file || it.name}: ${it.frames ?? 1} frames, fewer than the ${T} of a training sequence`);
+    if (T > 1 && (it.frames ?? 1) === 1 && o.motion) {
+      const min = minMotionSize(o.lrPatch * ds.scale, T, o.motion);
+      if (it.hrW < min || it.hrH < min) throw new Error(`mvsr: sampler: ${it.file || it.name}: ${it.hrW}x${it.hrH} is too small to film ${T} frames of ${o.lrPatch * ds.scale}x${o.lrPatch * ds.scale} with camera motion (needs ${min}x${min})`);
+    } else if ((it.frames ?? 1) < T) throw new Error(`mvsr: sampler: ${it.file || it.name}: ${it.frames ?? 1} frames, fewer than the ${T} of a training sequence${(it.frames ?? 1) === 1 ? ' (stills need camera motion: the motion option)' : ''}`);
     if (it.lrW < o.lrPatch || it.lrH < o.lrPatch) {
       throw new Error(`mvsr: sampler: ${it.file || it.name}: LR ${it.lrW}x${it.lrH} is smaller than the ${o.lrPatch}x${o.lrPatch} LR patch`);
     }
@@ -126,9 +134,11 @@ export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): S
     const plan: SamplePlan = { item, x, y, ...drawAugment(rng, o) };
     const T = o.numFrame ?? 1;
     if (T > 1) {
-      plan.start = rng.int((it.frames ?? 1) - T + 1);
+      const still = (it.frames ?? 1) === 1;
+      plan.start = still ? 0 : rng.int((it.frames ?? 1) - T + 1);
       const r = rng.next() < 0.5;
       plan.reverse = !!o.temporalFlip && r;
+      if (still) plan.path = drawCameraPath(rng, it.hrW, it.hrH, P * ds.scale, T, o.motion);
     }
     plans.push(plan);
   }
@@ -143,6 +153,16 @@ export function sampleBatch(ds: SrDataset, iteration: number, o: SampleOptions):
   const hr = new Float32Array(T * B * Q * Q * 3);
   plans.forEach((p, b) => {
     const it = ds.items[p.item]!;
+    if (p.path) {
+      // a still filmed by a moving camera: the patches are made here, then augmented like any other
+      const seq = motionSequence(it.hr, it.hrW, it.hrH, p.path, T, Q, s);
+      for (let t = 0; t < T; t++) {
+        const f = p.reverse ? T - 1 - t : t;
+        gatherPatch(seq.lr[f]!, P, 0, 0, P, p, lr, (t * B + b) * P * P * 3);
+        gatherPatch(seq.hr[f]!, Q, 0, 0, Q, p, hr, (t * B + b) * Q * Q * 3);
+      }
+      return;
+    }
     const lrFrame = it.lrW * it.lrH * 3, hrFrame = it.hrW * it.hrH * 3;
     for (let t = 0; t < T; t++) {
       const f = (p.start ?? 0) + (p.reverse ? T - 1 - t : t);

@@ -30,6 +30,8 @@ export interface HrFolderOptions extends SourceOptions {
   cacheDir?: string;
   /** Also keep the decoded, mod-cropped HR in the cache (3 bytes a pixel on disk; skips decoding on the next run). */
   cacheHr?: boolean;
+  /** Skip images whose HR is smaller than this each way (camera-motion sequences need room to move). */
+  minHrSize?: number;
 }
 
 export interface PairedFolderOptions extends SourceOptions {
@@ -93,9 +95,10 @@ async function readRGB8(file: string): Promise<Image> {
   return toRGB(to8Bit(await readImage(file)));
 }
 
-function tooSmall(file: string, w: number, h: number, scale: number, lrPatch: number | undefined): string | null {
+function tooSmall(file: string, w: number, h: number, scale: number, lrPatch: number | undefined, minHr = 0): string | null {
   const P = lrPatch ?? 1, Q = P * scale;
-  if (w >= Q && h >= Q) return null;
+  if (w >= Q && h >= Q && w >= minHr && h >= minHr) return null;
+  if (minHr > Q) return `${file}: ${w}x${h} (mod-${scale} cropped) is smaller than the ${minHr}x${minHr} a camera-motion sequence of ${Q}x${Q} HR patches needs; skipped`;
   return `${file}: ${w}x${h} (mod-${scale} cropped) is smaller than one ${Q}x${Q} HR patch (x${scale}, LR patch ${P}); skipped`;
 }
 
@@ -242,7 +245,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
       if ('bad' in cached && cached.bad !== 'stale') warn(`${cp}: damaged cache entry for ${file} (${cached.bad}); rebuilt`);
       if ('entry' in cached && cached.entry.hr && opts.cacheHr) {
         const h = cached.entry.header;
-        const small = tooSmall(file, h.hrW, h.hrH, scale, opts.lrPatch);
+        const small = tooSmall(file, h.hrW, h.hrH, scale, opts.lrPatch, opts.minHrSize);
         if (small) skip(small);
         else item = { name, file, hr: cached.entry.hr, lr: cached.entry.lr, hrW: h.hrW, hrH: h.hrH, lrW: h.lrW, lrH: h.lrH };
         stats.cacheHits++;
@@ -254,7 +257,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
     let hr = await readRGB8(file);
     stats.decoded++;
     if (hr.width % scale || hr.height % scale) hr = modCrop(hr, scale);
-    const small = tooSmall(file, hr.width, hr.height, scale, opts.lrPatch);
+    const small = tooSmall(file, hr.width, hr.height, scale, opts.lrPatch, opts.minHrSize);
     if (small) {
       skip(small);
       opts.onProgress?.(i + 1, files.length, name);

@@ -41,6 +41,10 @@ export interface TrainDatasetConfig {
   exclude: string[] | null;
   /** VideoFolder: frames read per clip at most. */
   max_frames: number;
+  /** HRFolder with num_frame > 1: the camera's largest pan (HR px), zoom and rotation (rad) per frame. */
+  motion_shift: number;
+  motion_zoom: number;
+  motion_rotate: number;
 }
 
 export interface ValDatasetConfig {
@@ -442,6 +446,9 @@ const trainDataset: MapSpec = {
     include: opt(nullable(strOrList), null, "VideoFolder: only clips whose name matches one of these patterns (* and ?), e.g. ['00002_*']"),
     exclude: opt(nullable(strOrList), null, "VideoFolder: leave out clips matching these patterns, e.g. ['00001_*'] (a held-out group)"),
     max_frames: opt(int(1), 100, 'VideoFolder: frames read per clip at most (memory: 6 bytes per HR pixel per frame)'),
+    motion_shift: opt(num(0), 2, 'HRFolder sequences (num_frame > 1, stills filmed by a moving camera): largest pan per frame, HR pixels'),
+    motion_zoom: opt(num(0), 0.01, 'HRFolder sequences: largest zoom change per frame (relative)'),
+    motion_rotate: opt(num(0), 0.005, 'HRFolder sequences: largest rotation per frame (radians)'),
   },
   hints: {
     io_backend: 'mvsr reads image folders directly; remove it',
@@ -826,10 +833,14 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
   if (td.type === 'VideoFolder' && td.cache_dir !== null) cx.err(`${p}.cache_dir`, `${p}.cache_dir applies to HRFolder; VideoFolder makes its LR frames in memory`);
   if (td.type !== 'VideoFolder') {
     for (const k of ['include', 'exclude'] as const) if (td[k] !== null) cx.err(`${p}.${k}`, `${p}.${k} selects clips of a VideoFolder dataset; remove it`);
-    if ((td.num_frame as number) !== 1) cx.err(`${p}.num_frame`, `${p}.num_frame: sequences need type: VideoFolder`);
   }
-  if (videoArch && td.type !== 'VideoFolder') cx.err(`${p}.type`, `${p}.type: ${String(network.type)} is a video model: train it on type: VideoFolder (clips)`);
-  if (!videoArch && td.type === 'VideoFolder') cx.err(`${p}.type`, `${p}.type: VideoFolder trains video models; ${String(network.type)} is an image model (use HRFolder, e.g. on the frames)`);
+  if (td.type === 'PairedFolders' && (td.num_frame as number) !== 1) cx.err(`${p}.num_frame`, `${p}.num_frame: sequences need type: VideoFolder (clips) or HRFolder (stills filmed by a moving camera)`);
+  if (videoArch && (td.type === 'PairedFolders' || (td.type === 'HRFolder' && (td.num_frame as number) < 2))) {
+    cx.err(`${p}.type`, `${p}.type: ${String(network.type)} is a video model: train it on type: VideoFolder (clips), or on HRFolder stills with num_frame > 1 (camera motion)`);
+  }
+  if (!videoArch && (td.type === 'VideoFolder' || (td.num_frame as number) > 1)) {
+    cx.err(td.type === 'VideoFolder' ? `${p}.type` : `${p}.num_frame`, `${p}.${td.type === 'VideoFolder' ? 'type: VideoFolder trains' : 'num_frame: sequences train'} video models; ${String(network.type)} is an image model (use HRFolder, e.g. on the frames)`);
+  }
 
   // validation data and settings
   const vd = datasets.val;

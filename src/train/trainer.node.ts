@@ -13,6 +13,7 @@ import { manualSeed } from '../nn/init.js';
 import { createAnyModel, getArch, type SRModel } from '../models/registry.js';
 import { forwardClip, type VideoSRModel } from '../models/vsr.js';
 import { loadValClips } from '../data/videoSources.node.js';
+import { minMotionSize } from '../data/motion.js';
 import { evaluateVideo } from '../api/evalVideo.js';
 import { Adam } from './optim.js';
 import { LRScheduler } from './schedulers.js';
@@ -65,8 +66,8 @@ export interface TrainResult {
 /** What must match for a checkpoint to continue this config. */
 export function runIdentity(cfg: TrainConfig): string {
   // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
-  const { num_frame, flip_sequence, include, exclude, max_frames, ...imageData } = cfg.datasets.train;
-  const data = cfg.datasets.train.type === 'VideoFolder' ? cfg.datasets.train : imageData;
+  const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, ...imageData } = cfg.datasets.train;
+  const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : imageData;
   const id = { network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt };
   return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
 }
@@ -142,15 +143,16 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
 
   const dt = cfg.datasets.train;
   const T = dt.num_frame;
+  const motion = dt.type === 'HRFolder' && T > 1 ? { maxShift: dt.motion_shift, maxZoom: dt.motion_zoom, maxRotate: dt.motion_rotate } : undefined;
   const loader: BatchLoader = createBatchLoader(
     dt.type === 'HRFolder'
-      ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined } }
+      ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined, minHrSize: motion ? minMotionSize(dt.gt_size, T, motion) : undefined } }
       : dt.type === 'VideoFolder'
         ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
         : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } },
     {
       seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
-      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence,
+      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence, motion,
       onWarning: (w) => say(`warning: ${w}`),
     },
   );
@@ -159,7 +161,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const valClips = vd && video ? await loadValClips(vd.dataroot_gt, { include: vd.include ?? undefined, exclude: vd.exclude ?? undefined, maxFrames: vd.max_frames }) : [];
   const info = await loader.ready;
   const unit = video ? 'clips' : 'images';
-  say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training ${unit}${video ? ` (sequences of ${T} frames)` : ''}${info.skipped.length ? ` (${info.skipped.length} skipped)` : ''}; ${video ? valClips.length : valSet.length} validation ${unit}`);
+  say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training ${motion ? 'stills' : unit}${video ? ` (sequences of ${T} frames${motion ? ' filmed by a moving camera' : ''})` : ''}${info.skipped.length ? ` (${info.skipped.length} skipped)` : ''}; ${video ? valClips.length : valSet.length} validation ${unit}`);
 
   const pixel = lossFn(cfg.train.pixel_opt);
   const aux = cfg.train.aux_opt ? lossFn(cfg.train.aux_opt) : null;
