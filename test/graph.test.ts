@@ -414,3 +414,25 @@ test('serializeGraph / deserializeGraph: JSON + one Float32Array round-trips to 
   validateGraph(opt);
   assert.ok(opt.nodes.length < g.nodes.length, 'PReLUs fused into their convs');
 });
+
+test('steady state: a compiled graph run frame after frame neither grows the WebAssembly heap nor keeps memory', async () => {
+  await useEngine(2);
+  manualSeed(3);
+  const m = createModel('ETDS', { upscale: 4, num_block: 5, num_feat: 16 });
+  const c = compileGraph(toGraph((m as unknown as { deploy(): SRModel }).deploy()));
+  m.dispose();
+  const e = (await import('../src/tensor/engine.js')).engine();
+  const heap: number[] = [], inUse: number[] = [];
+  for (let f = 0; f < 12; f++) {
+    const x = randomImage(36, 64, f);
+    const y = c.run(x);
+    y.toArray();
+    y.dispose();
+    x.dispose();
+    heap.push(e.heapBytes);
+    inUse.push(e.bytesInUse);
+  }
+  c.dispose();
+  assert.deepEqual(heap.slice(2), heap.slice(2).map(() => heap[2]), `heap after each frame: ${heap.join(', ')}`);
+  assert.deepEqual(inUse.slice(1), inUse.slice(1).map(() => inUse[1]), 'bytes in use return to the same figure after every frame');
+});

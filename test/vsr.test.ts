@@ -178,3 +178,27 @@ test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, 
     m.dispose();
   }
 });
+
+test('VideoUpscaler in steady state: the WebAssembly heap stops growing and no tensor but the recurrent state stays', async () => {
+  await useEngine(2);
+  const { engine } = await import('../src/tensor/engine.js');
+  const { liveTensorCount } = await import('../src/tensor/tensor.js');
+  for (const [arch, args] of SMALL_VIDEO.slice(0, 3)) {
+    const m = model(arch, args);
+    const up = new VideoUpscaler(m);
+    const clip = clipImages(4, 40, 24, 5);
+    const heap: number[] = [], live: number[] = [];
+    const base = liveTensorCount();
+    const N = 30;
+    for (let f = 0; f < N; f++) {
+      await up.push(clip[f % 4]!);
+      heap.push(engine().heapBytes);
+      live.push(liveTensorCount() - base);
+    }
+    // the allocator's free lists settle within a few frames (SWRN: a few chunks); then nothing grows
+    const k = N - 12;
+    for (let f = k; f < N; f++) assert.equal(heap[f], heap[k], `${arch}: heap after frame ${f}: ${heap.join(', ')}`);
+    for (let f = k; f < N; f++) assert.equal(live[f], m.chunk > 1 ? 1 : m.arch === 'RLSP' ? 2 : 1, `${arch}: tensors alive after frame ${f} (the state only): ${live.join(', ')}`);
+    up.dispose();
+  }
+});
