@@ -7,6 +7,8 @@ import { madd, shareStart, f4, storeLanes, activate } from './common';
 // [0] mode: 0 = plain NHWC store, 1 = residual add + activation + depth_to_space
 // [1] scale s, [2] order (0 = PyTorch PixelShuffle, 1 = TF depth_to_space)
 // [3] residual pointer (0 = none), [4] residual pixel stride, [5] pointer to i32 map co -> residual channel
+// [6] output channels C, [7] pointer to i32 table co -> offset (floats) of its HR sample from the
+//     HR pixel (oy*s, ox*s): precomputed so the store needs no division
 
 @inline function emit(
   v: v128, nvalid: i32, n: i32, oy: i32, ox: i32, co: i32, H: i32, W: i32,
@@ -17,34 +19,26 @@ import { madd, shareStart, f4, storeLanes, activate } from './common';
     return;
   }
   const s = load<i32>(epi, 4);
-  const tfOrder = load<i32>(epi, 8);
   const res = <usize>load<i32>(epi, 12);
-  const resStride = load<i32>(epi, 16);
-  const resMap = <usize>load<i32>(epi, 20);
-  const ss = s * s;
   const C = load<i32>(epi, 24);
   if (res != 0) {
+    const resStride = load<i32>(epi, 16);
+    const rm = <usize>load<i32>(epi, 20) + f4(co);
     const rp = res + f4(((n * H + oy) * W + ox) * resStride);
     let r = f32x4.splat(0);
-    r = f32x4.replace_lane(r, 0, load<f32>(rp + f4(load<i32>(resMap + f4(co)))));
-    if (nvalid > 1) r = f32x4.replace_lane(r, 1, load<f32>(rp + f4(load<i32>(resMap + f4(co + 1)))));
-    if (nvalid > 2) r = f32x4.replace_lane(r, 2, load<f32>(rp + f4(load<i32>(resMap + f4(co + 2)))));
-    if (nvalid > 3) r = f32x4.replace_lane(r, 3, load<f32>(rp + f4(load<i32>(resMap + f4(co + 3)))));
+    r = f32x4.replace_lane(r, 0, load<f32>(rp + f4(load<i32>(rm))));
+    if (nvalid > 1) r = f32x4.replace_lane(r, 1, load<f32>(rp + f4(load<i32>(rm, 4))));
+    if (nvalid > 2) r = f32x4.replace_lane(r, 2, load<f32>(rp + f4(load<i32>(rm, 8))));
+    if (nvalid > 3) r = f32x4.replace_lane(r, 3, load<f32>(rp + f4(load<i32>(rm, 12))));
     v = f32x4.add(v, r);
   }
   v = activate(v, act, p0, p1, alpha, co);
-  const Ws = W * s;
-  for (let l = 0; l < nvalid; l++) {
-    const c = co + l;
-    let cc: i32, i: i32, j: i32;
-    if (tfOrder) { cc = c % C; const ij = c / C; i = ij / s; j = ij % s; }
-    else { cc = c / ss; const ij = c % ss; i = ij / s; j = ij % s; }
-    let val: f32 = f32x4.extract_lane(v, 0);
-    if (l == 1) val = f32x4.extract_lane(v, 1);
-    else if (l == 2) val = f32x4.extract_lane(v, 2);
-    else if (l == 3) val = f32x4.extract_lane(v, 3);
-    store<f32>(y + f4(((n * H * s + oy * s + i) * Ws + ox * s + j) * C + cc), val);
-  }
+  const base = y + f4(((n * H * s + oy * s) * W * s + ox * s) * C);
+  const ot = <usize>load<i32>(epi, 28) + f4(co);
+  store<f32>(base + f4(load<i32>(ot)), f32x4.extract_lane(v, 0));
+  if (nvalid > 1) store<f32>(base + f4(load<i32>(ot, 4)), f32x4.extract_lane(v, 1));
+  if (nvalid > 2) store<f32>(base + f4(load<i32>(ot, 8)), f32x4.extract_lane(v, 2));
+  if (nvalid > 3) store<f32>(base + f4(load<i32>(ot, 12)), f32x4.extract_lane(v, 3));
 }
 
 /**

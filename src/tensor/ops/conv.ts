@@ -195,8 +195,16 @@ export function conv2dDepthToSpace(
       }
       resPtr = r.ptr; resStride = r.shape[3]!;
     }
+    // where output channel co lands, relative to HR pixel (oy*s, ox*s): row i, column j, channel cc
+    const offPtr = e.alloc(roundUp4(g.Cout) * 4); scratch.push(offPtr);
+    const Ws = g.Wo * s, off = e.i32, o0 = offPtr >>> 2;
+    for (let co = 0; co < g.Cout; co++) {
+      let cc: number, ij: number;
+      if (epi.order === 'tf') { cc = co % C; ij = Math.floor(co / C); } else { cc = Math.floor(co / (s * s)); ij = co % (s * s); }
+      off[o0 + co] = (Math.floor(ij / s) * Ws + (ij % s)) * C + cc;
+    }
     const epiPtr = e.alloc(32); scratch.push(epiPtr);
-    e.i32.set([1, s, epi.order === 'tf' ? 1 : 0, resPtr, resStride, mapPtr, C], epiPtr >>> 2);
+    e.i32.set([1, s, epi.order === 'tf' ? 1 : 0, resPtr, resStride, mapPtr, C, offPtr], epiPtr >>> 2);
     const xp = padded(x, g); scratch.push(xp);
     convPadded(xp, g, w.ptr, 0, b, y.ptr, opts.act, epiPtr);
   } finally {
