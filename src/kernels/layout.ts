@@ -49,16 +49,24 @@ export function depth_to_space(
     const h = oy / s, i = oy % s;
     const xrow = x + f4((n * H + h) * W * Cin);
     let pd = y + f4(r * Wo * C);
-    for (let ox = 0; ox < Wo; ox++) {
-      const w = ox / s, j = ox % s;
+    // output pixels in (w, j) order: no division per pixel; RGB (C = 3) unrolled
+    for (let w = 0; w < W; w++) {
       const px = xrow + f4(w * Cin);
-      if (order != 0) {
-        copyRun(pd, px + f4((i * s + j) * C), C);
-      } else {
-        const pk = px + f4(i * s + j);
-        for (let c = 0; c < C; c++) store<f32>(pd + f4(c), load<f32>(pk + f4(c * ss)));
+      for (let j = 0; j < s; j++) {
+        if (order != 0) {
+          copyRun(pd, px + f4((i * s + j) * C), C);
+        } else {
+          const pk = px + f4(i * s + j);
+          if (C == 3) {
+            store<f32>(pd, load<f32>(pk));
+            store<f32>(pd + 4, load<f32>(pk + f4(ss)));
+            store<f32>(pd + 8, load<f32>(pk + f4(2 * ss)));
+          } else {
+            for (let c = 0; c < C; c++) store<f32>(pd + f4(c), load<f32>(pk + f4(c * ss)));
+          }
+        }
+        pd += f4(C);
       }
-      pd += f4(C);
     }
   }
 }

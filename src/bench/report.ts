@@ -1,0 +1,463 @@
+// The model report (`mvsr report`), browser-safe part: the leaderboard's data model, the bench
+// JSON reader and the matching of a model to the benchmarked network with the same deploy graph,
+// the crop window search, and the HTML, markdown and SVG renderers. Files, models and Chromium
+// are in report.node.ts.
+import { cropImage, type Image } from '../io/image.js';
+import { rgbToY } from '../metrics/color.js';
+import { createModel, getArch } from '../models/registry.js';
+import { toGraph } from '../graph/build.js';
+import { profileGraph } from '../graph/profile.js';
+import { escapeXml, niceTicks, formatTick } from './plot.js';
+
+/** The MAI 2021/2022 input (180x320 -> 720x1280 at x4): params/MACs and the ms columns use it. */
+export const REPORT_INPUT = { setting: 'MAI', H: 180, W: 320 } as const;
+/** The engine whose ms per frame is the scatter plot's x axis. */
+export const PLOT_ENGINE = 'mvsr-2';
+export const REPORT_SCALE = 4;
+
+export type ModelSource = 'official' | 'mvsr' | 'weightless' | 'file';
+
+export const SOURCE_LABELS: Record<ModelSource, string> = {
+  official: 'official ETDS checkpoint',
+  mvsr: 'trained by mvsr',
+  weightless: 'weightless',
+  file: 'weights file',
+};
+
+export interface Metric { psnr: number; ssim: number }
+
+export interface ReportModel {
+  /** Display name: the checkpoint's file stem, the shipped model's name, or the architecture. */
+  name: string;
+  /** What the user passed (a path, a shipped name, bicubic). */
+  spec: string;
+  source: ModelSource;
+  /** e.g. "trained by mvsr, 70000 iterations". */
+  sourceLabel: string;
+  arch: string;
+  deployArch: string;
+  deployArgs: Record<string, unknown>;
+  params: number;
+  /** MACs of one 180x320 frame. */
+  macs: number;
+  set5: Metric;
+  set14: Metric;
+  /** The benchmarked network with this deploy graph, or null (cells "–"). */
+  benchModel: string | null;
+  /** Median ms per frame at the MAI setting, by engine id (null: no bench row). */
+  ms: Record<string, number | null>;
+  /** The model's crop PNG (a file name in the report folder) and its PSNR/SSIM-Y on the whole crop image. */
+  crop: { file: string } & Metric;
+}
+
+export interface ReportCrop {
+  /** Image name (file stem) and the set it came from ('' for a file given by path). */
+  image: string;
+  dataset: string;
+  /** Top-left corner and edge of the window in HR pixels (of the HR image, as evaluated). */
+  x: number;
+  y: number;
+  size: number;
+  magnify: number;
+  gt: string;
+  bicubic: { file: string } & Metric;
+}
+
+export interface ReportBench {
+  file: string;
+  machine: string;
+  /** Engine ids in column order and their descriptions. */
+  engines: { id: string; label: string; threads: number }[];
+  warmup: number | null;
+  reps: number | null;
+}
+
+export interface ReportData {
+  scale: number;
+  input: { setting: string; H: number; W: number };
+  data: string;
+  protocol: { testY: boolean; cropBorder: number; modCrop: number; lr: string };
+  bench: ReportBench;
+  /** Sorted by Set5 PSNR, best first. */
+  models: ReportModel[];
+  /** Bicubic on Set5: the plot's reference line. */
+  bicubicSet5: Metric;
+  crop: ReportCrop;
+  /** Footnotes of the leaderboard, in order. */
+  notes: string[];
+}
+
+// ---- official checkpoint names -------------------------------------------------------------
+
+/** The scale argument of an architecture (`upscale`, or `scale` in ABPN). */
+function scaleKey(arch: string): string {
+  return 'upscale' in getArch(arch).defaults ? 'upscale' : 'scale';
+}
+
+/**
+ * Architecture and arguments from an ETDS-repository file name (ETDS_M5C16_x4, ECBSR_ET_M4C16_x2,
+ * ESPCN_x4, ...), the rule `mvsr convert-weights` applies; null for any other name.
+ */
+export function officialCheckpointSpec(fileName: string): { arch: string; args: Record<string, unknown> } | null {
+  const name = fileName.replace(/^.*[\\/]/, '').replace(/\.(pth|pt|safetensors)$/i, '');
+  const family: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR: 'ECBSRT', ECBSR_ET: 'ECBSRET', ABPN: 'ABPN', ABPN_ET: 'ABPN_ET', Plain: 'Plain' };
+  const blocks = /^(ETDS|ECBSR_ET|ECBSR|ABPN_ET|ABPN|Plain)_M(\d+)C(\d+)_x(\d)$/.exec(name);
+  if (blocks) {
+    const arch = family[blocks[1]!]!;
+    return { arch, args: { num_block: Number(blocks[2]), num_feat: Number(blocks[3]), [scaleKey(arch)]: Number(blocks[4]) } };
+  }
+  const plain = /^(ESPCN|FSRCNN)_x(\d)$/.exec(name);
+  return plain ? { arch: plain[1]!, args: { upscale: Number(plain[2]) } } : null;
+}
+
+// ---- the benchmark JSON ------------------------------------------------------------------------
+
+export interface BenchRow { model: string; setting: string; engine: string; msMedian: number }
+export interface BenchModel { name: string; arch: string; args: Record<string, unknown>; macs: Record<string, number> }
+export interface BenchDoc { bench: ReportBench; models: BenchModel[]; rows: BenchRow[] }
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Read what `mvsr bench --json` wrote; any problem is one line naming the file. */
+export function parseBenchJson(text: string, file: string): BenchDoc {
+  const bad = (why: string): never => {
+    throw new Error(`mvsr report: ${file}: cannot read the benchmark JSON: ${why}`);
+  };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return bad(`not JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!isObj(doc) || !Array.isArray(doc.rows) || !Array.isArray(doc.models)) return bad('expected the object `mvsr bench --json` prints, with "models" and "rows"');
+  const rows = doc.rows.map((r, i): BenchRow => {
+    if (!isObj(r) || typeof r.model !== 'string' || typeof r.setting !== 'string' || typeof r.engine !== 'string' || typeof r.msMedian !== 'number') {
+      return bad(`rows[${i}] lacks model, setting, engine or msMedian`);
+    }
+    return { model: r.model, setting: r.setting, engine: r.engine, msMedian: r.msMedian };
+  });
+  const models = doc.models.map((m, i): BenchModel => {
+    if (!isObj(m) || typeof m.name !== 'string' || typeof m.arch !== 'string' || !isObj(m.args)) return bad(`models[${i}] lacks name, arch or args`);
+    return { name: m.name, arch: m.arch, args: m.args, macs: isObj(m.macs) ? (m.macs as Record<string, number>) : {} };
+  });
+  const info = Array.isArray(doc.engines) ? doc.engines.filter(isObj) : [];
+  const ids = [...new Set(rows.map((r) => r.engine))];
+  const engines = ids.map((id) => {
+    const e = info.find((x) => x.id === id);
+    return { id, label: typeof e?.label === 'string' ? e.label : id, threads: typeof e?.threads === 'number' ? e.threads : 0 };
+  });
+  const mc = isObj(doc.machine) ? doc.machine : {};
+  const machine = [mc.cpu, typeof mc.cores === 'number' ? `${mc.cores} cores` : null, typeof mc.node === 'string' ? `Node ${mc.node}` : null].filter((x) => typeof x === 'string').join(', ');
+  const method = isObj(doc.method) ? doc.method : {};
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  return { bench: { file, machine: machine || 'unknown machine', engines, warmup: num(method.warmup), reps: num(method.reps) }, models, rows };
+}
+
+// ---- matching a model to a benchmarked network -----------------------------------------------
+
+/** A deploy graph's identity for timing: architecture, arguments and MACs at the MAI input. */
+export interface DeployKey { arch: string; args: Record<string, unknown>; macs: number }
+
+/** JSON with object keys sorted, so equal arguments compare equal whatever their order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (isObj(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+export function sameDeploy(a: DeployKey, b: DeployKey): boolean {
+  return a.arch === b.arch && a.macs === b.macs && canonicalJson(a.args) === canonicalJson(b.args);
+}
+
+/** Deploy keys of the benchmarked networks (built with their default weights: only the shape counts). Needs the engine. */
+export function benchDeployKeys(models: BenchModel[]): (DeployKey & { name: string })[] {
+  return models.map((b) => {
+    const m = createModel(b.arch, b.args);
+    try {
+      const g = toGraph(m);
+      const macs = profileGraph(g, REPORT_INPUT.H, REPORT_INPUT.W).macs;
+      // the bench counted its MACs the same way; a mismatch means the JSON is from another mvsr
+      const stated = b.macs[REPORT_INPUT.setting];
+      if (stated !== undefined && stated !== macs) throw new Error(`mvsr report: the benchmark JSON says ${b.name} has ${stated} MACs at ${REPORT_INPUT.H}x${REPORT_INPUT.W}, this mvsr counts ${macs}`);
+      return { name: b.name, arch: g.meta.arch, args: g.meta.args, macs };
+    } finally {
+      m.dispose();
+    }
+  });
+}
+
+/** The MAI-setting median of every engine for a benchmarked network (null where it has no row). */
+export function benchTimes(doc: BenchDoc, benchModel: string | null): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const e of doc.bench.engines) {
+    const r = benchModel === null ? undefined : doc.rows.find((x) => x.model === benchModel && x.setting === REPORT_INPUT.setting && x.engine === e.id);
+    out[e.id] = r ? r.msMedian : null;
+  }
+  return out;
+}
+
+// ---- crops -------------------------------------------------------------------------------------
+
+/**
+ * The size x size window with the most gradient energy: the sum over the window of squared
+ * forward differences of Y (BT.601, as the metrics), horizontal and vertical, counting only
+ * pixel pairs inside the window. Corners are multiples of `align` (the scale: the window is
+ * whole LR pixels); the first best window in raster order wins.
+ */
+export function maxGradientWindow(img: Image, size: number, align: number): { x: number; y: number; energy: number } {
+  const { width: W, height: H } = img;
+  if (size > W || size > H) throw new Error(`mvsr report: a ${size}x${size} crop does not fit in a ${W}x${H} image`);
+  const Y = rgbToY(img);
+  // prefix sums (W+1) x (H+1) of the horizontal and the vertical squared differences
+  const sx = new Float64Array((W + 1) * (H + 1)), sy = new Float64Array((W + 1) * (H + 1));
+  for (let r = 0; r < H; r++) {
+    for (let c = 0; c < W; c++) {
+      const dx = c + 1 < W ? Y[r * W + c + 1]! - Y[r * W + c]! : 0;
+      const dy = r + 1 < H ? Y[(r + 1) * W + c]! - Y[r * W + c]! : 0;
+      const i = (r + 1) * (W + 1) + c + 1;
+      sx[i] = dx * dx + sx[i - 1]! + sx[i - W - 1]! - sx[i - W - 2]!;
+      sy[i] = dy * dy + sy[i - 1]! + sy[i - W - 1]! - sy[i - W - 2]!;
+    }
+  }
+  // sum of a prefix table over rows [r0, r1) and columns [c0, c1)
+  const box = (s: Float64Array, r0: number, r1: number, c0: number, c1: number) =>
+    s[r1 * (W + 1) + c1]! - s[r0 * (W + 1) + c1]! - s[r1 * (W + 1) + c0]! + s[r0 * (W + 1) + c0]!;
+  let best = { x: 0, y: 0, energy: -1 };
+  for (let y = 0; y + size <= H; y += align) {
+    for (let x = 0; x + size <= W; x += align) {
+      const e = box(sx, y, y + size, x, x + size - 1) + box(sy, y, y + size - 1, x, x + size);
+      if (e > best.energy) best = { x, y, energy: e };
+    }
+  }
+  return best;
+}
+
+/** Each pixel repeated k x k times (nearest neighbour), so the crop's pixels stay visible. */
+export function magnifyNearest(img: Image, k: number): Image {
+  const { width: W, height: H, channels: C } = img;
+  const out = new Uint8Array(W * k * H * k * C);
+  for (let r = 0; r < H * k; r++) {
+    for (let c = 0; c < W * k; c++) {
+      const s = (Math.floor(r / k) * W + Math.floor(c / k)) * C, d = (r * W * k + c) * C;
+      for (let ch = 0; ch < C; ch++) out[d + ch] = img.data[s + ch]!;
+    }
+  }
+  return { width: W * k, height: H * k, channels: C, bitDepth: 8, data: out };
+}
+
+/** The window of an image, magnified. */
+export function zoomCrop(img: Image, c: { x: number; y: number; size: number; magnify: number }): Image {
+  return magnifyNearest(cropImage(img, c.x, c.y, c.size, c.size), c.magnify);
+}
+
+/** A file-name-safe form of a model's name. */
+export function slug(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'model';
+}
+
+// ---- text --------------------------------------------------------------------------------------
+
+const DASH = '–';
+const fix = (v: number | null, d: number) => (v === null || !Number.isFinite(v) ? DASH : v.toFixed(d));
+
+/** The leaderboard's footnotes, from the data. */
+export function reportNotes(d: Omit<ReportData, 'notes'>): string[] {
+  const p = d.protocol;
+  const runs = d.bench.reps !== null ? `, median of ${d.bench.reps} timed runs after ${d.bench.warmup ?? '?'} warm-ups` : '';
+  const notes = [
+    `PSNR (dB) / SSIM on ${p.testY ? 'Y (BT.601)' : 'RGB'}, ${p.cropBorder}-pixel border cropped, HR mod-${p.modCrop}, LR: ${p.lr}, output rounded to uint8 (the ETDS paper's protocol; \`mvsr eval\`).`,
+    `Params and MACs of the deploy graph (ECBSR → ECBSRT, ETDS → ETDSForInference) at a ${d.input.H}×${d.input.W} input, KAIR/NTIRE counting (\`mvsr profile\`).`,
+    `ms per frame: ${d.bench.file} (${d.bench.machine}), ${d.input.setting} setting ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}${runs}. The bench times seeded random weights; timing does not depend on them, so a model takes the times of the benchmarked network whose deploy graph has the same architecture and arguments ("timed as").`,
+  ];
+  const untimed = d.models.filter((m) => m.benchModel === null).map((m) => m.name);
+  if (untimed.length) notes.push(`${DASH}: no benchmarked network has the deploy graph of ${untimed.join(', ')}, so ${untimed.length === 1 ? 'it has' : 'they have'} no times.`);
+  return notes;
+}
+
+/** The leaderboard as a markdown table with its footnotes. */
+export function leaderboardMarkdown(d: ReportData): string {
+  const eng = d.bench.engines.map((e) => e.id);
+  const head = ['model', 'source', 'timed as', 'params (K)', 'MACs (G)', 'Set5 PSNR', 'Set5 SSIM', 'Set14 PSNR', 'Set14 SSIM', ...eng.map((e) => `${e} ms`)];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`];
+  for (const m of d.models) {
+    const cells = [m.name, m.sourceLabel, m.benchModel ?? DASH, fix(m.params / 1e3, 2), fix(m.macs / 1e9, 2),
+      fix(m.set5.psnr, 3), fix(m.set5.ssim, 4), fix(m.set14.psnr, 3), fix(m.set14.ssim, 4), ...eng.map((e) => fix(m.ms[e] ?? null, 1))];
+    lines.push(`| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+  }
+  lines.push('', ...d.notes.map((n, i) => `${i + 1}. ${n}`));
+  return lines.join('\n') + '\n';
+}
+
+function cropCaptions(d: ReportData): { file: string; caption: string }[] {
+  const m = (x: Metric) => `${x.psnr.toFixed(2)} dB / ${x.ssim.toFixed(4)}`;
+  return [
+    { file: d.crop.gt, caption: 'ground truth' },
+    { file: d.crop.bicubic.file, caption: `bicubic: ${m(d.crop.bicubic)}` },
+    ...d.models.filter((x) => x.crop.file !== d.crop.bicubic.file).map((x) => ({ file: x.crop.file, caption: `${x.name}: ${m(x.crop)}` })),
+  ];
+}
+
+function cropSentence(d: ReportData): string {
+  const c = d.crop;
+  return `${c.dataset ? `${c.dataset} ` : ''}${c.image}, the ${c.size}×${c.size} HR window at (${c.x}, ${c.y}) with the most gradient energy, magnified ×${c.magnify} (nearest neighbour). Captions: PSNR-Y / SSIM-Y of the whole image.`;
+}
+
+/** The whole report as markdown (the plot and the crops are files beside it). */
+export function reportMarkdown(d: ReportData, plotFile: string): string {
+  const crops = cropCaptions(d);
+  return [
+    `# mvsr report: x${d.scale} models`,
+    '',
+    '## Leaderboard',
+    '',
+    leaderboardMarkdown(d).trimEnd(),
+    '',
+    `## Set5 PSNR vs. ms per frame (${PLOT_ENGINE})`,
+    '',
+    `![Set5 PSNR-Y against ms per frame on ${PLOT_ENGINE}](${plotFile})`,
+    '',
+    '## Crops',
+    '',
+    cropSentence(d),
+    '',
+    `| ${crops.map((c) => `![${c.caption}](${c.file})`).join(' | ')} |`,
+    `|${crops.map(() => ':---:').join('|')}|`,
+    `| ${crops.map((c) => c.caption).join(' | ')} |`,
+    '',
+  ].join('\n');
+}
+
+const CSS = `
+body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 20px; max-width: 1360px; font-size: 14px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 22px 0 8px; }
+table { border-collapse: collapse; font-size: 12.5px; }
+th, td { padding: 4px 7px; border-bottom: 1px solid #ddd; white-space: nowrap; }
+th { background: #f3f3f3; font-weight: 600; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.untimed td { color: #555; } .notes { font-size: 12px; color: #444; max-width: 1300px; padding-left: 20px; }
+.crops { display: flex; flex-wrap: wrap; gap: 14px; } figure { margin: 0; } figcaption { font-size: 12px; text-align: center; margin-top: 4px; max-width: 192px; }
+figure img { display: block; border: 1px solid #ccc; image-rendering: pixelated; }
+`;
+
+/** The report page: leaderboard, inline scatter plot, crops (PNG files beside the page). */
+export function reportHtml(d: ReportData, svg: string): string {
+  const e = escapeXml;
+  const eng = d.bench.engines;
+  const code = (s: string) => e(s).replace(/`([^`]+)`/g, '<code>$1</code>');
+  const head1 = `<tr><th rowspan="2">model</th><th rowspan="2">source</th><th rowspan="2">timed as</th><th rowspan="2">params (K)</th><th rowspan="2">MACs (G)</th>`
+    + `<th colspan="2">Set5</th><th colspan="2">Set14</th><th colspan="${eng.length}">ms per frame, ${e(d.input.setting)} ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}</th></tr>`;
+  const head2 = `<tr><th>PSNR</th><th>SSIM</th><th>PSNR</th><th>SSIM</th>${eng.map((x) => `<th title="${e(x.label)}">${e(x.id)}</th>`).join('')}</tr>`;
+  const rows = d.models.map((m) => `<tr${m.benchModel === null ? ' class="untimed"' : ''}><td>${e(m.name)}</td><td>${e(m.sourceLabel)}</td><td>${e(m.benchModel ?? DASH)}</td>`
+    + `<td class="n">${fix(m.params / 1e3, 2)}</td><td class="n">${fix(m.macs / 1e9, 2)}</td>`
+    + `<td class="n">${fix(m.set5.psnr, 3)}</td><td class="n">${fix(m.set5.ssim, 4)}</td><td class="n">${fix(m.set14.psnr, 3)}</td><td class="n">${fix(m.set14.ssim, 4)}</td>`
+    + eng.map((x) => `<td class="n">${fix(m.ms[x.id] ?? null, 1)}</td>`).join('') + '</tr>');
+  const figs = cropCaptions(d).map((c) => {
+    const px = d.crop.size * d.crop.magnify;
+    return `<figure><img src="${e(c.file)}" width="${px}" height="${px}" alt="${e(c.caption)}"><figcaption>${e(c.caption)}</figcaption></figure>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mvsr report: x${d.scale} models</title><style>${CSS}</style></head>
+<body>
+<h1>mvsr report: x${d.scale} models</h1>
+<p>Quality on Set5 and Set14 from ${e(d.data)}; speed from ${e(d.bench.file)} (${e(d.bench.machine)}).</p>
+<h2>Leaderboard</h2>
+<table>
+<thead>${head1}${head2}</thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>
+<ol class="notes">${d.notes.map((n) => `<li>${code(n)}</li>`).join('')}</ol>
+<h2>Set5 PSNR vs. ms per frame (${PLOT_ENGINE})</h2>
+${svg.trim()}
+<h2>Crops</h2>
+<p>${e(cropSentence(d))}</p>
+<div class="crops">
+${figs.join('\n')}
+</div>
+</body></html>
+`;
+}
+
+// ---- the scatter plot --------------------------------------------------------------------------
+
+const SOURCE_COLORS: Record<ModelSource, string> = { official: '#1f77b4', mvsr: '#d62728', file: '#2ca02c', weightless: '#7f7f7f' };
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+const f2 = (v: number) => (Math.round(v * 100) / 100).toString();
+
+/** Round-tick axis range over values, padded by a fraction of the span. */
+function axisRange(values: number[], pad: number): { lo: number; hi: number; ticks: number[] } {
+  let lo = Math.min(...values), hi = Math.max(...values);
+  const span = hi - lo || Math.abs(hi) * 0.1 || 1;
+  lo -= span * pad;
+  hi += span * pad;
+  const ticks = niceTicks(lo, hi, 6).filter((t) => t >= lo && t <= hi);
+  return { lo, hi, ticks };
+}
+
+/**
+ * Set5 PSNR-Y (y) against ms per frame on `engine` (x): one labelled point per model that has
+ * both, coloured by source, and bicubic as a dashed horizontal line.
+ */
+export function psnrLatencySvg(d: ReportData, engine = PLOT_ENGINE, width = 960, height = 500): string {
+  const pts = d.models.filter((m) => typeof m.ms[engine] === 'number' && Number.isFinite(m.set5.psnr))
+    .map((m) => ({ m, x: m.ms[engine] as number, y: m.set5.psnr }));
+  const x0 = 70, x1 = width - 230, y0 = height - 52, y1 = 40;
+  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`];
+  const title = `Set5 PSNR-Y vs. median ms per frame, ${engine}, ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}`;
+  out.push(`<text x="${x0}" y="22" ${FONT} font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
+  if (!pts.length) {
+    out.push(`<text x="${f2((x0 + x1) / 2)}" y="${f2((y0 + y1) / 2)}" ${FONT} font-size="13" fill="#999999" text-anchor="middle">no model has both a Set5 PSNR and a time on ${escapeXml(engine)}</text></svg>`);
+    return out.join('\n') + '\n';
+  }
+  const ax = axisRange(pts.map((p) => p.x), 0.12);
+  const ay = axisRange([...pts.map((p) => p.y), d.bicubicSet5.psnr], 0.1);
+  const px = (v: number) => x0 + ((v - ax.lo) / (ax.hi - ax.lo)) * (x1 - x0);
+  const py = (v: number) => y0 - ((v - ay.lo) / (ay.hi - ay.lo)) * (y0 - y1);
+
+  out.push('<g stroke="#e6e6e6" stroke-width="1">');
+  for (const t of ax.ticks) out.push(`<line x1="${f2(px(t))}" y1="${y0}" x2="${f2(px(t))}" y2="${y1}"/>`);
+  for (const t of ay.ticks) out.push(`<line x1="${x0}" y1="${f2(py(t))}" x2="${x1}" y2="${f2(py(t))}"/>`);
+  out.push('</g>');
+  out.push(`<g ${FONT} font-size="11" fill="#333333">`);
+  for (const t of ax.ticks) out.push(`<text x="${f2(px(t))}" y="${y0 + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`);
+  for (const t of ay.ticks) out.push(`<text x="${x0 - 6}" y="${f2(py(t) + 4)}" text-anchor="end">${escapeXml(formatTick(t))}</text>`);
+  out.push('</g>');
+  out.push(`<g stroke="#333333" stroke-width="1"><line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}"/></g>`);
+  out.push(`<g ${FONT} font-size="12" fill="#333333"><text x="${f2((x0 + x1) / 2)}" y="${height - 14}" text-anchor="middle">median ms per frame (${escapeXml(engine)}, lower is faster)</text>`
+    + `<text transform="translate(18 ${f2((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle">Set5 PSNR-Y (dB)</text></g>`);
+
+  // bicubic: a dashed reference line across the plot
+  const by = py(d.bicubicSet5.psnr);
+  out.push(`<line class="reference" x1="${x0}" y1="${f2(by)}" x2="${x1}" y2="${f2(by)}" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+  out.push(`<text x="${x1 - 4}" y="${f2(by - 6)}" ${FONT} font-size="12" fill="#555555" text-anchor="end">bicubic ${d.bicubicSet5.psnr.toFixed(2)} dB</text>`);
+
+  // labels to the right of their points, pushed apart vertically so they never overlap
+  const placed = pts.map((p) => ({ ...p, cx: px(p.x), cy: py(p.y), ly: py(p.y) + 4 })).sort((a, b) => a.cy - b.cy);
+  for (let i = 1; i < placed.length; i++) {
+    const prev = placed[i - 1]!, cur = placed[i]!;
+    const sameColumn = Math.abs(cur.cx - prev.cx) < 180;
+    if (sameColumn && cur.ly - prev.ly < 15) cur.ly = prev.ly + 15;
+  }
+  out.push(`<g ${FONT} font-size="12">`);
+  for (const p of placed) {
+    const color = SOURCE_COLORS[p.m.source];
+    out.push(`<circle class="point" data-name="${escapeXml(p.m.name)}" cx="${f2(p.cx)}" cy="${f2(p.cy)}" r="5" fill="${color}"/>`);
+    if (Math.abs(p.ly - 4 - p.cy) > 2) out.push(`<line x1="${f2(p.cx + 5)}" y1="${f2(p.cy)}" x2="${f2(p.cx + 9)}" y2="${f2(p.ly - 4)}" stroke="${color}" stroke-width="1"/>`);
+    out.push(`<text x="${f2(p.cx + 10)}" y="${f2(p.ly)}" fill="#222222">${escapeXml(`${p.m.name} (${p.y.toFixed(2)} dB, ${p.x.toFixed(1)} ms)`)}</text>`);
+  }
+  out.push('</g>');
+
+  // legend: the sources present
+  const sources = [...new Set(pts.map((p) => p.m.source))];
+  out.push(`<g ${FONT} font-size="12" fill="#333333">`);
+  sources.forEach((s, i) => {
+    const ly = y1 + 10 + i * 20;
+    out.push(`<circle cx="${x1 + 26}" cy="${ly}" r="5" fill="${SOURCE_COLORS[s]}"/><text x="${x1 + 36}" y="${ly + 4}">${escapeXml(SOURCE_LABELS[s])}</text>`);
+  });
+  const ly = y1 + 10 + sources.length * 20;
+  out.push(`<line x1="${x1 + 18}" y1="${ly}" x2="${x1 + 34}" y2="${ly}" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/><text x="${x1 + 36}" y="${ly + 4}">bicubic (reference)</text>`);
+  out.push('</g>');
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
