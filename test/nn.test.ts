@@ -97,3 +97,34 @@ test('loadStateDict round-trips and names missing, unexpected and mis-shaped key
   a.dispose();
   b.dispose();
 });
+
+test('Conv2d.forwardRelu equals relu(forward): values and every gradient bit for bit', async () => {
+  const { Conv2d } = await import('../src/nn/layers.js');
+  const { relu } = await import('../src/autograd/ops/pointwise.js');
+  const { leaf, backward, clearTape } = await import('../src/autograd/var.js');
+  const { Tensor } = await import('../src/tensor/tensor.js');
+  const { mulberry32, useEngine } = await import('./helpers.js');
+  await useEngine(2);
+  const r = mulberry32(5);
+  const c = new Conv2d(5, 7, 3);
+  const xData = Float32Array.from({ length: 2 * 9 * 11 * 5 }, () => r() - 0.5);
+  const seed = Float32Array.from({ length: 2 * 9 * 11 * 7 }, () => r() - 0.5);
+  const run = (fused: boolean) => {
+    const x = leaf(Tensor.from([2, 9, 11, 5], xData), true);
+    c.zeroGrad();
+    const y = fused ? c.forwardRelu(x) : relu(c.forward(x));
+    const yv = y.value.toArray();
+    const s = Tensor.from([2, 9, 11, 7], seed);
+    backward(y, s);
+    s.dispose();
+    const out = { y: yv, dx: x.grad!.toArray(), dw: c.weight.grad!.toArray(), db: c.bias!.grad!.toArray() };
+    clearTape();
+    x.value.dispose();
+    x.zeroGrad();
+    return out;
+  };
+  const a = run(false), b = run(true);
+  assert.ok(a.y.some((v) => v === 0) && a.y.some((v) => v > 0), 'the ReLU both clips and passes');
+  assert.deepEqual(b, a);
+  c.dispose();
+});

@@ -7,7 +7,7 @@
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
-import { relu, add } from '../autograd/ops/pointwise.js';
+import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
 import { ModuleList } from './plain.js';
 import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
@@ -24,7 +24,7 @@ export class ResidualBlockNoBN extends Module {
     this.conv2 = this.child('conv2', new Conv2d(F, F, 3));
   }
   forward(x: Var): Var {
-    return add(x, this.conv2.forward(relu(this.conv1.forward(x))));
+    return add(x, this.conv2.forward(this.conv1.forwardRelu(x)));
   }
 }
 
@@ -57,9 +57,9 @@ export class MobileRRN extends Module implements VideoSRModel {
     const outputs: Var[] = [];
     for (let t = 0; t < count; t++) {
       const cur = frames[t + 1]!;
-      let f = relu(this.conv_first.forward(concat([frames[t]!, cur, hidden])));
+      let f = this.conv_first.forwardRelu(concat([frames[t]!, cur, hidden]));
       for (const b of this.recon_trunk) f = b.forward(f);
-      hidden = relu(this.conv_hidden.forward(f));
+      hidden = this.conv_hidden.forwardRelu(f);
       outputs.push(add(depthToSpace(this.conv_last.forward(f), this.scale), bilinearUp(cur, this.scale)));
     }
     return { outputs, state: [hidden] };

@@ -6,7 +6,7 @@
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
-import { relu, add } from '../autograd/ops/pointwise.js';
+import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
 import { ModuleList } from './plain.js';
 import { bilinearUp, type VideoSRModel, type VideoState } from './vsr.js';
@@ -42,8 +42,8 @@ export class MultiFramePlain extends Module implements VideoSRModel {
     const outputs: Var[] = [];
     for (let t = 0; t < count; t++) {
       const win = frames.slice(t, t + n);
-      let y = relu(this.conv_first.forward(n === 1 ? win[0]! : concat(win)));
-      for (const c of this.body) y = relu(c.forward(y));
+      let y = this.conv_first.forwardRelu(n === 1 ? win[0]! : concat(win));
+      for (const c of this.body) y = c.forwardRelu(y);
       outputs.push(add(depthToSpace(this.conv_last.forward(y), this.scale), bilinearUp(frames[t + r]!, this.scale)));
     }
     return { outputs, state: [] };

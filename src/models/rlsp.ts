@@ -44,7 +44,7 @@ export class RLSP extends Module implements VideoSRModel {
     for (let t = 0; t < count; t++) {
       const cur = frames[t + 1]!;
       let y = concat([frames[t]!, cur, frames[t + 2]!, hidden!, spaceToDepth(prev!, s)]);
-      for (let i = 0; i < this.convs.length - 1; i++) y = relu(this.convs[i]!.forward(y));
+      for (let i = 0; i < this.convs.length - 1; i++) y = this.convs[i]!.forwardRelu(y);
       const [res, h] = split(this.convs.at(-1)!.forward(y), [O * s * s, F]);
       prev = add(depthToSpace(res!, s), bilinearUp(cur, s));
       hidden = relu(h!);

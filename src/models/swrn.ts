@@ -9,7 +9,7 @@
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
-import { relu, add } from '../autograd/ops/pointwise.js';
+import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
 import { ModuleList } from './plain.js';
 import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
@@ -49,16 +49,16 @@ export class SWRN extends Module implements VideoSRModel {
     const F = this.args.num_feat, s = this.scale;
     const [N, H, W] = frames[0]!.shape as [number, number, number, number];
     const feats: Var[] = [];
-    for (let t = 0; t < count; t++) feats.push(relu(this.conv_first.forward(concat([frames[t]!, frames[t + 1]!, frames[t + 2]!]))));
+    for (let t = 0; t < count; t++) feats.push(this.conv_first.forwardRelu(concat([frames[t]!, frames[t + 1]!, frames[t + 2]!])));
     const back: Var[] = new Array(count);
     let hb = zeroState([N, H, W, F]);
-    for (let t = count - 1; t >= 0; t--) back[t] = hb = relu(this.backward_cell.forward(concat([feats[t]!, hb])));
+    for (let t = count - 1; t >= 0; t--) back[t] = hb = this.backward_cell.forwardRelu(concat([feats[t]!, hb]));
     let hf = state?.[0] ?? zeroState([N, H, W, F]);
     const outputs: Var[] = [];
     for (let t = 0; t < count; t++) {
-      hf = relu(this.forward_cell.forward(concat([feats[t]!, hf])));
-      let y = relu(this.fusion.forward(concat([feats[t]!, hf, back[t]!])));
-      for (const c of this.trunk) y = relu(c.forward(y));
+      hf = this.forward_cell.forwardRelu(concat([feats[t]!, hf]));
+      let y = this.fusion.forwardRelu(concat([feats[t]!, hf, back[t]!]));
+      for (const c of this.trunk) y = c.forwardRelu(y);
       outputs.push(add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s)));
     }
     return { outputs, state: [hf] };

@@ -3,7 +3,7 @@ import { Module } from './module.js';
 import { defaultConvInit } from './init.js';
 import type { Var } from '../autograd/var.js';
 import { Tensor } from '../tensor/tensor.js';
-import { conv2d } from '../autograd/ops/conv.js';
+import { conv2d, convRelu } from '../autograd/ops/conv.js';
 import { convTranspose2d } from '../autograd/ops/convTranspose.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, clamp } from '../autograd/ops/pointwise.js';
 import { depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
@@ -38,6 +38,11 @@ export class Conv2d extends Module {
 
   forward(x: Var): Var {
     return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding });
+  }
+
+  /** relu(forward(x)) in one pass: the same values and gradients. */
+  forwardRelu(x: Var): Var {
+    return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding });
   }
 }
 
