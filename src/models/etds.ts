@@ -73,11 +73,11 @@ export class ETDS extends Module implements SRModel {
   }
 
   forwardDual(x: Var): { output: Var; residual: Var } {
-    let b = relu(this.conv_first.forward(x));
-    let r = relu(this.conv_residual_first.forward(x));
+    let b = this.conv_first.forwardRelu(x);
+    let r = this.conv_residual_first.forwardRelu(x);
     this.backbone_convs.forEach((bc, i) => {
       const nb = relu(add(bc.forward(b), this.add_residual_convs[i]!.forward(r)));
-      r = relu(this.residual_convs[i]!.forward(r));
+      r = this.residual_convs[i]!.forwardRelu(r);
       b = nb;
     });
     const residual = this.upsampler.forward(this.conv_residual_last.forward(r));
@@ -160,9 +160,9 @@ export class ETDSForInference extends Module implements SRModel {
   }
 
   forward(x: Var): Var {
-    let y = relu(this.conv_first.forward(x));
-    for (const c of this.backbone_convs) y = relu(c.forward(y));
-    y = relu(this.conv_clip.forward(relu(this.conv_last.forward(y))));
+    let y = this.conv_first.forwardRelu(x);
+    for (const c of this.backbone_convs) y = c.forwardRelu(y);
+    y = this.conv_clip.forwardRelu(this.conv_last.forwardRelu(y));
     if (this.scale === 3) y = dropLastChannel(y);
     return this.upsampler.forward(y);
   }

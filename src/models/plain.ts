@@ -31,8 +31,8 @@ export class Plain extends Module implements SRModel {
   }
 
   forward(x: Var): Var {
-    let y = relu(this.conv_first.forward(x));
-    for (const c of this.backbone_convs) y = relu(c.forward(y));
+    let y = this.conv_first.forwardRelu(x);
+    for (const c of this.backbone_convs) y = c.forwardRelu(y);
     return this.upsampler.forward(this.conv_last.forward(y));
   }
 }
