@@ -58,6 +58,8 @@ export interface ReportCrop {
   x: number;
   y: number;
   size: number;
+  /** Pixels kept from every edge (the metrics' border). */
+  margin: number;
   magnify: number;
   gt: string;
   bicubic: { file: string } & Metric;
@@ -141,7 +143,8 @@ export function parseBenchJson(text: string, file: string): BenchDoc {
     return { name: m.name, arch: m.arch, args: m.args, macs: isObj(m.macs) ? (m.macs as Record<string, number>) : {} };
   });
   const info = Array.isArray(doc.engines) ? doc.engines.filter(isObj) : [];
-  const ids = [...new Set(rows.map((r) => r.engine))];
+  // column order: the engines as the bench lists them, then any other engine of the rows
+  const ids = [...new Set([...info.map((e) => e.id).filter((id): id is string => typeof id === 'string' && rows.some((r) => r.engine === id)), ...rows.map((r) => r.engine)])];
   const engines = ids.map((id) => {
     const e = info.find((x) => x.id === id);
     return { id, label: typeof e?.label === 'string' ? e.label : id, threads: typeof e?.threads === 'number' ? e.threads : 0 };
@@ -201,12 +204,14 @@ export function benchTimes(doc: BenchDoc, benchModel: string | null): Record<str
 /**
  * The size x size window with the most gradient energy: the sum over the window of squared
  * forward differences of Y (BT.601, as the metrics), horizontal and vertical, counting only
- * pixel pairs inside the window. Corners are multiples of `align` (the scale: the window is
- * whole LR pixels); the first best window in raster order wins.
+ * pixel pairs inside the window. The window keeps `margin` pixels from every edge (the border
+ * the metrics crop: some benchmark images have dark edge lines) and its corner is a multiple of
+ * `align` (the scale: whole LR pixels); the first best window in raster order wins.
  */
-export function maxGradientWindow(img: Image, size: number, align: number): { x: number; y: number; energy: number } {
+export function maxGradientWindow(img: Image, size: number, align: number, margin = 0): { x: number; y: number; energy: number } {
   const { width: W, height: H } = img;
-  if (size > W || size > H) throw new Error(`mvsr report: a ${size}x${size} crop does not fit in a ${W}x${H} image`);
+  const start = Math.ceil(margin / align) * align;
+  if (start + size > W - margin || start + size > H - margin) throw new Error(`mvsr report: a ${size}x${size} crop ${margin} pixels from the edges does not fit in a ${W}x${H} image`);
   const Y = rgbToY(img);
   // prefix sums (W+1) x (H+1) of the horizontal and the vertical squared differences
   const sx = new Float64Array((W + 1) * (H + 1)), sy = new Float64Array((W + 1) * (H + 1));
@@ -222,9 +227,9 @@ export function maxGradientWindow(img: Image, size: number, align: number): { x:
   // sum of a prefix table over rows [r0, r1) and columns [c0, c1)
   const box = (s: Float64Array, r0: number, r1: number, c0: number, c1: number) =>
     s[r1 * (W + 1) + c1]! - s[r0 * (W + 1) + c1]! - s[r1 * (W + 1) + c0]! + s[r0 * (W + 1) + c0]!;
-  let best = { x: 0, y: 0, energy: -1 };
-  for (let y = 0; y + size <= H; y += align) {
-    for (let x = 0; x + size <= W; x += align) {
+  let best = { x: start, y: start, energy: -1 };
+  for (let y = start; y + size <= H - margin; y += align) {
+    for (let x = start; x + size <= W - margin; x += align) {
       const e = box(sx, y, y + size, x, x + size - 1) + box(sy, y, y + size - 1, x, x + size);
       if (e > best.energy) best = { x, y, energy: e };
     }
@@ -288,18 +293,19 @@ export function leaderboardMarkdown(d: ReportData): string {
   return lines.join('\n') + '\n';
 }
 
-function cropCaptions(d: ReportData): { file: string; caption: string }[] {
+/** The crops in order (ground truth, bicubic, the models as ranked) with a title and a figure line. */
+function cropCaptions(d: ReportData): { file: string; title: string; figures: string }[] {
   const m = (x: Metric) => `${x.psnr.toFixed(2)} dB / ${x.ssim.toFixed(4)}`;
   return [
-    { file: d.crop.gt, caption: 'ground truth' },
-    { file: d.crop.bicubic.file, caption: `bicubic: ${m(d.crop.bicubic)}` },
-    ...d.models.filter((x) => x.crop.file !== d.crop.bicubic.file).map((x) => ({ file: x.crop.file, caption: `${x.name}: ${m(x.crop)}` })),
+    { file: d.crop.gt, title: 'ground truth', figures: `${d.crop.image} (${d.crop.x}, ${d.crop.y})` },
+    { file: d.crop.bicubic.file, title: 'bicubic', figures: m(d.crop.bicubic) },
+    ...d.models.filter((x) => x.crop.file !== d.crop.bicubic.file).map((x) => ({ file: x.crop.file, title: x.name, figures: m(x.crop) })),
   ];
 }
 
 function cropSentence(d: ReportData): string {
   const c = d.crop;
-  return `${c.dataset ? `${c.dataset} ` : ''}${c.image}, the ${c.size}×${c.size} HR window at (${c.x}, ${c.y}) with the most gradient energy, magnified ×${c.magnify} (nearest neighbour). Captions: PSNR-Y / SSIM-Y of the whole image.`;
+  return `${c.dataset ? `${c.dataset} ` : ''}${c.image}: the ${c.size}×${c.size} HR window at (${c.x}, ${c.y}) with the most gradient energy (outside the ${c.margin}-pixel border the metrics skip), magnified ×${c.magnify} with nearest neighbour. Under each model: PSNR-Y / SSIM-Y of the whole image.`;
 }
 
 /** The whole report as markdown (the plot and the crops are files beside it). */
@@ -320,9 +326,10 @@ export function reportMarkdown(d: ReportData, plotFile: string): string {
     '',
     cropSentence(d),
     '',
-    `| ${crops.map((c) => `![${c.caption}](${c.file})`).join(' | ')} |`,
+    `| ${crops.map((c) => c.title).join(' | ')} |`,
     `|${crops.map(() => ':---:').join('|')}|`,
-    `| ${crops.map((c) => c.caption).join(' | ')} |`,
+    `| ${crops.map((c) => `![${c.title}](${c.file})`).join(' | ')} |`,
+    `| ${crops.map((c) => c.figures).join(' | ')} |`,
     '',
   ].join('\n');
 }
@@ -352,7 +359,7 @@ export function reportHtml(d: ReportData, svg: string): string {
     + eng.map((x) => `<td class="n">${fix(m.ms[x.id] ?? null, 1)}</td>`).join('') + '</tr>');
   const figs = cropCaptions(d).map((c) => {
     const px = d.crop.size * d.crop.magnify;
-    return `<figure><img src="${e(c.file)}" width="${px}" height="${px}" alt="${e(c.caption)}"><figcaption>${e(c.caption)}</figcaption></figure>`;
+    return `<figure><img src="${e(c.file)}" width="${px}" height="${px}" alt="${e(c.title)}"><figcaption><b>${e(c.title)}</b><br>${e(c.figures)}</figcaption></figure>`;
   });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mvsr report: x${d.scale} models</title><style>${CSS}</style></head>
@@ -398,10 +405,10 @@ function axisRange(values: number[], pad: number): { lo: number; hi: number; tic
  * Set5 PSNR-Y (y) against ms per frame on `engine` (x): one labelled point per model that has
  * both, coloured by source, and bicubic as a dashed horizontal line.
  */
-export function psnrLatencySvg(d: ReportData, engine = PLOT_ENGINE, width = 960, height = 500): string {
+export function psnrLatencySvg(d: ReportData, engine = PLOT_ENGINE, width = 1000, height = 520): string {
   const pts = d.models.filter((m) => typeof m.ms[engine] === 'number' && Number.isFinite(m.set5.psnr))
     .map((m) => ({ m, x: m.ms[engine] as number, y: m.set5.psnr }));
-  const x0 = 70, x1 = width - 230, y0 = height - 52, y1 = 40;
+  const x0 = 70, x1 = width - 30, y0 = height - 52, y1 = 62;
   const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`];
   const title = `Set5 PSNR-Y vs. median ms per frame, ${engine}, ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}`;
@@ -432,31 +439,45 @@ export function psnrLatencySvg(d: ReportData, engine = PLOT_ENGINE, width = 960,
   out.push(`<line class="reference" x1="${x0}" y1="${f2(by)}" x2="${x1}" y2="${f2(by)}" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/>`);
   out.push(`<text x="${x1 - 4}" y="${f2(by - 6)}" ${FONT} font-size="12" fill="#555555" text-anchor="end">bicubic ${d.bicubicSet5.psnr.toFixed(2)} dB</text>`);
 
-  // labels to the right of their points, pushed apart vertically so they never overlap
-  const placed = pts.map((p) => ({ ...p, cx: px(p.x), cy: py(p.y), ly: py(p.y) + 4 })).sort((a, b) => a.cy - b.cy);
-  for (let i = 1; i < placed.length; i++) {
-    const prev = placed[i - 1]!, cur = placed[i]!;
-    const sameColumn = Math.abs(cur.cx - prev.cx) < 180;
-    if (sameColumn && cur.ly - prev.ly < 15) cur.ly = prev.ly + 15;
-  }
+  // each label takes the first free spot beside its point (right, else left; then further down or
+  // up), so that no label covers another label or a point
+  const label = (p: (typeof pts)[number]) => `${p.m.name} (${p.y.toFixed(2)} dB, ${p.x.toFixed(1)} ms)`;
+  const dots = pts.map((p) => ({ p, cx: px(p.x), cy: py(p.y) }));
+  const boxes: { l: number; r: number; t: number; b: number }[] = dots.map((d) => ({ l: d.cx - 6, r: d.cx + 6, t: d.cy - 6, b: d.cy + 6 }));
+  const hit = (q: { l: number; r: number; t: number; b: number }) => q.l < x0 || q.r > x1 || q.t < y1 || q.b > y0
+    || boxes.some((o) => q.l < o.r && q.r > o.l && q.t < o.b && q.b > o.t);
   out.push(`<g ${FONT} font-size="12">`);
-  for (const p of placed) {
-    const color = SOURCE_COLORS[p.m.source];
-    out.push(`<circle class="point" data-name="${escapeXml(p.m.name)}" cx="${f2(p.cx)}" cy="${f2(p.cy)}" r="5" fill="${color}"/>`);
-    if (Math.abs(p.ly - 4 - p.cy) > 2) out.push(`<line x1="${f2(p.cx + 5)}" y1="${f2(p.cy)}" x2="${f2(p.cx + 9)}" y2="${f2(p.ly - 4)}" stroke="${color}" stroke-width="1"/>`);
-    out.push(`<text x="${f2(p.cx + 10)}" y="${f2(p.ly)}" fill="#222222">${escapeXml(`${p.m.name} (${p.y.toFixed(2)} dB, ${p.x.toFixed(1)} ms)`)}</text>`);
+  for (const d of [...dots].sort((a, b) => a.cy - b.cy)) {
+    const text = label(d.p), w = 6.7 * text.length;
+    const sides = d.cx > x0 + 0.66 * (x1 - x0) ? [-1, 1] : [1, -1];
+    let spot = { dir: sides[0]!, ly: d.cy + 4 };
+    search: for (const dy of [0, 15, -15, 30, -30, 45, -45, 60, -60]) {
+      for (const dir of sides) {
+        const ly = d.cy + 4 + dy, l = dir > 0 ? d.cx + 10 : d.cx - 10 - w;
+        const q = { l, r: l + w, t: ly - 11, b: ly + 3 };
+        if (!hit(q)) {
+          spot = { dir, ly };
+          boxes.push(q);
+          break search;
+        }
+      }
+    }
+    const color = SOURCE_COLORS[d.p.m.source];
+    out.push(`<circle class="point" data-name="${escapeXml(d.p.m.name)}" cx="${f2(d.cx)}" cy="${f2(d.cy)}" r="5" fill="${color}"/>`);
+    if (Math.abs(spot.ly - 4 - d.cy) > 2) out.push(`<line x1="${f2(d.cx + spot.dir * 5)}" y1="${f2(d.cy)}" x2="${f2(d.cx + spot.dir * 9)}" y2="${f2(spot.ly - 4)}" stroke="${color}" stroke-width="1"/>`);
+    out.push(`<text x="${f2(d.cx + spot.dir * 10)}" y="${f2(spot.ly)}" fill="#222222"${spot.dir < 0 ? ' text-anchor="end"' : ''}>${escapeXml(text)}</text>`);
   }
   out.push('</g>');
 
-  // legend: the sources present
+  // legend: one row under the title, the sources present and the reference line
   const sources = [...new Set(pts.map((p) => p.m.source))];
   out.push(`<g ${FONT} font-size="12" fill="#333333">`);
-  sources.forEach((s, i) => {
-    const ly = y1 + 10 + i * 20;
-    out.push(`<circle cx="${x1 + 26}" cy="${ly}" r="5" fill="${SOURCE_COLORS[s]}"/><text x="${x1 + 36}" y="${ly + 4}">${escapeXml(SOURCE_LABELS[s])}</text>`);
-  });
-  const ly = y1 + 10 + sources.length * 20;
-  out.push(`<line x1="${x1 + 18}" y1="${ly}" x2="${x1 + 34}" y2="${ly}" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/><text x="${x1 + 36}" y="${ly + 4}">bicubic (reference)</text>`);
+  let lx = x0;
+  for (const s of sources) {
+    out.push(`<circle cx="${lx + 5}" cy="42" r="5" fill="${SOURCE_COLORS[s]}"/><text x="${lx + 14}" y="46">${escapeXml(SOURCE_LABELS[s])}</text>`);
+    lx += 14 + 7 * SOURCE_LABELS[s].length + 18;
+  }
+  out.push(`<line x1="${lx}" y1="42" x2="${lx + 22}" y2="42" stroke="#7f7f7f" stroke-width="1.5" stroke-dasharray="6 4"/><text x="${lx + 28}" y="46">bicubic (reference)</text>`);
   out.push('</g>');
   out.push('</svg>');
   return out.join('\n') + '\n';

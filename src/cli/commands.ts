@@ -789,6 +789,61 @@ options:
   },
 };
 
+// ---- report -------------------------------------------------------------------------------------
+
+const reportCmd: Command = {
+  summary: 'an HTML and markdown report of the x4 models: leaderboard, PSNR-vs-latency plot, zoomed crops',
+  help: `usage: mvsr report [-o <folder>] [--models <list>] [--data <folder>] [--bench <file>] [--crop-image <name>] [--screenshot] [--json]
+
+Writes report.html and report.md into the output folder with a leaderboard of x4 models (source,
+params and MACs of the deploy graph at 180x320, Set5 and Set14 PSNR/SSIM on Y with crop 4 as
+"mvsr eval" measures them, and median ms per frame at the MAI setting for every engine of a
+"mvsr bench --json" file, taken from the benchmarked network with the same deploy graph), a
+PSNR-vs-latency scatter plot (inline SVG, also psnr-vs-latency.svg) and zoomed crops of one image
+(ground truth | bicubic | each model, crop-*.png). Nothing is timed here.
+
+options:
+  -o, --out <folder>     output folder (default mvsr-report)
+      --models <list>    comma-separated: weights files (.safetensors, or official .pth such as
+                         ETDS_M5C16_x4.pth), shipped model names (etds-t-x4) or bicubic (default:
+                         bicubic, the official x4 checkpoints in <data>/checkpoints/etds-official
+                         of the benchmarked architectures, and the shipped x4 models)
+      --data <folder>    shared data root with benchmarks/Set5 and benchmarks/Set14
+                         (default $MVSR_DATA, else ../shared/data)
+      --bench <file>     a "mvsr bench --json" file (default docs/bench/infer-amd-epyc-2c-2026-11-22.json)
+      --crop-image <n>   the crops' image: a Set14 or Set5 name, or a path (default baboon)
+      --screenshot       also render the page to report.png with headless Chromium
+  -t, --threads <n>      worker threads (default: all cores)
+      --json             print the report data as one JSON document on stdout`,
+  async run(argv) {
+    const { values: v, positionals } = parse('report', argv, {
+      out: { type: 'string', short: 'o' }, models: { type: 'string' }, data: { type: 'string' }, bench: { type: 'string' },
+      'crop-image': { type: 'string' }, screenshot: { type: 'boolean' }, threads: { type: 'string', short: 't' }, json: { type: 'boolean' },
+    });
+    if (positionals.length) throw new Error(`mvsr report: unexpected argument "${positionals[0]}" (see "mvsr report --help")`);
+    const { buildReport, defaultDataDir, defaultBenchFile } = await import('../bench/report.node.js');
+    const { leaderboardMarkdown } = await import('../bench/report.js');
+    const models = typeof v.models === 'string' ? v.models.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    if (models && !models.length) throw new Error('mvsr report: --models is empty');
+    await initEngine({ threads: intFlag('report', v.threads, 'threads') });
+    const bar = new Progress('report', 0, ' img');
+    const r = await buildReport({
+      outDir: typeof v.out === 'string' ? v.out : 'mvsr-report',
+      dataDir: typeof v.data === 'string' ? v.data : defaultDataDir(),
+      benchFile: typeof v.bench === 'string' ? v.bench : defaultBenchFile(),
+      models, cropImage: typeof v['crop-image'] === 'string' ? v['crop-image'] : undefined, screenshot: !!v.screenshot,
+      onProgress: (done, total) => {
+        bar.setTotal(total);
+        bar.update(done);
+      },
+    });
+    if (v.json) out(JSON.stringify({ ...r.data, files: r.files, screenshot: r.screenshot }, null, 2));
+    else out(leaderboardMarkdown(r.data).trimEnd());
+    err(`wrote ${[r.files.html, r.files.markdown, r.files.plot, ...(r.files.screenshot ? [r.files.screenshot] : [])].join(', ')} and ${r.files.crops.length} crops`);
+    return 0;
+  },
+};
+
 export const commands: Record<string, Command> = {
-  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd,
+  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd,
 };
