@@ -109,6 +109,7 @@ test('the video configs: a recurrent model and a single-frame one of about its M
   }
   assert.equal(rec!.network_g.type, 'MobileRRN');
   assert.equal(single!.network_g.num_frame, 1);
+  assert.equal(single!.network_g.block, 'residual', 'the single-frame model keeps MobileRRN\'s residual trunk: only the recurrence differs');
   assert.ok(Math.abs(macs[0]! - macs[1]!) / macs[0]! < 0.02, `MACs per pixel ${macs[0]} vs ${macs[1]}`);
   // identical data, sequences and recipe: only the network differs
   const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });

@@ -18,6 +18,7 @@ const SMALL_VIDEO: [string, Record<string, unknown>][] = [
   ['SWRN', { upscale: 2, num_feat: 6, num_block: 1, chunk: 3 }],
   ['MultiFramePlain', { upscale: 2, num_feat: 6, num_block: 1, num_frame: 3 }],
   ['MultiFramePlain', { upscale: 3, num_feat: 4, num_block: 1, num_frame: 1 }],
+  ['MultiFramePlain', { upscale: 2, num_feat: 4, num_block: 2, num_frame: 1, block: 'residual' }],
 ];
 
 function clipImages(T: number, W: number, H: number, seed: number): Image[] {
@@ -170,6 +171,7 @@ test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, 
     ['MobileRRN', {}, conv(2 * 3 + 16, 16) + 5 * 2 * conv(16, 16) + conv(16, 16) + conv(16, 48)],
     ['RLSP', {}, conv(3 * 3 + 16 + 48, 16) + 5 * conv(16, 16) + conv(16, 48 + 16)],
     ['MultiFramePlain', { num_frame: 1, num_block: 12 }, conv(3, 16) + 12 * conv(16, 16) + conv(16, 48)],
+    ['MultiFramePlain', { num_frame: 1, num_block: 6, block: 'residual' }, conv(3, 16) + 6 * 2 * conv(16, 16) + conv(16, 48)],
     ['SWRN', {}, conv(9, 16) + 2 * conv(32, 16) + conv(48, 16, 1) + 3 * conv(16, 16) + conv(16, 48)],
   ];
   for (const [arch, args, want] of cases) {
