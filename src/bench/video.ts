@@ -29,6 +29,7 @@ export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unkn
   { name: 'SWRN (16, 3 blocks, chunk 8)', arch: 'SWRN', args: {} },
   { name: 'MultiFramePlain 3 frames (16, 4 blocks)', arch: 'MultiFramePlain', args: {} },
   { name: 'single-frame plain (16, 12 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 12 } },
+  { name: 'single-frame residual (16, 6 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 6, block: 'residual' } },
 ];
 
 interface Row { net: string; threads: number; macsPerFrame: number; msMedian: number; msP90: number; fps: number; gflops: number }
