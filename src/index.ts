@@ -8,7 +8,7 @@ export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';
 export { Adam, type AdamOptions } from './train/optim.js';
 export { createModel, createVideoModel, createAnyModel, createModelFromConfig, listArchs, getArch, registerArch, type SRModel, type ArchSpec, type ArchArgs } from './models/registry.js';
-export { forwardClip, windowFrames, isVideoModel, type VideoSRModel, type VideoState } from './models/vsr.js';
+export { forwardClip, windowFrames, windowIndices, isVideoModel, type VideoSRModel, type VideoState } from './models/vsr.js';
 export { VideoUpscaler, type VideoCallOptions } from './api/video.js';
 export { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type ClipRow, type FrameRow, type ClipInput } from './api/evalVideo.js';
 export { renderSampleFrame, sampleClip, type SampleClipOptions } from './data/synthetic.js';

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
-import { useEngine, mulberry32, maxAbsDiff, randomize } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, runGraphArray } from './helpers.js';
 import { engine } from '../src/tensor/engine.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
 import { createModel } from '../src/models/registry.js';
-import { GraphBuilder, toGraph, runGraph, type Graph, type GraphWeight } from '../src/graph/index.js';
+import { GraphBuilder, toGraph, type Graph, type GraphWeight } from '../src/graph/index.js';
 import { loadOrtNode, OrtGraphBackend } from '../src/runtime/ort.node.js';
 import { createBackend } from '../src/runtime/backend.node.js';
 import {
@@ -127,19 +127,6 @@ function randomInput(N: number, H: number, W: number, C: number, seed: number): 
   return Float32Array.from({ length: N * H * W * C }, () => r());
 }
 
-function mvsrRef(g: Graph, x: Float32Array, shape: number[]): { shape: number[]; data: Float32Array } {
-  const t = Tensor.from(shape, x);
-  try {
-    const y = runGraph(g, t);
-    try {
-      return { shape: [...y.shape], data: y.toArray() };
-    } finally {
-      y.dispose();
-    }
-  } finally {
-    t.dispose();
-  }
-}
 
 const allGraphs = (): [string, Graph][] => [
   ...FAMILIES.map(([arch, args, a], i): [string, Graph] => [`${arch} ${JSON.stringify(args)}${a === null ? ' (default init)' : ''}`, familyGraph(arch, args, 500 + i, a)]),
@@ -185,7 +172,7 @@ test('ort backend: every family and hand-built graph equals runGraph (NHWC in an
       for (const [N, H, W] of [[1, 7, 9], [2, 5, 6], [1, 7, 9]] as const) {
         const shape = [N, H, W, cin(g)];
         const x = randomInput(N, H, W, cin(g), H * 100 + W);
-        const ref = mvsrRef(g, x, shape);
+        const ref = runGraphArray(g, { shape, data: x });
         const xt = Tensor.from(shape, x);
         const y = await be.run(xt);
         xt.dispose();
@@ -209,7 +196,7 @@ test('createBackend: wasm and ort equal runGraph; auto times both, returns one o
   const g = familyGraph('ETDS', { upscale: 4, num_block: 2, num_feat: 8, num_residual_feat: 3 }, 77);
   const shape = [1, 6, 10, 3];
   const x = randomInput(1, 6, 10, 3, 5);
-  const ref = mvsrRef(g, x, shape);
+  const ref = runGraphArray(g, { shape, data: x });
   const xt = Tensor.from(shape, x);
   try {
     for (const kind of ['wasm', 'ort', 'auto'] as const) {
@@ -290,7 +277,7 @@ async function checkPeer(make: (g: Graph) => Promise<Peer>, title: string, unsup
       let worst = 0, range = 0;
       for (const [H, W] of [[7, 9], [5, 6]] as const) {
         const x = randomInput(1, H, W, cin(g), H * 10 + W);
-        const ref = mvsrRef(g, x, [1, H, W, cin(g)]);
+        const ref = runGraphArray(g, { shape: [1, H, W, cin(g)], data: x });
         const r = await p.prepare(x, H, W);
         try {
           const y = r.toNhwc(await r.run());
@@ -337,7 +324,7 @@ test('onnxruntime-node peer (NCHW, fixed shapes) equals runGraph on 1 and 2 thre
   try {
     const x = randomInput(1, 6, 5, 3, 1);
     const r = await p.prepare(x, 6, 5);
-    const d = maxAbsDiff(r.toNhwc(await r.run()), mvsrRef(g, x, [1, 6, 5, 3]).data) * 255;
+    const d = maxAbsDiff(r.toNhwc(await r.run()), runGraphArray(g, { shape: [1, 6, 5, 3], data: x }).data) * 255;
     assert.ok(d < TOL_255, `1 thread: ${d}`);
     assert.equal(p.id, 'ort-node-1');
   } finally {

@@ -6,6 +6,8 @@ import { Tensor } from '../src/tensor/tensor.js';
 import { leaf, backward, clearTape, type Var } from '../src/autograd/var.js';
 import { type RT, mulberry32, randomRT, numericalGradient } from './ref/index.js';
 import type { Module } from '../src/nn/module.js';
+import { runGraph } from '../src/graph/run.js';
+import type { Graph } from '../src/graph/ir.js';
 
 export { mulberry32, randomRT };
 
@@ -141,3 +143,18 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['ETDSForInference', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
   ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
 ];
+
+/** mvsr's graph interpreter on an NHWC array: the reference other engines must reproduce. */
+export function runGraphArray(g: Graph, x: { shape: number[]; data: Float32Array }): { shape: number[]; data: Float32Array } {
+  const t = Tensor.from(x.shape, x.data);
+  try {
+    const y = runGraph(g, t);
+    try {
+      return { shape: [...y.shape], data: y.toArray() };
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}

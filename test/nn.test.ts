@@ -128,3 +128,21 @@ test('Conv2d.forwardRelu equals relu(forward): values and every gradient bit for
   assert.deepEqual(b, a);
   c.dispose();
 });
+
+test('constant(): a step constant used in a loss is freed by clearTape, where a leaf would leak', async () => {
+  const { constant, leaf, backward, clearTape } = await import('../src/autograd/var.js');
+  const { mul } = await import('../src/autograd/ops/pointwise.js');
+  const { Tensor, liveTensorCount } = await import('../src/tensor/tensor.js');
+  const { useEngine } = await import('./helpers.js');
+  await useEngine(1);
+  const p = leaf(Tensor.from([1], [3]), true);
+  const before = liveTensorCount();
+  for (let i = 0; i < 5; i++) {
+    backward(mul(p, constant(Tensor.full([1], 0.5))));
+    clearTape();
+  }
+  assert.equal(p.grad!.data[0], 2.5, 'the constant scaled the gradient');
+  assert.equal(liveTensorCount(), before + 1, 'only the accumulated gradient stays');
+  p.zeroGrad();
+  p.value.dispose();
+});

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES } from './helpers.js';
-import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray } from './helpers.js';
+import { liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
 import { createModel } from '../src/models/registry.js';
-import { GraphBuilder, toGraph, runGraph, usedWeights, type Graph } from '../src/graph/index.js';
+import { GraphBuilder, toGraph, usedWeights, type Graph } from '../src/graph/index.js';
 import {
   exportOnnx, readOnnxModel, toFloat16Array, fromFloat16Array, toFloat16Bits, fromFloat16Bits,
   ONNX_FLOAT, ONNX_FLOAT16, type OnnxExportOptions,
@@ -85,20 +85,6 @@ function randomImage(N: number, H: number, W: number, C: number, seed: number): 
   return { shape: [N, H, W, C], data: Float32Array.from({ length: N * H * W * C }, () => r()) };
 }
 
-/** mvsr's interpreter on the same input (the reference the export must reproduce). */
-function runMvsr(g: Graph, x: { shape: number[]; data: Float32Array }): { shape: number[]; data: Float32Array } {
-  const t = Tensor.from(x.shape, x.data);
-  try {
-    const y = runGraph(g, t);
-    try {
-      return { shape: [...y.shape], data: y.toArray() };
-    } finally {
-      y.dispose();
-    }
-  } finally {
-    t.dispose();
-  }
-}
 
 
 // every family but MatlabBicubic, which has no ONNX operator
@@ -141,9 +127,9 @@ test('every zoo family: onnxruntime runs the export as mvsr runs the graph (fp32
         const g = familyGraph(arch, args, seed++);
         const x = randomImage(1, 7, 6, Cin, seed);
         const x2 = randomImage(2, 5, 9, Cin, seed + 1); // a second size and batch for the dynamic exports
-        const ref = runMvsr(g, x);
-        const ref2 = runMvsr(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(0, 45 * Cin) });
-        const ref2b = runMvsr(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(45 * Cin) });
+        const ref = runGraphArray(g, x);
+        const ref2 = runGraphArray(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(0, 45 * Cin) });
+        const ref2b = runGraphArray(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(45 * Cin) });
         const range = Math.max(1, ...ref.data.map(Math.abs));
         let fp32 = 0, fp16 = 0;
         for (const layout of ['nchw', 'nhwc'] as const) {
@@ -207,7 +193,7 @@ test('a graph with every op, activation and attribute: onnxruntime equals mvsr',
   const g = everyOpGraph();
   for (const [H, W] of [[5, 6], [8, 3]] as const) {
     const x = randomImage(1, H, W, 3, H * 31 + W);
-    const ref = runMvsr(g, x);
+    const ref = runGraphArray(g, x);
     assert.deepEqual(ref.shape, [1, 3 * (4 * H - 2), 3 * (4 * W - 2), 4]);
     for (const layout of ['nchw', 'nhwc'] as const) {
       for (const o of [{ layout, dynamic: true }, { layout, inputShape: [H, W] }] as OnnxExportOptions[]) {
@@ -240,7 +226,7 @@ test('resize: PyTorch align_corners=False semantics in onnxruntime for integer a
         // values far outside [0, 1] make any border or tap-weight difference visible
         const x = randomImage(1, H, W, 2, H * 7 + W + scale * 100);
         x.data.forEach((v, i) => { x.data[i] = 8 * v - 4; });
-        const ref = runMvsr(g, x);
+        const ref = runGraphArray(g, x);
         for (const o of [{ dynamic: true }, { inputShape: [H, W] }, { layout: 'nhwc', dynamic: true }] as OnnxExportOptions[]) {
           const y = await runOrt(exportOnnx(g, o), x, o);
           assert.deepEqual(y.shape, ref.shape, `${mode} x${scale} ${H}x${W}: shape`);

@@ -8,7 +8,7 @@ import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape, type Var } from '../autograd/var.js';
 import type { SRModel } from '../models/registry.js';
-import { isVideoModel, windowFrames, type VideoSRModel } from '../models/vsr.js';
+import { isVideoModel, windowIndices, type VideoSRModel } from '../models/vsr.js';
 import { Upscaler, type UpscalerOptions } from './upscaler.js';
 
 export interface VideoCallOptions {
@@ -100,9 +100,8 @@ export class VideoUpscaler {
 
   private run(count: number, ended: boolean): Image[] {
     const m = this.video!, { width: W, height: H, bitDepth } = this.size!, s = m.scale;
-    // indices into the clip as far as it is known; windowFrames clamps at 0 and (when ended) at the last frame
-    const known = Array.from({ length: this.pushed }, (_, i) => i);
-    const idx = windowFrames(known, this.next, count, m.window);
+    // indices into the clip as far as it is known: clamped at 0 and (when ended) at the last frame
+    const idx = windowIndices(this.pushed, this.next, count, m.window);
     if (!ended && idx.at(-1)! !== this.next + count + m.window.future - 1) throw new Error('mvsr: VideoUpscaler: internal: look-ahead not available');
     const inputs = new Map<number, Var>();
     const vars = idx.map((i) => {

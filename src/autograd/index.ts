@@ -1,4 +1,4 @@
-export { Var, leaf, record, backward, clearTape, noGrad, tapeLength, type BackwardFn } from './var.js';
+export { Var, leaf, constant, record, backward, clearTape, noGrad, tapeLength, type BackwardFn } from './var.js';
 export * from './ops/conv.js';
 export * from './ops/convTranspose.js';
 export * from './ops/pointwise.js';

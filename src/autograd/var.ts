@@ -35,6 +35,11 @@ export function leaf(value: Tensor, requiresGrad = false): Var {
   return new Var(value, requiresGrad);
 }
 
+/** A constant that lives as long as the step: taped like an op output, so clearTape() frees it (a leaf would not be). */
+export function constant(value: Tensor): Var {
+  return record('constant', [], value, () => []);
+}
+
 /**
  * Record an op: `value` was computed from `inputs`; `backward` returns one gradient per input
  * (null where the input needs none). Ops whose inputs need no gradient are not taped.

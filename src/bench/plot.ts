@@ -105,6 +105,22 @@ function logAxis(values: number[]): Axis {
   return { lo: a, hi: b, ticks, log: true };
 }
 
+/** Grid lines and tick labels of a plot area (x ticks below it, y ticks left of it); px / py map values to pixels. */
+export function gridAndTicks(
+  xTicks: number[], yTicks: number[], px: (v: number) => number, py: (v: number) => number,
+  box: { x0: number; x1: number; y0: number; y1: number },
+): string[] {
+  const { x0, x1, y0, y1 } = box;
+  const out = ['<g stroke="#e6e6e6" stroke-width="1">'];
+  for (const t of xTicks) out.push(`<line x1="${f2(px(t))}" y1="${y0}" x2="${f2(px(t))}" y2="${y1}"/>`);
+  for (const t of yTicks) out.push(`<line x1="${x0}" y1="${f2(py(t))}" x2="${x1}" y2="${f2(py(t))}"/>`);
+  out.push('</g>', `<g ${FONT} font-size="11" fill="#333333">`);
+  for (const t of xTicks) out.push(`<text x="${f2(px(t))}" y="${y0 + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`);
+  for (const t of yTicks) out.push(`<text x="${x0 - 6}" y="${f2(py(t) + 4)}" text-anchor="end">${escapeXml(formatTick(t))}</text>`);
+  out.push('</g>');
+  return out;
+}
+
 function project(ax: Axis, v: number, from: number, to: number): number {
   const t = ax.log ? (Math.log10(v) - Math.log10(ax.lo)) / (Math.log10(ax.hi) - Math.log10(ax.lo)) : (v - ax.lo) / (ax.hi - ax.lo);
   return from + t * (to - from);
@@ -147,16 +163,12 @@ export function lineChartSvg(o: LineChartOptions): string {
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${x0}" y="24" ${FONT} font-size="16" font-weight="bold">${escapeXml(o.title)}</text>`);
 
-  // grid and ticks
-  out.push('<g stroke="#e6e6e6" stroke-width="1">');
-  for (const t of ax.ticks) out.push(`<line x1="${f2(project(ax, t, x0, x1))}" y1="${y0}" x2="${f2(project(ax, t, x0, x1))}" y2="${y1}"/>`);
-  for (const t of ayl.ticks) out.push(`<line x1="${x0}" y1="${f2(project(ayl, t, y0, y1))}" x2="${x1}" y2="${f2(project(ayl, t, y0, y1))}"/>`);
-  out.push('</g>');
-  out.push(`<g ${FONT} font-size="11" fill="#333333">`);
-  for (const t of ax.ticks) out.push(`<text x="${f2(project(ax, t, x0, x1))}" y="${y0 + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`);
-  for (const t of ayl.ticks) out.push(`<text x="${x0 - 6}" y="${f2(project(ayl, t, y0, y1) + 4)}" text-anchor="end">${escapeXml(formatTick(t))}</text>`);
-  if (hasRight) for (const t of ayr.ticks) out.push(`<text x="${x1 + 6}" y="${f2(project(ayr, t, y0, y1) + 4)}" text-anchor="start">${escapeXml(formatTick(t))}</text>`);
-  out.push('</g>');
+  out.push(...gridAndTicks(ax.ticks, ayl.ticks, (t) => project(ax, t, x0, x1), (t) => project(ayl, t, y0, y1), { x0, x1, y0, y1 }));
+  if (hasRight) {
+    out.push(`<g ${FONT} font-size="11" fill="#333333">`);
+    for (const t of ayr.ticks) out.push(`<text x="${x1 + 6}" y="${f2(project(ayr, t, y0, y1) + 4)}" text-anchor="start">${escapeXml(formatTick(t))}</text>`);
+    out.push('</g>');
+  }
 
   // axes and labels
   out.push(`<g stroke="#333333" stroke-width="1" fill="none"><line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}"/>${hasRight ? `<line x1="${x1}" y1="${y0}" x2="${x1}" y2="${y1}"/>` : ''}</g>`);

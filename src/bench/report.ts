@@ -7,7 +7,7 @@ import { rgbToY } from '../metrics/color.js';
 import { createModel, getArch } from '../models/registry.js';
 import { toGraph } from '../graph/build.js';
 import { profileGraph } from '../graph/profile.js';
-import { escapeXml, niceTicks, formatTick } from './plot.js';
+import { escapeXml, niceTicks, gridAndTicks } from './plot.js';
 
 /** The MAI 2021/2022 input (180x320 -> 720x1280 at x4): params/MACs and the ms columns use it. */
 export const REPORT_INPUT = { setting: 'MAI', H: 180, W: 320 } as const;
@@ -422,14 +422,7 @@ export function psnrLatencySvg(d: ReportData, engine = PLOT_ENGINE, width = 1000
   const px = (v: number) => x0 + ((v - ax.lo) / (ax.hi - ax.lo)) * (x1 - x0);
   const py = (v: number) => y0 - ((v - ay.lo) / (ay.hi - ay.lo)) * (y0 - y1);
 
-  out.push('<g stroke="#e6e6e6" stroke-width="1">');
-  for (const t of ax.ticks) out.push(`<line x1="${f2(px(t))}" y1="${y0}" x2="${f2(px(t))}" y2="${y1}"/>`);
-  for (const t of ay.ticks) out.push(`<line x1="${x0}" y1="${f2(py(t))}" x2="${x1}" y2="${f2(py(t))}"/>`);
-  out.push('</g>');
-  out.push(`<g ${FONT} font-size="11" fill="#333333">`);
-  for (const t of ax.ticks) out.push(`<text x="${f2(px(t))}" y="${y0 + 16}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`);
-  for (const t of ay.ticks) out.push(`<text x="${x0 - 6}" y="${f2(py(t) + 4)}" text-anchor="end">${escapeXml(formatTick(t))}</text>`);
-  out.push('</g>');
+  out.push(...gridAndTicks(ax.ticks, ay.ticks, px, py, { x0, x1, y0, y1 }));
   out.push(`<g stroke="#333333" stroke-width="1"><line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}"/></g>`);
   out.push(`<g ${FONT} font-size="12" fill="#333333"><text x="${f2((x0 + x1) / 2)}" y="${height - 14}" text-anchor="middle">median ms per frame (${escapeXml(engine)}, lower is faster)</text>`
     + `<text transform="translate(18 ${f2((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle">Set5 PSNR-Y (dB)</text></g>`);

@@ -6,7 +6,7 @@
 // look-ahead. Whatever the chunking of a call, the result is a pure function of the frames:
 // the clip in one call equals the clip fed chunk by chunk with the state carried over.
 import type { Module } from '../nn/module.js';
-import { record, type Var } from '../autograd/var.js';
+import { constant, type Var } from '../autograd/var.js';
 import { resize } from '../autograd/ops/resize.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -34,11 +34,16 @@ export function isVideoModel(m: unknown): m is VideoSRModel {
   return typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === 'video';
 }
 
+/** Indices of the window around frames [first, first + count) of a clip of `length` frames, edges replicated (clamped). */
+export function windowIndices(length: number, first: number, count: number, w: { past: number; future: number }): number[] {
+  const out: number[] = [];
+  for (let i = first - w.past; i < first + count + w.future; i++) out.push(Math.min(length - 1, Math.max(0, i)));
+  return out;
+}
+
 /** The frames of a clip with edge replication: index i of the result is frame clamp(first - past + i). */
 export function windowFrames<T>(clip: readonly T[], first: number, count: number, w: { past: number; future: number }): T[] {
-  const out: T[] = [];
-  for (let i = first - w.past; i < first + count + w.future; i++) out.push(clip[Math.min(clip.length - 1, Math.max(0, i))]!);
-  return out;
+  return windowIndices(clip.length, first, count, w).map((i) => clip[i]!);
 }
 
 /**
@@ -64,9 +69,9 @@ export function bilinearUp(x: Var, s: number): Var {
   return resize(x, H * s, W * s, 'bilinear');
 }
 
-/** A zero tensor taped like an op output, so clearTape() frees it with the step's other values. */
+/** A zero state for the first frame, freed by clearTape() with the step's other values. */
 export function zeroState(shape: number[]): Var {
-  return record('zeros', [], Tensor.zeros(shape), () => []);
+  return constant(Tensor.zeros(shape));
 }
 
 /**

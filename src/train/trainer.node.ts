@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { initEngine } from '../tensor/engine.js';
 import { Tensor } from '../tensor/tensor.js';
-import { leaf, backward, clearTape, type Var } from '../autograd/var.js';
+import { leaf, constant, backward, clearTape, type Var } from '../autograd/var.js';
 import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
 import { add, mul } from '../autograd/ops/pointwise.js';
 import { manualSeed } from '../nn/init.js';
@@ -78,7 +78,7 @@ function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
   if (w === 1) return base;
   return (p, t) => {
     const l = base(p, t);
-    return mul(l, leaf(Tensor.full([1], w)));
+    return mul(l, constant(Tensor.full([1], w)));
   };
 }
 
@@ -227,7 +227,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
           // backpropagation through time: the mean of the per-frame losses over the whole sequence
           const ys = forwardClip(model as VideoSRModel, xs);
           loss = ys.map((y, t) => pixel(y, ts[t]!)).reduce((a, b) => add(a, b));
-          if (T > 1) loss = mul(loss, leaf(Tensor.full([1], 1 / T)));
+          if (T > 1) loss = mul(loss, constant(Tensor.full([1], 1 / T)));
         } else if (aux) {
           const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(xs[0]!);
           loss = add(pixel(dual.output, ts[0]!), aux(dual.residual, ts[0]!));
