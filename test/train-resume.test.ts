@@ -133,3 +133,46 @@ test('SIGTERM stops a running training within a few iterations and leaves a chec
   assert.ok(ck.state.iter >= sentAt && ck.state.iter < sentAt + 20, `stopped promptly: signal after ${sentAt} iterations, stopped at ${ck.state.iter}`);
   assert.ok(!existsSync(path.join(run, 'model.safetensors')), 'an interrupted run does not export a final model');
 });
+
+test('--init starts from another model (its weights, and its provenance in the exported metadata)', { timeout: 120_000 }, async () => {
+  const { dir } = await makeRun();
+  const cfg = path.join(dir, 'elsr.yml');
+  writeFileSync(cfg, `name: init_test
+scale: 2
+manual_seed: 7
+network_g: {type: ELSR, upscale: 2, num_feat: 6}
+datasets:
+  train: {type: HRFolder, dataroot_gt: ${path.join(dir, 'images')}, gt_size: 32, batch_size_per_gpu: 4}
+train:
+  ema_decay: 0.9
+  optim_g: {type: Adam, lr: 0.002, betas: [0.9, 0.99]}
+  scheduler: {type: MultiStepLR, milestones: [], gamma: 0.5}
+  total_iter: 30
+  pixel_opt: {type: L1Loss}
+logger: {print_freq: 10, save_checkpoint_freq: 10}
+`);
+  const a = path.join(dir, 'A'), b = path.join(dir, 'B');
+  const ra = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', a, '--threads', '1'], { encoding: 'utf8' });
+  assert.equal(ra.status, 0, ra.stderr);
+  const fileA = path.join(a, 'model.safetensors');
+  // a learning rate too small to move a float32 weight and no EMA: B's model must be A's, bit for bit
+  const rb = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', b, '--threads', '1', '--init', fileA,
+    'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8'], { encoding: 'utf8' });
+  assert.equal(rb.status, 0, rb.stderr);
+  assert.match(rb.stderr, /initialised \d+\/\d+ parameters from /);
+  const wa = readSafetensors(readFileSync(fileA)), wb = readSafetensors(readFileSync(path.join(b, 'model.safetensors')));
+  for (const k of Object.keys(wa.tensors)) assert.deepEqual(wb.tensors[k]!.data, wa.tensors[k]!.data, `weights ${k} come from --init`);
+  assert.equal(wb.metadata.iterations, '3');
+  assert.equal(wb.metadata.init_file, 'model.safetensors');
+  assert.equal(wb.metadata.init_iterations, wa.metadata.iterations);
+  assert.equal(wb.metadata.init_config, 'init_test');
+  assert.equal(wb.metadata.init_seed, '7');
+  assert.equal(wb.metadata.init_wall_time_s, wa.metadata.wall_time_s);
+  // a fresh run (no --init) differs from A: the comparison above can fail
+  const c = path.join(dir, 'C');
+  const rc = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', c, '--threads', '1', 'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8'], { encoding: 'utf8' });
+  assert.equal(rc.status, 0, rc.stderr);
+  const wc = readSafetensors(readFileSync(path.join(c, 'model.safetensors')));
+  assert.ok(Object.keys(wa.tensors).some((k) => wc.tensors[k]!.data.some((v: number, i: number) => v !== wa.tensors[k]!.data[i])));
+  assert.equal(wc.metadata.init_file, undefined);
+});

@@ -114,12 +114,14 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   }
   const names = [...model.namedParameters()].map(([n]) => n);
   const params = model.parameters();
+  let initFrom: Record<string, string> | null = null;
   if (o.init && !ckpt) {
-    const { tensors } = loadWeightsFile(o.init);
+    const { tensors, metadata } = loadWeightsFile(o.init);
     model.loadStateDict(tensors, false);
     const used = names.filter((n) => n in tensors).length;
     if (!used) throw new Error(`mvsr: ${o.init}: no parameter of ${type} is in this file`);
     say(`initialised ${used}/${names.length} parameters from ${o.init}`);
+    initFrom = initProvenance(o.init, metadata);
   }
   const og = cfg.train.optim_g;
   const opt = new Adam(params, { lr: og.lr, betas: og.betas, eps: og.eps, weightDecay: og.weight_decay, decoupled: og.type === 'AdamW' });
@@ -127,7 +129,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const ema = cfg.train.ema_decay > 0 ? new ModelEMA(model, cfg.train.ema_decay) : null;
   const frozen = new Set(frozenParameterNames(names, cfg.train.fix_keys, type));
   const frozenParams = params.filter((_, i) => frozen.has(names[i]!));
-  let state: TrainState = { iter: 0, seed: cfg.manual_seed, elapsedSeconds: 0, best: null, configHash: identity, config: cfg.source };
+  let state: TrainState = { iter: 0, seed: cfg.manual_seed, elapsedSeconds: 0, best: null, configHash: identity, config: cfg.source, ...(initFrom ? { init: initFrom } : {}) };
   if (ckpt) {
     model.loadStateDict(ckpt.model);
     if (ema && ckpt.ema) ema.load(ckpt.ema);
@@ -192,7 +194,8 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       arch: d.arch, args: d.args, scale: d.scale,
       provenance: {
         trained_by: 'mvsr', config: cfg.name, data: dt.dataroot_gt.join(', '), iterations: String(state.iter),
-        wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema), ...extra,
+        wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
+        ...(state.init ? state.init as Record<string, string> : {}), ...extra,
       },
     }));
     if (d !== evalModel) d.dispose();
@@ -283,4 +286,17 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     evalModel.dispose();
     model.dispose();
   }
+}
+
+/**
+ * What a fine-tuned model started from (`--init`), kept in the run state and written into the
+ * exported model's metadata as init_*: the file's name and, for a model mvsr trained, that
+ * model's config, data, iterations, wall time and seed, so a shipped file states its whole training.
+ */
+export function initProvenance(file: string, metadata: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { init_file: file.split(/[\\/]/).pop() ?? file };
+  for (const k of ['trained_by', 'config', 'data', 'iterations', 'wall_time_s', 'seed']) {
+    if (metadata[k] !== undefined) out[`init_${k}`] = metadata[k];
+  }
+  return out;
 }
