@@ -150,6 +150,34 @@ test('upscale a Y4M clip with a recurrent model: every frame out, equal to Video
   assert.ok(Math.abs(j.clips[0]!.tPsnrY - tp) < 1e-6, `tPSNR ${j.clips[0]!.tPsnrY} vs naive ${tp}`);
 });
 
+test('eval-video --restart-every n scores each n-frame segment as a clip of its own; 1 = every frame alone', async () => {
+  const model = await mobileRrnFile();
+  const dir = await clipFolder(path.join(tmp, 'restartclip'), 6, 11);
+  const rows = (args: string[]) => {
+    const r = mvsr(['eval-video', '--model', model, '--json', '--threads', '1', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { clips: { frames: { psnrY: number; ssimRGB: number }[] }[] }).clips.flatMap((c) => c.frames.map((f) => [f.psnrY, f.ssimRGB]));
+  };
+  // reference: the segments as separate clip folders
+  const seg = (name: string, from: number, to: number) => {
+    const d = path.join(tmp, name);
+    fs.mkdirSync(d, { recursive: true });
+    for (let t = from; t < to; t++) fs.copyFileSync(path.join(dir, `im${t + 1}.png`), path.join(d, `im${t + 1}.png`));
+    return d;
+  };
+  const want4 = [...rows(['--data', seg('seg-a', 0, 4)]), ...rows(['--data', seg('seg-b', 4, 6)])];
+  assert.deepEqual(rows(['--data', dir, '--restart-every', '4']), want4);
+  const want1 = Array.from({ length: 6 }, (_, t) => rows(['--data', seg(`one-${t}`, t, t + 1)])).flat();
+  const alone = rows(['--data', dir, '--restart-every', '1']);
+  assert.deepEqual(alone, want1);
+  const whole = rows(['--data', dir]);
+  assert.deepEqual(whole[0], alone[0], 'frame 0 has no history either way');
+  assert.notDeepEqual(whole.slice(1), alone.slice(1), 'the later frames of a recurrent model depend on the earlier ones');
+  const bad = mvsr(['eval-video', '--model', model, '--data', dir, '--restart-every', '0']);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.match(bad.stderr, /--restart-every must be an integer >= 1/);
+});
+
 test('mvsr demo without ffmpeg writes Y4M: the three videos, frames, sizes and a model that beats bicubic is reported', async () => {
   const model = await mobileRrnFile();
   const out = path.join(tmp, 'demo-y4m');

@@ -17,6 +17,13 @@ export interface VideoEvalOptions {
   cropBorder?: number;
   /** HR frames are cropped to a multiple of this (default: scale). */
   modCrop?: number;
+  /**
+   * Restart the model (empty state, edges replicated) every this many frames of a clip: 1 upscales
+   * every frame as if it were a clip of its own, with no history and no look-ahead. Scored as usual
+   * (tPSNR still spans the whole clip): compared with the default (the whole clip, no restart) it
+   * says how much a video model gains from the other frames. Default: never.
+   */
+  restartEvery?: number;
   signal?: AbortSignal;
 }
 
@@ -41,7 +48,7 @@ export interface VideoEvalResult {
   ssimRGB: number;
   tPsnrY: number | null;
   frames: number;
-  protocol: { scale: number; cropBorder: number; modCrop: number; lr: string; y: string; mean: string; temporal: string };
+  protocol: { scale: number; cropBorder: number; modCrop: number; lr: string; y: string; mean: string; temporal: string; restart?: string };
 }
 
 export interface ClipInput {
@@ -76,8 +83,11 @@ export async function evaluateVideo(
         prev = { sr, gt };
         onFrame?.(clip.name, row.frame, row);
       };
+      let n = 0;
       for await (const hrIn of clip.frames()) {
         const { hr, lr } = makePair(hrIn, o.scale, mod);
+        if (o.restartEvery && n > 0 && n % o.restartEvery === 0) for (const sr of await up.flush({ signal: o.signal })) score(sr);
+        n++;
         gts.push(hr);
         for (const sr of await up.push(lr, { signal: o.signal })) score(sr);
       }
@@ -103,6 +113,7 @@ export async function evaluateVideo(
     protocol: {
       scale: o.scale, cropBorder: crop, modCrop: mod, lr: 'MATLAB bicubic imresize per frame, uint8',
       y: 'BT.601 Y (BasicSR)', mean: 'per frame, then per clip, then over clips; every frame counted',
+      ...(o.restartEvery ? { restart: `the model restarted (empty state, no frames across the cut) every ${o.restartEvery} frame(s)` } : {}),
       temporal: 'tPSNR: PSNR (peak 255) of (SR_t - SR_t-1) against (HR_t - HR_t-1) on Y, mean MSE over the clip',
     },
   };

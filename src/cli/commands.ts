@@ -264,10 +264,14 @@ options:
 ${MODEL_HELP}
       --crop <n>      border pixels cropped before the metrics (default: scale)
       --mod <n>       crop HR frames to a multiple of n (default: scale)
+      --restart-every <n> restart the model every n frames of a clip (empty state, no frames across
+                      the cut); 1 = every frame alone: the gain of a video model from other frames
+                      is its figure without this flag minus its figure with --restart-every 1
       --frames        print every frame's figures too
       --json          print one JSON document on stdout (per-frame rows included)`,
   async run(argv) {
     const { values: v } = parse('eval-video', argv, {
+      'restart-every': { type: 'string' },
       ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, clips: { type: 'string' }, exclude: { type: 'string' },
       crop: { type: 'string' }, mod: { type: 'string' }, frames: { type: 'boolean' }, json: { type: 'boolean' },
     });
@@ -281,7 +285,7 @@ ${MODEL_HELP}
       const r = await evaluateVideo(
         model,
         clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })),
-        { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod') },
+        { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every') },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );
       if (v.json) {
@@ -290,7 +294,7 @@ ${MODEL_HELP}
       }
       const w = Math.max(6, ...r.clips.map((x) => x.name.length));
       const p = r.protocol;
-      out(`model ${v.model} (${model.arch} x${model.scale}), ${clips.length} clips, ${r.frames} frames, crop ${p.cropBorder}, HR mod ${p.modCrop}, LR: ${p.lr}`);
+      out(`model ${v.model} (${model.arch} x${model.scale}), ${clips.length} clips, ${r.frames} frames, crop ${p.cropBorder}, HR mod ${p.modCrop}, LR: ${p.lr}${p.restart ? `; ${p.restart}` : ''}`);
       out(`${'clip'.padEnd(w)}  ${'frames'.padStart(6)}  ${'PSNR-Y'.padStart(7)}  ${'SSIM-Y'.padStart(6)}  ${'PSNR'.padStart(7)}  ${'SSIM'.padStart(6)}  ${'tPSNR-Y'.padStart(7)}`);
       const t = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
       for (const c of r.clips) {
