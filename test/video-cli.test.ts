@@ -173,6 +173,22 @@ test('eval-video --restart-every n scores each n-frame segment as a clip of its 
   const whole = rows(['--data', dir]);
   assert.deepEqual(whole[0], alone[0], 'frame 0 has no history either way');
   assert.notDeepEqual(whole.slice(1), alone.slice(1), 'the later frames of a recurrent model depend on the earlier ones');
+  // --by-position: the mean of each position's rows over the clips that reach it
+  const two = path.join(tmp, 'twoclips');
+  fs.mkdirSync(two, { recursive: true });
+  fs.cpSync(dir, path.join(two, 'a'), { recursive: true });
+  fs.cpSync(seg('short', 0, 3), path.join(two, 'b'), { recursive: true });
+  const text = mvsr(['eval-video', '--model', model, '--data', two, '--by-position', '--threads', '1']);
+  assert.equal(text.code, 0, text.stderr);
+  const js = JSON.parse(mvsr(['eval-video', '--model', model, '--data', two, '--json', '--threads', '1']).stdout) as { clips: { frames: { psnrY: number }[] }[] };
+  const table = text.stdout.slice(text.stdout.indexOf('by position'));
+  for (let i = 0; i < 6; i++) {
+    const at = js.clips.filter((c) => c.frames.length > i).map((c) => c.frames[i]!.psnrY);
+    const m = table.match(new RegExp(`^\\s+${i + 1}\\s+(\\d+)\\s+([\\d.]+)`, 'm'));
+    assert.ok(m, `row ${i + 1} in ${table}`);
+    assert.equal(Number(m[1]), at.length);
+    assert.ok(Math.abs(Number(m[2]) - at.reduce((a, b) => a + b, 0) / at.length) < 6e-4, `position ${i + 1}`);
+  }
   const bad = mvsr(['eval-video', '--model', model, '--data', dir, '--restart-every', '0']);
   assert.equal(bad.code, 1, bad.stderr);
   assert.match(bad.stderr, /--restart-every must be an integer >= 1/);

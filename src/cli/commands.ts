@@ -268,10 +268,13 @@ ${MODEL_HELP}
                       the cut); 1 = every frame alone: the gain of a video model from other frames
                       is its figure without this flag minus its figure with --restart-every 1
       --frames        print every frame's figures too
+      --by-position   print PSNR-Y / SSIM-Y by position in the clip (frame 1, 2, ... averaged over
+                      the clips that have it): how a recurrent model warms up, or how a clip set
+                      changes along its frames
       --json          print one JSON document on stdout (per-frame rows included)`,
   async run(argv) {
     const { values: v } = parse('eval-video', argv, {
-      'restart-every': { type: 'string' },
+      'restart-every': { type: 'string' }, 'by-position': { type: 'boolean' },
       ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, clips: { type: 'string' }, exclude: { type: 'string' },
       crop: { type: 'string' }, mod: { type: 'string' }, frames: { type: 'boolean' }, json: { type: 'boolean' },
     });
@@ -302,6 +305,16 @@ ${MODEL_HELP}
         if (v.frames) for (const f of c.frames) out(`${`  #${f.frame}`.padEnd(w)}  ${''.padStart(6)}  ${f.psnrY.toFixed(3).padStart(7)}  ${f.ssimY.toFixed(4)}  ${f.psnrRGB.toFixed(3).padStart(7)}  ${f.ssimRGB.toFixed(4)}`);
       }
       out(`${'mean'.padEnd(w)}  ${String(r.frames).padStart(6)}  ${r.psnrY.toFixed(3).padStart(7)}  ${r.ssimY.toFixed(4)}  ${r.psnrRGB.toFixed(3).padStart(7)}  ${r.ssimRGB.toFixed(4)}  ${t(r.tPsnrY)}`);
+      if (v['by-position']) {
+        out('by position in the clip (mean over the clips that reach it):');
+        out(`${'frame'.padStart(6)}  ${'clips'.padStart(5)}  ${'PSNR-Y'.padStart(7)}  ${'SSIM-Y'.padStart(6)}`);
+        const longest = Math.max(...r.clips.map((c) => c.frames.length));
+        for (let i = 0; i < longest; i++) {
+          const at = r.clips.filter((c) => c.frames.length > i).map((c) => c.frames[i]!);
+          const m = (f: (x: FrameRow) => number) => at.reduce((a, x) => a + f(x), 0) / at.length;
+          out(`${String(i + 1).padStart(6)}  ${String(at.length).padStart(5)}  ${m((x) => x.psnrY).toFixed(3).padStart(7)}  ${m((x) => x.ssimY).toFixed(4)}`);
+        }
+      }
       return 0;
     } finally {
       model.dispose();
