@@ -1,4 +1,5 @@
-// ELSR (Wang et al., MAI 2022 real-time SR winner), written from the paper's description (no
+// ELSR (Xu et al. 2022, "ELSR: Extreme Low-Power Super Resolution Network For Mobile Devices",
+// 1st in the Mobile AI & AIM 2022 real-time video SR challenge), written from the paper's description (no
 // reference code in the ETDS repo): conv3x3 in->F, a residual block [conv3x3 F->F, PReLU,
 // conv3x3 F->F] with a skip from the first conv's output, conv3x3 F->out*s^2, pixel shuffle.
 // Choices: no activation after the first conv (none is described); one shared PReLU slope
