@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readImage, encodePng } from '../io/image.node.js';
+import { listImages } from '../data/sources.node.js';
 import type { Image } from '../io/image.js';
 import { loadWeightsFile } from '../io/weights.node.js';
 import { resolveModel, loadModelFile } from '../api/models.node.js';
@@ -27,7 +28,6 @@ export const CROP_SIZE = 48;
 export const CROP_MAGNIFY = 4;
 export const DEFAULT_CROP_IMAGE = 'baboon';
 export const SCREENSHOT_WIDTH = 1400;
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 const WEIGHTLESS = new Set(['bicubic', 'matlab-bicubic']);
 
 /** $MVSR_DATA, else ../shared/data from the working directory. */
@@ -63,14 +63,13 @@ export interface ReportResult {
   screenshot: { width: number; height: number } | null;
 }
 
-function listImages(dir: string): string[] {
-  return readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(dir, f));
-}
-
 const setDir = (dataDir: string, set: string) => join(dataDir, 'benchmarks', set);
 
-function checkData(dataDir: string): void {
-  const missing = ['Set5', 'Set14'].map((s) => setDir(dataDir, s)).filter((d) => !existsSync(d) || !statSync(d).isDirectory() || !listImages(d).length);
+async function checkData(dataDir: string): Promise<void> {
+  const missing: string[] = [];
+  for (const d of ['Set5', 'Set14'].map((s) => setDir(dataDir, s))) {
+    if (!existsSync(d) || !statSync(d).isDirectory() || !(await listImages(d)).length) missing.push(d);
+  }
   if (missing.length) throw new Error(`mvsr report: ${dataDir}: no benchmark images (${missing.map((m) => m.slice(dataDir.length + 1)).join(', ')} missing or empty): pass --data <shared data folder> or set MVSR_DATA`);
 }
 
@@ -176,12 +175,12 @@ export function defaultModelSpecs(dataDir: string, timed: DeployKey[]): string[]
 }
 
 /** An image of Set14 or Set5 by name (with or without extension), or a path. */
-export function findCropImage(dataDir: string, name: string): { file: string; image: string; dataset: string } {
+export async function findCropImage(dataDir: string, name: string): Promise<{ file: string; image: string; dataset: string }> {
   if (existsSync(name) && statSync(name).isFile()) return { file: name, image: basename(name, extname(name)), dataset: '' };
   const want = name.toLowerCase().replace(/\.(png|jpe?g|webp)$/, '');
   const names: string[] = [];
   for (const set of ['Set14', 'Set5']) {
-    for (const f of listImages(setDir(dataDir, set))) {
+    for (const f of await listImages(setDir(dataDir, set))) {
       const stem = basename(f, extname(f));
       names.push(stem);
       if (stem.toLowerCase() === want) return { file: f, image: stem, dataset: set };
@@ -201,11 +200,11 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
 
 /** Measure, compute, write. The engine must be initialised (initEngine) first. */
 export async function buildReport(o: ReportOptions): Promise<ReportResult> {
-  checkData(o.dataDir);
+  await checkData(o.dataDir);
   const bench = readBench(o.benchFile);
   const chromium = o.screenshot ? requireChromium() : null;
   const timed = benchDeployKeys(bench.models);
-  const crop = findCropImage(o.dataDir, o.cropImage ?? DEFAULT_CROP_IMAGE);
+  const crop = await findCropImage(o.dataDir, o.cropImage ?? DEFAULT_CROP_IMAGE);
   const specs = o.models ?? defaultModelSpecs(o.dataDir, timed);
   if (!specs.length) throw new Error('mvsr report: --models is empty');
 
@@ -227,7 +226,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       if (!cache.has(f)) cache.set(f, readImage(f));
       return cache.get(f)!;
     };
-    const sets = { set5: listImages(setDir(o.dataDir, 'Set5')), set14: listImages(setDir(o.dataDir, 'Set14')) };
+    const sets = { set5: await listImages(setDir(o.dataDir, 'Set5')), set14: await listImages(setDir(o.dataDir, 'Set14')) };
     const items = (files: string[]) => files.map((f) => ({ name: basename(f), image: () => load(f) }));
     const cropHrIn = await load(crop.file);
     const cropHr = makePair(cropHrIn, REPORT_SCALE).hr;

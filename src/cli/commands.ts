@@ -1,6 +1,6 @@
 // The commands of `mvsr`. Each parses its flags and calls the library; no logic a library user
 // would also want lives here.
-import { existsSync, statSync, readdirSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse, intFlag, jsonArgs } from './args.js';
@@ -14,6 +14,7 @@ import { resolveModel, resolveAnyModel, loadModelFile, archByName, scaleArg } fr
 import { VideoUpscaler } from '../api/video.js';
 import { evaluateVideo, type FrameRow } from '../api/evalVideo.js';
 import { listClips } from '../data/clips.node.js';
+import { listImages } from '../data/sources.node.js';
 import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
@@ -36,7 +37,6 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
@@ -67,10 +67,6 @@ async function modelFromFlags(cmd: string, v: Record<string, string | boolean | 
     throw new Error(`mvsr ${cmd}: ${v.model} upscales x${model.scale}, not x${scale}`);
   }
   return model;
-}
-
-function listImages(dir: string): string[] {
-  return readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort().map((f) => join(dir, f));
 }
 
 // ---- upscale --------------------------------------------------------------------------------
@@ -150,7 +146,7 @@ ${MODEL_HELP}
       return upscaleVideo(positionals[0]!, v.output, v);
     }
     const folderIn = positionals.length === 1 && statSync(positionals[0]!).isDirectory();
-    const inputs = folderIn ? listImages(positionals[0]!) : positionals;
+    const inputs = folderIn ? await listImages(positionals[0]!) : positionals;
     if (!inputs.length) throw new Error(`mvsr upscale: no PNG/JPEG/WebP images in ${positionals[0]}`);
     const toFolder = folderIn || inputs.length > 1 || (existsSync(v.output) && statSync(v.output).isDirectory()) || v.output.endsWith('/');
     if (!toFolder && extname(v.output).toLowerCase() !== '.png') {
@@ -218,7 +214,7 @@ ${MODEL_HELP}
     if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
-    const files = listImages(v.data);
+    const files = await listImages(v.data);
     if (!files.length) throw new Error(`mvsr eval: no PNG/JPEG/WebP images in ${v.data}`);
     const model = await modelFromFlags('eval', v);
     const bar = new Progress('eval', files.length, ' img');
