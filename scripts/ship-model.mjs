@@ -4,8 +4,8 @@
 // models Set5 and Set14 PSNR/SSIM (Y, crop = scale, the paper protocol, as `mvsr eval`), video
 // models the held-out Vimeo group 00001 (as `mvsr eval-video`: PSNR/SSIM-Y, tPSNR-Y).
 //   node scripts/ship-model.mjs <run>/model.safetensors etds-t-x4 [--data ../shared/data]
-import { readFileSync, writeFileSync, renameSync, readdirSync } from 'node:fs';
-import { join, extname } from 'node:path';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join, basename } from 'node:path';
 import { initEngine } from '../dist/src/tensor/engine.js';
 import { readSafetensors, writeSafetensors } from '../dist/src/io/safetensors.js';
 import { loadAnyModelFile } from '../dist/src/api/models.node.js';
@@ -15,6 +15,7 @@ import { evaluateVideo } from '../dist/src/api/evalVideo.js';
 import { listClips } from '../dist/src/data/clips.node.js';
 import { openVideo } from '../dist/src/io/video.node.js';
 import { readImage } from '../dist/src/io/image.node.js';
+import { listImages } from '../dist/src/data/sources.node.js';
 
 const [src, name, ...rest] = process.argv.slice(2);
 if (!src || !name) {
@@ -36,8 +37,8 @@ if (isVideoModel(model)) {
 } else {
   for (const set of ['Set5', 'Set14']) {
     const dir = join(data, 'benchmarks', set);
-    const files = readdirSync(dir).filter((f) => ['.png', '.jpg', '.jpeg', '.webp'].includes(extname(f).toLowerCase())).sort();
-    const r = await evaluate(model, files.map((f) => ({ name: f, image: () => readImage(join(dir, f)) })), { scale: model.scale });
+    const files = await listImages(dir);
+    const r = await evaluate(model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })), { scale: model.scale });
     meta[`${set.toLowerCase()}_psnr`] = r.psnr.toFixed(3);
     meta[`${set.toLowerCase()}_ssim`] = r.ssim.toFixed(4);
     process.stderr.write(`${set}: ${r.psnr.toFixed(3)} dB / ${r.ssim.toFixed(4)} (Y, crop ${model.scale})\n`);
