@@ -51,7 +51,7 @@ export interface DemoResult {
   ffmpeg: boolean;
 }
 
-/** The default demo model: ETDS-T x4 when shipped (on the sample it beats the shipped MobileRRN: +1.09 vs +0.73 dB over bicubic, 12 frames), else any shipped x4 model. */
+/** The default demo model: ETDS-T x4 when shipped (on the sample it beat the shipped MobileRRN: +1.09 vs +0.73 dB over bicubic, 12 frames, with its 75,000-iteration snapshot), else any shipped x4 model. */
 export function defaultDemoModel(): string {
   const shipped = listShippedModels().filter((m) => m.scale === 4);
   const pick = shipped.find((m) => m.name === 'etds-t-x4') ?? shipped[0];
