@@ -53,11 +53,12 @@ function edit(text: string, from: string, to: string): string {
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
-  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f));
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f));
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
   ]);
   assert.deepEqual(all.filter((f) => VIDEO_CONFIGS.includes(f)), VIDEO_CONFIGS);
+  assert.deepEqual(all.filter((f) => MOTION_CONFIGS.includes(f)), MOTION_CONFIGS);
   for (const f of files) {
     const path = join(CONFIGS, f);
     const c = loadTrainConfig(path);
@@ -112,6 +113,28 @@ test('the video configs: a recurrent model and a single-frame one of about its M
   assert.equal(single!.network_g.block, 'residual', 'the single-frame model keeps MobileRRN\'s residual trunk: only the recurrence differs');
   assert.ok(Math.abs(macs[0]! - macs[1]!) / macs[0]! < 0.02, `MACs per pixel ${macs[0]} vs ${macs[1]}`);
   // identical data, sequences and recipe: only the network differs
+  const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
+  assert.equal(strip(single), strip(rec));
+});
+
+const MOTION_CONFIGS = ['train_MobileRRN_x4_motion.yml', 'train_MultiFramePlain1_x4_motion.yml'];
+
+test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 networks (so --init fits), same data and recipe for both', async () => {
+  await useEngine(1);
+  const [rec, single] = MOTION_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  for (const [i, c] of [rec!, single!].entries()) {
+    const f = MOTION_CONFIGS[i]!;
+    assert.equal(`train_${c.name}.yml`, f);
+    const d = c.datasets.train;
+    assert.equal(d.type, 'HRFolder');
+    assert.deepEqual(d.dataroot_gt, ['../shared/data/train/images'], `${f}: stills only, no video frame of Vimeo 00001`);
+    assert.ok(d.num_frame > 1 && d.motion_shift > 0, `${f}: sequences filmed by a moving camera`);
+    assert.deepEqual(c.datasets.val?.include, ['00001_*']);
+    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
+    const stage1 = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[i]!));
+    assert.deepEqual(c.network_g, stage1.network_g, `${f}: the network of ${VIDEO_CONFIGS[i]}`);
+  }
   const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
   assert.equal(strip(single), strip(rec));
 });
