@@ -48,6 +48,8 @@ export interface VideoEvalResult {
   ssimRGB: number;
   tPsnrY: number | null;
   frames: number;
+  /** Mean PSNR-Y / SSIM-Y of the i-th frame of every clip that has one (how a recurrent model warms up). */
+  byPosition: { frame: number; clips: number; psnrY: number; ssimY: number }[];
   protocol: { scale: number; cropBorder: number; modCrop: number; lr: string; y: string; mean: string; temporal: string; restart?: string };
 }
 
@@ -110,6 +112,10 @@ export async function evaluateVideo(
     psnrY: mean((r) => r.psnrY), ssimY: mean((r) => r.ssimY), psnrRGB: mean((r) => r.psnrRGB), ssimRGB: mean((r) => r.ssimRGB),
     tPsnrY: tClips.length ? tClips.reduce((a, r) => a + r.tPsnrY!, 0) / tClips.length : null,
     frames: rows.reduce((a, r) => a + r.frames.length, 0),
+    byPosition: Array.from({ length: Math.max(0, ...rows.map((r) => r.frames.length)) }, (_, i) => {
+      const at = rows.filter((r) => r.frames.length > i).map((r) => r.frames[i]!);
+      return { frame: i, clips: at.length, psnrY: at.reduce((a, x) => a + x.psnrY, 0) / at.length, ssimY: at.reduce((a, x) => a + x.ssimY, 0) / at.length };
+    }),
     protocol: {
       scale: o.scale, cropBorder: crop, modCrop: mod, lr: 'MATLAB bicubic imresize per frame, uint8',
       y: 'BT.601 Y (BasicSR)', mean: 'per frame, then per clip, then over clips; every frame counted',

@@ -265,8 +265,8 @@ ${MODEL_HELP}
                       is its figure without this flag minus its figure with --restart-every 1
       --frames        print every frame's figures too
       --by-position   print PSNR-Y / SSIM-Y by position in the clip (frame 1, 2, ... averaged over
-                      the clips that have it): how a recurrent model warms up, or how a clip set
-                      changes along its frames
+                      the clips that have it; always in --json as byPosition): how a recurrent
+                      model warms up, or how a clip set changes along its frames
       --json          print one JSON document on stdout (per-frame rows included)`,
   async run(argv) {
     const { values: v } = parse('eval-video', argv, {
@@ -304,12 +304,7 @@ ${MODEL_HELP}
       if (v['by-position']) {
         out('by position in the clip (mean over the clips that reach it):');
         out(`${'frame'.padStart(6)}  ${'clips'.padStart(5)}  ${'PSNR-Y'.padStart(7)}  ${'SSIM-Y'.padStart(6)}`);
-        const longest = Math.max(...r.clips.map((c) => c.frames.length));
-        for (let i = 0; i < longest; i++) {
-          const at = r.clips.filter((c) => c.frames.length > i).map((c) => c.frames[i]!);
-          const m = (f: (x: FrameRow) => number) => at.reduce((a, x) => a + f(x), 0) / at.length;
-          out(`${String(i + 1).padStart(6)}  ${String(at.length).padStart(5)}  ${m((x) => x.psnrY).toFixed(3).padStart(7)}  ${m((x) => x.ssimY).toFixed(4)}`);
-        }
+        for (const q of r.byPosition) out(`${String(q.frame + 1).padStart(6)}  ${String(q.clips).padStart(5)}  ${q.psnrY.toFixed(3).padStart(7)}  ${q.ssimY.toFixed(4)}`);
       }
       return 0;
     } finally {
