@@ -91,6 +91,9 @@ test('every config in configs/ loads, names its file, and fits its stated time b
 
 const VIDEO_CONFIGS = ['train_MobileRRN_x4.yml', 'train_MultiFramePlain1_x4.yml'];
 
+/** A config without its name and network: what two runs of a comparison must share. */
+const recipe = (c: ReturnType<typeof loadTrainConfig>) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
+
 test('the video configs: a recurrent model and a single-frame one of about its MACs, same data and recipe, Vimeo group 00001 held out', async () => {
   await useEngine(1);
   const [rec, single] = VIDEO_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
@@ -112,9 +115,7 @@ test('the video configs: a recurrent model and a single-frame one of about its M
   assert.equal(single!.network_g.num_frame, 1);
   assert.equal(single!.network_g.block, 'residual', 'the single-frame model keeps MobileRRN\'s residual trunk: only the recurrence differs');
   assert.ok(Math.abs(macs[0]! - macs[1]!) / macs[0]! < 0.02, `MACs per pixel ${macs[0]} vs ${macs[1]}`);
-  // identical data, sequences and recipe: only the network differs
-  const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
-  assert.equal(strip(single), strip(rec));
+  assert.equal(recipe(single!), recipe(rec!), 'identical data, sequences and recipe: only the network differs');
 });
 
 const MOTION_CONFIGS = ['train_MobileRRN_x4_motion.yml', 'train_MultiFramePlain1_x4_motion.yml'];
@@ -135,8 +136,7 @@ test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 n
     const stage1 = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[i]!));
     assert.deepEqual(c.network_g, stage1.network_g, `${f}: the network of ${VIDEO_CONFIGS[i]}`);
   }
-  const strip = (c: typeof rec) => JSON.stringify({ ...c, name: '', network_g: null, path: null, source: null });
-  assert.equal(strip(single), strip(rec));
+  assert.equal(recipe(single!), recipe(rec!), 'identical data, sequences and recipe: only the network differs');
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {
