@@ -1,4 +1,4 @@
-// npm run bench:video [-- --json] [--quick] [--input HxW]
+// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>]  (--only: the nets whose name contains it)
 // Per-frame cost of the video models at the MAI setting (180x320 -> 720x1280) on mvsr's wasm
 // engine, 1 and 2 threads, through the streaming VideoUpscaler: a frame goes in as an 8-bit RGB
 // image and comes out as one (conversion, recurrent state and look-ahead included), in steady
@@ -60,7 +60,10 @@ async function benchNet(n: (typeof VIDEO_NETS)[number], threads: number): Promis
 
 const machine = await machineDescription();
 const rows: Row[] = [];
-for (const n of VIDEO_NETS) for (const threads of [1, 2]) rows.push(await benchNet(n, threads));
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1]! : '';
+const nets = VIDEO_NETS.filter((n) => n.name.includes(only));
+if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
+for (const n of nets) for (const threads of [1, 2]) rows.push(await benchNet(n, threads));
 if (json) process.stdout.write(JSON.stringify({ machine, input: [H, W], scale: 4, rows }, null, 2) + '\n');
 else {
   const out = [`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${H}x${W} -> ${H * 4}x${W * 4} per frame, VideoUpscaler (8-bit RGB in and out), steady state`, '',
