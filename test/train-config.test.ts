@@ -68,11 +68,11 @@ test('every config in configs/ loads, names its file, and fits its stated time b
     assert.equal(c.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5', `${f}: validation data`);
     assert.equal(c.datasets.val?.name, 'Set5');
     assert.equal(c.datasets.train.gt_size, c.datasets.train.lq_size * 4);
-    // the stated ms/step times total_iter stays within about 3 hours
+    // the stated ms/step times total_iter stays within about 3 hours (and uses most of them)
     const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(path, 'utf8'))?.[1]);
     assert.ok(ms > 0, `${f}: states its assumed ms per step`);
     const hours = (c.train.total_iter * ms) / 3.6e6;
-    assert.ok(hours > 2.5 && hours <= 3.05, `${f}: ${c.train.total_iter} steps x ${ms} ms = ${hours.toFixed(2)} h`);
+    assert.ok(hours >= 2 && hours <= 3.05, `${f}: ${c.train.total_iter} steps x ${ms} ms = ${hours.toFixed(2)} h`);
     // schedule inside the run, validation and checkpoints at least 20 times
     if (c.train.scheduler.type === 'MultiStepLR') for (const m of c.train.scheduler.milestones) assert.ok(m < c.train.total_iter);
     assert.ok(c.val && c.train.total_iter / c.val.val_freq >= 20, `${f}: val_freq`);
