@@ -19,19 +19,6 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
-async function videoFilesUnder(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((d) => !d.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
-    for (const d of entries) {
-      if (d.isDirectory()) await walk(path.join(dir, d.name));
-      else if (VIDEO_FILE.test(d.name)) out.push(path.join(dir, d.name));
-    }
-  };
-  await walk(root);
-  return out;
-}
-
 /**
  * The clips under `spec`: the file itself, or every frame folder and video file below the folder.
  * `include` / `exclude` patterns match clip names (and their last path component).
@@ -47,7 +34,8 @@ export async function listClips(spec: string, o: { include?: string[]; exclude?:
   if (!st.isDirectory()) refs = [{ name: path.basename(spec), path: spec }];
   else {
     const rel = (p: string) => path.relative(spec, p).split(path.sep).join('/') || path.basename(path.resolve(spec));
-    const found = [...(await listFrameFolders(spec)), ...(await videoFilesUnder(spec))];
+    const { folders, videos } = await listFrameFolders(spec, VIDEO_FILE);
+    const found = [...folders, ...videos];
     refs = found.sort(naturalCompare).map((p) => ({ name: rel(p), path: p }));
   }
   const test = (pats: string[] | undefined, r: ClipRef) => pats!.some((g) => { const re = globToRegExp(g); return re.test(r.name) || re.test(r.name.split('/').at(-1)!); });

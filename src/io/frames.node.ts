@@ -47,18 +47,22 @@ export async function listFrameFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Every folder under root (root included) that directly holds frame files, in natural order:
- * the clips of a REDS root (train_sharp/000, …) or of Vimeo-90K (sequences/00001/0001, …).
+ * One walk of the tree under root (root included), in natural order: every folder that directly
+ * holds frame files (the clips of a REDS root, train_sharp/000, …, or of Vimeo-90K,
+ * sequences/00001/0001, …) and every file whose name matches `videoFile` (none when omitted).
  */
-export async function listFrameFolders(root: string): Promise<string[]> {
-  const out: string[] = [];
+export async function listFrameFolders(root: string, videoFile?: RegExp): Promise<{ folders: string[]; videos: string[] }> {
+  const folders: string[] = [], videos: string[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const entries = (await readDir(dir)).filter((d) => !d.name.startsWith('.'));
-    if (entries.some((d) => (d.isFile() || d.isSymbolicLink()) && FRAME_FILE.test(d.name))) out.push(dir);
-    for (const d of entries.filter((e) => e.isDirectory()).sort((a, b) => naturalCompare(a.name, b.name))) await walk(path.join(dir, d.name));
+    const entries = (await readDir(dir)).filter((d) => !d.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
+    if (entries.some((d) => (d.isFile() || d.isSymbolicLink()) && FRAME_FILE.test(d.name))) folders.push(dir);
+    for (const d of entries) {
+      if (d.isDirectory()) await walk(path.join(dir, d.name));
+      else if (videoFile?.test(d.name)) videos.push(path.join(dir, d.name));
+    }
   };
   await walk(root);
-  return out;
+  return { folders, videos };
 }
 
 export interface FrameFolderSource extends VideoSource {
