@@ -176,3 +176,33 @@ logger: {print_freq: 10, save_checkpoint_freq: 10}
   assert.ok(Object.keys(wa.tensors).some((k) => wc.tensors[k]!.data.some((v: number, i: number) => v !== wa.tensors[k]!.data[i])));
   assert.equal(wc.metadata.init_file, undefined);
 });
+
+test('--init <run dir> starts from the run\'s training-form weights; a deploy-form file that does not fit says what to do', { timeout: 120_000 }, async () => {
+  const { dir, cfg } = await makeRun();
+  const a = path.join(dir, 'A'), b = path.join(dir, 'B'), c = path.join(dir, 'C');
+  const ra = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', a, '--threads', '1', 'train.total_iter=8', 'train.fix_iter=2'], { encoding: 'utf8' });
+  assert.equal(ra.status, 0, ra.stderr);
+  // the exported model is ETDS's deploy form, which the ETDS training form cannot load
+  const exported = path.join(a, 'model.safetensors');
+  assert.equal(readSafetensors(readFileSync(exported)).metadata.arch, 'ETDSForInference');
+  const rc = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', c, '--threads', '1', '--init', exported, 'train.total_iter=2', 'train.fix_iter=1'], { encoding: 'utf8' });
+  assert.equal(rc.status, 1);
+  assert.match(rc.stderr, /--init .*model\.safetensors does not fit ETDS \(.*shape.*\)\. It holds ETDSForInference weights \(a deploy form\): fine-tune them as network_g\.type: ETDSForInference, or pass a training run's directory/);
+  assert.ok(!existsSync(path.join(c, 'checkpoint')), 'nothing trained');
+  // from the run directory: its checkpoint's EMA weights, so with no step taken (lr 1e-30, no EMA)
+  // B exports exactly what A exported (the deploy form of the same weights)
+  const rb = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', b, '--threads', '1', '--init', a,
+    'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=2', 'train.fix_iter=1'], { encoding: 'utf8' });
+  assert.equal(rb.status, 0, rb.stderr);
+  assert.match(rb.stderr, /initialised (\d+)\/\1 parameters from .*A \(its checkpoint at iteration 8, EMA weights, training form\)/);
+  const wa = readSafetensors(readFileSync(exported)), wb = readSafetensors(readFileSync(path.join(b, 'model.safetensors')));
+  for (const k of Object.keys(wa.tensors)) assert.deepEqual(wb.tensors[k]!.data, wa.tensors[k]!.data, `weights ${k} come from A's checkpoint`);
+  assert.equal(wb.metadata.init_file, 'A/checkpoint (EMA)');
+  assert.equal(wb.metadata.init_iterations, '8');
+  assert.equal(wb.metadata.init_config, 'resume_test');
+  assert.equal(wb.metadata.init_seed, '5');
+  // a folder without a checkpoint is refused by name
+  const rd = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', path.join(dir, 'D'), '--threads', '1', '--init', path.join(dir, 'images'), 'train.total_iter=2', 'train.fix_iter=1'], { encoding: 'utf8' });
+  assert.equal(rd.status, 1);
+  assert.match(rd.stderr, /images: a folder, but it holds no training checkpoint/);
+});

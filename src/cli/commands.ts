@@ -490,7 +490,8 @@ where its last checkpoint left it with --resume. key.path=value arguments overri
 options:
       --resume          continue the run from its checkpoint
       --max-minutes <n> stop cleanly, with a checkpoint, after n minutes
-      --init <file>     initialise the weights from another model (fine-tuning)
+      --init <file|run> initialise the weights from another model (fine-tuning): a model file, or a
+                        run directory, whose checkpoint holds the training form (ECBSR, ETDS)
       --run-dir <dir>   run directory (default <experiments_root>/<name>)
   -t, --threads <n>     worker threads (default: all cores)
       --json            print the result as one JSON document on stdout`,

@@ -1,8 +1,8 @@
 // The training loop behind `mvsr train`: BasicSR-style iteration-based training with
 // deterministic batches, EMA, validation, a JSONL log and atomic checkpoints from which a run
 // killed at any point resumes exactly (same batches, same optimizer state, same weights).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { initEngine } from '../tensor/engine.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -26,6 +26,7 @@ import { loadValSet } from '../data/sources.node.js';
 import { evalPair } from '../api/eval.js';
 import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
+import type { StateDict } from '../nn/module.js';
 
 export interface TrainOptions {
   /** Run directory (default <experiments_root>/<name>). */
@@ -34,7 +35,7 @@ export interface TrainOptions {
   resume?: boolean;
   /** Stop cleanly (with a checkpoint) after this many minutes of this session. */
   maxMinutes?: number;
-  /** Initialise from another model's weights (fine-tuning); names and shapes must fit. */
+  /** Initialise from another model's weights (fine-tuning): a model file or a run directory (its checkpoint, training form); names and shapes must fit. */
   init?: string;
   threads?: number;
   signal?: AbortSignal;
@@ -116,12 +117,19 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const params = model.parameters();
   let initFrom: Record<string, string> | null = null;
   if (o.init && !ckpt) {
-    const { tensors, metadata } = loadWeightsFile(o.init);
-    model.loadStateDict(tensors, false);
-    const used = names.filter((n) => n in tensors).length;
-    if (!used) throw new Error(`mvsr: ${o.init}: no parameter of ${type} is in this file`);
-    say(`initialised ${used}/${names.length} parameters from ${o.init}`);
-    initFrom = initProvenance(o.init, metadata);
+    const src = loadInit(o.init);
+    const used = names.filter((n) => n in src.tensors).length;
+    try {
+      if (!used) throw new Error(`no parameter of ${type} is in it`);
+      model.loadStateDict(src.tensors, false);
+    } catch (e) {
+      model.dispose();
+      const why = (e as Error).message.replace(/^mvsr: (loadStateDict: )?/, '');
+      const other = src.arch && src.arch !== type ? ` It holds ${src.arch} weights${/T$|ForInference$/.test(src.arch) ? ' (a deploy form)' : ''}: fine-tune them as network_g.type: ${src.arch}, or pass a training run's directory (--init <run dir>) to start from its training-form weights.` : '';
+      throw new Error(`mvsr train: --init ${o.init} does not fit ${type} (${why}).${other}`);
+    }
+    say(`initialised ${used}/${names.length} parameters from ${src.describe}`);
+    initFrom = src.provenance;
   }
   const og = cfg.train.optim_g;
   const opt = new Adam(params, { lr: og.lr, betas: og.betas, eps: og.eps, weightDecay: og.weight_decay, decoupled: og.type === 'AdamW' });
@@ -293,6 +301,34 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
  * exported model's metadata as init_*: the file's name and, for a model mvsr trained, that
  * model's config, data, iterations, wall time and seed, so a shipped file states its whole training.
  */
+/**
+ * The weights `--init` names: a model file (any format mvsr reads), or a training run's directory,
+ * whose newest checkpoint gives the training-form weights (the EMA ones when the run kept them):
+ * the exported model of ETDS or ECBSR is the deploy form, which does not fit their training form.
+ */
+export function loadInit(path: string): { tensors: StateDict; arch: string | null; provenance: Record<string, string>; describe: string } {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    const ck = loadCheckpoint(path);
+    if (!ck) throw new Error(`mvsr train: --init ${path}: a folder, but it holds no training checkpoint (checkpoint/state.json); give a model file or a run directory`);
+    const st = ck.state;
+    const meta: Record<string, string> = { iterations: String(st.iter), wall_time_s: st.elapsedSeconds.toFixed(0), seed: String(st.seed) };
+    if (typeof st.config === 'string') meta.config = st.config;
+    const exported = join(path, 'model.safetensors');
+    if (existsSync(exported)) {
+      const m = loadWeightsFile(exported).metadata;
+      for (const k of ['trained_by', 'config', 'data']) if (m[k] !== undefined) meta[k] = m[k];
+    }
+    const which = ck.ema ? 'EMA' : 'model';
+    return {
+      tensors: ck.ema ?? ck.model, arch: null,
+      provenance: { ...initProvenance(path, meta), init_file: `${basename(resolve(path))}/checkpoint (${which})` },
+      describe: `${path} (its checkpoint at iteration ${st.iter}, ${which} weights, training form)`,
+    };
+  }
+  const { tensors, metadata } = loadWeightsFile(path);
+  return { tensors, arch: typeof metadata.arch === 'string' ? metadata.arch : null, provenance: initProvenance(path, metadata), describe: path };
+}
+
 export function initProvenance(file: string, metadata: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = { init_file: file.split(/[\\/]/).pop() ?? file };
   for (const k of ['trained_by', 'config', 'data', 'iterations', 'wall_time_s', 'seed']) {
