@@ -4,15 +4,23 @@
 // gives the next hidden state and a conv3x3 the output residual (C*s^2, depth_to_space), added to
 // the bilinear upsampled current frame. Causal: one frame of look-behind, none ahead.
 // Names follow the challenge's TF baseline: conv_first, recon_trunk.{i}.conv{1,2}, conv_hidden, conv_last.
+// mvsr option align: 'global' (default 'none', the baseline): before each step the previous frame
+// and the hidden state are moved onto the current frame by the global translation between the two
+// LR frames (estimated within +-align_radius LR pixels, sub-pixel, bilinear; see
+// autograd/ops/align.ts). It adds no parameter, so a model trained without it loads with it.
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
+import { estimateShift, translate } from '../autograd/ops/align.js';
 import { ModuleList } from './plain.js';
 import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
 
-export type MobileRRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number };
+export type MobileRRNArgs = {
+  num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number;
+  align: 'none' | 'global'; align_radius: number;
+};
 
 /** conv3x3 + ReLU + conv3x3, plus the input (no batch norm). */
 export class ResidualBlockNoBN extends Module {
@@ -43,6 +51,8 @@ export class MobileRRN extends Module implements VideoSRModel {
     super();
     const { num_in_ch: C, num_out_ch: O, upscale: s, num_feat: F, num_block } = args;
     if (O !== C) throw new Error(`mvsr: MobileRRN: the bilinear skip needs num_out_ch == num_in_ch, got ${O} and ${C}`);
+    if (args.align !== 'none' && args.align !== 'global') throw new Error(`mvsr: MobileRRN: align must be 'none' or 'global', got '${String(args.align)}'`);
+    if (!(Number.isInteger(args.align_radius) && args.align_radius >= 1)) throw new Error(`mvsr: MobileRRN: align_radius must be a positive integer, got ${args.align_radius}`);
     this.scale = s;
     this.conv_first = this.child('conv_first', new Conv2d(2 * C + F, F, 3));
     const list = this.child('recon_trunk', new ModuleList<ResidualBlockNoBN>());
@@ -57,7 +67,15 @@ export class MobileRRN extends Module implements VideoSRModel {
     const outputs: Var[] = [];
     for (let t = 0; t < count; t++) {
       const cur = frames[t + 1]!;
-      let f = this.conv_first.forwardRelu(concat([frames[t]!, cur, hidden]));
+      let prev = frames[t]!;
+      if (this.args.align === 'global') {
+        const d = estimateShift(prev.value, cur.value, this.args.align_radius);
+        if (d.some((m) => m.dx !== 0 || m.dy !== 0)) {
+          prev = translate(prev, d);
+          hidden = translate(hidden, d);
+        }
+      }
+      let f = this.conv_first.forwardRelu(concat([prev, cur, hidden]));
       for (const b of this.recon_trunk) f = b.forward(f);
       hidden = this.conv_hidden.forwardRelu(f);
       outputs.push(add(depthToSpace(this.conv_last.forward(f), this.scale), bilinearUp(cur, this.scale)));

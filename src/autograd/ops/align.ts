@@ -1,0 +1,152 @@
+// Global motion compensation for video models: the translation between two frames (one per
+// batch item, sub-pixel) and a differentiable bilinear translation that moves a previous frame,
+// or a recurrent state computed from it, onto the current frame. A camera pan moves the whole
+// picture by the same amount, several LR pixels per frame at 180x320; a tiny recurrent net
+// cannot learn to look that far, so the state is moved for it (the motion compensation of
+// VESPCN and of the MAI 2022 video entries, reduced to one translation per frame).
+// Layout NHWC. The shift is estimated from the frames' values and carries no gradient.
+import { record, type Var } from '../var.js';
+import { Tensor } from '../../tensor/tensor.js';
+
+/** A translation in pixels: content at (x, y) in the earlier frame is at (x + dx, y + dy) in the later one. */
+export interface Shift {
+  dx: number;
+  dy: number;
+}
+
+/** Bilinear sample of a grey H x W picture at (x, y), edges clamped. */
+function sample(g: Float32Array, H: number, W: number, x: number, y: number): number {
+  const x0 = Math.floor(x), y0 = Math.floor(y), fx = x - x0, fy = y - y0;
+  const xa = Math.min(W - 1, Math.max(0, x0)), xb = Math.min(W - 1, Math.max(0, x0 + 1));
+  const ya = Math.min(H - 1, Math.max(0, y0)) * W, yb = Math.min(H - 1, Math.max(0, y0 + 1)) * W;
+  return (1 - fy) * ((1 - fx) * g[ya + xa]! + fx * g[ya + xb]!) + fy * ((1 - fx) * g[yb + xa]! + fx * g[yb + xb]!);
+}
+
+/**
+ * The translation d, per batch item, that best explains `cur` as `prev` moved by d:
+ * cur(x, y) ~ prev(x - dx, y - dy), on the channel means. First the integer d with the least mean
+ * squared difference within |dx|, |dy| <= radius (a margin of `radius` pixels left out); then
+ * Gauss-Newton steps on the same cost with prev resampled bilinearly (Lucas-Kanade for one
+ * translation) for the sub-pixel part, kept within 1 px of the integer minimum. Two equal frames
+ * give exactly (0, 0). Frames too small for the radius use a smaller one.
+ */
+export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[] {
+  const [N, H, W, C] = prev.shape as [number, number, number, number];
+  if (cur.shape.join() !== prev.shape.join()) throw new Error(`mvsr: estimateShift: frames of shapes [${prev.shape}] and [${cur.shape}]`);
+  const R = Math.max(0, Math.min(radius, Math.floor((Math.min(H, W) - 4) / 3)));
+  const out: Shift[] = [];
+  const pd = prev.data, cd = cur.data;
+  const grey = (d: Float32Array, n: number) => {
+    const g = new Float32Array(H * W);
+    for (let p = 0, q = n * H * W * C; p < H * W; p++, q += C) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += d[q + c]!;
+      g[p] = s / C;
+    }
+    return g;
+  };
+  for (let n = 0; n < N; n++) {
+    const a = grey(pd, n), b = grey(cd, n);
+    // integer search
+    let best = { cost: Infinity, u: 0, v: 0 };
+    for (let v = -R; v <= R; v++) {
+      for (let u = -R; u <= R; u++) {
+        let s = 0, k = 0;
+        for (let y = R; y < H - R; y++) {
+          const rb = y * W, ra = (y - v) * W - u;
+          for (let x = R; x < W - R; x++) {
+            const e = b[rb + x]! - a[ra + x]!;
+            s += e * e;
+            k++;
+          }
+        }
+        const cost = s / Math.max(1, k);
+        if (cost < best.cost) best = { cost, u, v };
+      }
+    }
+    // sub-pixel: Gauss-Newton on sum (cur(x) - prev(x - d))^2, gradients of prev by central differences
+    let dx = best.u, dy = best.v;
+    const m = R + 2;
+    for (let it = 0; it < 8 && best.cost > 0; it++) {
+      let hxx = 0, hxy = 0, hyy = 0, gx = 0, gy = 0;
+      for (let y = m; y < H - m; y++) {
+        for (let x = m; x < W - m; x++) {
+          const sx = x - dx, sy = y - dy;
+          const w = sample(a, H, W, sx, sy);
+          const ix = (sample(a, H, W, sx + 1, sy) - sample(a, H, W, sx - 1, sy)) / 2;
+          const iy = (sample(a, H, W, sx, sy + 1) - sample(a, H, W, sx, sy - 1)) / 2;
+          const r = b[y * W + x]! - w;
+          hxx += ix * ix; hxy += ix * iy; hyy += iy * iy;
+          gx += ix * r; gy += iy * r;
+        }
+      }
+      const det = hxx * hyy - hxy * hxy;
+      if (!(det > 1e-12 * (hxx + hyy) * (hxx + hyy))) break;
+      // H delta = -g, with the residual after the step cur - prev(x - d - delta) ~ r + grad . delta
+      const ddx = -(hyy * gx - hxy * gy) / det, ddy = -(hxx * gy - hxy * gx) / det;
+      dx = Math.max(best.u - 1, Math.min(best.u + 1, dx + ddx));
+      dy = Math.max(best.v - 1, Math.min(best.v + 1, dy + ddy));
+      if (Math.abs(ddx) + Math.abs(ddy) < 1e-3) break;
+    }
+    out.push({ dx, dy });
+  }
+  return out;
+}
+
+/** Source index and weight pairs of a 1-D bilinear translation by d (edges clamped). */
+function taps(n: number, d: number): { i0: Int32Array; i1: Int32Array; w0: number; w1: number } {
+  const f = Math.floor(-d), w1 = -d - f, w0 = 1 - w1;
+  const i0 = new Int32Array(n), i1 = new Int32Array(n);
+  for (let x = 0; x < n; x++) {
+    i0[x] = Math.min(n - 1, Math.max(0, x + f));
+    i1[x] = Math.min(n - 1, Math.max(0, x + f + 1));
+  }
+  return { i0, i1, w0, w1 };
+}
+
+/**
+ * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy).
+ * The backward scatters the gradient through the same weights (the transposed map).
+ */
+export function translate(x: Var, shifts: readonly Shift[]): Var {
+  const [N, H, W, C] = x.value.shape as [number, number, number, number];
+  if (shifts.length !== N) throw new Error(`mvsr: translate: ${shifts.length} shifts for a batch of ${N}`);
+  const plans = shifts.map((s) => ({ tx: taps(W, s.dx), ty: taps(H, s.dy) }));
+  const y = Tensor.empty([N, H, W, C]);
+  {
+    const src = x.value.data, dst = y.data;
+    for (let n = 0; n < N; n++) {
+      const { tx, ty } = plans[n]!, base = n * H * W * C;
+      for (let r = 0; r < H; r++) {
+        const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
+        for (let c0 = 0; c0 < W; c0++) {
+          const xa = tx.i0[c0]! * C, xb = tx.i1[c0]! * C, oo = o + c0 * C;
+          for (let c = 0; c < C; c++) {
+            dst[oo + c] = ty.w0 * (tx.w0 * src[ra + xa + c]! + tx.w1 * src[ra + xb + c]!) + ty.w1 * (tx.w0 * src[rb + xa + c]! + tx.w1 * src[rb + xb + c]!);
+          }
+        }
+      }
+    }
+  }
+  return record('translate', [x], y, (gy) => {
+    const gx = Tensor.zeros([N, H, W, C]);
+    const g = gy.data, dst = gx.data;
+    for (let n = 0; n < N; n++) {
+      const { tx, ty } = plans[n]!, base = n * H * W * C;
+      for (let r = 0; r < H; r++) {
+        const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
+        for (let c0 = 0; c0 < W; c0++) {
+          const xa = tx.i0[c0]! * C, xb = tx.i1[c0]! * C, oo = o + c0 * C;
+          for (let c = 0; c < C; c++) {
+            const v = g[oo + c]!;
+            dst[ra + xa + c] += ty.w0 * tx.w0 * v;
+            dst[ra + xb + c] += ty.w0 * tx.w1 * v;
+            dst[rb + xa + c] += ty.w1 * tx.w0 * v;
+            dst[rb + xb + c] += ty.w1 * tx.w1 * v;
+          }
+        }
+      }
+    }
+    return [gx];
+  });
+}
