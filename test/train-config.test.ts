@@ -53,7 +53,7 @@ function edit(text: string, from: string, to: string): string {
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
-  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f));
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG);
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
   ]);
@@ -119,6 +119,7 @@ test('the video configs: a recurrent model and a single-frame one of about its M
 });
 
 const MOTION_CONFIGS = ['train_MobileRRN_x4_motion.yml', 'train_MultiFramePlain1_x4_motion.yml'];
+const ALIGN_CONFIG = 'train_MobileRRN_x4_align_motion.yml';
 
 test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 networks (so --init fits), same data and recipe for both', async () => {
   await useEngine(1);
@@ -137,6 +138,14 @@ test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 n
     assert.deepEqual(c.network_g, stage1.network_g, `${f}: the network of ${VIDEO_CONFIGS[i]}`);
   }
   assert.equal(recipe(single!), recipe(rec!), 'identical data, sequences and recipe: only the network differs');
+  // the motion-compensated recurrent run: the same stage 2, the stage-1 network plus align: global
+  const f = ALIGN_CONFIG;
+  const al = loadTrainConfig(join(CONFIGS, f));
+  assert.equal(`train_${al.name}.yml`, f);
+  assert.equal(recipe(al), recipe(rec!), `${f}: the recipe of ${MOTION_CONFIGS[0]}`);
+  assert.deepEqual(al.network_g, { ...rec!.network_g, align: 'global', align_radius: 4 }, `${f}: the stage-1 network with align: global`);
+  const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+  assert.ok(ms > 0 && (al.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {
