@@ -297,11 +297,6 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
 }
 
 /**
- * What a fine-tuned model started from (`--init`), kept in the run state and written into the
- * exported model's metadata as init_*: the file's name and, for a model mvsr trained, that
- * model's config, data, iterations, wall time and seed, so a shipped file states its whole training.
- */
-/**
  * The weights `--init` names: a model file (any format mvsr reads), or a training run's directory,
  * whose newest checkpoint gives the training-form weights (the EMA ones when the run kept them):
  * the exported model of ETDS or ECBSR is the deploy form, which does not fit their training form.
@@ -329,6 +324,11 @@ export function loadInit(path: string): { tensors: StateDict; arch: string | nul
   return { tensors, arch: typeof metadata.arch === 'string' ? metadata.arch : null, provenance: initProvenance(path, metadata), describe: path };
 }
 
+/**
+ * What a fine-tuned model started from (`--init`), kept in the run state and written into the
+ * exported model's metadata as init_*: the file's name and, for a model mvsr trained, that
+ * model's config, data, iterations, wall time and seed, so a shipped file states its whole training.
+ */
 export function initProvenance(file: string, metadata: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = { init_file: file.split(/[\\/]/).pop() ?? file };
   for (const k of ['trained_by', 'config', 'data', 'iterations', 'wall_time_s', 'seed']) {
