@@ -20,6 +20,7 @@ const SMALL_VIDEO: [string, Record<string, unknown>][] = [
   ['MultiFramePlain', { upscale: 3, num_feat: 4, num_block: 1, num_frame: 1 }],
   ['MultiFramePlain', { upscale: 2, num_feat: 4, num_block: 2, num_frame: 1, block: 'residual' }],
   ['MobileRRN', { upscale: 2, num_feat: 6, num_block: 2, align: 'global', align_radius: 2 }],
+  ['RLSP', { upscale: 2, num_feat: 6, num_layer: 3, align: 'global', align_radius: 2 }],
 ];
 
 function clipImages(T: number, W: number, H: number, seed: number): Image[] {

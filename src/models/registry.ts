@@ -135,7 +135,7 @@ const videoBase = { num_in_ch: 3, num_out_ch: 3, upscale: 4 };
 function video<A>(name: string, defaults: A & ArchArgs, make: (a: A) => VideoSRModel): void {
   registerArch(name, { kind: 'video', defaults, create: (a) => make(a as A) });
 }
-video<RLSPArgs>('RLSP', { ...videoBase, num_feat: 16, num_layer: 7 }, (a) => new RLSP(a));
+video<RLSPArgs>('RLSP', { ...videoBase, num_feat: 16, num_layer: 7, align: 'none', align_radius: 4 }, (a) => new RLSP(a));
 video<MobileRRNArgs>('MobileRRN', { ...videoBase, num_feat: 16, num_block: 5, align: 'none', align_radius: 4 }, (a) => new MobileRRN(a));
 video<SWRNArgs>('SWRN', { ...videoBase, num_feat: 16, num_block: 3, chunk: 8 }, (a) => new SWRN(a));
 video<MultiFramePlainArgs>('MultiFramePlain', { ...videoBase, num_feat: 16, num_block: 4, num_frame: 3, block: 'plain' }, (a) => new MultiFramePlain(a));
