@@ -53,7 +53,7 @@ function edit(text: string, from: string, to: string): string {
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
-  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG);
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f));
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
   ]);
@@ -120,6 +120,7 @@ test('the video configs: a recurrent model and a single-frame one of about its M
 
 const MOTION_CONFIGS = ['train_MobileRRN_x4_motion.yml', 'train_MultiFramePlain1_x4_motion.yml'];
 const ALIGN_CONFIG = 'train_MobileRRN_x4_align_motion.yml';
+const RLSP_CONFIGS = ['train_RLSP_x4.yml', 'train_RLSP_x4_motion.yml'];
 
 test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 networks (so --init fits), same data and recipe for both', async () => {
   await useEngine(1);
@@ -146,6 +147,27 @@ test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 n
   assert.deepEqual(al.network_g, { ...rec!.network_g, align: 'global', align_radius: 4 }, `${f}: the stage-1 network with align: global`);
   const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
   assert.ok(ms > 0 && (al.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
+});
+
+test('the RLSP configs: stage 1 and stage 2 of the MobileRRN runs with RLSP 7-16 (aligned), no more MACs than the single-frame model', async () => {
+  await useEngine(1);
+  for (const [f, twin] of [[RLSP_CONFIGS[0]!, VIDEO_CONFIGS[0]!], [RLSP_CONFIGS[1]!, MOTION_CONFIGS[0]!]] as const) {
+    const c = loadTrainConfig(join(CONFIGS, f)), t = loadTrainConfig(join(CONFIGS, twin));
+    assert.equal(`train_${c.name}.yml`, f);
+    assert.equal(recipe(c), recipe(t), `${f}: the data, sequences and recipe of ${twin}`);
+    assert.equal(c.network_g.type, 'RLSP');
+    assert.equal(c.network_g.align, 'global');
+    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
+  }
+  const single = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[1]!)), rl = loadTrainConfig(join(CONFIGS, RLSP_CONFIGS[0]!));
+  const macs = [rl, single].map((c) => {
+    const net = createVideoModel(c.network_g.type, (({ type: _t, ...a }) => a)(c.network_g));
+    const m = videoMacsPerPixel(net);
+    net.dispose();
+    return m;
+  });
+  assert.ok(macs[0]! <= macs[1]!, `RLSP ${macs[0]} MACs per pixel, single-frame ${macs[1]}`);
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {
