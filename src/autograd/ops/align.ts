@@ -14,26 +14,20 @@ export interface Shift {
   dy: number;
 }
 
-/** Bilinear sample of a grey H x W picture at (x, y), edges clamped. */
-function sample(g: Float32Array, H: number, W: number, x: number, y: number): number {
-  const x0 = Math.floor(x), y0 = Math.floor(y), fx = x - x0, fy = y - y0;
-  const xa = Math.min(W - 1, Math.max(0, x0)), xb = Math.min(W - 1, Math.max(0, x0 + 1));
-  const ya = Math.min(H - 1, Math.max(0, y0)) * W, yb = Math.min(H - 1, Math.max(0, y0 + 1)) * W;
-  return (1 - fy) * ((1 - fx) * g[ya + xa]! + fx * g[ya + xb]!) + fy * ((1 - fx) * g[yb + xa]! + fx * g[yb + xb]!);
-}
-
 /**
  * The translation d, per batch item, that best explains `cur` as `prev` moved by d:
  * cur(x, y) ~ prev(x - dx, y - dy), on the channel means. First the integer d with the least mean
- * squared difference within |dx|, |dy| <= radius (a margin of `radius` pixels left out); then
- * Gauss-Newton steps on the same cost with prev resampled bilinearly (Lucas-Kanade for one
- * translation) for the sub-pixel part, kept within 1 px of the integer minimum. Two equal frames
- * give exactly (0, 0). Frames too small for the radius use a smaller one.
+ * squared difference within |dx|, |dy| <= radius (a margin of `radius` pixels left out; every
+ * second row and column on frames larger than 64 x 64); then Gauss-Newton steps on the same cost
+ * over every pixel, with prev and its central-difference gradient resampled bilinearly
+ * (Lucas-Kanade for one translation), for the sub-pixel part, kept within 1 px of the integer
+ * minimum. Two equal frames give exactly (0, 0). Frames too small for the radius use a smaller one.
  */
 export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[] {
   const [N, H, W, C] = prev.shape as [number, number, number, number];
   if (cur.shape.join() !== prev.shape.join()) throw new Error(`mvsr: estimateShift: frames of shapes [${prev.shape}] and [${cur.shape}]`);
   const R = Math.max(0, Math.min(radius, Math.floor((Math.min(H, W) - 4) / 3)));
+  const step = H * W > 64 * 64 ? 2 : 1;
   const out: Shift[] = [];
   const pd = prev.data, cd = cur.data;
   const grey = (d: Float32Array, n: number) => {
@@ -52,9 +46,9 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
     for (let v = -R; v <= R; v++) {
       for (let u = -R; u <= R; u++) {
         let s = 0, k = 0;
-        for (let y = R; y < H - R; y++) {
+        for (let y = R; y < H - R; y += step) {
           const rb = y * W, ra = (y - v) * W - u;
-          for (let x = R; x < W - R; x++) {
+          for (let x = R; x < W - R; x += step) {
             const e = b[rb + x]! - a[ra + x]!;
             s += e * e;
             k++;
@@ -64,18 +58,35 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
         if (cost < best.cost) best = { cost, u, v };
       }
     }
-    // sub-pixel: Gauss-Newton on sum (cur(x) - prev(x - d))^2, gradients of prev by central differences
+    if (best.cost === 0) {
+      out.push({ dx: best.u, dy: best.v });
+      continue;
+    }
+    // sub-pixel: Gauss-Newton on sum (cur(x) - prev(x - d))^2. With |d| <= R + 1 and a margin of
+    // R + 2, every sample lies inside the picture, and one translation has the same bilinear
+    // weights at every pixel.
+    const ax = new Float32Array(H * W), ay = new Float32Array(H * W);
+    for (let y = 1; y < H - 1; y++) {
+      for (let x = 1; x < W - 1; x++) {
+        const p = y * W + x;
+        ax[p] = (a[p + 1]! - a[p - 1]!) / 2;
+        ay[p] = (a[p + W]! - a[p - W]!) / 2;
+      }
+    }
     let dx = best.u, dy = best.v;
     const m = R + 2;
-    for (let it = 0; it < 8 && best.cost > 0; it++) {
+    for (let it = 0; it < 8; it++) {
+      const fx = Math.floor(-dx), fy = Math.floor(-dy), wx = -dx - fx, wy = -dy - fy;
+      const w00 = (1 - wy) * (1 - wx), w01 = (1 - wy) * wx, w10 = wy * (1 - wx), w11 = wy * wx;
+      const off = fy * W + fx;
       let hxx = 0, hxy = 0, hyy = 0, gx = 0, gy = 0;
       for (let y = m; y < H - m; y++) {
         for (let x = m; x < W - m; x++) {
-          const sx = x - dx, sy = y - dy;
-          const w = sample(a, H, W, sx, sy);
-          const ix = (sample(a, H, W, sx + 1, sy) - sample(a, H, W, sx - 1, sy)) / 2;
-          const iy = (sample(a, H, W, sx, sy + 1) - sample(a, H, W, sx, sy - 1)) / 2;
-          const r = b[y * W + x]! - w;
+          const p = y * W + x, q = p + off;
+          const w = w00 * a[q]! + w01 * a[q + 1]! + w10 * a[q + W]! + w11 * a[q + W + 1]!;
+          const ix = w00 * ax[q]! + w01 * ax[q + 1]! + w10 * ax[q + W]! + w11 * ax[q + W + 1]!;
+          const iy = w00 * ay[q]! + w01 * ay[q + 1]! + w10 * ay[q + W]! + w11 * ay[q + W + 1]!;
+          const r = b[p]! - w;
           hxx += ix * ix; hxy += ix * iy; hyy += iy * iy;
           gx += ix * r; gy += iy * r;
         }
