@@ -25,7 +25,9 @@ const log = (s: string) => process.stderr.write(s + '\n');
 /** The video models (x4, registry defaults unless given). */
 export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unknown> }[] = [
   { name: 'MobileRRN (16, 5 blocks)', arch: 'MobileRRN', args: {} },
+  { name: 'MobileRRN aligned (align: global)', arch: 'MobileRRN', args: { align: 'global' } },
   { name: 'RLSP 7-16', arch: 'RLSP', args: {} },
+  { name: 'RLSP 7-16 aligned (align: global)', arch: 'RLSP', args: { align: 'global' } },
   { name: 'SWRN (16, 3 blocks, chunk 8)', arch: 'SWRN', args: {} },
   { name: 'MultiFramePlain 3 frames (16, 4 blocks)', arch: 'MultiFramePlain', args: {} },
   { name: 'single-frame plain (16, 12 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 12 } },
