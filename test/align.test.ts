@@ -48,6 +48,46 @@ test('estimateShift recovers integer and sub-pixel pans, one per batch item', as
   for (const t of [prev, cur, far, one]) t.dispose();
 });
 
+test('estimateShift on degenerate pictures: flat frames give no motion, bands give the motion across them only', async () => {
+  await useEngine(1);
+  const H = 40, W = 48;
+  const flat = Tensor.full([2, H, W, 3], 0.4);
+  assert.deepEqual(estimateShift(flat, flat, 4), [{ dx: 0, dy: 0 }, { dx: 0, dy: 0 }]);
+  // horizontal bands moved down by 2 rows: no information along x, so dx stays 0
+  const bands = (dy: number) => Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => 0.5 + 0.3 * Math.sin((Math.floor(i / (3 * W)) - dy) / 2.5)));
+  const a = bands(0), b = bands(2);
+  const g = estimateShift(a, b, 4)[0]!;
+  assert.equal(g.dx, 0, `dx ${g.dx}`);
+  assert.ok(Math.abs(g.dy - 2) <= 0.05, `dy ${g.dy}`);
+  for (const t of [flat, a, b]) t.dispose();
+});
+
+test('the estimate and the translation together: the earlier frame moved by the estimate lands on the later one, and the later one moved back lands on the earlier', async () => {
+  await useEngine(1);
+  const H = 36, W = 44, C = 3, move = { dx: 1.6, dy: -0.7 };
+  const p0 = picture(1, H, W, C, [{ dx: 0, dy: 0 }]), p1 = picture(1, H, W, C, [move]);
+  const t0 = leaf(Tensor.from([1, H, W, C], p0)), t1 = leaf(Tensor.from([1, H, W, C], p1));
+  const d = estimateShift(t0.value, t1.value, 4);
+  const interior = (img: Float32Array, ref: Float32Array) => {
+    let worst = 0;
+    for (let y = 4; y < H - 4; y++) for (let x = 4; x < W - 4; x++) for (let c = 0; c < C; c++) worst = Math.max(worst, Math.abs(img[(y * W + x) * C + c]! - ref[(y * W + x) * C + c]!));
+    return worst;
+  };
+  const unmoved = interior(p0, p1);
+  // as MobileRRN moves the previous frame (and RLSP the previous one)
+  const fwd = noGrad(() => translate(t0, d)).value.toArray();
+  // as RLSP moves the next frame: by minus the estimate from the current one to it
+  const back = noGrad(() => translate(t1, d.map((m) => ({ dx: -m.dx, dy: -m.dy })))).value.toArray();
+  assert.ok(interior(fwd, p1) < unmoved / 5, `forward: ${interior(fwd, p1)} vs ${unmoved} unmoved`);
+  assert.ok(interior(back, p0) < unmoved / 5, `backward: ${interior(back, p0)} vs ${unmoved} unmoved`);
+  // the wrong direction does not
+  const wrong = noGrad(() => translate(t0, d.map((m) => ({ dx: -m.dx, dy: -m.dy })))).value.toArray();
+  assert.ok(interior(wrong, p1) > unmoved / 2);
+  clearTape();
+  t0.value.dispose();
+  t1.value.dispose();
+});
+
 /** float64 reference: out(n, y, x) = in(n, clamp(y - dy), clamp(x - dx)) by bilinear weights. */
 function translateRef(x: RT, shifts: Shift[]): RT {
   const [N, H, W, C] = x.shape as [number, number, number, number];
@@ -97,6 +137,13 @@ for (const [arch, args] of [['MobileRRN', { upscale: 2, num_feat: 6, num_block: 
     };
     const still = Array.from({ length: 4 }, () => ({ dx: 0, dy: 0 }));
     assert.deepEqual(run(aligned, still), run(base, still), 'no motion, no change');
+    // a flat grey clip (a fade, a blank frame): no texture, still no motion
+    const flat = () => Array.from({ length: 4 }, () => leaf(Tensor.full([1, H, W, 3], 0.3)));
+    const outs = [aligned, base].map((m) => {
+      const xs = flat();
+      try { return noGrad(() => forwardClip(m, xs)).map((y) => y.value.toArray()); } finally { clearTape(); xs.forEach((v) => v.value.dispose()); }
+    });
+    assert.deepEqual(outs[0], outs[1], 'a flat clip is not moved');
     const pan = Array.from({ length: 4 }, (_, t) => ({ dx: 1.5 * t, dy: -t }));
     const a = run(aligned, pan), b = run(base, pan);
     // MobileRRN's first frame has no history to move; RLSP's reads the next frame, which moves

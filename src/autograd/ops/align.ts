@@ -21,12 +21,15 @@ export interface Shift {
  * second row and column on frames larger than 64 x 64); then Gauss-Newton steps on the same cost
  * over every pixel, with prev and its central-difference gradient resampled bilinearly
  * (Lucas-Kanade for one translation), for the sub-pixel part, kept within 1 px of the integer
- * minimum. Two equal frames give exactly (0, 0). Frames too small for the radius use a smaller one.
+ * minimum; a step that does not lower the cost is not kept, and an ill-conditioned system (a
+ * picture with structure along one axis only) stops the refinement. Ties in the integer search
+ * go to the smaller move, so two equal frames (even flat ones) give exactly (0, 0). Frames too
+ * small for the radius use a smaller one.
  */
 export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[] {
   const [N, H, W, C] = prev.shape as [number, number, number, number];
   if (cur.shape.join() !== prev.shape.join()) throw new Error(`mvsr: estimateShift: frames of shapes [${prev.shape}] and [${cur.shape}]`);
-  const R = Math.max(0, Math.min(radius, Math.floor((Math.min(H, W) - 4) / 3)));
+  const R = Math.max(0, Math.min(Math.floor(radius), Math.floor((Math.min(H, W) - 4) / 3)));
   const step = H * W > 64 * 64 ? 2 : 1;
   const out: Shift[] = [];
   const pd = prev.data, cd = cur.data;
@@ -41,7 +44,7 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
   };
   for (let n = 0; n < N; n++) {
     const a = grey(pd, n), b = grey(cd, n);
-    // integer search
+    // integer search; ties go to the smaller move (no motion first)
     let best = { cost: Infinity, u: 0, v: 0 };
     for (let v = -R; v <= R; v++) {
       for (let u = -R; u <= R; u++) {
@@ -55,12 +58,8 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
           }
         }
         const cost = s / Math.max(1, k);
-        if (cost < best.cost) best = { cost, u, v };
+        if (cost < best.cost || (cost === best.cost && Math.abs(u) + Math.abs(v) < Math.abs(best.u) + Math.abs(best.v))) best = { cost, u, v };
       }
-    }
-    if (best.cost === 0) {
-      out.push({ dx: best.u, dy: best.v });
-      continue;
     }
     // sub-pixel: Gauss-Newton on sum (cur(x) - prev(x - d))^2. With |d| <= R + 1 and a margin of
     // R + 2, every sample lies inside the picture, and one translation has the same bilinear
@@ -74,12 +73,13 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
       }
     }
     let dx = best.u, dy = best.v;
+    let kept = { cost: Infinity, dx, dy };
     const m = R + 2;
     for (let it = 0; it < 8; it++) {
       const fx = Math.floor(-dx), fy = Math.floor(-dy), wx = -dx - fx, wy = -dy - fy;
       const w00 = (1 - wy) * (1 - wx), w01 = (1 - wy) * wx, w10 = wy * (1 - wx), w11 = wy * wx;
       const off = fy * W + fx;
-      let hxx = 0, hxy = 0, hyy = 0, gx = 0, gy = 0;
+      let hxx = 0, hxy = 0, hyy = 0, gx = 0, gy = 0, ss = 0;
       for (let y = m; y < H - m; y++) {
         for (let x = m; x < W - m; x++) {
           const p = y * W + x, q = p + off;
@@ -89,17 +89,25 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
           const r = b[p]! - w;
           hxx += ix * ix; hxy += ix * iy; hyy += iy * iy;
           gx += ix * r; gy += iy * r;
+          ss += r * r;
         }
       }
+      // the cost at this iterate: keep the best one seen, stop when a step made it worse
+      if (ss < kept.cost) kept = { cost: ss, dx, dy };
+      else break;
       const det = hxx * hyy - hxy * hxy;
-      if (!(det > 1e-12 * (hxx + hyy) * (hxx + hyy))) break;
+      if (!(ss > 0 && det > 1e-4 * (hxx + hyy) * (hxx + hyy))) break;
       // H delta = -g, with the residual after the step cur - prev(x - d - delta) ~ r + grad . delta
       const ddx = -(hyy * gx - hxy * gy) / det, ddy = -(hxx * gy - hxy * gx) / det;
       dx = Math.max(best.u - 1, Math.min(best.u + 1, dx + ddx));
       dy = Math.max(best.v - 1, Math.min(best.v + 1, dy + ddy));
-      if (Math.abs(ddx) + Math.abs(ddy) < 1e-3) break;
+      if (Math.abs(ddx) + Math.abs(ddy) < 1e-3) {
+        // converged: this last small step is taken without evaluating it
+        kept = { cost: kept.cost, dx, dy };
+        break;
+      }
     }
-    out.push({ dx, dy });
+    out.push({ dx: kept.dx, dy: kept.dy });
   }
   return out;
 }
