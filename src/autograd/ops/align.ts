@@ -123,49 +123,51 @@ function taps(n: number, d: number): { i0: Int32Array; i1: Int32Array; w0: numbe
   return { i0, i1, w0, w1 };
 }
 
+type Plan = { tx: ReturnType<typeof taps>; ty: ReturnType<typeof taps> };
+
 /**
- * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy).
- * The backward scatters the gradient through the same weights (the transposed map).
+ * The bilinear translation as a linear map over [N,H,W,C]: forward, dst = M src (every element
+ * written); transposed, dst += M^T src (the gradient scattered back through the same weights).
  */
-export function translate(x: Var, shifts: readonly Shift[]): Var {
-  const [N, H, W, C] = x.value.shape as [number, number, number, number];
-  if (shifts.length !== N) throw new Error(`mvsr: translate: ${shifts.length} shifts for a batch of ${N}`);
-  const plans = shifts.map((s) => ({ tx: taps(W, s.dx), ty: taps(H, s.dy) }));
-  const y = Tensor.empty([N, H, W, C]);
-  {
-    const src = x.value.data, dst = y.data;
-    for (let n = 0; n < N; n++) {
-      const { tx, ty } = plans[n]!, base = n * H * W * C;
-      for (let r = 0; r < H; r++) {
-        const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
-        for (let c0 = 0; c0 < W; c0++) {
-          const xa = tx.i0[c0]! * C, xb = tx.i1[c0]! * C, oo = o + c0 * C;
-          for (let c = 0; c < C; c++) {
-            dst[oo + c] = ty.w0 * (tx.w0 * src[ra + xa + c]! + tx.w1 * src[ra + xb + c]!) + ty.w1 * (tx.w0 * src[rb + xa + c]! + tx.w1 * src[rb + xb + c]!);
+function bilinearMap(plans: Plan[], shape: [number, number, number, number], src: Float32Array, dst: Float32Array, transposed: boolean): void {
+  const [N, H, W, C] = shape;
+  for (let n = 0; n < N; n++) {
+    const { tx, ty } = plans[n]!, base = n * H * W * C;
+    const w00 = ty.w0 * tx.w0, w01 = ty.w0 * tx.w1, w10 = ty.w1 * tx.w0, w11 = ty.w1 * tx.w1;
+    for (let r = 0; r < H; r++) {
+      const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
+      for (let c0 = 0; c0 < W; c0++) {
+        const a0 = ra + tx.i0[c0]! * C, a1 = ra + tx.i1[c0]! * C, b0 = rb + tx.i0[c0]! * C, b1 = rb + tx.i1[c0]! * C, oo = o + c0 * C;
+        for (let c = 0; c < C; c++) {
+          if (transposed) {
+            const v = src[oo + c]!;
+            dst[a0 + c] += w00 * v;
+            dst[a1 + c] += w01 * v;
+            dst[b0 + c] += w10 * v;
+            dst[b1 + c] += w11 * v;
+          } else {
+            dst[oo + c] = w00 * src[a0 + c]! + w01 * src[a1 + c]! + w10 * src[b0 + c]! + w11 * src[b1 + c]!;
           }
         }
       }
     }
   }
+}
+
+/**
+ * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy).
+ * The backward scatters the gradient through the same weights (the transposed map).
+ */
+export function translate(x: Var, shifts: readonly Shift[]): Var {
+  const shape = x.value.shape as [number, number, number, number];
+  const [N, H, W] = shape;
+  if (shifts.length !== N) throw new Error(`mvsr: translate: ${shifts.length} shifts for a batch of ${N}`);
+  const plans = shifts.map((s) => ({ tx: taps(W, s.dx), ty: taps(H, s.dy) }));
+  const y = Tensor.empty(shape);
+  bilinearMap(plans, shape, x.value.data, y.data, false);
   return record('translate', [x], y, (gy) => {
-    const gx = Tensor.zeros([N, H, W, C]);
-    const g = gy.data, dst = gx.data;
-    for (let n = 0; n < N; n++) {
-      const { tx, ty } = plans[n]!, base = n * H * W * C;
-      for (let r = 0; r < H; r++) {
-        const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
-        for (let c0 = 0; c0 < W; c0++) {
-          const xa = tx.i0[c0]! * C, xb = tx.i1[c0]! * C, oo = o + c0 * C;
-          for (let c = 0; c < C; c++) {
-            const v = g[oo + c]!;
-            dst[ra + xa + c] += ty.w0 * tx.w0 * v;
-            dst[ra + xb + c] += ty.w0 * tx.w1 * v;
-            dst[rb + xa + c] += ty.w1 * tx.w0 * v;
-            dst[rb + xb + c] += ty.w1 * tx.w1 * v;
-          }
-        }
-      }
-    }
+    const gx = Tensor.zeros(shape);
+    bilinearMap(plans, shape, gy.data, gx.data, true);
     return [gx];
   });
 }
