@@ -132,6 +132,16 @@ test('SIGTERM stops a running training within a few iterations and leaves a chec
   assert.equal(ck.state.iter, logged, 'the checkpoint is at the last completed iteration');
   assert.ok(ck.state.iter >= sentAt && ck.state.iter < sentAt + 20, `stopped promptly: signal after ${sentAt} iterations, stopped at ${ck.state.iter}`);
   assert.ok(!existsSync(path.join(run, 'model.safetensors')), 'an interrupted run does not export a final model');
+  // but a snapshot of where it stands, marked as such, in the deploy form
+  const snap = readSafetensors(readFileSync(path.join(run, 'snapshot.safetensors')));
+  assert.equal(snap.metadata.snapshot, 'true');
+  assert.equal(snap.metadata.iterations, String(ck.state.iter));
+  assert.equal(snap.metadata.total_iter, '200');
+  assert.equal(snap.metadata.arch, 'ETDSForInference');
+  // finished, the run replaces the snapshot by its model
+  const done = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--resume', '--threads', '1'], { encoding: 'utf8' });
+  assert.equal(done.status, 0, done.stderr);
+  assert.ok(existsSync(path.join(run, 'model.safetensors')) && !existsSync(path.join(run, 'snapshot.safetensors')));
 });
 
 test('--init starts from another model (its weights, and its provenance in the exported metadata)', { timeout: 120_000 }, async () => {

@@ -530,7 +530,10 @@ options:
       });
       const how = { done: 'finished', time: `stopped after --max-minutes ${maxMinutes}`, signal: `stopped by ${signalled}`, nan: 'stopped: loss not finite' }[r.stoppedBy];
       err(`${cfg.name}: ${how} at iteration ${r.iter}/${cfg.train.total_iter} (${(r.elapsedSeconds / 60).toFixed(1)} min of training)${r.lastVal ? `, last validation ${r.lastVal.psnr.toFixed(3)} dB / ${r.lastVal.ssim.toFixed(4)}` : ''}`);
-      if (r.stoppedBy !== 'done' && r.stoppedBy !== 'nan') err(`continue with: mvsr train ${file} --resume${typeof v['run-dir'] === 'string' ? ` --run-dir ${v['run-dir']}` : ''}${overrides.length ? ' ' + overrides.join(' ') : ''}`);
+      if (r.stoppedBy !== 'done' && r.stoppedBy !== 'nan') {
+        err(`continue with: mvsr train ${file} --resume${typeof v['run-dir'] === 'string' ? ` --run-dir ${v['run-dir']}` : ''}${overrides.length ? ' ' + overrides.join(' ') : ''}`);
+        if (r.iter > 0) err(`the model as it stands: ${join(r.runDir, 'snapshot.safetensors')}`);
+      }
       if (r.modelFile) err(`model: ${r.modelFile}`);
       if (v.json) out(JSON.stringify(r, null, 2));
       return r.stoppedBy === 'nan' ? 1 : r.stoppedBy === 'signal' ? 130 : 0;

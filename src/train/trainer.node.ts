@@ -1,7 +1,7 @@
 // The training loop behind `mvsr train`: BasicSR-style iteration-based training with
 // deterministic batches, EMA, validation, a JSONL log and atomic checkpoints from which a run
 // killed at any point resumes exactly (same batches, same optimizer state, same weights).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { initEngine } from '../tensor/engine.js';
@@ -285,6 +285,10 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     if (stoppedBy === 'done') {
       modelFile = join(runDir, 'model.safetensors');
       exportModel(modelFile, lastVal ? { val_psnr: lastVal.psnr.toFixed(3), val_ssim: lastVal.ssim.toFixed(4) } : {});
+      rmSync(join(runDir, 'snapshot.safetensors'), { force: true });
+    } else if (stoppedBy !== 'nan' && state.iter > 0) {
+      // a paused run: the model as it stands, to try or evaluate before the run ends (never model.safetensors)
+      exportModel(join(runDir, 'snapshot.safetensors'), { snapshot: 'true', total_iter: String(total) });
     }
     return { runDir, iter: state.iter, stoppedBy, elapsedSeconds: state.elapsedSeconds, lastVal, best: state.best, modelFile };
   } finally {
