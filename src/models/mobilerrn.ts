@@ -13,14 +13,11 @@ import { Conv2d } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
-import { estimateShift, translate } from '../autograd/ops/align.js';
+import { checkAlignArgs, estimateShift, translate, type AlignArgs } from '../autograd/ops/align.js';
 import { ModuleList } from './plain.js';
 import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
 
-export type MobileRRNArgs = {
-  num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number;
-  align: 'none' | 'global'; align_radius: number;
-};
+export type MobileRRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number } & AlignArgs;
 
 /** conv3x3 + ReLU + conv3x3, plus the input (no batch norm). */
 export class ResidualBlockNoBN extends Module {
@@ -51,8 +48,7 @@ export class MobileRRN extends Module implements VideoSRModel {
     super();
     const { num_in_ch: C, num_out_ch: O, upscale: s, num_feat: F, num_block } = args;
     if (O !== C) throw new Error(`mvsr: MobileRRN: the bilinear skip needs num_out_ch == num_in_ch, got ${O} and ${C}`);
-    if (args.align !== 'none' && args.align !== 'global') throw new Error(`mvsr: MobileRRN: align must be 'none' or 'global', got '${String(args.align)}'`);
-    if (!(Number.isInteger(args.align_radius) && args.align_radius >= 1)) throw new Error(`mvsr: MobileRRN: align_radius must be a positive integer, got ${args.align_radius}`);
+    checkAlignArgs('MobileRRN', args);
     this.scale = s;
     this.conv_first = this.child('conv_first', new Conv2d(2 * C + F, F, 3));
     const list = this.child('recon_trunk', new ModuleList<ResidualBlockNoBN>());
@@ -70,10 +66,8 @@ export class MobileRRN extends Module implements VideoSRModel {
       let prev = frames[t]!;
       if (this.args.align === 'global') {
         const d = estimateShift(prev.value, cur.value, this.args.align_radius);
-        if (d.some((m) => m.dx !== 0 || m.dy !== 0)) {
-          prev = translate(prev, d);
-          hidden = translate(hidden, d);
-        }
+        prev = translate(prev, d);
+        hidden = translate(hidden, d);
       }
       let f = this.conv_first.forwardRelu(concat([prev, cur, hidden]));
       for (const b of this.recon_trunk) f = b.forward(f);

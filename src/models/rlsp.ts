@@ -16,13 +16,10 @@ import type { Var } from '../autograd/var.js';
 import { relu, add } from '../autograd/ops/pointwise.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { ModuleList } from './plain.js';
-import { estimateShift, translate, type Shift } from '../autograd/ops/align.js';
+import { checkAlignArgs, estimateShift, translate, type AlignArgs, type Shift } from '../autograd/ops/align.js';
 import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
 
-export type RLSPArgs = {
-  num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_layer: number;
-  align: 'none' | 'global'; align_radius: number;
-};
+export type RLSPArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_layer: number } & AlignArgs;
 
 export class RLSP extends Module implements VideoSRModel {
   readonly kind = 'video';
@@ -37,8 +34,7 @@ export class RLSP extends Module implements VideoSRModel {
     const { num_in_ch: C, num_out_ch: O, upscale: s, num_feat: F, num_layer: L } = args;
     if (L < 2) throw new Error(`mvsr: RLSP: num_layer must be at least 2, got ${L}`);
     if (O !== C) throw new Error(`mvsr: RLSP: the bilinear skip needs num_out_ch == num_in_ch, got ${O} and ${C}`);
-    if (args.align !== 'none' && args.align !== 'global') throw new Error(`mvsr: RLSP: align must be 'none' or 'global', got '${String(args.align)}'`);
-    if (!(Number.isInteger(args.align_radius) && args.align_radius >= 1)) throw new Error(`mvsr: RLSP: align_radius must be a positive integer, got ${args.align_radius}`);
+    checkAlignArgs('RLSP', args);
     this.scale = s;
     const list = this.child('convs', new ModuleList<Conv2d>());
     this.convs = [list.push(new Conv2d(3 * C + F + O * s * s, F, 3))];
@@ -51,20 +47,19 @@ export class RLSP extends Module implements VideoSRModel {
     const [N, H, W] = frames[0]!.shape as [number, number, number, number];
     let [hidden, prev] = state ?? [zeroState([N, H, W, F]), zeroState([N, H * s, W * s, O])];
     const outputs: Var[] = [];
+    // the shift from frame t+1 to t+2, estimated at step t, is step t+1's shift from its previous frame
+    let ahead: Shift[] | null = null;
     for (let t = 0; t < count; t++) {
       const cur = frames[t + 1]!;
       let before = frames[t]!, after = frames[t + 2]!;
       if (this.args.align === 'global') {
-        const moved = (d: Shift[]) => d.some((m) => m.dx !== 0 || m.dy !== 0);
-        const back = estimateShift(before.value, cur.value, this.args.align_radius);
-        if (moved(back)) {
-          before = translate(before, back);
-          hidden = translate(hidden!, back);
-          prev = translate(prev!, back.map((m) => ({ dx: m.dx * s, dy: m.dy * s })));
-        }
+        const back = ahead ?? estimateShift(before.value, cur.value, this.args.align_radius);
+        before = translate(before, back);
+        hidden = translate(hidden!, back);
+        prev = translate(prev!, back.map((m) => ({ dx: m.dx * s, dy: m.dy * s })));
         // the next frame moved back onto the current one: after(x) = cur(x - d), so shift it by -d
-        const ahead = estimateShift(cur.value, after.value, this.args.align_radius);
-        if (moved(ahead)) after = translate(after, ahead.map((m) => ({ dx: -m.dx, dy: -m.dy })));
+        ahead = estimateShift(cur.value, after.value, this.args.align_radius);
+        after = translate(after, ahead.map((m) => ({ dx: -m.dx, dy: -m.dy })));
       }
       let y = concat([before, cur, after, hidden!, spaceToDepth(prev!, s)]);
       for (let i = 0; i < this.convs.length - 1; i++) y = this.convs[i]!.forwardRelu(y);

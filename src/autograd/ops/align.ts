@@ -8,6 +8,15 @@
 import { record, type Var } from '../var.js';
 import { Tensor } from '../../tensor/tensor.js';
 
+/** The `align` arguments of the video models that take them (MobileRRN, RLSP). */
+export type AlignArgs = { align: 'none' | 'global'; align_radius: number };
+
+/** Validate a model's `align` arguments (`arch` names it in the error). */
+export function checkAlignArgs(arch: string, a: AlignArgs): void {
+  if (a.align !== 'none' && a.align !== 'global') throw new Error(`mvsr: ${arch}: align must be 'none' or 'global', got '${String(a.align)}'`);
+  if (!(Number.isInteger(a.align_radius) && a.align_radius >= 1)) throw new Error(`mvsr: ${arch}: align_radius must be a positive integer, got ${a.align_radius}`);
+}
+
 /** A translation in pixels: content at (x, y) in the earlier frame is at (x + dx, y + dy) in the later one. */
 export interface Shift {
   dx: number;
@@ -103,7 +112,8 @@ export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[
       dy = Math.max(best.v - 1, Math.min(best.v + 1, dy + ddy));
       if (Math.abs(ddx) + Math.abs(ddy) < 1e-3) {
         // converged: this last small step is taken without evaluating it
-        kept = { cost: kept.cost, dx, dy };
+        kept.dx = dx;
+        kept.dy = dy;
         break;
       }
     }
@@ -155,13 +165,15 @@ function bilinearMap(plans: Plan[], shape: [number, number, number, number], src
 }
 
 /**
- * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy).
- * The backward scatters the gradient through the same weights (the transposed map).
+ * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy);
+ * x itself when no item moves. The backward scatters the gradient through the same weights (the
+ * transposed map).
  */
 export function translate(x: Var, shifts: readonly Shift[]): Var {
   const shape = x.value.shape as [number, number, number, number];
   const [N, H, W] = shape;
   if (shifts.length !== N) throw new Error(`mvsr: translate: ${shifts.length} shifts for a batch of ${N}`);
+  if (shifts.every((s) => s.dx === 0 && s.dy === 0)) return x;
   const plans = shifts.map((s) => ({ tx: taps(W, s.dx), ty: taps(H, s.dy) }));
   const y = Tensor.empty(shape);
   bilinearMap(plans, shape, x.value.data, y.data, false);
