@@ -45,6 +45,9 @@ function problems(text: string, overrides: string[] = []): string[] {
   assert.fail('the config was accepted');
 }
 
+/** The step time a config states in its header ("Assumed N ms per step"), NaN when it states none. */
+const assumedMs = (file: string) => Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(file, 'utf8'))?.[1]);
+
 function edit(text: string, from: string, to: string): string {
   assert.ok(text.includes(from), `test setup: '${from}' not in the config`);
   return text.replace(from, to);
@@ -69,7 +72,7 @@ test('every config in configs/ loads, names its file, and fits its stated time b
     assert.equal(c.datasets.val?.name, 'Set5');
     assert.equal(c.datasets.train.gt_size, c.datasets.train.lq_size * 4);
     // the stated ms/step times total_iter stays within about 3 hours (and uses most of them)
-    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(path, 'utf8'))?.[1]);
+    const ms = assumedMs(path);
     assert.ok(ms > 0, `${f}: states its assumed ms per step`);
     const hours = (c.train.total_iter * ms) / 3.6e6;
     assert.ok(hours >= 2 && hours <= 3.05, `${f}: ${c.train.total_iter} steps x ${ms} ms = ${hours.toFixed(2)} h`);
@@ -105,7 +108,7 @@ test('the video configs: a recurrent model and a single-frame one of about its M
     assert.deepEqual(d.dataroot_gt, ['../shared/data/train/video'], `${f}: only the shared video`);
     assert.ok(d.exclude?.includes('00001_*'), `${f}: Vimeo group 00001 is held out of training`);
     assert.deepEqual(c.datasets.val?.include, ['00001_*']);
-    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    const ms = assumedMs(join(CONFIGS, f));
     assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1.5, `${f}: states its assumed ms per step and fits 1.5 h`);
     const net = createVideoModel(c.network_g.type, (({ type: _t, ...a }) => a)(c.network_g));
     macs.push(videoMacsPerPixel(net));
@@ -133,7 +136,7 @@ test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 n
     assert.deepEqual(d.dataroot_gt, ['../shared/data/train/images'], `${f}: stills only, no video frame of Vimeo 00001`);
     assert.ok(d.num_frame > 1 && d.motion_shift > 0, `${f}: sequences filmed by a moving camera`);
     assert.deepEqual(c.datasets.val?.include, ['00001_*']);
-    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    const ms = assumedMs(join(CONFIGS, f));
     assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
     const stage1 = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[i]!));
     assert.deepEqual(c.network_g, stage1.network_g, `${f}: the network of ${VIDEO_CONFIGS[i]}`);
@@ -145,7 +148,7 @@ test('the stage-2 video configs: stills filmed by a moving camera, the stage-1 n
   assert.equal(`train_${al.name}.yml`, f);
   assert.equal(recipe(al), recipe(rec!), `${f}: the recipe of ${MOTION_CONFIGS[0]}`);
   assert.deepEqual(al.network_g, { ...rec!.network_g, align: 'global', align_radius: 4 }, `${f}: the stage-1 network with align: global`);
-  const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+  const ms = assumedMs(join(CONFIGS, f));
   assert.ok(ms > 0 && (al.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
 });
 
@@ -157,7 +160,7 @@ test('the RLSP configs: stage 1 and stage 2 of the MobileRRN runs with RLSP 7-16
     assert.equal(recipe(c), recipe(t), `${f}: the data, sequences and recipe of ${twin}`);
     assert.equal(c.network_g.type, 'RLSP');
     assert.equal(c.network_g.align, 'global');
-    const ms = Number(/Assumed (\d+(?:\.\d+)?) ms per step/.exec(readFileSync(join(CONFIGS, f), 'utf8'))?.[1]);
+    const ms = assumedMs(join(CONFIGS, f));
     assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1, `${f}: states its assumed ms per step and fits 1 h`);
   }
   const single = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[1]!)), rl = loadTrainConfig(join(CONFIGS, RLSP_CONFIGS[0]!));

@@ -197,7 +197,7 @@ test('--init <run dir> starts from the run\'s training-form weights; a deploy-fo
   assert.equal(readSafetensors(readFileSync(exported)).metadata.arch, 'ETDSForInference');
   const rc = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', c, '--threads', '1', '--init', exported, 'train.total_iter=2', 'train.fix_iter=1'], { encoding: 'utf8' });
   assert.equal(rc.status, 1);
-  assert.match(rc.stderr, /--init .*model\.safetensors does not fit ETDS \(.*shape.*\)\. It holds ETDSForInference weights \(a deploy form\): fine-tune them as network_g\.type: ETDSForInference, or pass a training run's directory/);
+  assert.match(rc.stderr, /--init .*model\.safetensors does not fit ETDS \(.*shape.*\)\. It holds ETDSForInference weights \(the deploy form of ETDS\): fine-tune them as network_g\.type: ETDSForInference, or pass a training run's directory/);
   assert.ok(!existsSync(path.join(c, 'checkpoint')), 'nothing trained');
   // from the run directory: its checkpoint's EMA weights, so with no step taken (lr 1e-30, no EMA)
   // B exports exactly what A exported (the deploy form of the same weights)

@@ -19,7 +19,7 @@ import {
 } from '../src/io/y4m.js';
 import { openY4M, createY4MWriter } from '../src/io/y4m.node.js';
 import { ffmpegMissingMessage, probeVideo, decodeVideoFrames } from '../src/io/ffmpeg.node.js';
-import { naturalCompare, listFrameFiles, listFrameFolders, openFrameFolder, createFrameFolderWriter } from '../src/io/frames.node.js';
+import { naturalCompare, listFrameFiles, walkClipTree, openFrameFolder, createFrameFolderWriter } from '../src/io/frames.node.js';
 import { openVideo, createVideoWriter } from '../src/io/video.node.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -626,9 +626,9 @@ test('frame folders: natural order, REDS-style writing, read back identical, no 
   for (let k = 0; k < imgs.length; k++) await writeImage(path.join(sept, `im${k + 1}.png`), imgs[k]!);
   fs.writeFileSync(path.join(sept, 'notes.txt'), 'not a frame');
   assert.deepEqual((await listFrameFiles(sept)).map((f) => path.basename(f)).slice(0, 3), ['im1.png', 'im2.png', 'im3.png']);
-  assert.deepEqual(await listFrameFolders(path.join(dir, 'seq')), { folders: [sept], videos: [] });
+  assert.deepEqual(await walkClipTree(path.join(dir, 'seq')), { folders: [sept], videos: [] });
   fs.writeFileSync(path.join(dir, 'seq', '00001', 'clip.y4m'), '');
-  assert.deepEqual(await listFrameFolders(path.join(dir, 'seq'), /\.y4m$/), { folders: [sept], videos: [path.join(dir, 'seq', '00001', 'clip.y4m')] });
+  assert.deepEqual(await walkClipTree(path.join(dir, 'seq'), /\.y4m$/), { folders: [sept], videos: [path.join(dir, 'seq', '00001', 'clip.y4m')] });
   fs.rmSync(path.join(dir, 'seq', '00001', 'clip.y4m'));
   const v = await openVideo(sept, { fps: [24, 1] });
   assert.equal(v.kind, 'frames');

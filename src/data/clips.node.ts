@@ -3,7 +3,7 @@
 // video files), selected by name patterns (a group held out: --clips '00001_*').
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { listFrameFolders, naturalCompare } from '../io/frames.node.js';
+import { walkClipTree, naturalCompare } from '../io/frames.node.js';
 import { fileReadError } from '../io/y4m.node.js';
 
 export const VIDEO_FILE = /\.(y4m|mp4|mkv|webm|avi|mov|m4v)$/i;
@@ -34,9 +34,8 @@ export async function listClips(spec: string, o: { include?: string[]; exclude?:
   if (!st.isDirectory()) refs = [{ name: path.basename(spec), path: spec }];
   else {
     const rel = (p: string) => path.relative(spec, p).split(path.sep).join('/') || path.basename(path.resolve(spec));
-    const { folders, videos } = await listFrameFolders(spec, VIDEO_FILE);
-    const found = [...folders, ...videos];
-    refs = found.sort(naturalCompare).map((p) => ({ name: rel(p), path: p }));
+    const { folders, videos } = await walkClipTree(spec, VIDEO_FILE);
+    refs = [...folders, ...videos].sort(naturalCompare).map((p) => ({ name: rel(p), path: p }));
   }
   const test = (pats: string[] | undefined, r: ClipRef) => pats!.some((g) => { const re = globToRegExp(g); return re.test(r.name) || re.test(r.name.split('/').at(-1)!); });
   if (o.include?.length) refs = refs.filter((r) => test(o.include, r));

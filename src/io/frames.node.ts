@@ -51,7 +51,7 @@ export async function listFrameFiles(dir: string): Promise<string[]> {
  * holds frame files (the clips of a REDS root, train_sharp/000, …, or of Vimeo-90K,
  * sequences/00001/0001, …) and every file whose name matches `videoFile` (none when omitted).
  */
-export async function listFrameFolders(root: string, videoFile?: RegExp): Promise<{ folders: string[]; videos: string[] }> {
+export async function walkClipTree(root: string, videoFile?: RegExp): Promise<{ folders: string[]; videos: string[] }> {
   const folders: string[] = [], videos: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = (await readDir(dir)).filter((d) => !d.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));

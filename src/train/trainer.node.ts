@@ -123,9 +123,12 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       if (!used) throw new Error(`no parameter of ${type} is in it`);
       model.loadStateDict(src.tensors, false);
     } catch (e) {
+      const d = deployed(model);
+      const deployArch = d.arch;
+      if (d !== model) d.dispose();
       model.dispose();
       const why = (e as Error).message.replace(/^mvsr: (loadStateDict: )?/, '');
-      const other = src.arch && src.arch !== type ? ` It holds ${src.arch} weights${/T$|ForInference$/.test(src.arch) ? ' (a deploy form)' : ''}: fine-tune them as network_g.type: ${src.arch}, or pass a training run's directory (--init <run dir>) to start from its training-form weights.` : '';
+      const other = src.arch && src.arch !== type ? ` It holds ${src.arch} weights${src.arch === deployArch ? ` (the deploy form of ${type})` : ''}: fine-tune them as network_g.type: ${src.arch}, or pass a training run's directory (--init <run dir>) to start from its training-form weights.` : '';
       throw new Error(`mvsr train: --init ${o.init} does not fit ${type} (${why}).${other}`);
     }
     say(`initialised ${used}/${names.length} parameters from ${src.describe}`);
