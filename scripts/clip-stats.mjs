@@ -6,6 +6,7 @@
 // 60-pixel margin). A clip filmed by a real camera keeps its sharpness; a clip made by resampling
 // each frame from the previous one loses it frame after frame.
 //   node scripts/clip-stats.mjs ../shared/data/train/video/vimeo [--clips '00001_*'] [--radius 12]
+// --clips takes comma-separated name patterns with * and ? (as mvsr eval-video --clips).
 import { listClips } from '../dist/src/data/clips.node.js';
 import { openVideo } from '../dist/src/io/video.node.js';
 
@@ -17,6 +18,10 @@ if (!root) {
 }
 const flag = (n) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
 const R = Number(flag('--radius') ?? 12);
+if (!(Number.isInteger(R) && R >= 1)) {
+  process.stderr.write(`clip-stats: --radius must be a positive integer, got '${flag('--radius')}'\n`);
+  process.exit(2);
+}
 const include = flag('--clips')?.split(',');
 
 function shift(a, b) {
@@ -53,7 +58,14 @@ function sharpness(a) {
   return Math.sqrt(s / Math.max(1, n));
 }
 
-for (const c of await listClips(root, { include })) {
+let clips;
+try {
+  clips = await listClips(root, { include });
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? e.message : e}\n`);
+  process.exit(1);
+}
+for (const c of clips) {
   const frames = [];
   for await (const f of (await openVideo(c.path)).frames()) frames.push(f);
   const moves = frames.slice(1).map((f, i) => shift(frames[i], f));

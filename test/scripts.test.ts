@@ -74,6 +74,11 @@ test('clip-stats: the per-frame translation of a panned clip, and the sharpness 
   // three more box blurs: the Laplacian's RMS falls far below the first frame's
   assert.ok(ratio(blurred) < 0.5, `a clip blurred frame after frame loses it: ${ratio(blurred)}`);
   assert.equal(blurred.match(/\(3,-2\)/g)?.length, N - 1, `blurring does not hide the shift: ${blurred}`);
+  // a selection that matches nothing is one line on stderr, not a stack trace
+  const none = node(['scripts/clip-stats.mjs', dir, '--clips', 'zoom*']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no clips match the selection/);
+  assert.doesNotMatch(none.stderr, /\n\s+at /);
 });
 
 test('ship-model: weights copied bit for bit, the provenance kept, and the Set5/Set14 figures of `mvsr eval` added', async () => {
