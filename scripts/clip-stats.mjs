@@ -5,10 +5,16 @@
 // residual MSE it leaves, and each frame's sharpness as the RMS of its discrete Laplacian (centre,
 // 60-pixel margin). A clip filmed by a real camera keeps its sharpness; a clip made by resampling
 // each frame from the previous one loses it frame after frame.
-//   node scripts/clip-stats.mjs ../shared/data/train/video/vimeo [--clips '00001_*'] [--radius 12]
+// With --scale S, also the sub-pixel translation that the video models' `align: global` estimates
+// (estimateShift) on the MATLAB-bicubic x1/S LR frames, multiplied by S (HR pixels).
+//   node scripts/clip-stats.mjs ../shared/data/train/video/vimeo [--clips '00001_*'] [--radius 12] [--scale 4]
 // --clips takes comma-separated name patterns with * and ? (as mvsr eval-video --clips).
 import { listClips } from '../dist/src/data/clips.node.js';
 import { openVideo } from '../dist/src/io/video.node.js';
+import { initEngine } from '../dist/src/tensor/engine.js';
+import { Tensor } from '../dist/src/tensor/tensor.js';
+import { estimateShift } from '../dist/src/autograd/ops/align.js';
+import { makePair } from '../dist/src/data/pairs.js';
 
 const args = process.argv.slice(2);
 const root = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
@@ -23,6 +29,11 @@ if (!(Number.isInteger(R) && R >= 1)) {
   process.exit(2);
 }
 const include = flag('--clips')?.split(',');
+const S = flag('--scale') === undefined ? 0 : Number(flag('--scale'));
+if (flag('--scale') !== undefined && !(Number.isInteger(S) && S >= 2)) {
+  process.stderr.write(`clip-stats: --scale must be an integer >= 2, got '${flag('--scale')}'\n`);
+  process.exit(2);
+}
 
 function shift(a, b) {
   const { width: W, height: H, channels: C } = a;
@@ -58,6 +69,7 @@ function sharpness(a) {
   return Math.sqrt(s / Math.max(1, n));
 }
 
+if (S) await initEngine({ threads: 1 });
 let clips;
 try {
   clips = await listClips(root, { include });
@@ -72,5 +84,12 @@ for (const c of clips) {
   const sharp = frames.map(sharpness);
   process.stdout.write(`${c.name}: ${frames.length} frames, ${frames[0].width}x${frames[0].height}\n`);
   process.stdout.write(`  shift (dx,dy) px and residual MSE: ${moves.map((m) => `(${m.dx},${m.dy}) ${m.mse.toFixed(1)}`).join('  ')}\n`);
+  if (S) {
+    // MATLAB-bicubic LR as mvsr eval-video makes it (HR mod 12), searched within R/S LR pixels
+    const lr = frames.map((f) => { const l = makePair(f, S).lr; return Tensor.from([1, l.height, l.width, l.channels], Float32Array.from(l.data, (v) => v / 255)); });
+    const est = lr.slice(1).map((f, i) => estimateShift(lr[i], f, Math.max(1, Math.ceil(R / S)))[0]);
+    lr.forEach((t) => t.dispose());
+    process.stdout.write(`  align: global estimate x${S} (dx,dy) HR px: ${est.map((m) => `(${(m.dx * S).toFixed(2)},${(m.dy * S).toFixed(2)})`).join('  ')}\n`);
+  }
   process.stdout.write(`  Laplacian RMS: ${sharp.map((v) => v.toFixed(2)).join(' ')}  (last/first ${(sharp.at(-1) / sharp[0]).toFixed(2)})\n`);
 }

@@ -74,6 +74,12 @@ test('clip-stats: the per-frame translation of a panned clip, and the sharpness 
   // three more box blurs: the Laplacian's RMS falls far below the first frame's
   assert.ok(ratio(blurred) < 0.5, `a clip blurred frame after frame loses it: ${ratio(blurred)}`);
   assert.equal(blurred.match(/\(3,-2\)/g)?.length, N - 1, `blurring does not hide the shift: ${blurred}`);
+  // --scale: the align: global estimator on the x1/2 LR frames finds the same pan, to a fraction of a pixel
+  const sub = node(['scripts/clip-stats.mjs', dir, '--clips', 'pan', '--radius', '6', '--scale', '2']);
+  assert.equal(sub.code, 0, sub.stderr);
+  const est = [...(/align: global estimate x2 \(dx,dy\) HR px: (.*)/.exec(sub.stdout)?.[1] ?? '').matchAll(/\((-?[\d.]+),(-?[\d.]+)\)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.equal(est.length, N - 1, sub.stdout);
+  for (const [dx, dy] of est) assert.ok(Math.abs(dx! - move[0]) < 0.25 && Math.abs(dy! - move[1]) < 0.25, `estimated (${dx}, ${dy}) for (${move})`);
   // a selection that matches nothing is one line on stderr, not a stack trace
   const none = node(['scripts/clip-stats.mjs', dir, '--clips', 'zoom*']);
   assert.equal(none.code, 1);
