@@ -12,7 +12,7 @@
 import { listClips } from '../dist/src/data/clips.node.js';
 import { openVideo } from '../dist/src/io/video.node.js';
 import { initEngine } from '../dist/src/tensor/engine.js';
-import { Tensor } from '../dist/src/tensor/tensor.js';
+import { imageToTensor } from '../dist/src/io/image.js';
 import { estimateShift } from '../dist/src/autograd/ops/align.js';
 import { makePair } from '../dist/src/data/pairs.js';
 
@@ -23,17 +23,18 @@ if (!root) {
   process.exit(2);
 }
 const flag = (n) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
-const R = Number(flag('--radius') ?? 12);
-if (!(Number.isInteger(R) && R >= 1)) {
-  process.stderr.write(`clip-stats: --radius must be a positive integer, got '${flag('--radius')}'\n`);
-  process.exit(2);
+/** An integer flag of at least `min` (`fallback` when absent); anything else exits 2. */
+function intFlag(n, min, fallback) {
+  const v = flag(n) === undefined ? fallback : Number(flag(n));
+  if (flag(n) !== undefined && !(Number.isInteger(v) && v >= min)) {
+    process.stderr.write(`clip-stats: ${n} must be an integer >= ${min}, got '${flag(n)}'\n`);
+    process.exit(2);
+  }
+  return v;
 }
+const R = intFlag('--radius', 1, 12);
+const S = intFlag('--scale', 2, 0);
 const include = flag('--clips')?.split(',');
-const S = flag('--scale') === undefined ? 0 : Number(flag('--scale'));
-if (flag('--scale') !== undefined && !(Number.isInteger(S) && S >= 2)) {
-  process.stderr.write(`clip-stats: --scale must be an integer >= 2, got '${flag('--scale')}'\n`);
-  process.exit(2);
-}
 
 function shift(a, b) {
   const { width: W, height: H, channels: C } = a;
@@ -86,7 +87,7 @@ for (const c of clips) {
   process.stdout.write(`  shift (dx,dy) px and residual MSE: ${moves.map((m) => `(${m.dx},${m.dy}) ${m.mse.toFixed(1)}`).join('  ')}\n`);
   if (S) {
     // MATLAB-bicubic LR as mvsr eval-video makes it (HR mod 12), searched within R/S LR pixels
-    const lr = frames.map((f) => { const l = makePair(f, S).lr; return Tensor.from([1, l.height, l.width, l.channels], Float32Array.from(l.data, (v) => v / 255)); });
+    const lr = frames.map((f) => imageToTensor(makePair(f, S).lr));
     const est = lr.slice(1).map((f, i) => estimateShift(lr[i], f, Math.max(1, Math.ceil(R / S)))[0]);
     lr.forEach((t) => t.dispose());
     process.stdout.write(`  align: global estimate x${S} (dx,dy) HR px: ${est.map((m) => `(${(m.dx * S).toFixed(2)},${(m.dy * S).toFixed(2)})`).join('  ')}\n`);
