@@ -204,15 +204,22 @@ test('shipped models are listed by mvsr models and usable by name', async () => 
   manualSeed(9);
   const m = createModel('ESPCN', { upscale: 2 });
   writeFileSync(path.join(dir, 'toy-x2.safetensors'), writeSafetensors(m.stateDict(), encodeModelMetadata({ arch: 'ESPCN', args: m.args, scale: 2, provenance: { iterations: '123' } })));
+  // a paused run's snapshot, as the trainer marks it
+  writeFileSync(path.join(dir, 'toy-snap-x2.safetensors'), writeSafetensors(m.stateDict(), encodeModelMetadata({ arch: 'ESPCN', args: m.args, scale: 2, provenance: { iterations: '40', snapshot: 'true', total_iter: '100', set5_psnr: '31.234' } })));
   const params = m.numParameters();
   m.dispose();
   const env = { ...process.env, MVSR_WEIGHTS_DIR: dir };
   const run = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8', env });
   const l = run('models', '--json');
   assert.equal(l.status, 0, l.stderr);
-  const j = JSON.parse(l.stdout) as { shipped: { name: string; arch: string; scale: number; params: number; trained: { iterations: string } }[]; architectures: { arch: string }[] };
-  assert.deepEqual(j.shipped.map((s) => [s.name, s.arch, s.scale, s.params, s.trained.iterations]), [['toy-x2', 'ESPCN', 2, params, '123']]);
+  const j = JSON.parse(l.stdout) as { shipped: { name: string; arch: string; scale: number; params: number; trained: { iterations: string; snapshot: boolean; total_iter: string | null } }[]; architectures: { arch: string }[] };
+  assert.deepEqual(j.shipped.map((s) => [s.name, s.arch, s.scale, s.params, s.trained.iterations, s.trained.snapshot, s.trained.total_iter]),
+    [['toy-snap-x2', 'ESPCN', 2, params, '40', true, '100'], ['toy-x2', 'ESPCN', 2, params, '123', false, null]]);
   assert.ok(j.architectures.some((a) => a.arch === 'ETDSForInference'));
+  const txt = run('models');
+  assert.equal(txt.status, 0, txt.stderr);
+  assert.match(txt.stdout, /toy-snap-x2 .* 40 of 100 iterations \(snapshot of an unfinished run\), Set5 31\.234 dB/);
+  assert.match(txt.stdout, /toy-x2 .* 123 iterations\n/);
   await useEngine(1);
   writeFileSync(path.join(dir, 'in.png'), await encodePng({ width: 6, height: 5, channels: 3, bitDepth: 8, data: new Uint8Array(90).fill(100) }));
   for (const spec of [['-m', 'toy', '-s', '2'], ['-m', 'toy-x2']]) {

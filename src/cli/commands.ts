@@ -452,7 +452,11 @@ kind and parameter count.`,
     await initEngine({ threads: 1 });
     const shipped = listShippedModels().map((m) => ({
       name: m.name, arch: m.arch, scale: m.scale, kind: archByName(m.arch) ? getArch(archByName(m.arch)!).kind : '?', params: m.params, weightsShipped: true,
-      trained: { iterations: m.metadata.iterations ?? null, data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null },
+      trained: {
+        iterations: m.metadata.iterations ?? null, total_iter: m.metadata.total_iter ?? null, snapshot: m.metadata.snapshot === 'true',
+        data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
+        vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null,
+      },
     }));
     const archs = listArchs().map((a) => {
       const m = createAnyModel(a, {});
@@ -466,7 +470,13 @@ kind and parameter count.`,
     }
     out(`shipped models (${shippedWeightsDir()}):`);
     if (!shipped.length) out('  none yet');
-    for (const r of shipped) out(`  ${r.name.padEnd(18)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${r.trained.iterations ? `, ${r.trained.iterations} iterations` : ''}`);
+    const w = Math.max(18, ...shipped.map((r) => r.name.length));
+    for (const r of shipped) {
+      const t = r.trained;
+      const its = t.iterations ? `, ${t.iterations}${t.snapshot && t.total_iter ? ` of ${t.total_iter}` : ''} iterations${t.snapshot ? ' (snapshot of an unfinished run)' : ''}` : '';
+      const quality = t.set5_psnr ? `, Set5 ${t.set5_psnr} dB` : t.vimeo00001_psnr_y ? `, Vimeo 00001 ${t.vimeo00001_psnr_y} dB` : '';
+      out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${quality}`);
+    }
     out('');
     out(`${'architecture'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);
     for (const r of archs) out(`${r.arch.padEnd(18)} ${r.kind.padEnd(6)} ${String(r.scale).padStart(5)} ${String(r.params).padStart(8)}  ${JSON.stringify(r.defaults)}`);
