@@ -5,17 +5,12 @@
 // models the held-out Vimeo group 00001 (as `mvsr eval-video`: PSNR/SSIM-Y, tPSNR-Y).
 //   node scripts/ship-model.mjs <run>/model.safetensors etds-t-x4 [--data ../shared/data]
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { join, basename } from 'node:path';
+import { join } from 'node:path';
 import { initEngine } from '../dist/src/tensor/engine.js';
 import { readSafetensors, writeSafetensors } from '../dist/src/io/safetensors.js';
 import { loadAnyModelFile } from '../dist/src/api/models.node.js';
 import { isVideoModel } from '../dist/src/models/vsr.js';
-import { evaluate } from '../dist/src/api/eval.js';
-import { evaluateVideo } from '../dist/src/api/evalVideo.js';
-import { listClips } from '../dist/src/data/clips.node.js';
-import { openVideo } from '../dist/src/io/video.node.js';
-import { readImage } from '../dist/src/io/image.node.js';
-import { listImages } from '../dist/src/data/sources.node.js';
+import { evaluateFolder, evaluateClips } from '../dist/src/api/evalFiles.node.js';
 
 const [src, name, ...rest] = process.argv.slice(2);
 if (!src || !name) {
@@ -29,16 +24,13 @@ const model = loadAnyModelFile(src);
 const meta = { ...metadata };
 if (isVideoModel(model)) {
   const root = join(data, 'train/video/vimeo');
-  const clips = await listClips(root, { include: ['00001_*'] });
-  const r = await evaluateVideo(model, clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })), { scale: model.scale });
+  const r = await evaluateClips(model, root, { include: ['00001_*'] }, { scale: model.scale });
   Object.assign(meta, { vimeo00001_psnr_y: r.psnrY.toFixed(3), vimeo00001_ssim_y: r.ssimY.toFixed(4), vimeo00001_tpsnr_y: r.tPsnrY.toFixed(3) });
   meta.metrics_protocol = `mvsr eval-video on ${root} clips 00001_* (held out of training): Y (BT.601), crop = scale, every frame, mean over clips`;
   process.stderr.write(`Vimeo 00001: ${r.psnrY.toFixed(3)} dB / ${r.ssimY.toFixed(4)}, tPSNR ${r.tPsnrY.toFixed(3)} dB\n`);
 } else {
   for (const set of ['Set5', 'Set14']) {
-    const dir = join(data, 'benchmarks', set);
-    const files = await listImages(dir);
-    const r = await evaluate(model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })), { scale: model.scale });
+    const r = await evaluateFolder(model, join(data, 'benchmarks', set), { scale: model.scale });
     meta[`${set.toLowerCase()}_psnr`] = r.psnr.toFixed(3);
     meta[`${set.toLowerCase()}_ssim`] = r.ssim.toFixed(4);
     process.stderr.write(`${set}: ${r.psnr.toFixed(3)} dB / ${r.ssim.toFixed(4)} (Y, crop ${model.scale})\n`);

@@ -11,12 +11,8 @@ import { useEngine } from './helpers.js';
 import { listShippedModels, type ShippedModel } from '../src/api/shipped.node.js';
 import { loadAnyModelFile } from '../src/api/models.node.js';
 import { isVideoModel } from '../src/models/vsr.js';
-import { evaluate } from '../src/api/eval.js';
-import { evaluateVideo, type VideoEvalResult } from '../src/api/evalVideo.js';
-import { listImages } from '../src/data/sources.node.js';
-import { readImage } from '../src/io/image.node.js';
-import { listClips } from '../src/data/clips.node.js';
-import { openVideo } from '../src/io/video.node.js';
+import { evaluateFolder, evaluateClips } from '../src/api/evalFiles.node.js';
+import type { VideoEvalResult } from '../src/api/evalVideo.js';
 
 // issue #4: Set5 x4 PSNR-Y of the published figure minus 0.4 dB, by architecture
 const SET5_TARGET: Record<string, number> = { ETDSForInference: 30.47, ECBSRT: 30.47, ESPCN: 30.26, ABPN: 30.92, ELSR: 30.2 };
@@ -36,9 +32,8 @@ const byName = (n: string): ShippedModel => {
 async function evalImage(m: ShippedModel, set: string): Promise<{ psnr: number; ssim: number }> {
   const model = loadAnyModelFile(m.file);
   assert.ok(!isVideoModel(model));
-  const files = await listImages(path.join(DATA_DIR, 'benchmarks', set));
   try {
-    return await evaluate(model, files.map((f) => ({ name: path.basename(f), image: () => readImage(f) })), { scale: m.scale });
+    return await evaluateFolder(model, path.join(DATA_DIR, 'benchmarks', set), { scale: m.scale });
   } finally {
     model.dispose();
   }
@@ -46,9 +41,8 @@ async function evalImage(m: ShippedModel, set: string): Promise<{ psnr: number; 
 
 async function evalVimeo00001(m: ShippedModel): Promise<VideoEvalResult> {
   const model = loadAnyModelFile(m.file);
-  const clips = await listClips(path.join(DATA_DIR, 'train/video/vimeo'), { include: ['00001_*'] });
   try {
-    return await evaluateVideo(model, clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })), { scale: m.scale });
+    return await evaluateClips(model, path.join(DATA_DIR, 'train/video/vimeo'), { include: ['00001_*'] }, { scale: m.scale });
   } finally {
     model.dispose();
   }

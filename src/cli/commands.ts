@@ -12,13 +12,13 @@ import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, resolveAnyModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
 import { VideoUpscaler } from '../api/video.js';
-import { evaluateVideo, type FrameRow } from '../api/evalVideo.js';
-import { listClips } from '../data/clips.node.js';
+import { type FrameRow } from '../api/evalVideo.js';
+import { evaluateFolder, evaluateClips } from '../api/evalFiles.node.js';
 import { listImages } from '../data/sources.node.js';
 import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
-import { evaluate, type EvalRow } from '../api/eval.js';
+import { type EvalRow } from '../api/eval.js';
 import { listArchs, getArch, createModel, createAnyModel, type SRModel } from '../models/registry.js';
 import { isVideoModel, videoMacsPerPixel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
@@ -214,15 +214,13 @@ ${MODEL_HELP}
     if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
-    const files = await listImages(v.data);
-    if (!files.length) throw new Error(`mvsr eval: no PNG/JPEG/WebP images in ${v.data}`);
     const model = await modelFromFlags('eval', v);
-    const bar = new Progress('eval', files.length, ' img');
+    const bar = new Progress('eval', 0, ' img');
     try {
-      const r = await evaluate(
-        model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })),
+      const r = await evaluateFolder(
+        model, v.data,
         { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod') },
-        (_row: EvalRow, i: number) => bar.update(i),
+        (_row: EvalRow, done: number, n: number) => { bar.setTotal(n); bar.update(done); },
       );
       if (v.json) {
         out(JSON.stringify({ model: { arch: model.arch, scale: model.scale, args: model.args, source: v.model }, data: v.data, ...r }, null, 2));
@@ -276,14 +274,12 @@ ${MODEL_HELP}
     });
     if (typeof v.data !== 'string') throw new Error('mvsr eval-video: --data is required');
     const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
-    const clips = await listClips(v.data, { include: list(v.clips), exclude: list(v.exclude) });
     const model = await modelFromFlags('eval-video', v, true);
     const bar = new Progress('eval-video', 0, ' frames');
     let done = 0;
     try {
-      const r = await evaluateVideo(
-        model,
-        clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })),
+      const r = await evaluateClips(
+        model, v.data, { include: list(v.clips), exclude: list(v.exclude) },
         { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every') },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );
@@ -293,7 +289,7 @@ ${MODEL_HELP}
       }
       const w = Math.max(6, ...r.clips.map((x) => x.name.length));
       const p = r.protocol;
-      out(`model ${v.model} (${model.arch} x${model.scale}), ${clips.length} clips, ${r.frames} frames, crop ${p.cropBorder}, HR mod ${p.modCrop}, LR: ${p.lr}${p.restart ? `; ${p.restart}` : ''}`);
+      out(`model ${v.model} (${model.arch} x${model.scale}), ${r.clips.length} clips, ${r.frames} frames, crop ${p.cropBorder}, HR mod ${p.modCrop}, LR: ${p.lr}${p.restart ? `; ${p.restart}` : ''}`);
       out(`${'clip'.padEnd(w)}  ${'frames'.padStart(6)}  ${'PSNR-Y'.padStart(7)}  ${'SSIM-Y'.padStart(6)}  ${'PSNR'.padStart(7)}  ${'SSIM'.padStart(6)}  ${'tPSNR-Y'.padStart(7)}`);
       const t = (x: number | null) => (x === null ? '-' : x.toFixed(3)).padStart(7);
       for (const c of r.clips) {

@@ -1,0 +1,33 @@
+// The evaluations of eval.ts and evalVideo.ts wired to files on disk, as `mvsr eval`,
+// `mvsr eval-video`, scripts/ship-model.mjs and the shipped-model tests all run them: a folder
+// of HR images, or a root of clips (video files, frame folders, Vimeo-90K/REDS layouts).
+import { basename } from 'node:path';
+import type { Module } from '../nn/module.js';
+import type { SRModel } from '../models/registry.js';
+import type { VideoSRModel } from '../models/vsr.js';
+import { evaluate, type EvalOptions, type EvalResult, type EvalRow } from './eval.js';
+import { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type FrameRow } from './evalVideo.js';
+import { listImages } from '../data/sources.node.js';
+import { listClips } from '../data/clips.node.js';
+import { readImage } from '../io/image.node.js';
+import { openVideo } from '../io/video.node.js';
+
+/** Every PNG/JPEG/WebP image of `dir` (not recursive, sorted by name), evaluated paper-style. */
+export async function evaluateFolder(
+  model: Module, dir: string, o: EvalOptions, onImage?: (row: EvalRow, i: number, n: number) => void,
+): Promise<EvalResult> {
+  const files = await listImages(dir);
+  if (!files.length) throw new Error(`mvsr eval: no PNG/JPEG/WebP images in ${dir}`);
+  return evaluate(model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })), o, onImage);
+}
+
+/** The clips of `root` whose names match `include` and not `exclude` (globs), every frame streamed from disk. */
+export async function evaluateClips(
+  model: SRModel | VideoSRModel, root: string, select: { include?: string[]; exclude?: string[] }, o: VideoEvalOptions,
+  onFrame?: (clip: string, frame: number, row: FrameRow) => void,
+): Promise<VideoEvalResult> {
+  const clips = await listClips(root, select);
+  return evaluateVideo(
+    model, clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })), o, onFrame,
+  );
+}
