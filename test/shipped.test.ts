@@ -19,6 +19,7 @@ const SET5_TARGET: Record<string, number> = { ETDSForInference: 30.47, ECBSRT: 3
 // Models that ship below their target, with the shortfall stated in the README's model card and the
 // issue note: held to the figure they reached instead (a regression still fails), and reported.
 const STATED_SHORTFALL: Record<string, { reached: number; why: string }> = {
+  ESPCN: { reached: 30.2, why: 'the final model of a 150,000-iteration run that sees 1/85 of the published recipe\'s LR pixels; its Set5 validation was still rising at the end (README, Shipped models)' },
   ELSR: { reached: 29.2, why: '3,469 parameters and a single PReLU: its Set5 validation gained 0.02 dB per 24k iterations from 96k on (README, Shipped models)' },
 };
 
