@@ -15,25 +15,23 @@ import { initEngine } from '../dist/src/tensor/engine.js';
 import { imageToTensor } from '../dist/src/io/image.js';
 import { estimateShift } from '../dist/src/autograd/ops/align.js';
 import { makePair } from '../dist/src/data/pairs.js';
+import { intFlag } from '../dist/src/cli/args.js';
 
 const args = process.argv.slice(2);
 const root = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 if (!root) {
-  process.stderr.write("usage: node scripts/clip-stats.mjs <clips root, folder or video> [--clips 'glob,glob'] [--radius R]\n");
+  process.stderr.write("usage: node scripts/clip-stats.mjs <clips root, folder or video> [--clips 'glob,glob'] [--radius R] [--scale S]\n");
   process.exit(2);
 }
 const flag = (n) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
-/** An integer flag of at least `min` (`fallback` when absent); anything else exits 2. */
-function intFlag(n, min, fallback) {
-  const v = flag(n) === undefined ? fallback : Number(flag(n));
-  if (flag(n) !== undefined && !(Number.isInteger(v) && v >= min)) {
-    process.stderr.write(`clip-stats: ${n} must be an integer >= ${min}, got '${flag(n)}'\n`);
-    process.exit(2);
-  }
-  return v;
+let R, S;
+try {
+  R = intFlag('clip-stats', flag('--radius'), 'radius') ?? 12;
+  S = intFlag('clip-stats', flag('--scale'), 'scale', 2) ?? 0;
+} catch (e) {
+  process.stderr.write(`${e.message}\n`);
+  process.exit(2);
 }
-const R = intFlag('--radius', 1, 12);
-const S = intFlag('--scale', 2, 0);
 const include = flag('--clips')?.split(',');
 
 function shift(a, b) {
