@@ -228,12 +228,14 @@ test('defaults are filled in for everything not given', () => {
     val: null,
     logger: { print_freq: 100, save_checkpoint_freq: 5000 },
     source: 'tiny.yml',
+    overrides: [],
   };
   assert.deepEqual(c, want);
 
   // validation data brings default validation settings: the paper protocol at this scale
   const v = parseTrainConfig(MINIMAL, 'v.yml', ['datasets.val={type: HRFolder, dataroot_gt: bench/Set14/}']);
   assert.equal(v.datasets.val?.name, 'Set14');
+  assert.deepEqual(v.overrides, ['datasets.val={type: HRFolder, dataroot_gt: bench/Set14/}'], 'the overrides are kept, as given');
   assert.deepEqual(v.val, {
     val_freq: 5000,
     metrics: {

@@ -144,6 +144,43 @@ test('SIGTERM stops a running training within a few iterations and leaves a chec
   assert.ok(existsSync(path.join(run, 'model.safetensors')) && !existsSync(path.join(run, 'snapshot.safetensors')));
 });
 
+test('best.safetensors says which iteration of how many it comes from, and that it is a snapshot when that was before the end', { timeout: 120_000 }, async () => {
+  const { dir } = await makeRun();
+  const cfg = path.join(dir, 'best.yml');
+  // the learning rate jumps 30x at iteration 30, which wrecks the model: the best is from before the end
+  writeFileSync(cfg, `name: best_test
+scale: 2
+manual_seed: 3
+network_g: {type: ESPCN, upscale: 2}
+datasets:
+  train: {type: HRFolder, dataroot_gt: ${path.join(dir, 'images')}, gt_size: 32, batch_size_per_gpu: 4}
+  val: {type: HRFolder, dataroot_gt: ${path.join(dir, 'images')}}
+train:
+  optim_g: {type: Adam, lr: 0.003, betas: [0.9, 0.99]}
+  scheduler: {type: MultiStepLR, milestones: [30], gamma: 30}
+  total_iter: 40
+  pixel_opt: {type: L1Loss}
+val: {val_freq: 20}
+logger: {print_freq: 1, save_checkpoint_freq: 40}
+`);
+  const run = path.join(dir, 'E');
+  const r = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--threads', '1', 'logger.print_freq=5', 'val.val_freq=5'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const vals = readFileSync(path.join(run, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; val?: { psnr: number } })
+    .filter((x) => x.val);
+  assert.equal(vals.length, 8);
+  const best = vals.reduce((a, b) => (b.val!.psnr > a.val!.psnr ? b : a));
+  const meta = readSafetensors(readFileSync(path.join(run, 'best.safetensors'))).metadata;
+  assert.equal(meta.iterations, String(best.iter), 'the best model is the one of the highest validation PSNR in the log');
+  assert.equal(meta.val_psnr, best.val!.psnr.toFixed(3));
+  assert.equal(meta.total_iter, '40');
+  assert.ok(best.iter < 40, `the best is from before the end (iteration ${best.iter})`);
+  assert.equal(meta.snapshot, 'true');
+  const final = readSafetensors(readFileSync(path.join(run, 'model.safetensors'))).metadata;
+  assert.deepEqual([final.iterations, final.total_iter, final.snapshot], ['40', '40', undefined]);
+  assert.deepEqual(JSON.parse(final.overrides!), ['logger.print_freq=5', 'val.val_freq=5'], 'the overrides of the run are in its provenance');
+});
+
 test('--init starts from another model (its weights, and its provenance in the exported metadata)', { timeout: 120_000 }, async () => {
   const { dir } = await makeRun();
   const cfg = path.join(dir, 'elsr.yml');

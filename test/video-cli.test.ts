@@ -103,6 +103,10 @@ test('eval-video: per-frame PSNR/SSIM equal mvsr eval on the same frames; every 
   const none = mvsr(['eval-video', '--model', 'bicubic', '--data', root, '--clips', 'nothing*']);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no clips match the selection/);
+  // the clips are listed before the model loads: a bad --data is reported even with a bad --model
+  const both = mvsr(['eval-video', '--model', path.join(tmp, 'no-such-model.safetensors'), '--data', root, '--clips', 'nothing*']);
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /no clips match the selection/);
 });
 
 test('upscale a Y4M clip with a recurrent model: every frame out, equal to VideoUpscaler in process; eval-video tPSNR matches a naive computation', async () => {

@@ -8,7 +8,7 @@ import type { VideoSRModel } from '../models/vsr.js';
 import { evaluate, type EvalOptions, type EvalResult, type EvalRow } from './eval.js';
 import { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type FrameRow } from './evalVideo.js';
 import { listImages } from '../data/sources.node.js';
-import { listClips } from '../data/clips.node.js';
+import { listClips, type ClipRef } from '../data/clips.node.js';
 import { readImage } from '../io/image.node.js';
 import { openVideo } from '../io/video.node.js';
 
@@ -17,16 +17,20 @@ export async function evaluateFolder(
   model: Module, dir: string, o: EvalOptions, onImage?: (row: EvalRow, i: number, n: number) => void,
 ): Promise<EvalResult> {
   const files = await listImages(dir);
-  if (!files.length) throw new Error(`mvsr eval: no PNG/JPEG/WebP images in ${dir}`);
+  if (!files.length) throw new Error(`mvsr: ${dir}: no PNG/JPEG/WebP images`);
   return evaluate(model, files.map((f) => ({ name: basename(f), image: () => readImage(f) })), o, onImage);
 }
 
-/** The clips of `root` whose names match `include` and not `exclude` (globs), every frame streamed from disk. */
+/**
+ * The clips of `root` whose names match `include` and not `exclude` (globs), every frame streamed
+ * from disk; or the clips of a listClips() answer, when the caller listed them first (to report a
+ * bad path before loading a model).
+ */
 export async function evaluateClips(
-  model: SRModel | VideoSRModel, root: string, select: { include?: string[]; exclude?: string[] }, o: VideoEvalOptions,
+  model: SRModel | VideoSRModel, root: string | ClipRef[], select: { include?: string[]; exclude?: string[] }, o: VideoEvalOptions,
   onFrame?: (clip: string, frame: number, row: FrameRow) => void,
 ): Promise<VideoEvalResult> {
-  const clips = await listClips(root, select);
+  const clips = typeof root === 'string' ? await listClips(root, select) : root;
   return evaluateVideo(
     model, clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })), o, onFrame,
   );

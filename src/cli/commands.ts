@@ -15,6 +15,7 @@ import { VideoUpscaler } from '../api/video.js';
 import { type FrameRow } from '../api/evalVideo.js';
 import { evaluateFolder, evaluateClips } from '../api/evalFiles.node.js';
 import { listImages } from '../data/sources.node.js';
+import { listClips } from '../data/clips.node.js';
 import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
@@ -274,12 +275,13 @@ ${MODEL_HELP}
     });
     if (typeof v.data !== 'string') throw new Error('mvsr eval-video: --data is required');
     const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
+    const clips = await listClips(v.data, { include: list(v.clips), exclude: list(v.exclude) });
     const model = await modelFromFlags('eval-video', v, true);
     const bar = new Progress('eval-video', 0, ' frames');
     let done = 0;
     try {
       const r = await evaluateClips(
-        model, v.data, { include: list(v.clips), exclude: list(v.exclude) },
+        model, clips, {},
         { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every') },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );

@@ -117,6 +117,8 @@ export interface TrainConfig {
   logger: { print_freq: number; save_checkpoint_freq: number };
   /** Where the config came from (a file path, or the name given to parseTrainConfig). */
   source: string;
+  /** The key.path=value overrides applied to it, as given (recorded in exported models' provenance). */
+  overrides: string[];
 }
 
 /** Architectures whose training form has an auxiliary output for train.aux_opt. */
@@ -785,8 +787,6 @@ export function parseTrainConfig(text: string, source = 'config', overrides: rea
   return cfg;
 }
 
-/** Read, override and check a training config file. */
-
 /** Steps that need other parts of the raw document before the schema check. */
 function preprocess(raw: Record<string, unknown>, cx: Ctx): void {
   const s = raw.scale;
@@ -936,6 +936,7 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
     val: (val ?? null) as unknown as ValSection | null,
     logger: c.logger as TrainConfig['logger'],
     source: cx.source,
+    overrides: [...cx.overridden.values()],
   };
 }
 

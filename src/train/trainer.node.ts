@@ -197,6 +197,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     }
     return { psnr: psnr / valSet.length, ssim: ssim / valSet.length };
   };
+  // provenance: `overrides` are those given to the session that writes the file (a JSON list)
   const exportModel = (file: string, extra: Record<string, string>) => {
     if (ema) ema.copyTo(evalModel);
     else evalModel.loadStateDict(model.stateDict());
@@ -205,7 +206,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       arch: d.arch, args: d.args, scale: d.scale,
       provenance: {
         trained_by: 'mvsr', config: cfg.name, data: dt.dataroot_gt.join(', '), iterations: String(state.iter),
-        wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
+        total_iter: String(cfg.train.total_iter), ...(cfg.overrides.length ? { overrides: JSON.stringify(cfg.overrides) } : {}), wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
         ...(state.init ? state.init as Record<string, string> : {}), ...extra,
       },
     }));
@@ -278,7 +279,8 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
         log({ iter, val: lastVal });
         if (!state.best || lastVal.psnr > state.best.psnr) {
           state.best = { iter, ...lastVal };
-          exportModel(join(runDir, 'best.safetensors'), { val_psnr: lastVal.psnr.toFixed(3), val_ssim: lastVal.ssim.toFixed(4) });
+          // marked like a snapshot when it comes from before the run's end, so that shipping it keeps that
+          exportModel(join(runDir, 'best.safetensors'), { val_psnr: lastVal.psnr.toFixed(3), val_ssim: lastVal.ssim.toFixed(4), ...(iter < total ? { snapshot: 'true' } : {}) });
         }
       }
       if (iter % cfg.logger.save_checkpoint_freq === 0) save();
@@ -291,7 +293,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       rmSync(join(runDir, 'snapshot.safetensors'), { force: true });
     } else if (stoppedBy !== 'nan' && state.iter > 0) {
       // a paused run: the model as it stands, to try or evaluate before the run ends (never model.safetensors)
-      exportModel(join(runDir, 'snapshot.safetensors'), { snapshot: 'true', total_iter: String(total) });
+      exportModel(join(runDir, 'snapshot.safetensors'), { snapshot: 'true' });
     }
     return { runDir, iter: state.iter, stoppedBy, elapsedSeconds: state.elapsedSeconds, lastVal, best: state.best, modelFile };
   } finally {
