@@ -11,6 +11,7 @@ import { readSafetensors, writeSafetensors } from '../dist/src/io/safetensors.js
 import { loadAnyModelFile } from '../dist/src/api/models.node.js';
 import { isVideoModel } from '../dist/src/models/vsr.js';
 import { evaluateFolder, evaluateClips } from '../dist/src/api/evalFiles.node.js';
+import { listClips } from '../dist/src/data/clips.node.js';
 
 const [src, name, ...rest] = process.argv.slice(2);
 if (!src || !name) {
@@ -24,7 +25,7 @@ const model = loadAnyModelFile(src);
 const meta = { ...metadata };
 if (isVideoModel(model)) {
   const root = join(data, 'train/video/vimeo');
-  const r = await evaluateClips(model, root, { include: ['00001_*'] }, { scale: model.scale });
+  const r = await evaluateClips(model, await listClips(root, { include: ['00001_*'] }), { scale: model.scale });
   Object.assign(meta, { vimeo00001_psnr_y: r.psnrY.toFixed(3), vimeo00001_ssim_y: r.ssimY.toFixed(4), vimeo00001_tpsnr_y: r.tPsnrY.toFixed(3) });
   meta.metrics_protocol = `mvsr eval-video on ${root} clips 00001_* (held out of training): Y (BT.601), crop = scale, every frame, mean over clips`;
   process.stderr.write(`Vimeo 00001: ${r.psnrY.toFixed(3)} dB / ${r.ssimY.toFixed(4)}, tPSNR ${r.tPsnrY.toFixed(3)} dB\n`);

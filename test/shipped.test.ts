@@ -12,6 +12,7 @@ import { listShippedModels, type ShippedModel } from '../src/api/shipped.node.js
 import { loadAnyModelFile } from '../src/api/models.node.js';
 import { isVideoModel } from '../src/models/vsr.js';
 import { evaluateFolder, evaluateClips } from '../src/api/evalFiles.node.js';
+import { listClips } from '../src/data/clips.node.js';
 import type { VideoEvalResult } from '../src/api/evalVideo.js';
 
 // issue #4: Set5 x4 PSNR-Y of the published figure minus 0.4 dB, by architecture
@@ -43,7 +44,7 @@ async function evalImage(m: ShippedModel, set: string): Promise<{ psnr: number; 
 async function evalVimeo00001(m: ShippedModel): Promise<VideoEvalResult> {
   const model = loadAnyModelFile(m.file);
   try {
-    return await evaluateClips(model, path.join(DATA_DIR, 'train/video/vimeo'), { include: ['00001_*'] }, { scale: m.scale });
+    return await evaluateClips(model, await listClips(path.join(DATA_DIR, 'train/video/vimeo'), { include: ['00001_*'] }), { scale: m.scale });
   } finally {
     model.dispose();
   }

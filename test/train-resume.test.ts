@@ -164,6 +164,7 @@ val: {val_freq: 20}
 logger: {print_freq: 1, save_checkpoint_freq: 40}
 `);
   const run = path.join(dir, 'E');
+  // print_freq and val_freq set on the command line, over the file's: the provenance must record them
   const r = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--threads', '1', 'logger.print_freq=5', 'val.val_freq=5'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const vals = readFileSync(path.join(run, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; val?: { psnr: number } })

@@ -281,7 +281,7 @@ ${MODEL_HELP}
     let done = 0;
     try {
       const r = await evaluateClips(
-        model, clips, {},
+        model, clips,
         { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every') },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );
