@@ -83,6 +83,8 @@ test('conv2d fused activations equal conv followed by the reference activation',
     { act: { kind: 'leaky' as const, slope: 0.1 }, r: ref.leakyRelu(pre, 0.1) },
     { act: { kind: 'prelu' as const, alpha: toTensor(alpha) }, r: ref.prelu(pre, alpha) },
     { act: { kind: 'clamp' as const, lo: -0.5, hi: 0.5 }, r: ref.clamp(pre, -0.5, 0.5) },
+    { act: { kind: 'tanh' as const }, r: ref.tanh(pre) },
+    { act: { kind: 'sigmoid' as const }, r: ref.sigmoid(pre) },
   ];
   const xt = toTensor(x), wt = toTensor(w), bt = toTensor(b);
   for (const c of cases) {
@@ -92,7 +94,7 @@ test('conv2d fused activations equal conv followed by the reference activation',
   }
 });
 
-test('fused last layer (conv + residual + clamp + depth_to_space) equals the unfused reference', async () => {
+test('fused last layer (conv [+ residual] + clamp or sigmoid + depth_to_space) equals the unfused reference', async () => {
   await useEngine(2);
   const rng = mulberry32(11);
   for (const order of ['pytorch', 'tf'] as const) {
@@ -108,7 +110,10 @@ test('fused last layer (conv + residual + clamp + depth_to_space) equals the unf
       const y = conv2dDepthToSpace(xt, wt, bt, { scale: s, order, residual: it, residualMap: map }, { act: { kind: 'clamp', lo: 0, hi: 1 } });
       assert.deepEqual([...y.shape], expected.shape);
       assertClose(y.data, expected.data, 1e-4, 1e-4, `d2s ${order} ${[N, H, W, Cin, s]}`);
-      [xt, wt, bt, it, y].forEach((t) => t.dispose());
+      // ESPCN's tail: conv + sigmoid + depth_to_space, no residual
+      const sig = conv2dDepthToSpace(xt, wt, bt, { scale: s, order }, { act: { kind: 'sigmoid' } });
+      assertClose(sig.data, ref.depthToSpace(ref.sigmoid(ref.conv2d(x, w, b)), s, order).data, 1e-4, 1e-4, `d2s + sigmoid ${order} ${[N, H, W, Cin, s]}`);
+      [xt, wt, bt, it, y, sig].forEach((t) => t.dispose());
     }
   }
 });

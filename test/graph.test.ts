@@ -142,7 +142,7 @@ test('a hand-built graph using every op and fusion pattern equals the same ops c
   const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
   const x = b.input(3);
   const a1 = b.act('a1', b.conv('c1', x, W1, B1), { kind: 'leaky', slope: 0.1 }); // fuses into c1
-  const c2 = b.conv('c2', a1, W2, B2, { groups: 4, act: { kind: 'tanh' } }); // not a kernel epilogue: applied after
+  const c2 = b.conv('c2', a1, W2, B2, { groups: 4, act: { kind: 'tanh' } }); // tanh in the grouped conv's epilogue
   const m = b.mul('m', a1, c2);
   const res = b.concat('rep', [x, x, x, x]); // residual channel co reads input channel co % 3
   const sr = b.depthToSpace('d2s', b.act('cl', b.add('s', b.conv('c3', m, W3, B3), res), { kind: 'clamp', lo: 0.1, hi: 0.9 }), 2);
@@ -185,6 +185,58 @@ test('a hand-built graph using every op and fusion pattern equals the same ops c
     X.dispose();
   }
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('an activation after a pixel shuffle moves above it into the conv (ESPCN\'s conv + shuffle + sigmoid is one kernel), only where that is the same function', async () => {
+  await useEngine(1);
+  manualSeed(11);
+  const espcn = createModel('ESPCN', { upscale: 4 });
+  const X = randomImage(7, 9, 5);
+  const ref = forward(espcn, X); // the autograd forward: conv, tanh, pixel shuffle, sigmoid, each on its own
+  const ge = toGraph(espcn);
+  espcn.dispose();
+  const ce = compileGraph(ge);
+  try {
+    assert.deepEqual(ce.plan, ['conv(conv1)+tanh', 'conv(conv2)+tanh', 'conv3+sigmoid+depthToSpace(pixel_shuffle)']);
+    const y = ce.run(X);
+    assert.deepEqual([...y.shape], ref.shape);
+    assert.ok(maxAbsDiff(y.data, ref.data) < 1e-6, `ESPCN fused graph vs forward: ${maxAbsDiff(y.data, ref.data)}`);
+    y.dispose();
+  } finally {
+    ce.dispose();
+  }
+
+  // hand-built tails: which activations may move above the depthToSpace
+  const r = mulberry32(12);
+  const w = (shape: number[], a = 0.5) => ({ shape, data: Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => (2 * r() - 1) * a) });
+  const tail = (make: (b: GraphBuilder, d: string) => string) => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+    const x = b.input(3);
+    const d = b.depthToSpace('d2s', b.conv('c', x, w([12, 3, 3, 3]), w([12])), 2);
+    return b.output(make(b, d));
+  };
+  const cases: Array<{ what: string; g: Graph; plan: string[] }> = [
+    { what: 'shared-slope PReLU', g: tail((b, d) => b.act('pr', d, { kind: 'prelu', alpha: w([1]) })), plan: ['c+prelu+depthToSpace(d2s)'] },
+    { what: 'per-channel PReLU (the shuffle changes its channel)', g: tail((b, d) => b.act('pr', d, { kind: 'prelu', alpha: w([3]) })), plan: ['c+depthToSpace(d2s)', 'act(pr)'] },
+    { what: 'a pixel shuffle read twice', g: tail((b, d) => b.add('s', b.act('t', d, { kind: 'tanh' }), d)), plan: ['c+depthToSpace(d2s)', 'act(t)', 'add(s)'] },
+    { what: 'two activations in a row (the first moves)', g: tail((b, d) => b.act('cl', b.act('rl', d, { kind: 'relu' }), { kind: 'clamp', lo: 0, hi: 0.3 })), plan: ['c+relu+depthToSpace(d2s)', 'act(cl)'] },
+  ];
+  for (const { what, g, plan } of cases) {
+    validateGraph(optimizeGraph(g));
+    const fused = compileGraph(g), plain = compileGraph(g, { fuse: false });
+    try {
+      assert.deepEqual(fused.plan, plan, what);
+      const a = fused.run(X), c = plain.run(X);
+      assert.deepEqual([...a.shape], [...c.shape], what);
+      assert.equal(maxAbsDiff(a.data, c.data), 0, `${what}: fused vs unfused`);
+      a.dispose();
+      c.dispose();
+    } finally {
+      fused.dispose();
+      plain.dispose();
+    }
+  }
+  X.dispose();
 });
 
 // ---- (a) the official checkpoints ------------------------------------------------------------

@@ -10,7 +10,7 @@ import { concat, copyChannels, depthToSpace } from '../tensor/ops/layout.js';
 import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import {
-  type Graph, type GraphNode, type ConvNode, type Act, type GraphWeight,
+  type Graph, type GraphNode, type ConvNode, type ActNode, type Act, type GraphWeight,
   type DepthToSpaceNode, graphError, inputNode, outputNode, usedWeights, validateGraph,
 } from './ir.js';
 import { inferShapes, inferChannels } from './shapes.js';
@@ -23,9 +23,6 @@ export function useCounts(g: Graph): Map<string, number> {
   for (const n of g.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
   return uses;
 }
-
-/** Activations the conv kernels apply in their epilogue. */
-const KERNEL_ACTS = new Set<Act['kind']>(['relu', 'leaky', 'prelu', 'clamp']);
 
 /**
  * Rewrite nodes in order: `fold(n, inputs, out)` may return the id of an already emitted node
@@ -52,11 +49,11 @@ function rewrite(g: Graph, fold: (n: GraphNode, emitted: Map<string, GraphNode>,
   return out;
 }
 
-/** conv -> act (relu, leaky, prelu, clamp) with the conv read only by the act: the conv's fused activation. */
+/** conv -> act with the conv read only by the act: the conv's fused activation (every Act kind has a kernel epilogue). */
 export function fuseConvActivations(g: Graph): Graph {
   const uses = useCounts(g);
   return rewrite(g, (n, emitted) => {
-    if (n.op !== 'act' || !KERNEL_ACTS.has(n.act.kind)) return null;
+    if (n.op !== 'act') return null;
     const c = emitted.get(n.inputs[0]!);
     if (!c || c.op !== 'conv' || c.act || uses.get(c.id) !== 1) return null;
     c.act = n.act;
@@ -94,10 +91,45 @@ export function foldChannelSlices(g: Graph): Graph {
   });
 }
 
-/** The passes runGraph applies (when fuse is on): slices into convs, then activations into convs. */
+/**
+ * act(depthToSpace(x)) with the depthToSpace read only by the act becomes depthToSpace(act(x)):
+ * an element-wise activation commutes with the pixel permutation (a PReLU only when its slope is
+ * shared; per-channel slopes would change channel), and before the depthToSpace it can join the
+ * conv, so ESPCN's conv + pixel shuffle + sigmoid tail runs as one fused kernel. Only one
+ * activation moves (the conv epilogue applies one); a second stays after the shuffle.
+ */
+export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
+  for (;;) {
+    const uses = useCounts(g);
+    const byId = new Map(g.nodes.map((n) => [n.id, n]));
+    const moved = new Map<string, ActNode>(); // depthToSpace id -> the act that moves above it
+    for (const n of g.nodes) {
+      if (n.op !== 'act' || (n.act.kind === 'prelu' && g.weights[n.act.alpha]?.data.length !== 1)) continue;
+      const d = byId.get(n.inputs[0]!);
+      if (d?.op !== 'depthToSpace' || uses.get(d.id) !== 1) continue;
+      // one activation per conv epilogue: a second one stays after the shuffle
+      const src = byId.get(d.inputs[0]!);
+      if (src?.op === 'act' || (src?.op === 'conv' && src.act)) continue;
+      moved.set(d.id, n);
+    }
+    if (moved.size === 0) return g;
+    const rename = new Map<string, string>([...moved].map(([d, a]) => [a.id, d]));
+    const nodes: GraphNode[] = [];
+    for (const n0 of g.nodes) {
+      if (rename.has(n0.id)) continue;
+      const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
+      const a = moved.get(n.id);
+      if (a) nodes.push({ ...a, inputs: [n.inputs[0]!] }, { ...n, inputs: [a.id] } as GraphNode);
+      else nodes.push(n);
+    }
+    g = { meta: g.meta, nodes, weights: g.weights };
+  }
+}
+
+/** The passes runGraph applies (when fuse is on): activations above pixel shuffles, slices into convs, activations into convs. */
 export function optimizeGraph(g: Graph): Graph {
   validateGraph(g);
-  return fuseConvActivations(foldChannelSlices(fuseConvActivations(g)));
+  return fuseConvActivations(foldChannelSlices(fuseConvActivations(hoistActivationsAboveDepthToSpace(g))));
 }
 
 // ---- plan ------------------------------------------------------------------------------------
@@ -168,14 +200,13 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     }
     return t;
   };
-  const toActivation = (a: Act | undefined): Activation | null => {
+  const toActivation = (a: Act | undefined): Activation => {
     if (!a) return { kind: 'none' };
     switch (a.kind) {
-      case 'relu': return { kind: 'relu' };
       case 'leaky': return { kind: 'leaky', slope: a.slope };
       case 'clamp': return { kind: 'clamp', lo: a.lo, hi: a.hi };
       case 'prelu': return { kind: 'prelu', alpha: W(a.alpha) };
-      default: return null; // tanh, sigmoid: applied after the conv
+      default: return { kind: a.kind }; // relu, tanh, sigmoid
     }
   };
   const applyAct = (a: Act, x: Tensor): Tensor => {
@@ -190,16 +221,8 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   };
   const convStep = (c: ConvNode): Step['exec'] => {
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
-    const fused = toActivation(c.act);
-    return ([x]) => {
-      const y = conv2d(x!, w, b, { groups: c.groups, padding: c.padding, act: fused ?? { kind: 'none' } });
-      if (fused) return y;
-      try {
-        return applyAct(c.act!, y);
-      } finally {
-        y.dispose();
-      }
-    };
+    const act = toActivation(c.act);
+    return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, act });
   };
 
   /** depthToSpace over [act](conv [+ residual]) as one conv2dDepthToSpace step, or null. */
@@ -209,7 +232,6 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     const absorbed: string[] = [];
     let act: Act | undefined;
     if (n?.op === 'act') {
-      if (!KERNEL_ACTS.has(n.act.kind)) return null;
       act = n.act;
       absorbed.push(n.id);
       n = single(n.inputs[0]!);
@@ -230,7 +252,6 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     const c = n;
     act ??= c.act;
     const fused = toActivation(act);
-    if (!fused) return null;
     absorbed.push(c.id);
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
     const res = residual;

@@ -35,12 +35,64 @@
   return v;
 }
 
-// Activation codes shared with TypeScript (src/tensor/kernels.ts).
+// Activation codes shared with TypeScript (ACT_CODE in src/tensor/ops/conv.ts).
 export const ACT_NONE: i32 = 0;
 export const ACT_RELU: i32 = 1;
 export const ACT_LEAKY: i32 = 2;
 export const ACT_PRELU: i32 = 3;
 export const ACT_CLAMP: i32 = 4;
+export const ACT_TANH: i32 = 5;
+export const ACT_SIGMOID: i32 = 6;
+
+/**
+ * e^x for f32x4, relative error a few ulps: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
+ * ln2, n*LN2_HI exact), e^r by its degree-7 Taylor polynomial (truncation < 1e-8), times 2^n
+ * built in the exponent bits. x is clamped to [-87, 88] so 2^n stays a normal float: results
+ * saturate near 1.6e-38 and 1.7e38 instead of reaching 0 / Inf (enough for sigmoid and tanh).
+ */
+@inline export function expV(x: v128): v128 {
+  x = f32x4.min(f32x4.max(x, f32x4.splat(-87)), f32x4.splat(88));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444005471377e-4)));
+  let p = f32x4.splat(<f32>(1.0 / 5040));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 720)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** 1 / (1 + e^-x); NaN stays NaN. */
+@inline export function sigmoidV(x: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
+}
+
+/**
+ * tanh for f32x4: odd Taylor polynomial to x^13 for |x| < 0.4 (truncation < 2e-9), else
+ * sign(x) (1 - 2 / (e^{2|x|} + 1)), which saturates to exactly +-1 for large |x|.
+ */
+@inline export function tanhV(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const x2 = f32x4.mul(x, x);
+  let p = f32x4.splat(<f32>(21844.0 / 6081075));
+  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1382.0 / 155925)));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(62.0 / 2835)));
+  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(17.0 / 315)));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(2.0 / 15)));
+  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1.0 / 3)));
+  const small = f32x4.add(x, f32x4.mul(f32x4.mul(p, x2), x));
+  const one = f32x4.splat(1);
+  const t = f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(ax, ax)), one)));
+  const large = v128.or(t, v128.and(x, i32x4.splat(0x80000000)));
+  // NaN: ax < 0.4 is false and e^NaN is NaN, so NaN comes out of the large branch
+  return v128.bitselect(small, large, f32x4.lt(ax, f32x4.splat(0.4)));
+}
 
 /** Apply activation `act` to a vector of channels starting at channel co. */
 @inline export function activate(v: v128, act: i32, p0: f32, p1: f32, alpha: usize, co: i32): v128 {
@@ -52,5 +104,7 @@ export const ACT_CLAMP: i32 = 4;
     return v128.bitselect(v, f32x4.mul(v, v128.load(alpha + f4(co))), f32x4.gt(v, f32x4.splat(0)));
   }
   if (act == ACT_CLAMP) return f32x4.min(f32x4.max(v, f32x4.splat(p0)), f32x4.splat(p1));
+  if (act == ACT_TANH) return tanhV(v);
+  if (act == ACT_SIGMOID) return sigmoidV(v);
   return v;
 }

@@ -3,7 +3,7 @@
 // trailing floats with the same vector code (reads may run up to 3 lanes past an array's end,
 // writes never do). PReLU with one alpha per channel walks pixels; its alpha gradient is a
 // deterministic chunked reduction (fixed chunks, summed in order by sum_chunks / TypeScript).
-import { shareStart, f4, storeLanes } from './common';
+import { shareStart, f4, storeLanes, sigmoidV, tanhV } from './common';
 import { CHUNK_PIXELS } from './reduce';
 import { FLAT_CHUNK } from './loss';
 
@@ -38,56 +38,6 @@ import { FLAT_CHUNK } from './loss';
 /** dy where x > 0, slope * dy elsewhere (PyTorch leaky_relu / prelu backward). */
 @inline function leakyBwdV(x: v128, dy: v128, slope: v128): v128 {
   return v128.bitselect(dy, f32x4.mul(dy, slope), f32x4.gt(x, f32x4.splat(0)));
-}
-
-/**
- * e^x for f32x4, relative error a few ulps: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
- * ln2, n*LN2_HI exact), e^r by its degree-7 Taylor polynomial (truncation < 1e-8), times 2^n
- * built in the exponent bits. x is clamped to [-87, 88] so 2^n stays a normal float: results
- * saturate near 1.6e-38 and 1.7e38 instead of reaching 0 / Inf (enough for sigmoid and tanh).
- */
-@inline function expV(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87)), f32x4.splat(88));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444005471377e-4)));
-  let p = f32x4.splat(<f32>(1.0 / 5040));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 720)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
-}
-
-/** 1 / (1 + e^-x); NaN stays NaN. */
-@inline function sigmoidV(x: v128): v128 {
-  const one = f32x4.splat(1);
-  return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
-}
-
-/**
- * tanh for f32x4: odd Taylor polynomial to x^13 for |x| < 0.4 (truncation < 2e-9), else
- * sign(x) (1 - 2 / (e^{2|x|} + 1)), which saturates to exactly +-1 for large |x|.
- */
-@inline function tanhV(x: v128): v128 {
-  const ax = f32x4.abs(x);
-  const x2 = f32x4.mul(x, x);
-  let p = f32x4.splat(<f32>(21844.0 / 6081075));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1382.0 / 155925)));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(62.0 / 2835)));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(17.0 / 315)));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(2.0 / 15)));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1.0 / 3)));
-  const small = f32x4.add(x, f32x4.mul(f32x4.mul(p, x2), x));
-  const one = f32x4.splat(1);
-  const t = f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(ax, ax)), one)));
-  const large = v128.or(t, v128.and(x, i32x4.splat(0x80000000)));
-  // NaN: ax < 0.4 is false and e^NaN is NaN, so NaN comes out of the large branch
-  return v128.bitselect(small, large, f32x4.lt(ax, f32x4.splat(0.4)));
 }
 
 // ---- ReLU ------------------------------------------------------------------------------

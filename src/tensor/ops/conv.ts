@@ -9,9 +9,11 @@ export type Activation =
   | { kind: 'relu' }
   | { kind: 'leaky'; slope: number }
   | { kind: 'prelu'; alpha: Tensor } // 1 (shared) or Cout values
-  | { kind: 'clamp'; lo: number; hi: number };
+  | { kind: 'clamp'; lo: number; hi: number }
+  | { kind: 'tanh' }
+  | { kind: 'sigmoid' };
 
-const ACT_CODE = { none: 0, relu: 1, leaky: 2, prelu: 3, clamp: 4 } as const;
+const ACT_CODE = { none: 0, relu: 1, leaky: 2, prelu: 3, clamp: 4, tanh: 5, sigmoid: 6 } as const;
 
 export interface Conv2dOptions {
   groups?: number;
