@@ -57,6 +57,10 @@ export function conv2d_fwd(
   const r0 = shareStart(rows, tid, nt), r1 = shareStart(rows, tid + 1, nt);
   const xs4 = f4(xs);
   const wrow = f4(CoP);
+  // with no pixel padding (xs == Cin, groups 1) the K taps of a kernel row read K * Cin
+  // consecutive floats: one loop of K * Cin steps instead of K loops of Cin (3 for a first conv)
+  const flat = xs == Cin;
+  const taps = flat ? 1 : K, run = flat ? K * Cin : Cin;
   for (let r = r0; r < r1; r++) {
     const n = r / H, oy = r % H;
     for (let cb = 0; cb < CoP; cb += 8) {
@@ -71,9 +75,9 @@ export function conv2d_fwd(
           for (let ky = 0; ky < K; ky++) {
             const px = xp + f4(((n * Hp + oy + ky) * Wp + ox) * xs);
             let wp = w + f4(ky * K * Cin * CoP + cb);
-            for (let kx = 0; kx < K; kx++) {
+            for (let kx = 0; kx < taps; kx++) {
               let pc = px + f4(kx * xs);
-              for (let ci = 0; ci < Cin; ci++) {
+              for (let ci = 0; ci < run; ci++) {
                 const w0 = v128.load(wp), w1 = v128.load(wp, 16);
                 let i = v128.load32_splat(pc);
                 a00 = madd(i, w0, a00); a01 = madd(i, w1, a01);
@@ -101,8 +105,8 @@ export function conv2d_fwd(
           for (let ky = 0; ky < K; ky++) {
             let pc = xp + f4(((n * Hp + oy + ky) * Wp + ox) * xs);
             let wp = w + f4(ky * K * Cin * CoP + cb);
-            for (let kx = 0; kx < K; kx++) {
-              for (let ci = 0; ci < Cin; ci++) {
+            for (let kx = 0; kx < taps; kx++) {
+              for (let ci = 0; ci < run; ci++) {
                 const i = v128.load32_splat(pc + f4(ci));
                 a0 = madd(i, v128.load(wp), a0); a1 = madd(i, v128.load(wp, 16), a1);
                 wp += wrow;
@@ -119,9 +123,9 @@ export function conv2d_fwd(
           for (let ky = 0; ky < K; ky++) {
             const px = xp + f4(((n * Hp + oy + ky) * Wp + ox) * xs);
             let wp = w + f4(ky * K * Cin * CoP + cb);
-            for (let kx = 0; kx < K; kx++) {
+            for (let kx = 0; kx < taps; kx++) {
               let pc = px + f4(kx * xs);
-              for (let ci = 0; ci < Cin; ci++) {
+              for (let ci = 0; ci < run; ci++) {
                 const w0 = v128.load(wp);
                 a0 = madd(v128.load32_splat(pc), w0, a0);
                 a1 = madd(v128.load32_splat(pc + xs4), w0, a1);
@@ -141,8 +145,8 @@ export function conv2d_fwd(
           for (let ky = 0; ky < K; ky++) {
             let pc = xp + f4(((n * Hp + oy + ky) * Wp + ox) * xs);
             let wp = w + f4(ky * K * Cin * CoP + cb);
-            for (let kx = 0; kx < K; kx++) {
-              for (let ci = 0; ci < Cin; ci++) {
+            for (let kx = 0; kx < taps; kx++) {
+              for (let ci = 0; ci < run; ci++) {
                 a0 = madd(v128.load32_splat(pc + f4(ci)), v128.load(wp), a0);
                 wp += wrow;
               }
