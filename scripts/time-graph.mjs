@@ -1,40 +1,34 @@
-// Time the compiled deploy graphs of ESPCN, ABPN-M4C28 and ETDS-T at 180x320 -> 720x1280 (x4),
-// 25 runs each after building the graph: min / p25 / median ms. Give one or more built
-// checkouts (default: this one) to compare builds; run them one after another on an idle machine.
+// Compare builds on the bench's networks (INFER_MODELS of src/bench/infer.ts) at the MAI setting
+// (180x320 -> 720x1280): each checkout's own compiled graphs, 2 warm-ups then 25 timed runs,
+// min / p25 / median ms. Checkouts run one after another, each in its own process, so
+// `old . old .` alternates two builds; run on an idle machine. Default checkout: this one.
 //   node scripts/time-graph.mjs [threads] [checkout ...]
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 
 const [threadsArg = '1', ...roots] = process.argv.slice(2);
-const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-if (process.env.MVSR_TIME_ROOT) {
-  const root = process.env.MVSR_TIME_ROOT;
-  const m = await import(pathToFileURL(path.join(root, 'dist/src/index.node.js')).href);
-  const { Tensor } = await import(pathToFileURL(path.join(root, 'dist/src/tensor/tensor.js')).href);
-  await m.initEngine({ threads: Number(threadsArg) });
-  const nets = {
-    ESPCN: ['ESPCN', { upscale: 4 }],
-    'ABPN-M4C28': ['ABPN', { scale: 4, num_feat: 28, num_block: 4 }],
-    'ETDS-T': ['ETDSForInference', { upscale: 4, num_block: 5, num_feat: 16, num_residual_feat: 3 }],
-  };
+const root = process.env.MVSR_TIME_ROOT;
+if (root) {
+  const load = (f) => import(pathToFileURL(path.join(root, 'dist/src', f)).href);
+  const [{ initEngine }, { Tensor }, { createModel }, { toGraph }, { compileGraph }, { INFER_MODELS, INFER_SETTINGS }, { timeIt, percentile }] = await Promise.all(
+    ['tensor/engine.js', 'tensor/tensor.js', 'models/registry.js', 'graph/build.js', 'graph/run.js', 'bench/infer.js', 'bench/timing.js'].map(load));
+  await initEngine({ threads: Number(threadsArg) });
+  const { H, W } = INFER_SETTINGS.mai;
+  const x = Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => ((i * 7919) % 255) / 255));
   const out = [];
-  for (const [name, [arch, args]] of Object.entries(nets)) {
-    const c = m.compileGraph(m.toGraph(m.createModel(arch, args)));
-    const x = Tensor.from([1, 180, 320, 3], Float32Array.from({ length: 180 * 320 * 3 }, (_, i) => ((i * 7919) % 255) / 255));
-    const t = [];
-    for (let i = 0; i < 25; i++) {
-      const t0 = performance.now();
-      c.run(x).dispose();
-      t.push(performance.now() - t0);
-    }
-    t.sort((a, b) => a - b);
-    out.push(`${name} ${t[0].toFixed(1)} / ${t[6].toFixed(1)} / ${t[12].toFixed(1)}`);
+  for (const m of INFER_MODELS) {
+    const model = createModel(m.arch, m.args);
+    const c = compileGraph(toGraph(model));
+    model.dispose();
+    const t = timeIt(() => c.run(x).dispose(), 2, 25);
     c.dispose();
-    x.dispose();
+    out.push(`${m.name} ${Math.min(...t).toFixed(1)} / ${percentile(t, 0.25).toFixed(1)} / ${percentile(t, 0.5).toFixed(1)}`);
   }
+  x.dispose();
   console.log(`${root} (${threadsArg} thread(s)), ms min / p25 / median: ${out.join(', ')}`);
 } else {
+  const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   for (const r of roots.length ? roots : [here]) {
     execFileSync(process.execPath, [fileURLToPath(import.meta.url), threadsArg], { stdio: 'inherit', env: { ...process.env, MVSR_TIME_ROOT: path.resolve(r) } });
   }
