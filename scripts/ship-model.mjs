@@ -10,7 +10,7 @@ import { initEngine } from '../dist/src/tensor/engine.js';
 import { readSafetensors, writeSafetensors } from '../dist/src/io/safetensors.js';
 import { loadAnyModelFile } from '../dist/src/api/models.node.js';
 import { isVideoModel } from '../dist/src/models/vsr.js';
-import { evaluateFolder, evaluateClips } from '../dist/src/api/evalFiles.node.js';
+import { evaluateFolder, evaluateClips } from '../dist/src/eval/files.node.js';
 import { listClips } from '../dist/src/data/clips.node.js';
 
 const [src, name, ...rest] = process.argv.slice(2);

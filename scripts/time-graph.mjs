@@ -6,13 +6,17 @@
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const [threadsArg = '1', ...roots] = process.argv.slice(2);
 const root = process.env.MVSR_TIME_ROOT;
 if (root) {
   const load = (f) => import(pathToFileURL(path.join(root, 'dist/src', f)).href);
+  const exists = (f) => existsSync(path.join(root, 'dist/src', f));
+  // builds before the one-inference-path change kept toGraph in graph/build and the executor in graph/run
   const [{ initEngine }, { Tensor }, { createModel }, { toGraph }, { compileGraph }, { INFER_MODELS, INFER_SETTINGS }, { timeIt, percentile }] = await Promise.all(
-    ['tensor/engine.js', 'tensor/tensor.js', 'models/registry.js', 'graph/build.js', 'graph/run.js', 'bench/infer.js', 'bench/timing.js'].map(load));
+    ['tensor/engine.js', 'tensor/tensor.js', 'models/registry.js', exists('graph/build.js') ? 'graph/build.js' : 'models/registry.js',
+      exists('graph/run.js') ? 'graph/run.js' : 'runtime/wasm.js', 'bench/infer.js', 'bench/timing.js'].map(load));
   await initEngine({ threads: Number(threadsArg) });
   const { H, W } = INFER_SETTINGS.mai;
   const x = Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => ((i * 7919) % 255) / 255));

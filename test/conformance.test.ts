@@ -9,7 +9,7 @@ import { useEngine } from './helpers.js';
 import { DATA_DIR, ZOO_DIR, needData, readTable, readTestConfig, type TableRow } from './data.js';
 import { readImage } from '../src/io/image.node.js';
 import type { Image } from '../src/io/image.js';
-import { makePair, evalPair } from '../src/api/eval.js';
+import { makePair, evalPair } from '../src/eval/image.js';
 import { createModel, createModelFromConfig, type SRModel } from '../src/models/registry.js';
 import { loadWeightsFile } from '../src/io/weights.node.js';
 

@@ -10,7 +10,7 @@ import { Rng } from '../src/tensor/random.js';
 import { type Image, createImage, toRGB, to8Bit, modCrop, cropImage, imageToFloat32 } from '../src/io/image.js';
 import { writeImage, readImage } from '../src/io/image.node.js';
 import { imresizeUint8 } from '../src/data/imresize.js';
-import { makePair } from '../src/api/eval.js';
+import { makePair } from '../src/eval/image.js';
 import { sampleBatch, planBatch, type SampleOptions, type SrDataset, type SrItem } from '../src/data/dataset.js';
 import { gatherPatch, CHANNEL_PERMUTATIONS, type AugmentPlan } from '../src/data/augment.js';
 import { hrFolderSource, pairedFolderSource, loadValSet } from '../src/data/sources.node.js';
@@ -335,7 +335,7 @@ test('disk cache: reused on the next load, rebuilt when damaged or stale, option
   assert.equal(fs.readdirSync(cacheDir).length, 4, 'no temporary files left behind');
 });
 
-test('loadValSet: the pairs api/eval makePair makes (RGB, mod-crop, MATLAB bicubic)', async () => {
+test('loadValSet: the pairs eval/image makePair makes (RGB, mod-crop, MATLAB bicubic)', async () => {
   const { dir, imgs } = await fixture;
   const valDir = tmpDir('val');
   for (const n of ['a_rgb', 'b_grey', 'c_rgba', 'e_tiny']) await writeImage(path.join(valDir, `${n}.png`), imgs[n]!);

@@ -10,11 +10,12 @@ import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
-import { createModel, createModelFromConfig, type SRModel } from '../src/models/registry.js';
+import { createModel, createModelFromConfig, toGraph, graphFromStateDict, deployModel, listArchs, getArch, type SRModel } from '../src/models/registry.js';
+import { runGraph, compileGraph } from '../src/runtime/wasm.js';
 import { loadWeightsFile } from '../src/io/weights.node.js';
 import {
-  GraphBuilder, toGraph, runGraph, compileGraph, inferShapes, profileGraph, serializeGraph, deserializeGraph,
-  graphFromStateDict, optimizeGraph, validateGraph, type Graph,
+  GraphBuilder, inferShapes, profileGraph, serializeGraph, deserializeGraph,
+  optimizeGraph, validateGraph, type Graph,
 } from '../src/graph/index.js';
 import { ZOO_DIR, needData, allTestConfigs, readTable } from './data.js';
 import * as ops from '../src/tensor/ops/index.js';
@@ -47,34 +48,33 @@ function graphOut(g: Graph, x: Tensor, fuse: boolean): { shape: number[]; data: 
   }
 }
 
-/** The deploy form a graph mirrors: deploy() where the model has one. */
-function deployForm(m: SRModel): { model: SRModel; owned: boolean } {
-  const d = (m as Partial<{ deploy(): SRModel }>).deploy;
-  return typeof d === 'function' ? { model: d.call(m), owned: true } : { model: m, owned: false };
-}
-
-/** max |graph - forward| for the fused and the unfused interpreter; asserts equal shapes. */
-function compare(m: SRModel, x: Tensor, what: string): { fused: number; plain: number; g: Graph } {
+/** max |graph - forward| for the fused and the unfused interpreter against the deploy form's forward, and (fused) against the training forward; asserts equal shapes. */
+function compare(m: SRModel, x: Tensor, what: string): { fused: number; plain: number; training: number; g: Graph } {
   const g = toGraph(m);
-  const dep = deployForm(m);
+  const dep = deployModel(m);
   try {
-    const ref = forward(dep.model, x);
+    const ref = forward(dep, x);
     const yf = graphOut(g, x, true), yp = graphOut(g, x, false);
     assert.deepEqual(yf.shape, ref.shape, `${what}: output shape`);
     assert.deepEqual(yp.shape, ref.shape, `${what}: output shape (unfused)`);
     assert.ok(ref.data.every(Number.isFinite), `${what}: finite reference`);
-    return { fused: maxAbsDiff(yf.data, ref.data), plain: maxAbsDiff(yp.data, ref.data), g };
+    // ETDS's deploy form folds in the output clamp: it is clamp(ETDS(x), 0, 1) by construction (ETDS.deploy)
+    const train = forward(m, x).data.map((v) => (m.arch === 'ETDS' ? Math.min(1, Math.max(0, v)) : v));
+    return { fused: maxAbsDiff(yf.data, ref.data), plain: maxAbsDiff(yp.data, ref.data), training: maxAbsDiff(yf.data, train), g };
   } finally {
-    if (dep.owned) dep.model.dispose();
+    if (dep !== m) dep.dispose();
   }
 }
 
 // ---- (a) every family, random weights --------------------------------------------------------
 
 
-test('every zoo family: runGraph(toGraph(m)) equals the deploy-form forward (random weights, x2/x3/x4)', async (t) => {
+test('every zoo image family: the compiled graph equals the deploy form\'s forward and the training forward (random weights, x2/x3/x4)', async (t) => {
   await useEngine(1);
   const live = liveTensorCount();
+  const covered = new Set(SMALL_FAMILIES.map(([a]) => a));
+  const image = listArchs().filter((a) => getArch(a).kind === 'image');
+  assert.deepEqual(image.filter((a) => !covered.has(a)), [], 'every registered image architecture is in SMALL_FAMILIES');
   let seed = 1;
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     for (const s of [2, 3, 4]) {
@@ -86,9 +86,10 @@ test('every zoo family: runGraph(toGraph(m)) equals the deploy-form forward (ran
         randomize(m, 0.25, seed++);
         const x = randomImage(7, 6, seed, (args.num_in_ch as number | undefined) ?? 3);
         try {
-          const { fused, plain, g } = compare(m, x, name);
+          const { fused, plain, training, g } = compare(m, x, name);
           assert.ok(fused < 1e-5, `${name}: max |graph (fused) - forward| = ${fused}`);
           assert.ok(plain < 1e-5, `${name}: max |graph (unfused) - forward| = ${plain}`);
+          assert.ok(training < 1e-4, `${name}: max |graph - training forward| = ${training}`);
           assert.equal(g.meta.scale, s);
         } finally {
           x.dispose();
@@ -381,7 +382,7 @@ test('shape inference: every node\'s [H, W, C]; errors name the node', async () 
   const x1 = randomImage(4, 4, 2, 1);
   assert.throws(() => runGraph(g, x1), /node 'input' \(input\): expects an NHWC input with 3 channels, got \[1,4,4,1\]/);
   x1.dispose();
-  assert.throws(() => graphFromStateDict('ETDS', {}, {}), /no graph builder for architecture 'ETDS' \(it is a training graph: build ETDSForInference/);
+  assert.throws(() => graphFromStateDict('ETDS', {}, {}), /architecture 'ETDS' has no graph of its own \(it is a training form: build its deploy\(\) model/);
   assert.throws(() => graphFromStateDict('Plain', { num_in_ch: 3, num_out_ch: 3, upscale: 2, num_block: 1, num_feat: 4 }, {}), /Plain: the state dict has no 'conv_first.weight'/);
 });
 

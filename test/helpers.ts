@@ -6,7 +6,7 @@ import { Tensor } from '../src/tensor/tensor.js';
 import { leaf, backward, clearTape, type Var } from '../src/autograd/var.js';
 import { type RT, mulberry32, randomRT, numericalGradient } from './ref/index.js';
 import type { Module } from '../src/nn/module.js';
-import { runGraph } from '../src/graph/run.js';
+import { runGraph } from '../src/runtime/wasm.js';
 import type { Graph } from '../src/graph/ir.js';
 
 export { mulberry32, randomRT };

@@ -12,8 +12,8 @@ import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphA
 import { liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
-import { createModel } from '../src/models/registry.js';
-import { GraphBuilder, toGraph, usedWeights, type Graph } from '../src/graph/index.js';
+import { createModel, toGraph } from '../src/models/registry.js';
+import { GraphBuilder, usedWeights, type Graph } from '../src/graph/index.js';
 import {
   exportOnnx, readOnnxModel, toFloat16Array, fromFloat16Array, toFloat16Bits, fromFloat16Bits,
   ONNX_FLOAT, ONNX_FLOAT16, type OnnxExportOptions,

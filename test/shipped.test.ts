@@ -11,9 +11,9 @@ import { useEngine } from './helpers.js';
 import { listShippedModels, type ShippedModel } from '../src/api/shipped.node.js';
 import { loadAnyModelFile } from '../src/api/models.node.js';
 import { isVideoModel } from '../src/models/vsr.js';
-import { evaluateFolder, evaluateClips } from '../src/api/evalFiles.node.js';
+import { evaluateFolder, evaluateClips } from '../src/eval/files.node.js';
 import { listClips } from '../src/data/clips.node.js';
-import type { VideoEvalResult } from '../src/api/evalVideo.js';
+import type { VideoEvalResult } from '../src/eval/video.js';
 
 // issue #4: Set5 x4 PSNR-Y of the published figure minus 0.4 dB, by architecture
 const SET5_TARGET: Record<string, number> = { ETDSForInference: 30.47, ECBSRT: 30.47, ESPCN: 30.26, ABPN: 30.92, ELSR: 30.2 };

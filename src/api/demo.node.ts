@@ -11,12 +11,12 @@ import { sampleClip } from '../data/synthetic.js';
 import { openVideo, createVideoWriter, type OpenedWriter } from '../io/video.node.js';
 import { haveFfmpeg } from '../io/ffmpeg.node.js';
 import { calculatePsnr, calculateSsim } from '../metrics/index.js';
-import { createModel, type SRModel } from '../models/registry.js';
+import type { SRModel } from '../models/registry.js';
 import type { VideoSRModel } from '../models/vsr.js';
 import { listShippedModels } from './shipped.node.js';
 import { resolveAnyModel } from './models.node.js';
 import { VideoUpscaler } from './video.js';
-import { Upscaler } from './upscaler.js';
+import { Upscaler, bicubicGraph } from './upscaler.js';
 
 export interface DemoOptions {
   outDir: string;
@@ -28,6 +28,8 @@ export interface DemoOptions {
   frames?: number;
   /** 'mp4' needs ffmpeg; default: mp4 when ffmpeg is found, else y4m. */
   format?: 'mp4' | 'y4m';
+  /** Runtime backend of the model's graph: 'wasm' (default), 'ort', 'auto'. */
+  backend?: string;
   signal?: AbortSignal;
   onFrame?: (done: number, total: number) => void;
 }
@@ -36,6 +38,8 @@ export interface DemoScores { psnrY: number; ssimY: number }
 
 export interface DemoResult {
   model: { name: string; arch: string; scale: number; params: number };
+  /** The runtime backend the model ran on. */
+  backend: string;
   source: string;
   frames: number;
   lr: { width: number; height: number };
@@ -77,8 +81,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const model: SRModel | VideoSRModel = resolveAnyModel(name);
   const s = model.scale;
   const params = model.numParameters();
-  const up = new VideoUpscaler(model);
-  const bicubic = new Upscaler(createModel('Bicubic', { upscale: s }), { tile: 1 << 20 });
+  const up = new VideoUpscaler(model, { backend: o.backend });
+  const bicubic = new Upscaler(bicubicGraph(s), { tile: 1 << 20 });
   mkdirSync(o.outDir, { recursive: true });
   const files = { input: join(o.outDir, 'input-lr.y4m'), output: join(o.outDir, `output.${format}`), sideBySide: join(o.outDir, `side-by-side.${format}`) };
 
@@ -119,6 +123,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       o.onFrame?.(++done, Number.isFinite(total) ? total : 0);
     }
   };
+  let backendName = '';
   let lrSize = { width: 0, height: 0 }, hrSize = { width: 0, height: 0 };
   try {
     for await (const hrIn of hrFrames) {
@@ -142,6 +147,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const rest = await up.flush({ signal: o.signal });
     modelMs += performance.now() - t;
     await emit(rest);
+    backendName = (await up.backend()).name;
     await lrW.close();
     await srW!.close();
     await sbsW!.close();
@@ -149,11 +155,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await Promise.all([lrW?.abort(), srW?.abort(), sbsW?.abort()]);
     throw e;
   } finally {
-    up.dispose();
-    bicubic.dispose();
+    await up.dispose();
+    await bicubic.dispose();
   }
   return {
     model: { name, arch: model.arch, scale: s, params },
+    backend: backendName,
     source, frames: done, lr: lrSize, hr: hrSize,
     bicubic: { psnrY: sum.bp / done, ssimY: sum.bs / done },
     sr: { psnrY: sum.sp / done, ssimY: sum.ss / done },

@@ -1,10 +1,9 @@
 // Tiled inference: the LR image is cut into tiles, each run with a halo of real neighbouring
 // pixels, and the tiles' cores are stitched into HR row bands. With a halo at least the model's
 // receptive-field radius the result equals whole-image inference exactly; memory is bounded by
-// the tile size, and bands can be streamed to an encoder.
+// the tile size, and bands can be streamed to an encoder. Tiles run on a runtime backend.
 import { Tensor } from '../tensor/tensor.js';
-import { leaf, noGrad, clearTape } from '../autograd/var.js';
-import type { Module } from '../nn/module.js';
+import type { Backend } from '../runtime/backend.js';
 
 /** A float image, interleaved HWC, values nominally in [0, 1]. */
 export interface FloatImage {
@@ -38,8 +37,8 @@ function abortError(signal: AbortSignal): Error {
   return r instanceof Error ? r : new Error('mvsr: upscale aborted');
 }
 
-/** Upscale `img` with `model` (NHWC in, NHWC out, integer `scale`), yielding HR row bands top to bottom. */
-export async function* upscaleBands(model: Module, scale: number, img: FloatImage, o: TileOptions = {}): AsyncGenerator<HrBand> {
+/** Upscale `img` on a backend running a one-input graph (NHWC in, NHWC out, integer `scale`), yielding HR row bands top to bottom. */
+export async function* upscaleBands(backend: Backend, scale: number, img: FloatImage, o: TileOptions = {}): AsyncGenerator<HrBand> {
   const tile = Math.max(1, Math.floor(o.tile ?? 256));
   const halo = Math.max(0, Math.floor(o.halo ?? 16));
   const { width: W, height: H, channels: C } = img;
@@ -65,13 +64,14 @@ export async function* upscaleBands(model: Module, scale: number, img: FloatImag
         const src = ((ry0 + y) * W + rx0) * C;
         d.set(img.data.subarray(src, src + rw * C), y * rw * C);
       }
+      let out: Tensor | null = null;
       try {
-        const out = noGrad(() => model.forward(leaf(input)));
+        out = await backend.run(input);
         const [, oh, ow, oc] = out.shape as [number, number, number, number];
         if (oh !== rh * scale || ow !== rw * scale || oc !== C) {
-          throw new Error(`mvsr: upscale: the model mapped [1,${rh},${rw},${C}] to [${out.shape.join(',')}], expected x${scale} with ${C} channels`);
+          throw new Error(`mvsr: upscale: the backend mapped [1,${rh},${rw},${C}] to [${out.shape.join(',')}], expected x${scale} with ${C} channels`);
         }
-        const od = out.value.data;
+        const od = out.data;
         // copy the tile's core (without halo) into the band
         const cy0 = (y0 - ry0) * scale, cx0 = (x0 - rx0) * scale;
         const ch = (y1 - y0) * scale, cw = (x1 - x0) * scale;
@@ -80,7 +80,7 @@ export async function* upscaleBands(model: Module, scale: number, img: FloatImag
           band.set(od.subarray(src, src + cw * C), (y * HW + x0 * scale) * C);
         }
       } finally {
-        clearTape();
+        out?.dispose();
         input.dispose();
       }
       done++;
@@ -93,8 +93,8 @@ export async function* upscaleBands(model: Module, scale: number, img: FloatImag
 }
 
 /** Whole HR image assembled from the bands (for images that fit in memory). */
-export async function upscaleFloat(model: Module, scale: number, img: FloatImage, o: TileOptions = {}): Promise<FloatImage> {
+export async function upscaleFloat(backend: Backend, scale: number, img: FloatImage, o: TileOptions = {}): Promise<FloatImage> {
   const out = new Float32Array(img.width * scale * img.height * scale * img.channels);
-  for await (const b of upscaleBands(model, scale, img, o)) out.set(b.data, b.y * b.width * b.channels);
+  for await (const b of upscaleBands(backend, scale, img, o)) out.set(b.data, b.y * b.width * b.channels);
   return { width: img.width * scale, height: img.height * scale, channels: img.channels, data: out };
 }

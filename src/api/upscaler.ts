@@ -1,7 +1,10 @@
-// The public upscaling API (browser-safe): an Upscaler wraps an SR model and upscales Images in
-// tiles, carrying alpha through bicubic upsampling and keeping grey and 16-bit inputs as they are.
+// The public upscaling API (browser-safe): an Upscaler compiles an SR model's deploy graph on a
+// runtime backend once and upscales Images in tiles, carrying alpha through bicubic upsampling
+// and keeping grey and 16-bit inputs as they are.
 import type { Image, ImageChannels } from '../io/image.js';
-import { createModel, type SRModel } from '../models/registry.js';
+import { toGraph, type SRModel } from '../models/registry.js';
+import { GraphBuilder, type Graph } from '../graph/ir.js';
+import { createBackend, type Backend } from '../runtime/backend.js';
 import { upscaleBands, type FloatImage, type TileOptions, type HrBand } from './tiling.js';
 import { float32ToImage, imageToFloat32, toRGB, alphaChannel } from '../io/image.js';
 
@@ -16,6 +19,10 @@ export interface UpscalerOptions {
   tile?: number;
   /** Context pixels around each tile (default 16, more than any zoo model's receptive-field radius). */
   halo?: number;
+  /** Runtime backend: 'wasm' (default), 'ort' (Node), or 'auto' (time them on the first tile's size). */
+  backend?: string;
+  /** Threads of the backend (see createBackend). */
+  threads?: number;
 }
 
 export interface OutputBand {
@@ -35,13 +42,33 @@ function planes(img: Image): { rgb: FloatImage; alpha: FloatImage | null } {
   };
 }
 
-export class Upscaler {
-  private alphaModel: SRModel | null = null;
+/** PyTorch bicubic upsampling of `channels` planes as a graph (alpha planes, baselines). */
+export function bicubicGraph(scale: number, channels = 3): Graph {
+  const b = new GraphBuilder({ arch: 'Bicubic', args: { upscale: scale }, scale });
+  return b.output(b.resize('resize', b.input(channels), scale, 'bicubic'));
+}
 
-  constructor(readonly model: SRModel, readonly options: UpscalerOptions = {}) {}
+export class Upscaler {
+  /** The deploy graph this upscaler runs. */
+  readonly graph: Graph;
+  private backendP: Promise<Backend> | null = null;
+  private alphaBackend: Promise<Backend> | null = null;
+
+  /** A model is turned into its deploy graph once (the Upscaler owns the model and disposes it with itself); a graph is run as is. */
+  constructor(readonly model: SRModel | Graph, readonly options: UpscalerOptions = {}) {
+    this.graph = 'nodes' in model ? model : toGraph(model);
+  }
 
   get scale(): number {
-    return this.model.scale;
+    return this.graph.meta.scale;
+  }
+
+  /** The backend the graph runs on (compiled on first use). */
+  backend(tileHW?: [number, number]): Promise<Backend> {
+    const t = this.options.tile ?? 256;
+    const [H, W] = tileHW ?? [t, t];
+    this.backendP ??= createBackend(this.graph, { backend: this.options.backend, threads: this.options.threads, H, W });
+    return this.backendP;
   }
 
   /** Shape of the output for an input image. */
@@ -58,11 +85,13 @@ export class Upscaler {
     let rgbDone = 0, alphaDone = 0;
     const report = () => o.onProgress?.(rgbDone + alphaDone, total);
     const t: TileOptions = { tile: this.options.tile, halo: this.options.halo, signal: o.signal };
-    const rgbBands = upscaleBands(this.model, s, rgb, { ...t, onProgress: (d) => { rgbDone = d; report(); } });
+    const tile = this.options.tile ?? 256, halo = this.options.halo ?? 16;
+    const backend = await this.backend([Math.min(img.height, tile + 2 * halo), Math.min(img.width, tile + 2 * halo)]);
+    const rgbBands = upscaleBands(backend, s, rgb, { ...t, onProgress: (d) => { rgbDone = d; report(); } });
     let alphaBands: AsyncGenerator<HrBand> | null = null;
     if (alpha) {
-      this.alphaModel ??= createModel('Bicubic', { upscale: s });
-      alphaBands = upscaleBands(this.alphaModel, s, alpha, { ...t, onProgress: (d) => { alphaDone = d; report(); } });
+      this.alphaBackend ??= createBackend(bicubicGraph(s, 1), { backend: 'wasm' });
+      alphaBands = upscaleBands(await this.alphaBackend, s, alpha, { ...t, onProgress: (d) => { alphaDone = d; report(); } });
     }
     const c = img.channels, bd = img.bitDepth;
     for await (const b of rgbBands) {
@@ -98,8 +127,9 @@ export class Upscaler {
     return { ...info, data };
   }
 
-  dispose(): void {
-    this.model.dispose();
-    this.alphaModel?.dispose();
+  async dispose(): Promise<void> {
+    if (!('nodes' in this.model)) this.model.dispose();
+    for (const p of [this.backendP, this.alphaBackend]) await (await p?.catch(() => null))?.dispose();
+    this.backendP = this.alphaBackend = null;
   }
 }

@@ -9,7 +9,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as OrtWeb from 'onnxruntime-web';
 import { type Graph, type GraphNode, type Act, type GraphWeight, graphError, inputNode, outputNode, validateGraph } from '../graph/ir.js';
 import { inferChannels, inferShapes } from '../graph/shapes.js';
-import { optimizeGraph, useCounts } from '../graph/run.js';
+import { optimizeGraph, useCounts } from '../graph/passes.js';
 import { exportOnnx } from '../export/onnx.js';
 import { loadOrtNode, sessionOptions, onnxProbeModel } from '../runtime/ort.node.js';
 

@@ -14,9 +14,9 @@ import type { Image } from '../io/image.js';
 import { loadWeightsFile } from '../io/weights.node.js';
 import { resolveModel, loadModelFile } from '../api/models.node.js';
 import { findShippedModel, listShippedModels } from '../api/shipped.node.js';
-import { evaluate, evalImage, makePair, type EvalResult } from '../api/eval.js';
+import { evaluate, evalImage, makePair, type EvalResult } from '../eval/image.js';
 import { createModel, getArch, listArchs, type SRModel } from '../models/registry.js';
-import { toGraph } from '../graph/build.js';
+import { toGraph } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import {
   REPORT_INPUT, REPORT_SCALE, SOURCE_LABELS, officialCheckpointSpec, parseBenchJson, benchDeployKeys, benchTimes, sameDeploy,

@@ -5,7 +5,7 @@
 import { cropImage, type Image } from '../io/image.js';
 import { rgbToY } from '../metrics/color.js';
 import { createModel, getArch } from '../models/registry.js';
-import { toGraph } from '../graph/build.js';
+import { toGraph } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { escapeXml, niceTicks, gridAndTicks } from './plot.js';
 

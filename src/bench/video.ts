@@ -1,26 +1,20 @@
-// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>]  (--only: the nets whose name contains it)
-// Per-frame cost of the video models at the MAI setting (180x320 -> 720x1280) on mvsr's wasm
-// engine, 1 and 2 threads, through the streaming VideoUpscaler: a frame goes in as an 8-bit RGB
-// image and comes out as one (conversion, recurrent state and look-ahead included), in steady
-// state (after the look-ahead has filled). The peers of `mvsr bench` need a deploy graph, which
-// the recurrent models do not have yet, so this compares mvsr with itself only.
+// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>] [--threads 1,2]
+// Per-frame cost of the video models at the MAI setting (180x320 -> 720x1280) through the
+// streaming VideoUpscaler: a frame goes in as an 8-bit RGB image and comes out as one
+// (conversion, recurrent state and look-ahead included), in steady state (after the look-ahead
+// has filled). Each model's step graph runs on mvsr's wasm engine and on onnxruntime-node (the
+// same graph exported to ONNX, the state fed back frame by frame), at the same thread counts, in
+// one run. scripts/time-video.mjs times other builds of mvsr the same way (A/B).
+import { pathToFileURL } from 'node:url';
 import { initEngine } from '../tensor/engine.js';
 import { manualSeed } from '../nn/init.js';
 import { Rng } from '../tensor/random.js';
 import { createVideoModel } from '../models/registry.js';
-import { videoMacsPerPixel } from '../models/vsr.js';
+import { videoMacsPerPixel, type VideoSRModel } from '../models/vsr.js';
 import { VideoUpscaler } from '../api/video.js';
+import { listBackends } from '../runtime/backend.node.js';
 import type { Image } from '../io/image.js';
 import { machineDescription, median, percentile } from './timing.js';
-
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const size = args.includes('--input') ? args[args.indexOf('--input') + 1]! : '180x320';
-const m = /^(\d+)x(\d+)$/.exec(size);
-if (!m) throw new Error(`bench:video: --input must look like 180x320, got "${size}"`);
-const H = Number(m[1]), W = Number(m[2]);
-const log = (s: string) => process.stderr.write(s + '\n');
 
 /** The video models (x4, registry defaults unless given). */
 export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unknown> }[] = [
@@ -34,42 +28,85 @@ export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unkn
   { name: 'single-frame residual (16, 6 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 6, block: 'residual' } },
 ];
 
-interface Row { net: string; threads: number; macsPerFrame: number; msMedian: number; msP90: number; fps: number; gflops: number }
+/** What the timing needs of a VideoUpscaler (this build's, or another checkout's, whose options may be ignored). */
+export interface StreamingUpscaler {
+  readonly latency: number;
+  push(frame: Image): Promise<Image[]>;
+  dispose(): unknown;
+}
 
-async function benchNet(n: (typeof VIDEO_NETS)[number], threads: number): Promise<Row> {
-  await initEngine({ threads });
-  manualSeed(0);
-  const model = createVideoModel(n.arch, n.args);
-  const macs = videoMacsPerPixel(model) * H * W;
-  const up = new VideoUpscaler(model);
+/**
+ * Milliseconds per frame of `up` in steady state at H x W: 2 + latency untimed frames, then at
+ * least `reps` timed ones (a chunked model's call is spread over the frames it answers).
+ */
+export async function timeStreaming(up: StreamingUpscaler, H: number, W: number, reps: number): Promise<number[]> {
   const rng = new Rng(1);
   const frame = (): Image => ({ width: W, height: H, channels: 3, bitDepth: 8, data: Uint8Array.from({ length: W * H * 3 }, () => Math.floor(rng.next() * 256)) });
   const frames = Array.from({ length: 4 }, frame);
-  const warm = 2 + up.latency, reps = Math.max(quick ? 4 : 12, 2 * (up.latency + 1));
+  const warm = 2 + up.latency, n = Math.max(reps, 2 * (up.latency + 1));
   const times: number[] = [];
-  for (let i = 0; i < warm + reps; i++) {
+  for (let i = 0; i < warm + n; i++) {
     const t = performance.now();
     const out = await up.push(frames[i % frames.length]!);
     const ms = performance.now() - t;
-    // a chunked model answers a whole chunk at once: spread that call over its frames
     if (i >= warm && out.length) for (let k = 0; k < out.length; k++) times.push(ms / out.length);
   }
-  up.dispose();
-  const med = median(times);
-  log(`  ${n.name}, ${threads} thread(s): ${med.toFixed(1)} ms/frame`);
-  return { net: n.name, threads, macsPerFrame: macs, msMedian: med, msP90: percentile(times, 90), fps: 1000 / med, gflops: (2 * macs) / (med * 1e6) };
+  return times;
 }
 
-const machine = await machineDescription();
-const rows: Row[] = [];
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1]! : '';
-const nets = VIDEO_NETS.filter((n) => n.name.includes(only));
-if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
-for (const n of nets) for (const threads of [1, 2]) rows.push(await benchNet(n, threads));
-if (json) process.stdout.write(JSON.stringify({ machine, input: [H, W], scale: 4, rows }, null, 2) + '\n');
-else {
-  const out = [`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${H}x${W} -> ${H * 4}x${W * 4} per frame, VideoUpscaler (8-bit RGB in and out), steady state`, '',
-    '| model | GMACs/frame | threads | median ms | p90 ms | fps | GFLOP/s |', '|---|---|---|---|---|---|---|'];
-  for (const r of rows) out.push(`| ${r.net} | ${(r.macsPerFrame / 1e9).toFixed(2)} | ${r.threads} | ${r.msMedian.toFixed(1)} | ${r.msP90.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.gflops.toFixed(1)} |`);
+interface Row { net: string; backend: string; threads: number; macsPerFrame: number; msMedian: number; msP90: number; fps: number; gflops: number }
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const flag = (k: string): string | undefined => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
+  const json = args.includes('--json');
+  const quick = args.includes('--quick');
+  const size = flag('--input') ?? '180x320';
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  if (!m) throw new Error(`bench:video: --input must look like 180x320, got "${size}"`);
+  const H = Number(m[1]), W = Number(m[2]);
+  const threadList = (flag('--threads') ?? '1,2').split(',').map(Number);
+  const log = (s: string) => process.stderr.write(s + '\n');
+  const only = flag('--only') ?? '';
+  const nets = VIDEO_NETS.filter((n) => n.name.includes(only));
+  if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
+  const backends = listBackends();
+  const machine = await machineDescription();
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  for (const threads of threadList) {
+    await initEngine({ threads });
+    for (const n of nets) {
+      for (const backend of backends) {
+        manualSeed(0);
+        const model: VideoSRModel = createVideoModel(n.arch, n.args);
+        const macs = videoMacsPerPixel(model) * H * W;
+        const up = new VideoUpscaler(model, { backend, threads });
+        let times: number[];
+        try {
+          times = await timeStreaming(up, H, W, quick ? 4 : 12);
+        } catch (e) {
+          notes.push(`${n.name} on ${backend}: ${(e as Error).message.split('\n')[0]}`);
+          log(`  ${n.name}, ${backend}, ${threads} thread(s): failed (${(e as Error).message.split('\n')[0]})`);
+          await up.dispose();
+          continue;
+        }
+        await up.dispose();
+        const med = median(times);
+        log(`  ${n.name}, ${backend}, ${threads} thread(s): ${med.toFixed(1)} ms/frame`);
+        rows.push({ net: n.name, backend, threads, macsPerFrame: macs, msMedian: med, msP90: percentile(times, 0.9), fps: 1000 / med, gflops: (2 * macs) / (med * 1e6) });
+      }
+    }
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify({ machine, input: [H, W], scale: 4, rows, notes }, null, 2) + '\n');
+    return;
+  }
+  const out = [`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${H}x${W} -> ${H * 4}x${W * 4} per frame, VideoUpscaler (8-bit RGB in and out), steady state; the step graph on each backend`, '',
+    '| model | GMACs/frame | backend | threads | median ms | p90 ms | fps | GFLOP/s |', '|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) out.push(`| ${r.net} | ${(r.macsPerFrame / 1e9).toFixed(2)} | ${r.backend} | ${r.threads} | ${r.msMedian.toFixed(1)} | ${r.msP90.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.gflops.toFixed(1)} |`);
+  for (const n of notes) out.push(`note: ${n}`);
   process.stdout.write(out.join('\n') + '\n');
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -12,23 +12,24 @@ import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, resolveAnyModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
 import { VideoUpscaler } from '../api/video.js';
-import { type FrameRow } from '../api/evalVideo.js';
-import { evaluateFolder, evaluateClips } from '../api/evalFiles.node.js';
+import { type FrameRow } from '../eval/video.js';
+import { evaluateFolder, evaluateClips } from '../eval/files.node.js';
 import { listImages } from '../data/sources.node.js';
 import { listClips } from '../data/clips.node.js';
 import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
-import { type EvalRow } from '../api/eval.js';
+import { type EvalRow } from '../eval/image.js';
 import { listArchs, getArch, createModel, createAnyModel, type SRModel } from '../models/registry.js';
-import { isVideoModel, videoMacsPerPixel, type VideoSRModel } from '../models/vsr.js';
+import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
+import { listBackends } from '../runtime/backend.node.js';
 import { loadTrainConfig } from '../train/config.node.js';
 import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
-import { toGraph } from '../graph/build.js';
+import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { writeOnnxFile } from '../export/onnx.node.js';
 
@@ -42,6 +43,7 @@ const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
 const MODEL_FLAGS = {
+  backend: { type: 'string', short: 'b' },
   model: { type: 'string', short: 'm' },
   arch: { type: 'string' },
   args: { type: 'string' },
@@ -53,7 +55,17 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
       --arch <A>      architecture for .pth files (${listArchs().join(', ')})
       --args <a>      architecture arguments: JSON or key=value,key=value (e.g. num_block=5,num_feat=16)
   -s, --scale <n>     upscaling factor (checked against the model)
-  -t, --threads <n>   worker threads (default: all cores)`;
+  -t, --threads <n>   worker threads (default: all cores)
+  -b, --backend <b>   runtime backend of the deploy graph: wasm (mvsr's engine, default), ort
+                      (onnxruntime-node, when installed) or auto (times both, keeps the faster)`;
+
+/** The --backend flag, checked against the backends this process has. */
+function backendFlag(cmd: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const known = [...listBackends(), 'auto'];
+  if (typeof v !== 'string' || !known.includes(v)) throw new Error(`mvsr ${cmd}: --backend must be one of ${known.join(', ')}, got "${String(v)}"`);
+  return v;
+}
 
 async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<SRModel>;
 async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video: true): Promise<SRModel | VideoSRModel>;
@@ -81,7 +93,7 @@ async function upscaleVideo(input: string, output: string, v: Record<string, str
   }
   const video = await openVideo(input);
   const model = await modelFromFlags('upscale', v, true);
-  const up = new VideoUpscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
+  const up = new VideoUpscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0), backend: backendFlag('upscale', v.backend) });
   const { width, height, fps } = video.info;
   const ac = new AbortController();
   const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
@@ -108,7 +120,7 @@ async function upscaleVideo(input: string, output: string, v: Record<string, str
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    up.dispose();
+    await up.dispose();
   }
   const seconds = (performance.now() - t0) / 1000;
   const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
@@ -154,8 +166,10 @@ ${MODEL_HELP}
       throw new Error(`mvsr upscale: ${v.output}: only PNG output is supported (name the output .png)`);
     }
     if (toFolder) mkdirSync(v.output, { recursive: true });
+    const backend = backendFlag('upscale', v.backend);
     const model = await modelFromFlags('upscale', v);
-    const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0) });
+    const modelInfo = { arch: model.arch, scale: model.scale, args: model.args };
+    const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0), backend });
     const ac = new AbortController();
     const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
     process.once('SIGINT', onSignal);
@@ -180,10 +194,10 @@ ${MODEL_HELP}
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      up.dispose();
+      await up.dispose();
     }
     const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
-    if (v.json) out(JSON.stringify({ model: { arch: model.arch, scale: model.scale, args: model.args }, results, maxRssMiB }, null, 2));
+    if (v.json) out(JSON.stringify({ model: modelInfo, backend: (await up.backend()).name, results, maxRssMiB }, null, 2));
     else err(`peak memory (RSS): ${maxRssMiB} MiB`);
     return 0;
   },
@@ -215,12 +229,13 @@ ${MODEL_HELP}
     if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
+    const backend = backendFlag('eval', v.backend);
     const model = await modelFromFlags('eval', v);
     const bar = new Progress('eval', 0, ' img');
     try {
       const r = await evaluateFolder(
         model, v.data,
-        { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod') },
+        { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod'), backend },
         (_row: EvalRow, done: number, n: number) => { bar.setTotal(n); bar.update(done); },
       );
       if (v.json) {
@@ -275,6 +290,7 @@ ${MODEL_HELP}
     });
     if (typeof v.data !== 'string') throw new Error('mvsr eval-video: --data is required');
     const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
+    const backend = backendFlag('eval-video', v.backend);
     const clips = await listClips(v.data, { include: list(v.clips), exclude: list(v.exclude) });
     const model = await modelFromFlags('eval-video', v, true);
     const bar = new Progress('eval-video', 0, ' frames');
@@ -282,7 +298,7 @@ ${MODEL_HELP}
     try {
       const r = await evaluateClips(
         model, clips,
-        { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every') },
+        { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every'), backend },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );
       if (v.json) {
@@ -331,12 +347,14 @@ options:
       --frames <n>    frames to use (default 48 for the sample, all for --input)
       --format <f>    mp4 (needs ffmpeg) or y4m
   -t, --threads <n>   worker threads (default: all cores)
+  -b, --backend <b>   runtime backend: wasm (default), ort (onnxruntime-node) or auto
       --json          print one JSON document on stdout`,
   async run(argv) {
     const { values: v } = parse('demo', argv, {
-      out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' }, input: { type: 'string' },
+      out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' }, input: { type: 'string' }, backend: { type: 'string', short: 'b' },
       frames: { type: 'string' }, format: { type: 'string' }, threads: { type: 'string', short: 't' }, json: { type: 'boolean' },
     });
+    const backend = backendFlag('demo', v.backend);
     if (v.format !== undefined && v.format !== 'mp4' && v.format !== 'y4m') throw new Error(`mvsr demo: --format must be mp4 or y4m, got "${v.format}"`);
     await initEngine({ threads: intFlag('demo', v.threads, 'threads') });
     const ac = new AbortController();
@@ -351,6 +369,7 @@ options:
         input: typeof v.input === 'string' ? v.input : undefined,
         frames: intFlag('demo', v.frames, 'frames'),
         format: v.format as 'mp4' | 'y4m' | undefined,
+        backend,
         signal: ac.signal,
         onFrame: (d, t) => { if (t) bar.setTotal(t); bar.update(d); },
       });
@@ -583,6 +602,7 @@ const profileCmd: Command = {
 needed to count). Counts follow the KAIR / NTIRE convention (conv: k^2*Cin*Cout/groups per output
 pixel, transposed conv on its output, PReLU one multiply per element) on the deploy form
 (ECBSR -> ECBSRT, ETDS -> ETDSForInference); at --input 360x640 they reproduce ETDS Table 2.
+A video model is profiled on its step graph, per frame in steady state, with its state named.
 
 options:
       --input <HxW>   LR input size (default 180x320, the MAI setting)
@@ -605,14 +625,23 @@ options:
       : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('profile', v.args), scale });
     if (isVideoModel(any)) {
       try {
-        const perPixel = videoMacsPerPixel(any);
-        const r = { model: spec, arch: any.arch, scale: any.scale, input: [H, W], kind: 'video', params: any.numParameters(), macsPerPixel: perPixel, macs: perPixel * H * W, window: any.window, chunk: any.chunk };
+        // one step of the step graph (a chunk for SWRN), per frame in steady state
+        const g = stepGraph(any), vm = g.meta.video!;
+        const p = profileGraph(g, H, W);
+        const r = {
+          model: spec, arch: any.arch, scale: any.scale, input: [H, W], kind: 'video', params: any.numParameters(), macs: p.macs / vm.count, convMacs: p.convMacs / vm.count,
+          activations: p.activations / vm.count, peakActivationBytes: p.peakActivationBytes, window: vm.window, chunk: any.chunk,
+          inputs: { frames: vm.frames, state: vm.state.map((x) => x.input) }, outputs: { frames: vm.outputs, state: vm.state.map((x) => x.output) },
+        };
         if (v.json) out(JSON.stringify(r, null, 2));
         else {
-          out(`${spec}: ${any.arch} x${any.scale} (video) at ${H}x${W} -> ${H * any.scale}x${W * any.scale}, per frame`);
+          out(`${spec}: ${any.arch} x${any.scale} (video step graph) at ${H}x${W} -> ${H * any.scale}x${W * any.scale}, per frame`);
           out(`  params       ${(r.params / 1e3).toFixed(2)} K`);
-          out(`  MACs         ${(r.macs / 1e9).toFixed(2)} G per frame (${perPixel} per LR pixel; convs only)`);
-          out(`  reads        ${any.window.past} frame(s) back, ${any.window.future} ahead${any.chunk > 1 ? `; backward recurrence in chunks of ${any.chunk}` : ''}`);
+          out(`  MACs         ${(r.macs / 1e9).toFixed(2)} G per frame`);
+          out(`  activations  ${(r.activations / 1e6).toFixed(2)} M per frame`);
+          out(`  peak memory  ${(p.peakActivationBytes / 2 ** 20).toFixed(1)} MiB (activations of one step${vm.count > 1 ? ` of ${vm.count} frames` : ''}, batch 1)`);
+          out(`  reads        ${vm.window.past} frame(s) back, ${vm.window.future} ahead${any.chunk > 1 ? `; backward recurrence in chunks of ${any.chunk}` : ''}`);
+          out(`  state        ${vm.state.length ? vm.state.map((x) => `${x.input} -> ${x.output}`).join(', ') : 'none'}`);
         }
         return 0;
       } finally {
@@ -648,7 +677,10 @@ const exportCmd: Command = {
 
 Writes the deploy form (ECBSR -> ECBSRT, ETDS -> ETDSForInference) as an ONNX model (opset 17,
 NCHW in and out; --nhwc wraps it in NHWC transposes). --dynamic makes N, H and W symbolic
-(the default when no --input is given); --fp16 stores weights and I/O in float16.
+(the default when no --input is given); --fp16 stores weights and I/O in float16. A video model
+exports its step graph: inputs lr0, lr1, ... (the window of LR frames) and its state (zeros at
+the start of a clip), outputs hr0, ... and the new state <name>_next, to feed back as <name>
+for the next step (the metadata key mvsr.video lists them).
 
 options:
   -o, --output <file>  the .onnx file
@@ -675,9 +707,9 @@ options:
     }
     await initEngine({ threads: 1 });
     const scale = intFlag('export', v.scale, 'scale');
-    const model = resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
+    const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
     try {
-      const g = toGraph(model);
+      const g = isVideoModel(model) ? stepGraph(model) : toGraph(model);
       const bytes = writeOnnxFile(v.output, g, {
         layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
         opset: intFlag('export', v.opset, 'opset'),
@@ -717,18 +749,13 @@ options:
     const model = resolveModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('convert', v.args), scale: intFlag('convert', v.scale, 'scale') });
     const owned: SRModel[] = [model];
     try {
-      const step = (m: SRModel, name: 'deploy' | 'toET'): SRModel => {
-        const f = (m as unknown as Record<string, unknown>)[name];
-        if (typeof f !== 'function') return m;
-        const r = (f as () => SRModel).call(m);
-        owned.push(r);
-        return r;
-      };
-      let out = step(model, 'deploy');
+      let out = deployModel(model);
+      if (out !== model) owned.push(out);
       if (v.et) {
-        const et = step(out, 'toET');
-        if (et === out) throw new Error(`mvsr convert: --et applies to ABPN and ECBSR, not ${out.arch}`);
-        out = et;
+        const spec = getArch(out.arch);
+        if (spec.kind !== 'image' || !spec.et) throw new Error(`mvsr convert: --et applies to ABPN and ECBSR, not ${out.arch}`);
+        out = spec.et(out);
+        owned.push(out);
       }
       // the conversion must not change the function: compare on a random image
       const rng = new Rng(1);

@@ -6,7 +6,7 @@ import {
   type Graph, type GraphNode, type Act, type GraphWeight, graphError, inputNode, outputNode, validateGraph, weightOf,
 } from '../graph/ir.js';
 import { inferChannels, inferShapes } from '../graph/shapes.js';
-import { optimizeGraph } from '../graph/run.js';
+import { optimizeGraph } from '../graph/passes.js';
 import { ProtoWriter, ProtoMessage } from './protobuf.js';
 
 export interface OnnxExportOptions {

@@ -1,7 +1,6 @@
-// The plain deploy IR: nodes and (de)serialisation, shape inference, builders from zoo models,
-// the interpreter with its fusion passes, and the profiler.
+// The plain deploy IR: nodes and (de)serialisation, shape inference, the IR-to-IR passes and the
+// profiler. Graphs are built by the model families (models/) and run by runtime/.
 export * from './ir.js';
 export * from './shapes.js';
-export * from './build.js';
-export * from './run.js';
+export * from './passes.js';
 export * from './profile.js';

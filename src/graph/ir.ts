@@ -1,6 +1,9 @@
 // The plain deploy IR: a small DAG of NHWC ops (conv, act, add, concat, slice, depth_to_space,
 // resize, ...) in topological order, with weights held by name in PyTorch layouts. The structure
 // is plain JSON; the weights are Float32Arrays (serializeGraph packs them into one blob).
+// An image model's graph has one input and one output; a video model's step graph has several
+// of each (its window of LR frames and its state in, its HR frames and new state out), named by
+// their node ids and described in meta.video.
 
 /** Activations; a PReLU names its slope weight (1 shared value or one per channel). */
 export type Act =
@@ -22,7 +25,8 @@ interface NodeBase {
   inputs: string[];
 }
 
-export interface InputNode extends NodeBase { op: 'input'; channels: number }
+/** A graph input of `channels` channels at `scale` times the base (LR frame) size (default 1; an HR state has the model's scale). */
+export interface InputNode extends NodeBase { op: 'input'; channels: number; scale?: number }
 /** Stride-1 zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null. */
 export interface ConvNode extends NodeBase {
   op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; act?: Act;
@@ -40,11 +44,21 @@ export interface ConcatNode extends NodeBase { op: 'concat' }
 export interface SliceNode extends NodeBase { op: 'slice'; start: number; end: number }
 export interface DepthToSpaceNode extends NodeBase { op: 'depthToSpace'; scale: number; order: GraphPixelOrder }
 export interface ResizeNode extends NodeBase { op: 'resize'; scale: number; mode: GraphResizeMode }
+/** The inverse of depthToSpace (PyTorch pixel_unshuffle for order 'pytorch'). */
+export interface SpaceToDepthNode extends NodeBase { op: 'spaceToDepth'; scale: number; order: GraphPixelOrder }
+/**
+ * The global translation from frame inputs[0] to frame inputs[1] (align.ts's estimate: integer
+ * search within +-radius, then sub-pixel Gauss-Newton), as a [1, 1, 2] value (dx, dy) per item.
+ */
+export interface EstimateShiftNode extends NodeBase { op: 'estimateShift'; radius: number }
+/** inputs[0] moved by factor x the shift inputs[1] (bilinear, edges replicated): out(x, y) = in(x - f dx, y - f dy). */
+export interface TranslateNode extends NodeBase { op: 'translate'; factor: number }
+/** A graph output, named by its id. */
 export interface OutputNode extends NodeBase { op: 'output' }
 
 export type GraphNode =
   | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
-  | DepthToSpaceNode | ResizeNode | OutputNode;
+  | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | OutputNode;
 export type GraphOp = GraphNode['op'];
 
 export interface GraphWeight { shape: number[]; data: Float32Array }
@@ -56,18 +70,42 @@ export interface GraphMeta {
   scale: number;
   /** The architecture it was built from when that differs (ECBSR, ETDS). */
   from?: string;
+  /** A video model's step graph: which inputs and outputs are frames and which carry the state. */
+  video?: VideoStepMeta;
+}
+
+/**
+ * One step of a video model: `count` HR frames from the LR frames of their window (inputs
+ * `frames`, in clip order: window.past before the first, window.future after the last) and the
+ * state the previous step left (`state[i].input`, zeros at the start of a clip); outputs `outputs`
+ * (the HR frames in order) and the new state (`state[i].output`, fed back as `state[i].input`).
+ */
+export interface VideoStepMeta {
+  window: { past: number; future: number };
+  count: number;
+  frames: string[];
+  outputs: string[];
+  state: { input: string; output: string }[];
+}
+
+/** Indices of the window around frames [first, first + count) of a clip of `length` frames, edges replicated (clamped). */
+export function windowIndices(length: number, first: number, count: number, w: { past: number; future: number }): number[] {
+  const out: number[] = [];
+  for (let i = first - w.past; i < first + count + w.future; i++) out.push(Math.min(length - 1, Math.max(0, i)));
+  return out;
 }
 
 export interface Graph {
   meta: GraphMeta;
-  /** Topologically ordered: exactly one `input`, exactly one `output`. */
+  /** Topologically ordered: at least one `input` and one `output` (an image model: exactly one each). */
   nodes: GraphNode[];
   weights: Record<string, GraphWeight>;
 }
 
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
-  input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, resize: 1, output: 1,
+  input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
+  estimateShift: 2, translate: 2, output: 1,
 };
 
 export function nodeLabel(n: GraphNode): string {
@@ -150,6 +188,7 @@ export function validateGraph(g: Graph): void {
       case 'input':
         inputs++;
         if (!isPosInt(n.channels)) throw graphError(g, n, `channels ${n.channels} is not a positive integer`);
+        if (n.scale !== undefined && !isPosInt(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive integer`);
         break;
       case 'output':
         outputs++;
@@ -190,8 +229,15 @@ export function validateGraph(g: Graph): void {
         if (!isNonNegInt(n.start) || !isNonNegInt(n.end) || n.end <= n.start) throw graphError(g, n, `channel range [${n.start}, ${n.end}) is empty or not integral`);
         break;
       case 'depthToSpace':
+      case 'spaceToDepth':
         if (!isPosInt(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive integer`);
         if (n.order !== 'pytorch' && n.order !== 'tf') throw graphError(g, n, `order '${String(n.order)}' is not 'pytorch' or 'tf'`);
+        break;
+      case 'estimateShift':
+        if (!isPosInt(n.radius)) throw graphError(g, n, `radius ${n.radius} is not a positive integer`);
+        break;
+      case 'translate':
+        if (typeof n.factor !== 'number' || !Number.isFinite(n.factor)) throw graphError(g, n, `factor ${n.factor} is not a finite number`);
         break;
       case 'resize':
         if (typeof n.scale !== 'number' || !(n.scale > 0) || !Number.isFinite(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive finite number`);
@@ -202,15 +248,40 @@ export function validateGraph(g: Graph): void {
     }
     seen.add(n.id);
   });
-  if (inputs !== 1 || outputs !== 1) throw graphError(g, null, `needs exactly one input and one output node, has ${inputs} and ${outputs}`);
+  if (inputs < 1 || outputs < 1) throw graphError(g, null, `needs at least one input and one output node, has ${inputs} and ${outputs}`);
+  if (g.meta.video) validateVideoMeta(g, g.meta.video);
+  else if (inputs !== 1 || outputs !== 1) throw graphError(g, null, `an image graph needs exactly one input and one output node, has ${inputs} and ${outputs} (a video step graph describes its inputs in meta.video)`);
 }
 
+function validateVideoMeta(g: Graph, v: VideoStepMeta): void {
+  const ins = new Set(graphInputs(g).map((n) => n.id)), outs = new Set(graphOutputs(g).map((n) => n.id));
+  const named = [...v.frames, ...v.state.map((s) => s.input)];
+  const made = [...v.outputs, ...v.state.map((s) => s.output)];
+  if (!isPosInt(v.count) || !isNonNegInt(v.window?.past) || !isNonNegInt(v.window?.future)) throw graphError(g, null, 'meta.video: count, window.past and window.future must be integers (count >= 1)');
+  if (v.frames.length !== v.count + v.window.past + v.window.future) throw graphError(g, null, `meta.video: ${v.frames.length} frame inputs for a window of ${v.window.past} + ${v.count} + ${v.window.future}`);
+  if (v.outputs.length !== v.count) throw graphError(g, null, `meta.video: ${v.outputs.length} frame outputs for count ${v.count}`);
+  if (named.length !== ins.size || named.some((id) => !ins.has(id))) throw graphError(g, null, `meta.video names inputs [${named.join(', ')}], the graph has [${[...ins].join(', ')}]`);
+  if (made.length !== outs.size || made.some((id) => !outs.has(id))) throw graphError(g, null, `meta.video names outputs [${made.join(', ')}], the graph has [${[...outs].join(', ')}]`);
+}
+
+/** The input nodes in graph order. */
+export function graphInputs(g: Graph): InputNode[] {
+  return g.nodes.filter((m): m is InputNode => m.op === 'input');
+}
+
+/** The output nodes in graph order. */
+export function graphOutputs(g: Graph): OutputNode[] {
+  return g.nodes.filter((m): m is OutputNode => m.op === 'output');
+}
+
+/** The first input node (an image graph's only one). */
 export function inputNode(g: Graph): InputNode {
   const n = g.nodes.find((m): m is InputNode => m.op === 'input');
   if (!n) throw graphError(g, null, 'has no input node');
   return n;
 }
 
+/** The first output node (an image graph's only one). */
 export function outputNode(g: Graph): OutputNode {
   const n = g.nodes.find((m): m is OutputNode => m.op === 'output');
   if (!n) throw graphError(g, null, 'has no output node');
@@ -236,12 +307,20 @@ export function usedWeights(g: Graph): string[] {
 /** An activation with a PReLU's slopes given as values (GraphBuilder stores them as a weight). */
 export type ActSpec = Exclude<Act, { kind: 'prelu' }> | { kind: 'prelu'; alpha: GraphWeight };
 
-/** Appends nodes in order; each method returns the new node's id. */
+/** A state dict as the graph builders read it: PyTorch names to shapes and float32 values. */
+export type WeightSource = Record<string, GraphWeight>;
+
+/**
+ * Appends nodes in order; each method returns the new node's id. Built from a model's state dict
+ * (`sd`), `convOf(key)` and `weightOf(key)` read its weights by their PyTorch names, each stored
+ * once however often it is used (a video step graph unrolled over frames shares its convs).
+ */
 export class GraphBuilder {
   private readonly nodes: GraphNode[] = [];
   private readonly weights: Record<string, GraphWeight> = {};
+  private readonly fromSd = new Set<string>();
 
-  constructor(private readonly meta: GraphMeta) {}
+  constructor(private readonly meta: GraphMeta, private readonly sd: WeightSource = {}) {}
 
   private push<N extends GraphNode>(n: N): string {
     if (this.nodes.some((m) => m.id === n.id)) throw new Error(`mvsr: GraphBuilder: duplicate node id '${n.id}'`);
@@ -256,12 +335,29 @@ export class GraphBuilder {
     return name;
   }
 
+  /** The state dict's tensor `key`, or an error naming the architecture and the missing key. */
+  sdTensor(key: string): GraphWeight {
+    const t = this.sd[key];
+    if (!t) throw new Error(`mvsr: toGraph: ${this.meta.arch}: the state dict has no '${key}'`);
+    return t;
+  }
+
+  /** The state dict's tensor `key` stored as a graph weight of the same name (once). */
+  private sdWeight(key: string): string {
+    if (!this.fromSd.has(key)) {
+      this.weight(key, this.sdTensor(key));
+      this.fromSd.add(key);
+    }
+    return key;
+  }
+
   private act0(key: string, a: ActSpec): Act {
     return a.kind === 'prelu' ? { kind: 'prelu', alpha: this.weight(key, a.alpha) } : a;
   }
 
-  input(channels: number, id = 'input'): string {
-    return this.push({ op: 'input', id, inputs: [], channels });
+  /** A graph input: `channels` channels at `scale` times the base size (the primary input is 'input'). */
+  input(channels: number, id = 'input', scale = 1): string {
+    return this.push({ op: 'input', id, inputs: [], channels, ...(scale !== 1 ? { scale } : {}) });
   }
 
   /** Conv with weights stored as `${id}.weight` / `${id}.bias` (a fused PReLU's as `${id}.alpha`); padding defaults to (k-1)/2. */
@@ -275,6 +371,35 @@ export class GraphBuilder {
     return this.push(n);
   }
 
+  /**
+   * The state dict's conv `key` (`${key}.weight`, `${key}.bias` when present) as node `id`
+   * (default: the key), with an optional fused activation (a PReLU names its slope key).
+   */
+  convOf(key: string, x: string, o: { id?: string; groups?: number; padding?: number; act?: Act } = {}): string {
+    const weight = this.sdWeight(`${key}.weight`);
+    const k = this.sdTensor(weight).shape[2]!;
+    const n: ConvNode = {
+      op: 'conv', id: o.id ?? key, inputs: [x], weight, bias: this.sd[`${key}.bias`] ? this.sdWeight(`${key}.bias`) : null,
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? (k - 1) / 2,
+    };
+    if (o.act) n.act = o.act.kind === 'prelu' ? { kind: 'prelu', alpha: this.sdWeight(o.act.alpha) } : o.act;
+    return this.push(n);
+  }
+
+  /** The state dict's PReLU slopes `key` as an activation (for act() or convOf's act). */
+  prelu(key: string): Act {
+    return { kind: 'prelu', alpha: this.sdWeight(key) };
+  }
+
+  /** The state dict's transposed conv `key` as node `key`. */
+  convTransposeOf(key: string, x: string, o: { stride: number; padding?: number; outputPadding?: number }): string {
+    const weight = this.sdWeight(`${key}.weight`);
+    return this.push({
+      op: 'convTranspose', id: key, inputs: [x], weight, bias: this.sd[`${key}.bias`] ? this.sdWeight(`${key}.bias`) : null,
+      kernel: this.sdTensor(weight).shape[2]!, stride: o.stride, padding: o.padding ?? 0, outputPadding: o.outputPadding ?? 0,
+    });
+  }
+
   convTranspose(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { stride: number; padding?: number; outputPadding?: number }): string {
     return this.push({
       op: 'convTranspose', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
@@ -282,9 +407,10 @@ export class GraphBuilder {
     });
   }
 
-  /** An activation node; a PReLU's slopes are stored as `${id}.weight` (nn.PReLU's name). */
-  act(id: string, x: string, a: ActSpec): string {
-    return this.push({ op: 'act', id, inputs: [x], act: this.act0(`${id}.weight`, a) });
+  /** An activation node; a PReLU given by values is stored as `${id}.weight` (nn.PReLU's name), one from prelu(key) by its key. */
+  act(id: string, x: string, a: ActSpec | Act): string {
+    const act = a.kind === 'prelu' && typeof a.alpha === 'string' ? a as Act : this.act0(`${id}.weight`, a as ActSpec);
+    return this.push({ op: 'act', id, inputs: [x], act });
   }
 
   add(id: string, a: string, b: string): string {
@@ -303,18 +429,48 @@ export class GraphBuilder {
     return this.push({ op: 'slice', id, inputs: [x], start, end });
   }
 
+  /**
+   * torch.repeat_interleave(x, times, dim=channels) as slices and one concat: channel c fills
+   * channels c*times .. c*times+times-1 (so pixel shuffle spreads each LR pixel over its block).
+   */
+  repeatInterleave(id: string, x: string, C: number, times: number): string {
+    const parts: string[] = [];
+    for (let c = 0; c < C; c++) {
+      const ch = C === 1 ? x : this.slice(`${id}.c${c}`, x, c, c + 1);
+      for (let j = 0; j < times; j++) parts.push(ch);
+    }
+    return this.concat(id, parts);
+  }
+
   depthToSpace(id: string, x: string, scale: number, order: GraphPixelOrder = 'pytorch'): string {
     return this.push({ op: 'depthToSpace', id, inputs: [x], scale, order });
+  }
+
+  spaceToDepth(id: string, x: string, scale: number, order: GraphPixelOrder = 'pytorch'): string {
+    return this.push({ op: 'spaceToDepth', id, inputs: [x], scale, order });
   }
 
   resize(id: string, x: string, scale: number, mode: GraphResizeMode): string {
     return this.push({ op: 'resize', id, inputs: [x], scale, mode });
   }
 
+  estimateShift(id: string, prev: string, cur: string, radius: number): string {
+    return this.push({ op: 'estimateShift', id, inputs: [prev, cur], radius });
+  }
+
+  translate(id: string, x: string, shift: string, factor = 1): string {
+    return this.push({ op: 'translate', id, inputs: [x, shift], factor });
+  }
+
   /** Close the graph with an output node and validate it. */
   output(x: string, id = 'output'): Graph {
-    this.push({ op: 'output', id, inputs: [x] });
-    const g: Graph = { meta: { ...this.meta, args: { ...this.meta.args } }, nodes: [...this.nodes], weights: { ...this.weights } };
+    return this.outputs([[id, x]]);
+  }
+
+  /** Close the graph with named outputs ([output id, node read]) and validate it; `video` describes a step graph. */
+  outputs(outs: [string, string][], video?: VideoStepMeta): Graph {
+    for (const [id, x] of outs) this.push({ op: 'output', id, inputs: [x] });
+    const g: Graph = { meta: { ...this.meta, args: { ...this.meta.args }, ...(video ? { video } : {}) }, nodes: [...this.nodes], weights: { ...this.weights } };
     validateGraph(g);
     return g;
   }

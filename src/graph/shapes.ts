@@ -25,7 +25,7 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
   const x = ins[0]!;
   switch (n.op) {
     case 'input':
-      return [H, W, n.channels];
+      return [H * (n.scale ?? 1), W * (n.scale ?? 1), n.channels];
     case 'output':
       return x;
     case 'conv': {
@@ -76,6 +76,22 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
       if (x[2] % s2) throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels, not divisible by scale^2 = ${s2}`);
       return [x[0] * n.scale, x[1] * n.scale, x[2] / s2];
     }
+    case 'spaceToDepth': {
+      if (x[0] % n.scale || x[1] % n.scale) throw graphError(g, n, `input '${n.inputs[0]}' ${fmt(x)} is not divisible by scale ${n.scale} in H and W`);
+      return [x[0] / n.scale, x[1] / n.scale, x[2] * n.scale * n.scale];
+    }
+    case 'estimateShift': {
+      const y = ins[1]!;
+      if (!sameDim(x[0], y[0]) || !sameDim(x[1], y[1]) || x[2] !== y[2]) {
+        throw graphError(g, n, `frames '${n.inputs[0]}' ${fmt(x)} and '${n.inputs[1]}' ${fmt(y)} differ in shape`);
+      }
+      return [1, 1, 2];
+    }
+    case 'translate': {
+      const d = ins[1]!;
+      if (d[0] !== 1 || d[1] !== 1 || d[2] !== 2) throw graphError(g, n, `shift '${n.inputs[1]}' is ${fmt(d)}, not an estimateShift's 1x1x2`);
+      return x;
+    }
     case 'resize': {
       const Ho = resizeOutputSize(x[0], n.scale, n.mode), Wo = resizeOutputSize(x[1], n.scale, n.mode);
       if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} resized by ${n.scale} is empty (${Ho}x${Wo})`);
@@ -108,7 +124,7 @@ export function inferChannels(g: Graph): Map<string, number> {
   return new Map([...propagate(g, NaN, NaN)].map(([k, s]) => [k, s[2]]));
 }
 
-/** The output shape [H, W, C] for an H x W input. */
+/** The output shape [H, W, C] for an H x W input (the first output of a step graph). */
 export function outputShape(g: Graph, H: number, W: number): NodeShape {
   const shapes = inferShapes(g, H, W);
   return shapes.get(g.nodes.find((n) => n.op === 'output')!.id)!;

@@ -5,8 +5,10 @@ import { Module, type StateDict } from '../nn/module.js';
 import { Conv2d, ReLU, PixelShuffle, Sequential } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
-import type { SRModel } from './registry.js';
-import { repeatInterleaveChannels, dropLastChannel, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, etTail } from './plain.js';
+import { repeatInterleaveChannels, dropLastChannel } from '../autograd/ops/layout.js';
+import { GraphBuilder, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
+import { zerosTensor, entry, placeKernel, placeVector, setCentre, etTail, dropLastAtX3 } from './surgery.js';
 
 export type ABPNArgs = { num_feat: number; num_block: number; scale: number };
 
@@ -100,3 +102,37 @@ export class ABPN_ET extends Module implements SRModel {
     return this.upsampler.forward(y);
   }
 }
+
+const RELU = { kind: 'relu' } as const;
+
+/** ABPN backbone up to (not including) the tail: conv + ReLU, num_block x (conv + ReLU). */
+function bodyGraph(b: GraphBuilder, nb: number, x: string): string {
+  let y = b.act('backbone.1', b.convOf('backbone.0', x), RELU);
+  for (let i = 0; i < nb; i++) y = b.act(`backbone.${2 + i}.1`, b.convOf(`backbone.${2 + i}.0`, y), RELU);
+  return y;
+}
+
+/** ABPN: body, conv + ReLU, conv, + anchor (repeat_interleave(x, s^2)), pixel shuffle. */
+export function abpnGraph(a: ABPNArgs, sd: WeightSource): Graph {
+  const s = a.scale, nb = a.num_block;
+  const b = new GraphBuilder({ arch: 'ABPN', args: a, scale: s }, sd);
+  const x = b.input(3);
+  let y = bodyGraph(b, nb, x);
+  y = b.act(`backbone.${3 + nb}`, b.convOf(`backbone.${2 + nb}`, y), RELU);
+  y = b.convOf(`backbone.${4 + nb}`, y);
+  return b.output(b.depthToSpace('upsampler', b.add('add_anchor', y, b.repeatInterleave('anchor', x, 3, s * s)), s));
+}
+
+/** ABPN_ET: body, (conv + ReLU) x 3 (the last a 1x1 clip), (x3: drop last), pixel shuffle. */
+export function abpnEtGraph(a: ABPNArgs, sd: WeightSource): Graph {
+  const s = a.scale, nb = a.num_block;
+  const b = new GraphBuilder({ arch: 'ABPN_ET', args: a, scale: s }, sd);
+  let y = bodyGraph(b, nb, b.input(3));
+  for (const j of [2 + nb, 4 + nb, 6 + nb]) y = b.act(`backbone.${j + 1}`, b.convOf(`backbone.${j}`, y), RELU);
+  return b.output(b.depthToSpace('upsampler', dropLastAtX3(b, y, s, b.sdTensor(`backbone.${6 + nb}.weight`).shape[0]!), s));
+}
+
+const abpnDefaults: ABPNArgs = { num_feat: 28, num_block: 4, scale: 4 };
+
+export const abpnArch: ImageArchSpec<ABPNArgs, ABPN> = { kind: 'image', defaults: abpnDefaults, create: (a) => new ABPN(a), graph: abpnGraph, et: (m) => m.toET() };
+export const abpnEtArch: ImageArchSpec<ABPNArgs, ABPN_ET> = { kind: 'image', defaults: abpnDefaults, create: (a) => new ABPN_ET(a), graph: abpnEtGraph };

@@ -4,7 +4,8 @@ import { Module } from '../nn/module.js';
 import { record, type Var } from '../autograd/var.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { upsample } from '../autograd/ops/resize.js';
-import type { SRModel } from './registry.js';
+import { GraphBuilder, type Graph, type GraphResizeMode } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
 
 export type BicubicArgs = { upscale: number };
 
@@ -41,3 +42,15 @@ export class MatlabBicubic extends Module implements SRModel {
     });
   }
 }
+
+function resizeGraph(arch: string, mode: GraphResizeMode) {
+  return (a: BicubicArgs): Graph => {
+    const b = new GraphBuilder({ arch, args: a, scale: a.upscale });
+    return b.output(b.resize('resize', b.input(3), a.upscale, mode));
+  };
+}
+
+export const bicubicArch: ImageArchSpec<BicubicArgs, Bicubic> = { kind: 'image', defaults: { upscale: 4 }, create: (a) => new Bicubic(a), graph: resizeGraph('Bicubic', 'bicubic') };
+export const matlabBicubicArch: ImageArchSpec<MatlabBicubicArgs, MatlabBicubic> = {
+  kind: 'image', defaults: { upscale: 4 }, create: (a) => new MatlabBicubic(a), graph: resizeGraph('MatlabBicubic', 'matlabBicubic'),
+};

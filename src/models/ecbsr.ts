@@ -3,17 +3,17 @@
 // ECBSRT after the ETDS paper's equivalent transformation (ET): the input rides along in spare
 // channels so the residual add and the output clamp become part of the plain convolutions.
 import { Module, Parameter, type StateDict } from '../nn/module.js';
-import { Conv2d, PReLU, ReLU, PixelShuffle, Sequential } from '../nn/layers.js';
+import { Conv2d, Identity, PReLU, ReLU, PixelShuffle, Sequential } from '../nn/layers.js';
 import { defaultConvInit, initRng } from '../nn/init.js';
-import { Var } from '../autograd/var.js';
+import { Var, constant } from '../autograd/var.js';
 import { conv2d } from '../autograd/ops/conv.js';
 import { add } from '../autograd/ops/pointwise.js';
+import { repeatInterleaveChannels, dropLastChannel } from '../autograd/ops/layout.js';
 import { ecbFold, type FoldBranches } from '../autograd/ops/reparam.js';
 import { Tensor } from '../tensor/tensor.js';
-import type { SRModel } from './registry.js';
-import {
-  Identity, repeatInterleaveChannels, dropLastChannel, tapeConstant, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, etTail,
-} from './plain.js';
+import { GraphBuilder, type Act, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
+import { zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, etTail, dropLastAtX3 } from './surgery.js';
 
 export type ECBSRArgs = {
   num_in_ch: number;
@@ -117,7 +117,7 @@ export class SeqConv3x3 extends Module {
     // everywhere. (A 1x1 conv with padding 1 would do it in one op, but the engine's conv
     // backward supports padding <= K-1 only.)
     const M = this.midPlanes;
-    const centreTap = tapeConstant(Tensor.from([M, 1, 3, 3], Array.from({ length: M * 9 }, (_, i) => (i % 9 === 4 ? 1 : 0))));
+    const centreTap = constant(Tensor.from([M, 1, 3, 3], Array.from({ length: M * 9 }, (_, i) => (i % 9 === 4 ? 1 : 0))));
     const z = conv2d(x, this.k0, null, { padding: 0 });
     const y0 = conv2d(z, centreTap, this.b0, { groups: M, padding: 2 });
     if (this.type === 'conv1x1-conv3x3') return conv2d(y0, this.k1!, this.b1, { padding: 0 });
@@ -190,8 +190,8 @@ export class ECB extends Module {
     let y: Var;
     if (!this.training) {
       const f = this.repParams();
-      const w = tapeConstant(Tensor.from([this.outPlanes, this.inPlanes, 3, 3], f.weight));
-      const b = tapeConstant(Tensor.from([this.outPlanes], f.bias));
+      const w = constant(Tensor.from([this.outPlanes, this.inPlanes, 3, 3], f.weight));
+      const b = constant(Tensor.from([this.outPlanes], f.bias));
       y = conv2d(x, w, b, { padding: 1 });
     } else {
       const f = ecbFold(this.foldBranches());
@@ -368,3 +368,50 @@ export class ECBSRET extends Module implements SRModel {
     return this.upsampler.forward(y);
   }
 }
+
+/** ECB activation of act_type (PReLU slopes from `${key}.weight`), or undefined for 'linear'. */
+function graphAct(b: GraphBuilder, a: ECBSRArgs, key: string): Act | undefined {
+  switch (a.act_type) {
+    case 'prelu': return b.prelu(`${key}.weight`);
+    case 'relu': return { kind: 'relu' };
+    case 'linear': return undefined;
+    default: throw new Error(`mvsr: toGraph: ${a.act_type}: act_type has no graph form (prelu, relu, linear)`);
+  }
+}
+
+/** backbone.i = Sequential(conv, act) for i = 0..num_block (the hidden layers of ECBSRT / ECBSRET). */
+function hiddenGraph(b: GraphBuilder, a: ECBSRArgs, x: string): string {
+  let y = x;
+  for (let i = 0; i <= a.num_block; i++) {
+    y = b.convOf(`backbone.${i}.0`, y);
+    const act = graphAct(b, a, `backbone.${i}.1`);
+    if (act) y = b.act(`backbone.${i}.1`, y, act);
+  }
+  return y;
+}
+
+/** ECBSRT: pixel_shuffle(backbone(x) + repeat_interleave(x)). */
+export function ecbsrtGraph(a: ECBSRArgs, sd: WeightSource): Graph {
+  const s = a.upscale, Cin = a.num_in_ch;
+  const b = new GraphBuilder({ arch: 'ECBSRT', args: a, scale: s }, sd);
+  const x = b.input(Cin);
+  const y = b.convOf(`backbone.${a.num_block + 1}.0`, hiddenGraph(b, a, x));
+  // one input channel is broadcast to every output sub-pixel channel, else each repeated s^2 times
+  const sc = b.repeatInterleave('shortcut', x, Cin, Cin > 1 ? s * s : a.num_out_ch * s * s);
+  return b.output(b.depthToSpace('upsampler', b.add('add_shortcut', y, sc), s));
+}
+
+/** ECBSRET: hidden layers, conv + ReLU, 1x1 clip conv + ReLU, (x3: drop last), pixel shuffle. */
+export function ecbsretGraph(a: ECBSRArgs, sd: WeightSource): Graph {
+  const s = a.upscale, nb = a.num_block;
+  const b = new GraphBuilder({ arch: 'ECBSRET', args: a, scale: s }, sd);
+  let y = hiddenGraph(b, a, b.input(a.num_in_ch));
+  for (const i of [nb + 1, nb + 2]) y = b.act(`backbone.${i}.1`, b.convOf(`backbone.${i}.0`, y), { kind: 'relu' });
+  return b.output(b.depthToSpace('upsampler', dropLastAtX3(b, y, s, b.sdTensor(`backbone.${nb + 2}.0.weight`).shape[0]!), s));
+}
+
+const ecbsrDefaults: ECBSRArgs = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 4, num_feat: 16, act_type: 'prelu' };
+
+export const ecbsrArch: ImageArchSpec<ECBSRArgs, ECBSR> = { kind: 'image', defaults: ecbsrDefaults, create: (a) => new ECBSR(a), deploy: (m) => m.deploy() };
+export const ecbsrtArch: ImageArchSpec<ECBSRArgs, ECBSRT> = { kind: 'image', defaults: ecbsrDefaults, create: (a) => new ECBSRT(a), graph: ecbsrtGraph, et: (m) => m.toET() };
+export const ecbsretArch: ImageArchSpec<ECBSRArgs, ECBSRET> = { kind: 'image', defaults: ecbsrDefaults, create: (a) => new ECBSRET(a), graph: ecbsretGraph };

@@ -12,7 +12,8 @@ import { Module } from '../nn/module.js';
 import { Conv2d, PReLU, PixelShuffle, Sequential } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
-import type { SRModel } from './registry.js';
+import { GraphBuilder, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
 
 export type ELSRArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number };
 
@@ -39,3 +40,16 @@ export class ELSR extends Module implements SRModel {
     return this.upsampler.forward(this.conv_last.forward(add(f, this.body.forward(f))));
   }
 }
+
+/** ELSR: f = conv_first(x); conv_last(f + body(f)) with body = conv, PReLU, conv; pixel shuffle. */
+export function elsrGraph(a: ELSRArgs, sd: WeightSource): Graph {
+  const b = new GraphBuilder({ arch: 'ELSR', args: a, scale: a.upscale }, sd);
+  const f = b.convOf('conv_first', b.input(a.num_in_ch));
+  const y = b.act('body.1', b.convOf('body.0', f), b.prelu('body.1.weight'));
+  const r = b.add('add_body', f, b.convOf('body.2', y));
+  return b.output(b.depthToSpace('upsampler', b.convOf('conv_last', r), a.upscale));
+}
+
+export const elsrArch: ImageArchSpec<ELSRArgs, ELSR> = {
+  kind: 'image', defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 6 }, create: (a) => new ELSR(a), graph: elsrGraph,
+};

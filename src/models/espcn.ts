@@ -4,7 +4,8 @@ import { Module } from '../nn/module.js';
 import { Conv2d, PixelShuffle } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { tanh, sigmoid } from '../autograd/ops/pointwise.js';
-import type { SRModel } from './registry.js';
+import { GraphBuilder, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
 
 export type ESPCNArgs = { colors: number; upscale: number };
 
@@ -31,3 +32,15 @@ export class ESPCN extends Module implements SRModel {
     return sigmoid(this.pixel_shuffle.forward(this.conv3.forward(y)));
   }
 }
+
+/** ESPCN: conv1 + tanh, conv2 + tanh, conv3, pixel shuffle, sigmoid. */
+export function espcnGraph(a: ESPCNArgs, sd: WeightSource): Graph {
+  const b = new GraphBuilder({ arch: 'ESPCN', args: a, scale: a.upscale }, sd);
+  let y = b.input(a.colors);
+  y = b.act('conv1.tanh', b.convOf('conv1', y), { kind: 'tanh' });
+  y = b.act('conv2.tanh', b.convOf('conv2', y), { kind: 'tanh' });
+  y = b.depthToSpace('pixel_shuffle', b.convOf('conv3', y), a.upscale);
+  return b.output(b.act('sigmoid', y, { kind: 'sigmoid' }));
+}
+
+export const espcnArch: ImageArchSpec<ESPCNArgs, ESPCN> = { kind: 'image', defaults: { colors: 3, upscale: 4 }, create: (a) => new ESPCN(a), graph: espcnGraph };

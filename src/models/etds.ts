@@ -3,11 +3,14 @@
 // upsampled by repetition — and ETDSForInference, the single plain stream the two fold into
 // (the reference's converter.py), with the output clamp folded in as relu(1 - relu(1 - y)).
 import { Module, type StateDict } from '../nn/module.js';
-import { Conv2d, PixelShuffle } from '../nn/layers.js';
+import { Conv2d, ModuleList, PixelShuffle } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add, relu } from '../autograd/ops/pointwise.js';
-import type { SRModel } from './registry.js';
-import { ModuleList, dropLastChannel, zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv } from './plain.js';
+import { dropLastChannel } from '../autograd/ops/layout.js';
+import { GraphBuilder, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
+import { zerosTensor, entry, placeKernel, placeVector, setCentre, clipConv, dropLastAtX3 } from './surgery.js';
+import { plainStemGraph } from './plain.js';
 
 export type ETDSArgs = {
   num_in_ch: number;
@@ -167,3 +170,20 @@ export class ETDSForInference extends Module implements SRModel {
     return this.upsampler.forward(y);
   }
 }
+
+/** ETDSForInference: stem, conv_last + ReLU, conv_clip + ReLU, (x3: drop last), pixel shuffle. */
+export function etdsInferenceGraph(a: ETDSArgs, sd: WeightSource): Graph {
+  const s = a.upscale;
+  const b = new GraphBuilder({ arch: 'ETDSForInference', args: a, scale: s }, sd);
+  let y = plainStemGraph(b, a.num_block, b.input(a.num_in_ch));
+  y = b.act('conv_last.relu', b.convOf('conv_last', y), { kind: 'relu' });
+  y = b.act('conv_clip.relu', b.convOf('conv_clip', y), { kind: 'relu' });
+  return b.output(b.depthToSpace('upsampler', dropLastAtX3(b, y, s, b.sdTensor('conv_clip.weight').shape[0]!), s));
+}
+
+const etdsDefaults: ETDSArgs = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 5, num_feat: 16, num_residual_feat: 3 };
+
+export const etdsArch: ImageArchSpec<ETDSArgs, ETDS> = { kind: 'image', defaults: etdsDefaults, create: (a) => new ETDS(a), deploy: (m) => m.deploy() };
+export const etdsInferenceArch: ImageArchSpec<ETDSArgs, ETDSForInference> = {
+  kind: 'image', defaults: etdsDefaults, create: (a) => new ETDSForInference(a), graph: etdsInferenceGraph,
+};

@@ -5,7 +5,8 @@ import { Module } from '../nn/module.js';
 import { Conv2d, ConvTranspose2d, PReLU, Sequential } from '../nn/layers.js';
 import { initRng, kaimingNormal } from '../nn/init.js';
 import type { Var } from '../autograd/var.js';
-import type { SRModel } from './registry.js';
+import { GraphBuilder, type Graph, type WeightSource } from '../graph/ir.js';
+import type { ImageArchSpec, SRModel } from './types.js';
 
 export type FSRCNNArgs = { upscale: number };
 
@@ -47,3 +48,18 @@ export class FSRCNN extends Module implements SRModel {
     return this.last_part.forward(this.mid_part.forward(this.first_part.forward(x)));
   }
 }
+
+/** FSRCNN: (conv + PReLU) x 7 as first_part / mid_part, then the 9x9 transposed conv. */
+export function fsrcnnGraph(a: FSRCNNArgs, sd: WeightSource): Graph {
+  const s = a.upscale;
+  const b = new GraphBuilder({ arch: 'FSRCNN', args: a, scale: s }, sd);
+  let y = b.input(3);
+  const convPrelu = (prefix: string, i: number): void => {
+    y = b.act(`${prefix}.${i + 1}`, b.convOf(`${prefix}.${i}`, y), b.prelu(`${prefix}.${i + 1}.weight`));
+  };
+  convPrelu('first_part', 0);
+  for (let i = 0; i < 12; i += 2) convPrelu('mid_part', i);
+  return b.output(b.convTransposeOf('last_part', y, { stride: s, padding: 4, outputPadding: s - 1 }));
+}
+
+export const fsrcnnArch: ImageArchSpec<FSRCNNArgs, FSRCNN> = { kind: 'image', defaults: { upscale: 4 }, create: (a) => new FSRCNN(a), graph: fsrcnnGraph };

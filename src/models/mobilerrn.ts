@@ -9,13 +9,14 @@
 // LR frames (estimated within +-align_radius LR pixels, sub-pixel, bilinear; see
 // autograd/ops/align.ts). It adds no parameter, so a model trained without it loads with it.
 import { Module } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, ModuleList } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
 import { checkAlignArgs, estimateShift, translate, type AlignArgs } from '../autograd/ops/align.js';
-import { ModuleList } from './plain.js';
-import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
+import type { Graph, WeightSource } from '../graph/ir.js';
+import { bilinearUp, zeroState, StepGraph } from './vsr.js';
+import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type MobileRRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number } & AlignArgs;
 
@@ -81,3 +82,40 @@ export class MobileRRN extends Module implements VideoSRModel {
     throw new Error('mvsr: MobileRRN is a video model: use forwardFrames / forwardClip / VideoUpscaler');
   }
 }
+
+/** f + conv2(relu(conv1(f))) for the block at `key` (node ids end in `tag`). */
+export function residualBlockGraph(b: StepGraph, key: string, f: string, tag: string): string {
+  const y = b.convOf(`${key}.conv1`, f, { id: `${key}.conv1${tag}`, act: { kind: 'relu' } });
+  return b.add(`${key}.add${tag}`, f, b.convOf(`${key}.conv2`, y, { id: `${key}.conv2${tag}` }));
+}
+
+/** MobileRRN's step graph: forwardFrames for `count` frames, node for op (align: estimateShift + translate). */
+export function mobileRrnStepGraph(a: MobileRRNArgs, sd: WeightSource, count: number): Graph {
+  const s = a.upscale;
+  const b = new StepGraph('MobileRRN', a, sd, count, { past: 1, future: 0 });
+  let hidden = b.state('hidden', a.num_feat);
+  const hr: string[] = [];
+  for (let t = 0; t < count; t++) {
+    const tag = count > 1 ? `@${t}` : '';
+    const cur = b.frames[t + 1]!;
+    let prev = b.frames[t]!;
+    if (a.align === 'global') {
+      const d = b.estimateShift(`shift${tag}`, prev, cur, a.align_radius);
+      prev = b.translate(`align_prev${tag}`, prev, d);
+      hidden = b.translate(`align_hidden${tag}`, hidden, d);
+    }
+    let f = b.convOf('conv_first', b.concat(`cat${tag}`, [prev, cur, hidden]), { id: `conv_first${tag}`, act: { kind: 'relu' } });
+    for (let i = 0; i < a.num_block; i++) f = residualBlockGraph(b, `recon_trunk.${i}`, f, tag);
+    hidden = b.convOf('conv_hidden', f, { id: `conv_hidden${tag}`, act: { kind: 'relu' } });
+    const res = b.depthToSpace(`upsampler${tag}`, b.convOf('conv_last', f, { id: `conv_last${tag}` }), s);
+    hr.push(b.add(`add_skip${tag}`, res, b.bilinearUp(`skip${tag}`, cur, s)));
+  }
+  return b.finish(hr, { hidden });
+}
+
+export const mobileRrnArch: VideoArchSpec<MobileRRNArgs, MobileRRN> = {
+  kind: 'video',
+  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 16, num_block: 5, align: 'none', align_radius: 4 },
+  create: (a) => new MobileRRN(a),
+  stepGraph: mobileRrnStepGraph,
+};

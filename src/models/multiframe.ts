@@ -5,13 +5,14 @@
 // current frame. No state. num_frame 1 is a single-frame model: with residual blocks it is
 // MobileRRN without its recurrence, the baseline a recurrent model of similar MACs must beat.
 import { Module } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, ModuleList } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
-import { ModuleList } from './plain.js';
-import { ResidualBlockNoBN } from './mobilerrn.js';
-import { bilinearUp, type VideoSRModel, type VideoState } from './vsr.js';
+import type { Graph, WeightSource } from '../graph/ir.js';
+import { ResidualBlockNoBN, residualBlockGraph } from './mobilerrn.js';
+import { bilinearUp, StepGraph } from './vsr.js';
+import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type MultiFramePlainArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number; num_frame: number; block: string };
 
@@ -56,3 +57,28 @@ export class MultiFramePlain extends Module implements VideoSRModel {
     throw new Error('mvsr: MultiFramePlain is a video model: use forwardFrames / forwardClip / VideoUpscaler');
   }
 }
+
+/** MultiFramePlain's step graph for `count` frames (no state). */
+export function multiFramePlainStepGraph(a: MultiFramePlainArgs, sd: WeightSource, count: number): Graph {
+  const n = a.num_frame, r = (n - 1) / 2, s = a.upscale;
+  const b = new StepGraph('MultiFramePlain', a, sd, count, { past: r, future: r });
+  const hr: string[] = [];
+  for (let t = 0; t < count; t++) {
+    const tag = count > 1 ? `@${t}` : '';
+    const win = b.frames.slice(t, t + n);
+    let y = b.convOf('conv_first', n === 1 ? win[0]! : b.concat(`cat${tag}`, win), { id: `conv_first${tag}`, act: { kind: 'relu' } });
+    for (let i = 0; i < a.num_block; i++) {
+      y = a.block === 'residual' ? residualBlockGraph(b, `body.${i}`, y, tag) : b.convOf(`body.${i}`, y, { id: `body.${i}${tag}`, act: { kind: 'relu' } });
+    }
+    const res = b.depthToSpace(`upsampler${tag}`, b.convOf('conv_last', y, { id: `conv_last${tag}` }), s);
+    hr.push(b.add(`add_skip${tag}`, res, b.bilinearUp(`skip${tag}`, b.frames[t + r]!, s)));
+  }
+  return b.finish(hr, {});
+}
+
+export const multiFramePlainArch: VideoArchSpec<MultiFramePlainArgs, MultiFramePlain> = {
+  kind: 'video',
+  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 16, num_block: 4, num_frame: 3, block: 'plain' },
+  create: (a) => new MultiFramePlain(a),
+  stepGraph: multiFramePlainStepGraph,
+};

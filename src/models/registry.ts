@@ -1,43 +1,30 @@
 // The model zoo's registry, in the BasicSR shape: architectures by the names the reference
-// code and its YAML configs use (`network_g: {type: ETDS, ...}`), built from plain args.
-import type { Module } from '../nn/module.js';
-import { Bicubic, MatlabBicubic, type BicubicArgs, type MatlabBicubicArgs } from './bicubic.js';
-import { ESPCN, type ESPCNArgs } from './espcn.js';
-import { FSRCNN, type FSRCNNArgs } from './fsrcnn.js';
-import { ECBSR, ECBSRT, ECBSRET, type ECBSRArgs } from './ecbsr.js';
-import { ABPN, ABPN_ET, type ABPNArgs } from './abpn.js';
-import { Plain, type PlainArgs } from './plain.js';
-import { ETDS, ETDSForInference, type ETDSArgs } from './etds.js';
-import { ELSR, type ELSRArgs } from './elsr.js';
-import type { VideoSRModel } from './vsr.js';
-import { RLSP, type RLSPArgs } from './rlsp.js';
-import { MobileRRN, type MobileRRNArgs } from './mobilerrn.js';
-import { SWRN, type SWRNArgs } from './swrn.js';
-import { MultiFramePlain, type MultiFramePlainArgs } from './multiframe.js';
+// code and its YAML configs use (`network_g: {type: ETDS, ...}`), built from plain args. Each
+// family file declares its ArchSpecs (types.ts); here they are listed by name, and a model is
+// turned into its deploy graph (image) or step graph (video) through its spec's typed fields.
+import { bicubicArch, matlabBicubicArch } from './bicubic.js';
+import { espcnArch } from './espcn.js';
+import { fsrcnnArch } from './fsrcnn.js';
+import { ecbsrArch, ecbsrtArch, ecbsretArch } from './ecbsr.js';
+import { abpnArch, abpnEtArch } from './abpn.js';
+import { plainArch } from './plain.js';
+import { etdsArch, etdsInferenceArch } from './etds.js';
+import { elsrArch } from './elsr.js';
+import { rlspArch } from './rlsp.js';
+import { mobileRrnArch } from './mobilerrn.js';
+import { swrnArch } from './swrn.js';
+import { multiFramePlainArch } from './multiframe.js';
+import type { Graph, WeightSource } from '../graph/ir.js';
+import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
-/** A super-resolution network: NHWC RGB in [0,1] at LR size -> NHWC at `scale` times the size. */
-export interface SRModel extends Module {
-  readonly scale: number;
-  /** The registry name it was built under (the config's `type`). */
-  readonly arch: string;
-  /** The full argument set (defaults filled in), enough to rebuild it with createModel. */
-  readonly args: Record<string, unknown>;
-}
-
-export type ArchArgs = Record<string, unknown>;
-
-export interface ArchSpec {
-  create(args: ArchArgs): SRModel | VideoSRModel;
-  /** Every accepted argument with its default; an argument's type is its default's type. */
-  defaults: ArchArgs;
-  /** 'image': one frame in, one out (SRModel); 'video': frames and a recurrent state (VideoSRModel). */
-  kind: 'image' | 'video';
-}
+export type { ArchArgs, ArchSpec, ImageArchSpec, VideoArchSpec, SRModel, VideoSRModel };
 
 const archs = new Map<string, ArchSpec>();
 
 export function registerArch(name: string, spec: ArchSpec): void {
   if (archs.has(name)) throw new Error(`mvsr: registerArch: an architecture named '${name}' is already registered`);
+  if (spec.kind === 'image' && !spec.graph === !spec.deploy) throw new Error(`mvsr: registerArch: image architecture '${name}' needs exactly one of graph (its deploy graph) and deploy (the plain model it folds into)`);
+  if (spec.kind === 'video' && typeof spec.stepGraph !== 'function') throw new Error(`mvsr: registerArch: video architecture '${name}' needs a stepGraph`);
   archs.set(name, spec);
 }
 
@@ -104,38 +91,62 @@ export function createAnyModelFromConfig(networkG: ArchArgs): SRModel | VideoSRM
   return createAnyModel(type, args);
 }
 
-// Defaults: the smallest configuration of each family in the ETDS paper's Table 2, at x4.
-// `create` receives resolveArgs' output: every key of `defaults`, each of its default's type.
-const ecbsrDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 4, num_feat: 16, act_type: 'prelu' };
-const etdsDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 5, num_feat: 16, num_residual_feat: 3 };
-const abpnDefaults = { num_feat: 28, num_block: 4, scale: 4 };
-const plainDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 6, num_feat: 32 };
-const elsrDefaults = { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 6 };
+// Defaults: the smallest configuration of each family in the ETDS paper's Table 2, at x4; video
+// models sized for the MAI setting (180x320 -> 720x1280).
+const builtins: [string, ArchSpec][] = [
+  ['Bicubic', bicubicArch], ['MatlabBicubic', matlabBicubicArch], ['ESPCN', espcnArch], ['FSRCNN', fsrcnnArch],
+  ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
+  ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
+  ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
+];
+for (const [name, spec] of builtins) registerArch(name, spec);
 
-function builtin<A>(name: string, defaults: A & ArchArgs, make: (a: A) => SRModel): void {
-  registerArch(name, { kind: 'image', defaults, create: (a) => make(a as A) });
+// ---- deploy graphs ---------------------------------------------------------------------------
+
+function imageSpec(arch: string): ImageArchSpec {
+  const spec = getArch(arch);
+  if (spec.kind !== 'image') throw new Error(`mvsr: toGraph: ${arch} is a video model: its deploy form is a step graph (stepGraph)`);
+  return spec;
 }
 
-builtin<BicubicArgs>('Bicubic', { upscale: 4 }, (a) => new Bicubic(a));
-builtin<MatlabBicubicArgs>('MatlabBicubic', { upscale: 4 }, (a) => new MatlabBicubic(a));
-builtin<ESPCNArgs>('ESPCN', { colors: 3, upscale: 4 }, (a) => new ESPCN(a));
-builtin<FSRCNNArgs>('FSRCNN', { upscale: 4 }, (a) => new FSRCNN(a));
-builtin<ECBSRArgs>('ECBSR', ecbsrDefaults, (a) => new ECBSR(a));
-builtin<ECBSRArgs>('ECBSRT', ecbsrDefaults, (a) => new ECBSRT(a));
-builtin<ECBSRArgs>('ECBSRET', ecbsrDefaults, (a) => new ECBSRET(a));
-builtin<ABPNArgs>('ABPN', abpnDefaults, (a) => new ABPN(a));
-builtin<ABPNArgs>('ABPN_ET', abpnDefaults, (a) => new ABPN_ET(a));
-builtin<PlainArgs>('Plain', plainDefaults, (a) => new Plain(a));
-builtin<ETDSArgs>('ETDS', etdsDefaults, (a) => new ETDS(a));
-builtin<ETDSArgs>('ETDSForInference', etdsDefaults, (a) => new ETDSForInference(a));
-builtin<ELSRArgs>('ELSR', elsrDefaults, (a) => new ELSR(a));
-
-// Video models: RGB, x4 defaults sized for the MAI setting (180x320 -> 720x1280).
-const videoBase = { num_in_ch: 3, num_out_ch: 3, upscale: 4 };
-function video<A>(name: string, defaults: A & ArchArgs, make: (a: A) => VideoSRModel): void {
-  registerArch(name, { kind: 'video', defaults, create: (a) => make(a as A) });
+/** The deploy graph of an image architecture with `args` and the weights of a state dict (e.g. a checkpoint's, as loaded). */
+export function graphFromStateDict(arch: string, args: ArchArgs, sd: WeightSource): Graph {
+  const spec = imageSpec(arch);
+  if (!spec.graph) {
+    const plain = spec.deploy ? ` (it is a training form: build its deploy() model, e.g. with toGraph(model))` : '';
+    throw new Error(`mvsr: toGraph: architecture '${arch}' has no graph of its own${plain}`);
+  }
+  return spec.graph(resolveArgs(arch, args), sd);
 }
-video<RLSPArgs>('RLSP', { ...videoBase, num_feat: 16, num_layer: 7, align: 'none', align_radius: 4 }, (a) => new RLSP(a));
-video<MobileRRNArgs>('MobileRRN', { ...videoBase, num_feat: 16, num_block: 5, align: 'none', align_radius: 4 }, (a) => new MobileRRN(a));
-video<SWRNArgs>('SWRN', { ...videoBase, num_feat: 16, num_block: 3, chunk: 8 }, (a) => new SWRN(a));
-video<MultiFramePlainArgs>('MultiFramePlain', { ...videoBase, num_feat: 16, num_block: 4, num_frame: 3, block: 'plain' }, (a) => new MultiFramePlain(a));
+
+/**
+ * The plain deploy graph of an image model: its spec's deploy form where it has one (ECBSR ->
+ * ECBSRT, ETDS -> ETDSForInference), else the model itself. The model is not modified.
+ */
+export function toGraph(model: SRModel): Graph {
+  const spec = imageSpec(model.arch);
+  if (spec.deploy) {
+    const d = spec.deploy(model);
+    try {
+      const g = graphFromStateDict(d.arch, d.args, d.stateDict());
+      g.meta.from = model.arch;
+      return g;
+    } finally {
+      d.dispose();
+    }
+  }
+  return graphFromStateDict(model.arch, model.args, model.stateDict());
+}
+
+/** The model a user deploys: the spec's deploy form (ECBSR -> ECBSRT, ETDS -> ETDSForInference), else the model itself (same object). */
+export function deployModel<M extends SRModel | VideoSRModel>(m: M): SRModel | M {
+  const spec = getArch(m.arch);
+  return spec.kind === 'image' && spec.deploy ? spec.deploy(m as SRModel) : m;
+}
+
+/** The step graph of a video model for `count` frames (default: its chunk, 1 for causal models). */
+export function stepGraph(model: VideoSRModel, count = model.chunk): Graph {
+  const spec = getArch(model.arch);
+  if (spec.kind !== 'video') throw new Error(`mvsr: stepGraph: ${model.arch} is an image model: use toGraph`);
+  return spec.stepGraph(model.args, model.stateDict(), count);
+}

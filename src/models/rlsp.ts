@@ -11,13 +11,14 @@
 // current frame by the global translations between the LR frames (autograd/ops/align.ts). No
 // parameter is added.
 import { Module } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, ModuleList } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { relu, add } from '../autograd/ops/pointwise.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
-import { ModuleList } from './plain.js';
 import { checkAlignArgs, estimateShift, translate, type AlignArgs, type Shift } from '../autograd/ops/align.js';
-import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
+import type { Graph, WeightSource } from '../graph/ir.js';
+import { bilinearUp, zeroState, StepGraph } from './vsr.js';
+import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type RLSPArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_layer: number } & AlignArgs;
 
@@ -75,3 +76,42 @@ export class RLSP extends Module implements VideoSRModel {
     throw new Error('mvsr: RLSP is a video model: use forwardFrames / forwardClip / VideoUpscaler');
   }
 }
+
+/** RLSP's step graph: forwardFrames for `count` frames, node for op. */
+export function rlspStepGraph(a: RLSPArgs, sd: WeightSource, count: number): Graph {
+  const { num_out_ch: O, num_feat: F, num_layer: L, upscale: s } = a;
+  const b = new StepGraph('RLSP', a, sd, count, { past: 1, future: 1 });
+  let hidden = b.state('hidden', F);
+  let prev = b.state('prev', O, s);
+  const hr: string[] = [];
+  let ahead: string | null = null;
+  for (let t = 0; t < count; t++) {
+    const tag = count > 1 ? `@${t}` : '';
+    const cur = b.frames[t + 1]!;
+    let before = b.frames[t]!, after = b.frames[t + 2]!;
+    if (a.align === 'global') {
+      // step t's shift from its previous frame is step t-1's shift to its next frame
+      const back = ahead ?? b.estimateShift(`shift_back${tag}`, before, cur, a.align_radius);
+      before = b.translate(`align_before${tag}`, before, back);
+      hidden = b.translate(`align_hidden${tag}`, hidden, back);
+      prev = b.translate(`align_prev${tag}`, prev, back, s);
+      ahead = b.estimateShift(`shift_ahead${tag}`, cur, after, a.align_radius);
+      after = b.translate(`align_after${tag}`, after, ahead, -1);
+    }
+    let y = b.concat(`cat${tag}`, [before, cur, after, hidden, b.spaceToDepth(`fold_prev${tag}`, prev, s)]);
+    for (let i = 0; i < L - 1; i++) y = b.convOf(`convs.${i}`, y, { id: `convs.${i}${tag}`, act: { kind: 'relu' } });
+    y = b.convOf(`convs.${L - 1}`, y, { id: `convs.${L - 1}${tag}` });
+    const res = b.depthToSpace(`upsampler${tag}`, b.slice(`residual${tag}`, y, 0, O * s * s), s);
+    prev = b.add(`add_skip${tag}`, res, b.bilinearUp(`skip${tag}`, cur, s));
+    hidden = b.act(`hidden_relu${tag}`, b.slice(`hidden_part${tag}`, y, O * s * s, O * s * s + F), { kind: 'relu' });
+    hr.push(prev);
+  }
+  return b.finish(hr, { hidden, prev });
+}
+
+export const rlspArch: VideoArchSpec<RLSPArgs, RLSP> = {
+  kind: 'video',
+  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 16, num_layer: 7, align: 'none', align_radius: 4 },
+  create: (a) => new RLSP(a),
+  stepGraph: rlspStepGraph,
+};

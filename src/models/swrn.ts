@@ -7,12 +7,13 @@
 // needs at most chunk frames of look-ahead (latency chunk frames, memory chunk LR frames + states);
 // the forward state crosses chunk boundaries.
 import { Module } from '../nn/module.js';
-import { Conv2d } from '../nn/layers.js';
+import { Conv2d, ModuleList } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
-import { ModuleList } from './plain.js';
-import { bilinearUp, zeroState, type VideoSRModel, type VideoState } from './vsr.js';
+import type { Graph, WeightSource } from '../graph/ir.js';
+import { bilinearUp, zeroState, StepGraph } from './vsr.js';
+import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type SWRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number; chunk: number };
 
@@ -68,3 +69,40 @@ export class SWRN extends Module implements VideoSRModel {
     throw new Error('mvsr: SWRN is a video model: use forwardFrames / forwardClip / VideoUpscaler');
   }
 }
+
+/**
+ * SWRN's step graph over `count` (<= chunk) frames, unrolled: features, the backward recurrence
+ * from the chunk's end, the forward one from the state. The backward state starts at zeros, so
+ * the chunk's last backward cell reads only the features' half of its weights.
+ */
+export function swrnStepGraph(a: SWRNArgs, sd: WeightSource, count: number): Graph {
+  if (count > a.chunk) throw new Error(`mvsr: SWRN: a step covers at most one chunk (${a.chunk} frames), got ${count}`);
+  const { num_feat: F, upscale: s } = a;
+  const b = new StepGraph('SWRN', a, sd, count, { past: 1, future: 1 });
+  let hf = b.state('hf', F);
+  const relu = { kind: 'relu' } as const;
+  const feats = Array.from({ length: count }, (_, t) => b.convOf('conv_first', b.concat(`cat_first@${t}`, b.frames.slice(t, t + 3)), { id: `conv_first@${t}`, act: relu }));
+  const back: string[] = new Array(count);
+  const w = b.sdTensor('backward_cell.weight'), bias = b.sdTensor('backward_cell.bias');
+  const per = w.shape.slice(1).reduce((x, y) => x * y, 1), kk = w.shape[2]! * w.shape[3]!;
+  const half = { shape: [w.shape[0]!, F, w.shape[2]!, w.shape[3]!], data: new Float32Array(w.shape[0]! * F * kk) };
+  for (let o = 0; o < w.shape[0]!; o++) half.data.set(w.data.subarray(o * per, o * per + F * kk), o * F * kk);
+  back[count - 1] = b.conv('backward_cell_first', feats[count - 1]!, half, bias, { act: relu });
+  for (let t = count - 2; t >= 0; t--) back[t] = b.convOf('backward_cell', b.concat(`cat_back@${t}`, [feats[t]!, back[t + 1]!]), { id: `backward_cell@${t}`, act: relu });
+  const hr: string[] = [];
+  for (let t = 0; t < count; t++) {
+    hf = b.convOf('forward_cell', b.concat(`cat_fwd@${t}`, [feats[t]!, hf]), { id: `forward_cell@${t}`, act: relu });
+    let y = b.convOf('fusion', b.concat(`cat_fuse@${t}`, [feats[t]!, hf, back[t]!]), { id: `fusion@${t}`, act: relu });
+    for (let i = 0; i < a.num_block; i++) y = b.convOf(`trunk.${i}`, y, { id: `trunk.${i}@${t}`, act: relu });
+    const res = b.depthToSpace(`upsampler@${t}`, b.convOf('conv_last', y, { id: `conv_last@${t}` }), s);
+    hr.push(b.add(`add_skip@${t}`, res, b.bilinearUp(`skip@${t}`, b.frames[t + 1]!, s)));
+  }
+  return b.finish(hr, { hf });
+}
+
+export const swrnArch: VideoArchSpec<SWRNArgs, SWRN> = {
+  kind: 'video',
+  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_feat: 16, num_block: 3, chunk: 8 },
+  create: (a) => new SWRN(a),
+  stepGraph: swrnStepGraph,
+};

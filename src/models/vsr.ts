@@ -5,41 +5,21 @@
 // backward recurrence, bounded to chunks of `chunk` frames so a stream needs only that much
 // look-ahead. Whatever the chunking of a call, the result is a pure function of the frames:
 // the clip in one call equals the clip fed chunk by chunk with the state carried over.
-import type { Module } from '../nn/module.js';
+// A step graph (the deploy form of a video model) computes one call of forwardFrames: see
+// StepGraph below and graph/ir.ts VideoStepMeta.
 import { constant, type Var } from '../autograd/var.js';
 import { resize } from '../autograd/ops/resize.js';
 import { Tensor } from '../tensor/tensor.js';
+import { GraphBuilder, windowIndices, type Graph, type GraphMeta, type WeightSource } from '../graph/ir.js';
+import type { VideoSRModel, VideoState } from './types.js';
 
-/** The recurrent state between calls: model-defined tensors ([N,h,w,c] each). */
-export type VideoState = Var[];
-
-export interface VideoSRModel extends Module {
-  readonly kind: 'video';
-  readonly scale: number;
-  readonly arch: string;
-  readonly args: Record<string, unknown>;
-  /** LR frames read before and after the current one. */
-  readonly window: { past: number; future: number };
-  /** Frames per backward-recurrence chunk: 1 for causal models; a call must cover whole chunks (the clip's last may be shorter). */
-  readonly chunk: number;
-  /**
-   * Upscale `count` consecutive frames. `frames` holds them with `window.past` frames of context
-   * before and `window.future` after (length count + past + future; [N,H,W,C] each); `state` is
-   * what the previous call returned (null at the start of a clip).
-   */
-  forwardFrames(frames: Var[], count: number, state: VideoState | null): { outputs: Var[]; state: VideoState };
-}
+export type { VideoSRModel, VideoState };
+export { windowIndices };
 
 export function isVideoModel(m: unknown): m is VideoSRModel {
   return typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === 'video';
 }
 
-/** Indices of the window around frames [first, first + count) of a clip of `length` frames, edges replicated (clamped). */
-export function windowIndices(length: number, first: number, count: number, w: { past: number; future: number }): number[] {
-  const out: number[] = [];
-  for (let i = first - w.past; i < first + count + w.future; i++) out.push(Math.min(length - 1, Math.max(0, i)));
-  return out;
-}
 
 /** The frames of a clip with edge replication: index i of the result is frame clamp(first - past + i). */
 export function windowFrames<T>(clip: readonly T[], first: number, count: number, w: { past: number; future: number }): T[] {
@@ -84,4 +64,47 @@ export function videoMacsPerPixel(m: VideoSRModel): number {
   let macs = 0;
   for (const [, p] of m.namedParameters()) if (p.value.shape.length === 4) macs += p.value.size;
   return macs;
+}
+
+/**
+ * Builds a video model's step graph for `count` frames: frame inputs `lr0`, `lr1`, ... (the window
+ * in clip order), state inputs `<name>` at `scale` times the LR size, and at the end the HR frames
+ * `hr0`, ... and the new state `<name>_next`. Weights are read from the model's state dict.
+ */
+export class StepGraph extends GraphBuilder {
+  readonly frames: string[];
+  private readonly stateNames: string[] = [];
+
+  constructor(arch: string, args: Record<string, unknown> & { num_in_ch: number; upscale: number }, sd: WeightSource, readonly count: number, readonly window: { past: number; future: number }) {
+    if (!Number.isInteger(count) || count < 1) throw new Error(`mvsr: ${arch}: a step graph needs count >= 1 frames, got ${count}`);
+    const meta: GraphMeta = { arch, args, scale: args.upscale };
+    super(meta, sd);
+    this.frames = Array.from({ length: window.past + count + window.future }, (_, i) => this.input(args.num_in_ch, `lr${i}`));
+  }
+
+  /** A state input (`channels` at `scale` times the LR size), zeros at the start of a clip. */
+  state(name: string, channels: number, scale = 1): string {
+    this.stateNames.push(name);
+    return this.input(channels, name, scale);
+  }
+
+  /** Close the graph: the HR frames in order and the new value of every state, in the order state() declared them. */
+  finish(hr: string[], next: Record<string, string>): Graph {
+    if (hr.length !== this.count) throw new Error(`mvsr: StepGraph: ${hr.length} outputs for count ${this.count}`);
+    const outs: [string, string][] = hr.map((x, i) => [`hr${i}`, x]);
+    for (const n of this.stateNames) {
+      const x = next[n];
+      if (!x) throw new Error(`mvsr: StepGraph: no new value for state '${n}'`);
+      outs.push([`${n}_next`, x]);
+    }
+    return this.outputs(outs, {
+      window: { ...this.window }, count: this.count, frames: [...this.frames], outputs: outs.slice(0, this.count).map(([id]) => id),
+      state: this.stateNames.map((n) => ({ input: n, output: `${n}_next` })),
+    });
+  }
+
+  /** PyTorch bilinear upsampling by `s` (the models' skip from the current frame). */
+  bilinearUp(id: string, x: string, s: number): string {
+    return this.resize(id, x, s, 'bilinear');
+  }
 }

@@ -159,3 +159,23 @@ export class Sequential extends Module {
     return x;
   }
 }
+
+/** nn.ModuleList: children named "0", "1", …; no forward of its own. */
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[] = [];
+  push(m: M): M {
+    this.child(String(this.items.length), m);
+    this.items.push(m);
+    return m;
+  }
+  forward(): Var {
+    throw new Error('mvsr: ModuleList has no forward');
+  }
+}
+
+/** nn.Identity. */
+export class Identity extends Module {
+  forward(x: Var): Var {
+    return x;
+  }
+}

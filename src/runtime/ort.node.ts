@@ -1,12 +1,14 @@
 // The `ort` inference backend: a deploy graph exported to ONNX (exportOnnx, NHWC in and out,
 // fixed input size) and run by onnxruntime-node's CPU provider. onnxruntime-node is an optional
 // peer: loadOrtNode() says clearly when it is missing. Sessions are cached per input size, so
-// a video or a tiled image pays the session's graph optimisation once per size.
+// a video or a tiled image pays the session's graph optimisation once per size. Importing this
+// module registers it as the 'ort' backend of createBackend.
 import type * as OrtNode from 'onnxruntime-node';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
-import { type Graph, graphError, inputNode, validateGraph } from '../graph/ir.js';
-import { outputShape } from '../graph/shapes.js';
+import { type Graph, graphError, graphInputs, graphOutputs, inputNode, outputNode, validateGraph } from '../graph/ir.js';
+import { inferShapes } from '../graph/shapes.js';
 import { exportOnnx, type OnnxExportOptions } from '../export/onnx.js';
+import { registerBackend } from './backend.js';
 
 export type OrtNodeModule = typeof OrtNode;
 
@@ -129,31 +131,57 @@ export class OrtGraphBackend {
     return [...this.sessions.keys()];
   }
 
+  /** A one-input graph: NHWC in, its first output out. */
   async run(x: Tensor): Promise<Tensor> {
-    const Cin = inputNode(this.graph).channels;
-    if (x.shape.length !== 4 || x.shape[3] !== Cin) {
-      throw graphError(this.graph, inputNode(this.graph), `expects an NHWC input with ${Cin} channels, got ${shapeStr(x.shape)}`);
-    }
-    const [N, H, W] = x.shape as [number, number, number, number];
-    const [Ho, Wo, Co] = outputShape(this.graph, H, W); // size errors name the node
-    const s = await this.session(H, W);
-    const frame = H * W * Cin, outFrame = Ho * Wo * Co;
-    const frames: Float32Array[] = [];
-    for (let n = 0; n < N; n++) {
-      // a copy out of the engine's shared memory (onnxruntime takes plain ArrayBuffers)
-      const xin = x.data.slice(n * frame, (n + 1) * frame);
-      const res = await s.run({ [s.inputNames[0]!]: new this.ort.Tensor('float32', xin, [1, H, W, Cin]) });
-      const y = res[s.outputNames[0]!]!;
-      const d = y.dims;
-      if (d.length !== 4 || d[1] !== Ho || d[2] !== Wo || d[3] !== Co) {
-        throw graphError(this.graph, null, `onnxruntime returned [${d.join(',')}], expected [1,${Ho},${Wo},${Co}]`);
+    const r = await this.runNamed({ [inputNode(this.graph).id]: x });
+    const first = outputNode(this.graph).id;
+    for (const [k, t] of Object.entries(r)) if (k !== first) t.dispose();
+    return r[first]!;
+  }
+
+  /** Named NHWC inputs (every input node's id) to a new tensor per output id; a batch of N runs as N frames. */
+  async runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const ins = graphInputs(this.graph), outs = graphOutputs(this.graph);
+    const first = ins[0]!, x0 = inputs[first.id];
+    if (!x0 || x0.shape.length !== 4) throw graphError(this.graph, first, `expects an NHWC input '${first.id}', got ${x0 ? shapeStr(x0.shape) : 'none'}`);
+    const k0 = first.scale ?? 1;
+    const [N, H, W] = [x0.shape[0]!, x0.shape[1]! / k0, x0.shape[2]! / k0];
+    for (const n of ins) {
+      const x = inputs[n.id], k = n.scale ?? 1;
+      if (!x || x.shape.length !== 4 || x.shape[0] !== N || x.shape[1] !== H * k || x.shape[2] !== W * k || x.shape[3] !== n.channels) {
+        throw graphError(this.graph, n, `expects an NHWC input with ${n.channels} channels at ${H * k}x${W * k}, got ${x ? shapeStr(x.shape) : 'none'}`);
       }
-      frames.push(y.data as Float32Array);
     }
-    const out = Tensor.empty([N, Ho, Wo, Co]);
-    const od = out.data;
-    frames.forEach((f, n) => od.set(f.subarray(0, outFrame), n * outFrame));
-    return out;
+    if (!Number.isInteger(H) || !Number.isInteger(W)) throw graphError(this.graph, first, `input ${shapeStr(x0.shape)} is not a multiple of its scale ${k0}`);
+    const shapes = inferShapes(this.graph, H, W); // size errors name the node
+    const s = await this.session(H, W);
+    const frames: Record<string, Float32Array[]> = Object.fromEntries(outs.map((o) => [o.id, []]));
+    for (let n = 0; n < N; n++) {
+      const feeds: Record<string, OrtNode.Tensor> = {};
+      for (const i of ins) {
+        const x = inputs[i.id]!, per = x.size / N;
+        // a copy out of the engine's shared memory (onnxruntime takes plain ArrayBuffers)
+        feeds[i.id] = new this.ort.Tensor('float32', x.data.slice(n * per, (n + 1) * per), [1, ...x.shape.slice(1)]);
+      }
+      const res = await s.run(feeds);
+      for (const o of outs) {
+        const y = res[o.id];
+        const [Ho, Wo, Co] = shapes.get(o.id)!;
+        const d = y?.dims ?? [];
+        if (d.length !== 4 || d[1] !== Ho || d[2] !== Wo || d[3] !== Co) {
+          throw graphError(this.graph, o, `onnxruntime returned [${d.join(',')}] for output '${o.id}', expected [1,${Ho},${Wo},${Co}]`);
+        }
+        frames[o.id]!.push(y!.data as Float32Array);
+      }
+    }
+    const result: Record<string, Tensor> = {};
+    for (const o of outs) {
+      const [Ho, Wo, Co] = shapes.get(o.id)!, per = Ho * Wo * Co;
+      const t = Tensor.empty([N, Ho, Wo, Co]);
+      frames[o.id]!.forEach((f, n) => t.data.set(f.subarray(0, per), n * per));
+      result[o.id] = t;
+    }
+    return result;
   }
 
   /** Release every cached session. */
@@ -164,3 +192,17 @@ export class OrtGraphBackend {
     await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
   }
 }
+
+registerBackend('ort', async (g, o) => {
+  let threads = o.threads;
+  if (threads === undefined) {
+    const { engine } = await import('../tensor/engine.js');
+    try {
+      threads = engine().threads;
+    } catch {
+      threads = 1;
+    }
+  }
+  const b = await OrtGraphBackend.create(g, { threads });
+  return { name: 'ort', threads: b.threads, graph: g, calibration: null, run: (x) => b.run(x), runNamed: (x) => b.runNamed(x), dispose: () => b.dispose() };
+});

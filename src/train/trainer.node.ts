@@ -10,11 +10,11 @@ import { leaf, constant, backward, clearTape, type Var } from '../autograd/var.j
 import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
 import { add, mul } from '../autograd/ops/pointwise.js';
 import { manualSeed } from '../nn/init.js';
-import { createAnyModel, getArch, type SRModel } from '../models/registry.js';
+import { createAnyModel, deployModel, getArch, type SRModel } from '../models/registry.js';
 import { forwardClip, type VideoSRModel } from '../models/vsr.js';
 import { loadValClips } from '../data/videoSources.node.js';
 import { minMotionSize } from '../data/motion.js';
-import { evaluateVideo } from '../api/evalVideo.js';
+import { evaluateVideo } from '../eval/video.js';
 import { Adam } from './optim.js';
 import { LRScheduler } from './schedulers.js';
 import { ModelEMA } from './ema.js';
@@ -23,7 +23,7 @@ import { frozenParameterNames, isFrozenAt, type TrainConfig, type LossConfig } f
 import { saveCheckpoint, loadCheckpoint, type TrainState } from './checkpoint.node.js';
 import { createBatchLoader, type BatchLoader } from '../data/loader.js';
 import { loadValSet } from '../data/sources.node.js';
-import { evalPair } from '../api/eval.js';
+import { evalPair, withBackend } from '../eval/image.js';
 import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import type { StateDict } from '../nn/module.js';
@@ -83,11 +83,6 @@ function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
   };
 }
 
-/** Deploy form for shipping (ECBSR -> ECBSRT, ETDS -> ETDSForInference), else the model itself. */
-function deployed<M extends SRModel | VideoSRModel>(m: M): M {
-  const d = (m as unknown as { deploy?: () => M }).deploy;
-  return typeof d === 'function' ? d.call(m) : m;
-}
 
 export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<TrainResult> {
   const say = o.onMessage ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -123,7 +118,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       if (!used) throw new Error(`no parameter of ${type} is in it`);
       model.loadStateDict(src.tensors, false);
     } catch (e) {
-      const d = deployed(model);
+      const d = deployModel(model);
       const deployArch = d.arch;
       if (d !== model) d.dispose();
       model.dispose();
@@ -190,18 +185,21 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       const r = await evaluateVideo(evalModel, valClips.map((c) => ({ name: c.name, frames: async function* () { yield* c.frames; } })), { scale: cfg.scale, cropBorder: crop });
       return testY ? { psnr: r.psnrY, ssim: r.ssimY } : { psnr: r.psnrRGB, ssim: r.ssimRGB };
     }
-    for (const p of valSet) {
-      const r = await evalPair(evalModel, p.hr, p.lr, { scale: cfg.scale, cropBorder: crop, testY });
-      psnr += r.psnr;
-      ssim += r.ssim;
-    }
+    // the deploy graph of the model as it stands, compiled once for the validation set
+    await withBackend(evalModel as SRModel, 'wasm', async (b) => {
+      for (const p of valSet) {
+        const r = await evalPair(b, p.hr, p.lr, { scale: cfg.scale, cropBorder: crop, testY });
+        psnr += r.psnr;
+        ssim += r.ssim;
+      }
+    });
     return { psnr: psnr / valSet.length, ssim: ssim / valSet.length };
   };
   // provenance: `overrides` are those given to the session that writes the file (a JSON list)
   const exportModel = (file: string, extra: Record<string, string>) => {
     if (ema) ema.copyTo(evalModel);
     else evalModel.loadStateDict(model.stateDict());
-    const d = deployed(evalModel);
+    const d = deployModel(evalModel);
     saveSafetensorsFile(file, d.stateDict(), encodeModelMetadata({
       arch: d.arch, args: d.args, scale: d.scale,
       provenance: {

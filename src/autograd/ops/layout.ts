@@ -55,3 +55,19 @@ export function spaceToDepth(x: Var, s: number, order: PixelOrder = 'pytorch'): 
   const y = spaceToDepthRaw(x.value, s, order);
   return record('spaceToDepth', [x], y, (gy) => [depthToSpaceRaw(gy, s, order)]);
 }
+
+/**
+ * torch.repeat_interleave(x, times, dim=channels): channel c lands on c*times .. c*times+times-1,
+ * so that after pixel shuffle each LR pixel fills its s x s HR block (nearest upsampling).
+ */
+export function repeatInterleaveChannels(x: Var, times: number): Var {
+  const C = x.shape[3]!;
+  const channels = C === 1 ? [x] : split(x, Array.from({ length: C }, () => 1));
+  return concat(channels.flatMap((c) => Array.from({ length: times }, () => c)));
+}
+
+/** Drop the last channel (the reference's `y[:, :-1]` after its padding-to-a-multiple-of-4 channel). */
+export function dropLastChannel(x: Var): Var {
+  const C = x.shape[3]!;
+  return split(x, [C - 1, 1])[0]!;
+}

@@ -1,12 +1,11 @@
-// The evaluations of eval.ts and evalVideo.ts wired to files on disk, as `mvsr eval`,
+// The evaluations of image.ts and video.ts wired to files on disk, as `mvsr eval`,
 // `mvsr eval-video`, scripts/ship-model.mjs and the shipped-model tests all run them: a folder
 // of HR images, or the clips listClips() found (video files, frame folders, Vimeo-90K/REDS layouts).
 import { basename } from 'node:path';
-import type { Module } from '../nn/module.js';
 import type { SRModel } from '../models/registry.js';
 import type { VideoSRModel } from '../models/vsr.js';
-import { evaluate, type EvalOptions, type EvalResult, type EvalRow } from './eval.js';
-import { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type FrameRow } from './evalVideo.js';
+import { evaluate, type EvalModel, type EvalOptions, type EvalResult, type EvalRow } from './image.js';
+import { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type FrameRow } from './video.js';
 import { listImages } from '../data/sources.node.js';
 import type { ClipRef } from '../data/clips.node.js';
 import { readImage } from '../io/image.node.js';
@@ -14,7 +13,7 @@ import { openVideo } from '../io/video.node.js';
 
 /** Every PNG/JPEG/WebP image of `dir` (not recursive, sorted by name), evaluated paper-style. */
 export async function evaluateFolder(
-  model: Module, dir: string, o: EvalOptions, onImage?: (row: EvalRow, i: number, n: number) => void,
+  model: EvalModel, dir: string, o: EvalOptions, onImage?: (row: EvalRow, i: number, n: number) => void,
 ): Promise<EvalResult> {
   const files = await listImages(dir);
   if (!files.length) throw new Error(`mvsr: ${dir}: no PNG/JPEG/WebP images`);

@@ -1,136 +1,22 @@
-// Interpreter of the deploy IR on the engine's raw ops (no autograd). Two IR-to-IR passes fold
-// activations and channel slices into the convs before them; the plan then runs the last
-// conv (+ residual add + activation) + depth_to_space as one fused kernel where the pattern fits.
-// Every intermediate is freed as soon as its last consumer has run.
+// The wasm runtime: the deploy IR compiled for the engine's raw ops (no autograd). After the IR
+// passes (graph/passes.ts) the plan runs the last conv (+ residual add + activation) +
+// depth_to_space as one fused kernel where the pattern fits. Every intermediate is freed as soon
+// as its last consumer has run. A graph may have several named inputs and outputs (a video
+// model's step graph); an image graph's run(x) is the one-input, one-output case.
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { conv2d, conv2dDepthToSpace, type Activation } from '../tensor/ops/conv.js';
 import { convTranspose2d } from '../tensor/ops/convTranspose.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../tensor/ops/pointwise.js';
-import { concat, copyChannels, depthToSpace } from '../tensor/ops/layout.js';
+import { concat, copyChannels, depthToSpace, spaceToDepth } from '../tensor/ops/layout.js';
 import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
+import { estimateShiftTensor, translateTensor } from './align-shim.js';
 import {
-  type Graph, type GraphNode, type ConvNode, type ActNode, type Act, type GraphWeight,
-  type DepthToSpaceNode, graphError, inputNode, outputNode, usedWeights, validateGraph,
-} from './ir.js';
-import { inferShapes, inferChannels } from './shapes.js';
-
-// ---- passes ----------------------------------------------------------------------------------
-
-/** How many times each node's output is read (an input listed twice counts twice). */
-export function useCounts(g: Graph): Map<string, number> {
-  const uses = new Map<string, number>();
-  for (const n of g.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
-  return uses;
-}
-
-/**
- * Rewrite nodes in order: `fold(n, inputs, out)` may return the id of an already emitted node
- * that now computes n (n is dropped and its readers renamed), or null to keep n.
- */
-function rewrite(g: Graph, fold: (n: GraphNode, emitted: Map<string, GraphNode>, weights: Record<string, GraphWeight>) => string | null): Graph {
-  const rename = new Map<string, string>();
-  const emitted = new Map<string, GraphNode>();
-  const weights = { ...g.weights };
-  const nodes: GraphNode[] = [];
-  for (const n0 of g.nodes) {
-    const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
-    const into = fold(n, emitted, weights);
-    if (into !== null) {
-      rename.set(n.id, into);
-      continue;
-    }
-    nodes.push(n);
-    emitted.set(n.id, n);
-  }
-  const out: Graph = { meta: g.meta, nodes, weights };
-  const keep = new Set(usedWeights(out));
-  out.weights = Object.fromEntries(Object.entries(weights).filter(([k]) => keep.has(k)));
-  return out;
-}
-
-/** conv -> act with the conv read only by the act: the conv's fused activation (every Act kind has a kernel epilogue). */
-export function fuseConvActivations(g: Graph): Graph {
-  const uses = useCounts(g);
-  return rewrite(g, (n, emitted) => {
-    if (n.op !== 'act') return null;
-    const c = emitted.get(n.inputs[0]!);
-    if (!c || c.op !== 'conv' || c.act || uses.get(c.id) !== 1) return null;
-    c.act = n.act;
-    return c.id;
-  });
-}
-
-function rows(w: GraphWeight, start: number, end: number): GraphWeight {
-  const per = w.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { shape: [end - start, ...w.shape.slice(1)], data: w.data.slice(start * per, end * per) };
-}
-
-/**
- * slice(conv(x)) with the conv read only by the slice (groups 1): a conv computing just those
- * output channels (weights, bias and per-channel PReLU slopes cut to the range).
- */
-export function foldChannelSlices(g: Graph): Graph {
-  const uses = useCounts(g);
-  return rewrite(g, (n, emitted, weights) => {
-    if (n.op !== 'slice') return null;
-    const c = emitted.get(n.inputs[0]!);
-    if (!c || c.op !== 'conv' || c.groups !== 1 || uses.get(c.id) !== 1) return null;
-    const w = weights[c.weight];
-    if (!w || n.end > w.shape[0]!) return null; // inconsistent: leave it to shape inference
-    const tag = `[${n.start}:${n.end}]`;
-    const cut = (name: string): string => {
-      const key = `${name}${tag}`;
-      weights[key] = rows(weights[name]!, n.start, n.end);
-      return key;
-    };
-    if (c.act?.kind === 'prelu' && weights[c.act.alpha]?.shape[0] !== 1) c.act = { kind: 'prelu', alpha: cut(c.act.alpha) };
-    c.weight = cut(c.weight);
-    if (c.bias !== null) c.bias = cut(c.bias);
-    return c.id;
-  });
-}
-
-/**
- * act(depthToSpace(x)) with the depthToSpace read only by the act becomes depthToSpace(act(x)):
- * an element-wise activation commutes with the pixel permutation (a PReLU only when its slope is
- * shared; per-channel slopes would change channel), and before the depthToSpace it can join the
- * conv, so ESPCN's conv + pixel shuffle + sigmoid tail runs as one fused kernel. Only one
- * activation moves (the conv epilogue applies one); a second stays after the shuffle.
- */
-export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
-  for (;;) {
-    const uses = useCounts(g);
-    const byId = new Map(g.nodes.map((n) => [n.id, n]));
-    const moved = new Map<string, ActNode>(); // depthToSpace id -> the act that moves above it
-    for (const n of g.nodes) {
-      if (n.op !== 'act' || (n.act.kind === 'prelu' && g.weights[n.act.alpha]?.data.length !== 1)) continue;
-      const d = byId.get(n.inputs[0]!);
-      if (d?.op !== 'depthToSpace' || uses.get(d.id) !== 1) continue;
-      // one activation per conv epilogue: a second one stays after the shuffle
-      const src = byId.get(d.inputs[0]!);
-      if (src?.op === 'act' || (src?.op === 'conv' && src.act)) continue;
-      moved.set(d.id, n);
-    }
-    if (moved.size === 0) return g;
-    const rename = new Map<string, string>([...moved].map(([d, a]) => [a.id, d]));
-    const nodes: GraphNode[] = [];
-    for (const n0 of g.nodes) {
-      if (rename.has(n0.id)) continue;
-      const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
-      const a = moved.get(n.id);
-      if (a) nodes.push({ ...a, inputs: [n.inputs[0]!] }, { ...n, inputs: [a.id] } as GraphNode);
-      else nodes.push(n);
-    }
-    g = { meta: g.meta, nodes, weights: g.weights };
-  }
-}
-
-/** The passes runGraph applies (when fuse is on): activations above pixel shuffles, slices into convs, activations into convs. */
-export function optimizeGraph(g: Graph): Graph {
-  validateGraph(g);
-  return fuseConvActivations(foldChannelSlices(fuseConvActivations(hoistActivationsAboveDepthToSpace(g))));
-}
+  type Graph, type GraphNode, type ConvNode, type Act, type DepthToSpaceNode,
+  graphError, graphInputs, graphOutputs, inputNode, outputNode,
+} from '../graph/ir.js';
+import { inferShapes, inferChannels } from '../graph/shapes.js';
+import { optimizeGraph, useCounts } from '../graph/passes.js';
 
 // ---- plan ------------------------------------------------------------------------------------
 
@@ -151,10 +37,13 @@ export interface CompiledGraph {
   /** One label per executed step, in order (e.g. "conv_last+depthToSpace(upsampler)"). */
   readonly plan: readonly string[];
   /**
-   * Run on an NHWC input; returns a new tensor (x is not consumed). `onStep` is called after each
-   * step, once the values it read for the last time are freed (for tracing and memory tests).
+   * Run a one-input graph on an NHWC input; returns a new tensor, its first output (x is not
+   * consumed). `onStep` is called after each step, once the values it read for the last time
+   * are freed (for tracing and memory tests).
    */
   run(x: Tensor, onStep?: (label: string) => void): Tensor;
+  /** Run on named inputs (every input node's id); returns a new tensor per output node id. Inputs are not consumed. */
+  runNamed(inputs: Record<string, Tensor>, onStep?: (label: string) => void): Record<string, Tensor>;
   /** Free the weight tensors. */
   dispose(): void;
 }
@@ -315,6 +204,9 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
         }));
         break;
       case 'depthToSpace': steps.push(step(([x]) => depthToSpace(x!, n.scale, n.order))); break;
+      case 'spaceToDepth': steps.push(step(([x]) => spaceToDepth(x!, n.scale, n.order))); break;
+      case 'estimateShift': steps.push(step(([a, b]) => estimateShiftTensor(a!, b!, n.radius))); break;
+      case 'translate': steps.push(step(([x, d]) => translateTensor(x!, d!, n.factor))); break;
       case 'resize':
         steps.push(step(([x]) => (n.mode === 'matlabBicubic' ? matlabImresize(x!, n.scale) : upsample(x!, n.scale, n.mode))));
         break;
@@ -322,8 +214,9 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   }
 
   // drop steps nothing needs (the slices and concat of a residual the fused tail reads directly)
-  const inId = inputNode(fg).id, out = outputNode(fg), outSrc = out.inputs[0]!;
-  const needed = new Set([outSrc]);
+  const ins = graphInputs(fg), outs = graphOutputs(fg);
+  const inIds = new Set(ins.map((n) => n.id));
+  const needed = new Set(outs.map((o) => o.inputs[0]!));
   const live: Step[] = [];
   for (let i = steps.length - 1; i >= 0; i--) {
     const s = steps[i]!;
@@ -331,47 +224,80 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     for (const x of s.inputs) needed.add(x);
     live.unshift(s);
   }
-  const reads = new Map<string, number>([[outSrc, 1]]);
+  const reads = new Map<string, number>();
+  for (const o of outs) reads.set(o.inputs[0]!, (reads.get(o.inputs[0]!) ?? 0) + 1);
   for (const s of live) for (const x of s.inputs) reads.set(x, (reads.get(x) ?? 0) + 1);
-  const Cin = inputNode(original).channels;
+  const inputSpecs = graphInputs(original);
+  const baseSize = (id: string, x: Tensor): [number, number] => {
+    const spec = inputSpecs.find((n) => n.id === id)!, k = spec.scale ?? 1;
+    if (x.shape.length !== 4 || x.shape[3] !== spec.channels || x.shape[1]! % k || x.shape[2]! % k) {
+      throw graphError(original, spec, `expects an NHWC input with ${spec.channels} channels${k > 1 ? ` at ${k}x the frame size` : ''}, got ${shapeStr(x.shape)}`);
+    }
+    return [x.shape[1]! / k, x.shape[2]! / k];
+  };
 
+  const runNamed = (inputs: Record<string, Tensor>, onStep?: (label: string) => void): Record<string, Tensor> => {
+    let size: [number, number] | null = null;
+    for (const spec of inputSpecs) {
+      const x = inputs[spec.id];
+      if (!x) throw graphError(original, spec, `input '${spec.id}' was not given (inputs: ${inputSpecs.map((n) => n.id).join(', ')})`);
+      const s = baseSize(spec.id, x);
+      if (size && (s[0] !== size[0] || s[1] !== size[1])) throw graphError(original, spec, `input ${shapeStr(x.shape)} does not match the other inputs' ${size[0]}x${size[1]} frame size`);
+      size = s;
+    }
+    inferShapes(original, size![0], size![1]); // size errors name the node
+    const vals = new Map<string, Tensor>(inputSpecs.map((n) => [n.id, inputs[n.id]!]));
+    const left = new Map(reads);
+    const result: Record<string, Tensor> = {};
+    try {
+      for (const s of live) {
+        let y: Tensor;
+        try {
+          y = s.exec(s.inputs.map((i) => vals.get(i)!));
+        } catch (e) {
+          throw graphError(original, byId.get(s.id) ?? null, `${s.label}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+        }
+        vals.set(s.id, y);
+        for (const i of s.inputs) {
+          const k = left.get(i)! - 1;
+          left.set(i, k);
+          if (k === 0 && !inIds.has(i)) {
+            vals.get(i)!.dispose();
+            vals.delete(i);
+          }
+        }
+        onStep?.(s.label);
+      }
+      for (const o of outs) {
+        const src = o.inputs[0]!;
+        const k = left.get(src)! - 1;
+        left.set(src, k);
+        // the last reader takes the value itself; an input, or a value read again, is copied
+        if (k === 0 && !inIds.has(src)) {
+          result[o.id] = vals.get(src)!;
+          vals.delete(src);
+        } else result[o.id] = vals.get(src)!.clone();
+      }
+      return result;
+    } catch (e) {
+      for (const t of Object.values(result)) t.dispose();
+      throw e;
+    } finally {
+      for (const [id, t] of vals) if (!inIds.has(id)) t.dispose();
+    }
+  };
+
+  const first = inputNode(original), firstOut = outputNode(original);
   return {
     graph: fg,
     plan: live.map((s) => s.label),
     run(x: Tensor, onStep?: (label: string) => void): Tensor {
-      if (x.shape.length !== 4 || x.shape[3] !== Cin) {
-        throw graphError(original, inputNode(original), `expects an NHWC input with ${Cin} channels, got ${shapeStr(x.shape)}`);
-      }
-      inferShapes(original, x.shape[1]!, x.shape[2]!); // size errors name the node
-      const vals = new Map<string, Tensor>([[inId, x]]);
-      const left = new Map(reads);
-      try {
-        for (const s of live) {
-          let y: Tensor;
-          try {
-            y = s.exec(s.inputs.map((i) => vals.get(i)!));
-          } catch (e) {
-            throw graphError(original, byId.get(s.id) ?? null, `${s.label}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
-          }
-          vals.set(s.id, y);
-          for (const i of s.inputs) {
-            const k = left.get(i)! - 1;
-            left.set(i, k);
-            if (k === 0 && i !== inId) {
-              vals.get(i)!.dispose();
-              vals.delete(i);
-            }
-          }
-          onStep?.(s.label);
-        }
-        const y = vals.get(outSrc)!;
-        if (y === x) return x.clone();
-        vals.delete(outSrc);
-        return y;
-      } finally {
-        for (const [id, t] of vals) if (id !== inId) t.dispose();
-      }
+      if (inputSpecs.length !== 1) throw graphError(original, null, `has ${inputSpecs.length} inputs (${inputSpecs.map((n) => n.id).join(', ')}): use runNamed`);
+      const r = runNamed({ [first.id]: x }, onStep);
+      for (const [id, t] of Object.entries(r)) if (id !== firstOut.id) t.dispose();
+      return r[firstOut.id]!;
     },
+    runNamed,
     dispose(): void {
       for (const t of tensors.values()) t.dispose();
       tensors.clear();

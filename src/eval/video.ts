@@ -1,5 +1,6 @@
 // Video evaluation (browser-safe): every frame of every clip, first and last included, through a
-// VideoUpscaler (so recurrent models start from an empty state, as in use), LR made per frame by
+// VideoStream of the model's step graph (so recurrent models start from an empty state, as in
+// use; an image model frame by frame, whole frames), LR made per frame by
 // MATLAB bicubic from the mod-cropped HR. Per frame: PSNR/SSIM on Y (BT.601, BasicSR) and RGB with
 // `cropBorder` pixels cropped; per clip: their means and a temporal-consistency figure, tPSNR =
 // PSNR of the frame-to-frame change of the output against that of the ground truth (Y, cropped):
@@ -7,9 +8,11 @@
 import type { Image } from '../io/image.js';
 import { makePair } from '../data/pairs.js';
 import { calculatePsnr, calculateSsim, psnrFromMse, temporalSquaredError } from '../metrics/index.js';
-import type { SRModel } from '../models/registry.js';
-import type { VideoSRModel } from '../models/vsr.js';
-import { VideoUpscaler } from './video.js';
+import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+import { Tensor } from '../tensor/tensor.js';
+import { stepGraph, toGraph, type SRModel } from '../models/registry.js';
+import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
+import { VideoStream } from '../runtime/video.js';
 
 export interface VideoEvalOptions {
   scale: number;
@@ -25,6 +28,8 @@ export interface VideoEvalOptions {
    */
   restartEvery?: number;
   signal?: AbortSignal;
+  /** Runtime backend (default 'wasm'). */
+  backend?: string;
 }
 
 export interface FrameRow { frame: number; psnrY: number; ssimY: number; psnrRGB: number; ssimRGB: number }
@@ -64,7 +69,21 @@ export async function evaluateVideo(
   onFrame?: (clip: string, frame: number, row: FrameRow) => void,
 ): Promise<VideoEvalResult> {
   const crop = o.cropBorder ?? o.scale, mod = o.modCrop ?? o.scale;
-  const up = new VideoUpscaler(model);
+  const source = isVideoModel(model)
+    ? { chunk: model.chunk, graph: (count: number) => stepGraph(model, count) }
+    : { chunk: 1, graph: () => toGraph(model) };
+  const stream = new VideoStream(source, { backend: o.backend ?? 'wasm' });
+  const images = (ts: Tensor[]): Image[] => {
+    try {
+      return ts.map((y) => float32ToImage(y.data, y.shape[2]!, y.shape[1]!, 3, 8));
+    } finally {
+      for (const t of ts) t.dispose();
+    }
+  };
+  const up = {
+    push: async (lr: Image, c: { signal?: AbortSignal }) => images(await stream.push(Tensor.from([1, lr.height, lr.width, 3], imageToFloat32(toRGB(lr))), c)),
+    flush: async (c: { signal?: AbortSignal }) => images(await stream.flush(c)),
+  };
   const rows: ClipRow[] = [];
   try {
     for (const clip of clips) {
@@ -103,7 +122,7 @@ export async function evaluateVideo(
       });
     }
   } finally {
-    up.reset();
+    await stream.dispose();
   }
   const mean = (f: (r: ClipRow) => number) => rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length);
   const tClips = rows.filter((r) => r.tPsnrY !== null);

@@ -1,0 +1,112 @@
+// Paper-style evaluation of an SR model on a folder of HR images: HR mod-cropped, LR made by
+// MATLAB bicubic imresize (uint8, as the benchmark LR folders), model output rounded to uint8,
+// PSNR/SSIM on Y (BT.601) or RGB with `scale` pixels of border cropped — BasicSR's defaults.
+// The model runs as its deploy graph on a runtime backend, on whole images.
+import type { Image } from '../io/image.js';
+import { makePair, prepareHr } from '../data/pairs.js';
+import { calculatePsnr, calculateSsim } from '../metrics/index.js';
+import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+import { Tensor } from '../tensor/tensor.js';
+import { toGraph, type SRModel } from '../models/registry.js';
+import { createBackend, type Backend } from '../runtime/backend.js';
+
+export { makePair, prepareHr };
+
+/** What evaluation runs: a model (compiled for the call on `backend`) or a backend already made. */
+export type EvalModel = SRModel | Backend;
+
+const isBackend = (m: EvalModel): m is Backend => typeof (m as Backend).runNamed === 'function';
+
+/** Run fn with a backend for `m`: m itself, or its deploy graph compiled on `backend` and disposed after. */
+export async function withBackend<T>(m: EvalModel, backend: string | undefined, fn: (b: Backend) => Promise<T>): Promise<T> {
+  if (isBackend(m)) return fn(m);
+  const b = await createBackend(toGraph(m), { backend: backend ?? 'wasm' });
+  try {
+    return await fn(b);
+  } finally {
+    await b.dispose();
+  }
+}
+
+/** An RGB image (uint8/16) through a one-input graph on a backend, whole, as floats. */
+export async function runImage(b: Backend, img: Image): Promise<{ width: number; height: number; data: Float32Array }> {
+  const x = Tensor.from([1, img.height, img.width, 3], imageToFloat32(toRGB(img)));
+  try {
+    const y = await b.run(x);
+    try {
+      return { width: y.shape[2]!, height: y.shape[1]!, data: y.toArray() };
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    x.dispose();
+  }
+}
+
+export interface EvalOptions {
+  scale: number;
+  /** PSNR/SSIM on the Y channel (default true, as published tables). */
+  testY?: boolean;
+  /** Border pixels cropped before the metrics (default: scale). */
+  cropBorder?: number;
+  /** HR is cropped to a multiple of this (default 12, as the ETDS/BasicSR GTmod12 sets). */
+  modCrop?: number;
+  /** Runtime backend for a model given as an SRModel (default 'wasm'). */
+  backend?: string;
+}
+
+export interface EvalRow {
+  name: string;
+  width: number;
+  height: number;
+  psnr: number;
+  ssim: number;
+}
+
+export interface EvalResult {
+  rows: EvalRow[];
+  psnr: number;
+  ssim: number;
+  protocol: { testY: boolean; cropBorder: number; modCrop: number; scale: number; lr: string };
+}
+
+/** Upscale `lr` and measure against `hr`; returns the SR output (uint8 RGB) too. */
+export async function evalPair(model: EvalModel, hr: Image, lr: Image, o: EvalOptions): Promise<{ sr: Image; psnr: number; ssim: number }> {
+  const out = await withBackend(model, o.backend, (b) => runImage(b, lr));
+  if (out.width !== lr.width * o.scale || out.height !== lr.height * o.scale) {
+    throw new Error(`mvsr: eval: the model mapped ${lr.width}x${lr.height} to ${out.width}x${out.height}, expected x${o.scale}`);
+  }
+  const sr = float32ToImage(out.data, out.width, out.height, 3, 8);
+  const m = { cropBorder: o.cropBorder ?? o.scale, testY: o.testY ?? true };
+  return { sr, psnr: calculatePsnr(sr, hr, m), ssim: calculateSsim(sr, hr, m) };
+}
+
+/** Evaluate one HR image: returns the SR output and LR too. */
+export async function evalImage(model: EvalModel, hrIn: Image, o: EvalOptions): Promise<{ sr: Image; lr: Image; psnr: number; ssim: number }> {
+  const { hr, lr } = makePair(hrIn, o.scale, o.modCrop ?? 12);
+  return { lr, ...(await evalPair(model, hr, lr, o)) };
+}
+
+/** Evaluate a set of HR images (the model compiled once for all of them). */
+export async function evaluate(
+  model: EvalModel, images: { name: string; image: () => Promise<Image> }[], o: EvalOptions,
+  onImage?: (row: EvalRow, i: number, n: number) => void,
+): Promise<EvalResult> {
+  const rows: EvalRow[] = [];
+  await withBackend(model, o.backend, async (b) => {
+    for (let i = 0; i < images.length; i++) {
+      const it = images[i]!;
+      const r = await evalImage(b, await it.image(), o);
+      const row = { name: it.name, width: r.sr.width, height: r.sr.height, psnr: r.psnr, ssim: r.ssim };
+      rows.push(row);
+      onImage?.(row, i + 1, images.length);
+    }
+  });
+  const mean = (f: (r: EvalRow) => number) => rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length);
+  return {
+    rows,
+    psnr: mean((r) => r.psnr),
+    ssim: mean((r) => r.ssim),
+    protocol: { testY: o.testY ?? true, cropBorder: o.cropBorder ?? o.scale, modCrop: o.modCrop ?? 12, scale: o.scale, lr: 'MATLAB bicubic imresize, uint8' },
+  };
+}

@@ -1,0 +1,120 @@
+// IR-to-IR passes over the deploy graph, applied before a backend compiles it: activations fold
+// into the convs before them (one moves above a pixel shuffle to get there), and a channel slice
+// of a conv becomes a conv computing just those channels. Each pass returns a new graph that
+// computes the same function.
+import { type Graph, type GraphNode, type ActNode, type GraphWeight, usedWeights, validateGraph } from './ir.js';
+
+/** How many times each node's output is read (an input listed twice counts twice). */
+export function useCounts(g: Graph): Map<string, number> {
+  const uses = new Map<string, number>();
+  for (const n of g.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  return uses;
+}
+
+/**
+ * Rewrite nodes in order: `fold(n, inputs, out)` may return the id of an already emitted node
+ * that now computes n (n is dropped and its readers renamed), or null to keep n.
+ */
+function rewrite(g: Graph, fold: (n: GraphNode, emitted: Map<string, GraphNode>, weights: Record<string, GraphWeight>) => string | null): Graph {
+  const rename = new Map<string, string>();
+  const emitted = new Map<string, GraphNode>();
+  const weights = { ...g.weights };
+  const nodes: GraphNode[] = [];
+  for (const n0 of g.nodes) {
+    const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
+    const into = fold(n, emitted, weights);
+    if (into !== null) {
+      rename.set(n.id, into);
+      continue;
+    }
+    nodes.push(n);
+    emitted.set(n.id, n);
+  }
+  const out: Graph = { meta: g.meta, nodes, weights };
+  const keep = new Set(usedWeights(out));
+  out.weights = Object.fromEntries(Object.entries(weights).filter(([k]) => keep.has(k)));
+  return out;
+}
+
+/** conv -> act with the conv read only by the act: the conv's fused activation (every Act kind has a kernel epilogue). */
+export function fuseConvActivations(g: Graph): Graph {
+  const uses = useCounts(g);
+  return rewrite(g, (n, emitted) => {
+    if (n.op !== 'act') return null;
+    const c = emitted.get(n.inputs[0]!);
+    if (!c || c.op !== 'conv' || c.act || uses.get(c.id) !== 1) return null;
+    c.act = n.act;
+    return c.id;
+  });
+}
+
+function rows(w: GraphWeight, start: number, end: number): GraphWeight {
+  const per = w.shape.slice(1).reduce((a, b) => a * b, 1);
+  return { shape: [end - start, ...w.shape.slice(1)], data: w.data.slice(start * per, end * per) };
+}
+
+/**
+ * slice(conv(x)) with the conv read only by the slice (groups 1): a conv computing just those
+ * output channels (weights, bias and per-channel PReLU slopes cut to the range).
+ */
+export function foldChannelSlices(g: Graph): Graph {
+  const uses = useCounts(g);
+  return rewrite(g, (n, emitted, weights) => {
+    if (n.op !== 'slice') return null;
+    const c = emitted.get(n.inputs[0]!);
+    if (!c || c.op !== 'conv' || c.groups !== 1 || uses.get(c.id) !== 1) return null;
+    const w = weights[c.weight];
+    if (!w || n.end > w.shape[0]!) return null; // inconsistent: leave it to shape inference
+    const tag = `[${n.start}:${n.end}]`;
+    const cut = (name: string): string => {
+      const key = `${name}${tag}`;
+      weights[key] = rows(weights[name]!, n.start, n.end);
+      return key;
+    };
+    if (c.act?.kind === 'prelu' && weights[c.act.alpha]?.shape[0] !== 1) c.act = { kind: 'prelu', alpha: cut(c.act.alpha) };
+    c.weight = cut(c.weight);
+    if (c.bias !== null) c.bias = cut(c.bias);
+    return c.id;
+  });
+}
+
+/**
+ * act(depthToSpace(x)) with the depthToSpace read only by the act becomes depthToSpace(act(x)):
+ * an element-wise activation commutes with the pixel permutation (a PReLU only when its slope is
+ * shared; per-channel slopes would change channel), and before the depthToSpace it can join the
+ * conv, so ESPCN's conv + pixel shuffle + sigmoid tail runs as one fused kernel. Only one
+ * activation moves (the conv epilogue applies one); a second stays after the shuffle.
+ */
+export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
+  for (;;) {
+    const uses = useCounts(g);
+    const byId = new Map(g.nodes.map((n) => [n.id, n]));
+    const moved = new Map<string, ActNode>(); // depthToSpace id -> the act that moves above it
+    for (const n of g.nodes) {
+      if (n.op !== 'act' || (n.act.kind === 'prelu' && g.weights[n.act.alpha]?.data.length !== 1)) continue;
+      const d = byId.get(n.inputs[0]!);
+      if (d?.op !== 'depthToSpace' || uses.get(d.id) !== 1) continue;
+      // one activation per conv epilogue: a second one stays after the shuffle
+      const src = byId.get(d.inputs[0]!);
+      if (src?.op === 'act' || (src?.op === 'conv' && src.act)) continue;
+      moved.set(d.id, n);
+    }
+    if (moved.size === 0) return g;
+    const rename = new Map<string, string>([...moved].map(([d, a]) => [a.id, d]));
+    const nodes: GraphNode[] = [];
+    for (const n0 of g.nodes) {
+      if (rename.has(n0.id)) continue;
+      const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
+      const a = moved.get(n.id);
+      if (a) nodes.push({ ...a, inputs: [n.inputs[0]!] }, { ...n, inputs: [a.id] } as GraphNode);
+      else nodes.push(n);
+    }
+    g = { meta: g.meta, nodes, weights: g.weights };
+  }
+}
+
+/** The passes the wasm runtime applies (when fuse is on): activations above pixel shuffles, slices into convs, activations into convs. */
+export function optimizeGraph(g: Graph): Graph {
+  validateGraph(g);
+  return fuseConvActivations(foldChannelSlices(fuseConvActivations(hoistActivationsAboveDepthToSpace(g))));
+}
