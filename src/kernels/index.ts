@@ -10,3 +10,4 @@ export * from './loss';
 export * from './optim';
 export * from './train';
 export * from './peak';
+export * from './align';

@@ -10,7 +10,7 @@ import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../tenso
 import { concat, copyChannels, depthToSpace, spaceToDepth } from '../tensor/ops/layout.js';
 import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
-import { estimateShiftTensor, translateTensor } from './align-shim.js';
+import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import {
   type Graph, type GraphNode, type ConvNode, type Act, type DepthToSpaceNode,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,

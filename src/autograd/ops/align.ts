@@ -4,9 +4,16 @@
 // picture by the same amount, several LR pixels per frame at 180x320; a tiny recurrent net
 // cannot learn to look that far, so the state is moved for it (the motion compensation of
 // VESPCN and of the MAI 2022 video entries, reduced to one translation per frame).
-// Layout NHWC. The shift is estimated from the frames' values and carries no gradient.
+// Layout NHWC. The shift is estimated from the frames' values and carries no gradient. The work
+// runs in the engine's kernels (src/kernels/align.ts, wrapped by src/tensor/ops/align.ts); the
+// plain JavaScript original is kept as the test reference (test/ref/align.ts).
 import { record, type Var } from '../var.js';
-import { Tensor } from '../../tensor/tensor.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import {
+  estimateShifts, shiftsOf, translateByShifts, translateByShiftsBackward, type Shift,
+} from '../../tensor/ops/align.js';
+
+export type { Shift };
 
 /** The `align` arguments of the video models that take them (MobileRRN, RLSP). */
 export type AlignArgs = { align: 'none' | 'global'; align_radius: number };
@@ -15,12 +22,6 @@ export type AlignArgs = { align: 'none' | 'global'; align_radius: number };
 export function checkAlignArgs(arch: string, a: AlignArgs): void {
   if (a.align !== 'none' && a.align !== 'global') throw new Error(`mvsr: ${arch}: align must be 'none' or 'global', got '${String(a.align)}'`);
   if (!(Number.isInteger(a.align_radius) && a.align_radius >= 1)) throw new Error(`mvsr: ${arch}: align_radius must be a positive integer, got ${a.align_radius}`);
-}
-
-/** A translation in pixels: content at (x, y) in the earlier frame is at (x + dx, y + dy) in the later one. */
-export interface Shift {
-  dx: number;
-  dy: number;
 }
 
 /**
@@ -36,150 +37,27 @@ export interface Shift {
  * small for the radius use a smaller one.
  */
 export function estimateShift(prev: Tensor, cur: Tensor, radius: number): Shift[] {
-  const [N, H, W, C] = prev.shape as [number, number, number, number];
-  if (cur.shape.join() !== prev.shape.join()) throw new Error(`mvsr: estimateShift: frames of shapes [${prev.shape}] and [${cur.shape}]`);
-  const R = Math.max(0, Math.min(Math.floor(radius), Math.floor((Math.min(H, W) - 4) / 3)));
-  const step = H * W > 64 * 64 ? 2 : 1;
-  const out: Shift[] = [];
-  const pd = prev.data, cd = cur.data;
-  const grey = (d: Float32Array, n: number) => {
-    const g = new Float32Array(H * W);
-    for (let p = 0, q = n * H * W * C; p < H * W; p++, q += C) {
-      let s = 0;
-      for (let c = 0; c < C; c++) s += d[q + c]!;
-      g[p] = s / C;
-    }
-    return g;
-  };
-  for (let n = 0; n < N; n++) {
-    const a = grey(pd, n), b = grey(cd, n);
-    // integer search; ties go to the smaller move (no motion first)
-    let best = { cost: Infinity, u: 0, v: 0 };
-    for (let v = -R; v <= R; v++) {
-      for (let u = -R; u <= R; u++) {
-        let s = 0, k = 0;
-        for (let y = R; y < H - R; y += step) {
-          const rb = y * W, ra = (y - v) * W - u;
-          for (let x = R; x < W - R; x += step) {
-            const e = b[rb + x]! - a[ra + x]!;
-            s += e * e;
-            k++;
-          }
-        }
-        const cost = s / Math.max(1, k);
-        if (cost < best.cost || (cost === best.cost && Math.abs(u) + Math.abs(v) < Math.abs(best.u) + Math.abs(best.v))) best = { cost, u, v };
-      }
-    }
-    // sub-pixel: Gauss-Newton on sum (cur(x) - prev(x - d))^2. With |d| <= R + 1 and a margin of
-    // R + 2, every sample lies inside the picture, and one translation has the same bilinear
-    // weights at every pixel.
-    const ax = new Float32Array(H * W), ay = new Float32Array(H * W);
-    for (let y = 1; y < H - 1; y++) {
-      for (let x = 1; x < W - 1; x++) {
-        const p = y * W + x;
-        ax[p] = (a[p + 1]! - a[p - 1]!) / 2;
-        ay[p] = (a[p + W]! - a[p - W]!) / 2;
-      }
-    }
-    let dx = best.u, dy = best.v;
-    let kept = { cost: Infinity, dx, dy };
-    const m = R + 2;
-    for (let it = 0; it < 8; it++) {
-      const fx = Math.floor(-dx), fy = Math.floor(-dy), wx = -dx - fx, wy = -dy - fy;
-      const w00 = (1 - wy) * (1 - wx), w01 = (1 - wy) * wx, w10 = wy * (1 - wx), w11 = wy * wx;
-      const off = fy * W + fx;
-      let hxx = 0, hxy = 0, hyy = 0, gx = 0, gy = 0, ss = 0;
-      for (let y = m; y < H - m; y++) {
-        for (let x = m; x < W - m; x++) {
-          const p = y * W + x, q = p + off;
-          const w = w00 * a[q]! + w01 * a[q + 1]! + w10 * a[q + W]! + w11 * a[q + W + 1]!;
-          const ix = w00 * ax[q]! + w01 * ax[q + 1]! + w10 * ax[q + W]! + w11 * ax[q + W + 1]!;
-          const iy = w00 * ay[q]! + w01 * ay[q + 1]! + w10 * ay[q + W]! + w11 * ay[q + W + 1]!;
-          const r = b[p]! - w;
-          hxx += ix * ix; hxy += ix * iy; hyy += iy * iy;
-          gx += ix * r; gy += iy * r;
-          ss += r * r;
-        }
-      }
-      // the cost at this iterate: keep the best one seen, stop when a step made it worse
-      if (ss < kept.cost) kept = { cost: ss, dx, dy };
-      else break;
-      const det = hxx * hyy - hxy * hxy;
-      if (!(ss > 0 && det > 1e-4 * (hxx + hyy) * (hxx + hyy))) break;
-      // H delta = -g, with the residual after the step cur - prev(x - d - delta) ~ r + grad . delta
-      const ddx = -(hyy * gx - hxy * gy) / det, ddy = -(hxx * gy - hxy * gx) / det;
-      dx = Math.max(best.u - 1, Math.min(best.u + 1, dx + ddx));
-      dy = Math.max(best.v - 1, Math.min(best.v + 1, dy + ddy));
-      if (Math.abs(ddx) + Math.abs(ddy) < 1e-3) {
-        // converged: this last small step is taken without evaluating it
-        kept.dx = dx;
-        kept.dy = dy;
-        break;
-      }
-    }
-    out.push({ dx: kept.dx, dy: kept.dy });
-  }
-  return out;
-}
-
-/** Source index and weight pairs of a 1-D bilinear translation by d (edges clamped). */
-function taps(n: number, d: number): { i0: Int32Array; i1: Int32Array; w0: number; w1: number } {
-  const f = Math.floor(-d), w1 = -d - f, w0 = 1 - w1;
-  const i0 = new Int32Array(n), i1 = new Int32Array(n);
-  for (let x = 0; x < n; x++) {
-    i0[x] = Math.min(n - 1, Math.max(0, x + f));
-    i1[x] = Math.min(n - 1, Math.max(0, x + f + 1));
-  }
-  return { i0, i1, w0, w1 };
-}
-
-type Plan = { tx: ReturnType<typeof taps>; ty: ReturnType<typeof taps> };
-
-/**
- * The bilinear translation as a linear map over [N,H,W,C]: forward, dst = M src (every element
- * written); transposed, dst += M^T src (the gradient scattered back through the same weights).
- */
-function bilinearMap(plans: Plan[], shape: [number, number, number, number], src: Float32Array, dst: Float32Array, transposed: boolean): void {
-  const [N, H, W, C] = shape;
-  for (let n = 0; n < N; n++) {
-    const { tx, ty } = plans[n]!, base = n * H * W * C;
-    const w00 = ty.w0 * tx.w0, w01 = ty.w0 * tx.w1, w10 = ty.w1 * tx.w0, w11 = ty.w1 * tx.w1;
-    for (let r = 0; r < H; r++) {
-      const ra = base + ty.i0[r]! * W * C, rb = base + ty.i1[r]! * W * C, o = base + r * W * C;
-      for (let c0 = 0; c0 < W; c0++) {
-        const a0 = ra + tx.i0[c0]! * C, a1 = ra + tx.i1[c0]! * C, b0 = rb + tx.i0[c0]! * C, b1 = rb + tx.i1[c0]! * C, oo = o + c0 * C;
-        for (let c = 0; c < C; c++) {
-          if (transposed) {
-            const v = src[oo + c]!;
-            dst[a0 + c] += w00 * v;
-            dst[a1 + c] += w01 * v;
-            dst[b0 + c] += w10 * v;
-            dst[b1 + c] += w11 * v;
-          } else {
-            dst[oo + c] = w00 * src[a0 + c]! + w01 * src[a1 + c]! + w10 * src[b0 + c]! + w11 * src[b1 + c]!;
-          }
-        }
-      }
-    }
-  }
+  return estimateShifts(prev, cur, radius);
 }
 
 /**
  * x [N,H,W,C] moved by shifts[n] (bilinear, edges replicated): out(x, y) = x(x - dx, y - dy);
- * x itself when no item moves. The backward scatters the gradient through the same weights (the
- * transposed map).
+ * x itself when no item moves. The backward applies the transposed map to the gradient.
  */
 export function translate(x: Var, shifts: readonly Shift[]): Var {
-  const shape = x.value.shape as [number, number, number, number];
-  const [N, H, W] = shape;
+  const N = x.value.shape[0];
   if (shifts.length !== N) throw new Error(`mvsr: translate: ${shifts.length} shifts for a batch of ${N}`);
   if (shifts.every((s) => s.dx === 0 && s.dy === 0)) return x;
-  const plans = shifts.map((s) => ({ tx: taps(W, s.dx), ty: taps(H, s.dy) }));
-  const y = Tensor.empty(shape);
-  bilinearMap(plans, shape, x.value.data, y.data, false);
-  return record('translate', [x], y, (gy) => {
-    const gx = Tensor.zeros(shape);
-    bilinearMap(plans, shape, gy.data, gx.data, true);
-    return [gx];
-  });
+  const own = shifts.map((s) => ({ dx: s.dx, dy: s.dy }));
+  const y = translateByShifts(x.value, own);
+  return record('translate', [x], y, (gy) => [translateByShiftsBackward(gy, own)]);
+}
+
+/**
+ * x moved by factor x shift, shift a [N, 1, 1, 2] tensor (an estimateShiftTensor): as translate
+ * with the shifts (factor dx, factor dy) read from it now (the tensor may be disposed after).
+ */
+export function translateBy(x: Var, shift: Tensor, factor = 1): Var {
+  if (!Number.isFinite(factor)) throw new Error(`mvsr: translate: factor ${factor} must be a finite number`);
+  return translate(x, shiftsOf(shift).map((s) => ({ dx: s.dx * factor, dy: s.dy * factor })));
 }
