@@ -240,6 +240,31 @@ test('an activation after a pixel shuffle moves above it into the conv (ESPCN\'s
   X.dispose();
 });
 
+test('a conv read only by channel slices becomes one conv per slice, each fusing with what follows (as RLSP\'s residual and next state), the same function', async () => {
+  await useEngine(1);
+  const r = mulberry32(21);
+  const w = (shape: number[], a = 0.5) => ({ shape, data: Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => (2 * r() - 1) * a) });
+  const X = randomImage(6, 7, 22);
+  const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+  const c = b.conv('c', b.input(3), w([24, 3, 3, 3]), w([24]));
+  const res = b.depthToSpace('d2s', b.slice('res', c, 0, 12), 2);
+  const hid = b.depthToSpace('d2s2', b.act('h', b.slice('hid', c, 12, 24), { kind: 'relu' }), 2);
+  const g = b.output(b.add('sum', res, hid));
+  const fused = compileGraph(g), plain = compileGraph(g, { fuse: false });
+  try {
+    assert.deepEqual(fused.plan, ['res+depthToSpace(d2s)', 'hid+relu+depthToSpace(d2s2)', 'add(sum)']);
+    assert.ok(!optimizeGraph(g).nodes.some((n) => n.id === 'c'), 'the conv all slices replaced is gone');
+    const a = fused.run(X), e = plain.run(X);
+    assert.ok(maxAbsDiff(a.data, e.data) < 1e-6, `fused vs unfused: ${maxAbsDiff(a.data, e.data)}`);
+    a.dispose();
+    e.dispose();
+  } finally {
+    fused.dispose();
+    plain.dispose();
+    X.dispose();
+  }
+});
+
 // ---- (a) the official checkpoints ------------------------------------------------------------
 
 test('every official checkpoint: the graph equals the loaded model\'s forward', { skip: noZoo }, async (t) => {

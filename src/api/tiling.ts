@@ -4,6 +4,7 @@
 // the tile size, and bands can be streamed to an encoder. Tiles run on a runtime backend.
 import { Tensor } from '../tensor/tensor.js';
 import type { Backend } from '../runtime/backend.js';
+import { tensorToPixels } from '../tensor/ops/pixels.js';
 
 /** A float image, interleaved HWC, values nominally in [0, 1]. */
 export interface FloatImage {
@@ -21,6 +22,8 @@ export interface TileOptions {
   signal?: AbortSignal;
   /** Called after every tile with (tilesDone, tilesTotal). */
   onProgress?: (done: number, total: number) => void;
+  /** Bands as 8- or 16-bit pixels (rounded as float32ToImage, in a kernel per tile) instead of floats. */
+  pixels?: 8 | 16;
 }
 
 export interface HrBand {
@@ -29,7 +32,8 @@ export interface HrBand {
   height: number;
   width: number;
   channels: number;
-  data: Float32Array;
+  /** Floats, or pixels when TileOptions.pixels is set. */
+  data: Float32Array | Uint8Array | Uint16Array;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -51,7 +55,8 @@ export async function* upscaleBands(backend: Backend, scale: number, img: FloatI
   const HW = W * scale;
   for (let ty = 0; ty < nty; ty++) {
     const y0 = ty * tile, y1 = Math.min(H, y0 + tile);
-    const band = new Float32Array((y1 - y0) * scale * HW * C);
+    const n = (y1 - y0) * scale * HW * C;
+    const band = o.pixels === 8 ? new Uint8Array(n) : o.pixels === 16 ? new Uint16Array(n) : new Float32Array(n);
     for (let tx = 0; tx < ntx; tx++) {
       if (o.signal?.aborted) throw abortError(o.signal);
       const x0 = tx * tile, x1 = Math.min(W, x0 + tile);
@@ -71,13 +76,13 @@ export async function* upscaleBands(backend: Backend, scale: number, img: FloatI
         if (oh !== rh * scale || ow !== rw * scale || oc !== C) {
           throw new Error(`mvsr: upscale: the backend mapped [1,${rh},${rw},${C}] to [${out.shape.join(',')}], expected x${scale} with ${C} channels`);
         }
-        const od = out.data;
+        const od = o.pixels ? tensorToPixels(out, o.pixels) : out.data;
         // copy the tile's core (without halo) into the band
         const cy0 = (y0 - ry0) * scale, cx0 = (x0 - rx0) * scale;
         const ch = (y1 - y0) * scale, cw = (x1 - x0) * scale;
         for (let y = 0; y < ch; y++) {
           const src = ((cy0 + y) * ow + cx0) * C;
-          band.set(od.subarray(src, src + cw * C), (y * HW + x0 * scale) * C);
+          band.set(od.subarray(src, src + cw * C) as never, (y * HW + x0 * scale) * C);
         }
       } finally {
         out?.dispose();
@@ -95,6 +100,6 @@ export async function* upscaleBands(backend: Backend, scale: number, img: FloatI
 /** Whole HR image assembled from the bands (for images that fit in memory). */
 export async function upscaleFloat(backend: Backend, scale: number, img: FloatImage, o: TileOptions = {}): Promise<FloatImage> {
   const out = new Float32Array(img.width * scale * img.height * scale * img.channels);
-  for await (const b of upscaleBands(backend, scale, img, o)) out.set(b.data, b.y * b.width * b.channels);
+  for await (const b of upscaleBands(backend, scale, img, { ...o, pixels: undefined })) out.set(b.data, b.y * b.width * b.channels);
   return { width: img.width * scale, height: img.height * scale, channels: img.channels, data: out };
 }

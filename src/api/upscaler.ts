@@ -87,31 +87,32 @@ export class Upscaler {
     const t: TileOptions = { tile: this.options.tile, halo: this.options.halo, signal: o.signal };
     const tile = this.options.tile ?? 256, halo = this.options.halo ?? 16;
     const backend = await this.backend([Math.min(img.height, tile + 2 * halo), Math.min(img.width, tile + 2 * halo)]);
-    const rgbBands = upscaleBands(backend, s, rgb, { ...t, onProgress: (d) => { rgbDone = d; report(); } });
+    const c = img.channels, bd = img.bitDepth;
+    // colour comes out of the tiles as pixels (a kernel rounds each tile); grey is averaged from floats first
+    const rgbBands = upscaleBands(backend, s, rgb, { ...t, pixels: c >= 3 ? bd : undefined, onProgress: (d) => { rgbDone = d; report(); } });
     let alphaBands: AsyncGenerator<HrBand> | null = null;
     if (alpha) {
       this.alphaBackend ??= createBackend(bicubicGraph(s, 1), { backend: 'wasm' });
       alphaBands = upscaleBands(await this.alphaBackend, s, alpha, { ...t, onProgress: (d) => { alphaDone = d; report(); } });
     }
-    const c = img.channels, bd = img.bitDepth;
     for await (const b of rgbBands) {
       const a = alphaBands ? ((await alphaBands.next()).value as HrBand) : null;
       const n = b.width * b.height, d = b.data;
-      let color: Image;
+      let color: Image['data'];
       if (c <= 2) {
         const grey = new Float32Array(n);
         for (let i = 0; i < n; i++) grey[i] = (d[i * 3]! + d[i * 3 + 1]! + d[i * 3 + 2]!) / 3;
-        color = float32ToImage(grey, b.width, b.height, 1, bd);
-      } else color = float32ToImage(d, b.width, b.height, 3, bd);
+        color = float32ToImage(grey, b.width, b.height, 1, bd).data;
+      } else color = d as Image['data'];
       if (!a) {
-        yield { y: b.y, height: b.height, data: color.data };
+        yield { y: b.y, height: b.height, data: color };
         continue;
       }
-      const alphaImg = float32ToImage(a.data, b.width, b.height, 1, bd);
+      const alphaImg = float32ToImage(a.data as Float32Array, b.width, b.height, 1, bd);
       const cc = c - 1;
       const out = bd === 16 ? new Uint16Array(n * c) : new Uint8Array(n * c);
       for (let i = 0; i < n; i++) {
-        for (let k = 0; k < cc; k++) out[i * c + k] = color.data[i * cc + k]!;
+        for (let k = 0; k < cc; k++) out[i * c + k] = color[i * cc + k]!;
         out[i * c + cc] = alphaImg.data[i]!;
       }
       yield { y: b.y, height: b.height, data: out };

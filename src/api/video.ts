@@ -3,7 +3,7 @@
 // on a runtime backend through a VideoStream (runtime/video.ts), its recurrent state kept there
 // between calls; an image model runs frame by frame through a tiled Upscaler.
 import type { Image } from '../io/image.js';
-import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { stepGraph, type SRModel } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
@@ -82,7 +82,7 @@ export class VideoUpscaler {
   private images(ts: Tensor[]): Image[] {
     const bitDepth = this.size?.bitDepth ?? 8;
     try {
-      return ts.map((y) => float32ToImage(y.data, y.shape[2]!, y.shape[1]!, 3, bitDepth));
+      return ts.map((y) => tensorToImage(y, bitDepth));
     } finally {
       for (const t of ts) t.dispose();
     }

@@ -5,7 +5,7 @@
 import type { Image } from '../io/image.js';
 import { makePair, prepareHr } from '../data/pairs.js';
 import { calculatePsnr, calculateSsim } from '../metrics/index.js';
-import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { toGraph, type SRModel } from '../models/registry.js';
 import { createBackend, type Backend } from '../runtime/backend.js';
@@ -28,13 +28,13 @@ export async function withBackend<T>(m: EvalModel, backend: string | undefined, 
   }
 }
 
-/** An RGB image (uint8/16) through a one-input graph on a backend, whole, as floats. */
-export async function runImage(b: Backend, img: Image): Promise<{ width: number; height: number; data: Float32Array }> {
+/** An image (as RGB) through a one-input graph on a backend, whole, as an 8-bit RGB image. */
+export async function runImage(b: Backend, img: Image): Promise<Image> {
   const x = Tensor.from([1, img.height, img.width, 3], imageToFloat32(toRGB(img)));
   try {
     const y = await b.run(x);
     try {
-      return { width: y.shape[2]!, height: y.shape[1]!, data: y.toArray() };
+      return tensorToImage(y, 8);
     } finally {
       y.dispose();
     }
@@ -72,11 +72,10 @@ export interface EvalResult {
 
 /** Upscale `lr` and measure against `hr`; returns the SR output (uint8 RGB) too. */
 export async function evalPair(model: EvalModel, hr: Image, lr: Image, o: EvalOptions): Promise<{ sr: Image; psnr: number; ssim: number }> {
-  const out = await withBackend(model, o.backend, (b) => runImage(b, lr));
-  if (out.width !== lr.width * o.scale || out.height !== lr.height * o.scale) {
-    throw new Error(`mvsr: eval: the model mapped ${lr.width}x${lr.height} to ${out.width}x${out.height}, expected x${o.scale}`);
+  const sr = await withBackend(model, o.backend, (b) => runImage(b, lr));
+  if (sr.width !== lr.width * o.scale || sr.height !== lr.height * o.scale || sr.channels !== 3) {
+    throw new Error(`mvsr: eval: the model mapped ${lr.width}x${lr.height} to ${sr.width}x${sr.height}x${sr.channels}, expected x${o.scale} with 3 channels`);
   }
-  const sr = float32ToImage(out.data, out.width, out.height, 3, 8);
   const m = { cropBorder: o.cropBorder ?? o.scale, testY: o.testY ?? true };
   return { sr, psnr: calculatePsnr(sr, hr, m), ssim: calculateSsim(sr, hr, m) };
 }

@@ -8,7 +8,7 @@
 import type { Image } from '../io/image.js';
 import { makePair } from '../data/pairs.js';
 import { calculatePsnr, calculateSsim, psnrFromMse, temporalSquaredError } from '../metrics/index.js';
-import { toRGB, imageToFloat32, float32ToImage } from '../io/image.js';
+import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { stepGraph, toGraph, type SRModel } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
@@ -75,7 +75,7 @@ export async function evaluateVideo(
   const stream = new VideoStream(source, { backend: o.backend ?? 'wasm' });
   const images = (ts: Tensor[]): Image[] => {
     try {
-      return ts.map((y) => float32ToImage(y.data, y.shape[2]!, y.shape[1]!, 3, 8));
+      return ts.map((y) => tensorToImage(y, 8));
     } finally {
       for (const t of ts) t.dispose();
     }

@@ -13,23 +13,32 @@ export function useCounts(g: Graph): Map<string, number> {
 
 /**
  * Rewrite nodes in order: `fold(n, inputs, out)` may return the id of an already emitted node
- * that now computes n (n is dropped and its readers renamed), or null to keep n.
+ * that now computes n (n is dropped and its readers renamed), a node to emit in n's place (same
+ * id), or null to keep n. Nodes nothing reads any more are dropped at the end.
  */
-function rewrite(g: Graph, fold: (n: GraphNode, emitted: Map<string, GraphNode>, weights: Record<string, GraphWeight>) => string | null): Graph {
+function rewrite(g: Graph, fold: (n: GraphNode, emitted: Map<string, GraphNode>, weights: Record<string, GraphWeight>) => string | GraphNode | null): Graph {
   const rename = new Map<string, string>();
   const emitted = new Map<string, GraphNode>();
   const weights = { ...g.weights };
-  const nodes: GraphNode[] = [];
+  let nodes: GraphNode[] = [];
   for (const n0 of g.nodes) {
-    const n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
+    let n = { ...n0, inputs: n0.inputs.map((i) => rename.get(i) ?? i) } as GraphNode;
     const into = fold(n, emitted, weights);
-    if (into !== null) {
+    if (typeof into === 'string') {
       rename.set(n.id, into);
       continue;
     }
+    if (into) n = into;
     nodes.push(n);
     emitted.set(n.id, n);
   }
+  // drop what no output needs (a conv whose every slice became a conv of its own)
+  const needed = new Set<string>();
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (n.op === 'output' || n.op === 'input' || needed.has(n.id)) for (const x of n.inputs) needed.add(x);
+  }
+  nodes = nodes.filter((n) => n.op === 'output' || n.op === 'input' || needed.has(n.id));
   const out: Graph = { meta: g.meta, nodes, weights };
   const keep = new Set(usedWeights(out));
   out.weights = Object.fromEntries(Object.entries(weights).filter(([k]) => keep.has(k)));
@@ -54,27 +63,34 @@ function rows(w: GraphWeight, start: number, end: number): GraphWeight {
 }
 
 /**
- * slice(conv(x)) with the conv read only by the slice (groups 1): a conv computing just those
- * output channels (weights, bias and per-channel PReLU slopes cut to the range).
+ * slice(conv(x)) with the conv read only by slices (groups 1): a conv computing just those output
+ * channels (weights, bias and per-channel PReLU slopes cut to the range). One slice takes the
+ * conv's place; several (RLSP's output residual and next hidden state) each get a conv of their
+ * own, which can then fuse with what follows (depth_to_space, an activation).
  */
 export function foldChannelSlices(g: Graph): Graph {
   const uses = useCounts(g);
+  const slices = new Map<string, number>();
+  for (const n of g.nodes) if (n.op === 'slice') slices.set(n.inputs[0]!, (slices.get(n.inputs[0]!) ?? 0) + 1);
   return rewrite(g, (n, emitted, weights) => {
     if (n.op !== 'slice') return null;
     const c = emitted.get(n.inputs[0]!);
-    if (!c || c.op !== 'conv' || c.groups !== 1 || uses.get(c.id) !== 1) return null;
+    if (!c || c.op !== 'conv' || c.groups !== 1 || uses.get(c.id) !== slices.get(c.id)) return null;
     const w = weights[c.weight];
     if (!w || n.end > w.shape[0]!) return null; // inconsistent: leave it to shape inference
     const tag = `[${n.start}:${n.end}]`;
     const cut = (name: string): string => {
       const key = `${name}${tag}`;
-      weights[key] = rows(weights[name]!, n.start, n.end);
+      weights[key] ??= rows(weights[name]!, n.start, n.end);
       return key;
     };
-    if (c.act?.kind === 'prelu' && weights[c.act.alpha]?.shape[0] !== 1) c.act = { kind: 'prelu', alpha: cut(c.act.alpha) };
-    c.weight = cut(c.weight);
-    if (c.bias !== null) c.bias = cut(c.bias);
-    return c.id;
+    const alpha = c.act?.kind === 'prelu' && weights[c.act.alpha]?.shape[0] !== 1 ? cut(c.act.alpha) : null;
+    const part = { ...c, weight: cut(c.weight), bias: c.bias === null ? null : cut(c.bias), ...(alpha ? { act: { kind: 'prelu' as const, alpha } } : {}) };
+    if (uses.get(c.id) === 1) {
+      Object.assign(c, part);
+      return c.id;
+    }
+    return { ...part, id: n.id, inputs: [...c.inputs] };
   });
 }
 

@@ -11,3 +11,4 @@ export * from './optim';
 export * from './train';
 export * from './peak';
 export * from './align';
+export * from './convert';
