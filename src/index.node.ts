@@ -1,5 +1,5 @@
 // mvsr for Node: everything in the browser-safe entry plus files, ffmpeg-free image codecs with
-// node:zlib, and createUpscaler accepting paths and zoo names.
+// node:zlib, createUpscaler accepting paths and zoo names, and the onnxruntime-node backend.
 export * from './index.js';
 export { createUpscaler, type CreateUpscalerOptions } from './api/create.node.js';
 export { resolveModel, resolveAnyModel, loadModelFile, loadAnyModelFile, type ModelRequest } from './api/models.node.js';
@@ -8,7 +8,6 @@ export { listClips, type ClipRef } from './data/clips.node.js';
 export { readImage, writeImage, writePngStream, decodeImage, encodePng } from './io/image.node.js';
 export { loadWeightsFile, saveSafetensorsFile } from './io/weights.node.js';
 export { openVideo, createVideoWriter, videoKindForOutput } from './io/video.node.js';
-export { toGraph } from './models/registry.js';
-export { runGraph, compileGraph } from './runtime/wasm.js';
+export { createBackend, listBackends } from './runtime/backend.node.js'; // registers the 'ort' backend
 export { profileGraph } from './graph/profile.js';
 export { writeOnnxFile } from './export/onnx.node.js';

@@ -7,7 +7,13 @@ export * as ops from './tensor/ops/index.js';
 export * as autograd from './autograd/index.js';
 export * as nn from './nn/index.js';
 export { Adam, type AdamOptions } from './train/optim.js';
-export { createModel, createVideoModel, createAnyModel, createModelFromConfig, listArchs, getArch, registerArch, type SRModel, type ArchSpec, type ArchArgs } from './models/registry.js';
+export {
+  createModel, createVideoModel, createAnyModel, createModelFromConfig, listArchs, getArch, registerArch, toGraph, stepGraph, deployModel, graphFromStateDict,
+  type SRModel, type ArchSpec, type ArchArgs, type ImageArchSpec, type VideoArchSpec,
+} from './models/registry.js';
+export { createBackend, registerBackend, listBackends, type Backend, type BackendCalibration, type CreateBackendOptions } from './runtime/backend.js';
+export { compileGraph, runGraph, type CompiledGraph } from './runtime/wasm.js';
+export { VideoStream, type StepGraphSource } from './runtime/video.js';
 export { forwardClip, windowFrames, windowIndices, isVideoModel, type VideoSRModel, type VideoState } from './models/vsr.js';
 export { VideoUpscaler, type VideoCallOptions } from './api/video.js';
 export { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type ClipRow, type FrameRow, type ClipInput } from './eval/video.js';

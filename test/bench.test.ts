@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
-import { useEngine, mulberry32, maxAbsDiff, randomize, runGraphArray } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, runGraphArray, skipReason } from './helpers.js';
 import { engine } from '../src/tensor/engine.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -27,14 +27,6 @@ const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 /** max |engine - mvsr| * 255 below a hundredth of an 8-bit step (float32 summation order only). */
 const TOL_255 = 0.01;
 
-const skipReason = async (load: () => Promise<unknown>, what: string): Promise<string | false> => {
-  try {
-    await load();
-    return false;
-  } catch (e) {
-    return `${what} cannot load here: ${(e as Error).message.split('\n')[0]!.replace(/^mvsr: /, '')}`;
-  }
-};
 await useEngine(1);
 const noOrt = await skipReason(loadOrtNode, 'onnxruntime-node');
 const noOrtWeb = await skipReason(() => loadOrtWeb(1), 'onnxruntime-web');

@@ -12,6 +12,16 @@ import type { Graph } from '../src/graph/ir.js';
 export { mulberry32, randomRT };
 
 /** Engines are process-wide; each test file sets the thread count it needs. */
+/** false when `load` succeeds, else a skip message naming `what` and why it does not load. */
+export async function skipReason(load: () => Promise<unknown>, what: string): Promise<string | false> {
+  try {
+    await load();
+    return false;
+  } catch (e) {
+    return `${what} cannot load here: ${(e as Error).message.split('\n')[0]!.replace(/^mvsr: /, '')}`;
+  }
+}
+
 export async function useEngine(threads: number): Promise<Engine> {
   return initEngine({ threads });
 }

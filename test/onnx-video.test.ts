@@ -7,7 +7,7 @@
 // the Loop body and metadata read back; 'host' mode takes the shifts as inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useEngine, mulberry32 } from './helpers.js';
+import { useEngine, mulberry32, skipReason } from './helpers.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { GraphBuilder, type Graph, type GraphWeight, type VideoStepMeta } from '../src/graph/index.js';
 import {
@@ -17,14 +17,6 @@ import { estimateShift } from '../src/autograd/ops/align.js';
 import { estimateShiftRef } from './ref/align.js';
 import { loadOrtNode, type OrtNodeModule } from '../src/runtime/ort.node.js';
 
-const skipReason = async (load: () => Promise<unknown>, what: string): Promise<string | false> => {
-  try {
-    await load();
-    return false;
-  } catch (e) {
-    return `${what} cannot load here: ${(e as Error).message.split('\n')[0]!.replace(/^mvsr: /, '')}`;
-  }
-};
 const noOrt = await skipReason(loadOrtNode, 'onnxruntime-node');
 const ortP: Promise<OrtNodeModule> | null = noOrt ? null : loadOrtNode();
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine } from './helpers.js';
@@ -108,6 +108,45 @@ test('mvsr export and mvsr profile on every video architecture: named state inpu
       assert.ok(Math.abs(r.macs - (hand - saved)) < 1, `${arch}: profile ${r.macs} MACs per frame, by hand ${hand - saved}`);
       m.dispose();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--backend ort runs the same graph as wasm in mvsr eval, eval-video and upscale (same figures, same pixels); an unknown backend is one line', { skip: noOrt }, async () => {
+  await useEngine(1);
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-backend-'));
+  try {
+    // HR images and a clip of mvsr's own sample, a seeded RLSP and the shipped-style ETDS-T
+    const { writeImage } = await import('../src/io/image.node.js');
+    const { renderSampleFrame } = await import('../src/data/synthetic.js');
+    mkdirSync(join(dir, 'set'));
+    mkdirSync(join(dir, 'clip'));
+    for (let i = 0; i < 2; i++) await writeImage(join(dir, 'set', `im${i}.png`), renderSampleFrame(5 * i, { width: 96, height: 72, supersample: 1 }));
+    for (let t = 0; t < 5; t++) await writeImage(join(dir, 'clip', `${String(t).padStart(3, '0')}.png`), renderSampleFrame(t, { width: 64, height: 48, supersample: 1 }));
+    const rlsp = model('RLSP', { upscale: 4, num_feat: 8, num_layer: 3, align: 'global' });
+    const vfile = join(dir, 'rlsp.safetensors');
+    saveSafetensorsFile(vfile, rlsp.stateDict(), encodeModelMetadata({ arch: 'RLSP', args: rlsp.args, scale: 4, provenance: {} }));
+    rlsp.dispose();
+    const figures = (backend: string) => {
+      const e = mvsr('eval', '--model', 'etds-t-x4', '--data', join(dir, 'set'), '--backend', backend, '--json', '-t', '1');
+      assert.equal(e.status, 0, e.stderr);
+      const v = mvsr('eval-video', '--model', vfile, '--data', join(dir, 'clip'), '--backend', backend, '--json', '-t', '1');
+      assert.equal(v.status, 0, v.stderr);
+      const u = mvsr('upscale', join(dir, 'set', 'im0.png'), '-o', join(dir, `up-${backend}.png`), '--model', 'etds-t-x4', '--backend', backend, '--json', '-t', '1');
+      assert.equal(u.status, 0, u.stderr);
+      assert.equal((JSON.parse(u.stdout) as { backend: string }).backend, backend);
+      return { img: JSON.parse(e.stdout) as { psnr: number }, vid: JSON.parse(v.stdout) as { psnrY: number }, png: readFileSync(join(dir, `up-${backend}.png`)) };
+    };
+    const w = figures('wasm'), o = figures('ort');
+    assert.ok(Math.abs(w.img.psnr - o.img.psnr) < 1e-3, `eval: wasm ${w.img.psnr} vs ort ${o.img.psnr}`);
+    assert.ok(Math.abs(w.vid.psnrY - o.vid.psnrY) < 1e-2, `eval-video: wasm ${w.vid.psnrY} vs ort ${o.vid.psnrY}`);
+    const { decodeImage } = await import('../src/io/image.node.js');
+    const [a, b] = await Promise.all([decodeImage(w.png), decodeImage(o.png)]);
+    assertSameFrames([b], [a], 'upscale --backend ort vs wasm');
+    const bad = mvsr('eval', '--model', 'etds-t-x4', '--data', join(dir, 'set'), '--backend', 'gpu');
+    assert.notEqual(bad.status, 0);
+    assert.deepEqual(bad.stderr.trim().split('\n'), ['mvsr eval: --backend must be one of wasm, ort, auto, got "gpu"']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

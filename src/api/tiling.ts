@@ -5,6 +5,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { tensorToPixels } from '../tensor/ops/pixels.js';
+import { yieldToEventLoop } from '../tensor/platform.js';
 
 /** A float image, interleaved HWC, values nominally in [0, 1]. */
 export interface FloatImage {
@@ -91,7 +92,7 @@ export async function* upscaleBands(backend: Backend, scale: number, img: FloatI
       done++;
       o.onProgress?.(done, total);
       // let abort signals and progress rendering through between tiles
-      await new Promise<void>((r) => setTimeout(r, 0));
+      await yieldToEventLoop();
     }
     yield { y: y0 * scale, height: (y1 - y0) * scale, width: HW, channels: C, data: band };
   }

@@ -5,6 +5,7 @@
 // late; a bidirectional one (SWRN, chunk L) answers once L + future frames are in. An image
 // graph streams as a step graph of one frame, no window and no state.
 import { Tensor, shapeStr } from '../tensor/tensor.js';
+import { yieldToEventLoop } from '../tensor/platform.js';
 import { type Graph, type VideoStepMeta, graphInputs, inputNode, outputNode, windowIndices } from '../graph/ir.js';
 import { createBackend, type Backend, type CreateBackendOptions } from './backend.js';
 
@@ -125,7 +126,7 @@ export class VideoStream {
         const step = chunk > 1 ? count : 1;
         out.push(...(await this.step(step, ended)));
         // let abort signals and progress rendering through between steps
-        await new Promise<void>((r) => setTimeout(r, 0));
+        await yieldToEventLoop();
       }
     } catch (e) {
       for (const t of out) t.dispose();

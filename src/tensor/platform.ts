@@ -39,3 +39,19 @@ export async function nodeCpuCount(): Promise<number> {
   const os = await import('node:os');
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
+
+/**
+ * Let the event loop run (abort signals, progress rendering) without a timer's delay: setTimeout(0)
+ * waits at least 1 ms in Node and 4 ms in nested browser timers, a real share of a video frame.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((r) => setImmediate(r));
+  if (typeof MessageChannel === 'function') {
+    return new Promise((r) => {
+      const c = new MessageChannel();
+      c.port1.onmessage = () => { c.port1.close(); r(); };
+      c.port2.postMessage(0);
+    });
+  }
+  return new Promise((r) => setTimeout(r, 0));
+}
