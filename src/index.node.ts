@@ -10,4 +10,4 @@ export { loadWeightsFile, saveSafetensorsFile } from './io/weights.node.js';
 export { openVideo, createVideoWriter, videoKindForOutput } from './io/video.node.js';
 export { createBackend, listBackends } from './runtime/backend.node.js'; // registers the 'ort' backend
 export { profileGraph } from './graph/profile.js';
-export { writeOnnxFile } from './export/onnx.node.js';
+export { writeOnnxFile } from './export/write.node.js';

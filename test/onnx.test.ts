@@ -18,7 +18,7 @@ import {
   exportOnnx, readOnnxModel, toFloat16Array, fromFloat16Array, toFloat16Bits, fromFloat16Bits,
   ONNX_FLOAT, ONNX_FLOAT16, type OnnxExportOptions,
 } from '../src/export/onnx.js';
-import { writeOnnxFile } from '../src/export/onnx.node.js';
+import { writeOnnxFile } from '../src/export/write.node.js';
 import { ProtoWriter, ProtoMessage, decodeMessage } from '../src/export/protobuf.js';
 
 // ---- onnxruntime-node, if it loads here ------------------------------------------------------

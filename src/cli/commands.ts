@@ -31,7 +31,7 @@ import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
-import { writeOnnxFile } from '../export/onnx.node.js';
+import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
 
 export interface Command {
   summary: string;
@@ -57,7 +57,9 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
   -s, --scale <n>     upscaling factor (checked against the model)
   -t, --threads <n>   worker threads (default: all cores)
   -b, --backend <b>   runtime backend of the deploy graph: wasm (mvsr's engine, default), ort
-                      (onnxruntime-node, when installed) or auto (times both, keeps the faster)`;
+                      (onnxruntime-node on the exported ONNX), tflite (LiteRT.js on the exported
+                      .tflite: measures the file a phone would get) or auto (times them, keeps the
+                      fastest); ort and tflite need their npm package installed`;
 
 /** The --backend flag, checked against the backends this process has. */
 function backendFlag(cmd: string, v: unknown): string | undefined {
@@ -347,7 +349,7 @@ options:
       --frames <n>    frames to use (default 48 for the sample, all for --input)
       --format <f>    mp4 (needs ffmpeg) or y4m
   -t, --threads <n>   worker threads (default: all cores)
-  -b, --backend <b>   runtime backend: wasm (default), ort (onnxruntime-node) or auto
+  -b, --backend <b>   runtime backend: wasm (default), ort (onnxruntime-node), tflite (LiteRT.js) or auto
       --json          print one JSON document on stdout`,
   async run(argv) {
     const { values: v } = parse('demo', argv, {
@@ -672,8 +674,8 @@ options:
 // ---- export -------------------------------------------------------------------------------------
 
 const exportCmd: Command = {
-  summary: 'write a model\'s deploy graph as ONNX',
-  help: `usage: mvsr export <model> -o <out.onnx> [--fp16] [--dynamic | --input HxW] [--nhwc]
+  summary: 'write a model\'s deploy graph as ONNX or TFLite',
+  help: `usage: mvsr export <model> -o <out.onnx|out.tflite> [--fp16] [--dynamic | --input HxW] [--nhwc]
 
 Writes the deploy form (ECBSR -> ECBSRT, ETDS -> ETDSForInference) as an ONNX model (opset 17,
 NCHW in and out; --nhwc wraps it in NHWC transposes). --dynamic makes N, H and W symbolic
@@ -681,6 +683,11 @@ NCHW in and out; --nhwc wraps it in NHWC transposes). --dynamic makes N, H and W
 exports its step graph: inputs lr0, lr1, ... (the window of LR frames) and its state (zeros at
 the start of a clip), outputs hr0, ... and the new state <name>_next, to feed back as <name>
 for the next step (the metadata key mvsr.video lists them).
+
+A .tflite output is a TFLite model (schema in vendor/tflite): NHWC float32 inputs and outputs of
+a fixed size (--input, default 180x320), named through the SignatureDef 'serving_default';
+--fp16 stores float16 weights with DEQUANTIZE ops (the TFLite converter's GPU-delegate layout).
+Ops with no TFLite builtin (bicubic resize, the alignment of align: global) stop the export.
 
 options:
   -o, --output <file>  the .onnx file
@@ -699,6 +706,9 @@ options:
     if (!spec) throw new Error('mvsr export: give a model (see "mvsr export --help")');
     if (typeof v.output !== 'string') throw new Error('mvsr export: --output is required');
     if (v.dynamic && v.input) throw new Error('mvsr export: choose one of --dynamic and --input');
+    const ext = extname(v.output).toLowerCase(), tflite = ext === '.tflite';
+    if (!tflite && ext !== '.onnx') throw new Error(`mvsr export: ${v.output}: the output must be a .onnx or .tflite file`);
+    if (tflite && (v.dynamic || v.opset || v.nhwc)) throw new Error('mvsr export: --dynamic, --opset and --nhwc are ONNX options (a .tflite is NHWC with a fixed --input size)');
     let inputShape: [number, number] | undefined;
     if (typeof v.input === 'string') {
       const m = /^(\d+)x(\d+)$/.exec(v.input);
@@ -710,6 +720,12 @@ options:
     const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
     try {
       const g = isVideoModel(model) ? stepGraph(model) : toGraph(model);
+      if (tflite) {
+        const shape = inputShape ?? [180, 320];
+        const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape });
+        err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
+        return 0;
+      }
       const bytes = writeOnnxFile(v.output, g, {
         layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
         opset: intFlag('export', v.opset, 'opset'),

@@ -4,11 +4,11 @@
 // a video or a tiled image pays the session's graph optimisation once per size. Importing this
 // module registers it as the 'ort' backend of createBackend.
 import type * as OrtNode from 'onnxruntime-node';
-import { Tensor, shapeStr } from '../tensor/tensor.js';
-import { type Graph, graphError, graphInputs, graphOutputs, inputNode, outputNode, validateGraph } from '../graph/ir.js';
-import { inferShapes } from '../graph/shapes.js';
+import { Tensor } from '../tensor/tensor.js';
+import { type Graph, graphError, graphInputs, graphOutputs, validateGraph } from '../graph/ir.js';
 import { exportOnnx, type OnnxExportOptions } from '../export/onnx.js';
 import { registerBackend } from './backend.js';
+import { SizeCache, engineThreads, namedInputs, runOneInput } from './sized.js';
 
 export type OrtNodeModule = typeof OrtNode;
 
@@ -79,15 +79,17 @@ export interface OrtBackendOptions {
  */
 export class OrtGraphBackend {
   readonly name = 'ort' as const;
-  private readonly sessions = new Map<string, Promise<OrtNode.InferenceSession>>();
-  private disposed = false;
+  private readonly sessions: SizeCache<OrtNode.InferenceSession>;
 
   private constructor(
     readonly graph: Graph,
     private readonly ort: OrtNodeModule,
     readonly threads: number,
-    private readonly maxSessions: number,
-  ) {}
+    maxSessions: number,
+  ) {
+    this.sessions = new SizeCache('ort backend', maxSessions,
+      (H, W) => ort.InferenceSession.create(exportOnnx(graph, OrtGraphBackend.exportOptions(H, W)), sessionOptions(threads)), (s) => s.release());
+  }
 
   /** Loads onnxruntime-node and checks that the graph can be exported (errors name the node). */
   static async create(g: Graph, o: OrtBackendOptions = {}): Promise<OrtGraphBackend> {
@@ -106,54 +108,23 @@ export class OrtGraphBackend {
 
   /** The session for H x W input frames (created on first use, then cached). */
   session(H: number, W: number): Promise<OrtNode.InferenceSession> {
-    if (this.disposed) throw new Error('mvsr: ort backend: used after dispose()');
-    const key = `${H}x${W}`;
-    let s = this.sessions.get(key);
-    if (s) {
-      this.sessions.delete(key); // re-insert: most recently used last
-      this.sessions.set(key, s);
-      return s;
-    }
-    const bytes = exportOnnx(this.graph, OrtGraphBackend.exportOptions(H, W));
-    s = this.ort.InferenceSession.create(bytes, sessionOptions(this.threads));
-    this.sessions.set(key, s);
-    s.catch(() => this.sessions.delete(key));
-    while (this.sessions.size > this.maxSessions) {
-      const [oldest, p] = this.sessions.entries().next().value as [string, Promise<OrtNode.InferenceSession>];
-      this.sessions.delete(oldest);
-      void p.then((old) => old.release(), () => undefined);
-    }
-    return s;
+    return this.sessions.get(H, W);
   }
 
   /** Input sizes with a cached session, least recently used first ("HxW"). */
   cachedSizes(): string[] {
-    return [...this.sessions.keys()];
+    return this.sessions.sizes();
   }
 
   /** A one-input graph: NHWC in, its first output out. */
-  async run(x: Tensor): Promise<Tensor> {
-    const r = await this.runNamed({ [inputNode(this.graph).id]: x });
-    const first = outputNode(this.graph).id;
-    for (const [k, t] of Object.entries(r)) if (k !== first) t.dispose();
-    return r[first]!;
+  run(x: Tensor): Promise<Tensor> {
+    return runOneInput(this.graph, x, (i) => this.runNamed(i));
   }
 
   /** Named NHWC inputs (every input node's id) to a new tensor per output id; a batch of N runs as N frames. */
   async runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const ins = graphInputs(this.graph), outs = graphOutputs(this.graph);
-    const first = ins[0]!, x0 = inputs[first.id];
-    if (!x0 || x0.shape.length !== 4) throw graphError(this.graph, first, `expects an NHWC input '${first.id}', got ${x0 ? shapeStr(x0.shape) : 'none'}`);
-    const k0 = first.scale ?? 1;
-    const [N, H, W] = [x0.shape[0]!, x0.shape[1]! / k0, x0.shape[2]! / k0];
-    for (const n of ins) {
-      const x = inputs[n.id], k = n.scale ?? 1;
-      if (!x || x.shape.length !== 4 || x.shape[0] !== N || x.shape[1] !== H * k || x.shape[2] !== W * k || x.shape[3] !== n.channels) {
-        throw graphError(this.graph, n, `expects an NHWC input with ${n.channels} channels at ${H * k}x${W * k}, got ${x ? shapeStr(x.shape) : 'none'}`);
-      }
-    }
-    if (!Number.isInteger(H) || !Number.isInteger(W)) throw graphError(this.graph, first, `input ${shapeStr(x0.shape)} is not a multiple of its scale ${k0}`);
-    const shapes = inferShapes(this.graph, H, W); // size errors name the node
+    const { N, H, W, shapes } = namedInputs(this.graph, inputs);
     const s = await this.session(H, W);
     const frames: Record<string, Float32Array[]> = Object.fromEntries(outs.map((o) => [o.id, []]));
     for (let n = 0; n < N; n++) {
@@ -185,24 +156,12 @@ export class OrtGraphBackend {
   }
 
   /** Release every cached session. */
-  async dispose(): Promise<void> {
-    this.disposed = true;
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+  dispose(): Promise<void> {
+    return this.sessions.dispose();
   }
 }
 
 registerBackend('ort', async (g, o) => {
-  let threads = o.threads;
-  if (threads === undefined) {
-    const { engine } = await import('../tensor/engine.js');
-    try {
-      threads = engine().threads;
-    } catch {
-      threads = 1;
-    }
-  }
-  const b = await OrtGraphBackend.create(g, { threads });
+  const b = await OrtGraphBackend.create(g, { threads: o.threads ?? (await engineThreads()) });
   return { name: 'ort', threads: b.threads, graph: g, calibration: null, run: (x) => b.run(x), runNamed: (x) => b.runNamed(x), dispose: () => b.dispose() };
 });

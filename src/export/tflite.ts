@@ -1,0 +1,416 @@
+// TFLite writer for the deploy IR: one Model flatbuffer (TFLite's schema.fbs, file identifier
+// "TFL3", vendored in vendor/tflite with its licence) with one subgraph of builtin ops in NHWC,
+// float32 inputs and outputs of a fixed size named by the graph's input and output node ids
+// through the SignatureDef 'serving_default'. Weights are float32, or float16 with DEQUANTIZE ops
+// (the layout the TFLite converter emits for the GPU delegate). PyTorch's channel orders
+// (pixel shuffle / unshuffle) become TF's by permuting the producing conv's output channels
+// where it is read only there, else by a GATHER. Browser-safe.
+import { Builder, type Offset } from 'flatbuffers';
+import {
+  type Graph, type GraphNode, type Act, type GraphWeight, graphError, graphInputs, graphOutputs, validateGraph, weightOf,
+} from '../graph/ir.js';
+import { inferShapes, inferChannels } from '../graph/shapes.js';
+import { optimizeGraph, useCounts } from '../graph/passes.js';
+import { toFloat16Array } from './onnx.js';
+
+export interface TfliteExportOptions {
+  /** Float16 weights, each followed by a DEQUANTIZE to float32 (inputs, outputs and arithmetic stay float32). */
+  fp16?: boolean;
+  /** The base input size [H, W] (batch 1); an input of scale k is [H*k, W*k]. TFLite tensors have fixed shapes. */
+  inputShape: [number, number];
+}
+
+/** schema.fbs enums used here. */
+const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2 } as const;
+const Op = {
+  ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
+  RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98,
+} as const;
+/** BuiltinOptions union indices (1-based, in schema order). */
+const Opt = {
+  Conv2D: 1, DepthwiseConv2D: 2, Concatenation: 10, Add: 11, ResizeBilinear: 15, SpaceToDepth: 19, Mul: 21, Gather: 23,
+  StridedSlice: 32, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
+} as const;
+const PADDING_SAME = 0, PADDING_VALID = 1;
+const ACT_NONE = 0, ACT_RELU = 1;
+
+interface TensorSpec { name: string; shape: number[]; type: number; buffer: number }
+/** An option table: its union index and the fields to write ([slot, kind, value]). */
+interface Options { type: number; fields: [number, 'i8' | 'i32' | 'f32' | 'bool', number][] }
+interface OpSpec { op: number; inputs: number[]; outputs: number[]; options?: Options }
+
+/** The model being assembled: tensors, constant buffers, operators. */
+class TfliteModel {
+  readonly tensors: TensorSpec[] = [];
+  readonly buffers: Uint8Array[] = [new Uint8Array(0)]; // buffer 0: the empty sentinel
+  readonly ops: OpSpec[] = [];
+  private readonly consts = new Map<string, number>();
+
+  constructor(private readonly fp16: boolean) {}
+
+  tensor(name: string, shape: number[], type: number = TensorType.FLOAT32, data?: Uint8Array): number {
+    let buffer = 0;
+    if (data) {
+      buffer = this.buffers.length;
+      this.buffers.push(data);
+    }
+    this.tensors.push({ name, shape: [...shape], type, buffer });
+    return this.tensors.length - 1;
+  }
+
+  op(op: number, inputs: number[], outputs: number[], options?: Options): void {
+    this.ops.push({ op, inputs, outputs, options });
+  }
+
+  /** A float constant (float16 + DEQUANTIZE when fp16; one tensor per name). */
+  float(name: string, shape: number[], values: ArrayLike<number>): number {
+    const have = this.consts.get(name);
+    if (have !== undefined) return have;
+    let t: number;
+    if (this.fp16) {
+      const h = this.tensor(`${name}.fp16`, shape, TensorType.FLOAT16, bytesOf(toFloat16Array(values)));
+      t = this.tensor(name, shape);
+      this.op(Op.DEQUANTIZE, [h], [t]);
+    } else {
+      t = this.tensor(name, shape, TensorType.FLOAT32, bytesOf(Float32Array.from(values)));
+    }
+    this.consts.set(name, t);
+    return t;
+  }
+
+  int32(name: string, values: readonly number[]): number {
+    return this.tensor(name, [values.length], TensorType.INT32, bytesOf(Int32Array.from(values)));
+  }
+}
+
+function bytesOf(a: Float32Array | Int32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
+}
+
+/** OIHW [O, I, k, k] (PyTorch conv) as OHWI [O, k, k, I] (TFLite), output rows in `order`. */
+function ohwi(w: GraphWeight, order?: number[]): Float32Array {
+  const [O, I, K] = w.shape as [number, number, number];
+  const out = new Float32Array(w.data.length);
+  for (let o = 0; o < O; o++) {
+    const src = order ? order[o]! : o;
+    for (let y = 0; y < K; y++) for (let x = 0; x < K; x++) for (let i = 0; i < I; i++) out[((o * K + y) * K + x) * I + i] = w.data[((src * I + i) * K + y) * K + x]!;
+  }
+  return out;
+}
+
+/**
+ * Channel orders of depth_to_space: TF's (DCR) output pixel (i, j) of channel c reads input
+ * channel (i*s + j)*C + c, PyTorch's (CRD) c*s^2 + i*s + j. tfFromPytorch[t] is the PyTorch
+ * channel that TF channel t must hold.
+ */
+function tfFromPytorch(channels: number, s: number): number[] {
+  const C = channels / (s * s), out: number[] = [];
+  for (let ij = 0; ij < s * s; ij++) for (let c = 0; c < C; c++) out.push(c * s * s + ij);
+  return out;
+}
+
+/**
+ * The graph as a .tflite flatbuffer. Every node needs a TFLite builtin: bicubic / MATLAB resize
+ * and the alignment ops (estimateShift, translate) have none and stop the export with an error
+ * naming the node.
+ */
+export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
+  validateGraph(g0);
+  const [H, W] = o.inputShape ?? [];
+  if (!Number.isInteger(H) || !Number.isInteger(W) || H! < 1 || W! < 1) {
+    throw new Error(`mvsr: exportTflite: needs a fixed input size inputShape [H, W] (TFLite tensors have fixed shapes), got ${JSON.stringify(o.inputShape)}`);
+  }
+  for (const n of g0.nodes) {
+    const why = n.op === 'resize' && (n.mode === 'bicubic' || n.mode === 'matlabBicubic') ? `${n.mode} resize`
+      : n.op === 'estimateShift' || n.op === 'translate' ? `${n.op} (global alignment)` : null;
+    if (why) throw graphError(g0, n, `${why} has no TFLite builtin op; it cannot be exported to TFLite`);
+    if (n.op === 'conv' && n.groups !== 1) {
+      const Cin = inferChannels(g0).get(n.inputs[0]!)!, Cout = weightOf(g0, n, n.weight).shape[0]!;
+      if (!(n.groups === Cin && Cout === Cin)) throw graphError(g0, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no TFLite builtin op`);
+    }
+  }
+  inferChannels(g0);
+  const g = optimizeGraph(g0);
+  const shapes = inferShapes(g, H!, W!);
+  const uses = useCounts(g);
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const m = new TfliteModel(o.fp16 ?? false);
+  const value = new Map<string, number>();
+  const nhwc = (id: string): number[] => [1, ...shapes.get(id)!];
+  const inOf = (n: GraphNode, i = 0): number => value.get(n.inputs[i]!)!;
+  // convs whose output channels are emitted in TF depth_to_space order (their only reader is that d2s)
+  const permuted = new Map<string, number[]>();
+  for (const n of g.nodes) {
+    if (n.op !== 'depthToSpace' || n.order !== 'pytorch' || n.scale === 1) continue;
+    const src = byId.get(n.inputs[0]!)!;
+    const C = shapes.get(src.id)![2];
+    if (src.op === 'conv' && uses.get(src.id) === 1 && !(src.act?.kind === 'prelu' && g.weights[src.act.alpha]!.data.length > 1)) permuted.set(src.id, tfFromPytorch(C, n.scale));
+  }
+
+  const act = (n: GraphNode, a: Act, x: number, name: string, shape: number[]): number => {
+    const y = m.tensor(name, shape);
+    switch (a.kind) {
+      case 'relu': m.op(Op.RELU, [x], [y]); break;
+      case 'tanh': m.op(Op.TANH, [x], [y]); break;
+      case 'sigmoid': m.op(Op.LOGISTIC, [x], [y]); break;
+      case 'leaky': m.op(Op.LEAKY_RELU, [x], [y], { type: Opt.LeakyRelu, fields: [[0, 'f32', a.slope]] }); break;
+      case 'clamp': {
+        const lo = m.float(`${n.id}.min`, [], [a.lo]), hi = m.float(`${n.id}.max`, [], [a.hi]);
+        const mid = m.tensor(`${name}.max`, shape);
+        m.op(Op.MAXIMUM, [x, lo], [mid], { type: Opt.MaximumMinimum, fields: [] });
+        m.op(Op.MINIMUM, [mid, hi], [y], { type: Opt.MaximumMinimum, fields: [] });
+        break;
+      }
+      case 'prelu': {
+        const w = weightOf(g, n, a.alpha), C = shape[3]!;
+        const alpha = w.data.length === 1 ? new Float32Array(C).fill(w.data[0]!) : Float32Array.from(w.data);
+        const order = permuted.get(n.id);
+        m.op(Op.PRELU, [x, m.float(`${a.alpha}${order ? '.tf' : ''}`, [1, 1, C], order ? order.map((k) => alpha[k]!) : alpha)], [y]);
+        break;
+      }
+    }
+    return y;
+  };
+  const gather = (name: string, x: number, order: number[], shape: number[]): number => {
+    const y = m.tensor(name, shape);
+    m.op(Op.GATHER, [x, m.int32(`${name}.indices`, order)], [y], { type: Opt.Gather, fields: [[0, 'i32', 3]] });
+    return y;
+  };
+
+  for (const inp of graphInputs(g)) value.set(inp.id, m.tensor(inp.id, nhwc(inp.id)));
+  for (const n of g.nodes) {
+    if (n.op === 'input' || n.op === 'output') continue;
+    const shape = nhwc(n.id);
+    let y: number;
+    switch (n.op) {
+      case 'conv': {
+        const w = weightOf(g, n, n.weight), K = n.kernel, order = permuted.get(n.id);
+        const Cout = w.shape[0]!;
+        if (n.padding * 2 !== K - 1) throw graphError(g, n, `padding ${n.padding} with kernel ${K} is not TFLite's SAME padding`);
+        const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
+        const b = m.float(`${n.bias ?? `${n.id}.bias`}${order ? '.tf' : ''}`, [Cout], order ? order.map((k) => bias[k]!) : bias);
+        const fuseRelu = n.act?.kind === 'relu';
+        const out = n.act && !fuseRelu ? m.tensor(`${n.id}.conv`, shape) : (y = m.tensor(n.id, shape));
+        if (n.groups === 1) {
+          const filt = m.float(`${n.weight}${order ? '.tf' : ''}`, [Cout, K, K, w.shape[1]!], ohwi(w, order));
+          m.op(Op.CONV_2D, [inOf(n), filt, b], [out], {
+            type: Opt.Conv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [4, 'i32', 1], [5, 'i32', 1]],
+          });
+        } else {
+          // depthwise: PyTorch [C, 1, k, k] -> TFLite [1, k, k, C]
+          const dw = new Float32Array(w.data.length);
+          for (let c = 0; c < Cout; c++) for (let t = 0; t < K * K; t++) dw[t * Cout + c] = w.data[(order ? order[c]! : c) * K * K + t]!;
+          m.op(Op.DEPTHWISE_CONV_2D, [inOf(n), m.float(`${n.weight}${order ? '.tf' : ''}`, [1, K, K, Cout], dw), b], [out], {
+            type: Opt.DepthwiseConv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i32', 1], [4, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [5, 'i32', 1], [6, 'i32', 1]],
+          });
+        }
+        if (n.act && !fuseRelu) y = act(n, n.act, out, n.id, shape);
+        y = y!;
+        break;
+      }
+      case 'convTranspose': {
+        // PyTorch's padding p crops p pixels of the full (VALID) output on each side, output_padding adds at the end
+        const w = weightOf(g, n, n.weight), [Cin, Cout, K] = w.shape as [number, number, number];
+        const [, Hi, Wi] = nhwc(n.inputs[0]!) as [number, number, number];
+        const full = [1, (Hi - 1) * n.stride + K, (Wi - 1) * n.stride + K, Cout];
+        const filt = new Float32Array(w.data.length); // [Cin, Cout, k, k] -> [Cout, k, k, Cin]
+        for (let i = 0; i < Cin; i++) for (let oc = 0; oc < Cout; oc++) for (let t = 0; t < K * K; t++) filt[(oc * K * K + t) * Cin + i] = w.data[(i * Cout + oc) * K * K + t]!;
+        const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
+        const big = m.tensor(`${n.id}.full`, full);
+        m.op(Op.TRANSPOSE_CONV, [m.int32(`${n.id}.output_shape`, full), m.float(n.weight, [Cout, K, K, Cin], filt), inOf(n), m.float(n.bias ?? `${n.id}.bias`, [Cout], bias)], [big], {
+          type: Opt.TransposeConv, fields: [[0, 'i8', PADDING_VALID], [1, 'i32', n.stride], [2, 'i32', n.stride], [3, 'i8', ACT_NONE]],
+        });
+        y = m.tensor(n.id, shape);
+        const p = n.padding;
+        m.op(Op.STRIDED_SLICE, [big, m.int32(`${n.id}.begin`, [0, p, p, 0]), m.int32(`${n.id}.end`, [1, p + shape[1]!, p + shape[2]!, Cout]), m.int32(`${n.id}.strides`, [1, 1, 1, 1])], [y], {
+          type: Opt.StridedSlice, fields: [],
+        });
+        // output_padding beyond the full output would need a PAD; the zoo's (FSRCNN) stays inside it
+        if (p + shape[1]! > full[1]! || p + shape[2]! > full[2]!) throw graphError(g, n, 'output_padding beyond the full transposed-conv output has no TFLite form here');
+        break;
+      }
+      case 'act':
+        y = act(n, n.act, inOf(n), n.id, shape);
+        break;
+      case 'add':
+      case 'mul':
+        y = m.tensor(n.id, shape);
+        m.op(n.op === 'add' ? Op.ADD : Op.MUL, [inOf(n, 0), inOf(n, 1)], [y], { type: n.op === 'add' ? Opt.Add : Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
+        break;
+      case 'concat':
+        if (n.inputs.length === 1) { y = inOf(n); break; }
+        y = m.tensor(n.id, shape);
+        m.op(Op.CONCATENATION, n.inputs.map((_, i) => inOf(n, i)), [y], { type: Opt.Concatenation, fields: [[0, 'i32', 3], [1, 'i8', ACT_NONE]] });
+        break;
+      case 'slice': {
+        y = m.tensor(n.id, shape);
+        const [, h, w] = nhwc(n.inputs[0]!) as [number, number, number];
+        m.op(Op.STRIDED_SLICE, [inOf(n), m.int32(`${n.id}.begin`, [0, 0, 0, n.start]), m.int32(`${n.id}.end`, [1, h, w, n.end]), m.int32(`${n.id}.strides`, [1, 1, 1, 1])], [y], {
+          type: Opt.StridedSlice, fields: [],
+        });
+        break;
+      }
+      case 'depthToSpace': {
+        let x = inOf(n);
+        const src = shapes.get(n.inputs[0]!)!;
+        if (n.order === 'pytorch' && n.scale > 1 && !permuted.has(n.inputs[0]!)) x = gather(`${n.id}.tf_order`, x, tfFromPytorch(src[2], n.scale), [1, ...src]);
+        y = m.tensor(n.id, shape);
+        m.op(Op.DEPTH_TO_SPACE, [x], [y], { type: Opt.DepthToSpace, fields: [[0, 'i32', n.scale]] });
+        break;
+      }
+      case 'spaceToDepth': {
+        const tf = n.order === 'pytorch' && n.scale > 1 ? m.tensor(`${n.id}.tf`, shape) : (y = m.tensor(n.id, shape));
+        m.op(Op.SPACE_TO_DEPTH, [inOf(n)], [tf], { type: Opt.SpaceToDepth, fields: [[0, 'i32', n.scale]] });
+        if (n.order === 'pytorch' && n.scale > 1) {
+          // PyTorch channel c*s^2 + ij is TF channel ij*C + c
+          const tfOrder = tfFromPytorch(shape[3]!, n.scale), inverse: number[] = new Array(tfOrder.length);
+          tfOrder.forEach((pt, t) => { inverse[pt] = t; });
+          y = gather(n.id, tf, inverse, shape);
+        }
+        y = y!;
+        break;
+      }
+      case 'resize': {
+        y = m.tensor(n.id, shape);
+        const size = m.int32(`${n.id}.size`, [shape[1]!, shape[2]!]);
+        // PyTorch align_corners=False: half-pixel centres; 'nearest' is floor(dst * in / out), TF's legacy nearest
+        if (n.mode === 'bilinear') m.op(Op.RESIZE_BILINEAR, [inOf(n), size], [y], { type: Opt.ResizeBilinear, fields: [[2, 'bool', 0], [3, 'bool', 1]] });
+        else m.op(Op.RESIZE_NEAREST_NEIGHBOR, [inOf(n), size], [y], { type: Opt.ResizeNearestNeighbor, fields: [[0, 'bool', 0], [1, 'bool', 0]] });
+        break;
+      }
+      default:
+        throw graphError(g, n, `op '${n.op}' has no TFLite form`);
+    }
+    value.set(n.id, y);
+  }
+  // outputs: the tensor of the node each output reads, renamed to the output's id; one that is an
+  // input or already another output (RLSP's HR frame is also its state) gets a copy (a RESHAPE)
+  const taken = new Set(graphInputs(g).map((i) => value.get(i.id)!));
+  const outs = graphOutputs(g).map((out) => {
+    let t = value.get(out.inputs[0]!)!;
+    if (taken.has(t)) {
+      const shape = m.tensors[t]!.shape, copy = m.tensor(out.id, shape);
+      m.op(Op.RESHAPE, [t, m.int32(`${out.id}.shape`, shape)], [copy]);
+      t = copy;
+    }
+    taken.add(t);
+    m.tensors[t]!.name = out.id;
+    return { name: out.id, tensor: t };
+  });
+  const ins = graphInputs(g).map((i) => ({ name: i.id, tensor: value.get(i.id)! }));
+  return serialize(m, ins, outs, g);
+}
+
+/** The Model flatbuffer (schema.fbs field slots in the comments' order). */
+function serialize(m: TfliteModel, ins: { name: string; tensor: number }[], outs: { name: string; tensor: number }[], g: Graph): Uint8Array {
+  const b = new Builder(1024 + m.buffers.reduce((a, x) => a + x.length, 0));
+  const ints = (xs: readonly number[]): Offset => {
+    b.startVector(4, xs.length, 4);
+    for (let i = xs.length - 1; i >= 0; i--) b.addInt32(xs[i]!);
+    return b.endVector();
+  };
+  const offsets = (xs: readonly Offset[]): Offset => {
+    b.startVector(4, xs.length, 4);
+    for (let i = xs.length - 1; i >= 0; i--) b.addOffset(xs[i]!);
+    return b.endVector();
+  };
+  // Buffer { data:[ubyte] (force_align 16) }
+  const buffers = m.buffers.map((d) => {
+    let data = 0;
+    if (d.length) {
+      b.startVector(1, d.length, 16);
+      for (let i = d.length - 1; i >= 0; i--) b.addInt8(d[i]!);
+      data = b.endVector();
+    }
+    b.startObject(3);
+    if (data) b.addFieldOffset(0, data, 0);
+    return b.endObject();
+  });
+  // Tensor { shape, type, buffer, name }
+  const tensors = m.tensors.map((t) => {
+    const shape = ints(t.shape), name = b.createString(t.name);
+    b.startObject(12);
+    b.addFieldOffset(0, shape, 0);
+    b.addFieldInt8(1, t.type, 0);
+    b.addFieldInt32(2, t.buffer, 0);
+    b.addFieldOffset(3, name, 0);
+    return b.endObject();
+  });
+  // OperatorCode { deprecated_builtin_code:byte, custom_code, version, builtin_code:int }
+  const codes: number[] = [];
+  const opcodeIndex = (op: number): number => {
+    let i = codes.indexOf(op);
+    if (i < 0) i = codes.push(op) - 1;
+    return i;
+  };
+  // Operator { opcode_index, inputs, outputs, builtin_options_type (slot 3), builtin_options (slot 4) }
+  const operators = m.ops.map((op) => {
+    const inputs = ints(op.inputs), outputs = ints(op.outputs);
+    let options = 0;
+    if (op.options) {
+      b.startObject(Math.max(0, ...op.options.fields.map(([slot]) => slot + 1)));
+      for (const [slot, kind, v] of op.options.fields) {
+        if (kind === 'i32') b.addFieldInt32(slot, v, -1); // -1: never equal, so every field is written
+        else if (kind === 'f32') b.addFieldFloat32(slot, v, Number.NaN);
+        else b.addFieldInt8(slot, v, -1);
+      }
+      options = b.endObject();
+    }
+    const index = opcodeIndex(op.op);
+    b.startObject(6);
+    b.addFieldInt32(0, index, -1);
+    b.addFieldOffset(1, inputs, 0);
+    b.addFieldOffset(2, outputs, 0);
+    if (op.options) {
+      b.addFieldInt8(3, op.options.type, 0);
+      b.addFieldOffset(4, options, 0);
+    }
+    return b.endObject();
+  });
+  const opcodes = codes.map((op) => {
+    b.startObject(4);
+    b.addFieldInt8(0, Math.min(op, 127), -1);
+    b.addFieldInt32(2, 1, 0);
+    b.addFieldInt32(3, op, -1);
+    return b.endObject();
+  });
+  // SubGraph { tensors, inputs, outputs, operators, name }
+  const sgTensors = offsets(tensors), sgIn = ints(ins.map((x) => x.tensor)), sgOut = ints(outs.map((x) => x.tensor));
+  const sgOps = offsets(operators), sgName = b.createString('main');
+  b.startObject(5);
+  b.addFieldOffset(0, sgTensors, 0);
+  b.addFieldOffset(1, sgIn, 0);
+  b.addFieldOffset(2, sgOut, 0);
+  b.addFieldOffset(3, sgOps, 0);
+  b.addFieldOffset(4, sgName, 0);
+  const subgraph = b.endObject();
+  // SignatureDef { inputs:[TensorMap], outputs:[TensorMap], signature_key, (deprecated_tag), subgraph_index }
+  const tensorMap = (x: { name: string; tensor: number }): Offset => {
+    const name = b.createString(x.name);
+    b.startObject(2);
+    b.addFieldOffset(0, name, 0);
+    b.addFieldInt32(1, x.tensor, -1);
+    return b.endObject();
+  };
+  const sigIn = offsets(ins.map(tensorMap)), sigOut = offsets(outs.map(tensorMap)), key = b.createString('serving_default');
+  b.startObject(5);
+  b.addFieldOffset(0, sigIn, 0);
+  b.addFieldOffset(1, sigOut, 0);
+  b.addFieldOffset(2, key, 0);
+  b.addFieldInt32(4, 0, -1);
+  const signature = b.endObject();
+  // Model { version, operator_codes, subgraphs, description, buffers, metadata_buffer, metadata, signature_defs }
+  const modelCodes = offsets(opcodes), subgraphs = offsets([subgraph]);
+  const description = b.createString(`mvsr ${g.meta.arch}${g.meta.from ? ` (deploy form of ${g.meta.from})` : ''} x${g.meta.scale}${g.meta.video ? ' video step' : ''}: ${JSON.stringify(g.meta.args)}${g.meta.video ? ` ${JSON.stringify(g.meta.video)}` : ''}`);
+  const modelBuffers = offsets(buffers), signatures = offsets([signature]);
+  b.startObject(8);
+  b.addFieldInt32(0, 3, -1);
+  b.addFieldOffset(1, modelCodes, 0);
+  b.addFieldOffset(2, subgraphs, 0);
+  b.addFieldOffset(3, description, 0);
+  b.addFieldOffset(4, modelBuffers, 0);
+  b.addFieldOffset(7, signatures, 0);
+  b.finish(b.endObject(), 'TFL3');
+  return b.asUint8Array().slice();
+}
