@@ -18,6 +18,7 @@ import { manualSeed } from '../src/nn/init.js';
 import { exportTflite } from '../src/export/tflite.js';
 import { loadLiteRtNode, TfliteModel } from '../src/runtime/tflite.node.js';
 import { float32ToImage, type Image } from '../src/io/image.js';
+import { DATA_DIR, needData } from './data.js';
 
 const noLiteRt = await skipReason(() => loadLiteRtNode(), '@litertjs/core');
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -146,4 +147,24 @@ test('mvsr export -o m.tflite, and --backend tflite in mvsr eval; an op with no 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const noSet5 = needData('benchmarks/Set5');
+
+test('FP16 .tflite of every shipped image model: Set5 PSNR-Y within 0.01 dB of the FP32 .tflite, both run in LiteRT.js (mvsr eval --backend tflite / tflite-fp16)', { skip: noLiteRt || noSet5 }, async () => {
+  const { listShippedModels } = await import('../src/api/shipped.node.js');
+  const shipped = listShippedModels().filter((m) => getArch(m.arch).kind === 'image');
+  assert.ok(shipped.length >= 5, `shipped image models: ${shipped.map((m) => m.name).join(', ')}`);
+  const rows: string[] = [];
+  for (const m of shipped) {
+    const psnr = (backend: string) => {
+      const r = mvsr('eval', '--model', m.name, '--data', join(DATA_DIR, 'benchmarks/Set5'), '--backend', backend, '--json', '-t', '1');
+      assert.equal(r.status, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { psnr: number }).psnr;
+    };
+    const f32 = psnr('tflite'), f16 = psnr('tflite-fp16');
+    rows.push(`${m.name}: FP32 ${f32.toFixed(3)} dB, FP16 ${f16.toFixed(3)} dB (${(f16 - f32 >= 0 ? '+' : '')}${(f16 - f32).toFixed(4)})`);
+    assert.ok(Math.abs(f16 - f32) <= 0.01, `${m.name}: FP16 ${f16} vs FP32 ${f32}`);
+  }
+  console.log(rows.join('\n'));
 });

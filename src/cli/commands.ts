@@ -57,9 +57,10 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
   -s, --scale <n>     upscaling factor (checked against the model)
   -t, --threads <n>   worker threads (default: all cores)
   -b, --backend <b>   runtime backend of the deploy graph: wasm (mvsr's engine, default), ort
-                      (onnxruntime-node on the exported ONNX), tflite (LiteRT.js on the exported
-                      .tflite: measures the file a phone would get) or auto (times them, keeps the
-                      fastest); ort and tflite need their npm package installed`;
+                      (onnxruntime-node on the exported ONNX), tflite / tflite-fp16 (LiteRT.js on the
+                      exported .tflite, float32 or float16 weights: measures the file a phone would
+                      get) or auto (times them, keeps the fastest); ort and tflite need their npm
+                      package installed`;
 
 /** The --backend flag, checked against the backends this process has. */
 function backendFlag(cmd: string, v: unknown): string | undefined {

@@ -57,10 +57,17 @@ export interface CreateBackendOptions extends BackendOptions {
 export type BackendFactory = (g: Graph, o: BackendOptions) => Promise<Backend>;
 
 const factories = new Map<string, BackendFactory>();
+/** Backends 'auto' leaves out: those that compute something else on purpose (float16 weights). */
+const notAuto = new Set<string>();
 
-/** Make a backend available to createBackend by name (a second registration replaces the first). */
-export function registerBackend(name: string, f: BackendFactory): void {
+/**
+ * Make a backend available to createBackend by name (a second registration replaces the first).
+ * `auto: false` keeps it out of 'auto' (a backend that does not compute the graph's float32 function).
+ */
+export function registerBackend(name: string, f: BackendFactory, o: { auto?: boolean } = {}): void {
   factories.set(name, f);
+  if (o.auto === false) notAuto.add(name);
+  else notAuto.delete(name);
 }
 
 export function listBackends(): string[] {
@@ -148,7 +155,7 @@ export async function createBackend(g: Graph, o: CreateBackendOptions = {}): Pro
     const notes: string[] = [];
     let best: { b: Backend; ms: number } = { b: wasm, ms: med.wasm! };
     let worstDiff: number | null = null;
-    for (const name of listBackends().filter((k) => k !== 'wasm')) {
+    for (const name of listBackends().filter((k) => k !== 'wasm' && !notAuto.has(k))) {
       let b: Backend;
       try {
         b = await factories.get(name)!(g, { threads: wasm.threads });

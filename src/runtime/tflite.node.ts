@@ -519,7 +519,10 @@ export class TfliteGraphBackend {
   }
 }
 
-registerBackend('tflite', async (g, o) => {
-  const b = await TfliteGraphBackend.create(g, { threads: o.threads ?? (await engineThreads()) });
-  return { name: 'tflite', threads: b.threads, graph: g, calibration: null, run: (x) => b.run(x), runNamed: (x) => b.runNamed(x), dispose: () => b.dispose() };
-});
+// 'tflite' runs the FP32 export, 'tflite-fp16' the one with float16 weights (what the GPU delegate gets)
+for (const [name, fp16] of [['tflite', false], ['tflite-fp16', true]] as const) {
+  registerBackend(name, async (g, o) => {
+    const b = await TfliteGraphBackend.create(g, { threads: o.threads ?? (await engineThreads()), fp16 });
+    return { name, threads: b.threads, graph: g, calibration: null, run: (x) => b.run(x), runNamed: (x) => b.runNamed(x), dispose: () => b.dispose() };
+  }, { auto: !fp16 });
+}
