@@ -11,7 +11,7 @@ import {
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
 import { optimizeGraph, useCounts } from '../graph/passes.js';
-import { toFloat16Array } from './onnx.js';
+import { toFloat16Array } from './onnx-builder.js';
 
 export interface TfliteExportOptions {
   /** Float16 weights, each followed by a DEQUANTIZE to float32 (inputs, outputs and arithmetic stay float32). */
