@@ -32,6 +32,7 @@ import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
+import { queueCmd, workerCmd } from './queue.js';
 
 export interface Command {
   summary: string;
@@ -909,5 +910,5 @@ options:
 };
 
 export const commands: Record<string, Command> = {
-  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd,
+  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
 };

@@ -504,7 +504,8 @@ export function readOnnxModel(bytes: Uint8Array): OnnxModelInfo {
       case ATTR.STRING: return a.string(4)!;
       case ATTR.INTS: return a.ints(8);
       case ATTR.GRAPH: {
-        const sg = a.message(6)!;
+        const sg = a.message(6);
+        if (!sg) throw new Error(`mvsr: readOnnxModel: graph attribute '${a.string(1)}' holds no graph`);
         return { name: sg.string(2) ?? '', nodes: sg.messages(1).map(readNode), inputs: sg.messages(11).map(readValueInfo), outputs: sg.messages(12).map(readValueInfo) };
       }
       default: throw new Error(`mvsr: readOnnxModel: attribute '${a.string(1)}' has unsupported type ${a.int(20)}`);

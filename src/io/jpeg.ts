@@ -86,8 +86,19 @@ export function readJpegInfo(b: Uint8Array): JpegInfo {
  * Decode a JPEG: grey JPEGs give 1 channel, everything else RGB (CMYK/YCCK converted by
  * jpeg-js). Always 8-bit. EXIF orientation is not applied.
  */
+/** Largest JPEG we decode: 2^28 pixels (e.g. 16384x16384). */
+const MAX_JPEG_PIXELS = 1 << 28;
+
 export function decodeJpeg(bytes: Uint8Array): Image {
   const info = readJpegInfo(bytes);
+  const pixels = info.width * info.height;
+  if (pixels > MAX_JPEG_PIXELS) fail(`unsupported JPEG: image of ${info.width}x${info.height} is too large to decode (over ${MAX_JPEG_PIXELS} pixels)`);
+  // Baseline Huffman coding spends at least 2 bits (a DC code and an end-of-block code) on every
+  // 8x8 block of the full-resolution component, i.e. at most 256 pixels per byte: a header that
+  // claims more than the file can hold is refused before jpeg-js allocates and loops over it.
+  if (!info.progressive && pixels > 256 * bytes.length + 65536) {
+    fail(`truncated JPEG: ${bytes.length} bytes cannot hold the ${info.width}x${info.height} image the header declares`);
+  }
   let dec: { width: number; height: number; data: Uint8Array };
   try {
     dec = jpegjs.decode(bytes, {
@@ -95,7 +106,7 @@ export function decodeJpeg(bytes: Uint8Array): Image {
       formatAsRGBA: false,
       tolerantDecoding: false,
       // the caller decides what is too large; these only guard jpeg-js's own allocations
-      maxResolutionInMP: 1 << 14,
+      maxResolutionInMP: Math.ceil(MAX_JPEG_PIXELS / 1e6),
       maxMemoryUsageInMB: 1 << 16,
     });
   } catch (e) {

@@ -301,6 +301,21 @@ function matchesKey(row: Uint8Array, s: number, spp: number, bytes: number, key:
   return true;
 }
 
+/** Most samples (pixels x channels) we decode into one typed array: 2^31 - 1. */
+const MAX_DECODE_SAMPLES = 0x7fffffff;
+/** DEFLATE expands at most ~1032:1, so fewer compressed bytes than need / 1032 cannot be a whole image. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/** Refuse, before inflating or allocating, an image too large to decode or whose IDAT data is too short. */
+function checkDecodable(png: ParsedPng): void {
+  const h = png.header;
+  const { channels } = outputLayout(h, png.trns);
+  const samples = h.width * h.height * channels;
+  if (samples > MAX_DECODE_SAMPLES) fail(`unsupported PNG: image of ${h.width}x${h.height} (${channels} channels) is too large to decode (over ${MAX_DECODE_SAMPLES} samples)`);
+  const need = pngRawSize(h);
+  if (png.idat.length * MAX_DEFLATE_RATIO + 1024 < need) fail(`truncated PNG: IDAT data ends early (${png.idat.length} compressed bytes cannot hold the ${need} bytes a ${h.width}x${h.height} image needs)`);
+}
+
 function checkRaw(png: ParsedPng, raw: Uint8Array): void {
   const need = pngRawSize(png.header);
   if (raw.length < need) fail(`truncated PNG: IDAT data ends early (${raw.length} of ${need} bytes of image data)`);
@@ -325,6 +340,7 @@ function inflateProblem(e: unknown): never {
  */
 export function decodePngWith(bytes: Uint8Array, inflate: InflateSync): Image {
   const png = parsePng(bytes);
+  checkDecodable(png);
   let raw: Uint8Array;
   try {
     raw = inflate(png.idat, pngRawSize(png.header));
@@ -338,6 +354,7 @@ export function decodePngWith(bytes: Uint8Array, inflate: InflateSync): Image {
 /** decodePngWith with an asynchronous inflate (e.g. DecompressionStream in browsers). */
 export async function decodePngAsyncWith(bytes: Uint8Array, inflate: InflateAsync): Promise<Image> {
   const png = parsePng(bytes);
+  checkDecodable(png);
   let raw: Uint8Array;
   try {
     raw = await inflate(png.idat, pngRawSize(png.header));

@@ -95,11 +95,12 @@ function parsePth(bytes: Uint8Array, source: string, inflateRaw: InflateRaw | un
   };
 
   const out: Record<string, LoadedTensor> = {};
+  const budget = { repeating: MAX_REPEATING_VIEW };
   for (const [k, v] of dict) {
     if (typeof k !== 'string') fail(source, `state dict key ${describe(k)} is not a string`);
     if (!(v instanceof PickledTensor)) fail(source, `entry '${k}' is ${describe(v)}, not a tensor`);
     if (!isStorageRef(v.storage)) fail(source, `tensor '${k}' is not backed by a storage of the archive`);
-    setOwn(out, k, { dtype: v.storage.type.dtype, shape: v.shape, data: materialize(v, storageData(v.storage), k, source) });
+    setOwn(out, k, { dtype: v.storage.type.dtype, shape: v.shape, data: materialize(v, storageData(v.storage), k, source, budget) });
   }
   return stripModulePrefix(out);
 }
@@ -126,8 +127,11 @@ function selectStateDict(root: PickleValue, source: string, key: PthStateDictKey
   return root;
 }
 
+/** Most elements, over all tensors of a file, of views that repeat storage elements (stride 0 or overlapping strides). */
+const MAX_REPEATING_VIEW = 1 << 24;
+
 /** Copy a strided view (offset, shape, strides in elements) of a storage into a contiguous array. */
-function materialize(t: PickledTensor, storage: Float32Array, name: string, source: string): Float32Array {
+function materialize(t: PickledTensor, storage: Float32Array, name: string, source: string, budget: { repeating: number }): Float32Array {
   const { shape, stride, offset } = t;
   let n: number;
   try {
@@ -136,6 +140,15 @@ function materialize(t: PickledTensor, storage: Float32Array, name: string, sour
     fail(source, `tensor '${name}': shape ${shapeString(shape)} has too many elements`);
   }
   if (n === 0) return new Float32Array(0);
+  // A view with more elements than its storage repeats elements (stride 0: broadcast, or
+  // overlapping strides). Such views are rare in state dicts; a file may hold 2^24 elements of
+  // them in all, so a 1 kB file cannot make us allocate (and loop over) gigabytes.
+  if (n > storage.length) {
+    if (n > budget.repeating) {
+      fail(source, `tensor '${name}': shape ${shapeString(shape)} has ${n} elements over a storage of ${storage.length}; broadcast or overlapping views are limited to ${MAX_REPEATING_VIEW} elements per file`);
+    }
+    budget.repeating -= n;
+  }
   let last = offset;
   for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * stride[d]!;
   if (last >= storage.length) {

@@ -100,6 +100,10 @@ const MAGIC = 'YUV4MPEG2';
 const CHROMAS: readonly Y4MChroma[] = ['420jpeg', '420paldv', '420mpeg2', '420', '444'];
 /** Longest header line we accept (X comments can be long, but not unbounded). */
 export const Y4M_MAX_HEADER = 1 << 16;
+/** Largest frame (picture bytes) we read: 1 GiB, e.g. 16384x16384 4:4:4 fits. */
+export const Y4M_MAX_FRAME = 1 << 30;
+/** Frames above this size are read piecewise, so a header that claims more than the file holds costs no memory. */
+const Y4M_PIECE = 1 << 22;
 
 export function isSubsampled(chroma: Y4MChroma): boolean {
   return chroma !== '444';
@@ -355,6 +359,10 @@ export async function readY4MStream(source: AsyncIterable<Uint8Array>, opts: { n
       if (e instanceof Y4MError) throw new Y4MError(e.problem, undefined, 0, name);
       throw e;
     }
+    const frameBytes = y4mFrameSize(header);
+    if (frameBytes > Y4M_MAX_FRAME) {
+      throw new Y4MError(`Y4M frames of ${header.width}x${header.height} (C${header.chroma}, ${frameBytes} bytes each) are larger than the ${Y4M_MAX_FRAME}-byte limit`, undefined, 0, name);
+    }
   } catch (e) {
     await reader.close();
     throw e;
@@ -384,10 +392,37 @@ async function* decodeFrames(reader: ChunkReader, h: Y4MHeader, name: string | u
         fail(n, start, line.bytes.length > Y4M_MAX_HEADER ? `corrupt Y4M: the FRAME line at byte ${start} has no newline` : `truncated Y4M: the file ends inside the FRAME line at byte ${start}`);
       }
       const dataStart = reader.offset;
-      const y = new Uint8Array(ySize), u = new Uint8Array(cSize), v = new Uint8Array(cSize);
-      let got = await reader.fill(y);
-      if (got === ySize) got += await reader.fill(u);
-      if (got === ySize + cSize) got += await reader.fill(v);
+      let y: Uint8Array, u: Uint8Array, v: Uint8Array, got: number;
+      if (total <= Y4M_PIECE) {
+        (y = new Uint8Array(ySize)), (u = new Uint8Array(cSize)), (v = new Uint8Array(cSize));
+        got = await reader.fill(y);
+        if (got === ySize) got += await reader.fill(u);
+        if (got === ySize + cSize) got += await reader.fill(v);
+      } else {
+        // big frame: read it in pieces first, so memory follows the bytes actually there
+        const pieces: Uint8Array[] = [];
+        got = 0;
+        while (got < total) {
+          const piece = new Uint8Array(Math.min(Y4M_PIECE, total - got));
+          const k = await reader.fill(piece);
+          pieces.push(piece.subarray(0, k));
+          got += k;
+          if (k < piece.length) break;
+        }
+        if (got < total) (y = u = v = new Uint8Array(0));
+        else {
+          (y = new Uint8Array(ySize)), (u = new Uint8Array(cSize)), (v = new Uint8Array(cSize));
+          let at = 0;
+          for (const piece of pieces.splice(0)) {
+            for (let o = 0; o < piece.length; ) {
+              const [plane, base] = at < ySize ? [y, 0] : at < ySize + cSize ? [u, ySize] : [v, ySize + cSize];
+              const take = Math.min(piece.length - o, plane.length - (at - base));
+              plane.set(piece.subarray(o, o + take), at - base);
+              (o += take), (at += take);
+            }
+          }
+        }
+      }
       if (got < total) {
         fail(n, dataStart, `truncated Y4M: ${got} of ${total} picture bytes (frame data starts at byte ${dataStart}, the file ends at byte ${dataStart + got})`);
       }

@@ -757,7 +757,14 @@ function yamlDocument(text: string, cx: Ctx): Record<string, unknown> | Bad {
     for (const e of doc.errors.slice(0, 5)) cx.issues.push(`mvsr: ${cx.source}: invalid YAML: ${e.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
     return BAD;
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // toJS throws (ReferenceError) on an alias used before its anchor or too many alias expansions
+    cx.issues.push(`mvsr: ${cx.source}: invalid YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+    return BAD;
+  }
   if (raw === null || raw === undefined) {
     cx.issues.push(`mvsr: ${cx.source}: the file is empty`);
     return BAD;
