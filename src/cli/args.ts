@@ -37,3 +37,10 @@ export function jsonArgs(cmd: string, v: string | boolean | undefined): Record<s
   }
   return out;
 }
+
+/** A subcommand of `mvsr`: one line of summary, its --help text, and what it runs. */
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}

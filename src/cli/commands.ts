@@ -3,7 +3,7 @@
 import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { parse, intFlag, jsonArgs } from './args.js';
+import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { readImage, writePngStream } from '../io/image.node.js';
@@ -34,11 +34,6 @@ import { profileGraph } from '../graph/profile.js';
 import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
 import { queueCmd, workerCmd } from './queue.js';
 
-export interface Command {
-  summary: string;
-  help: string;
-  run(argv: string[]): Promise<number>;
-}
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');

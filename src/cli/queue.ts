@@ -1,7 +1,6 @@
 // `mvsr queue ...` and `mvsr worker`: scale-out over a Redis queue (BullMQ). Thin: the logic is
 // in src/queue/ (loaded on first use, so other commands never load the Redis client).
-import type { Command } from './commands.js';
-import { parse, intFlag, jsonArgs } from './args.js';
+import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { listBackends } from '../runtime/backend.node.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
