@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { TARGETS, ROOT } from './fuzz/targets.js';
+import { TARGETS, ROOT, pngChunk, join } from './fuzz/targets.js';
 import { runFuzz } from './fuzz/runner.js';
 import { crashReason } from './fuzz/classify.js';
-import { crc32, PNG_SIGNATURE } from '../src/io/png.js';
+import { PNG_SIGNATURE } from '../src/io/png.js';
 import { decodePng, decodeImage } from '../src/io/image.node.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { readY4MStream } from '../src/io/y4m.js';
@@ -18,22 +18,6 @@ import { openY4M } from '../src/io/y4m.node.js';
 
 const enc = new TextEncoder();
 
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, data.length);
-  out.set(enc.encode(type), 4);
-  out.set(data, 8);
-  dv.setUint32(8 + data.length, crc32(out, 0, 4, 8 + data.length));
-  return out;
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) (out.set(p, o), (o += p.length));
-  return out;
-}
 
 /** Run `fn`, expecting a one-line `mvsr:` error matching `re`, quickly and without a big allocation. */
 async function refusedCheaply(fn: () => unknown, re: RegExp): Promise<void> {
