@@ -7,6 +7,9 @@ import { mutate, programAt } from './mutate.js';
 import { crashReason } from './classify.js';
 
 interface Data { target: string; seed: number; start: number; end: number; deadline: number; shared: SharedArrayBuffer; memLimitMb: number; timeoutMs: number }
+// `node --test dist/test/` loads every file under the folder, this one included: outside a
+// worker thread there is nothing to do.
+if (parentPort === null) process.exit(0);
 const d = workerData as Data;
 const target = fuzzTarget(d.target)!;
 const seeds = target.seeds();
