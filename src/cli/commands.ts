@@ -33,6 +33,10 @@ import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
 import { queueCmd, workerCmd } from './queue.js';
+import { quantizeCmd } from './quantize.js';
+import { loadQuantizedFile } from '../api/quantized.node.js';
+import type { QuantGraph } from '../graph/quant.js';
+import { TFLITE_IO, type TfliteIo } from '../export/tflite.js';
 
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -79,6 +83,20 @@ async function modelFromFlags(cmd: string, v: Record<string, string | boolean | 
     throw new Error(`mvsr ${cmd}: ${v.model} upscales x${model.scale}, not x${scale}`);
   }
   return model;
+}
+
+/** --model as a float model, or a quantized model file (mvsr quantize's output, run as int8). */
+async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<{ model: SRModel | QuantGraph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }> {
+  const q = typeof v.model === 'string' && existsSync(v.model) ? loadQuantizedFile(v.model) : null;
+  if (!q) {
+    const m = await modelFromFlags(cmd, v);
+    return { model: m, arch: m.arch, scale: m.scale, args: m.args, dispose: () => m.dispose() };
+  }
+  if (q.meta.video) throw new Error(`mvsr ${cmd}: ${v.model} is a quantized video model; mvsr ${cmd} takes image models (export it with "mvsr export --int8")`);
+  const scale = intFlag(cmd, v.scale, 'scale');
+  if (scale !== undefined && scale !== q.meta.scale) throw new Error(`mvsr ${cmd}: ${v.model} upscales x${q.meta.scale}, not x${scale}`);
+  await initEngine({ threads: intFlag(cmd, v.threads, 'threads') });
+  return { model: q, arch: `${q.meta.arch} int8`, scale: q.meta.scale, args: q.meta.args, dispose: () => {} };
 }
 
 // ---- upscale --------------------------------------------------------------------------------
@@ -166,9 +184,9 @@ ${MODEL_HELP}
     }
     if (toFolder) mkdirSync(v.output, { recursive: true });
     const backend = backendFlag('upscale', v.backend);
-    const model = await modelFromFlags('upscale', v);
+    const model = await runnableFromFlags('upscale', v);
     const modelInfo = { arch: model.arch, scale: model.scale, args: model.args };
-    const up = new Upscaler(model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0), backend });
+    const up = new Upscaler(model.model, { tile: intFlag('upscale', v.tile, 'tile'), halo: intFlag('upscale', v.halo, 'halo', 0), backend });
     const ac = new AbortController();
     const onSignal = () => ac.abort(new Error('mvsr upscale: interrupted; no partial output was left'));
     process.once('SIGINT', onSignal);
@@ -229,11 +247,11 @@ ${MODEL_HELP}
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
     const backend = backendFlag('eval', v.backend);
-    const model = await modelFromFlags('eval', v);
+    const model = await runnableFromFlags('eval', v);
     const bar = new Progress('eval', 0, ' img');
     try {
       const r = await evaluateFolder(
-        model, v.data,
+        model.model, v.data,
         { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod'), backend },
         (_row: EvalRow, done: number, n: number) => { bar.setTotal(n); bar.update(done); },
       );
@@ -684,13 +702,19 @@ for the next step (the metadata key mvsr.video lists them).
 A .tflite output is a TFLite model (schema in vendor/tflite): NHWC float32 inputs and outputs of
 a fixed size (--input, default 180x320), named through the SignatureDef 'serving_default';
 --fp16 stores float16 weights with DEQUANTIZE ops (the TFLite converter's GPU-delegate layout).
-Ops with no TFLite builtin (bicubic resize, the alignment of align: global) stop the export.
+--int8 writes a quantized model (from mvsr quantize) as full integer: int8 tensors, int8
+per-channel weights, int32 biases; --io sets the type of its inputs and outputs: float32
+(default, QUANTIZE/DEQUANTIZE inside), uint8 (frames as 0-255 pixels, a video state as uint8
+at its own scale) or int8. Ops with no TFLite builtin (bicubic resize, the alignment of
+align: global) stop the export.
 
 options:
   -o, --output <file>  the .onnx file
       --input <HxW>    fixed input size
       --dynamic        symbolic batch and spatial dimensions
       --fp16           float16 weights and I/O
+      --int8           full-integer .tflite of a quantized model file
+      --io <t>         with --int8: float32 | uint8 | int8 inputs and outputs
       --nhwc           NHWC input and output
       --opset <n>      13..20 (default 17)
       --arch, --args, --scale as for upscale`,
@@ -698,8 +722,11 @@ options:
     const { values: v, positionals } = parse('export', argv, {
       output: { type: 'string', short: 'o' }, input: { type: 'string' }, dynamic: { type: 'boolean' }, fp16: { type: 'boolean' },
       nhwc: { type: 'boolean' }, opset: { type: 'string' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
+      int8: { type: 'boolean' }, io: { type: 'string' },
     });
     const [spec] = positionals;
+    if (v.io !== undefined && !TFLITE_IO.includes(v.io as TfliteIo)) throw new Error(`mvsr export: --io must be one of ${TFLITE_IO.join(', ')}, got "${String(v.io)}"`);
+    if (v.io !== undefined && !v.int8) throw new Error('mvsr export: --io goes with --int8');
     if (!spec) throw new Error('mvsr export: give a model (see "mvsr export --help")');
     if (typeof v.output !== 'string') throw new Error('mvsr export: --output is required');
     if (v.dynamic && v.input) throw new Error('mvsr export: choose one of --dynamic and --input');
@@ -712,17 +739,24 @@ options:
       if (!m) throw new Error(`mvsr export: --input must look like 180x320, got "${v.input}"`);
       inputShape = [Number(m[1]), Number(m[2])];
     }
+    if (v.int8 && !tflite) throw new Error('mvsr export: --int8 writes a .tflite (the ONNX QDQ export is not built yet)');
     await initEngine({ threads: 1 });
     const scale = intFlag('export', v.scale, 'scale');
-    const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
+    const quantized = existsSync(spec) ? loadQuantizedFile(spec) : null;
+    if (v.int8 && !quantized) {
+      throw new Error(`mvsr export: ${spec} is not a quantized model: --int8 needs calibration first (mvsr quantize ${spec} --calib <folder> -o m-int8.safetensors, then mvsr export m-int8.safetensors --int8)`);
+    }
+    const model = quantized ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
     try {
-      const g = isVideoModel(model) ? stepGraph(model) : toGraph(model);
+      const g = quantized ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
       if (tflite) {
         const shape = inputShape ?? [180, 320];
-        const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape });
-        err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
+        const io = (v.io ?? 'float32') as TfliteIo;
+        const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape, ...(v.int8 ? { int8: true, io } : {}) });
+        err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.int8 ? `int8 (${io} in and out)` : v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
         return 0;
       }
+      if (quantized) throw new Error(`mvsr export: ${spec} is a quantized model; write it as .tflite with --int8 (the ONNX QDQ export is not built yet)`);
       const bytes = writeOnnxFile(v.output, g, {
         layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
         opset: intFlag('export', v.opset, 'opset'),
@@ -730,7 +764,7 @@ options:
       err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
       return 0;
     } finally {
-      model.dispose();
+      model?.dispose();
     }
   },
 };
@@ -905,5 +939,5 @@ options:
 };
 
 export const commands: Record<string, Command> = {
-  demo: demoCmd, upscale, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
+  demo: demoCmd, upscale, quantize: quantizeCmd, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
 };

@@ -8,19 +8,20 @@ import { calculatePsnr, calculateSsim } from '../metrics/index.js';
 import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { toGraph, type SRModel } from '../models/registry.js';
+import type { Graph } from '../graph/ir.js';
 import { createBackend, type Backend } from '../runtime/backend.js';
 
 export { makePair, prepareHr };
 
-/** What evaluation runs: a model (compiled for the call on `backend`) or a backend already made. */
-export type EvalModel = SRModel | Backend;
+/** What evaluation runs: a model or a deploy graph (e.g. a quantized one), compiled for the call on `backend`, or a backend already made. */
+export type EvalModel = SRModel | Graph | Backend;
 
 const isBackend = (m: EvalModel): m is Backend => typeof (m as Backend).runNamed === 'function';
 
 /** Run fn with a backend for `m`: m itself, or its deploy graph compiled on `backend` and disposed after. */
 export async function withBackend<T>(m: EvalModel, backend: string | undefined, fn: (b: Backend) => Promise<T>): Promise<T> {
   if (isBackend(m)) return fn(m);
-  const b = await createBackend(toGraph(m), { backend: backend ?? 'wasm' });
+  const b = await createBackend('nodes' in m ? m : toGraph(m), { backend });
   try {
     return await fn(b);
   } finally {

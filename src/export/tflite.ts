@@ -4,7 +4,9 @@
 // through the SignatureDef 'serving_default'. Weights are float32, or float16 with DEQUANTIZE ops
 // (the layout the TFLite converter emits for the GPU delegate). PyTorch's channel orders
 // (pixel shuffle / unshuffle) become TF's by permuting the producing conv's output channels
-// where it is read only there, else by a GATHER. Browser-safe.
+// where it is read only there, else by a GATHER. A quantized graph (graph/quant.ts) exports as
+// full integer: int8 tensors with their scales and zero points, int8 per-channel weights, int32
+// biases, and float32, int8 or uint8 (0-255 pixels) inputs and outputs. Browser-safe.
 import { Builder, type Offset } from 'flatbuffers';
 import {
   type Graph, type GraphNode, type Act, type GraphWeight, graphError, graphInputs, graphOutputs, validateGraph, weightOf,
@@ -12,20 +14,33 @@ import {
 import { inferShapes, inferChannels } from '../graph/shapes.js';
 import { optimizeGraph, useCounts } from '../graph/passes.js';
 import { toFloat16Array } from './onnx-builder.js';
+import {
+  type QParams, type QuantGraph, validateQuant, quantizeSymmetric, quantizeBias, quantizeValue,
+} from '../graph/quant.js';
+
+/** Input and output types of an int8 model: float32 (QUANTIZE / DEQUANTIZE inside), int8, or uint8 0-255 pixels. */
+export type TfliteIo = 'float32' | 'int8' | 'uint8';
+export const TFLITE_IO: readonly TfliteIo[] = ['float32', 'int8', 'uint8'];
+/** uint8 pixel tensors: 0..255 is 0..1. */
+export const UINT8_PIXELS: QParams = { scale: Math.fround(1 / 255), zeroPoint: 0 };
 
 export interface TfliteExportOptions {
   /** Float16 weights, each followed by a DEQUANTIZE to float32 (inputs, outputs and arithmetic stay float32). */
   fp16?: boolean;
   /** The base input size [H, W] (batch 1); an input of scale k is [H*k, W*k]. TFLite tensors have fixed shapes. */
   inputShape: [number, number];
+  /** Full integer export of a quantized graph (one with a quant section, from mvsr quantize). */
+  int8?: boolean;
+  /** With int8: the type of the frame inputs and outputs (default float32); a video state stays int8 (float32 with io float32). */
+  io?: TfliteIo;
 }
 
 /** schema.fbs enums used here. */
-const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2 } as const;
+const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT8: 9 } as const;
 const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
-  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
@@ -35,7 +50,10 @@ const Opt = {
 const PADDING_SAME = 0, PADDING_VALID = 1;
 const ACT_NONE = 0, ACT_RELU = 1;
 
-interface TensorSpec { name: string; shape: number[]; type: number; buffer: number }
+/** A tensor's quantization: one scale and zero point, or one per index of dimension `dim`. */
+interface TensorQuant { scale: number[]; zeroPoint: number[]; dim: number }
+interface TensorSpec { name: string; shape: number[]; type: number; buffer: number; quant?: TensorQuant }
+const perTensor = (q: QParams): TensorQuant => ({ scale: [q.scale], zeroPoint: [q.zeroPoint], dim: 0 });
 /** An option table: its union index and the fields to write ([slot, kind, value]). */
 interface Options { type: number; fields: [number, 'i8' | 'i32' | 'f32' | 'bool', number][] }
 interface OpSpec { op: number; inputs: number[]; outputs: number[]; options?: Options }
@@ -49,13 +67,13 @@ class TfliteModel {
 
   constructor(private readonly fp16: boolean) {}
 
-  tensor(name: string, shape: number[], type: number = TensorType.FLOAT32, data?: Uint8Array): number {
+  tensor(name: string, shape: number[], type: number = TensorType.FLOAT32, data?: Uint8Array, quant?: TensorQuant): number {
     let buffer = 0;
     if (data) {
       buffer = this.buffers.length;
       this.buffers.push(data);
     }
-    this.tensors.push({ name, shape: [...shape], type, buffer });
+    this.tensors.push({ name, shape: [...shape], type, buffer, ...(quant ? { quant } : {}) });
     return this.tensors.length - 1;
   }
 
@@ -84,7 +102,7 @@ class TfliteModel {
   }
 }
 
-function bytesOf(a: Float32Array | Int32Array | Uint16Array): Uint8Array {
+function bytesOf(a: Float32Array | Int32Array | Uint16Array | Int8Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
 }
 
@@ -121,6 +139,14 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
   if (!Number.isInteger(H) || !Number.isInteger(W) || H! < 1 || W! < 1) {
     throw new Error(`mvsr: exportTflite: needs a fixed input size inputShape [H, W] (TFLite tensors have fixed shapes), got ${JSON.stringify(o.inputShape)}`);
   }
+  const int8 = o.int8 ?? false, io = o.io ?? 'float32';
+  if (!TFLITE_IO.includes(io)) throw new Error(`mvsr: exportTflite: io '${String(io)}' is not one of ${TFLITE_IO.join(', ')}`);
+  if (o.io !== undefined && !int8) throw new Error('mvsr: exportTflite: io types other than float32 need an int8 export (--int8)');
+  if (int8 && o.fp16) throw new Error('mvsr: exportTflite: --int8 and --fp16 are different exports; pick one');
+  if (int8 && !(g0 as Partial<QuantGraph>).quant) {
+    throw new Error(`mvsr: exportTflite: ${g0.meta.arch} has no int8 calibration: quantize it first (mvsr quantize <model> --calib <folder> -o m-int8.safetensors), then export that file with --int8`);
+  }
+  if (int8) validateQuant(g0);
   for (const n of g0.nodes) {
     const why = n.op === 'resize' && (n.mode === 'bicubic' || n.mode === 'matlabBicubic') ? `${n.mode} resize`
       : n.op === 'estimateShift' || n.op === 'translate' ? `${n.op} (global alignment)` : null;
@@ -131,7 +157,9 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     }
   }
   inferChannels(g0);
-  const g = optimizeGraph(g0);
+  // an int8 graph is already optimized, its activations split as its integer tensors need
+  const g = int8 ? g0 : optimizeGraph(g0);
+  const quant = int8 ? (g0 as QuantGraph).quant : null;
   const shapes = inferShapes(g, H!, W!);
   const uses = useCounts(g);
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
@@ -139,6 +167,15 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
   const value = new Map<string, number>();
   const nhwc = (id: string): number[] => [1, ...shapes.get(id)!];
   const inOf = (n: GraphNode, i = 0): number => value.get(n.inputs[i]!)!;
+  /** The tensor of node `id`'s value (int8 at its parameters in an int8 export). */
+  const act8 = (name: string, shape: number[], id: string): number =>
+    quant ? m.tensor(name, shape, TensorType.INT8, undefined, perTensor(quant.act[id]!)) : m.tensor(name, shape);
+  /** A scalar or vector constant in the value space of node `id` (int8 at its parameters in an int8 export). */
+  const constLike = (name: string, shape: number[], values: number[], id: string): number => {
+    if (!quant) return m.float(name, shape, values);
+    const q = quant.act[id]!;
+    return m.tensor(name, shape, TensorType.INT8, bytesOf(Int8Array.from(values, (v) => quantizeValue(v, q))), perTensor(q));
+  };
   // convs whose output channels are emitted in TF depth_to_space order (their only reader is that d2s)
   const permuted = new Map<string, number[]>();
   for (const n of g.nodes) {
@@ -149,15 +186,15 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
   }
 
   const act = (n: GraphNode, a: Act, x: number, name: string, shape: number[]): number => {
-    const y = m.tensor(name, shape);
+    const y = act8(name, shape, n.id);
     switch (a.kind) {
       case 'relu': m.op(Op.RELU, [x], [y]); break;
       case 'tanh': m.op(Op.TANH, [x], [y]); break;
       case 'sigmoid': m.op(Op.LOGISTIC, [x], [y]); break;
       case 'leaky': m.op(Op.LEAKY_RELU, [x], [y], { type: Opt.LeakyRelu, fields: [[0, 'f32', a.slope]] }); break;
       case 'clamp': {
-        const lo = m.float(`${n.id}.min`, [], [a.lo]), hi = m.float(`${n.id}.max`, [], [a.hi]);
-        const mid = m.tensor(`${name}.max`, shape);
+        const lo = constLike(`${n.id}.min`, [], [a.lo], n.id), hi = constLike(`${n.id}.max`, [], [a.hi], n.id);
+        const mid = act8(`${name}.max`, shape, n.id);
         m.op(Op.MAXIMUM, [x, lo], [mid], { type: Opt.MaximumMinimum, fields: [] });
         m.op(Op.MINIMUM, [mid, hi], [y], { type: Opt.MaximumMinimum, fields: [] });
         break;
@@ -165,20 +202,45 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
       case 'prelu': {
         const w = weightOf(g, n, a.alpha), C = shape[3]!;
         const alpha = w.data.length === 1 ? new Float32Array(C).fill(w.data[0]!) : Float32Array.from(w.data);
-        const order = permuted.get(n.id);
-        m.op(Op.PRELU, [x, m.float(`${a.alpha}${order ? '.tf' : ''}`, [1, 1, C], order ? order.map((k) => alpha[k]!) : alpha)], [y]);
+        const order = permuted.get(n.id), values = order ? order.map((k) => alpha[k]!) : alpha, aname = `${a.alpha}${order ? '.tf' : ''}`;
+        const qa = quant?.alpha[a.alpha];
+        const slope = qa ? m.tensor(aname, [1, 1, C], TensorType.INT8, bytesOf(Int8Array.from(values, (v) => quantizeValue(v, qa))), perTensor(qa)) : m.float(aname, [1, 1, C], values);
+        m.op(Op.PRELU, [x, slope], [y]);
         break;
       }
     }
     return y;
   };
-  const gather = (name: string, x: number, order: number[], shape: number[]): number => {
-    const y = m.tensor(name, shape);
+  const gather = (name: string, x: number, order: number[], shape: number[], id: string): number => {
+    const y = act8(name, shape, id);
     m.op(Op.GATHER, [x, m.int32(`${name}.indices`, order)], [y], { type: Opt.Gather, fields: [[0, 'i32', 3]] });
     return y;
   };
 
-  for (const inp of graphInputs(g)) value.set(inp.id, m.tensor(inp.id, nhwc(inp.id)));
+  const frameIns = new Set(g.meta.video?.frames ?? graphInputs(g).map((i) => i.id));
+  const frameOuts = new Set(g.meta.video?.outputs ?? graphOutputs(g).map((i) => i.id));
+  const ioTensors = new Map<string, number>(); // input id -> the tensor the model takes
+  // uint8 io: frames as 0-255 pixels; a state at its int8 scale, zero point + 128 (LiteRT.js takes no int8 inputs)
+  const uint8Of = (id: string, frames: Set<string>): QParams => {
+    if (frames.has(id)) return UINT8_PIXELS;
+    const q = quant!.act[id]!;
+    return { scale: q.scale, zeroPoint: q.zeroPoint + 128 };
+  };
+  for (const inp of graphInputs(g)) {
+    const shape = nhwc(inp.id);
+    if (!quant) { value.set(inp.id, m.tensor(inp.id, shape)); continue; }
+    if (io === 'int8') {
+      value.set(inp.id, act8(inp.id, shape, inp.id));
+      continue;
+    }
+    // float32: QUANTIZE to int8; uint8: QUANTIZE (a requantize) to int8 from 0-255 pixels, or
+    // for a state from the same scale with the zero point moved by 128 (exact)
+    const given = io === 'uint8' ? m.tensor(inp.id, shape, TensorType.UINT8, undefined, perTensor(uint8Of(inp.id, frameIns))) : m.tensor(inp.id, shape);
+    const t = act8(`${inp.id}.int8`, shape, inp.id);
+    m.op(Op.QUANTIZE, [given], [t]);
+    ioTensors.set(inp.id, given);
+    value.set(inp.id, t);
+  }
   for (const n of g.nodes) {
     if (n.op === 'input' || n.op === 'output') continue;
     const shape = nhwc(n.id);
@@ -189,11 +251,25 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         const Cout = w.shape[0]!;
         if (n.padding * 2 !== K - 1) throw graphError(g, n, `padding ${n.padding} with kernel ${K} is not TFLite's SAME padding`);
         const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
-        const b = m.float(`${n.bias ?? `${n.id}.bias`}${order ? '.tf' : ''}`, [Cout], order ? order.map((k) => bias[k]!) : bias);
+        const bname = `${n.bias ?? `${n.id}.bias`}${order ? '.tf' : ''}`, wname = `${n.weight}${order ? '.tf' : ''}`;
+        const reorder = <T>(xs: ArrayLike<T>): T[] => (order ? order.map((k) => xs[k]!) : Array.from(xs));
+        // int8: weights int8 per output channel, biases int32 at input scale x weight scale
+        const scales = quant ? reorder(quant.weights[n.weight]!) : null;
+        const inScale = quant ? quant.act[n.inputs[0]!]!.scale : 0;
+        const b = scales
+          ? m.tensor(bname, [Cout], TensorType.INT32, bytesOf(quantizeBias(Float32Array.from(reorder(bias)), Cout, inScale, scales)), { scale: scales.map((sc) => Math.fround(inScale * sc)), zeroPoint: scales.map(() => 0), dim: 0 })
+          : m.float(bname, [Cout], reorder(bias));
+        const weight = (shape4: number[], values: Float32Array, dim: number): number => {
+          if (!scales) return m.float(wname, shape4, values);
+          // values are in the layout shape4 with the channel on `dim`: quantize channel by channel
+          const q = new Int8Array(values.length), C = shape4[dim]!, inner = shape4.slice(dim + 1).reduce((x, y) => x * y, 1);
+          for (let i = 0; i < values.length; i++) q[i] = quantizeSymmetric(values[i]!, scales[Math.floor(i / inner) % C]!);
+          return m.tensor(wname, shape4, TensorType.INT8, bytesOf(q), { scale: scales, zeroPoint: scales.map(() => 0), dim });
+        };
         const fuseRelu = n.act?.kind === 'relu';
-        const out = n.act && !fuseRelu ? m.tensor(`${n.id}.conv`, shape) : (y = m.tensor(n.id, shape));
+        const out = n.act && !fuseRelu ? m.tensor(`${n.id}.conv`, shape) : (y = act8(n.id, shape, n.id));
         if (n.groups === 1) {
-          const filt = m.float(`${n.weight}${order ? '.tf' : ''}`, [Cout, K, K, w.shape[1]!], ohwi(w, order));
+          const filt = weight([Cout, K, K, w.shape[1]!], ohwi(w, order), 0);
           m.op(Op.CONV_2D, [inOf(n), filt, b], [out], {
             type: Opt.Conv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [4, 'i32', 1], [5, 'i32', 1]],
           });
@@ -201,7 +277,7 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
           // depthwise: PyTorch [C, 1, k, k] -> TFLite [1, k, k, C]
           const dw = new Float32Array(w.data.length);
           for (let c = 0; c < Cout; c++) for (let t = 0; t < K * K; t++) dw[t * Cout + c] = w.data[(order ? order[c]! : c) * K * K + t]!;
-          m.op(Op.DEPTHWISE_CONV_2D, [inOf(n), m.float(`${n.weight}${order ? '.tf' : ''}`, [1, K, K, Cout], dw), b], [out], {
+          m.op(Op.DEPTHWISE_CONV_2D, [inOf(n), weight([1, K, K, Cout], dw, 3), b], [out], {
             type: Opt.DepthwiseConv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i32', 1], [4, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [5, 'i32', 1], [6, 'i32', 1]],
           });
         }
@@ -235,16 +311,26 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         break;
       case 'add':
       case 'mul':
-        y = m.tensor(n.id, shape);
+        y = act8(n.id, shape, n.id);
         m.op(n.op === 'add' ? Op.ADD : Op.MUL, [inOf(n, 0), inOf(n, 1)], [y], { type: n.op === 'add' ? Opt.Add : Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
         break;
       case 'concat':
         if (n.inputs.length === 1) { y = inOf(n); break; }
-        y = m.tensor(n.id, shape);
-        m.op(Op.CONCATENATION, n.inputs.map((_, i) => inOf(n, i)), [y], { type: Opt.Concatenation, fields: [[0, 'i32', 3], [1, 'i8', ACT_NONE]] });
+        y = act8(n.id, shape, n.id);
+        {
+          // TFLite's int8 CONCATENATION takes inputs at the output's parameters: requantize the others
+          const parts = n.inputs.map((src, i) => {
+            const qs = quant?.act[src], qo = quant?.act[n.id];
+            if (!qs || !qo || (qs.scale === qo.scale && qs.zeroPoint === qo.zeroPoint)) return inOf(n, i);
+            const t = act8(`${n.id}.in${i}`, nhwc(src), n.id);
+            m.op(Op.QUANTIZE, [inOf(n, i)], [t]);
+            return t;
+          });
+          m.op(Op.CONCATENATION, parts, [y], { type: Opt.Concatenation, fields: [[0, 'i32', 3], [1, 'i8', ACT_NONE]] });
+        }
         break;
       case 'slice': {
-        y = m.tensor(n.id, shape);
+        y = act8(n.id, shape, n.id);
         const [, h, w] = nhwc(n.inputs[0]!) as [number, number, number];
         m.op(Op.STRIDED_SLICE, [inOf(n), m.int32(`${n.id}.begin`, [0, 0, 0, n.start]), m.int32(`${n.id}.end`, [1, h, w, n.end]), m.int32(`${n.id}.strides`, [1, 1, 1, 1])], [y], {
           type: Opt.StridedSlice, fields: [],
@@ -254,25 +340,25 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
       case 'depthToSpace': {
         let x = inOf(n);
         const src = shapes.get(n.inputs[0]!)!;
-        if (n.order === 'pytorch' && n.scale > 1 && !permuted.has(n.inputs[0]!)) x = gather(`${n.id}.tf_order`, x, tfFromPytorch(src[2], n.scale), [1, ...src]);
-        y = m.tensor(n.id, shape);
+        if (n.order === 'pytorch' && n.scale > 1 && !permuted.has(n.inputs[0]!)) x = gather(`${n.id}.tf_order`, x, tfFromPytorch(src[2], n.scale), [1, ...src], n.id);
+        y = act8(n.id, shape, n.id);
         m.op(Op.DEPTH_TO_SPACE, [x], [y], { type: Opt.DepthToSpace, fields: [[0, 'i32', n.scale]] });
         break;
       }
       case 'spaceToDepth': {
-        const tf = n.order === 'pytorch' && n.scale > 1 ? m.tensor(`${n.id}.tf`, shape) : (y = m.tensor(n.id, shape));
+        const tf = n.order === 'pytorch' && n.scale > 1 ? act8(`${n.id}.tf`, shape, n.id) : (y = act8(n.id, shape, n.id));
         m.op(Op.SPACE_TO_DEPTH, [inOf(n)], [tf], { type: Opt.SpaceToDepth, fields: [[0, 'i32', n.scale]] });
         if (n.order === 'pytorch' && n.scale > 1) {
           // PyTorch channel c*s^2 + ij is TF channel ij*C + c
           const tfOrder = tfFromPytorch(shape[3]!, n.scale), inverse: number[] = new Array(tfOrder.length);
           tfOrder.forEach((pt, t) => { inverse[pt] = t; });
-          y = gather(n.id, tf, inverse, shape);
+          y = gather(n.id, tf, inverse, shape, n.id);
         }
         y = y!;
         break;
       }
       case 'resize': {
-        y = m.tensor(n.id, shape);
+        y = act8(n.id, shape, n.id);
         const size = m.int32(`${n.id}.size`, [shape[1]!, shape[2]!]);
         // PyTorch align_corners=False: half-pixel centres; 'nearest' is floor(dst * in / out), TF's legacy nearest
         if (n.mode === 'bilinear') m.op(Op.RESIZE_BILINEAR, [inOf(n), size], [y], { type: Opt.ResizeBilinear, fields: [[2, 'bool', 0], [3, 'bool', 1]] });
@@ -289,8 +375,15 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
   const taken = new Set(graphInputs(g).map((i) => value.get(i.id)!));
   const outs = graphOutputs(g).map((out) => {
     let t = value.get(out.inputs[0]!)!;
+    if (quant && io !== 'int8') {
+      // DEQUANTIZE to float32, or QUANTIZE (a requantize) to uint8 pixels or a uint8 state
+      const shape = m.tensors[t]!.shape;
+      const y = io === 'uint8' ? m.tensor(out.id, shape, TensorType.UINT8, undefined, perTensor(uint8Of(out.id, frameOuts))) : m.tensor(out.id, shape);
+      m.op(io === 'uint8' ? Op.QUANTIZE : Op.DEQUANTIZE, [t], [y]);
+      return { name: out.id, tensor: y };
+    }
     if (taken.has(t)) {
-      const shape = m.tensors[t]!.shape, copy = m.tensor(out.id, shape);
+      const { shape, type, quant: tq } = m.tensors[t]!, copy = m.tensor(out.id, shape, type, undefined, tq);
       m.op(Op.RESHAPE, [t, m.int32(`${out.id}.shape`, shape)], [copy]);
       t = copy;
     }
@@ -298,7 +391,7 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     m.tensors[t]!.name = out.id;
     return { name: out.id, tensor: t };
   });
-  const ins = graphInputs(g).map((i) => ({ name: i.id, tensor: value.get(i.id)! }));
+  const ins = graphInputs(g).map((i) => ({ name: i.id, tensor: ioTensors.get(i.id) ?? value.get(i.id)! }));
   return serialize(m, ins, outs, g);
 }
 
@@ -328,13 +421,28 @@ function serialize(m: TfliteModel, ins: { name: string; tensor: number }[], outs
     return b.endObject();
   });
   // Tensor { shape, type, buffer, name }
+  // QuantizationParameters { min, max, scale:[float], zero_point:[long], details_type, details, quantized_dimension }
+  const quantization = (q: TensorQuant): Offset => {
+    b.startVector(4, q.scale.length, 4);
+    for (let i = q.scale.length - 1; i >= 0; i--) b.addFloat32(q.scale[i]!);
+    const scale = b.endVector();
+    b.startVector(8, q.zeroPoint.length, 8);
+    for (let i = q.zeroPoint.length - 1; i >= 0; i--) b.addInt64(BigInt(q.zeroPoint[i]!));
+    const zp = b.endVector();
+    b.startObject(7);
+    b.addFieldOffset(2, scale, 0);
+    b.addFieldOffset(3, zp, 0);
+    b.addFieldInt32(6, q.dim, -1);
+    return b.endObject();
+  };
   const tensors = m.tensors.map((t) => {
-    const shape = ints(t.shape), name = b.createString(t.name);
+    const shape = ints(t.shape), name = b.createString(t.name), quant = t.quant ? quantization(t.quant) : 0;
     b.startObject(12);
     b.addFieldOffset(0, shape, 0);
     b.addFieldInt8(1, t.type, 0);
     b.addFieldInt32(2, t.buffer, 0);
     b.addFieldOffset(3, name, 0);
+    if (quant) b.addFieldOffset(4, quant, 0);
     return b.endObject();
   });
   // OperatorCode { deprecated_builtin_code:byte, custom_code, version, builtin_code:int }

@@ -72,6 +72,8 @@ export interface GraphMeta {
   from?: string;
   /** A video model's step graph: which inputs and outputs are frames and which carry the state. */
   video?: VideoStepMeta;
+  /** A calibration probe (graph/quant.ts): any number of inputs and outputs, not a model to ship. */
+  probe?: boolean;
 }
 
 /**
@@ -250,6 +252,7 @@ export function validateGraph(g: Graph): void {
   });
   if (inputs < 1 || outputs < 1) throw graphError(g, null, `needs at least one input and one output node, has ${inputs} and ${outputs}`);
   if (g.meta.video) validateVideoMeta(g, g.meta.video);
+  else if (g.meta.probe) return;
   else if (inputs !== 1 || outputs !== 1) throw graphError(g, null, `an image graph needs exactly one input and one output node, has ${inputs} and ${outputs} (a video step graph describes its inputs in meta.video)`);
 }
 

@@ -6,8 +6,9 @@
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { ensureEngine } from '../tensor/engine.js';
-import { type Graph, graphInputs, graphError, validateGraph } from '../graph/ir.js';
+import { type Graph, graphInputs, graphOutputs, graphError, validateGraph } from '../graph/ir.js';
 import { compileGraph } from './wasm.js';
+import { compileInt8, quantizeTensor, dequantizeTensor, type Int8Tensor } from './int8.js';
 
 export interface BackendCalibration {
   H: number;
@@ -45,7 +46,7 @@ export interface BackendOptions {
 }
 
 export interface CreateBackendOptions extends BackendOptions {
-  /** A registered backend ('wasm' default, 'ort' in Node) or 'auto' (time them at H x W, keep the fastest). */
+  /** A registered backend ('wasm' default; 'int8' default for a quantized graph; 'ort' in Node) or 'auto' (time them at H x W, keep the fastest). */
   backend?: string;
   /** Base input size to calibrate 'auto' on (required for 'auto'). */
   H?: number;
@@ -95,6 +96,33 @@ registerBackend('wasm', async (g, o) => {
   };
 });
 
+/** The 'int8' backend: float tensors in (quantized at each input's parameters), dequantized float tensors out. */
+async function createInt8Backend(g: Graph): Promise<Backend> {
+  const p = compileInt8(g);
+  const runNamed = async (inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> => {
+    const xs: Record<string, Int8Tensor> = {};
+    for (const n of graphInputs(p.graph)) {
+      const x = inputs[n.id];
+      if (!x) throw graphError(g, n, 'no tensor given for this input');
+      xs[n.id] = quantizeTensor(x, p.graph.quant.act[n.id]!);
+    }
+    const ys = p.run(xs);
+    return Object.fromEntries(Object.entries(ys).map(([k, y]) => [k, dequantizeTensor(y)]));
+  };
+  return {
+    name: 'int8', threads: 1, graph: g, calibration: null,
+    run: async (x) => {
+      const r = await runNamed({ [graphInputs(g)[0]!.id]: x });
+      return r[graphOutputs(g)[0]!.id]!;
+    },
+    runNamed,
+    dispose: async () => {},
+  };
+}
+
+// the integer executor of quantized graphs (graph/quant.ts); it computes the int8 model, not the float graph
+registerBackend('int8', async (g) => createInt8Backend(g), { auto: false });
+
 /** Outputs of two backends must agree to this much (max |diff| * 255) for 'auto' to pick the other over wasm. */
 export const AUTO_AGREEMENT_255 = 0.01;
 
@@ -131,7 +159,10 @@ function checkSize(what: string, v: number | undefined): number {
  */
 export async function createBackend(g: Graph, o: CreateBackendOptions = {}): Promise<Backend> {
   validateGraph(g);
-  const kind = o.backend ?? 'wasm';
+  const quantized = 'quant' in g && (g as { quant?: unknown }).quant !== undefined;
+  // a quantized graph runs as the int8 model unless a float backend is named on purpose
+  const kind = o.backend ?? (quantized ? 'int8' : 'wasm');
+  if (kind === 'auto' && quantized) return createInt8Backend(g);
   if (kind !== 'auto') {
     const f = factories.get(kind);
     if (!f) throw new Error(`mvsr: createBackend: backend '${kind}' is not one of ${[...listBackends(), 'auto'].map((k) => `'${k}'`).join(', ')}`);

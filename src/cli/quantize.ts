@@ -1,0 +1,81 @@
+// mvsr quantize: post-training int8 quantization of a model by calibration on a folder of
+// images or clips, written as one .safetensors (api/quantized.node.ts).
+import { existsSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse, intFlag, jsonArgs, type Command } from './args.js';
+import { Progress } from './progress.js';
+import { initEngine } from '../tensor/engine.js';
+import { resolveAnyModel } from '../api/models.node.js';
+import { loadCalibrationData, saveQuantizedFile } from '../api/quantized.node.js';
+import { calibrateGraph } from '../eval/calibrate.js';
+import { CALIBRATION_METHODS, int8Graph, type CalibrationMethod } from '../graph/quant.js';
+import { toGraph, stepGraph } from '../models/registry.js';
+import { isVideoModel } from '../models/vsr.js';
+
+export const quantizeCmd: Command = {
+  summary: 'int8 post-training quantization of a model, calibrated on a folder of images or clips',
+  help: `usage: mvsr quantize <model> --calib <folder> -o <out.safetensors> [options]
+
+Runs the model's deploy graph (as its int8 form: activations other than ReLU split from their
+convs) on calibration inputs and sets every tensor's int8 scale and zero point from what it saw;
+conv weights are int8 per output channel (symmetric), biases int32. The result is one
+.safetensors file that mvsr eval and mvsr upscale run with integer arithmetic (TFLite's CPU
+kernels' rounding) and that "mvsr export --int8" writes as a full-integer .tflite.
+
+The calibration folder holds HR images (an image model) or clips (a video model: video files or
+frame folders); their LR inputs are made by MATLAB bicubic reduction by the model's scale, as
+mvsr eval makes them (--lr: the files are LR inputs already).
+
+options:
+  -o, --output <file>   the quantized model (.safetensors)
+      --calib <folder>  calibration images or clips
+      --method <m>      minmax | percentile | mse (default mse): how a tensor's range is chosen
+                        from its values: the extremes, the central 99.99%, or the clipping with
+                        the least int8 round-trip error
+      --samples <n>     patches (default 32) or clips (default 4) to calibrate on
+      --patch <n>       patch edge in LR pixels (default 64)
+      --frames <n>      frames per clip (default 8)
+      --lr              the calibration files are model inputs already
+      --arch, --args, --scale as for upscale`,
+  async run(argv) {
+    const { values: v, positionals } = parse('quantize', argv, {
+      output: { type: 'string', short: 'o' }, calib: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' },
+      patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' },
+      arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
+    });
+    const [spec] = positionals;
+    if (!spec) throw new Error('mvsr quantize: give a model (see "mvsr quantize --help")');
+    if (typeof v.output !== 'string') throw new Error('mvsr quantize: --output is required');
+    if (extname(v.output).toLowerCase() !== '.safetensors') throw new Error(`mvsr quantize: ${v.output}: the output must be a .safetensors file`);
+    if (typeof v.calib !== 'string') throw new Error('mvsr quantize: --calib <folder> is required (images, or clips for a video model)');
+    if (!existsSync(v.calib) || !statSync(v.calib).isDirectory()) throw new Error(`mvsr: ${v.calib}: not a folder`);
+    const method = (v.method ?? 'mse') as CalibrationMethod;
+    if (!CALIBRATION_METHODS.includes(method)) throw new Error(`mvsr quantize: --method must be one of ${CALIBRATION_METHODS.join(', ')}, got "${String(v.method)}"`);
+    await initEngine({});
+    const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
+    try {
+      const video = isVideoModel(model);
+      const g = video ? stepGraph(model) : toGraph(model);
+      int8Graph(g); // an op with no integer form stops here, before the calibration data is read
+      const { samples, files } = await loadCalibrationData(v.calib, video, {
+        scale: model.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
+        frames: intFlag('quantize', v.frames, 'frames'),
+      });
+      const bar = new Progress('calibrate', samples.length, video ? ' clips' : ' patches');
+      const t0 = performance.now();
+      try {
+        const q = await calibrateGraph(g, samples, {
+          method, onSample: (i) => bar.update(i),
+          provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
+        });
+        saveQuantizedFile(v.output, q);
+        process.stderr.write(`${spec} -> ${v.output}: int8 (${method}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      } finally {
+        for (const s of samples) for (const t of s.frames) t.dispose();
+      }
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};

@@ -1,0 +1,290 @@
+// INT8 quantization of the deploy IR, in TFLite's scheme: activations int8 per tensor, asymmetric
+// (scale, zero point); conv weights int8 per output channel, symmetric in [-127, 127]; biases
+// int32 at scale input_scale * weight_scale. Here: the quantized graph's shape (which ops exist
+// as int8 tensors), choosing scales from calibration statistics, and TFLite's fixed-point
+// arithmetic (QuantizeMultiplier, SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, and the
+// float32 requantization of TFLite's XNNPACK path), which runtime/int8.ts and the TFLite writer share. Browser-safe.
+import { type Graph, type GraphNode, type GraphWeight, graphError, graphInputs, validateGraph, weightOf } from './ir.js';
+import { optimizeGraph } from './passes.js';
+
+/** A tensor's affine int8 quantization: real = scale * (q - zeroPoint); scale is a float32 value. */
+export interface QParams { scale: number; zeroPoint: number }
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
+export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'mse'];
+
+/** What makes a float graph an int8 one (Graph.quant). */
+export interface GraphQuant {
+  scheme: 'int8';
+  method: CalibrationMethod;
+  /** Every node's output tensor (outputs share their source's; inputs included). */
+  act: Record<string, QParams>;
+  /** Per-output-channel scales of each conv weight (the int8 values are round(w / scale)). */
+  weights: Record<string, number[]>;
+  /** PReLU slopes: int8 per tensor, asymmetric. */
+  alpha: Record<string, QParams>;
+  /** Where the ranges came from (file count, patch count, seed) and the percentile used. */
+  calibration?: Record<string, unknown>;
+}
+
+export type QuantGraph = Graph & { quant: GraphQuant };
+
+export const INT8_MIN = -128, INT8_MAX = 127;
+/** PReLU slopes, tanh and sigmoid outputs have the ranges TFLite's int8 kernels require. */
+export const TANH_QPARAMS: QParams = { scale: 1 / 128, zeroPoint: 0 };
+export const SIGMOID_QPARAMS: QParams = { scale: 1 / 256, zeroPoint: -128 };
+/** Graph inputs are pixels in [0, 1]: 0..255 in uint8 is -128..127 in int8 at the same scale. */
+export const PIXEL_QPARAMS: QParams = { scale: Math.fround(1 / 255), zeroPoint: -128 };
+
+/** C's round (TfLiteRound): halves away from zero. */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+const clampInt = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
+
+/** Int8 parameters covering [lo, hi] (widened to hold 0 exactly, as TFLite requires). */
+export function chooseQParams(lo: number, hi: number): QParams {
+  lo = Math.min(lo, 0);
+  hi = Math.max(hi, 0);
+  if (!(hi - lo > 1e-8)) hi = lo + 1e-8; // a constant-zero tensor still needs a positive scale
+  const scale = Math.fround((hi - lo) / 255);
+  const zeroPoint = clampInt(roundHalfAway(INT8_MIN - lo / scale), INT8_MIN, INT8_MAX);
+  return { scale, zeroPoint };
+}
+
+/** The real range a tensor's int8 values cover. */
+export function qRange(q: QParams): [number, number] {
+  return [q.scale * (INT8_MIN - q.zeroPoint), q.scale * (INT8_MAX - q.zeroPoint)];
+}
+
+/** Per-output-channel symmetric scales of an OIHW conv weight: max |w| / 127 (1 for an all-zero channel). */
+export function weightScales(w: GraphWeight): number[] {
+  const O = w.shape[0]!, per = w.data.length / O, out: number[] = [];
+  for (let o = 0; o < O; o++) {
+    let m = 0;
+    for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(w.data[i]!));
+    out.push(m > 0 ? Math.fround(m / 127) : 1);
+  }
+  return out;
+}
+
+/** A weight value in symmetric int8 at `scale` ([-127, 127]). */
+export function quantizeSymmetric(v: number, scale: number): number {
+  return clampInt(roundHalfAway(v / scale), -127, 127);
+}
+
+/** The int8 values of a weight at per-output-channel scales (axis 0). */
+export function quantizeWeight(w: GraphWeight, scales: readonly number[]): Int8Array {
+  const O = w.shape[0]!, per = w.data.length / O, q = new Int8Array(w.data.length);
+  for (let o = 0; o < O; o++) for (let i = o * per; i < (o + 1) * per; i++) q[i] = quantizeSymmetric(w.data[i]!, scales[o]!);
+  return q;
+}
+
+/** A real tensor in int8 at q (TFLite's AffineQuantize: round(x / scale) + zero point, in float32, saturated). */
+export function quantizeValue(x: number, q: QParams): number {
+  return clampInt(roundHalfAway(Math.fround(Math.fround(x) / q.scale)) + q.zeroPoint, INT8_MIN, INT8_MAX);
+}
+
+/** int32 biases at scale inputScale * weightScale[c] (float32 product, as the converter does). */
+export function quantizeBias(bias: Float32Array | null, count: number, inputScale: number, scales: readonly number[]): Int32Array {
+  const out = new Int32Array(count);
+  for (let c = 0; c < count; c++) {
+    const v = roundHalfAway((bias ? bias[c]! : 0) / Math.fround(inputScale * scales[c]!));
+    if (Math.abs(v) > 2 ** 31 - 1) throw new Error(`mvsr: quantize: bias ${bias?.[c]} of channel ${c} does not fit int32 at scale ${inputScale * scales[c]!}`);
+    out[c] = v;
+  }
+  return out;
+}
+
+// ---- TFLite's fixed-point arithmetic (tensorflow/lite/kernels/internal/common.h, the default double rounding) ----
+
+/** QuantizeMultiplier: real = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31). */
+export function quantizeMultiplier(real: number): [number, number] {
+  if (real === 0) return [0, 0];
+  let shift = Math.floor(Math.log2(Math.abs(real))) + 1; // frexp: real = q * 2^shift, q in [0.5, 1)
+  let q = real / 2 ** shift;
+  if (Math.abs(q) >= 1) { q /= 2; shift++; }
+  if (Math.abs(q) < 0.5) { q *= 2; shift--; }
+  let fixed = roundHalfAway(q * 2 ** 31);
+  if (fixed === 2 ** 31) { fixed /= 2; shift++; }
+  if (shift < -31) return [0, 0];
+  return [fixed, shift];
+}
+
+/** SaturatingRoundingDoublingHighMul(a, b) of int32s, exactly (the 64-bit product is split so doubles stay exact). */
+export function srdhm(a: number, b: number): number {
+  if (a === -2147483648 && b === -2147483648) return 2147483647;
+  // a*b = hi * 2^16 + lo with hi = a * (b >> 16), lo = a * (b & 0xffff): both exact in a double
+  const bh = Math.floor(b / 65536), bl = b - bh * 65536;
+  const hi = a * bh, lo = a * bl;
+  const nudge = (a >= 0) === (b >= 0) || a === 0 || b === 0 ? 2 ** 30 : 1 - 2 ** 30;
+  // (hi * 2^16 + lo + nudge) / 2^31, truncated toward zero
+  const qh = Math.floor(hi / 32768), rh = hi - qh * 32768;
+  const rest = rh * 65536 + lo + nudge; // exact: |rest| < 2^49
+  const qr = Math.floor(rest / 2 ** 31);
+  let q = qh + qr;
+  const exact = rest - qr * 2 ** 31 === 0;
+  if (q < 0 && !exact) q += 1; // floor -> toward zero
+  return q;
+}
+
+/** RoundingDivideByPOT: x / 2^e rounded to nearest, halves away from zero. */
+export function roundingDivideByPOT(x: number, e: number): number {
+  if (e === 0) return x;
+  const p = 2 ** e;
+  const floor = Math.floor(x / p), rem = x - floor * p; // x & mask (two's complement)
+  const threshold = p / 2 - 1 + (x < 0 ? 1 : 0); // (mask >> 1) + (x < 0)
+  return floor + (rem > threshold ? 1 : 0);
+}
+
+/** MultiplyByQuantizedMultiplier(x, multiplier, shift). */
+export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number): number {
+  const left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  // x * 2^left wraps in int32 in C; the callers' values never get near that
+  return roundingDivideByPOT(srdhm(x * 2 ** left, multiplier), right);
+}
+
+/**
+ * Requantization as TFLite's CPU runtime (XNNPACK, its default for int8 convolutions) does it:
+ * the int32 accumulator times a float32 scale, rounded to nearest (ties to even). TFLite's
+ * reference kernels' fixed-point form (multiplyByQuantizedMultiplier) rounds twice and differs
+ * from it by one step on about 0.2% of a conv's outputs, which compounds over a network's depth.
+ */
+export function requantizeFp32(acc: number, scale: number): number {
+  const v = Math.fround(Math.fround(acc) * scale);
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r; // Math.round rounds halves up: make them even
+}
+
+/** The float32 requantization scale of a conv channel: input scale x weight scale / output scale, in float32 steps. */
+export function convScale(inScale: number, weightScale: number, outScale: number): number {
+  return Math.fround(Math.fround(inScale * weightScale) / outScale);
+}
+
+// ---- the quantized graph's shape ----
+
+const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
+  estimateShift: 'global alignment (estimateShift) has no integer form',
+  translate: 'global alignment (translate) has no integer form',
+  convTranspose: 'transposed convolution is not quantized yet',
+};
+
+/**
+ * The float graph an int8 model computes, before quantization: the optimized graph with every
+ * fused conv activation other than ReLU split off into an act node (TFLite fuses only ReLU into
+ * CONV_2D; PReLU, tanh and sigmoid are ops of their own with an int8 tensor in between). The act
+ * keeps the node's id, the conv becomes `<id>.conv`. Ops with no integer form stop with an error
+ * naming the node.
+ */
+export function int8Graph(g0: Graph): Graph {
+  const g = optimizeGraph(g0);
+  const nodes: GraphNode[] = [];
+  for (const n of g.nodes) {
+    const why = NO_INT8[n.op] ?? (n.op === 'resize' && n.mode !== 'nearest' && n.mode !== 'bilinear' ? `${n.mode} resize has no integer form` : null);
+    if (why) throw graphError(g, n, `${why}; the model cannot be quantized to int8`);
+    if (n.op === 'conv' && n.groups !== 1) {
+      const w = weightOf(g, n, n.weight);
+      if (w.shape[1] !== 1) throw graphError(g, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no int8 form`);
+    }
+    if (n.op === 'conv' && n.act && n.act.kind !== 'relu') {
+      const conv = { ...n, id: `${n.id}.conv` };
+      delete conv.act;
+      nodes.push(conv, { op: 'act', id: n.id, inputs: [conv.id], act: n.act });
+    } else nodes.push(n);
+  }
+  const out: Graph = { meta: g.meta, nodes, weights: g.weights };
+  validateGraph(out);
+  return out;
+}
+
+/** How a node's output range is set: observed in calibration, fixed by the op, or the same as its input's. */
+export function rangeKind(n: GraphNode): 'observed' | 'fixed' | 'same' | 'union' {
+  switch (n.op) {
+    case 'conv': case 'add': case 'mul': return 'observed';
+    case 'act': return n.act.kind === 'tanh' || n.act.kind === 'sigmoid' ? 'fixed' : n.act.kind === 'clamp' ? 'same' : 'observed';
+    case 'input': return 'fixed';
+    case 'concat': return 'union';
+    default: return 'same';
+  }
+}
+
+/**
+ * Assign every tensor its parameters: observed ranges (from `ranges`, per node id) where the op
+ * produces new values; TFLite's fixed ranges for tanh, sigmoid and pixel inputs; the input's
+ * parameters where int8 values pass through unchanged (slice, depth_to_space, resize, clamp,
+ * outputs); the union of the inputs' ranges for a concat. A video state input takes the
+ * parameters of the tensor its state output carries, so the state passes between steps as int8.
+ */
+export function assignQParams(g: Graph, ranges: Map<string, [number, number]>): Record<string, QParams> {
+  const act: Record<string, QParams> = {};
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const observed = (n: GraphNode): QParams => {
+    const r = ranges.get(n.id);
+    if (!r) throw graphError(g, n, 'no calibration range was recorded for this tensor');
+    return chooseQParams(r[0], r[1]);
+  };
+  const stateSource = new Map<string, string>(); // state input id -> the node its output reads
+  for (const s of g.meta.video?.state ?? []) stateSource.set(s.input, byId.get(s.output)!.inputs[0]!);
+  const resolve = (n: GraphNode, seen: Set<string>): QParams => {
+    if (act[n.id]) return act[n.id]!;
+    if (seen.has(n.id)) return observed(n); // a state that passes through unchanged: its own range
+    seen.add(n.id);
+    let q: QParams;
+    switch (rangeKind(n)) {
+      case 'observed': q = observed(n); break;
+      case 'fixed':
+        if (n.op === 'input') {
+          const src = stateSource.get(n.id);
+          q = src ? resolve(byId.get(src)!, seen) : PIXEL_QPARAMS;
+        } else q = n.op === 'act' && n.act.kind === 'tanh' ? TANH_QPARAMS : SIGMOID_QPARAMS;
+        break;
+      case 'union': {
+        const qs = n.inputs.map((i) => resolve(byId.get(i)!, seen));
+        if (qs.every((x) => x.scale === qs[0]!.scale && x.zeroPoint === qs[0]!.zeroPoint)) q = qs[0]!;
+        else q = chooseQParams(Math.min(...qs.map((x) => qRange(x)[0])), Math.max(...qs.map((x) => qRange(x)[1])));
+        break;
+      }
+      default: q = resolve(byId.get(n.inputs[0]!)!, seen);
+    }
+    act[n.id] = q;
+    return q;
+  };
+  for (const inp of graphInputs(g)) resolve(inp, new Set());
+  for (const n of g.nodes) resolve(n, new Set());
+  return act;
+}
+
+/** Weight scales and PReLU slope parameters of an int8 graph. */
+export function quantizeWeights(g: Graph): Pick<GraphQuant, 'weights' | 'alpha'> {
+  const weights: Record<string, number[]> = {}, alpha: Record<string, QParams> = {};
+  for (const n of g.nodes) {
+    if (n.op === 'conv') weights[n.weight] = weightScales(weightOf(g, n, n.weight));
+    const a = n.op === 'act' ? n.act : n.op === 'conv' ? n.act : undefined;
+    if (a?.kind === 'prelu') {
+      const d = weightOf(g, n, a.alpha).data;
+      let lo = 0, hi = 0;
+      for (const v of d) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      alpha[a.alpha] = chooseQParams(lo, hi);
+    }
+  }
+  return { weights, alpha };
+}
+
+/** Structural check of a graph's quant section against its nodes; errors name what is missing. */
+export function validateQuant(g: Graph): asserts g is QuantGraph {
+  const q = (g as Partial<QuantGraph>).quant;
+  if (!q || q.scheme !== 'int8') throw graphError(g, null, 'is not an int8 graph (no quant section with scheme int8)');
+  const okQ = (p: QParams | undefined): boolean => !!p && p.scale > 0 && Number.isFinite(p.scale) && Number.isInteger(p.zeroPoint) && p.zeroPoint >= INT8_MIN && p.zeroPoint <= INT8_MAX;
+  for (const n of g.nodes) {
+    if (!okQ(q.act[n.id])) throw graphError(g, n, 'has no valid int8 scale and zero point in the quant section');
+    if (n.op === 'conv') {
+      if (n.act && n.act.kind !== 'relu') throw graphError(g, n, `an int8 conv fuses only relu, not ${n.act.kind}`);
+      const s = q.weights[n.weight], O = weightOf(g, n, n.weight).shape[0]!;
+      if (!s || s.length !== O || !s.every((v) => v > 0 && Number.isFinite(v))) throw graphError(g, n, `weight '${n.weight}' needs ${O} positive per-channel scales in the quant section`);
+    }
+    if (n.op === 'act' && n.act.kind === 'prelu' && !okQ(q.alpha[n.act.alpha])) throw graphError(g, n, `PReLU slope '${n.act.alpha}' has no int8 parameters`);
+    const why = NO_INT8[n.op];
+    if (why) throw graphError(g, n, why);
+  }
+}

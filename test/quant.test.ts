@@ -1,0 +1,303 @@
+// INT8 quantization: TFLite's fixed-point helpers against a BigInt transcription of their C
+// definitions; every zoo family's int8 graph run by mvsr's integer executor against LiteRT.js
+// running the full-integer .tflite (float32 and uint8 I/O; video step graphs frame by frame with
+// the state fed back as uint8); the quantized file round trip; mvsr quantize / eval / export
+// --int8 from the command line, and their one-line errors that leave no file behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useEngine, mulberry32, randomize, skipReason, SMALL_FAMILIES } from './helpers.js';
+import { SMALL_VIDEO, model } from './video-helpers.js';
+import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
+import { graphInputs, graphOutputs } from '../src/graph/ir.js';
+import { inferShapes } from '../src/graph/shapes.js';
+import {
+  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, chooseQParams, qRange,
+  type QParams, type QuantGraph,
+} from '../src/graph/quant.js';
+import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
+import { compileInt8, requantize, type Int8Tensor } from '../src/runtime/int8.js';
+import { exportTflite, UINT8_PIXELS, type TfliteIo } from '../src/export/tflite.js';
+import { loadLiteRtNode, TfliteModel, type TfliteData } from '../src/runtime/tflite.node.js';
+import { saveQuantizedFile, loadQuantizedFile } from '../src/api/quantized.node.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { Rng } from '../src/tensor/random.js';
+import { manualSeed } from '../src/nn/init.js';
+
+const noLiteRt = await skipReason(() => loadLiteRtNode(), '@litertjs/core');
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const mvsr = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
+
+// ---- the fixed-point helpers, against BigInt transcriptions of tensorflow/lite/kernels/internal/common.h ----
+
+const I32_MIN = -(2n ** 31n), I32_MAX = 2n ** 31n - 1n;
+function srdhmBig(a: bigint, b: bigint): bigint {
+  if (a === I32_MIN && b === I32_MIN) return I32_MAX;
+  const ab = a * b, nudge = ab >= 0n ? 1n << 30n : 1n - (1n << 30n);
+  return (ab + nudge) / (1n << 31n); // BigInt division truncates toward zero, as C's
+}
+function rdbpBig(x: bigint, e: bigint): bigint {
+  const mask = (1n << e) - 1n, rem = x & mask, threshold = (mask >> 1n) + (x < 0n ? 1n : 0n);
+  return (x >> e) + (rem > threshold ? 1n : 0n);
+}
+
+test('SaturatingRoundingDoublingHighMul, RoundingDivideByPOT and MultiplyByQuantizedMultiplier equal their C definitions (BigInt) on random and edge inputs', () => {
+  const r = new Rng(11);
+  const i32 = (): number => Math.floor(r.next() * 2 ** 32) - 2 ** 31;
+  const edges = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 30, -(2 ** 30), 12345, -98765];
+  for (let k = 0; k < 20000; k++) {
+    const a = k < edges.length ** 2 ? edges[k % edges.length]! : i32(), b = k < edges.length ** 2 ? edges[Math.floor(k / edges.length)]! : i32();
+    assert.equal(srdhm(a, b), Number(srdhmBig(BigInt(a), BigInt(b))), `srdhm(${a}, ${b})`);
+    const e = k % 32;
+    assert.equal(roundingDivideByPOT(a, e), Number(rdbpBig(BigInt(a), BigInt(e))), `rdbp(${a}, ${e})`);
+  }
+  for (let k = 0; k < 5000; k++) {
+    const real = 2 ** (r.next() * 24 - 20); // 1e-6 .. 16
+    const [m, s] = quantizeMultiplier(real);
+    assert.ok(m >= 2 ** 30 && m < 2 ** 31, `multiplier ${m} of ${real} in [2^30, 2^31)`);
+    assert.ok(Math.abs(m * 2 ** (s - 31) - real) <= real * 2 ** -30, `${m} * 2^(${s} - 31) represents ${real}`);
+    const x = Math.floor((r.next() - 0.5) * 2 ** 20);
+    const left = BigInt(Math.max(s, 0)), right = BigInt(Math.max(-s, 0));
+    assert.equal(multiplyByQuantizedMultiplier(x, m, s), Number(rdbpBig(srdhmBig(BigInt(x) * (1n << left), BigInt(m)), right)));
+  }
+  // the XNNPACK-path requantization rounds halves to even, in float32
+  assert.deepEqual([5, 7, -5, -7, 6].map((acc) => requantizeFp32(acc, 0.5)), [2, 4, -2, -4, 3]);
+});
+
+test('chooseQParams covers the range with 0 exact; the observers: minmax keeps the extremes, percentile and mse stay inside them', () => {
+  for (const [lo, hi] of [[0, 1], [-0.3, 2.5], [0.2, 0.9], [-4, -1], [0, 0]] as const) {
+    const q = chooseQParams(lo, hi), [a, b] = qRange(q);
+    assert.ok(a <= Math.min(lo, 0) + q.scale / 2 && b >= Math.max(hi, 0) - q.scale / 2, `[${lo}, ${hi}] inside [${a}, ${b}]`);
+    assert.ok(Number.isInteger(q.zeroPoint) && q.zeroPoint >= -128 && q.zeroPoint <= 127);
+  }
+  const ob = new RangeObserver(4096, new Rng(3)), r = new Rng(5);
+  const v = Float32Array.from({ length: 50000 }, () => r.normal());
+  v[17] = 40; // one outlier
+  ob.add(v);
+  const [mlo, mhi] = ob.range('minmax');
+  assert.equal(mhi, 40);
+  assert.equal(mlo, Math.min(...v));
+  for (const m of ['percentile', 'mse'] as const) {
+    const [lo, hi] = ob.range(m);
+    assert.ok(lo >= mlo && hi <= mhi && hi < 40, `${m}: [${lo}, ${hi}] clips the outlier`);
+  }
+});
+
+// ---- the integer executor against LiteRT.js ----
+
+function randomInt8(shape: readonly number[], r: () => number): Int8Array {
+  return Int8Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => Math.floor(r() * 256) - 128);
+}
+
+/** One run of a quantized graph by mvsr and by LiteRT.js on the same int8 inputs; per output: values equal and the largest difference in int8 steps. */
+async function agreement(qg: QuantGraph, H: number, W: number, io: TfliteIo, seed: number): Promise<{ id: string; equal: number; maxSteps: number }[]> {
+  const shapes = inferShapes(qg, H, W), r = mulberry32(seed);
+  const frames = new Set(qg.meta.video?.frames ?? [graphInputs(qg)[0]!.id]);
+  const ins: Record<string, Int8Tensor> = {}, feeds: Record<string, TfliteData> = {};
+  for (const n of graphInputs(qg)) {
+    const [h, w, c] = shapes.get(n.id)!, q = qg.quant.act[n.id]!, data = randomInt8([h, w, c], r);
+    ins[n.id] = { h, w, c, data, q };
+    feeds[n.id] = io === 'uint8' ? Uint8Array.from(data, (v) => v + 128) : Float32Array.from(data, (v) => q.scale * (v - q.zeroPoint));
+    if (io === 'uint8' && frames.has(n.id)) assert.deepEqual(q, { scale: UINT8_PIXELS.scale, zeroPoint: -128 }); // pixels: uint8 p is int8 p - 128
+  }
+  const ref = compileInt8(qg).run(ins);
+  const tm = await TfliteModel.create(exportTflite(qg, { inputShape: [H, W], int8: true, io }));
+  try {
+    const got = await tm.run(feeds);
+    return graphOutputs(qg).map((o) => {
+      const y = ref[o.id]!, g = got[o.id]!.data;
+      // compare in real values; a step is the int8 output's
+      const want = Array.from(y.data, (v) => y.q.scale * (v - y.q.zeroPoint));
+      const outQ: QParams = io === 'float32' ? { scale: 1, zeroPoint: 0 } : frames.size && (qg.meta.video?.outputs ?? [o.id]).includes(o.id) ? UINT8_PIXELS : { scale: y.q.scale, zeroPoint: y.q.zeroPoint + 128 };
+      let equal = 0, maxSteps = 0;
+      const wantU8 = io === 'uint8' ? requantize(y.data, y.q, outQ, 0, 255, new Uint8Array(y.data.length)) : null;
+      for (let i = 0; i < want.length; i++) {
+        const gv = io === 'uint8' ? outQ.scale * (g[i]! - outQ.zeroPoint) : g[i]!;
+        const wv = wantU8 ? outQ.scale * (wantU8[i]! - outQ.zeroPoint) : want[i]!;
+        const d = Math.abs(gv - wv) / y.q.scale;
+        if (d < 1e-3) equal++;
+        maxSteps = Math.max(maxSteps, d);
+      }
+      return { id: o.id, equal: equal / want.length, maxSteps };
+    });
+  } finally {
+    tm.dispose();
+  }
+}
+
+/** Calibration on seeded random frames: `n` samples of `frames` frames. */
+function randomSamples(n: number, frames: number, H: number, W: number, C: number, seed: number): CalibrationSample[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => ({ frames: Array.from({ length: frames }, () => Tensor.from([1, H, W, C], Array.from({ length: H * W * C }, () => r()))) }));
+}
+const freeSamples = (s: CalibrationSample[]): void => { for (const x of s) for (const t of x.frames) t.dispose(); };
+
+function assertAgreement(rows: { id: string; equal: number; maxSteps: number }[], what: string): void {
+  for (const row of rows) {
+    assert.ok(row.equal >= 0.999, `${what} ${row.id}: only ${(100 * row.equal).toFixed(3)}% of the values equal mvsr's integer inference`);
+    assert.ok(row.maxSteps <= 1 + 1e-3, `${what} ${row.id}: ${row.maxSteps.toFixed(2)} quantization steps off`);
+  }
+}
+
+const NO_INT8 = /FSRCNN|Bicubic/;
+
+test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off (float32 and uint8 I/O)', { skip: noLiteRt }, async (t) => {
+  await useEngine(1);
+  let seed = 900;
+  for (const [arch, argsOf] of SMALL_FAMILIES) {
+    const args = argsOf(4), name = `${arch} x4 ${JSON.stringify(args)}`;
+    await t.test(name, async () => {
+      manualSeed(seed);
+      const m = createModel(arch, args);
+      randomize(m, 0.25, seed++);
+      const g = toGraph(m);
+      m.dispose();
+      const C = graphInputs(g)[0]!.channels, samples = randomSamples(4, 1, 12, 16, C, seed);
+      try {
+        if (NO_INT8.test(arch)) {
+          await assert.rejects(calibrateGraph(g, samples), /mvsr: graph \w+: node '[^']+' \((resize|convTranspose)\): .*(no integer form|not quantized yet)/);
+          return;
+        }
+        const qg = await calibrateGraph(g, samples, { method: 'minmax' });
+        for (const io of ['float32', ...(C === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, 9, 11, io, seed), `${name} ${io}`);
+      } finally {
+        freeSamples(samples);
+      }
+    });
+  }
+});
+
+for (const [arch, args] of SMALL_VIDEO) {
+  test(`${arch} ${JSON.stringify(args)}: the int8 step graph${args.align === 'global' ? ' (aligned: no integer form, named)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {
+    await useEngine(1);
+    const m = model(arch, args);
+    const g = stepGraph(m);
+    m.dispose();
+    const v = g.meta.video!, H = 8, W = 10, T = v.count > 1 ? 2 * v.count : 6;
+    const samples = randomSamples(2, T, H, W, 3, 77);
+    try {
+      if (args.align === 'global') {
+        await assert.rejects(calibrateGraph(g, samples), /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/);
+        return;
+      }
+      const qg = await calibrateGraph(g, samples, { method: 'minmax' });
+      const prog = compileInt8(qg), shapes = inferShapes(qg, H, W), r = mulberry32(5);
+      const tm = await TfliteModel.create(exportTflite(qg, { inputShape: [H, W], int8: true, io: 'uint8' }));
+      try {
+        const clip = Array.from({ length: T }, () => randomInt8([H, W, 3], r));
+        let state: Record<string, Int8Array> = Object.fromEntries(v.state.map((s) => [s.input, new Int8Array(shapes.get(s.input)!.reduce((a, b) => a * b, 1)).fill(qg.quant.act[s.input]!.zeroPoint)]));
+        let stateU8: Record<string, Uint8Array> = Object.fromEntries(Object.entries(state).map(([k, x]) => [k, Uint8Array.from(x, (y) => y + 128)]));
+        for (let first = 0; first + v.count <= T; first += v.count) {
+          const idx = Array.from({ length: v.frames.length }, (_, k) => Math.min(T - 1, Math.max(0, first - v.window.past + k)));
+          const ins: Record<string, Int8Tensor> = {}, feeds: Record<string, TfliteData> = { ...stateU8 };
+          v.frames.forEach((id, k) => {
+            ins[id] = { h: H, w: W, c: 3, data: clip[idx[k]!]!, q: qg.quant.act[id]! };
+            feeds[id] = Uint8Array.from(clip[idx[k]!]!, (y) => y + 128);
+          });
+          for (const s of v.state) { const [h, w, c] = shapes.get(s.input)!; ins[s.input] = { h, w, c, data: state[s.input]!, q: qg.quant.act[s.input]! }; }
+          const ref = prog.run(ins), got = await tm.run(feeds);
+          for (const id of v.outputs) {
+            const want = requantize(ref[id]!.data, ref[id]!.q, UINT8_PIXELS, 0, 255, new Uint8Array(ref[id]!.data.length));
+            const g8 = got[id]!.data as Uint8Array;
+            let equal = 0, max = 0;
+            for (let i = 0; i < want.length; i++) { const d = Math.abs(want[i]! - g8[i]!); if (d === 0) equal++; max = Math.max(max, d / 255 / ref[id]!.q.scale); }
+            assert.ok(equal / want.length >= 0.999 && max <= 1 + 1e-3, `frame ${first} ${id}: ${(100 * equal / want.length).toFixed(2)}% equal, ${max.toFixed(2)} steps`);
+          }
+          // each side carries its own state, as an app would
+          state = Object.fromEntries(v.state.map((s) => [s.input, ref[s.output]!.data]));
+          stateU8 = Object.fromEntries(v.state.map((s) => [s.input, got[s.output]!.data as Uint8Array]));
+        }
+      } finally {
+        tm.dispose();
+      }
+    } finally {
+      freeSamples(samples);
+    }
+  });
+}
+
+test('a quantized model file round-trips: the same int8 outputs, the same .tflite bytes', async () => {
+  await useEngine(1);
+  manualSeed(3);
+  const m = createModel('ECBSR', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' });
+  randomize(m, 0.25, 3);
+  const g = toGraph(m);
+  m.dispose();
+  const samples = randomSamples(3, 1, 10, 10, 3, 4);
+  const qg = await calibrateGraph(g, samples, { method: 'percentile' });
+  freeSamples(samples);
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-quant-'));
+  try {
+    const file = join(dir, 'm-int8.safetensors');
+    saveQuantizedFile(file, qg);
+    const back = loadQuantizedFile(file)!;
+    assert.deepEqual(back.quant, qg.quant);
+    const x: Int8Tensor = { h: 6, w: 7, c: 3, data: randomInt8([6, 7, 3], mulberry32(1)), q: qg.quant.act['input']! };
+    assert.deepEqual(compileInt8(back).run({ input: x }).output!.data, compileInt8(qg).run({ input: x }).output!.data);
+    assert.deepEqual(exportTflite(back, { inputShape: [6, 7], int8: true }), exportTflite(qg, { inputShape: [6, 7], int8: true }));
+    assert.equal(loadQuantizedFile(join(dir, 'nope.onnx')), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('mvsr quantize -> eval (int8) -> export --int8 --io uint8 runs in LiteRT.js; bad input is one line and leaves no file', { skip: noLiteRt }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-quant-cli-'));
+  try {
+    // calibration and test images: smooth random pictures written by mvsr's own PNG writer
+    const calib = join(dir, 'calib'), data = join(dir, 'data'), empty = join(dir, 'empty');
+    for (const d of [calib, data, empty]) mkdirSync(d);
+    const { writeImage } = await import('../src/io/image.node.js');
+    const r = mulberry32(9);
+    for (const [folder, n] of [[calib, 3], [data, 2]] as const) {
+      for (let i = 0; i < n; i++) {
+        const W = 48, H = 36, px = new Uint8Array(W * H * 3);
+        const fx = 1 + r() * 4, fy = 1 + r() * 4;
+        for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = Math.round(127.5 + 100 * Math.sin(x / fx + c) * Math.cos(y / fy) + 20 * (r() - 0.5));
+        await writeImage(join(folder, `p${i}.png`), { width: W, height: H, channels: 3, bitDepth: 8, data: px });
+      }
+    }
+    const q = join(dir, 'etds-int8.safetensors');
+    const a = mvsr('quantize', 'etds-t-x4', '--calib', calib, '--samples', '6', '--patch', '8', '-o', q);
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stderr, /int8 \(mse\) from 6 patches of 3 file\(s\)/);
+    const e = mvsr('eval', '-m', q, '--data', data, '--json');
+    assert.equal(e.status, 0, e.stderr);
+    const ej = JSON.parse(e.stdout) as { psnr: number; model: { arch: string } };
+    assert.match(ej.model.arch, /int8/);
+    const f = mvsr('eval', '-m', 'etds-t-x4', '--data', data, '--json');
+    const fj = JSON.parse(f.stdout) as { psnr: number };
+    assert.ok(Math.abs(ej.psnr - fj.psnr) < 2, `int8 ${ej.psnr} dB vs float ${fj.psnr} dB`);
+    const t8 = join(dir, 'etds-int8.tflite');
+    const x = mvsr('export', q, '--int8', '--io', 'uint8', '--input', '9x12', '-o', t8);
+    assert.equal(x.status, 0, x.stderr);
+    const tm = await TfliteModel.create(new Uint8Array(readFileSync(t8)));
+    try {
+      assert.deepEqual(tm.inputs().map((i) => [i.name, i.dtype, i.shape]), [['input', 'uint8', [1, 9, 12, 3]]]);
+      assert.deepEqual(tm.outputs().map((i) => [i.name, i.dtype, i.shape]), [['output', 'uint8', [1, 36, 48, 3]]]);
+    } finally {
+      tm.dispose();
+    }
+    const before = readdirSync(dir).sort();
+    const bad: [string[], RegExp][] = [
+      [['export', 'etds-t-x4', '--int8', '-o', join(dir, 'x.tflite')], /etds-t-x4 is not a quantized model: --int8 needs calibration first/],
+      [['quantize', 'etds-t-x4', '--calib', empty, '-o', join(dir, 'y.safetensors')], /empty: no PNG\/JPEG\/WebP images to calibrate on/],
+      [['quantize', 'rlsp-x4', '--calib', empty, '-o', join(dir, 'z.safetensors')], /node 'shift_back' \(estimateShift\): global alignment \(estimateShift\) has no integer form/],
+      [['quantize', 'etds-t-x4', '--calib', calib, '--method', 'kl', '-o', join(dir, 'w.safetensors')], /--method must be one of minmax, percentile, mse/],
+      [['export', q, '--io', 'uint8', '-o', join(dir, 'v.tflite')], /--io goes with --int8/],
+    ];
+    for (const [args, re] of bad) {
+      const b = mvsr(...args);
+      assert.notEqual(b.status, 0);
+      assert.match(b.stderr, re);
+      assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+    }
+    assert.deepEqual(readdirSync(dir).sort(), before, 'no partial output');
+    assert.ok(existsSync(q));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
