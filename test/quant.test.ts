@@ -301,3 +301,88 @@ test('mvsr quantize -> eval (int8) -> export --int8 --io uint8 runs in LiteRT.js
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// ---- quantization-aware training ----
+
+test('fakeQuant rounds to the int8 grid and passes the gradient only inside the representable range (straight-through); per-channel weights keep every value in range', async () => {
+  await useEngine(1);
+  const { leaf, backward, clearTape } = await import('../src/autograd/var.js');
+  const { fakeQuant, fakeQuantPerChannel } = await import('../src/autograd/ops/quant.js');
+  const q = { scale: 0.05, zeroPoint: -20 }, lo = Math.fround(q.scale * (-128 - q.zeroPoint)), hi = Math.fround(q.scale * (127 - q.zeroPoint));
+  const xs = [-10, lo - 0.01, lo, -0.024, 0.026, 1.234, hi, hi + 0.5, 0];
+  const x = leaf(Tensor.from([1, 1, 1, xs.length], xs), true);
+  const y = fakeQuant(x, q.scale, q.zeroPoint);
+  xs.forEach((v, i) => {
+    const k = Math.min(127, Math.max(-128, Math.round(v / q.scale) + q.zeroPoint));
+    assert.ok(Math.abs(y.value.data[i]! - q.scale * (k - q.zeroPoint)) < 1e-6, `${v} -> ${y.value.data[i]}`);
+  });
+  backward(y);
+  assert.deepEqual(Array.from(x.grad!.data), xs.map((v) => (Math.fround(v) >= lo && Math.fround(v) <= hi ? 1 : 0)));
+  clearTape();
+  const w = leaf(Tensor.from([2, 1, 1, 3], [0.5, -1, 0.25, 3, 0.01, -2]), true);
+  const wq = fakeQuantPerChannel(w);
+  assert.deepEqual(Array.from(wq.value.data).map((v) => +v.toFixed(4)), [0.5, -1, 0.252, 3, 0, -2].map((v, i) => +(i < 3 ? Math.round(v * 127) / 127 : Math.round(v / (3 / 127)) * (3 / 127)).toFixed(4)));
+  clearTape();
+  x.value.dispose();
+  w.value.dispose();
+});
+
+test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-tuning through it lowers the int8 model\'s L1 on its training patches', async () => {
+  await useEngine(1);
+  const { QatGraph } = await import('../src/train/qat.js');
+  const { qatFineTune } = await import('../src/train/qat.node.js');
+  const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
+  const { writeImage } = await import('../src/io/image.node.js');
+  manualSeed(12);
+  const m = createModel('ECBSRT', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' });
+  randomize(m, 0.3, 12);
+  const g = toGraph(m);
+  m.dispose();
+  const samples = randomSamples(4, 1, 12, 12, 3, 13);
+  const qg = await calibrateGraph(g, samples, { method: 'minmax' });
+  freeSamples(samples);
+  // simulated vs integer: the same int8 model to within a few output steps
+  const r = mulberry32(2), H = 10, W = 12;
+  const xi: Int8Tensor = { h: H, w: W, c: 3, data: randomInt8([H, W, 3], r), q: qg.quant.act['input']! };
+  const ref = compileInt8(qg).run({ input: xi }).output!;
+  const net = new QatGraph(qg);
+  const xf = Tensor.from([1, H, W, 3], Array.from(xi.data, (v) => xi.q.scale * (v - xi.q.zeroPoint)));
+  const sim = noGrad(() => net.forward(leaf(xf))).value.toArray();
+  clearTape();
+  net.dispose();
+  xf.dispose();
+  let close = 0;
+  for (let i = 0; i < sim.length; i++) if (Math.abs(sim[i]! - ref.q.scale * (ref.data[i]! - ref.q.zeroPoint)) <= 2 * ref.q.scale + 1e-6) close++;
+  assert.ok(close / sim.length >= 0.99, `only ${(100 * close / sim.length).toFixed(2)}% of the fake-quantized outputs within 2 steps of the integer ones`);
+  // fine-tuning on smooth pictures: the int8 model (integer executor) gets closer to the HR
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-'));
+  try {
+    const pics: { hr: Uint8Array; W: number; H: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const PW = 64, PH = 64, px = new Uint8Array(PW * PH * 3), fx = 3 + 4 * r(), fy = 3 + 4 * r();
+      for (let y = 0; y < PH; y++) for (let x = 0; x < PW; x++) for (let c = 0; c < 3; c++) px[(y * PW + x) * 3 + c] = Math.round(127.5 + 110 * Math.sin(x / fx + 2 * c) * Math.cos(y / fy));
+      await writeImage(join(dir, `s${i}.png`), { width: PW, height: PH, channels: 3, bitDepth: 8, data: px });
+      pics.push({ hr: px, W: PW, H: PH });
+    }
+    const { makePair } = await import('../src/data/pairs.js');
+    const l1 = (q: QuantGraph): number => {
+      let s = 0, n = 0;
+      const prog = compileInt8(q);
+      for (const p of pics) {
+        const { hr, lr } = makePair({ width: p.W, height: p.H, channels: 3, bitDepth: 8, data: p.hr }, 2, 2);
+        const xq: Int8Tensor = { h: lr.height, w: lr.width, c: 3, data: Int8Array.from(lr.data, (v) => v - 128), q: q.quant.act['input']! };
+        const y = prog.run({ input: xq }).output!;
+        for (let i = 0; i < y.data.length; i++) { s += Math.abs(y.q.scale * (y.data[i]! - y.q.zeroPoint) - hr.data[i]! / 255); n++; }
+      }
+      return s / n;
+    };
+    const before = l1(qg);
+    const tuned = await qatFineTune(qg, { dirs: [dir], iterations: 40, lr: 3e-3, batchSize: 4, patch: 12, seed: 1 });
+    const after = l1(tuned);
+    assert.ok(after < before * 0.9, `int8 L1 ${before.toFixed(5)} -> ${after.toFixed(5)} after 40 QAT steps`);
+    assert.deepEqual(tuned.quant.act, qg.quant.act, 'activation parameters are kept');
+    assert.ok((tuned.quant.calibration as { qat?: { iterations?: number } }).qat?.iterations === 40);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

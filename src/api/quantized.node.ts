@@ -94,14 +94,24 @@ function patchTensor(img: Image, x0: number, y0: number, P: number): Tensor {
 export async function loadCalibrationData(dir: string, video: boolean, o: CalibrationDataOptions): Promise<{ samples: CalibrationSample[]; files: string[] }> {
   const rng = new Rng(o.seed ?? 7), P = o.patch ?? 64;
   if (!video) {
-    const files = await listImages(dir);
+    const files = await listImages(dir, true);
     if (!files.length) throw new Error(`mvsr: ${dir}: no PNG/JPEG/WebP images to calibrate on`);
-    const count = o.count ?? 32, samples: CalibrationSample[] = [];
+    const count = o.count ?? 32, samples: CalibrationSample[] = [], used = new Set<string>();
+    // every file once in a seeded order, then again: patches spread over the whole folder
+    const order = files.map((f, i) => [rng.next(), i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => files[i]!);
     for (let i = 0; i < count; i++) {
-      const img = toLr(await readImage(files[i % files.length]!), o);
-      samples.push({ frames: [patchTensor(img, rng.int(Math.max(1, img.width - P + 1)), rng.int(Math.max(1, img.height - P + 1)), P)] });
+      const file = order[i % order.length]!;
+      used.add(file);
+      const hr = toRGB(await readImage(file));
+      // an HR crop with a margin, reduced, its centre kept: the LR patch without reducing the whole photo
+      const k = o.lr ? 1 : o.scale, m = 8;
+      const cw = Math.min(hr.width - (hr.width % k), (P + 2 * m) * k), ch = Math.min(hr.height - (hr.height % k), (P + 2 * m) * k);
+      const x0 = rng.int(Math.floor((hr.width - cw) / k) + 1) * k, y0 = rng.int(Math.floor((hr.height - ch) / k) + 1) * k;
+      const lr = toLr(cropImage(hr, x0, y0, cw, ch), o);
+      const px = Math.min(P, lr.width), py = Math.min(P, lr.height);
+      samples.push({ frames: [patchTensor(lr, Math.floor((lr.width - px) / 2), Math.floor((lr.height - py) / 2), P)] });
     }
-    return { samples, files: files.map((f) => basename(f)) };
+    return { samples, files: [...used].map((f) => basename(f)) };
   }
   const clips = await listClips(dir);
   if (!clips.length) throw new Error(`mvsr: ${dir}: no video clips (video files or frame folders) to calibrate on`);

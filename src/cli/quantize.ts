@@ -8,6 +8,7 @@ import { initEngine } from '../tensor/engine.js';
 import { resolveAnyModel } from '../api/models.node.js';
 import { loadCalibrationData, saveQuantizedFile } from '../api/quantized.node.js';
 import { calibrateGraph } from '../eval/calibrate.js';
+import { qatFineTune } from '../train/qat.node.js';
 import { CALIBRATION_METHODS, int8Graph, type CalibrationMethod } from '../graph/quant.js';
 import { toGraph, stepGraph } from '../models/registry.js';
 import { isVideoModel } from '../models/vsr.js';
@@ -36,11 +37,20 @@ options:
       --patch <n>       patch edge in LR pixels (default 64)
       --frames <n>      frames per clip (default 8)
       --lr              the calibration files are model inputs already
+      --qat <n>         then quantization-aware training: n iterations of fine-tuning with every
+                        int8 tensor and weight fake-quantized (ranges from the calibration kept)
+      --qat-data <dirs> HR training images for --qat, comma-separated (default: the --calib folder)
+      --qat-lr <x>      peak learning rate, cosine-decayed (default 1e-4)
+      --qat-batch <n>   patches per step (default 8)
+      --qat-patch <n>   LR patch edge (default 48)
+      --cache <dir>     keep the LR images made for --qat here between runs
       --arch, --args, --scale as for upscale`,
   async run(argv) {
     const { values: v, positionals } = parse('quantize', argv, {
       output: { type: 'string', short: 'o' }, calib: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' },
       patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' },
+      qat: { type: 'string' }, 'qat-data': { type: 'string' }, 'qat-lr': { type: 'string' }, 'qat-batch': { type: 'string' }, 'qat-patch': { type: 'string' },
+      cache: { type: 'string' },
       arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
     });
     const [spec] = positionals;
@@ -51,6 +61,11 @@ options:
     if (!existsSync(v.calib) || !statSync(v.calib).isDirectory()) throw new Error(`mvsr: ${v.calib}: not a folder`);
     const method = (v.method ?? 'mse') as CalibrationMethod;
     if (!CALIBRATION_METHODS.includes(method)) throw new Error(`mvsr quantize: --method must be one of ${CALIBRATION_METHODS.join(', ')}, got "${String(v.method)}"`);
+    const qatIters = intFlag('quantize', v.qat, 'qat');
+    const qatLr = v['qat-lr'] === undefined ? undefined : Number(v['qat-lr']);
+    if (qatLr !== undefined && !(qatLr > 0 && Number.isFinite(qatLr))) throw new Error(`mvsr quantize: --qat-lr must be a positive number, got "${String(v['qat-lr'])}"`);
+    const qatDirs = typeof v['qat-data'] === 'string' ? v['qat-data'].split(',').filter(Boolean) : [v.calib];
+    for (const d of qatDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
     const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
     try {
@@ -64,12 +79,27 @@ options:
       const bar = new Progress('calibrate', samples.length, video ? ' clips' : ' patches');
       const t0 = performance.now();
       try {
-        const q = await calibrateGraph(g, samples, {
+        let q = await calibrateGraph(g, samples, {
           method, onSample: (i) => bar.update(i),
           provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
         });
+        if (qatIters !== undefined) {
+          if (video) throw new Error('mvsr quantize: --qat takes an image model; video step graphs are not trained with quantization yet');
+          const load = new Progress('qat: loading', 0, ' images');
+          let train: Progress | null = null, avg = 0;
+          q = await qatFineTune(q, {
+            dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
+            patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
+            onLoad: (d, t) => { load.setTotal(t); load.update(d); },
+            onStep: (it, loss) => {
+              train ??= new Progress('qat', qatIters, ' it');
+              avg = it === 1 ? loss : 0.98 * avg + 0.02 * loss;
+              train.update(it, `L1 ${avg.toFixed(5)}`);
+            },
+          });
+        }
         saveQuantizedFile(v.output, q);
-        process.stderr.write(`${spec} -> ${v.output}: int8 (${method}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+        process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } finally {
         for (const s of samples) for (const t of s.frames) t.dispose();
       }

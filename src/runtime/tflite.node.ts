@@ -34,7 +34,7 @@ import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { type Graph, graphError, graphInputs, graphOutputs, validateGraph } from '../graph/ir.js';
 import { inferShapes } from '../graph/shapes.js';
 import { registerBackend } from './backend.js';
-import { exportTflite } from '../export/tflite.js';
+import { exportTflite, type TfliteExportOptions } from '../export/tflite.js';
 import { SizeCache, engineThreads, namedInputs, runOneInput } from './sized.js';
 
 export type LiteRtCoreModule = typeof LiteRtCore;
@@ -416,6 +416,13 @@ export interface TfliteBackendOptions {
   fp16?: boolean;
 }
 
+/** A quantized graph (mvsr quantize) runs as its full-integer export (float32 in and out); others as float32 or float16 weights. */
+function exportOptions(g: Graph, H: number, W: number, fp16: boolean): TfliteExportOptions {
+  const quantized = (g as { quant?: unknown }).quant !== undefined;
+  if (quantized && fp16) throw new Error('mvsr: tflite-fp16 backend: the model is quantized (int8); run it on the tflite backend');
+  return { inputShape: [H, W], ...(quantized ? { int8: true } : { fp16 }) };
+}
+
 /** Base size of the trial export that create() uses to find nodes TFLite cannot express. */
 const PROBE_SIZE = 16;
 
@@ -438,7 +445,7 @@ export class TfliteGraphBackend {
     readonly note: string | null,
   ) {
     this.models = new SizeCache('tflite backend', maxModels,
-      (H, W) => TfliteModel.create(exportTflite(graph, { inputShape: [H, W], fp16 }), { threads }), (m) => m.dispose());
+      (H, W) => TfliteModel.create(exportTflite(graph, exportOptions(graph, H, W, fp16)), { threads }), (m) => m.dispose());
   }
 
   /** Loads LiteRT.js and the exporter and checks that the graph can be exported (errors name the node). */
@@ -453,7 +460,7 @@ export class TfliteGraphBackend {
     } catch {
       probeable = false; // the graph wants other sizes: unexportable nodes then show on the first frame
     }
-    if (probeable) exportTflite(g, { inputShape: [PROBE_SIZE, PROBE_SIZE], fp16: o.fp16 ?? false });
+    if (probeable) exportTflite(g, exportOptions(g, PROBE_SIZE, PROBE_SIZE, o.fp16 ?? false));
     const nt = Math.min(threads, rt.maxThreads);
     const note = nt < threads ? rt.note ?? `LiteRT.js was loaded with ${rt.maxThreads} thread(s) in this process` : null;
     return new TfliteGraphBackend(g, nt, Math.max(1, o.maxModels ?? 8), o.fp16 ?? false, note);
