@@ -1,49 +1,58 @@
-// One row of the README's INT8 compression table: a model quantized by each calibration method
-// (mvsr quantize on the training photos, 32 patches of 64x64 LR, seed 7), exported as a
-// full-integer .tflite (float32 in and out, 180x320), and its Set5 / Set14 PSNR-Y measured by
-// running that .tflite in LiteRT.js (mvsr eval --backend tflite), against the FP32 .tflite's.
-//   node scripts/compression.mjs <model> [calibration folder] [--json]
+// Rows of the README's compression tables, every figure from a .tflite run in LiteRT.js (Set5 /
+// Set14 PSNR-Y, crop = scale) against the model's FP32 .tflite:
+//   node scripts/compression.mjs <model> [--json]
+//     FP32, FP16, INT8 PTQ by each calibration method (mvsr quantize on the training photos, 32 patches of
+//     64x64 LR, seed 7) and weight clustering at 16 and 32 centroids (no fine-tuning);
+//   node scripts/compression.mjs <model> --file <graph file> [--label L] [--json]
+//     one row for a file from mvsr quantize (--qat) or mvsr compress (--tune).
+// Sizes: the .tflite at 180x320 (int8 for a quantized file), in KiB, and its gzip -9 size.
 // Needs the build (npm run build) and ../shared/data (Set5, Set14, the training photos).
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
-const args = process.argv.slice(2).filter((a) => a !== '--json'), json = process.argv.includes('--json');
-const [name, calibArg] = args;
+const { values: v, positionals: [name] } = parseArgs({ allowPositionals: true, options: { file: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' }, calib: { type: 'string' } } });
 if (!name) {
-  console.error('usage: node scripts/compression.mjs <model> [calibration folder] [--json]');
+  console.error('usage: node scripts/compression.mjs <model> [--file <graph file> [--label L]] [--calib <folder>] [--json]');
   process.exit(2);
 }
 const data = path.join(here, '..', '..', 'shared', 'data');
-const calib = calibArg ?? path.join(data, 'train', 'images');
-const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { exportTflite }, { createBackend }, { evaluateFolder }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'api/quantized.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js'].map(dist));
+const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { exportTflite }, { createBackend }, { evaluateFolder }, { loadGraphFile }, { clusterWeights }, { profileGraph }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'api/calibration.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js', 'api/graph-file.node.js', 'graph/compress.js', 'graph/profile.js'].map(dist));
 await initEngine({ threads: 1 });
 const model = resolveAnyModel(name);
 const g = toGraph(model);
-const psnr = async (graph, backend) => {
-  const b = await createBackend(graph, { backend });
+const measure = async (graph, fp16 = false) => {
+  const b = await createBackend(graph, { backend: fp16 ? 'tflite-fp16' : 'tflite' });
+  const psnr = [];
   try {
-    const out = [];
-    for (const set of ['Set5', 'Set14']) out.push((await evaluateFolder(b, path.join(data, 'benchmarks', set), { scale: model.scale })).psnr);
-    return out;
+    for (const set of ['Set5', 'Set14']) psnr.push((await evaluateFolder(b, path.join(data, 'benchmarks', set), { scale: model.scale })).psnr);
   } finally {
     await b.dispose();
   }
+  const bytes = exportTflite(graph, { inputShape: [180, 320], ...('quant' in graph ? { int8: true } : { fp16 }) });
+  return { kb: bytes.length / 1024, gzipKb: gzipSync(bytes, { level: 9 }).length / 1024, params: profileGraph(graph, 180, 320).params, psnr };
 };
-const row = { model: name, fp32: { kb: exportTflite(g, { inputShape: [180, 320] }).length / 1024, psnr: await psnr(g, 'tflite') }, int8: {} };
-const { samples, files } = await loadCalibrationData(calib, false, { scale: model.scale });
-for (const method of ['minmax', 'percentile', 'mse']) {
-  const q = await calibrateGraph(g, samples, { method });
-  const p = await psnr(q, 'tflite');
-  row.int8[method] = { kb: exportTflite(q, { inputShape: [180, 320], int8: true }).length / 1024, psnr: p, drop: p.map((v, i) => v - row.fp32.psnr[i]) };
-}
-row.calibration = { folder: calib, files: files.length, patches: samples.length };
-if (json) console.log(JSON.stringify(row, null, 2));
-else {
-  const f = (x) => x.toFixed(3), d = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
-  const m = row.int8;
-  console.log(`| ${name} | ${row.fp32.kb.toFixed(1)} | ${f(row.fp32.psnr[0])} / ${f(row.fp32.psnr[1])} | ${m.mse.kb.toFixed(1)} | ${['minmax', 'percentile', 'mse'].map((k) => `${f(m[k].psnr[0])} / ${f(m[k].psnr[1])} (${d(m[k].drop[0])} / ${d(m[k].drop[1])})`).join(' | ')} |`);
+const fp32 = await measure(g);
+const rows = [];
+const add = (label, m) => rows.push({ label, ...m, drop: m.psnr.map((p, i) => p - fp32.psnr[i]) });
+if (v.file) {
+  const f = loadGraphFile(v.file);
+  if (!f) throw new Error(`${v.file}: not a graph file (from mvsr quantize or mvsr compress)`);
+  add(v.label ?? path.basename(v.file), await measure(f));
+} else {
+  add('FP32', fp32);
+  add('FP16', await measure(g, true));
+  const { samples } = await loadCalibrationData(v.calib ?? path.join(data, 'train', 'images'), false, { scale: model.scale });
+  for (const method of ['minmax', 'percentile', 'mse']) add(`INT8 PTQ ${method}`, await measure(await calibrateGraph(g, samples, { method })));
+  for (const k of [16, 32]) add(`clustered ${k}`, await measure(clusterWeights(g, k)));
 }
 model.dispose();
+if (v.json) console.log(JSON.stringify({ model: name, fp32, rows }, null, 2));
+else {
+  const f = (x) => x.toFixed(3), d = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
+  for (const r of rows) console.log(`| ${name} | ${r.label} | ${r.params.toLocaleString('en-US')} | ${r.kb.toFixed(1)} | ${r.gzipKb.toFixed(1)} | ${f(r.psnr[0])} / ${f(r.psnr[1])} | ${d(r.drop[0])} / ${d(r.drop[1])} |`);
+}

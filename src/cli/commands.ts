@@ -34,8 +34,9 @@ import { profileGraph } from '../graph/profile.js';
 import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
 import { queueCmd, workerCmd } from './queue.js';
 import { quantizeCmd } from './quantize.js';
-import { loadQuantizedFile } from '../api/quantized.node.js';
-import type { QuantGraph } from '../graph/quant.js';
+import { compressCmd } from './compress.js';
+import { loadGraphFile } from '../api/graph-file.node.js';
+import type { Graph } from '../graph/ir.js';
 import { TFLITE_IO, type TfliteIo } from '../export/tflite.js';
 
 
@@ -85,18 +86,19 @@ async function modelFromFlags(cmd: string, v: Record<string, string | boolean | 
   return model;
 }
 
-/** --model as a float model, or a quantized model file (mvsr quantize's output, run as int8). */
-async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<{ model: SRModel | QuantGraph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }> {
-  const q = typeof v.model === 'string' && existsSync(v.model) ? loadQuantizedFile(v.model) : null;
+/** --model as a zoo model, or a graph file (mvsr quantize's int8 models, mvsr compress's pruned or clustered ones). */
+async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<{ model: SRModel | Graph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }> {
+  const q = typeof v.model === 'string' && existsSync(v.model) ? loadGraphFile(v.model) : null;
   if (!q) {
     const m = await modelFromFlags(cmd, v);
     return { model: m, arch: m.arch, scale: m.scale, args: m.args, dispose: () => m.dispose() };
   }
-  if (q.meta.video) throw new Error(`mvsr ${cmd}: ${v.model} is a quantized video model; mvsr ${cmd} takes image models (export it with "mvsr export --int8")`);
+  if (q.meta.video) throw new Error(`mvsr ${cmd}: ${v.model} is a video step graph; mvsr ${cmd} takes image models (export it with "mvsr export")`);
   const scale = intFlag(cmd, v.scale, 'scale');
   if (scale !== undefined && scale !== q.meta.scale) throw new Error(`mvsr ${cmd}: ${v.model} upscales x${q.meta.scale}, not x${scale}`);
   await initEngine({ threads: intFlag(cmd, v.threads, 'threads') });
-  return { model: q, arch: `${q.meta.arch} int8`, scale: q.meta.scale, args: q.meta.args, dispose: () => {} };
+  const int8 = 'quant' in q;
+  return { model: q, arch: `${q.meta.arch}${int8 ? ' int8' : ''}`, scale: q.meta.scale, args: q.meta.args, dispose: () => {} };
 }
 
 // ---- upscale --------------------------------------------------------------------------------
@@ -699,6 +701,10 @@ exports its step graph: inputs lr0, lr1, ... (the window of LR frames) and its s
 the start of a clip), outputs hr0, ... and the new state <name>_next, to feed back as <name>
 for the next step (the metadata key mvsr.video lists them).
 
+A quantized model (from mvsr quantize) written as .onnx is in the QDQ form: QuantizeLinear /
+DequantizeLinear at every int8 tensor, int8 per-channel weights and int32 biases behind
+DequantizeLinear, which onnxruntime turns into its integer kernels.
+
 A .tflite output is a TFLite model (schema in vendor/tflite): NHWC float32 inputs and outputs of
 a fixed size (--input, default 180x320), named through the SignatureDef 'serving_default';
 --fp16 stores float16 weights with DEQUANTIZE ops (the TFLite converter's GPU-delegate layout).
@@ -739,16 +745,17 @@ options:
       if (!m) throw new Error(`mvsr export: --input must look like 180x320, got "${v.input}"`);
       inputShape = [Number(m[1]), Number(m[2])];
     }
-    if (v.int8 && !tflite) throw new Error('mvsr export: --int8 writes a .tflite (the ONNX QDQ export is not built yet)');
+    if (v.int8 && !tflite) throw new Error('mvsr export: --int8 is for .tflite; a quantized model written as .onnx is in the QDQ form anyway');
     await initEngine({ threads: 1 });
     const scale = intFlag('export', v.scale, 'scale');
-    const quantized = existsSync(spec) ? loadQuantizedFile(spec) : null;
+    const fromFile = existsSync(spec) ? loadGraphFile(spec) : null;
+    const quantized = fromFile && 'quant' in fromFile ? fromFile : null;
     if (v.int8 && !quantized) {
       throw new Error(`mvsr export: ${spec} is not a quantized model: --int8 needs calibration first (mvsr quantize ${spec} --calib <folder> -o m-int8.safetensors, then mvsr export m-int8.safetensors --int8)`);
     }
-    const model = quantized ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
+    const model = fromFile ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
     try {
-      const g = quantized ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
+      const g = fromFile ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
       if (tflite) {
         const shape = inputShape ?? [180, 320];
         const io = (v.io ?? 'float32') as TfliteIo;
@@ -756,12 +763,11 @@ options:
         err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.int8 ? `int8 (${io} in and out)` : v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
         return 0;
       }
-      if (quantized) throw new Error(`mvsr export: ${spec} is a quantized model; write it as .tflite with --int8 (the ONNX QDQ export is not built yet)`);
       const bytes = writeOnnxFile(v.output, g, {
         layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
         opset: intFlag('export', v.opset, 'opset'),
       });
-      err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
+      err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${quantized ? 'int8 QDQ (float32 in and out)' : v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
       return 0;
     } finally {
       model?.dispose();
@@ -939,5 +945,5 @@ options:
 };
 
 export const commands: Record<string, Command> = {
-  demo: demoCmd, upscale, quantize: quantizeCmd, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
+  demo: demoCmd, upscale, quantize: quantizeCmd, compress: compressCmd, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
 };

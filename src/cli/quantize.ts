@@ -6,9 +6,10 @@ import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { resolveAnyModel } from '../api/models.node.js';
-import { loadCalibrationData, saveQuantizedFile } from '../api/quantized.node.js';
+import { loadCalibrationData } from '../api/calibration.node.js';
+import { saveGraphFile, loadGraphFile } from '../api/graph-file.node.js';
 import { calibrateGraph } from '../eval/calibrate.js';
-import { qatFineTune } from '../train/qat.node.js';
+import { fineTuneGraph } from '../train/graph-tune.node.js';
 import { CALIBRATION_METHODS, int8Graph, type CalibrationMethod } from '../graph/quant.js';
 import { toGraph, stepGraph } from '../models/registry.js';
 import { isVideoModel } from '../models/vsr.js';
@@ -67,13 +68,16 @@ options:
     const qatDirs = typeof v['qat-data'] === 'string' ? v['qat-data'].split(',').filter(Boolean) : [v.calib];
     for (const d of qatDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
-    const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
+    // a zoo model, or a graph file (e.g. from mvsr compress)
+    const file = existsSync(spec) ? loadGraphFile(spec) : null;
+    if (file && 'quant' in file) throw new Error(`mvsr quantize: ${spec} is quantized already`);
+    const model = file ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
     try {
-      const video = isVideoModel(model);
-      const g = video ? stepGraph(model) : toGraph(model);
+      const g = file ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
+      const video = g.meta.video !== undefined;
       int8Graph(g); // an op with no integer form stops here, before the calibration data is read
       const { samples, files } = await loadCalibrationData(v.calib, video, {
-        scale: model.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
+        scale: g.meta.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
         frames: intFlag('quantize', v.frames, 'frames'),
       });
       const bar = new Progress('calibrate', samples.length, video ? ' clips' : ' patches');
@@ -87,7 +91,7 @@ options:
           if (video) throw new Error('mvsr quantize: --qat takes an image model; video step graphs are not trained with quantization yet');
           const load = new Progress('qat: loading', 0, ' images');
           let train: Progress | null = null, avg = 0;
-          q = await qatFineTune(q, {
+          q = await fineTuneGraph(q, {
             dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
             patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
             onLoad: (d, t) => { load.setTotal(t); load.update(d); },
@@ -98,14 +102,14 @@ options:
             },
           });
         }
-        saveQuantizedFile(v.output, q);
+        saveGraphFile(v.output, q);
         process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       } finally {
         for (const s of samples) for (const t of s.frames) t.dispose();
       }
       return 0;
     } finally {
-      model.dispose();
+      model?.dispose();
     }
   },
 };

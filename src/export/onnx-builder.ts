@@ -4,6 +4,8 @@
 
 /** TensorProto.DataType values used here. */
 export const ONNX_FLOAT = 1;
+export const ONNX_INT8 = 3;
+export const ONNX_INT32 = 6;
 export const ONNX_INT64 = 7;
 export const ONNX_FLOAT16 = 10;
 export const ONNX_DOUBLE = 11;
@@ -166,6 +168,13 @@ export class OnnxGraphBuilder {
     const raw = new Uint8Array(8);
     new DataView(raw.buffer).setFloat64(0, v, true);
     this.inits.push({ name, type: ONNX_DOUBLE, dims: [1], raw });
+    return name;
+  }
+
+  /** An initializer of raw little-endian bytes of any element type (int8 weights, int32 biases). */
+  raw(base: string, type: number, dims: number[], raw: Uint8Array): string {
+    const name = this.fresh(base);
+    this.inits.push({ name, type, dims, raw });
     return name;
   }
 

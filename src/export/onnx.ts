@@ -2,7 +2,10 @@
 // initializers and an NCHW body (Conv, ConvTranspose, activations, Add/Mul, Concat, Slice,
 // DepthToSpace, SpaceToDepth, Resize; a video step graph's translate as Gathers and its
 // estimateShift as float64 ops with a Loop), optionally wrapped in Transposes for NHWC inputs
-// and outputs, which are named by their node ids (several for a step graph).
+// and outputs, which are named by their node ids (several for a step graph). A quantized graph
+// (graph/quant.ts) exports in the QDQ form: every int8 tensor as QuantizeLinear + DequantizeLinear
+// at its scale and zero point, conv weights int8 per output channel and biases int32 behind
+// DequantizeLinear, so onnxruntime fuses them into its integer kernels (QLinearConv, ...).
 // Browser-safe (no Node imports); writeOnnxFile in write.node.ts puts the bytes in a file.
 import {
   type Graph, type GraphNode, type Act, type GraphWeight, type SpaceToDepthNode, type EstimateShiftNode,
@@ -12,10 +15,11 @@ import { inferChannels, inferShapes } from '../graph/shapes.js';
 import { optimizeGraph } from '../graph/passes.js';
 import { ProtoWriter, ProtoMessage } from './protobuf.js';
 import {
-  ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array,
+  ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, ONNX_INT8, ONNX_INT32, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array,
   OnnxGraphBuilder, type Attr, type OnnxNode, type SubGraph, type Initializer, type Dim, type ValueInfo,
 } from './onnx-builder.js';
 import { translateNode, estimateShiftNode } from './onnx-align.js';
+import { type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeValue } from '../graph/quant.js';
 
 export { ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array };
 
@@ -139,9 +143,15 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
   const shiftMode = o.estimateShift ?? 'onnx';
   if (shiftMode !== 'onnx' && shiftMode !== 'host') throw new Error(`mvsr: exportOnnx: estimateShift '${String(shiftMode)}' is not 'onnx' or 'host'`);
   inferChannels(g0); // channel errors name the node of the graph as given
+  const quant = (g0 as Partial<QuantGraph>).quant ?? null;
+  if (quant) {
+    validateQuant(g0);
+    if (o.fp16) throw new Error('mvsr: exportOnnx: the model is quantized (int8, QDQ); --fp16 does not apply');
+  }
   // the interpreter's passes: activations join their convs (emitted right after them anyway), so a
-  // channel slice of conv + act becomes a conv with just those rows (the ET forms' drop-last at x3)
-  const g = optimizeGraph(g0);
+  // channel slice of conv + act becomes a conv with just those rows (the ET forms' drop-last at x3);
+  // an int8 graph is exported as it is (its tensors are the quantized ones)
+  const g = quant ? g0 : optimizeGraph(g0);
   const channels = inferChannels(g);
   const opt = checkOptions(g, o);
   const fp16 = o.fp16 ?? false;
@@ -163,7 +173,14 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
   const inNames = inNodes.map((n) => b.fresh(n.id)), extNames = external.map((n) => b.fresh(n.id)), outNames = outNodes.map((n) => b.fresh(n.id));
   const value = new Map<string, string>();
   const toNchw = (name: string): string => (opt.layout === 'nhwc' ? b.node('Transpose', [name], b.fresh(`${name}_nchw`), [{ name: 'perm', ints: [0, 3, 1, 2] }]) : name);
-  inNodes.forEach((n, i) => value.set(n.id, toNchw(inNames[i]!)));
+  /** QDQ: the value `x` of node `id` through QuantizeLinear + DequantizeLinear at its int8 parameters. */
+  const qdq = (id: string, x: string): string => {
+    if (!quant) return x;
+    const q = quant.act[id]!;
+    const s = b.float32(`${id}.scale`, [], [q.scale]), z = b.raw(`${id}.zero_point`, ONNX_INT8, [], Uint8Array.of(q.zeroPoint & 255));
+    return b.node('DequantizeLinear', [b.node('QuantizeLinear', [x, s, z], b.fresh(`${id}.q`)), s, z], b.fresh(`${id}.dq`));
+  };
+  inNodes.forEach((n, i) => value.set(n.id, qdq(n.id, toNchw(inNames[i]!))));
   // an estimateShift's result in float32 (what mvsr's interpreter hands to translate), also in fp16 models
   const shiftF32 = new Map<string, string>();
   external.forEach((n, i) => {
@@ -179,10 +196,30 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
     let init = weightInit.get(key);
     if (init === undefined) {
       const w: GraphWeight = weightOf(g, n, name);
-      init = b.float(name, dims ?? [...w.shape], w.data);
+      init = quant ? quantizedWeight(n, name, w, dims ?? [...w.shape]) : b.float(name, dims ?? [...w.shape], w.data);
       weightInit.set(key, init);
     }
     return init;
+  };
+  // QDQ weights: conv weights int8 per output channel (axis 0), biases int32 at input x weight scale, PReLU slopes int8 per tensor
+  const quantizedWeight = (n: GraphNode, name: string, w: GraphWeight, dims: number[]): string => {
+    const q = quant!, axis = (scales: number[]): Attr[] => (scales.length > 1 ? [{ name: 'axis', int: 0 }] : []);
+    const dq = (raw: string, scales: number[], zp: string): string =>
+      b.node('DequantizeLinear', [raw, b.float32(`${name}.scale`, scales.length > 1 ? [scales.length] : [], scales), zp], b.fresh(`${name}.dq`), axis(scales));
+    if (n.op === 'conv' && name === n.weight) {
+      const s = q.weights[name]!;
+      const raw = b.raw(name, ONNX_INT8, dims, new Uint8Array(quantizeWeight(w, s).buffer));
+      return dq(raw, s, b.raw(`${name}.zero_point`, ONNX_INT8, s.length > 1 ? [s.length] : [], new Uint8Array(s.length)));
+    }
+    if (n.op === 'conv' && name === n.bias) {
+      const ws = q.weights[n.weight]!, sIn = q.act[n.inputs[0]!]!.scale, s = ws.map((x) => Math.fround(sIn * x));
+      const raw = b.raw(name, ONNX_INT32, dims, new Uint8Array(quantizeBias(w.data, w.data.length, sIn, ws).buffer));
+      return dq(raw, s, b.raw(`${name}.zero_point`, ONNX_INT32, s.length > 1 ? [s.length] : [], new Uint8Array(4 * s.length)));
+    }
+    const qa = q.alpha[name];
+    if (!qa) throw graphError(g, n, `weight '${name}' has no int8 form in the QDQ export`);
+    const raw = b.raw(name, ONNX_INT8, dims, Uint8Array.from(w.data, (v) => quantizeValue(v, qa) & 255));
+    return dq(raw, [qa.scale], b.raw(`${name}.zero_point`, ONNX_INT8, [], Uint8Array.of(qa.zeroPoint & 255)));
   };
   const inOf = (n: GraphNode, i = 0): string => value.get(n.inputs[i]!)!;
 
@@ -273,7 +310,7 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         translateNode(n, b, inOf(n, 0), shiftF32.get(n.inputs[1]!) ?? inOf(n, 1), elemType, out);
         break;
     }
-    value.set(n.id, out);
+    value.set(n.id, qdq(n.id, out));
   }
 
   outNodes.forEach((n, i) => {

@@ -72,6 +72,8 @@ export interface GraphMeta {
   from?: string;
   /** A video model's step graph: which inputs and outputs are frames and which carry the state. */
   video?: VideoStepMeta;
+  /** What was done to the graph after it was built (mvsr compress: pruning, clustering, fine-tuning), in order. */
+  history?: Record<string, unknown>[];
   /** A calibration probe (graph/quant.ts): any number of inputs and outputs, not a model to ship. */
   probe?: boolean;
 }

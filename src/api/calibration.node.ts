@@ -1,9 +1,6 @@
-// Quantized models on disk and their calibration data (Node-only: reads files). A quantized
-// model is one .safetensors file: the int8 graph's float weights as F32 tensors (the int8 values
-// are round(w / scale) of them) and, in the metadata, `mvsr.int8`: the graph's nodes, meta and
-// quant section (every tensor's scale and zero point, the per-channel weight scales).
+// Calibration data for quantization (Node-only: reads files): LR patches of a folder of images,
+// or runs of LR frames of a folder of clips.
 import { basename } from 'node:path';
-import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { readImage } from '../io/image.node.js';
 import { openVideo } from '../io/video.node.js';
 import { toRGB, imageToFloat32, type Image } from '../io/image.js';
@@ -12,44 +9,7 @@ import { listClips } from '../data/clips.node.js';
 import { imresizeUint8 } from '../data/imresize.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
-import { validateGraph, type Graph } from '../graph/ir.js';
-import { validateQuant, type QuantGraph } from '../graph/quant.js';
 import type { CalibrationSample } from '../eval/calibrate.js';
-
-const KEY = 'mvsr.int8';
-
-/** Write a quantized graph as one .safetensors file (atomically). */
-export function saveQuantizedFile(path: string, g: QuantGraph): void {
-  validateQuant(g);
-  const tensors = Object.fromEntries(Object.entries(g.weights).map(([k, w]) => [k, { shape: [...w.shape], data: w.data }]));
-  saveSafetensorsFile(path, tensors, {
-    [KEY]: JSON.stringify({ meta: g.meta, nodes: g.nodes, quant: g.quant }),
-    arch: g.meta.arch, scale: String(g.meta.scale), args: JSON.stringify(g.meta.args),
-  });
-}
-
-/** The quantized graph in `path`, or null when the file is not a quantized model (errors name the file). */
-export function loadQuantizedFile(path: string): QuantGraph | null {
-  if (!/\.safetensors$/i.test(path)) return null;
-  const { tensors, metadata } = loadWeightsFile(path);
-  const doc = metadata[KEY];
-  if (doc === undefined) return null;
-  let parsed: { meta: Graph['meta']; nodes: Graph['nodes']; quant: QuantGraph['quant'] };
-  try {
-    parsed = JSON.parse(doc);
-  } catch {
-    throw new Error(`mvsr: ${path}: metadata "${KEY}" is not JSON`);
-  }
-  const weights = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, { shape: [...t.shape], data: t.data }]));
-  const g = { meta: parsed.meta, nodes: parsed.nodes, weights, quant: parsed.quant } as QuantGraph;
-  try {
-    validateGraph(g);
-    validateQuant(g);
-  } catch (e) {
-    throw new Error(`mvsr: ${path}: not a valid quantized model: ${(e as Error).message.replace(/^mvsr: /, '')}`);
-  }
-  return g;
-}
 
 export interface CalibrationDataOptions {
   /** The model's scale: HR images and clips are reduced by it (MATLAB bicubic, as eval makes LR) unless lr is set. */

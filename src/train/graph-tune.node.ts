@@ -1,17 +1,17 @@
-// The quantization-aware fine-tuning loop: HR photos cut into patches (their LR by MATLAB
-// bicubic, as training and evaluation make it), L1 to the HR through the fake-quantized int8
-// graph (qat.ts), Adam with a cosine-decayed learning rate. Node-only: the batches come from the
-// training data loader (a worker thread).
+// Fine-tuning a deploy graph (graph-net.ts): HR photos cut into patches (their LR by MATLAB
+// bicubic, as training and evaluation make it), L1 to the HR through the graph (fake-quantized for
+// an int8 graph: quantization-aware training), Adam with a cosine-decayed learning rate.
+// Node-only: the batches come from the training data loader (a worker thread).
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, constant, backward, clearTape } from '../autograd/var.js';
 import { l1Loss } from '../autograd/ops/loss.js';
 import { createBatchLoader } from '../data/loader.js';
 import { batchShapes } from '../data/dataset.js';
 import { Adam } from './optim.js';
-import { QatGraph } from './qat.js';
-import type { QuantGraph } from '../graph/quant.js';
+import { GraphNet } from './graph-net.js';
+import type { Graph } from '../graph/ir.js';
 
-export interface QatOptions {
+export interface TuneOptions {
   /** Folders of HR training images. */
   dirs: string[];
   iterations: number;
@@ -27,11 +27,11 @@ export interface QatOptions {
   onLoad?: (done: number, total: number) => void;
 }
 
-/** Fine-tune a quantized image model with quantization in the loop; returns the quantized model with the new weights. */
-export async function qatFineTune(g: QuantGraph, o: QatOptions): Promise<QuantGraph> {
-  if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new Error(`mvsr: qat: iterations must be a positive integer, got ${o.iterations}`);
+/** Fine-tune an image graph (with quantization in the loop for an int8 one); returns the graph with the new weights. */
+export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Promise<G> {
+  if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new Error(`mvsr: fine-tune: iterations must be a positive integer, got ${o.iterations}`);
   const scale = g.meta.scale, batchSize = o.batchSize ?? 8, lrPatch = o.patch ?? 48, peak = o.lr ?? 1e-4;
-  const net = new QatGraph(g);
+  const net = new GraphNet(g);
   const loader = createBatchLoader(
     { kind: 'hrFolder', dirs: o.dirs, scale, options: { cacheDir: o.cacheDir } },
     { seed: o.seed ?? 0, batchSize, lrPatch, hflip: true, rot: true, channelShuffle: false, onProgress: (d, t) => o.onLoad?.(d, t) },
@@ -53,7 +53,7 @@ export async function qatFineTune(g: QuantGraph, o: QatOptions): Promise<QuantGr
       x.value.dispose();
       o.onStep?.(it, value);
     }
-    return net.toQuantGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs });
+    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs }) as G;
   } finally {
     await loader.close();
     opt.dispose();

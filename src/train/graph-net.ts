@@ -1,8 +1,9 @@
-// Quantization-aware training on the int8 graph: the quantized deploy graph (graph/quant.ts) run
-// as a differentiable network whose every int8 tensor is fake-quantized at its scale and zero
-// point (fixed from calibration) and whose conv weights are fake-quantized per output channel
-// at the scales the export will compute, so fine-tuning learns weights that survive rounding.
-// Browser-safe; the loop over training batches is qat.node.ts.
+// A deploy graph as a trainable network, for fine-tuning what is no longer a zoo model: a pruned
+// or clustered graph (graph/compress.ts) in float, or an int8 graph (graph/quant.ts) with
+// quantization in the loop: every int8 tensor fake-quantized at its scale and zero point (fixed
+// from calibration) and every conv weight per output channel at the scales the export will
+// compute, so fine-tuning learns weights that survive rounding (QAT). Browser-safe; the loop over
+// training batches is graph-tune.node.ts.
 import { Tensor } from '../tensor/tensor.js';
 import { type Var } from '../autograd/var.js';
 import { conv2d, convRelu } from '../autograd/ops/conv.js';
@@ -14,16 +15,19 @@ import { Parameter } from '../nn/module.js';
 import { graphError, graphInputs, graphOutputs, type Graph } from '../graph/ir.js';
 import { validateQuant, quantizeWeights, type QuantGraph } from '../graph/quant.js';
 
-export class QatGraph {
+export class GraphNet {
   private readonly params = new Map<string, Parameter>();
-  readonly graph: QuantGraph;
+  private readonly quant: QuantGraph['quant'] | null;
 
-  constructor(g: Graph) {
-    validateQuant(g);
+  /** `g` with a quant section trains with fake quantization (QAT); without, in float. */
+  constructor(readonly graph: Graph) {
+    const quant = (graph as Partial<QuantGraph>).quant;
+    if (quant) validateQuant(graph);
+    this.quant = quant ?? null;
+    const g = graph;
     if (g.meta.video || graphInputs(g).length !== 1 || graphOutputs(g).length !== 1) {
-      throw graphError(g, null, 'quantization-aware training takes an image model (one input, one output); video step graphs are not trained this way yet');
+      throw graphError(g, null, 'fine-tuning a graph takes an image model (one input, one output); video step graphs are not trained this way yet');
     }
-    this.graph = g;
     for (const [k, w] of Object.entries(g.weights)) this.params.set(k, new Parameter(Tensor.from(w.shape, w.data)));
   }
 
@@ -31,11 +35,12 @@ export class QatGraph {
     return [...this.params.values()];
   }
 
-  /** The graph's function on x [N, H, W, C] with every int8 tensor fake-quantized. */
+  /** The graph's function on x [N, H, W, C] (every int8 tensor fake-quantized in an int8 graph). */
   forward(x: Var): Var {
-    const q = this.graph.quant, vals = new Map<string, Var>();
+    const q = this.quant, vals = new Map<string, Var>();
     const p = (name: string): Parameter => this.params.get(name)!;
-    const fq = (id: string, v: Var): Var => fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint);
+    const fq = (id: string, v: Var): Var => (q ? fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint) : v);
+    const fqw = (v: Parameter): Var => (q ? fakeQuantPerChannel(v) : v);
     const inOf = (i: string): Var => vals.get(i)!;
     for (const n of this.graph.nodes) {
       let y: Var;
@@ -43,7 +48,7 @@ export class QatGraph {
         case 'input': y = fq(n.id, x); break;
         case 'output': y = inOf(n.inputs[0]!); break;
         case 'conv': {
-          const w = fakeQuantPerChannel(p(n.weight)), b = n.bias === null ? null : p(n.bias);
+          const w = fqw(p(n.weight)), b = n.bias === null ? null : p(n.bias);
           const o = { groups: n.groups, padding: n.padding };
           y = fq(n.id, n.act?.kind === 'relu' ? convRelu(inOf(n.inputs[0]!), w, b, o) : conv2d(inOf(n.inputs[0]!), w, b, o));
           break;
@@ -52,7 +57,7 @@ export class QatGraph {
           const v = inOf(n.inputs[0]!), a = n.act;
           if (a.kind === 'clamp') { y = clamp(v, a.lo, a.hi); break; }
           const r = a.kind === 'relu' ? relu(v) : a.kind === 'leaky' ? leakyRelu(v, a.slope) : a.kind === 'tanh' ? tanh(v) : a.kind === 'sigmoid' ? sigmoid(v)
-            : prelu(v, fakeQuant(p(a.alpha), q.alpha[a.alpha]!.scale, q.alpha[a.alpha]!.zeroPoint));
+            : prelu(v, q ? fakeQuant(p(a.alpha), q.alpha[a.alpha]!.scale, q.alpha[a.alpha]!.zeroPoint) : p(a.alpha));
           y = fq(n.id, r);
           break;
         }
@@ -68,7 +73,7 @@ export class QatGraph {
         case 'depthToSpace': y = depthToSpace(inOf(n.inputs[0]!), n.scale, n.order); break;
         case 'spaceToDepth': y = spaceToDepth(inOf(n.inputs[0]!), n.scale, n.order); break;
         case 'resize': {
-          if (n.mode !== 'nearest' && n.mode !== 'bilinear') throw graphError(this.graph, n, `${n.mode} resize has no int8 form`);
+          if (n.mode !== 'nearest' && n.mode !== 'bilinear') throw graphError(this.graph, n, `${n.mode} resize is not trainable here`);
           y = fq(n.id, upsample(inOf(n.inputs[0]!), n.scale, n.mode));
           break;
         }
@@ -79,11 +84,12 @@ export class QatGraph {
     return vals.get(graphOutputs(this.graph)[0]!.id)!;
   }
 
-  /** The quantized graph with the trained weights: activation parameters kept, weight and slope scales recomputed. */
-  toQuantGraph(provenance: Record<string, unknown> = {}): QuantGraph {
+  /** The graph with the trained weights; an int8 graph keeps its activation parameters and gets its weight and slope scales recomputed. */
+  toGraph(provenance: Record<string, unknown> = {}): Graph {
     const weights = Object.fromEntries([...this.params].map(([k, v]) => [k, { shape: [...v.value.shape], data: v.value.toArray().slice() }]));
     const g = { ...this.graph, weights };
-    return { ...g, quant: { ...this.graph.quant, ...quantizeWeights(g), calibration: { ...this.graph.quant.calibration, qat: provenance } } };
+    if (!this.quant) return { ...g, meta: { ...g.meta, history: [...(g.meta.history ?? []), { tune: provenance }] } };
+    return { ...g, quant: { ...this.quant, ...quantizeWeights(g), calibration: { ...this.quant.calibration, qat: provenance } } } as QuantGraph;
   }
 
   dispose(): void {

@@ -1,0 +1,121 @@
+// Pruning and clustering on the deploy graph: the pruned graph computes what the original does
+// with the pruned channels' filters zeroed (an independent reference), keeps the largest-L1
+// filters, and runs in LiteRT.js and onnxruntime as mvsr runs it; clustering leaves at most k
+// values per layer at the k-means centroids and a file that compresses; mvsr compress from the
+// command line, and its one-line errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, runGraphArray } from './helpers.js';
+import { createModel, toGraph } from '../src/models/registry.js';
+import { optimizeGraph } from '../src/graph/passes.js';
+import { pruneChannels, clusterWeights, distinctWeightValues, kmeans1d } from '../src/graph/compress.js';
+import { profileGraph } from '../src/graph/profile.js';
+import { exportTflite } from '../src/export/tflite.js';
+import { loadLiteRtNode, TfliteModel } from '../src/runtime/tflite.node.js';
+import { manualSeed } from '../src/nn/init.js';
+import type { Graph, ConvNode } from '../src/graph/ir.js';
+
+const noLiteRt = await skipReason(() => loadLiteRtNode(), '@litertjs/core');
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const mvsr = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
+
+function plainGraph(seed: number, act: 'relu' | 'prelu'): Graph {
+  manualSeed(seed);
+  const m = act === 'relu' ? createModel('Plain', { upscale: 2, num_block: 3, num_feat: 8 }) : createModel('ECBSRT', { upscale: 2, num_block: 3, num_feat: 8, act_type: 'prelu' });
+  randomize(m, 0.3, seed);
+  const g = optimizeGraph(toGraph(m));
+  m.dispose();
+  return g;
+}
+
+test('pruning keeps the filters of largest L1 norm and computes the original graph with the pruned filters zeroed', async () => {
+  await useEngine(1);
+  for (const act of ['relu', 'prelu'] as const) {
+    const g = plainGraph(act === 'relu' ? 3 : 4, act);
+    const { graph: p, pruned } = pruneChannels(g, 0.5);
+    assert.ok(pruned.length >= 2, `${act}: ${JSON.stringify(pruned)}`);
+    for (const r of pruned) assert.equal(r.to, r.from - Math.floor(r.from / 2));
+    // the reference: the original graph with every pruned channel's filter and bias zeroed (act(0) = 0 for ReLU and PReLU)
+    const zeroed: Graph = { ...g, weights: { ...g.weights } };
+    for (const r of pruned) {
+      const n = g.nodes.find((x) => x.id === r.id) as ConvNode;
+      const w = g.weights[n.weight]!, O = w.shape[0]!, per = w.data.length / O;
+      const l1 = Array.from({ length: O }, (_, o) => w.data.subarray(o * per, (o + 1) * per).reduce((a, b) => a + Math.abs(b), 0));
+      const dropped = l1.map((v, o) => [v, o] as const).sort((a, b) => a[0] - b[0] || b[1] - a[1]).slice(0, r.from - r.to).map(([, o]) => o);
+      const wz = Float32Array.from(w.data), bz = Float32Array.from(g.weights[n.bias!]!.data);
+      for (const o of dropped) { wz.fill(0, o * per, (o + 1) * per); bz[o] = 0; }
+      zeroed.weights[n.weight] = { shape: w.shape, data: wz };
+      zeroed.weights[n.bias!] = { shape: [O], data: bz };
+    }
+    const r = mulberry32(5), x = { shape: [1, 9, 7, 3], data: Float32Array.from({ length: 9 * 7 * 3 }, () => r()) };
+    const a = runGraphArray(p, x), b = runGraphArray(zeroed, x);
+    assert.deepEqual(a.shape, b.shape);
+    assert.ok(maxAbsDiff(a.data, b.data) < 1e-5, `${act}: max diff ${maxAbsDiff(a.data, b.data)}`);
+    assert.ok(profileGraph(p, 18, 32).params < profileGraph(g, 18, 32).params);
+  }
+});
+
+test('a pruned graph is a plain network the TFLite export handles: LiteRT.js gives mvsr\'s output within 1e-4', { skip: noLiteRt }, async () => {
+  await useEngine(1);
+  const { graph: p } = pruneChannels(plainGraph(6, 'prelu'), 0.25);
+  const r = mulberry32(8), x = { shape: [1, 7, 9, 3], data: Float32Array.from({ length: 7 * 9 * 3 }, () => r()) };
+  const ref = runGraphArray(p, x);
+  const tm = await TfliteModel.create(exportTflite(p, { inputShape: [7, 9] }));
+  try {
+    const out = await tm.run({ input: x.data });
+    assert.ok(maxAbsDiff(out.output!.data as Float32Array, ref.data) < 1e-4);
+  } finally {
+    tm.dispose();
+  }
+});
+
+test('clustering: at most k values per conv weight, each weight at its nearest centroid; k-means finds separated groups; the .tflite compresses', async () => {
+  await useEngine(1);
+  const vals = Float32Array.from([...Array.from({ length: 50 }, (_, i) => -1 + i * 1e-3), ...Array.from({ length: 30 }, (_, i) => 2 + i * 1e-3)]);
+  const { centroids } = kmeans1d(vals, 2);
+  assert.ok(Math.abs(centroids[0]! - (-1 + 49 * 1e-3 / 2)) < 1e-6 && Math.abs(centroids[1]! - (2 + 29 * 1e-3 / 2)) < 1e-6, `${Array.from(centroids)}`);
+  const g = plainGraph(9, 'relu'), c = clusterWeights(g, 4);
+  for (const [k, n] of Object.entries(distinctWeightValues(c))) assert.ok(n <= 4, `${k}: ${n} values`);
+  for (const n of c.nodes) {
+    if (n.op !== 'conv') continue;
+    const cw = c.weights[n.weight]!.data, w = g.weights[n.weight]!.data, cs = [...new Set(cw)];
+    for (let i = 0; i < w.length; i++) {
+      const best = Math.min(...cs.map((v) => Math.abs(v - w[i]!)));
+      assert.ok(Math.abs(cw[i]! - w[i]!) <= best + 1e-6, `${n.weight}[${i}] not at its nearest centroid`);
+    }
+  }
+  const size = (x: Graph): number => gzipSync(exportTflite(x, { inputShape: [16, 16] }), { level: 9 }).length;
+  assert.ok(size(c) < 0.6 * size(g), `gzip ${size(c)} vs ${size(g)}`);
+});
+
+test('mvsr compress --prune / --cluster writes a graph file eval and export take; bad input is one line and leaves no file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-compress-'));
+  try {
+    const p = join(dir, 'p.safetensors');
+    const a = mvsr('compress', 'elsr-x4', '--prune', '0.5', '-o', p);
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stderr, /pruned 0\.5; params 3469 -> \d+; \.tflite [\d.]+ KB, gzipped [\d.]+ KB/);
+    const x = mvsr('export', p, '-o', join(dir, 'p.tflite'), '--input', '8x8');
+    assert.equal(x.status, 0, x.stderr);
+    const before = readdirSync(dir).sort();
+    for (const [args, re] of [
+      [['compress', 'elsr-x4', '-o', join(dir, 'a.safetensors')], /give one of --prune <ratio> and --cluster <k>/],
+      [['compress', 'elsr-x4', '--prune', '1.5', '-o', join(dir, 'b.safetensors')], /--prune must be a fraction in \(0, 1\)/],
+      [['compress', 'elsr-x4', '--cluster', '8', '--tune', '5', '-o', join(dir, 'c.safetensors')], /--tune needs --data/],
+      [['compress', 'rlsp-x4', '--cluster', '8', '-o', join(dir, 'd.safetensors')], /rlsp-x4 is a video model/],
+    ] as [string[], RegExp][]) {
+      const b = mvsr(...args);
+      assert.notEqual(b.status, 0);
+      assert.match(b.stderr, re);
+      assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+    }
+    assert.deepEqual(readdirSync(dir).sort(), before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
