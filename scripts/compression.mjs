@@ -21,7 +21,7 @@ if (!name) {
 }
 const data = path.join(here, '..', '..', 'shared', 'data');
 const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { exportTflite }, { createBackend }, { evaluateFolder }, { loadGraphFile }, { clusterWeights }, { profileGraph }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'api/calibration.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js', 'api/graph-file.node.js', 'graph/compress.js', 'graph/profile.js'].map(dist));
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js', 'api/graph-file.node.js', 'graph/compress.js', 'graph/profile.js'].map(dist));
 await initEngine({ threads: 1 });
 const model = resolveAnyModel(name);
 const g = toGraph(model);

@@ -426,3 +426,58 @@ test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mvsr train with a quant: section quantizes the --init model (calibration, then QAT steps) into an int8 graph file that mvsr eval runs; without --init it stops in one line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-yaml-'));
+  try {
+    const { writeImage } = await import('../src/io/image.node.js');
+    const hr = join(dir, 'hr');
+    mkdirSync(hr);
+    const r = mulberry32(21);
+    for (let i = 0; i < 3; i++) {
+      const W = 64, H = 64, px = new Uint8Array(W * H * 3), f = 3 + 5 * r();
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = Math.round(127.5 + 100 * Math.sin(x / f + c) * Math.cos(y / (f + 1)));
+      await writeImage(join(hr, `h${i}.png`), { width: W, height: H, channels: 3, bitDepth: 8, data: px });
+    }
+    const cfg = join(dir, 'qat.yml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(cfg, `name: elsr-int8
+scale: 4
+network_g:
+  type: ELSR
+  num_feat: 6
+datasets:
+  train:
+    type: HRFolder
+    dataroot_gt: ${hr}
+    gt_size: 32
+    batch_size_per_gpu: 2
+train:
+  optim_g:
+    lr: !!float 1e-4
+  total_iter: 3
+path:
+  experiments_root: ${join(dir, 'runs')}
+quant:
+  calib: ${hr}
+  samples: 4
+  patch: 8
+`);
+    const weights = new URL('../../weights/elsr-x4.safetensors', import.meta.url).pathname;
+    const t = mvsr('train', cfg, '--init', weights);
+    assert.equal(t.status, 0, t.stderr);
+    const file = join(dir, 'runs', 'elsr-int8', 'models', 'elsr-int8-int8.safetensors');
+    const g = loadGraphFile(file) as QuantGraph;
+    assert.equal(g.quant.scheme, 'int8');
+    assert.equal((g.quant.calibration as { qat?: { iterations?: number } }).qat?.iterations, 3);
+    const e = mvsr('eval', '-m', file, '--data', hr, '--json');
+    assert.equal(e.status, 0, e.stderr);
+    assert.ok((JSON.parse(e.stdout) as { psnr: number }).psnr > 15);
+    const bad = mvsr('train', cfg, '--run-dir', join(dir, 'other'));
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /a quant: run quantizes a trained float model: pass it with --init <model file>/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

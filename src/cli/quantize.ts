@@ -6,7 +6,7 @@ import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { resolveAnyModel } from '../api/models.node.js';
-import { loadCalibrationData } from '../api/calibration.node.js';
+import { loadCalibrationData } from '../eval/calibration.node.js';
 import { saveGraphFile, loadGraphFile } from '../api/graph-file.node.js';
 import { calibrateGraph } from '../eval/calibrate.js';
 import { fineTuneGraph } from '../train/graph-tune.node.js';

@@ -103,6 +103,16 @@ export interface ValSection {
   metrics: Record<string, MetricConfig>;
 }
 
+/** Quantization-aware training: the int8 model of the --init weights, calibrated, then fine-tuned with quantization in the loop. */
+export interface QuantSection {
+  /** Folder of calibration images (HR; their LR made as evaluation makes it). */
+  calib: string;
+  method: 'minmax' | 'percentile' | 'mse';
+  /** Calibration patches and their LR edge. */
+  samples: number;
+  patch: number;
+}
+
 export interface TrainConfig {
   name: string;
   scale: number;
@@ -115,6 +125,8 @@ export interface TrainConfig {
   /** null when there is no datasets.val. */
   val: ValSection | null;
   logger: { print_freq: number; save_checkpoint_freq: number };
+  /** null: a float run; else quantization-aware training of the --init model (train.total_iter steps, datasets.train's patches). */
+  quant: QuantSection | null;
   /** Where the config came from (a file path, or the name given to parseTrainConfig). */
   source: string;
   /** The key.path=value overrides applied to it, as given (recorded in exported models' provenance). */
@@ -630,6 +642,15 @@ const networkG: Check<Record<string, unknown>> = {
   },
 };
 
+const quantSection: MapSpec = {
+  fields: {
+    calib: req(str(), 'folder of calibration images (HR; LR made by MATLAB bicubic as in evaluation)'),
+    method: opt(oneOf(['minmax', 'percentile', 'mse'] as const), 'mse', 'how each int8 range is chosen: the extremes, the central 99.99%, or the least round-trip error'),
+    samples: opt(int(1), 32, 'calibration patches'),
+    patch: opt(int(8), 64, 'calibration patch edge (LR pixels)'),
+  },
+};
+
 const topLevel: MapSpec = {
   fields: {
     name: req(str(), 'the run name (experiments/<name>)'),
@@ -646,6 +667,7 @@ const topLevel: MapSpec = {
     train: req(mapping(trainSection), 'training settings'),
     val: opt(nullable(mapping(valSection)), LATER, 'validation settings (default when datasets.val is given: see its keys)'),
     logger: opt(mapping(loggerSection), {}, 'logging and checkpoints'),
+    quant: opt(nullable(mapping(quantSection)), null, 'quantization-aware training of the --init model into an int8 one (optional)'),
   },
   hints: {
     model_type: 'the training recipe follows network_g and train.*; remove it',
@@ -942,6 +964,7 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
     train: t as unknown as TrainSection,
     val: (val ?? null) as unknown as ValSection | null,
     logger: c.logger as TrainConfig['logger'],
+    quant: (c.quant ?? null) as QuantSection | null,
     source: cx.source,
     overrides: [...cx.overridden.values()],
   };

@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, 
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { initEngine } from '../tensor/engine.js';
+import { trainQuantized } from './qat-run.node.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, constant, backward, clearTape, type Var } from '../autograd/var.js';
 import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
@@ -85,6 +86,7 @@ function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
 
 
 export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<TrainResult> {
+  if (cfg.quant) return trainQuantized(cfg, o, loadInit);
   const say = o.onMessage ?? ((l: string) => process.stderr.write(l + '\n'));
   const runDir = o.runDir ?? join(cfg.path.experiments_root, cfg.name);
   const logFile = join(runDir, 'train_log.jsonl');

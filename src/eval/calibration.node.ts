@@ -9,7 +9,7 @@ import { listClips } from '../data/clips.node.js';
 import { imresizeUint8 } from '../data/imresize.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
-import type { CalibrationSample } from '../eval/calibrate.js';
+import type { CalibrationSample } from './calibrate.js';
 
 export interface CalibrationDataOptions {
   /** The model's scale: HR images and clips are reduced by it (MATLAB bicubic, as eval makes LR) unless lr is set. */
