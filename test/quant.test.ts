@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { useEngine, mulberry32, randomize, skipReason, SMALL_FAMILIES } from './helpers.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
-import { graphInputs, graphOutputs } from '../src/graph/ir.js';
+import { graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
   quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, chooseQParams, qRange,
@@ -145,6 +145,26 @@ function assertAgreement(rows: { id: string; equal: number; maxSteps: number }[]
   }
 }
 
+/** A zoo model's deploy graph with seeded random weights. */
+function randomGraph(arch: string, args: Record<string, unknown>, seed: number, scale = 0.25): Graph {
+  manualSeed(seed);
+  const m = createModel(arch, args);
+  randomize(m, scale, seed);
+  const g = toGraph(m);
+  m.dispose();
+  return g;
+}
+
+/** `g` quantized on `n` seeded random H x W patches. */
+async function calibrated(g: Graph, n: number, H: number, W: number, seed: number, method: 'minmax' | 'percentile' | 'mse' = 'minmax'): Promise<QuantGraph> {
+  const samples = randomSamples(n, 1, H, W, graphInputs(g)[0]!.channels, seed);
+  try {
+    return await calibrateGraph(g, samples, { method });
+  } finally {
+    freeSamples(samples);
+  }
+}
+
 const NO_INT8 = /FSRCNN|Bicubic/;
 
 test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off (float32 and uint8 I/O)', { skip: noLiteRt }, async (t) => {
@@ -153,22 +173,13 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     const args = argsOf(4), name = `${arch} x4 ${JSON.stringify(args)}`;
     await t.test(name, async () => {
-      manualSeed(seed);
-      const m = createModel(arch, args);
-      randomize(m, 0.25, seed++);
-      const g = toGraph(m);
-      m.dispose();
-      const C = graphInputs(g)[0]!.channels, samples = randomSamples(4, 1, 12, 16, C, seed);
-      try {
-        if (NO_INT8.test(arch)) {
-          await assert.rejects(calibrateGraph(g, samples), /mvsr: graph \w+: node '[^']+' \((resize|convTranspose)\): .*(no integer form|not quantized yet)/);
-          return;
-        }
-        const qg = await calibrateGraph(g, samples, { method: 'minmax' });
-        for (const io of ['float32', ...(C === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, 9, 11, io, seed), `${name} ${io}`);
-      } finally {
-        freeSamples(samples);
+      const g = randomGraph(arch, args, seed++);
+      if (NO_INT8.test(arch)) {
+        await assert.rejects(calibrated(g, 4, 12, 16, seed), /mvsr: graph \w+: node '[^']+' \((resize|convTranspose)\): .*(no integer form|not quantized yet)/);
+        return;
       }
+      const qg = await calibrated(g, 4, 12, 16, seed);
+      for (const io of ['float32', ...(graphInputs(g)[0]!.channels === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, 9, 11, io, seed), `${name} ${io}`);
     });
   }
 });
@@ -182,15 +193,8 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU runs in 
     // onnxruntime runs PRelu in float between DequantizeLinear and QuantizeLinear, TFLite in fixed point: one step apart on ~0.2% of values per layer
     if (NO_INT8.test(arch) || args.act_type === 'prelu' || arch === 'ELSR') continue;
     await t.test(name, async () => {
-      manualSeed(seed);
-      const m = createModel(arch, args);
-      randomize(m, 0.25, seed++);
-      const g = toGraph(m);
-      m.dispose();
-      const C = graphInputs(g)[0]!.channels, samples = randomSamples(4, 1, 12, 16, C, seed);
-      const qg = await calibrateGraph(g, samples, { method: 'minmax' });
-      freeSamples(samples);
-      const H = 9, W = 11, r = mulberry32(seed), q = qg.quant.act['input']!;
+      const qg = await calibrated(randomGraph(arch, args, seed++), 4, 12, 16, seed);
+      const C = graphInputs(qg)[0]!.channels, H = 9, W = 11, r = mulberry32(seed), q = qg.quant.act['input']!;
       const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q };
       const y = compileInt8(qg).run({ input: x }).output!;
       const s = await ort.InferenceSession.create(exportOnnx(qg, { layout: 'nhwc', inputShape: [H, W] }), sessionOptions(1));
@@ -261,14 +265,7 @@ for (const [arch, args] of SMALL_VIDEO) {
 
 test('a quantized model file round-trips: the same int8 outputs, the same .tflite bytes', async () => {
   await useEngine(1);
-  manualSeed(3);
-  const m = createModel('ECBSR', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' });
-  randomize(m, 0.25, 3);
-  const g = toGraph(m);
-  m.dispose();
-  const samples = randomSamples(3, 1, 10, 10, 3, 4);
-  const qg = await calibrateGraph(g, samples, { method: 'percentile' });
-  freeSamples(samples);
+  const qg = await calibrated(randomGraph('ECBSR', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' }, 3), 3, 10, 10, 4, 'percentile');
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-quant-'));
   try {
     const file = join(dir, 'm-int8.safetensors');
@@ -373,14 +370,7 @@ test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-t
   const { fineTuneGraph } = await import('../src/train/graph-tune.node.js');
   const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
   const { writeImage } = await import('../src/io/image.node.js');
-  manualSeed(12);
-  const m = createModel('ECBSRT', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' });
-  randomize(m, 0.3, 12);
-  const g = toGraph(m);
-  m.dispose();
-  const samples = randomSamples(4, 1, 12, 12, 3, 13);
-  const qg = await calibrateGraph(g, samples, { method: 'minmax' });
-  freeSamples(samples);
+  const qg = await calibrated(randomGraph('ECBSRT', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' }, 12, 0.3), 4, 12, 12, 13);
   // simulated vs integer: the same int8 model to within a few output steps
   const r = mulberry32(2), H = 10, W = 12;
   const xi: Int8Tensor = { h: H, w: W, c: 3, data: randomInt8([H, W, 3], r), q: qg.quant.act['input']! };
