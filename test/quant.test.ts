@@ -471,3 +471,31 @@ quant:
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mvsr quantize of a video model calibrates on clips (state carried) and mvsr eval-video runs the int8 step graph; PSNR stays near the float model\'s', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-quant-video-'));
+  try {
+    const { writeImage } = await import('../src/io/image.node.js');
+    const clip = join(dir, 'clips', 'pan');
+    mkdirSync(clip, { recursive: true });
+    for (let t = 0; t < 5; t++) {
+      const W = 64, H = 48, px = new Uint8Array(W * H * 3);
+      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = Math.round(127.5 + 100 * Math.sin((x + 2 * t) / 5 + c) * Math.cos(y / 7));
+      await writeImage(join(clip, `f${t}.png`), { width: W, height: H, channels: 3, bitDepth: 8, data: px });
+    }
+    const q = join(dir, 'm-int8.safetensors');
+    const a = mvsr('quantize', 'mobilerrn-x4', '--calib', join(dir, 'clips'), '--frames', '4', '-o', q);
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stderr, /from 1 clips of 1 file\(s\)/);
+    const run = (m: string) => {
+      const r = mvsr('eval-video', '-m', m, '--data', join(dir, 'clips'), '--json');
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { psnrY: number; frames: number };
+    };
+    const i8 = run(q), f32 = run('mobilerrn-x4');
+    assert.equal(i8.frames, 5);
+    assert.ok(Math.abs(i8.psnrY - f32.psnrY) < 1.5, `int8 ${i8.psnrY} vs float ${f32.psnrY}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

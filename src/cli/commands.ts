@@ -87,13 +87,15 @@ async function modelFromFlags(cmd: string, v: Record<string, string | boolean | 
 }
 
 /** --model as a zoo model, or a graph file (mvsr quantize's int8 models, mvsr compress's pruned or clustered ones). */
-async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<{ model: SRModel | Graph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }> {
+async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<{ model: SRModel | Graph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }>;
+async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video: true): Promise<{ model: SRModel | VideoSRModel | Graph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }>;
+async function runnableFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video = false): Promise<{ model: SRModel | VideoSRModel | Graph; arch: string; scale: number; args: Record<string, unknown>; dispose(): void }> {
   const q = typeof v.model === 'string' && existsSync(v.model) ? loadGraphFile(v.model) : null;
   if (!q) {
-    const m = await modelFromFlags(cmd, v);
+    const m = video ? await modelFromFlags(cmd, v, true) : await modelFromFlags(cmd, v);
     return { model: m, arch: m.arch, scale: m.scale, args: m.args, dispose: () => m.dispose() };
   }
-  if (q.meta.video) throw new Error(`mvsr ${cmd}: ${v.model} is a video step graph; mvsr ${cmd} takes image models (export it with "mvsr export")`);
+  if (q.meta.video && !video) throw new Error(`mvsr ${cmd}: ${v.model} is a video step graph; mvsr ${cmd} takes image models (export it with "mvsr export")`);
   const scale = intFlag(cmd, v.scale, 'scale');
   if (scale !== undefined && scale !== q.meta.scale) throw new Error(`mvsr ${cmd}: ${v.model} upscales x${q.meta.scale}, not x${scale}`);
   await initEngine({ threads: intFlag(cmd, v.threads, 'threads') });
@@ -311,12 +313,12 @@ ${MODEL_HELP}
     const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
     const backend = backendFlag('eval-video', v.backend);
     const clips = await listClips(v.data, { include: list(v.clips), exclude: list(v.exclude) });
-    const model = await modelFromFlags('eval-video', v, true);
+    const model = await runnableFromFlags('eval-video', v, true);
     const bar = new Progress('eval-video', 0, ' frames');
     let done = 0;
     try {
       const r = await evaluateClips(
-        model, clips,
+        model.model, clips,
         { scale: model.scale, cropBorder: intFlag('eval-video', v.crop, 'crop', 0), modCrop: intFlag('eval-video', v.mod, 'mod'), restartEvery: intFlag('eval-video', v['restart-every'], 'restart-every'), backend },
         (_clip: string, _f: number, _row: FrameRow) => bar.update(++done),
       );

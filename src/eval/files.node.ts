@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import type { SRModel } from '../models/registry.js';
 import type { VideoSRModel } from '../models/vsr.js';
+import type { Graph } from '../graph/ir.js';
 import { evaluate, type EvalModel, type EvalOptions, type EvalResult, type EvalRow } from './image.js';
 import { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type FrameRow } from './video.js';
 import { listImages } from '../data/sources.node.js';
@@ -22,7 +23,7 @@ export async function evaluateFolder(
 
 /** The clips of a listClips() answer, every frame streamed from disk (list first, then load the model: a bad path fails fast). */
 export async function evaluateClips(
-  model: SRModel | VideoSRModel, clips: ClipRef[], o: VideoEvalOptions, onFrame?: (clip: string, frame: number, row: FrameRow) => void,
+  model: SRModel | VideoSRModel | Graph, clips: ClipRef[], o: VideoEvalOptions, onFrame?: (clip: string, frame: number, row: FrameRow) => void,
 ): Promise<VideoEvalResult> {
   return evaluateVideo(
     model, clips.map((c) => ({ name: c.name, frames: async function* () { yield* (await openVideo(c.path)).frames(); } })), o, onFrame,

@@ -12,7 +12,8 @@ import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { stepGraph, toGraph, type SRModel } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
-import { VideoStream } from '../runtime/video.js';
+import { VideoStream, type StepGraphSource } from '../runtime/video.js';
+import { graphError, type Graph } from '../graph/ir.js';
 
 export interface VideoEvalOptions {
   scale: number;
@@ -64,15 +65,29 @@ export interface ClipInput {
   frames: () => AsyncIterable<Image>;
 }
 
+/** A fixed deploy graph (a graph file: e.g. an int8 step graph) as a stream's source: steps of its own frame count only. */
+function fixedSource(g: Graph): StepGraphSource {
+  const count = g.meta.video?.count ?? 1;
+  return {
+    chunk: count,
+    graph: (c: number) => {
+      if (c !== count) throw graphError(g, null, `is a step graph of ${count} frames; a clip whose frame count leaves a step of ${c} needs the model itself`);
+      return g;
+    },
+  };
+}
+
 export async function evaluateVideo(
-  model: SRModel | VideoSRModel, clips: ClipInput[], o: VideoEvalOptions,
+  model: SRModel | VideoSRModel | Graph, clips: ClipInput[], o: VideoEvalOptions,
   onFrame?: (clip: string, frame: number, row: FrameRow) => void,
 ): Promise<VideoEvalResult> {
   const crop = o.cropBorder ?? o.scale, mod = o.modCrop ?? o.scale;
-  const source = isVideoModel(model)
-    ? { chunk: model.chunk, graph: (count: number) => stepGraph(model, count) }
-    : { chunk: 1, graph: () => toGraph(model) };
-  const stream = new VideoStream(source, { backend: o.backend ?? 'wasm' });
+  const source = 'nodes' in model ? fixedSource(model)
+    : isVideoModel(model)
+      ? { chunk: model.chunk, graph: (count: number) => stepGraph(model, count) }
+      : { chunk: 1, graph: () => toGraph(model) };
+  // a quantized graph runs on the int8 backend unless one is named (createBackend's default)
+  const stream = new VideoStream(source, { backend: o.backend });
   const images = (ts: Tensor[]): Image[] => {
     try {
       return ts.map((y) => tensorToImage(y, 8));
