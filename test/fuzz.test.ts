@@ -145,7 +145,7 @@ test('the harness reports hangs (and goes on after them) and non-mvsr errors', a
 });
 
 /** Inputs per target for the run inside `npm test`: about 2 s each on one core. */
-const SHORT_RUN: Record<string, number> = { safetensors: 50_000, png: 40_000, y4m: 50_000, pth: 25_000, jpeg: 4_000, config: 2_500, onnx: 30_000 };
+const SHORT_RUN: Record<string, number> = { safetensors: 50_000, png: 40_000, y4m: 50_000, pth: 25_000, jpeg: 4_000, config: 2_500, onnx: 30_000, graphfile: 20_000 };
 
 test('short fuzz run of every target (fixed seed)', async (t) => {
   assert.deepEqual(Object.keys(SHORT_RUN).sort(), Object.keys(TARGETS).sort());

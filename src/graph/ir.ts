@@ -127,7 +127,7 @@ const shapeText = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 /** The weight a node refers to, or an error naming the node and the missing name. */
 export function weightOf(g: Graph, n: GraphNode, name: string): GraphWeight {
-  const w = g.weights[name];
+  const w = typeof name === 'string' && Object.hasOwn(g.weights, name) ? g.weights[name] : undefined;
   if (!w) throw graphError(g, n, `refers to weight '${name}', which the graph does not hold`);
   return w;
 }
@@ -174,6 +174,7 @@ export function validateGraph(g: Graph): void {
   const seen = new Set<string>();
   let inputs = 0, outputs = 0;
   g.nodes.forEach((n, i) => {
+    if (!n || typeof n !== 'object') throw graphError(g, null, `node ${i} is not an object`);
     if (typeof n.id !== 'string' || n.id === '') throw graphError(g, null, `node ${i} has no id`);
     if (seen.has(n.id)) throw graphError(g, n, 'duplicate id');
     if (!(n.op in ARITY)) throw graphError(g, n, `unknown op '${String(n.op)}'`);

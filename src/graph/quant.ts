@@ -275,15 +275,18 @@ export function quantizeWeights(g: Graph): Pick<GraphQuant, 'weights' | 'alpha'>
 export function validateQuant(g: Graph): asserts g is QuantGraph {
   const q = (g as Partial<QuantGraph>).quant;
   if (!q || q.scheme !== 'int8') throw graphError(g, null, 'is not an int8 graph (no quant section with scheme int8)');
+  const isMap = (x: unknown): boolean => !!x && typeof x === 'object' && !Array.isArray(x);
+  for (const k of ['act', 'weights', 'alpha'] as const) if (!isMap(q[k])) throw graphError(g, null, `quant.${k} must be an object`);
+  const own = <T>(m: Record<string, T>, k: string): T | undefined => (Object.hasOwn(m, k) ? m[k] : undefined);
   const okQ = (p: QParams | undefined): boolean => !!p && p.scale > 0 && Number.isFinite(p.scale) && Number.isInteger(p.zeroPoint) && p.zeroPoint >= INT8_MIN && p.zeroPoint <= INT8_MAX;
   for (const n of g.nodes) {
-    if (!okQ(q.act[n.id])) throw graphError(g, n, 'has no valid int8 scale and zero point in the quant section');
+    if (!okQ(own(q.act, n.id))) throw graphError(g, n, 'has no valid int8 scale and zero point in the quant section');
     if (n.op === 'conv') {
       if (n.act && n.act.kind !== 'relu') throw graphError(g, n, `an int8 conv fuses only relu, not ${n.act.kind}`);
-      const s = q.weights[n.weight], O = weightOf(g, n, n.weight).shape[0]!;
-      if (!s || s.length !== O || !s.every((v) => v > 0 && Number.isFinite(v))) throw graphError(g, n, `weight '${n.weight}' needs ${O} positive per-channel scales in the quant section`);
+      const s = own(q.weights, n.weight), O = weightOf(g, n, n.weight).shape[0]!;
+      if (!Array.isArray(s) || s.length !== O || !s.every((v) => typeof v === 'number' && v > 0 && Number.isFinite(v))) throw graphError(g, n, `weight '${n.weight}' needs ${O} positive per-channel scales in the quant section`);
     }
-    if (n.op === 'act' && n.act.kind === 'prelu' && !okQ(q.alpha[n.act.alpha])) throw graphError(g, n, `PReLU slope '${n.act.alpha}' has no int8 parameters`);
+    if (n.op === 'act' && n.act.kind === 'prelu' && !okQ(own(q.alpha, n.act.alpha))) throw graphError(g, n, `PReLU slope '${n.act.alpha}' has no int8 parameters`);
     const why = NO_INT8[n.op];
     if (why) throw graphError(g, n, why);
   }

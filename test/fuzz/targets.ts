@@ -15,6 +15,7 @@ import { nodeInflateRaw } from '../../src/io/weights.node.js';
 import { decodeJpeg } from '../../src/io/jpeg.js';
 import { parseTrainConfig } from '../../src/train/config.js';
 import { readOnnxModel } from '../../src/export/onnx.js';
+import { decodeGraphFile, GRAPH_FILE_KEY } from '../../src/graph/file.js';
 import { makePth, makeZip, PickleWriter, f32Bytes } from '../pth-builder.js';
 import { type Field, type Mutable, writeInt } from './mutate.js';
 import jpegjs from 'jpeg-js';
@@ -486,7 +487,51 @@ function onnxStructured(b: Uint8Array, rnd: () => number): Uint8Array {
 
 const onnx: FuzzTarget = { name: 'onnx', seeds: onnxSeeds, run: (b) => readOnnxModel(b), structured: onnxStructured };
 
-export const TARGETS: Record<string, FuzzTarget> = { safetensors, png, y4m, pth, jpeg, config, onnx };
+// ---------------------------------------------------------------------------------------------
+// graph files (mvsr quantize / compress output: safetensors + the graph as JSON in the metadata)
+
+/** Edits of the `mvsr.graph` document: a node field, a quant entry or a top-level key set to a wild value. */
+function graphFileStructured(b: Uint8Array, rnd: () => number): Uint8Array {
+  const parsed = safetensorsHeader(b);
+  const meta = parsed?.json.__metadata__ as Record<string, unknown> | undefined;
+  if (!parsed || !meta || typeof meta[GRAPH_FILE_KEY] !== 'string') return b;
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(meta[GRAPH_FILE_KEY] as string);
+  } catch {
+    return b;
+  }
+  const nodes = Array.isArray(doc.nodes) ? doc.nodes as Record<string, unknown>[] : [];
+  const quant = doc.quant && typeof doc.quant === 'object' ? doc.quant as Record<string, unknown> : null;
+  const r = rnd();
+  if (nodes.length && r < 0.5) {
+    const n = pick(rnd, nodes);
+    if (n && typeof n === 'object') n[pick(rnd, ['op', 'id', 'inputs', 'weight', 'bias', 'kernel', 'groups', 'padding', 'act', 'scale', 'start', 'end', 'order', 'mode', 'channels'])] = rnd() < 0.3 ? pick(rnd, nodes.map((m) => m?.id)) : wildValue(rnd);
+  } else if (quant && r < 0.8) {
+    const key = pick(rnd, ['act', 'weights', 'alpha', 'scheme', 'method']);
+    const cur = quant[key];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur) && rnd() < 0.7) {
+      const ks = Object.keys(cur);
+      if (ks.length) (cur as Record<string, unknown>)[pick(rnd, ks)] = rnd() < 0.5 ? wildValue(rnd) : { scale: pick(rnd, WILD_NUMBERS), zeroPoint: pick(rnd, WILD_NUMBERS) };
+    } else quant[key] = wildValue(rnd);
+  } else {
+    doc[pick(rnd, ['meta', 'nodes', 'quant', '__proto__'])] = wildValue(rnd);
+  }
+  meta[GRAPH_FILE_KEY] = JSON.stringify(doc);
+  return safetensorsFrom(parsed.json, parsed.data);
+}
+
+const graphfile: FuzzTarget = {
+  name: 'graphfile',
+  seeds: () => committedInputs('corpus', 'graphfile'),
+  run(b) {
+    const { tensors, metadata } = readSafetensors(b, 'fuzz.safetensors');
+    return decodeGraphFile(tensors, metadata, 'fuzz.safetensors');
+  },
+  structured: graphFileStructured,
+};
+
+export const TARGETS: Record<string, FuzzTarget> = { safetensors, png, y4m, pth, jpeg, config, onnx, graphfile };
 
 /**
  * A target for testing the harness itself (not run by `npm run fuzz -- --target all`): some
