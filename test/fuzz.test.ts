@@ -104,6 +104,9 @@ test('a Y4M frame larger than the file is refused with little memory', async () 
 /** What each committed crash input must now be refused with. */
 const REGRESSIONS: Record<string, RegExp> = {
   'config/unresolved-alias.yml': /^mvsr: fuzz\.yml: invalid YAML: Unresolved alias/,
+  'graphfile/null-node.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: graph \?: node 0 is not an object$/,
+  'graphfile/weight-name-proto.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: .*refers to weight '__proto__', which the graph does not hold$/,
+  'graphfile/weight-scales-not-array.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: .*needs 4 positive per-channel scales in the quant section$/,
   'jpeg/huge-header-hang.jpg': /^mvsr: unsupported JPEG: image of 61700x51903 is too large to decode/,
   'onnx/graph-attr-without-graph.onnx': /^mvsr: readOnnxModel: graph attribute 'strides' holds no graph$/,
   'pth/broadcast-1e12.pth': /^mvsr: fuzz\.pth: tensor 'x': shape \[1000000, 1000000\] has 1000000000000 elements over a storage of 6; broadcast or overlapping views are limited to 16777216 elements per file$/,
