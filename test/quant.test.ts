@@ -184,6 +184,27 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
   }
 });
 
+test('the WASM int8 conv kernel (int16 dot products, float32 requantization) is bit-exact with the JavaScript reference on every quantizable zoo image family and odd sizes', async () => {
+  await useEngine(1);
+  let seed = 1700;
+  for (const [arch, argsOf] of SMALL_FAMILIES) {
+    if (NO_INT8.test(arch)) continue;
+    for (const s of [2, 3]) {
+      const qg = await calibrated(randomGraph(arch, argsOf(s), seed++), 3, 10, 14, seed);
+      const C = graphInputs(qg)[0]!.channels, r = mulberry32(seed);
+      for (const [H, W] of [[5, 7], [13, 6]] as const) {
+        const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q: qg.quant.act['input']! };
+        const fast = compileInt8(qg), ref = compileInt8(qg, { kernels: false });
+        try {
+          assert.deepEqual(fast.run({ input: x }).output!.data, ref.run({ input: x }).output!.data, `${arch} x${s} ${H}x${W}`);
+        } finally {
+          fast.dispose();
+        }
+      }
+    }
+  }
+});
+
 test('the QDQ .onnx of every quantizable zoo image family without PReLU runs in onnxruntime-node and equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off', { skip: noOrt }, async (t) => {
   await useEngine(1);
   const ort = await loadOrtNode();

@@ -12,3 +12,4 @@ export * from './train';
 export * from './peak';
 export * from './align';
 export * from './convert';
+export * from './conv8';

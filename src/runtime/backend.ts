@@ -116,7 +116,7 @@ async function createInt8Backend(g: Graph): Promise<Backend> {
       return r[graphOutputs(g)[0]!.id]!;
     },
     runNamed,
-    dispose: async () => {},
+    dispose: async () => p.dispose(),
   };
 }
 

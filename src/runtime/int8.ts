@@ -9,6 +9,7 @@
 // 1 value in 10^4 one step off). Plain JavaScript (the WASM int8 kernels are the speed issue's).
 // Browser-safe.
 import { Tensor } from '../tensor/tensor.js';
+import { engine, type Engine } from '../tensor/engine.js';
 import { type Graph, type GraphNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
 import { inferShapes, type NodeShape } from '../graph/shapes.js';
 import {
@@ -60,8 +61,45 @@ export const UINT8_PIXELS: QParams = { scale: Math.fround(1 / 255), zeroPoint: 0
 
 type Exec = (ins: Int8Tensor[]) => Int8Tensor;
 
+const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
+
+/**
+ * A groups-1 conv on the WASM kernel conv2d_s8 (int16 dot products, the same float32
+ * requantization): weights packed once as int16 [CoP][K][K][CinP]; per run the input is padded
+ * and offset by its zero point into int16. Bit-exact with the JavaScript loop below.
+ */
+function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, bias: Int32Array, scale: Float32Array, Ig: number, O: number, K: number, qin: QParams, qout: QParams, lo: number, held: number[]): Exec {
+  const CinP = roundUp(Ig, 8), CoP = roundUp(O, 4);
+  const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4);
+  held.push(wp, bp, sp);
+  const w16 = new Int16Array(e.memory.buffer, wp, CoP * K * K * CinP).fill(0);
+  for (let o = 0; o < O; o++) for (let i = 0; i < Ig; i++) for (let t = 0; t < K * K; t++) w16[(o * K * K + t) * CinP + i] = wq[(o * Ig + i) * K * K + t]!;
+  new Int32Array(e.memory.buffer, bp, CoP).fill(0).set(bias);
+  new Float32Array(e.memory.buffer, sp, CoP).fill(0).set(scale);
+  const pad = n.padding;
+  return ([x]) => {
+    const { h: H, w: W, c: C } = x!;
+    const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
+    const xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
+    try {
+      const x16 = new Int16Array(e.memory.buffer, xp, Hp * Wp * CinP).fill(0);
+      for (let y = 0; y < H; y++) {
+        for (let xx = 0; xx < W; xx++) {
+          const src = (y * W + xx) * C, dst = ((y + pad) * Wp + xx + pad) * CinP;
+          for (let c = 0; c < C; c++) x16[dst + c] = x!.data[src + c]! - qin.zeroPoint;
+        }
+      }
+      e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp]);
+      return { h: Ho, w: Wo, c: O, data: new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice(), q: qout };
+    } finally {
+      e.release(xp);
+      e.release(yp);
+    }
+  };
+}
+
 /** One conv (groups 1 or depthwise) in int8: precomputed weights, int32 biases and per-channel multipliers. */
-function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams): Exec {
+function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[]): Exec {
   const w = weightOf(g, n, n.weight), scales = g.quant.weights[n.weight]!;
   const [O, Ig, K] = w.shape as [number, number, number];
   const wq = quantizeWeight(w, scales); // OIHW
@@ -69,6 +107,7 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   const scale = Float32Array.from(scales, (s) => convScale(qin.scale, s, qout.scale));
   const lo = n.act?.kind === 'relu' ? Math.max(INT8_MIN, qout.zeroPoint) : INT8_MIN;
   const depthwise = n.groups !== 1;
+  if (e && !depthwise) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held);
   // OIHW -> per output channel [ky][kx][i], matching the patch layout below
   const wt = new Int32Array(wq.length);
   for (let o = 0; o < O; o++) for (let i = 0; i < Ig; i++) for (let t = 0; t < K * K; t++) wt[(o * K * K + t) * Ig + i] = wq[(o * Ig + i) * K * K + t]!;
@@ -267,12 +306,28 @@ export interface Int8Program {
   readonly graph: QuantGraph;
   /** Run on int8 inputs (each at its input node's parameters); returns the int8 output tensors by output id. */
   run(inputs: Record<string, Int8Tensor>): Record<string, Int8Tensor>;
+  /** Free the packed weights of the WASM kernels. */
+  dispose(): void;
+}
+
+export interface CompileInt8Options {
+  /** Run groups-1 convs on the WASM kernel when the engine is up (default true); false: the JavaScript reference loops only. */
+  kernels?: boolean;
 }
 
 /** Compile a quantized graph for the integer executor (checks its quant section; shapes are checked per run). */
-export function compileInt8(g: Graph): Int8Program {
+export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   validateQuant(g);
   const q = g.quant;
+  let e: Engine | null = null;
+  if (o.kernels ?? true) {
+    try {
+      e = engine();
+    } catch {
+      e = null; // no engine: the JavaScript loops
+    }
+  }
+  const held: number[] = [];
   const steps = new Map<string, Exec>();
   let shapes = new Map<string, NodeShape>();
   const shape = (id: string): NodeShape => shapes.get(id)!;
@@ -280,7 +335,7 @@ export function compileInt8(g: Graph): Int8Program {
     const qout = q.act[n.id]!, qin = n.inputs.length ? q.act[n.inputs[0]!]! : qout;
     switch (n.op) {
       case 'input': case 'output': break;
-      case 'conv': steps.set(n.id, convExec(g, n, qin, qout)); break;
+      case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held)); break;
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
@@ -318,6 +373,9 @@ export function compileInt8(g: Graph): Int8Program {
         else vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
       }
       return Object.fromEntries(graphOutputs(g).map((o) => [o.id, vals.get(o.id)!]));
+    },
+    dispose() {
+      for (const p of held.splice(0)) e!.release(p);
     },
   };
 }
