@@ -119,3 +119,29 @@ test('mvsr compress --prune / --cluster writes a graph file eval and export take
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('GraphNet (the trainable graph) computes what the runtime computes, for the optimized graph of every zoo image family (fused PReLU, tanh, sigmoid, clamp included)', async () => {
+  await useEngine(1);
+  const { GraphNet } = await import('../src/train/graph-net.js');
+  const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
+  const { Tensor } = await import('../src/tensor/tensor.js');
+  const { SMALL_FAMILIES } = await import('./helpers.js');
+  let seed = 60;
+  for (const [arch, argsOf] of SMALL_FAMILIES) {
+    if (/FSRCNN|Bicubic/.test(arch)) continue; // transposed convs and bicubic resizes are not trainable as graphs
+    manualSeed(seed);
+    const m = createModel(arch, argsOf(3));
+    randomize(m, 0.3, seed++);
+    const g = optimizeGraph(toGraph(m));
+    m.dispose();
+    const C = g.nodes.find((n) => n.op === 'input')!.channels, r = mulberry32(seed);
+    const x = { shape: [1, 6, 5, C], data: Float32Array.from({ length: 30 * C }, () => r()) };
+    const want = runGraphArray(g, x);
+    const net = new GraphNet(g), t = Tensor.from(x.shape, x.data);
+    const got = noGrad(() => net.forward(leaf(t))).value.toArray();
+    clearTape();
+    t.dispose();
+    net.dispose();
+    assert.ok(maxAbsDiff(got, want.data) < 1e-5, `${arch}: ${maxAbsDiff(got, want.data)}`);
+  }
+});

@@ -81,11 +81,16 @@ export function pruneChannels(g0: Graph, ratio: number): PruneResult {
   return { graph: out, pruned };
 }
 
-/** k-means of a 1-D set of values: centroids from evenly spaced quantiles, then Lloyd's iterations. */
+/**
+ * k-means of a 1-D set of values: centroids spaced evenly between the smallest and the largest
+ * value (TF Model Optimization's linear initialisation: rare large weights, such as a residual
+ * path's identity, keep a centroid of their own), then Lloyd's iterations.
+ */
 export function kmeans1d(values: Float32Array, k: number, iterations = 30): { centroids: Float64Array; assign: Uint16Array } {
-  const sorted = Float64Array.from(values).sort();
-  const K = Math.min(k, sorted.length);
-  const c = Float64Array.from({ length: K }, (_, j) => sorted[Math.min(sorted.length - 1, Math.round(((j + 0.5) / K) * sorted.length - 0.5))]!);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const K = Math.max(1, Math.min(k, values.length));
+  const c = Float64Array.from({ length: K }, (_, j) => (K === 1 ? (lo + hi) / 2 : lo + ((hi - lo) * j) / (K - 1)));
   const assign = new Uint16Array(values.length);
   for (let it = 0; it < iterations; it++) {
     const sum = new Float64Array(K), cnt = new Float64Array(K);

@@ -12,7 +12,7 @@ import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layou
 import { upsample } from '../autograd/ops/resize.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
 import { Parameter } from '../nn/module.js';
-import { graphError, graphInputs, graphOutputs, type Graph } from '../graph/ir.js';
+import { graphError, graphInputs, graphOutputs, type Graph, type Act } from '../graph/ir.js';
 import { validateQuant, quantizeWeights, type QuantGraph } from '../graph/quant.js';
 
 export class GraphNet {
@@ -42,6 +42,17 @@ export class GraphNet {
     const fq = (id: string, v: Var): Var => (q ? fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint) : v);
     const fqw = (v: Parameter): Var => (q ? fakeQuantPerChannel(v) : v);
     const inOf = (i: string): Var => vals.get(i)!;
+    // an activation (fused into a conv in a float graph: every kind; in an int8 graph only ReLU is)
+    const activate = (v: Var, a: Act): Var => {
+      switch (a.kind) {
+        case 'relu': return relu(v);
+        case 'leaky': return leakyRelu(v, a.slope);
+        case 'tanh': return tanh(v);
+        case 'sigmoid': return sigmoid(v);
+        case 'clamp': return clamp(v, a.lo, a.hi);
+        case 'prelu': return prelu(v, q ? fakeQuant(p(a.alpha), q.alpha[a.alpha]!.scale, q.alpha[a.alpha]!.zeroPoint) : p(a.alpha));
+      }
+    };
     for (const n of this.graph.nodes) {
       let y: Var;
       switch (n.op) {
@@ -49,18 +60,14 @@ export class GraphNet {
         case 'output': y = inOf(n.inputs[0]!); break;
         case 'conv': {
           const w = fqw(p(n.weight)), b = n.bias === null ? null : p(n.bias);
-          const o = { groups: n.groups, padding: n.padding };
-          y = fq(n.id, n.act?.kind === 'relu' ? convRelu(inOf(n.inputs[0]!), w, b, o) : conv2d(inOf(n.inputs[0]!), w, b, o));
+          const o = { groups: n.groups, padding: n.padding }, x0 = inOf(n.inputs[0]!);
+          y = fq(n.id, n.act?.kind === 'relu' ? convRelu(x0, w, b, o) : n.act ? activate(conv2d(x0, w, b, o), n.act) : conv2d(x0, w, b, o));
           break;
         }
-        case 'act': {
-          const v = inOf(n.inputs[0]!), a = n.act;
-          if (a.kind === 'clamp') { y = clamp(v, a.lo, a.hi); break; }
-          const r = a.kind === 'relu' ? relu(v) : a.kind === 'leaky' ? leakyRelu(v, a.slope) : a.kind === 'tanh' ? tanh(v) : a.kind === 'sigmoid' ? sigmoid(v)
-            : prelu(v, q ? fakeQuant(p(a.alpha), q.alpha[a.alpha]!.scale, q.alpha[a.alpha]!.zeroPoint) : p(a.alpha));
-          y = fq(n.id, r);
+        case 'act':
+          // a clamp keeps its input's int8 parameters (no new rounding)
+          y = n.act.kind === 'clamp' ? activate(inOf(n.inputs[0]!), n.act) : fq(n.id, activate(inOf(n.inputs[0]!), n.act));
           break;
-        }
         case 'add': y = fq(n.id, add(inOf(n.inputs[0]!), inOf(n.inputs[1]!))); break;
         case 'mul': y = fq(n.id, mul(inOf(n.inputs[0]!), inOf(n.inputs[1]!))); break;
         case 'concat': y = n.inputs.length === 1 ? inOf(n.inputs[0]!) : fq(n.id, concat(n.inputs.map(inOf))); break;
