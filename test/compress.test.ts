@@ -145,3 +145,35 @@ test('GraphNet (the trainable graph) computes what the runtime computes, for the
     assert.ok(maxAbsDiff(got, want.data) < 1e-5, `${arch}: ${maxAbsDiff(got, want.data)}`);
   }
 });
+
+test('cluster-preserving fine-tuning: a shared weight\'s centroid gradient is the sum of its values\' gradients, and a tuned clustered graph keeps at most k values per layer', async () => {
+  await useEngine(1);
+  const { leaf, backward, clearTape } = await import('../src/autograd/var.js');
+  const { sharedWeight } = await import('../src/autograd/ops/cluster.js');
+  const { mul } = await import('../src/autograd/ops/pointwise.js');
+  const { Tensor } = await import('../src/tensor/tensor.js');
+  const { clusterGraph } = await import('../src/graph/compress.js');
+  const { fineTuneGraph } = await import('../src/train/graph-tune.node.js');
+  const { writeImage } = await import('../src/io/image.node.js');
+  const c = leaf(Tensor.from([3], [0.5, -1, 2]), true), assign = Uint16Array.from([0, 2, 2, 1, 0, 2]);
+  const coef = [1, 2, 3, 4, 5, 6], w = sharedWeight(c, assign, [2, 3]);
+  assert.deepEqual(Array.from(w.value.data), [0.5, 2, 2, -1, 0.5, 2]);
+  backward(mul(w, leaf(Tensor.from([2, 3], coef))));
+  assert.deepEqual(Array.from(c.grad!.data), [1 + 5, 4, 2 + 3 + 6]);
+  clearTape();
+  c.value.dispose();
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-cluster-tune-'));
+  try {
+    const r = mulberry32(4);
+    for (let i = 0; i < 2; i++) {
+      const px = Uint8Array.from({ length: 48 * 48 * 3 }, (_, j) => Math.round(127 + 100 * Math.sin(j / 37 + i) * r()));
+      await writeImage(join(dir, `i${i}.png`), { width: 48, height: 48, channels: 3, bitDepth: 8, data: px });
+    }
+    const { graph, clusters } = clusterGraph(plainGraph(11, 'prelu'), 4);
+    const tuned = await fineTuneGraph(graph, { dirs: [dir], iterations: 3, lr: 1e-2, batchSize: 2, patch: 8, clusters });
+    for (const [k, n] of Object.entries(distinctWeightValues(tuned))) assert.ok(n <= 4, `${k}: ${n} values after tuning`);
+    assert.notDeepEqual(tuned.weights[Object.keys(clusters)[0]!]!.data, graph.weights[Object.keys(clusters)[0]!]!.data, 'the centroids moved');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -9,7 +9,7 @@ import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { resolveAnyModel } from '../api/models.node.js';
 import { loadGraphFile, saveGraphFile } from '../api/graph-file.node.js';
-import { pruneChannels, clusterWeights } from '../graph/compress.js';
+import { pruneChannels, clusterGraph } from '../graph/compress.js';
 import { exportTflite } from '../export/tflite.js';
 import { fineTuneGraph } from '../train/graph-tune.node.js';
 import { toGraph } from '../models/registry.js';
@@ -26,7 +26,8 @@ those with the smallest L1 filter norm (Li et al. 2017), and the matching inputs
 after it: a smaller plain network. --cluster replaces every conv weight by the nearest of k
 per-layer centroids (k-means), as TF Model Optimization's weight clustering: the same network,
 whose file compresses (the gzip size of its .tflite is printed). --tune N fine-tunes the result
-for N iterations on HR images (clustered weights are clustered again after tuning). The output
+for N iterations on HR images (a clustered weight trains as its k shared centroids, so it stays
+clustered). The output
 is a graph file that mvsr eval, upscale, export and quantize take like any model.
 
 options:
@@ -74,18 +75,18 @@ options:
       }
     }
     const before = profileGraph(g, 180, 320).params;
-    let out = ratio !== undefined ? pruneChannels(g, ratio).graph : clusterWeights(g, k!);
+    const clustered = k !== undefined ? clusterGraph(g, k) : null;
+    let out = clustered ? clustered.graph : pruneChannels(g, ratio!).graph;
     if (tune > 0) {
       let bar: Progress | null = null, avg = 0;
       out = await fineTuneGraph(out, {
-        dirs, iterations: tune, lr, cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
+        dirs, iterations: tune, lr, cacheDir: typeof v.cache === 'string' ? v.cache : undefined, clusters: clustered?.clusters,
         onStep: (it, loss) => {
           bar ??= new Progress('tune', tune, ' it');
           avg = it === 1 ? loss : 0.98 * avg + 0.02 * loss;
           bar.update(it, `L1 ${avg.toFixed(5)}`);
         },
       });
-      if (k !== undefined) out = clusterWeights(out, k);
     }
     saveGraphFile(v.output, out);
     const tfl = exportTflite(out, { inputShape: [180, 320] });

@@ -11,6 +11,8 @@ import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../autog
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
+import { sharedWeight } from '../autograd/ops/cluster.js';
+import type { Clusters } from '../graph/compress.js';
 import { Parameter } from '../nn/module.js';
 import { graphError, graphInputs, graphOutputs, type Graph, type Act } from '../graph/ir.js';
 import { validateQuant, quantizeWeights, type QuantGraph } from '../graph/quant.js';
@@ -19,8 +21,14 @@ export class GraphNet {
   private readonly params = new Map<string, Parameter>();
   private readonly quant: QuantGraph['quant'] | null;
 
-  /** `g` with a quant section trains with fake quantization (QAT); without, in float. */
-  constructor(readonly graph: Graph) {
+  private readonly clusters: Clusters;
+
+  /**
+   * `g` with a quant section trains with fake quantization (QAT); without, in float. Weights in
+   * `clusters` train as their centroids (each value stays its centroid: clustering is kept).
+   */
+  constructor(readonly graph: Graph, clusters: Clusters = {}) {
+    this.clusters = clusters;
     const quant = (graph as Partial<QuantGraph>).quant;
     if (quant) validateQuant(graph);
     this.quant = quant ?? null;
@@ -28,7 +36,10 @@ export class GraphNet {
     if (g.meta.video || graphInputs(g).length !== 1 || graphOutputs(g).length !== 1) {
       throw graphError(g, null, 'fine-tuning a graph takes an image model (one input, one output); video step graphs are not trained this way yet');
     }
-    for (const [k, w] of Object.entries(g.weights)) this.params.set(k, new Parameter(Tensor.from(w.shape, w.data)));
+    for (const [k, w] of Object.entries(g.weights)) {
+      const c = clusters[k];
+      this.params.set(k, new Parameter(c ? Tensor.from([c.centroids.length], c.centroids) : Tensor.from(w.shape, w.data)));
+    }
   }
 
   parameters(): Parameter[] {
@@ -40,7 +51,10 @@ export class GraphNet {
     const q = this.quant, vals = new Map<string, Var>();
     const p = (name: string): Parameter => this.params.get(name)!;
     const fq = (id: string, v: Var): Var => (q ? fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint) : v);
-    const fqw = (v: Parameter): Var => (q ? fakeQuantPerChannel(v) : v);
+    const weightOf = (name: string): Var => {
+      const c = this.clusters[name], v = c ? sharedWeight(p(name), c.assign, this.graph.weights[name]!.shape) : p(name);
+      return q ? fakeQuantPerChannel(v) : v;
+    };
     const inOf = (i: string): Var => vals.get(i)!;
     // an activation (fused into a conv in a float graph: every kind; in an int8 graph only ReLU is)
     const activate = (v: Var, a: Act): Var => {
@@ -59,7 +73,7 @@ export class GraphNet {
         case 'input': y = fq(n.id, x); break;
         case 'output': y = inOf(n.inputs[0]!); break;
         case 'conv': {
-          const w = fqw(p(n.weight)), b = n.bias === null ? null : p(n.bias);
+          const w = weightOf(n.weight), b = n.bias === null ? null : p(n.bias);
           const o = { groups: n.groups, padding: n.padding }, x0 = inOf(n.inputs[0]!);
           y = fq(n.id, n.act?.kind === 'relu' ? convRelu(x0, w, b, o) : n.act ? activate(conv2d(x0, w, b, o), n.act) : conv2d(x0, w, b, o));
           break;
@@ -93,7 +107,10 @@ export class GraphNet {
 
   /** The graph with the trained weights; an int8 graph keeps its activation parameters and gets its weight and slope scales recomputed. */
   toGraph(provenance: Record<string, unknown> = {}): Graph {
-    const weights = Object.fromEntries([...this.params].map(([k, v]) => [k, { shape: [...v.value.shape], data: v.value.toArray().slice() }]));
+    const weights = Object.fromEntries([...this.params].map(([k, v]) => {
+      const c = this.clusters[k], values = v.value.toArray();
+      return [k, c ? { shape: [...this.graph.weights[k]!.shape], data: Float32Array.from(c.assign, (j) => values[j]!) } : { shape: [...v.value.shape], data: values.slice() }];
+    }));
     const g = { ...this.graph, weights };
     if (!this.quant) return { ...g, meta: { ...g.meta, history: [...(g.meta.history ?? []), { tune: provenance }] } };
     return { ...g, quant: { ...this.quant, ...quantizeWeights(g), calibration: { ...this.quant.calibration, qat: provenance } } } as QuantGraph;

@@ -10,6 +10,7 @@ import { batchShapes } from '../data/dataset.js';
 import { Adam } from './optim.js';
 import { GraphNet } from './graph-net.js';
 import type { Graph } from '../graph/ir.js';
+import type { Clusters } from '../graph/compress.js';
 
 export interface TuneOptions {
   /** Folders of HR training images. */
@@ -25,13 +26,15 @@ export interface TuneOptions {
   cacheDir?: string;
   onStep?: (iteration: number, loss: number) => void;
   onLoad?: (done: number, total: number) => void;
+  /** Clustered weights (graph/compress.ts clusterGraph): trained as shared centroids, so they stay clustered. */
+  clusters?: Clusters;
 }
 
 /** Fine-tune an image graph (with quantization in the loop for an int8 one); returns the graph with the new weights. */
 export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Promise<G> {
   if (!Number.isInteger(o.iterations) || o.iterations < 1) throw new Error(`mvsr: fine-tune: iterations must be a positive integer, got ${o.iterations}`);
   const scale = g.meta.scale, batchSize = o.batchSize ?? 8, lrPatch = o.patch ?? 48, peak = o.lr ?? 1e-4;
-  const net = new GraphNet(g);
+  const net = new GraphNet(g, o.clusters);
   const loader = createBatchLoader(
     { kind: 'hrFolder', dirs: o.dirs, scale, options: { cacheDir: o.cacheDir } },
     { seed: o.seed ?? 0, batchSize, lrPatch, hflip: true, rot: true, channelShuffle: false, onProgress: (d, t) => o.onLoad?.(d, t) },
