@@ -1,0 +1,33 @@
+// Per-frame time of a model at the MAI setting (180x320 -> 720x1280) on the fp32 wasm backend and
+// on the int8 backend (its quantized graph: mvsr quantize --method mse on the training photos),
+// alternating in one process: 2 warm-ups, then N timed runs each, median and min ms.
+//   node scripts/time-int8.mjs <model> [threads=2] [runs=15]
+// Needs the build and ../shared/data/train/images (for the calibration).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = (f) => import(path.join(here, '..', 'dist/src', f));
+const [name = 'etds-t-x4', threadsArg = '2', runsArg = '15'] = process.argv.slice(2);
+const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js'].map(dist));
+await initEngine({ threads: Number(threadsArg) });
+const model = resolveAnyModel(name);
+const g = toGraph(model);
+const { samples } = await loadCalibrationData(path.join(here, '..', '..', 'shared', 'data', 'train', 'images'), false, { scale: model.scale });
+const q = await calibrateGraph(g, samples, { method: 'mse' });
+const x = Tensor.from([1, 180, 320, 3], Array.from({ length: 180 * 320 * 3 }, (_, i) => ((i * 2654435761) % 1000) / 1000));
+const backends = { fp32: await createBackend(g, { backend: 'wasm' }), int8: await createBackend(q) };
+const ms = { fp32: [], int8: [] };
+for (let r = -2; r < Number(runsArg); r++) {
+  for (const [k, b] of Object.entries(backends)) {
+    const t0 = performance.now();
+    const y = await b.run(x);
+    const dt = performance.now() - t0;
+    y.dispose();
+    if (r >= 0) ms[k].push(dt);
+  }
+}
+const med = (a) => [...a].sort((p, q2) => p - q2)[(a.length - 1) >> 1];
+for (const k of Object.keys(ms)) console.log(`${name} ${k}: median ${med(ms[k]).toFixed(1)} ms, min ${Math.min(...ms[k]).toFixed(1)} ms (${threadsArg} threads, ${ms[k].length} runs, 180x320)`);
+for (const b of Object.values(backends)) await b.dispose();
