@@ -5,7 +5,7 @@
 // fastest, saying why.
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
-import { ensureEngine } from '../tensor/engine.js';
+import { ensureEngine, engine } from '../tensor/engine.js';
 import { type Graph, graphInputs, graphOutputs, graphError, validateGraph } from '../graph/ir.js';
 import { compileGraph } from './wasm.js';
 import { compileInt8, quantizeTensor, dequantizeTensor, type Int8Tensor } from './int8.js';
@@ -110,7 +110,7 @@ async function createInt8Backend(g: Graph): Promise<Backend> {
     return Object.fromEntries(Object.entries(ys).map(([k, y]) => [k, dequantizeTensor(y)]));
   };
   return {
-    name: 'int8', threads: 1, graph: g, calibration: null,
+    name: 'int8', threads: engine().threads, graph: g, calibration: null,
     run: async (x) => {
       const r = await runNamed({ [graphInputs(g)[0]!.id]: x });
       return r[graphOutputs(g)[0]!.id]!;
@@ -121,7 +121,10 @@ async function createInt8Backend(g: Graph): Promise<Backend> {
 }
 
 // the integer executor of quantized graphs (graph/quant.ts); it computes the int8 model, not the float graph
-registerBackend('int8', async (g) => createInt8Backend(g), { auto: false });
+registerBackend('int8', async (g, o) => {
+  await ensureEngine(o.threads === undefined ? {} : { threads: o.threads });
+  return createInt8Backend(g);
+}, { auto: false });
 
 /** Outputs of two backends must agree to this much (max |diff| * 255) for 'auto' to pick the other over wasm. */
 export const AUTO_AGREEMENT_255 = 0.01;

@@ -82,11 +82,11 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
     const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
     const xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
     try {
-      const x16 = new Int16Array(e.memory.buffer, xp, Hp * Wp * CinP).fill(0);
+      const x16 = new Int16Array(e.memory.buffer, xp, Hp * Wp * CinP).fill(0), xd = x!.data, zp = qin.zeroPoint;
       for (let y = 0; y < H; y++) {
         for (let xx = 0; xx < W; xx++) {
           const src = (y * W + xx) * C, dst = ((y + pad) * Wp + xx + pad) * CinP;
-          for (let c = 0; c < C; c++) x16[dst + c] = x!.data[src + c]! - qin.zeroPoint;
+          for (let c = 0; c < C; c++) x16[dst + c] = xd[src + c]! - zp;
         }
       }
       e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp]);
@@ -272,12 +272,21 @@ function layoutExec(n: GraphNode, shape: (id: string) => NodeShape, q: QParams):
     case 'depthToSpace': {
       const s = n.scale;
       return ([x]) => {
-        const C = x!.c / (s * s);
+        const { h: H, w: W, c: Cin, data: src } = x!, C = Cin / (s * s), Wo = W * s, out = new Int8Array(src.length);
         // PyTorch (CRD): channel c*s^2 + i*s + j; TF (DCR): (i*s + j)*C + c
-        return permute(x!, x!.h * s, x!.w * s, C, (y, xx, c) => {
-          const ij = (y % s) * s + (xx % s);
-          return (Math.floor(y / s) * x!.w + Math.floor(xx / s)) * x!.c + (n.order === 'pytorch' ? c * s * s + ij : ij * C + c);
-        }, q);
+        const cs = n.order === 'pytorch' ? s * s : 1, ijs = n.order === 'pytorch' ? 1 : C;
+        for (let y = 0; y < H; y++) {
+          for (let xx = 0; xx < W; xx++) {
+            const p = (y * W + xx) * Cin;
+            for (let i = 0; i < s; i++) {
+              for (let j = 0; j < s; j++) {
+                const o = ((y * s + i) * Wo + xx * s + j) * C, ij = (i * s + j) * ijs;
+                for (let c = 0; c < C; c++) out[o + c] = src[p + c * cs + ij]!;
+              }
+            }
+          }
+        }
+        return { h: H * s, w: Wo, c: C, data: out, q };
       };
     }
     case 'spaceToDepth': {
@@ -391,7 +400,9 @@ export function quantizeTensor(x: Tensor, q: QParams): Int8Tensor {
 
 /** DEQUANTIZE: scale * (q - zero point) in float32. */
 export function dequantizeTensor(x: Int8Tensor): Tensor {
-  const t = Tensor.empty([1, x.h, x.w, x.c]);
-  for (let i = 0; i < x.data.length; i++) t.data[i] = x.q.scale * (x.data[i]! - x.q.zeroPoint);
+  const t = Tensor.empty([1, x.h, x.w, x.c]), d = t.data; // one view: Tensor.data is a getter
+  const table = new Float32Array(256);
+  for (let v = INT8_MIN; v <= INT8_MAX; v++) table[v & 255] = x.q.scale * (v - x.q.zeroPoint);
+  for (let i = 0; i < x.data.length; i++) d[i] = table[x.data[i]! & 255]!;
   return t;
 }
