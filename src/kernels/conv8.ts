@@ -54,3 +54,23 @@ export function conv2d_s8(
     }
   }
 }
+
+/**
+ * The int16 input of conv2d_s8: x (i8 [H][W][C]) minus its zero point, with `pad` zero pixels
+ * around and channels zero-filled up to CinP; dst is i16 [(H+2pad)][(W+2pad)][CinP], every value
+ * written. Threads split the destination rows.
+ */
+export function pad_s8_i16(x: usize, H: i32, W: i32, C: i32, pad: i32, zp: i32, CinP: i32, dst: usize, tid: i32, nt: i32): void {
+  const Hp = H + 2 * pad, Wp = W + 2 * pad;
+  const r0 = <i32>((<i64>Hp * <i64>tid) / <i64>nt), r1 = <i32>((<i64>Hp * <i64>(tid + 1)) / <i64>nt);
+  for (let y = r0; y < r1; y++) {
+    const row = dst + (<usize>(y * Wp * CinP) << 1);
+    memory.fill(row, 0, <usize>(Wp * CinP) << 1);
+    const sy = y - pad;
+    if (sy < 0 || sy >= H) continue;
+    for (let xx = 0; xx < W; xx++) {
+      const s = x + <usize>((sy * W + xx) * C), d = row + (<usize>((xx + pad) * CinP) << 1);
+      for (let c = 0; c < C; c++) store<i16>(d + (<usize>c << 1), <i16>(<i32>load<i8>(s + <usize>c) - zp));
+    }
+  }
+}

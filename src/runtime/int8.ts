@@ -80,18 +80,14 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   return ([x]) => {
     const { h: H, w: W, c: C } = x!;
     const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
-    const xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
+    const x8 = e.alloc(H * W * C), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
     try {
-      const x16 = new Int16Array(e.memory.buffer, xp, Hp * Wp * CinP).fill(0), xd = x!.data, zp = qin.zeroPoint;
-      for (let y = 0; y < H; y++) {
-        for (let xx = 0; xx < W; xx++) {
-          const src = (y * W + xx) * C, dst = ((y + pad) * Wp + xx + pad) * CinP;
-          for (let c = 0; c < C; c++) x16[dst + c] = xd[src + c]! - zp;
-        }
-      }
+      new Int8Array(e.memory.buffer, x8, H * W * C).set(x!.data);
+      e.run('pad_s8_i16', [x8, H, W, C, pad, qin.zeroPoint, CinP, xp]);
       e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp]);
       return { h: Ho, w: Wo, c: O, data: new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice(), q: qout };
     } finally {
+      e.release(x8);
       e.release(xp);
       e.release(yp);
     }
