@@ -15,12 +15,12 @@ import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
-  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, chooseQParams, qRange,
+  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, chooseQParams, qRange, UINT8_PIXELS,
   type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
 import { compileInt8, requantize, type Int8Tensor } from '../src/runtime/int8.js';
-import { exportTflite, UINT8_PIXELS, type TfliteIo } from '../src/export/tflite.js';
+import { exportTflite, type TfliteIo } from '../src/export/tflite.js';
 import { loadLiteRtNode, TfliteModel, type TfliteData } from '../src/runtime/tflite.node.js';
 import { loadOrtNode, sessionOptions } from '../src/runtime/ort.node.js';
 import { exportOnnx } from '../src/export/onnx.js';

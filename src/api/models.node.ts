@@ -3,9 +3,11 @@
 // weights (bicubic). Node-only: reads files.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { loadWeightsFile } from '../io/weights.node.js';
+import { loadWeightsFile, type LoadedWeights } from '../io/weights.node.js';
+import { decodeGraphFile } from '../graph/file.js';
+import type { Graph } from '../graph/ir.js';
 import { findShippedModel } from './shipped.node.js';
-import { createModel, createAnyModel, listArchs, getArch, type SRModel, type ArchArgs } from '../models/registry.js';
+import { createModel, createAnyModel, listArchs, getArch, toGraph, stepGraph, type SRModel, type ArchArgs } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 
 export interface ModelRequest {
@@ -35,7 +37,10 @@ export function archByName(name: string): string | undefined {
 
 /** Build a model (image or video, as its architecture is) from a weights file; every problem is reported as `mvsr: <file>: …`. */
 export function loadAnyModelFile(file: string, req: ModelRequest = {}): SRModel | VideoSRModel {
-  const { tensors, metadata, format } = loadWeightsFile(file);
+  return modelFromWeights(file, loadWeightsFile(file), req);
+}
+
+function modelFromWeights(file: string, { tensors, metadata, format }: LoadedWeights, req: ModelRequest): SRModel | VideoSRModel {
   const archName = req.arch ?? metadata.arch;
   if (!archName) {
     throw new Error(`mvsr: ${file}: no architecture: pass --arch (one of ${listArchs().join(', ')})${format === 'pth' ? ' for a .pth file' : ''}`);
@@ -84,6 +89,27 @@ export function loadModelFile(file: string, req: ModelRequest = {}): SRModel {
 /** An image model from a path or a zoo name (`bicubic`); a video model is refused. */
 export function resolveModel(spec: string, req: ModelRequest = {}): SRModel {
   return imageOnly(resolveAnyModel(spec, req), spec);
+}
+
+/** The deploy graph of a model (a video model: its step graph); the model is disposed. */
+function deployGraphOf(m: SRModel | VideoSRModel): Graph {
+  try {
+    return isVideoModel(m) ? stepGraph(m) : toGraph(m);
+  } finally {
+    m.dispose();
+  }
+}
+
+/**
+ * A deploy graph from what a user types: a graph file (mvsr quantize / compress output, read
+ * once), or the deploy graph of any model resolveAnyModel finds.
+ */
+export function resolveGraph(spec: string, req: ModelRequest = {}): Graph {
+  if (/\.safetensors$/i.test(spec) && existsSync(spec)) {
+    const loaded = loadWeightsFile(spec);
+    return decodeGraphFile(loaded.tensors, loaded.metadata, spec) ?? deployGraphOf(modelFromWeights(spec, loaded, req));
+  }
+  return deployGraphOf(resolveAnyModel(spec, req));
 }
 
 /** A model of either kind from a path, a shipped model's name or a zoo name that needs no weights. */

@@ -10,7 +10,7 @@ import { readImage, writePngStream } from '../io/image.node.js';
 import { openVideo, createVideoWriter } from '../io/video.node.js';
 import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
-import { resolveModel, resolveAnyModel, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
+import { resolveModel, resolveAnyModel, resolveGraph, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
 import { VideoUpscaler } from '../api/video.js';
 import { type FrameRow } from '../eval/video.js';
 import { evaluateFolder, evaluateClips } from '../eval/files.node.js';
@@ -20,7 +20,7 @@ import { runDemo } from '../api/demo.node.js';
 import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { type EvalRow } from '../eval/image.js';
-import { listArchs, getArch, createModel, createAnyModel, type SRModel } from '../models/registry.js';
+import { listArchs, getArch, createAnyModel, type SRModel } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -750,30 +750,24 @@ options:
     if (v.int8 && !tflite) throw new Error('mvsr export: --int8 is for .tflite; a quantized model written as .onnx is in the QDQ form anyway');
     await initEngine({ threads: 1 });
     const scale = intFlag('export', v.scale, 'scale');
-    const fromFile = existsSync(spec) ? loadGraphFile(spec) : null;
-    const quantized = fromFile && 'quant' in fromFile ? fromFile : null;
+    const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
+    const quantized = 'quant' in g;
     if (v.int8 && !quantized) {
       throw new Error(`mvsr export: ${spec} is not a quantized model: --int8 needs calibration first (mvsr quantize ${spec} --calib <folder> -o m-int8.safetensors, then mvsr export m-int8.safetensors --int8)`);
     }
-    const model = fromFile ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
-    try {
-      const g = fromFile ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
-      if (tflite) {
-        const shape = inputShape ?? [180, 320];
-        const io = (v.io ?? 'float32') as TfliteIo;
-        const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape, ...(v.int8 ? { int8: true, io } : {}) });
-        err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.int8 ? `int8 (${io} in and out)` : v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
-        return 0;
-      }
-      const bytes = writeOnnxFile(v.output, g, {
-        layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
-        opset: intFlag('export', v.opset, 'opset'),
-      });
-      err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${quantized ? 'int8 QDQ (float32 in and out)' : v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
+    if (tflite) {
+      const shape = inputShape ?? [180, 320];
+      const io = (v.io ?? 'float32') as TfliteIo;
+      const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape, ...(v.int8 ? { int8: true, io } : {}) });
+      err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.int8 ? `int8 (${io} in and out)` : v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
       return 0;
-    } finally {
-      model?.dispose();
     }
+    const bytes = writeOnnxFile(v.output, g, {
+      layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
+      opset: intFlag('export', v.opset, 'opset'),
+    });
+    err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${quantized ? 'int8 QDQ (float32 in and out)' : v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
+    return 0;
   },
 };
 

@@ -7,15 +7,12 @@ import { gzipSync } from 'node:zlib';
 import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
-import { resolveAnyModel } from '../api/models.node.js';
-import { loadGraphFile, saveGraphFile } from '../api/graph-file.node.js';
+import { resolveGraph } from '../api/models.node.js';
+import { saveGraphFile } from '../api/graph-file.node.js';
 import { pruneChannels, clusterGraph } from '../graph/compress.js';
 import { exportTflite } from '../export/tflite.js';
 import { fineTuneGraph } from '../train/graph-tune.node.js';
-import { toGraph } from '../models/registry.js';
-import { isVideoModel } from '../models/vsr.js';
 import { profileGraph } from '../graph/profile.js';
-import type { Graph } from '../graph/ir.js';
 
 export const compressCmd: Command = {
   summary: 'prune channels or cluster weights of an image model, optionally fine-tuned',
@@ -60,20 +57,9 @@ options:
     if (tune > 0 && !dirs.length) throw new Error('mvsr compress: --tune needs --data <folder of HR images>');
     for (const d of dirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
-    let g: Graph;
-    const file = existsSync(spec) ? loadGraphFile(spec) : null;
-    if (file) {
-      if ('quant' in file) throw new Error(`mvsr compress: ${spec} is quantized (int8); compress the float model, then quantize`);
-      g = file;
-    } else {
-      const model = resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('compress', v.args), scale: intFlag('compress', v.scale, 'scale') });
-      try {
-        if (isVideoModel(model)) throw new Error(`mvsr compress: ${spec} is a video model; compress takes image models`);
-        g = toGraph(model);
-      } finally {
-        model.dispose();
-      }
-    }
+    const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('compress', v.args), scale: intFlag('compress', v.scale, 'scale') });
+    if ('quant' in g) throw new Error(`mvsr compress: ${spec} is quantized (int8); compress the float model, then quantize`);
+    if (g.meta.video) throw new Error(`mvsr compress: ${spec} is a video model; compress takes image models`);
     const before = profileGraph(g, 180, 320).params;
     const clustered = k !== undefined ? clusterGraph(g, k) : null;
     let out = clustered ? clustered.graph : pruneChannels(g, ratio!).graph;

@@ -5,14 +5,12 @@ import { extname } from 'node:path';
 import { parse, intFlag, jsonArgs, type Command } from './args.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
-import { resolveAnyModel } from '../api/models.node.js';
+import { resolveGraph } from '../api/models.node.js';
 import { loadCalibrationData } from '../eval/calibration.node.js';
-import { saveGraphFile, loadGraphFile } from '../api/graph-file.node.js';
+import { saveGraphFile } from '../api/graph-file.node.js';
 import { calibrateGraph } from '../eval/calibrate.js';
 import { fineTuneGraph } from '../train/graph-tune.node.js';
 import { CALIBRATION_METHODS, int8Graph, type CalibrationMethod } from '../graph/quant.js';
-import { toGraph, stepGraph } from '../models/registry.js';
-import { isVideoModel } from '../models/vsr.js';
 
 export const quantizeCmd: Command = {
   summary: 'int8 post-training quantization of a model, calibrated on a folder of images or clips',
@@ -69,47 +67,41 @@ options:
     for (const d of qatDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
     // a zoo model, or a graph file (e.g. from mvsr compress)
-    const file = existsSync(spec) ? loadGraphFile(spec) : null;
-    if (file && 'quant' in file) throw new Error(`mvsr quantize: ${spec} is quantized already`);
-    const model = file ? null : resolveAnyModel(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
+    const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
+    if ('quant' in g) throw new Error(`mvsr quantize: ${spec} is quantized already`);
+    const video = g.meta.video !== undefined;
+    int8Graph(g); // an op with no integer form stops here, before the calibration data is read
+    const { samples, files } = await loadCalibrationData(v.calib, video, {
+      scale: g.meta.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
+      frames: intFlag('quantize', v.frames, 'frames'),
+    });
+    const bar = new Progress('calibrate', samples.length, video ? ' clips' : ' patches');
+    const t0 = performance.now();
     try {
-      const g = file ?? (isVideoModel(model!) ? stepGraph(model!) : toGraph(model!));
-      const video = g.meta.video !== undefined;
-      int8Graph(g); // an op with no integer form stops here, before the calibration data is read
-      const { samples, files } = await loadCalibrationData(v.calib, video, {
-        scale: g.meta.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
-        frames: intFlag('quantize', v.frames, 'frames'),
+      let q = await calibrateGraph(g, samples, {
+        method, onSample: (i) => bar.update(i),
+        provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
       });
-      const bar = new Progress('calibrate', samples.length, video ? ' clips' : ' patches');
-      const t0 = performance.now();
-      try {
-        let q = await calibrateGraph(g, samples, {
-          method, onSample: (i) => bar.update(i),
-          provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
+      if (qatIters !== undefined) {
+        if (video) throw new Error('mvsr quantize: --qat takes an image model; video step graphs are not trained with quantization yet');
+        const load = new Progress('qat: loading', 0, ' images');
+        let train: Progress | null = null, avg = 0;
+        q = await fineTuneGraph(q, {
+          dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
+          patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
+          onLoad: (d, t) => { load.setTotal(t); load.update(d); },
+          onStep: (it, loss) => {
+            train ??= new Progress('qat', qatIters, ' it');
+            avg = it === 1 ? loss : 0.98 * avg + 0.02 * loss;
+            train.update(it, `L1 ${avg.toFixed(5)}`);
+          },
         });
-        if (qatIters !== undefined) {
-          if (video) throw new Error('mvsr quantize: --qat takes an image model; video step graphs are not trained with quantization yet');
-          const load = new Progress('qat: loading', 0, ' images');
-          let train: Progress | null = null, avg = 0;
-          q = await fineTuneGraph(q, {
-            dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
-            patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
-            onLoad: (d, t) => { load.setTotal(t); load.update(d); },
-            onStep: (it, loss) => {
-              train ??= new Progress('qat', qatIters, ' it');
-              avg = it === 1 ? loss : 0.98 * avg + 0.02 * loss;
-              train.update(it, `L1 ${avg.toFixed(5)}`);
-            },
-          });
-        }
-        saveGraphFile(v.output, q);
-        process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-      } finally {
-        for (const s of samples) for (const t of s.frames) t.dispose();
       }
-      return 0;
+      saveGraphFile(v.output, q);
+      process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     } finally {
-      model?.dispose();
+      for (const s of samples) for (const t of s.frames) t.dispose();
     }
+    return 0;
   },
 };

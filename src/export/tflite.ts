@@ -15,14 +15,12 @@ import { inferShapes, inferChannels } from '../graph/shapes.js';
 import { optimizeGraph, useCounts } from '../graph/passes.js';
 import { toFloat16Array } from './onnx-builder.js';
 import {
-  type QParams, type QuantGraph, validateQuant, quantizeSymmetric, quantizeBias, quantizeValue,
+  type QParams, type QuantGraph, UINT8_PIXELS, validateQuant, quantizeWeight, quantizeBias, quantizeValue,
 } from '../graph/quant.js';
 
 /** Input and output types of an int8 model: float32 (QUANTIZE / DEQUANTIZE inside), int8, or uint8 0-255 pixels. */
 export type TfliteIo = 'float32' | 'int8' | 'uint8';
 export const TFLITE_IO: readonly TfliteIo[] = ['float32', 'int8', 'uint8'];
-/** uint8 pixel tensors: 0..255 is 0..1. */
-export const UINT8_PIXELS: QParams = { scale: Math.fround(1 / 255), zeroPoint: 0 };
 
 export interface TfliteExportOptions {
   /** Float16 weights, each followed by a DEQUANTIZE to float32 (inputs, outputs and arithmetic stay float32). */
@@ -247,7 +245,9 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     let y: number;
     switch (n.op) {
       case 'conv': {
-        const w = weightOf(g, n, n.weight), K = n.kernel, order = permuted.get(n.id);
+        const w0 = weightOf(g, n, n.weight), K = n.kernel, order = permuted.get(n.id);
+        // int8: the values quantizeWeight gives (the ones mvsr's integer inference uses), laid out as the floats are
+        const w: GraphWeight = quant ? { shape: w0.shape, data: Float32Array.from(quantizeWeight(w0, quant.weights[n.weight]!)) } : w0;
         const Cout = w.shape[0]!;
         if (n.padding * 2 !== K - 1) throw graphError(g, n, `padding ${n.padding} with kernel ${K} is not TFLite's SAME padding`);
         const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
@@ -259,13 +259,9 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         const b = scales
           ? m.tensor(bname, [Cout], TensorType.INT32, bytesOf(quantizeBias(Float32Array.from(reorder(bias)), Cout, inScale, scales)), { scale: scales.map((sc) => Math.fround(inScale * sc)), zeroPoint: scales.map(() => 0), dim: 0 })
           : m.float(bname, [Cout], reorder(bias));
-        const weight = (shape4: number[], values: Float32Array, dim: number): number => {
-          if (!scales) return m.float(wname, shape4, values);
-          // values are in the layout shape4 with the channel on `dim`: quantize channel by channel
-          const q = new Int8Array(values.length), C = shape4[dim]!, inner = shape4.slice(dim + 1).reduce((x, y) => x * y, 1);
-          for (let i = 0; i < values.length; i++) q[i] = quantizeSymmetric(values[i]!, scales[Math.floor(i / inner) % C]!);
-          return m.tensor(wname, shape4, TensorType.INT8, bytesOf(q), { scale: scales, zeroPoint: scales.map(() => 0), dim });
-        };
+        const weight = (shape4: number[], values: Float32Array, dim: number): number => (scales
+          ? m.tensor(wname, shape4, TensorType.INT8, bytesOf(Int8Array.from(values)), { scale: scales, zeroPoint: scales.map(() => 0), dim })
+          : m.float(wname, shape4, values));
         const fuseRelu = n.act?.kind === 'relu';
         const out = n.act && !fuseRelu ? m.tensor(`${n.id}.conv`, shape) : (y = act8(n.id, shape, n.id));
         if (n.groups === 1) {

@@ -35,6 +35,14 @@ export const TANH_QPARAMS: QParams = { scale: 1 / 128, zeroPoint: 0 };
 export const SIGMOID_QPARAMS: QParams = { scale: 1 / 256, zeroPoint: -128 };
 /** Graph inputs are pixels in [0, 1]: 0..255 in uint8 is -128..127 in int8 at the same scale. */
 export const PIXEL_QPARAMS: QParams = { scale: Math.fround(1 / 255), zeroPoint: -128 };
+/** uint8 pixel tensors (a model with uint8 input and output): 0..255 is 0..1. */
+export const UINT8_PIXELS: QParams = { scale: Math.fround(1 / 255), zeroPoint: 0 };
+
+/** lrintf / nearbyint: to nearest, halves to even (Math.round rounds them up). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
 
 /** C's round (TfLiteRound): halves away from zero. */
 export function roundHalfAway(x: number): number {
@@ -70,7 +78,7 @@ export function weightScales(w: GraphWeight): number[] {
 }
 
 /** A weight value in symmetric int8 at `scale` ([-127, 127]). */
-export function quantizeSymmetric(v: number, scale: number): number {
+function quantizeSymmetric(v: number, scale: number): number {
   return clampInt(roundHalfAway(v / scale), -127, 127);
 }
 
@@ -152,9 +160,7 @@ export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shi
  * from it by one step on about 0.2% of a conv's outputs, which compounds over a network's depth.
  */
 export function requantizeFp32(acc: number, scale: number): number {
-  const v = Math.fround(Math.fround(acc) * scale);
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r; // Math.round rounds halves up: make them even
+  return roundHalfEven(Math.fround(Math.fround(acc) * scale));
 }
 
 /** The float32 requantization scale of a conv channel: input scale x weight scale / output scale, in float32 steps. */

@@ -6,27 +6,21 @@
 // computes otherwise, mvsr follows it: conv requantization by a float32 scale (round to even),
 // int8 -> int8 requantize by an 8-bit multiplier, bilinear resize with 11-bit weights. Measured
 // against LiteRT.js, every tensor of the zoo's int8 graphs then matches exactly except ADD (about
-// 1 value in 10^4 one step off). Plain JavaScript (the WASM int8 kernels are the speed issue's).
-// Browser-safe.
+// 1 value in 10^4 one step off). Groups-1 convs run on a WASM kernel (kernels/conv8.ts) when the
+// engine is up, the rest as JavaScript loops, which also serve as the conv's reference. Browser-safe.
 import { Tensor } from '../tensor/tensor.js';
 import { engine, type Engine } from '../tensor/engine.js';
 import { type Graph, type GraphNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
 import { inferShapes, type NodeShape } from '../graph/shapes.js';
 import {
   type QParams, type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeMultiplier, multiplyByQuantizedMultiplier,
-  srdhm, roundingDivideByPOT, quantizeValue, roundHalfAway, requantizeFp32, convScale, INT8_MIN, INT8_MAX,
+  srdhm, roundingDivideByPOT, quantizeValue, roundHalfAway, roundHalfEven, requantizeFp32, convScale, INT8_MIN, INT8_MAX,
 } from '../graph/quant.js';
 
 /** An int8 NHWC tensor (batch 1) with its quantization. */
 export interface Int8Tensor { h: number; w: number; c: number; data: Int8Array; q: QParams }
 
 const sat8 = (v: number): number => (v < INT8_MIN ? INT8_MIN : v > INT8_MAX ? INT8_MAX : v);
-
-/** lrintf: to nearest, ties to even. */
-const rint = (v: number): number => {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-};
 
 /**
  * int8 -> int8 requantization as XNNPACK's convert does it (TFLite's CPU path for QUANTIZE
@@ -36,7 +30,7 @@ const rint = (v: number): number => {
 export function requantizeInt8(src: Int8Array, from: QParams, to: QParams): Int8Array {
   const ratio = Math.fround(from.scale / to.scale);
   if (!(ratio >= 2 ** -8 && ratio <= 2 ** 7)) return requantize(src, from, to) as Int8Array;
-  const m = rint(256 * ratio), bias = to.zeroPoint * 256 - m * from.zeroPoint + 128, out = new Int8Array(src.length);
+  const m = roundHalfEven(256 * ratio), bias = to.zeroPoint * 256 - m * from.zeroPoint + 128, out = new Int8Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = sat8(Math.floor((bias + src[i]! * m) / 256));
   return out;
 }
@@ -55,9 +49,6 @@ export function requantize(src: ArrayLike<number>, from: QParams, to: QParams, l
   }
   return out;
 }
-
-/** The uint8 pixel tensor parameters (0..255 is 0..1) of a model with uint8 input and output. */
-export const UINT8_PIXELS: QParams = { scale: Math.fround(1 / 255), zeroPoint: 0 };
 
 type Exec = (ins: Int8Tensor[]) => Int8Tensor;
 
@@ -235,7 +226,7 @@ function resizeBilinearInt8(x: Int8Tensor, Ho: number, Wo: number): Int8Array {
       const p = Math.min(Math.max(f(f(i * scale) + offset), 0), size - 1);
       lo[i] = Math.trunc(p);
       hi[i] = Math.min(lo[i]! + 1, size - 1);
-      a[i] = rint(f(p - lo[i]!) * 2048);
+      a[i] = roundHalfEven(f(p - lo[i]!) * 2048);
     }
     return { lo, hi, a };
   };
