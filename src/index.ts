@@ -13,6 +13,7 @@ export {
 } from './models/registry.js';
 export { createBackend, registerBackend, listBackends, type Backend, type BackendCalibration, type CreateBackendOptions } from './runtime/backend.js';
 export { compileGraph, runGraph, type CompiledGraph } from './runtime/wasm.js';
+export { compileWebGpu, gpuDevice, setGpuSource } from './runtime/webgpu/backend.js';
 export { VideoStream, type StepGraphSource } from './runtime/video.js';
 export { forwardClip, windowFrames, windowIndices, isVideoModel, type VideoSRModel, type VideoState } from './models/vsr.js';
 export { VideoUpscaler, type VideoCallOptions } from './api/video.js';

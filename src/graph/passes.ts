@@ -2,7 +2,7 @@
 // into the convs before them (one moves above a pixel shuffle to get there), and a channel slice
 // of a conv becomes a conv computing just those channels. Each pass returns a new graph that
 // computes the same function.
-import { type Graph, type GraphNode, type ActNode, type GraphWeight, usedWeights, validateGraph } from './ir.js';
+import { type Graph, type GraphNode, type ActNode, type Act, type ConvNode, type DepthToSpaceNode, type GraphWeight, usedWeights, validateGraph } from './ir.js';
 
 /** How many times each node's output is read (an input listed twice counts twice). */
 export function useCounts(g: Graph): Map<string, number> {
@@ -133,4 +133,74 @@ export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
 export function optimizeGraph(g: Graph): Graph {
   validateGraph(g);
   return fuseConvActivations(foldChannelSlices(fuseConvActivations(hoistActivationsAboveDepthToSpace(g))));
+}
+
+/** A conv [+ residual] [+ activation] + depthToSpace that a runtime runs as one fused kernel. */
+export interface FusedTail {
+  depthToSpace: DepthToSpaceNode;
+  conv: ConvNode;
+  /** The activation applied after the residual (the conv's own when there is no separate act). */
+  act: Act | undefined;
+  /** The residual added to the conv's output: its source value and, per conv output channel, the source channel. */
+  residual: { src: string; map: number[] } | null;
+  /** Ids of the nodes the fused kernel computes (the act, add and conv). */
+  absorbed: string[];
+}
+
+const identity = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Where a residual's channels come from: concat of slices of one source (or the source itself). */
+function residualMap(r: GraphNode, byId: Map<string, GraphNode>, channels: Map<string, number>): { src: string; map: number[] } {
+  if (r.op === 'concat') {
+    let src: string | null = null;
+    const map: number[] = [];
+    for (const i of r.inputs) {
+      const p = byId.get(i)!;
+      const [s, lo, hi] = p.op === 'slice' ? [p.inputs[0]!, p.start, p.end] : [p.id, 0, channels.get(p.id)!];
+      if (src !== null && s !== src) return { src: r.id, map: identity(channels.get(r.id)!) };
+      src = s;
+      for (let c = lo; c < hi; c++) map.push(c);
+    }
+    return { src: src!, map };
+  }
+  return { src: r.id, map: identity(channels.get(r.id)!) };
+}
+
+/**
+ * The fusable tails of an optimized graph, by depthToSpace id: depthToSpace over [act](conv
+ * [+ residual]) where every absorbed value has no other reader and the conv has groups 1.
+ * `channels` is inferChannels(g).
+ */
+export function fusedTails(g: Graph, channels: Map<string, number>): Map<string, FusedTail> {
+  const uses = useCounts(g);
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const single = (id: string): GraphNode | null => (uses.get(id) === 1 ? byId.get(id)! : null);
+  const tails = new Map<string, FusedTail>();
+  for (const d of g.nodes) {
+    if (d.op !== 'depthToSpace') continue;
+    let n = single(d.inputs[0]!);
+    const absorbed: string[] = [];
+    let act: Act | undefined;
+    if (n?.op === 'act') {
+      act = n.act;
+      absorbed.push(n.id);
+      n = single(n.inputs[0]!);
+    }
+    let residual: FusedTail['residual'] = null;
+    if (n?.op === 'add') {
+      const [a, b] = n.inputs as [string, string];
+      const ca = single(a), cb = a === b ? null : single(b);
+      const conv = ca?.op === 'conv' && !ca.act ? ca : cb?.op === 'conv' && !cb.act ? cb : null;
+      if (!conv) continue;
+      absorbed.push(n.id);
+      residual = residualMap(byId.get(conv.id === a ? b : a)!, byId, channels);
+      n = conv;
+    } else if (act && n?.op === 'conv' && n.act) {
+      continue; // act(conv with its own act): two activations
+    }
+    if (n?.op !== 'conv' || n.groups !== 1) continue;
+    absorbed.push(n.id);
+    tails.set(d.id, { depthToSpace: d, conv: n, act: act ?? n.act, residual, absorbed });
+  }
+  return tails;
 }

@@ -12,11 +12,11 @@ import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import {
-  type Graph, type GraphNode, type ConvNode, type Act, type DepthToSpaceNode,
+  type Graph, type ConvNode, type Act,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
-import { optimizeGraph, useCounts } from '../graph/passes.js';
+import { optimizeGraph, fusedTails, type FusedTail } from '../graph/passes.js';
 
 // ---- plan ------------------------------------------------------------------------------------
 
@@ -48,25 +48,6 @@ export interface CompiledGraph {
   dispose(): void;
 }
 
-/** Where a residual's channels come from: concat of slices of one source (or the source itself). */
-function residualMap(r: GraphNode, byId: Map<string, GraphNode>, channels: Map<string, number>): { src: string; map: number[] } {
-  if (r.op === 'concat') {
-    let src: string | null = null;
-    const map: number[] = [];
-    for (const i of r.inputs) {
-      const p = byId.get(i)!;
-      const [s, lo, hi] = p.op === 'slice' ? [p.inputs[0]!, p.start, p.end] : [p.id, 0, channels.get(p.id)!];
-      if (src !== null && s !== src) return { src: r.id, map: identity(channels.get(r.id)!) };
-      src = s;
-      for (let c = lo; c < hi; c++) map.push(c);
-    }
-    return { src: src!, map };
-  }
-  return { src: r.id, map: identity(channels.get(r.id)!) };
-}
-
-const identity = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
 /**
  * Compile a graph for repeated runs: passes, a step list with fused kernels, weights uploaded
  * to the engine once. Channel consistency is checked here; sizes at each run.
@@ -78,7 +59,6 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   const fg = fuse ? optimizeGraph(g) : g;
   const channels = inferChannels(fg);
   const byId = new Map(fg.nodes.map((n) => [n.id, n]));
-  const uses = useCounts(fg);
   const tensors = new Map<string, Tensor>();
   const W = (name: string): Tensor => {
     let t = tensors.get(name);
@@ -114,43 +94,15 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, act });
   };
 
-  /** depthToSpace over [act](conv [+ residual]) as one conv2dDepthToSpace step, or null. */
-  const fusedTail = (d: DepthToSpaceNode): { step: Step; absorbed: string[] } | null => {
-    const single = (id: string): GraphNode | null => (uses.get(id) === 1 ? byId.get(id)! : null);
-    let n = single(d.inputs[0]!);
-    const absorbed: string[] = [];
-    let act: Act | undefined;
-    if (n?.op === 'act') {
-      act = n.act;
-      absorbed.push(n.id);
-      n = single(n.inputs[0]!);
-    }
-    let residual: { src: string; map: number[] } | null = null;
-    if (n?.op === 'add') {
-      const [a, b] = n.inputs as [string, string];
-      const ca = single(a), cb = a === b ? null : single(b);
-      const conv = ca?.op === 'conv' && !ca.act ? ca : cb?.op === 'conv' && !cb.act ? cb : null;
-      if (!conv) return null;
-      absorbed.push(n.id);
-      residual = residualMap(byId.get(conv.id === a ? b : a)!, byId, channels);
-      n = conv;
-    } else if (act && n?.op === 'conv' && n.act) {
-      return null; // act(conv with its own act): two activations
-    }
-    if (n?.op !== 'conv' || n.groups !== 1) return null;
-    const c = n;
-    act ??= c.act;
+  /** A fused tail (graph/passes.ts) as one conv2dDepthToSpace step. */
+  const tailStep = (t: FusedTail): Step => {
+    const { conv: c, depthToSpace: d, act, residual: res } = t;
     const fused = toActivation(act);
-    absorbed.push(c.id);
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
-    const res = residual;
     const label = `${c.id}${res ? `+residual(${res.src})` : ''}${act ? `+${act.kind}` : ''}+depthToSpace(${d.id})`;
     return {
-      absorbed,
-      step: {
-        id: d.id, label, inputs: res ? [c.inputs[0]!, res.src] : [c.inputs[0]!],
-        exec: ([x, r]) => conv2dDepthToSpace(x!, w, b, { scale: d.scale, order: d.order, residual: r, residualMap: res?.map }, { padding: c.padding, act: fused }),
-      },
+      id: d.id, label, inputs: res ? [c.inputs[0]!, res.src] : [c.inputs[0]!],
+      exec: ([x, r]) => conv2dDepthToSpace(x!, w, b, { scale: d.scale, order: d.order, residual: r, residualMap: res?.map }, { padding: c.padding, act: fused }),
     };
   };
 
@@ -158,11 +110,8 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   const absorbed = new Set<string>();
   const tails = new Map<string, Step>();
   if (fuse) {
-    for (const n of fg.nodes) {
-      if (n.op !== 'depthToSpace') continue;
-      const t = fusedTail(n);
-      if (!t) continue;
-      tails.set(n.id, t.step);
+    for (const [id, t] of fusedTails(fg, channels)) {
+      tails.set(id, tailStep(t));
       for (const a of t.absorbed) absorbed.add(a);
     }
   }

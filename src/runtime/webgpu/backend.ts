@@ -1,0 +1,380 @@
+// The 'webgpu' backend (browser-safe): a deploy graph (image graph or video step graph) compiled
+// to WGSL compute shaders (wgsl.ts) after the same IR passes and fused tails as the wasm runtime.
+// Per input size a plan holds the GPU buffers (reused once their last reader has run), the
+// pipelines (cached per device by shader source) and the bind groups; a run uploads the inputs,
+// encodes every dispatch in one compute pass, and reads the outputs back. The GPU comes from
+// navigator.gpu, or from the provider Node sets (webgpu.node.ts: the `webgpu` npm package).
+import { Tensor } from '../../tensor/tensor.js';
+import { ensureEngine } from '../../tensor/engine.js';
+import { type Graph, type GraphNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../../graph/ir.js';
+import { inferChannels, inferShapes, type NodeShape } from '../../graph/shapes.js';
+import { optimizeGraph, fusedTails, type FusedTail } from '../../graph/passes.js';
+import { interpolateMatrix, type ResampleMatrix } from '../../tensor/ops/resize.js';
+import { matlabResampleMatrix } from '../../tensor/ops/matlabResize.js';
+import { registerBackend, type Backend } from '../backend.js';
+import { namedInputs, runOneInput } from '../sized.js';
+import * as wgsl from './wgsl.js';
+
+// WebGPU's numeric flags (GPUBufferUsage, GPUMapMode), so that no global is needed in Node
+const STORAGE = 0x80, COPY_SRC = 0x04, COPY_DST = 0x08, MAP_READ = 0x01, MAP_MODE_READ = 0x1;
+
+type GpuSource = () => Promise<GPU | null>;
+let source: GpuSource = async () => (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? null;
+let device: Promise<GPUDevice> | null = null;
+
+/** Where the GPU comes from (Node: the `webgpu` package); resets the shared device. */
+export function setGpuSource(s: GpuSource): void {
+  source = s;
+  device = null;
+}
+
+/** The shared device (created on first use; a lost device is replaced on the next call). */
+export function gpuDevice(): Promise<GPUDevice> {
+  device ??= (async () => {
+    const gpu = await source();
+    if (!gpu) throw new Error('mvsr: webgpu: this runtime has no WebGPU (navigator.gpu is missing; in Node install the `webgpu` package)');
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new Error('mvsr: webgpu: no GPU adapter is available');
+    const limits = adapter.limits;
+    const d = await adapter.requestDevice({
+      requiredLimits: { maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize },
+    });
+    void d.lost.then(() => { device = null; });
+    return d;
+  })();
+  device.catch(() => { device = null; });
+  return device;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+function pipeline(d: GPUDevice, code: string): Promise<GPUComputePipeline> {
+  let m = pipelines.get(d);
+  if (!m) pipelines.set(d, (m = new Map()));
+  let p = m.get(code);
+  if (!p) {
+    p = d.createComputePipelineAsync({ layout: 'auto', compute: { module: d.createShaderModule({ code }), entryPoint: 'main' } });
+    m.set(code, p);
+    p.catch(() => m!.delete(code));
+  }
+  return p;
+}
+
+/** Weights packed for the kernels of wgsl.ts. */
+function vec4Blocks(values: ArrayLike<number>, C: number): Float32Array {
+  const out = new Float32Array(wgsl.blocks(C) * 4);
+  for (let c = 0; c < C; c++) out[c] = values[c]!;
+  return out;
+}
+
+/** OIHW [Cout, Cin, K, K] as mat4x4 per (tap, input block, output block), column j = input channel. */
+function packDense(w: Float32Array, Cout: number, Cin: number, K: number): Float32Array {
+  const CIB = wgsl.blocks(Cin), COB = wgsl.blocks(Cout);
+  const out = new Float32Array(K * K * CIB * COB * 16);
+  for (let co = 0; co < Cout; co++) {
+    for (let ci = 0; ci < Cin; ci++) {
+      for (let t = 0; t < K * K; t++) {
+        out[((t * CIB + (ci >> 2)) * COB + (co >> 2)) * 16 + (ci & 3) * 4 + (co & 3)] = w[(co * Cin + ci) * K * K + t]!;
+      }
+    }
+  }
+  return out;
+}
+
+function packDepthwise(w: Float32Array, C: number, K: number): Float32Array {
+  const CB = wgsl.blocks(C);
+  const out = new Float32Array(K * K * CB * 4);
+  for (let c = 0; c < C; c++) for (let t = 0; t < K * K; t++) out[(t * CB + (c >> 2)) * 4 + (c & 3)] = w[c * K * K + t]!;
+  return out;
+}
+
+interface Dispatch {
+  node: GraphNode;
+  code: string;
+  grid: wgsl.Grid;
+  /** Bindings in order: value ids (activations) or constant buffers. */
+  binds: (string | GPUBuffer)[];
+}
+
+interface Plan {
+  N: number;
+  H: number;
+  W: number;
+  inputs: Map<string, GPUBuffer>;
+  outputs: { id: string; buffer: GPUBuffer; staging: GPUBuffer; shape: NodeShape }[];
+  passes: { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: wgsl.Grid }[];
+  buffers: GPUBuffer[];
+  /** Runs on this plan, one after another (the staging buffers are shared). */
+  queue: Promise<unknown>;
+}
+
+const bytesOf = (N: number, s: NodeShape): number => Math.max(16, N * s[0] * s[1] * wgsl.blocks(s[2]) * 16);
+
+/** Compile `g` for WebGPU on `d`: the IR passes and fused tails now, a plan per input size on first use. */
+export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Graph; plan: string[]; runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>; dispose(): void }> {
+  const original = g;
+  const fg = optimizeGraph(g);
+  const channels = inferChannels(fg);
+  const tails = fusedTails(fg, channels);
+  const absorbed = new Set<string>();
+  for (const t of tails.values()) for (const a of t.absorbed) absorbed.add(a);
+  const byId = new Map(fg.nodes.map((n) => [n.id, n]));
+  for (const n of fg.nodes) {
+    if (n.op === 'estimateShift' || n.op === 'translate') throw graphError(original, n, `the webgpu backend has no ${n.op} kernel yet; run this graph on the wasm backend`);
+  }
+  // the steps that produce what the outputs need (a fused tail reads its residual's source directly)
+  type Step = { id: string; node: GraphNode; inputs: string[]; tail?: FusedTail; label: string };
+  const all: Step[] = [];
+  for (const n of fg.nodes) {
+    if (n.op === 'input' || n.op === 'output' || absorbed.has(n.id)) continue;
+    const t = tails.get(n.id);
+    if (t) all.push({ id: n.id, node: n, tail: t, inputs: t.residual ? [t.conv.inputs[0]!, t.residual.src] : [t.conv.inputs[0]!], label: `${t.conv.id}${t.residual ? `+residual(${t.residual.src})` : ''}${t.act ? `+${t.act.kind}` : ''}+depthToSpace(${n.id})` });
+    else all.push({ id: n.id, node: n, inputs: n.inputs, label: `${n.op}(${n.id})${n.op === 'conv' && n.act ? `+${n.act.kind}` : ''}` });
+  }
+  const outs = graphOutputs(fg), ins = graphInputs(fg);
+  const needed = new Set(outs.map((o) => o.inputs[0]!));
+  const steps: Step[] = [];
+  for (let i = all.length - 1; i >= 0; i--) {
+    const s = all[i]!;
+    if (!needed.has(s.id)) continue;
+    for (const x of s.inputs) needed.add(x);
+    steps.unshift(s);
+  }
+
+  const constants: GPUBuffer[] = [];
+  const upload = (data: Float32Array | Int32Array): GPUBuffer => {
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const b = d.createBuffer({ size, usage: STORAGE | COPY_DST, mappedAtCreation: true });
+    new (data instanceof Int32Array ? Int32Array : Float32Array)(b.getMappedRange()).set(data);
+    b.unmap();
+    constants.push(b);
+    return b;
+  };
+  const weightCache = new Map<string, GPUBuffer>();
+  const weightBuffer = (key: string, make: () => Float32Array): GPUBuffer => {
+    let b = weightCache.get(key);
+    if (!b) weightCache.set(key, (b = upload(make())));
+    return b;
+  };
+  const biasOf = (n: GraphNode, bias: string | null, C: number): GPUBuffer =>
+    weightBuffer(`bias:${bias}:${C}`, () => vec4Blocks(bias === null ? new Float32Array(C) : weightOf(fg, n, bias).data, C));
+  const alphaOf = (n: GraphNode, a: Act | undefined, C: number): GPUBuffer[] => {
+    if (a?.kind !== 'prelu') return [];
+    const w = weightOf(fg, n, a.alpha).data;
+    return [weightBuffer(`alpha:${a.alpha}:${C}`, () => vec4Blocks(w.length === 1 ? new Float32Array(C).fill(w[0]!) : w, C))];
+  };
+
+  /** The dispatches of one step at this size. */
+  const dispatches = (s: Step, N: number, shapes: Map<string, NodeShape>): Dispatch[] => {
+    const n = s.node, out = shapes.get(s.id)!, inp = shapes.get(s.inputs[0]!)!;
+    const [H, W] = inp;
+    if (s.tail) {
+      const { conv: c, residual, act } = s.tail;
+      const Cout = channels.get(c.id)!, Cin = channels.get(c.inputs[0]!)!;
+      const spec = wgsl.convDense({
+        N, H, W, Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
+        tail: { scale: s.tail.depthToSpace.scale, order: s.tail.depthToSpace.order, residualMap: residual?.map ?? null, residualChannels: residual ? channels.get(residual.src)! : 0 },
+      });
+      const w = weightBuffer(`dense:${c.weight}`, () => packDense(weightOf(fg, c, c.weight).data, Cout, Cin, c.kernel));
+      return [{ node: n, ...spec, binds: [s.inputs[0]!, w, biasOf(c, c.bias, Cout), s.id, ...alphaOf(c, act, Cout), ...(residual ? [residual.src] : [])] }];
+    }
+    switch (n.op) {
+      case 'conv': {
+        const Cout = out[2], Cin = inp[2];
+        const base = { N, H, W, Cin, Cout, K: n.kernel, padding: n.padding, groups: n.groups, act: n.act, coPerThread: 4 };
+        const wd = weightOf(fg, n, n.weight).data;
+        let spec: { code: string; grid: wgsl.Grid }, w: GPUBuffer;
+        if (n.groups === 1) {
+          spec = wgsl.convDense(base);
+          w = weightBuffer(`dense:${n.weight}`, () => packDense(wd, Cout, Cin, n.kernel));
+        } else if (n.groups === Cin && Cout === Cin) {
+          spec = wgsl.convDepthwise(base);
+          w = weightBuffer(`dw:${n.weight}`, () => packDepthwise(wd, Cout, n.kernel));
+        } else {
+          spec = wgsl.convGrouped(base);
+          w = weightBuffer(`raw:${n.weight}`, () => wd);
+        }
+        return [{ node: n, ...spec, binds: [s.inputs[0]!, w, biasOf(n, n.bias, Cout), s.id, ...alphaOf(n, n.act, Cout)] }];
+      }
+      case 'convTranspose': {
+        const spec = wgsl.convTranspose({ N, H, W, Ho: out[0], Wo: out[1], Cin: inp[2], Cout: out[2], K: n.kernel, stride: n.stride, padding: n.padding });
+        return [{ node: n, ...spec, binds: [s.inputs[0]!, weightBuffer(`raw:${n.weight}`, () => weightOf(fg, n, n.weight).data), biasOf(n, n.bias, out[2]), s.id] }];
+      }
+      case 'act': return [{ node: n, ...wgsl.pointwise('act', N, H, W, out[2], n.act), binds: [s.inputs[0]!, s.id, ...alphaOf(n, n.act, out[2])] }];
+      case 'add': case 'mul': return [{ node: n, ...wgsl.pointwise(n.op, N, H, W, out[2]), binds: [n.inputs[0]!, n.inputs[1]!, s.id] }];
+      case 'slice': return [{ node: n, ...wgsl.copyChannels(N, H, W, inp[2], n.start, n.end - n.start, out[2], 0), binds: [s.inputs[0]!, s.id] }];
+      case 'concat': {
+        let to = 0;
+        return n.inputs.map((id) => {
+          const C = shapes.get(id)![2];
+          const dsp = { node: n, ...wgsl.copyChannels(N, H, W, C, 0, C, out[2], to), binds: [id, s.id] };
+          to += C;
+          return dsp;
+        });
+      }
+      case 'depthToSpace': case 'spaceToDepth':
+        return [{ node: n, ...wgsl.pixelShuffle(n.op, N, out[0], out[1], out[2], inp[2], n.scale, n.order), binds: [s.inputs[0]!, s.id] }];
+      case 'resize': {
+        const mat = (i: number, o: number): ResampleMatrix => (n.mode === 'matlabBicubic' ? matlabResampleMatrix(i, o, n.scale) : interpolateMatrix(i, o, n.mode));
+        const csr = (m: ResampleMatrix): GPUBuffer[] => [upload(m.rowPtr), upload(m.col), upload(Float32Array.from(m.weight))];
+        const mid = `${s.id}#rows`;
+        shapes.set(mid, [out[0], W, out[2]]);
+        return [
+          { node: n, ...wgsl.resamplePass('H', N, H, W, out[0], W, out[2]), binds: [s.inputs[0]!, ...csr(mat(H, out[0])), mid] },
+          { node: n, ...wgsl.resamplePass('W', N, out[0], W, out[0], out[1], out[2]), binds: [mid, ...csr(mat(W, out[1])), s.id] },
+        ];
+      }
+      default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);
+    }
+  };
+
+  const plans = new Map<string, Promise<Plan>>();
+  const MAX_PLANS = 4;
+
+  const makePlan = async (N: number, H: number, W: number, shapes: Map<string, NodeShape>): Promise<Plan> => {
+    const buffers: GPUBuffer[] = [];
+    const free = new Map<number, GPUBuffer[]>();
+    const newBuffer = (size: number, usage: number): GPUBuffer => {
+      const b = d.createBuffer({ size, usage });
+      buffers.push(b);
+      return b;
+    };
+    const take = (size: number): GPUBuffer => free.get(size)?.pop() ?? newBuffer(size, STORAGE | COPY_SRC | COPY_DST);
+    const values = new Map<string, GPUBuffer>();
+    const inputs = new Map<string, GPUBuffer>();
+    for (const i of ins) {
+      const b = newBuffer(bytesOf(N, shapes.get(i.id)!), STORAGE | COPY_DST | COPY_SRC);
+      inputs.set(i.id, b);
+      values.set(i.id, b);
+    }
+    // readers left per value; the outputs' sources are never released
+    const left = new Map<string, number>();
+    const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes));
+    all.forEach((ds) => ds.forEach((dsp) => dsp.binds.forEach((v) => { if (typeof v === 'string') left.set(v, (left.get(v) ?? 0) + 1); })));
+    for (const o of outs) left.set(o.inputs[0]!, Infinity);
+    const passes: Plan['passes'] = [];
+    for (const ds of all) {
+      for (const dsp of ds) {
+        const bufs = dsp.binds.map((v) => {
+          if (typeof v !== 'string') return v;
+          let b = values.get(v);
+          if (!b) values.set(v, (b = take(bytesOf(N, shapes.get(v)!))));
+          return b;
+        });
+        let p: GPUComputePipeline;
+        try {
+          p = await pipeline(d, dsp.code);
+        } catch (e) {
+          throw graphError(original, dsp.node, `webgpu: the shader did not compile: ${(e as Error).message}`);
+        }
+        d.pushErrorScope('validation');
+        const group = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+        const err = await d.popErrorScope();
+        if (err) throw graphError(original, dsp.node, `webgpu: ${err.message}`);
+        passes.push({ pipeline: p, group, grid: dsp.grid });
+        for (const v of dsp.binds) {
+          if (typeof v !== 'string') continue;
+          const k = left.get(v)! - 1;
+          left.set(v, k);
+          if (k === 0 && !inputs.has(v)) {
+            const b = values.get(v)!;
+            let l = free.get(b.size);
+            if (!l) free.set(b.size, (l = []));
+            l.push(b);
+          }
+        }
+      }
+    }
+    const outputs = outs.map((o) => {
+      const src = o.inputs[0]!, shape = shapes.get(src)!;
+      return { id: o.id, buffer: values.get(src)!, staging: newBuffer(bytesOf(N, shape), MAP_READ | COPY_DST), shape };
+    });
+    return { N, H, W, inputs, outputs, passes, buffers, queue: Promise.resolve() };
+  };
+
+  const planFor = (N: number, H: number, W: number): Promise<Plan> => {
+    const key = `${N}x${H}x${W}`;
+    let p = plans.get(key);
+    if (p) {
+      plans.delete(key);
+      plans.set(key, p);
+      return p;
+    }
+    p = makePlan(N, H, W, new Map(inferShapes(fg, H, W)));
+    plans.set(key, p);
+    p.catch(() => plans.delete(key));
+    while (plans.size > MAX_PLANS) {
+      const [oldest, q] = plans.entries().next().value as [string, Promise<Plan>];
+      plans.delete(oldest);
+      void q.then((old) => old.queue.then(() => old.buffers.forEach((b) => b.destroy())), () => undefined);
+    }
+    return p;
+  };
+
+  const runOn = async (plan: Plan, given: Record<string, Tensor>): Promise<Record<string, Tensor>> => {
+    for (const [id, buf] of plan.inputs) {
+      const x = given[id]!, C = x.shape[3]!, CB4 = wgsl.blocks(C) * 4, src = x.data, P = src.length / C;
+      const data = new Float32Array(P * CB4);
+      for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) data[p * CB4 + c] = src[p * C + c]!;
+      d.queue.writeBuffer(buf, 0, data);
+    }
+    const enc = d.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const p of plan.passes) {
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, p.group);
+      pass.dispatchWorkgroups(Math.ceil(p.grid.W / wgsl.WG), Math.ceil(p.grid.H / wgsl.WG), p.grid.Z);
+    }
+    pass.end();
+    for (const o of plan.outputs) enc.copyBufferToBuffer(o.buffer, 0, o.staging, 0, o.staging.size);
+    d.pushErrorScope('validation');
+    d.queue.submit([enc.finish()]);
+    const err = await d.popErrorScope();
+    if (err) throw graphError(original, null, `webgpu: ${err.message}`);
+    await Promise.all(plan.outputs.map((o) => o.staging.mapAsync(MAP_MODE_READ)));
+    const result: Record<string, Tensor> = {};
+    for (const o of plan.outputs) {
+      const [Ho, Wo, C] = o.shape, CB4 = wgsl.blocks(C) * 4;
+      const raw = new Float32Array(o.staging.getMappedRange());
+      const y = Tensor.empty([plan.N, Ho, Wo, C]), dst = y.data, P = plan.N * Ho * Wo;
+      for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[p * C + c] = raw[p * CB4 + c]!;
+      o.staging.unmap();
+      result[o.id] = y;
+    }
+    return result;
+  };
+
+  let disposed = false;
+  return {
+    graph: fg,
+    plan: steps.map((s) => s.label),
+    async runNamed(inputs) {
+      if (disposed) throw new Error('mvsr: webgpu backend used after dispose()');
+      const { N, H, W } = namedInputs(original, inputs);
+      const plan = await planFor(N, H, W);
+      const r = plan.queue.then(() => runOn(plan, inputs));
+      plan.queue = r.catch(() => undefined);
+      return r;
+    },
+    dispose() {
+      disposed = true;
+      const ps = [...plans.values()];
+      plans.clear();
+      for (const p of ps) void p.then((pl) => pl.queue.then(() => pl.buffers.forEach((b) => b.destroy())), () => undefined);
+      for (const b of constants) b.destroy();
+    },
+  };
+}
+
+registerBackend('webgpu', async (g) => {
+  await ensureEngine(); // tensors in and out live in the engine's memory
+  const d = await gpuDevice();
+  const c = await compileWebGpu(g, d);
+  const b: Backend = {
+    name: 'webgpu', threads: 1, graph: g, calibration: null,
+    run: (x) => runOneInput(g, x, c.runNamed),
+    runNamed: c.runNamed,
+    dispose: async () => c.dispose(),
+  };
+  return b;
+}, { auto: false });

@@ -1,0 +1,363 @@
+// WGSL compute shaders for the WebGPU backend, generated from TypeScript templates and
+// specialised by shape: every size, channel count, kernel size, group count and epilogue is a
+// constant in the source (the GPU compiler unrolls and folds), so one template covers every
+// case and no variant is written by hand.
+//
+// Layout: every tensor is NHWC with its channels padded to a multiple of 4 and stored as
+// array<vec4<f32>> (CB = ceil(C / 4) blocks per pixel); padded lanes hold finite values that the
+// packed weights multiply by zero. Every kernel runs one invocation per output (x, y) and
+// z = n * ZB + block, in 8x8 workgroups.
+import type { Act } from '../../graph/ir.js';
+
+export const WG = 8;
+
+export const blocks = (c: number): number => Math.ceil(c / 4);
+
+/** An f32 literal WGSL accepts (always with a decimal point or exponent). */
+export function f32(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`mvsr: webgpu: constant ${v} is not finite`);
+  const s = String(Math.fround(v));
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** The shape an invocation grid covers: output width, height and z = n * ZB + block. */
+export interface Grid { W: number; H: number; Z: number }
+
+const header = (g: Grid): string => `
+@compute @workgroup_size(${WG}, ${WG}, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= ${g.W}u || gid.y >= ${g.H}u || gid.z >= ${g.Z}u) { return; }
+  let ox = i32(gid.x);
+  let oy = i32(gid.y);
+  let oz = i32(gid.z);`;
+
+/** Activation applied to a vec4 `v` of channel block `cb` (prelu reads `alpha`, one vec4 per block). */
+export function actCode(a: Act | undefined, v: string, cb: string): string {
+  if (!a) return v;
+  switch (a.kind) {
+    case 'relu': return `max(${v}, vec4<f32>(0.0))`;
+    case 'leaky': return `select(${v} * ${f32(a.slope)}, ${v}, ${v} > vec4<f32>(0.0))`;
+    case 'prelu': return `select(${v} * alpha[${cb}], ${v}, ${v} > vec4<f32>(0.0))`;
+    case 'tanh': return `tanh_v(${v})`;
+    case 'sigmoid': return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;
+    case 'clamp': return `clamp(${v}, vec4<f32>(${f32(a.lo)}), vec4<f32>(${f32(a.hi)}))`;
+  }
+}
+
+// WGSL's tanh overflows to NaN for large |x| on some drivers (it is computed from exp):
+// saturate first (tanh(10) is 1 in float32).
+const TANH = `fn tanh_v(v: vec4<f32>) -> vec4<f32> { return tanh(clamp(v, vec4<f32>(-10.0), vec4<f32>(10.0))); }\n`;
+
+const actDecls = (a: Act | undefined, binding: number): string =>
+  (a?.kind === 'prelu' ? `@group(0) @binding(${binding}) var<storage, read> alpha: array<vec4<f32>>;\n` : '') + (a?.kind === 'tanh' ? TANH : '');
+
+/** Fused conv epilogue: residual add (channel map) and depth_to_space of the output. */
+export interface ConvTail {
+  /** HR factor; the conv's Cout = C * s * s. */
+  scale: number;
+  order: 'pytorch' | 'tf';
+  /** Residual source channel per conv output channel, or null for no residual. */
+  residualMap: number[] | null;
+  /** Channels of the residual source. */
+  residualChannels: number;
+}
+
+export interface ConvSpec {
+  N: number; H: number; W: number;
+  Cin: number; Cout: number; K: number; padding: number; groups: number;
+  act?: Act;
+  tail?: ConvTail;
+  /** Output channel blocks each invocation computes (groups 1, no tail). */
+  coPerThread: number;
+}
+
+/**
+ * Dense (groups 1) convolution, weights as mat4x4 per (tap, input block, output block), columns
+ * the 4 input channels: acc += w * x. Invocations cover (ox, oy, n * ZB + zb) with zb a group of
+ * coPerThread output blocks; bindings x, w, b, y [, alpha] [, residual].
+ */
+export function convDense(s: ConvSpec): { code: string; grid: Grid } {
+  const CIB = blocks(s.Cin), COB = blocks(s.Cout), T = s.tail ? 1 : Math.max(1, Math.min(s.coPerThread, COB));
+  const ZB = Math.ceil(COB / T);
+  const grid = { W: s.W, H: s.H, Z: s.N * ZB };
+  let bind = 4;
+  const alphaB = s.act?.kind === 'prelu' ? bind++ : -1;
+  const resB = s.tail?.residualMap ? bind++ : -1;
+  const out = s.tail ? 'array<f32>' : 'array<vec4<f32>>';
+  const decls = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<mat4x4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: ${out};
+${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage, read> res: array<f32>;\n` : ''}`;
+  const body: string[] = [];
+  body.push(`  let n = oz / ${ZB};
+  let cb0 = (oz % ${ZB}) * ${T};
+  var acc: array<vec4<f32>, ${T}>;
+  for (var t = 0; t < ${T}; t++) { acc[t] = b[min(cb0 + t, ${COB - 1})]; }
+  for (var ky = 0; ky < ${s.K}; ky++) {
+    let iy = oy + ky - ${s.padding};
+    if (iy < 0 || iy >= ${s.H}) { continue; }
+    for (var kx = 0; kx < ${s.K}; kx++) {
+      let ix = ox + kx - ${s.padding};
+      if (ix < 0 || ix >= ${s.W}) { continue; }
+      let xb = ((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB};
+      let wb = (ky * ${s.K} + kx) * ${CIB * COB};
+      for (var ci = 0; ci < ${CIB}; ci++) {
+        let xv = x[xb + ci];
+        for (var t = 0; t < ${T}; t++) {
+          acc[t] += w[wb + ci * ${COB} + min(cb0 + t, ${COB - 1})] * xv;
+        }
+      }
+    }
+  }`);
+  if (!s.tail) {
+    body.push(`  let yb = ((n * ${s.H} + oy) * ${s.W} + ox) * ${COB};
+  for (var t = 0; t < ${T}; t++) {
+    let cb = cb0 + t;
+    if (cb < ${COB}) {
+      let v = acc[t];
+      y[yb + cb] = ${actCode(s.act, 'v', 'cb')};
+    }
+  }`);
+  } else {
+    const { scale: sc, order } = s.tail;
+    const C = s.Cout / (sc * sc), CB = blocks(C);
+    // per conv output channel: residual channel, HR offset (dy, dx) and HR channel
+    const lanes: string[] = [];
+    if (s.tail.residualMap) body.push(`  let rb = ((n * ${s.H} + oy) * ${s.W} + ox) * ${blocks(s.tail.residualChannels) * 4};`);
+    body.push(`  var v = acc[0];`);
+    if (s.tail.residualMap) {
+      body.push(`  var r = vec4<f32>(0.0);`);
+      body.push(`  switch (cb0) {`);
+      for (let cb = 0; cb < blocks(s.Cout); cb++) {
+        const reads = [0, 1, 2, 3].filter((j) => cb * 4 + j < s.Cout).map((j) => `r[${j}] = res[rb + ${s.tail!.residualMap![cb * 4 + j]}];`);
+        body.push(`    case ${cb}: { ${reads.join(' ')} }`);
+      }
+      body.push(`    default: {}\n  }\n  v += r;`);
+    }
+    body.push(`  v = ${actCode(s.act, 'v', 'cb0')};`);
+    body.push(`  switch (cb0) {`);
+    for (let cb = 0; cb < blocks(s.Cout); cb++) {
+      lanes.length = 0;
+      for (let j = 0; j < 4 && cb * 4 + j < s.Cout; j++) {
+        const co = cb * 4 + j;
+        const [c, sub] = order === 'pytorch' ? [Math.floor(co / (sc * sc)), co % (sc * sc)] : [co % C, Math.floor(co / C)];
+        const dy = Math.floor(sub / sc), dx = sub % sc;
+        lanes.push(`y[((n * ${s.H * sc} + oy * ${sc} + ${dy}) * ${s.W * sc} + ox * ${sc} + ${dx}) * ${CB * 4} + ${c}] = v[${j}];`);
+      }
+      body.push(`    case ${cb}: { ${lanes.join(' ')} }`);
+    }
+    body.push(`    default: {}\n  }`);
+  }
+  return { code: `${decls}${header(grid)}\n${body.join('\n')}\n}\n`, grid };
+}
+
+/** Depthwise conv (groups == Cin == Cout): weights one vec4 per (tap, block); bindings x, w, b, y [, alpha]. */
+export function convDepthwise(s: ConvSpec): { code: string; grid: Grid } {
+  const CB = blocks(s.Cout);
+  const grid = { W: s.W, H: s.H, Z: s.N * CB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+${actDecls(s.act, 4)}${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  var v = b[cb];
+  for (var ky = 0; ky < ${s.K}; ky++) {
+    let iy = oy + ky - ${s.padding};
+    if (iy < 0 || iy >= ${s.H}) { continue; }
+    for (var kx = 0; kx < ${s.K}; kx++) {
+      let ix = ox + kx - ${s.padding};
+      if (ix < 0 || ix >= ${s.W}) { continue; }
+      v += w[(ky * ${s.K} + kx) * ${CB} + cb] * x[((n * ${s.H} + iy) * ${s.W} + ix) * ${CB} + cb];
+    }
+  }
+  y[((n * ${s.H} + oy) * ${s.W} + ox) * ${CB} + cb] = ${actCode(s.act, 'v', 'cb')};
+}
+`;
+  return { code, grid };
+}
+
+/**
+ * Any grouped conv, scalar: weights as PyTorch's [Cout][Cin/groups][K][K] floats, input read as
+ * floats; one invocation per output block. Bindings x, w, b, y [, alpha].
+ */
+export function convGrouped(s: ConvSpec): { code: string; grid: Grid } {
+  const CIB = blocks(s.Cin), COB = blocks(s.Cout), cig = s.Cin / s.groups, cog = s.Cout / s.groups;
+  const grid = { W: s.W, H: s.H, Z: s.N * COB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+${actDecls(s.act, 4)}${header(grid)}
+  let n = oz / ${COB};
+  let cb = oz % ${COB};
+  var v = b[cb];
+  for (var j = 0; j < 4; j++) {
+    let co = cb * 4 + j;
+    if (co >= ${s.Cout}) { break; }
+    let c0 = (co / ${cog}) * ${cig};
+    var s = 0.0;
+    for (var ky = 0; ky < ${s.K}; ky++) {
+      let iy = oy + ky - ${s.padding};
+      if (iy < 0 || iy >= ${s.H}) { continue; }
+      for (var kx = 0; kx < ${s.K}; kx++) {
+        let ix = ox + kx - ${s.padding};
+        if (ix < 0 || ix >= ${s.W}) { continue; }
+        let xb = ((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB * 4} + c0;
+        for (var ci = 0; ci < ${cig}; ci++) {
+          s += w[((co * ${cig} + ci) * ${s.K} + ky) * ${s.K} + kx] * x[xb + ci];
+        }
+      }
+    }
+    v[j] += s;
+  }
+  y[((n * ${s.H} + oy) * ${s.W} + ox) * ${COB} + cb] = ${actCode(s.act, 'v', 'cb')};
+}
+`;
+  return { code, grid };
+}
+
+export interface ConvTransposeSpec {
+  N: number; H: number; W: number; Ho: number; Wo: number;
+  Cin: number; Cout: number; K: number; stride: number; padding: number;
+}
+
+/** PyTorch ConvTranspose2d as a gather, scalar: weights [Cin][Cout][K][K]. Bindings x, w, b, y. */
+export function convTranspose(s: ConvTransposeSpec): { code: string; grid: Grid } {
+  const CIB = blocks(s.Cin), COB = blocks(s.Cout);
+  const grid = { W: s.Wo, H: s.Ho, Z: s.N * COB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${COB};
+  let cb = oz % ${COB};
+  var v = b[cb];
+  for (var ky = 0; ky < ${s.K}; ky++) {
+    let ty = oy + ${s.padding} - ky;
+    if (ty < 0 || ty % ${s.stride} != 0) { continue; }
+    let iy = ty / ${s.stride};
+    if (iy >= ${s.H}) { continue; }
+    for (var kx = 0; kx < ${s.K}; kx++) {
+      let tx = ox + ${s.padding} - kx;
+      if (tx < 0 || tx % ${s.stride} != 0) { continue; }
+      let ix = tx / ${s.stride};
+      if (ix >= ${s.W}) { continue; }
+      let xb = ((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB * 4};
+      for (var ci = 0; ci < ${s.Cin}; ci++) {
+        let xv = x[xb + ci];
+        for (var j = 0; j < 4; j++) {
+          let co = cb * 4 + j;
+          if (co < ${s.Cout}) { v[j] += xv * w[((ci * ${s.Cout} + co) * ${s.K} + ky) * ${s.K} + kx]; }
+        }
+      }
+    }
+  }
+  y[((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB} + cb] = v;
+}
+`;
+  return { code, grid };
+}
+
+/** Elementwise over blocks: an activation of one input, or add / mul of two. Bindings a [, b], y [, alpha]. */
+export function pointwise(kind: 'act' | 'add' | 'mul', N: number, H: number, W: number, C: number, act?: Act): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W, H, Z: N * CB };
+  const two = kind !== 'act';
+  const expr = kind === 'add' ? 'a[i] + b[i]' : kind === 'mul' ? 'a[i] * b[i]' : actCode(act, 'a[i]', 'cb');
+  const yb = two ? 2 : 1;
+  const code = `@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+${two ? '@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;\n' : ''}@group(0) @binding(${yb}) var<storage, read_write> y: array<vec4<f32>>;
+${kind === 'act' ? actDecls(act, yb + 1) : ''}${header(grid)}
+  let cb = oz % ${CB};
+  let i = ((oz / ${CB}) * ${H} + oy) * ${W * CB} + ox * ${CB} + cb;
+  y[i] = ${expr};
+}
+`;
+  return { code, grid };
+}
+
+/**
+ * Copy channels [from, from + count) of x (C channels) into channels [to, to + count) of y
+ * (Cy channels), same pixels. Grid over output blocks touched. Bindings x, y.
+ */
+export function copyChannels(N: number, H: number, W: number, C: number, from: number, count: number, Cy: number, to: number): { code: string; grid: Grid } {
+  const b0 = Math.floor(to / 4), b1 = blocks(to + count), nb = b1 - b0;
+  const grid = { W, H, Z: N * nb };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+${header(grid)}
+  let n = oz / ${nb};
+  let cb = ${b0} + oz % ${nb};
+  let p = (n * ${H} + oy) * ${W} + ox;
+  for (var j = 0; j < 4; j++) {
+    let c = cb * 4 + j;
+    if (c >= ${to} && c < ${to + count}) { y[p * ${blocks(Cy) * 4} + c] = x[p * ${blocks(C) * 4} + c - ${to - from}]; }
+  }
+}
+`;
+  return { code, grid };
+}
+
+/**
+ * depth_to_space (d2s: LR x, HR y) or space_to_depth (the inverse), as a gather over the
+ * output's blocks. Bindings x, y.
+ */
+export function pixelShuffle(kind: 'depthToSpace' | 'spaceToDepth', N: number, Ho: number, Wo: number, Co: number, Ci: number, s: number, order: 'pytorch' | 'tf'): { code: string; grid: Grid } {
+  const CB = blocks(Co), CIB4 = blocks(Ci) * 4, Hi = kind === 'depthToSpace' ? Ho / s : Ho * s, Wi = kind === 'depthToSpace' ? Wo / s : Wo * s;
+  const grid = { W: Wo, H: Ho, Z: N * CB };
+  // source pixel and channel of output channel c at (oy, ox)
+  const src = kind === 'depthToSpace'
+    ? `let iy = oy / ${s}; let ix = ox / ${s}; let sub = (oy % ${s}) * ${s} + ox % ${s};
+      let ci = ${order === 'pytorch' ? `c * ${s * s} + sub` : `sub * ${Co} + c`};`
+    : `let sub = ${order === 'pytorch' ? `c % ${s * s}` : `c / ${Ci}`}; let cc = ${order === 'pytorch' ? `c / ${s * s}` : `c % ${Ci}`};
+      let iy = oy * ${s} + sub / ${s}; let ix = ox * ${s} + sub % ${s}; let ci = cc;`;
+  const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  var v = vec4<f32>(0.0);
+  for (var j = 0; j < 4; j++) {
+    let c = cb * 4 + j;
+    if (c < ${Co}) {
+      ${src}
+      v[j] = x[((n * ${Hi} + iy) * ${Wi} + ix) * ${CIB4} + ci];
+    }
+  }
+  y[((n * ${Ho} + oy) * ${Wo} + ox) * ${CB} + cb] = v;
+}
+`;
+  return { code, grid };
+}
+
+/**
+ * One separable resampling pass by a CSR matrix (rows: output positions) along H or W.
+ * Bindings x, rowPtr (i32), col (i32), weight (f32), y.
+ */
+export function resamplePass(axis: 'H' | 'W', N: number, Hi: number, Wi: number, Ho: number, Wo: number, C: number): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W: Wo, H: Ho, Z: N * CB };
+  const d = axis === 'H' ? 'oy' : 'ox';
+  const at = axis === 'H' ? `((n * ${Hi} + i) * ${Wi} + ox)` : `((n * ${Hi} + oy) * ${Wi} + i)`;
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> rowPtr: array<i32>;
+@group(0) @binding(2) var<storage, read> col: array<i32>;
+@group(0) @binding(3) var<storage, read> wt: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  var v = vec4<f32>(0.0);
+  for (var k = rowPtr[${d}]; k < rowPtr[${d} + 1]; k++) {
+    let i = col[k];
+    v += wt[k] * x[${at} * ${CB} + cb];
+  }
+  y[((n * ${Ho} + oy) * ${Wo} + ox) * ${CB} + cb] = v;
+}
+`;
+  return { code, grid };
+}
