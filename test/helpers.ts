@@ -7,7 +7,7 @@ import { leaf, backward, clearTape, type Var } from '../src/autograd/var.js';
 import { type RT, mulberry32, randomRT, numericalGradient } from './ref/index.js';
 import type { Module } from '../src/nn/module.js';
 import { runGraph } from '../src/runtime/wasm.js';
-import type { Graph } from '../src/graph/ir.js';
+import { GraphBuilder, type Graph, type GraphWeight } from '../src/graph/ir.js';
 
 export { mulberry32, randomRT };
 
@@ -168,3 +168,53 @@ export function runGraphArray(g: Graph, x: { shape: number[]; data: Float32Array
     t.dispose();
   }
 }
+
+/** Seeded U(-a, a) weights of a shape. */
+export const w = (shape: number[], seed: number, a = 0.3): GraphWeight => {
+  const r = mulberry32(seed);
+  return { shape, data: Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => (2 * r() - 1) * a) };
+};
+
+/** Every op and activation the peers map: shared PReLU, depthwise, leaky, 1x1, mul, tanh, sigmoid, concat of slices, clamp, both resizes, TF-order depth_to_space, explicit padding. */
+export function everyOpGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'every_op', args: {}, scale: 2 });
+  const x = b.input(3);
+  const a = b.conv('c1', x, w([8, 3, 3, 3], 1), w([8], 2), { act: { kind: 'prelu', alpha: { shape: [1], data: Float32Array.of(0.2) } } });
+  let d = b.conv('dw', a, w([8, 1, 3, 3], 3), w([8], 4), { groups: 8 });
+  d = b.act('leaky', d, { kind: 'leaky', slope: 0.1 });
+  const e = b.conv('c2', d, w([8, 8, 1, 1], 5), null);
+  const t = b.act('tanh', b.mul('m', e, d), { kind: 'tanh' });
+  const s = b.act('sig', e, { kind: 'sigmoid' });
+  const c = b.act('clamp', b.concat('cat', [t, s, b.slice('x01', x, 0, 2)]), { kind: 'clamp', lo: -0.4, hi: 0.45 });
+  const r = b.add('sum', b.resize('rn', c, 2, 'nearest'), b.resize('rb', c, 2, 'bilinear'));
+  let q = b.conv('c3', r, w([12, 18, 3, 3], 6), w([12], 7), { act: { kind: 'relu' } });
+  q = b.conv('c4', q, w([12, 12, 3, 3], 8), w([12], 9), { padding: 2 }); // explicit padding: grows by 2
+  q = b.conv('c5', q, w([12, 12, 3, 3], 10), w([12], 11), { padding: 0 }); // and shrinks back
+  return b.output(b.depthToSpace('d2s', q, 2, 'tf'));
+}
+
+/** PyTorch pixel shuffles whose producer has other readers: tfjs must reorder channels with a gather. */
+export function sharedProducerGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'shared_producer', args: {}, scale: 2 });
+  const c = b.conv('c', b.input(3), w([12, 3, 3, 3], 21), w([12], 22));
+  const y1 = b.depthToSpace('ps1', c, 2);
+  const y2 = b.depthToSpace('ps2', b.act('relu', c, { kind: 'relu' }), 2);
+  return b.output(b.add('sum', y1, y2));
+}
+
+/** A pixel shuffle after conv + residual concat of input slices, with a PReLU per channel (the ECBSR tail, by hand). */
+export function residualTailGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'residual_tail', args: {}, scale: 3 });
+  const x = b.input(2);
+  const h = b.conv('h', x, w([8, 2, 3, 3], 31), w([8], 32), { act: { kind: 'prelu', alpha: w([8], 33) } });
+  const y = b.conv('last', h, w([18, 8, 3, 3], 34), w([18], 35));
+  const parts: string[] = [];
+  for (let c = 0; c < 2; c++) {
+    const sl = b.slice(`s${c}`, x, c, c + 1);
+    for (let j = 0; j < 9; j++) parts.push(sl);
+  }
+  return b.output(b.depthToSpace('ps', b.add('res', y, b.concat('rep', parts)), 3));
+}
+
+/** Hand-built graphs that exercise every op, fused and unfused tails (the peers' and backends' equivalence tests). */
+export const HAND: [string, () => Graph][] = [['every op', everyOpGraph], ['shared producer', sharedProducerGraph], ['residual tail', residualTailGraph]];

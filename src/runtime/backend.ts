@@ -33,6 +33,13 @@ export interface Backend {
   run(x: Tensor): Promise<Tensor>;
   /** Every input node's id to its tensor; returns a new tensor per output node id (inputs are not consumed). */
   runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /**
+   * Optional, for a video step graph with state: the state stays on the backend's side (a GPU
+   * buffer) from step to step. Only the frame inputs are given; the HR frame outputs come back.
+   */
+  runResident?(frames: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** Zero the resident state (a new clip). */
+  resetState?(): void;
   dispose(): Promise<void>;
 }
 

@@ -37,6 +37,8 @@ export class VideoStream {
   private pushed = 0;
   private next = 0;
   private state: Record<string, Tensor> | null = null;
+  /** The backend keeping the state itself (runResident), false when the stream carries it, null before the first step. */
+  private resident: Backend | false | null = null;
   private frameShape: readonly number[] | null = null;
   readonly meta: VideoStepMeta;
   readonly scale: number;
@@ -104,6 +106,8 @@ export class VideoStream {
   /** Start a new clip: drop held frames and the recurrent state. */
   reset(): void {
     for (const t of Object.values(this.state ?? {})) t.dispose();
+    this.resident = null;
+    for (const p of this.backends.values()) void p.then((b) => b.resetState?.(), () => undefined);
     for (const t of this.frames) t.dispose();
     this.state = null;
     this.frames = [];
@@ -137,12 +141,24 @@ export class VideoStream {
 
   private async step(count: number, ended: boolean): Promise<Tensor[]> {
     const b = await this.backendFor(count);
-    const m = stepMeta(b.graph), s = this.scale;
+    const m = stepMeta(b.graph);
     // indices into the clip as far as it is known: clamped at 0 and (when ended) at the last frame
     const idx = windowIndices(this.pushed, this.next, count, m.window);
     if (!ended && idx.at(-1)! !== this.next + count + m.window.future - 1) throw new Error('mvsr: video: internal: look-ahead not available');
     const inputs: Record<string, Tensor> = {};
     m.frames.forEach((id, i) => { inputs[id] = this.frames[idx[i]! - this.base]!; });
+    // a backend that keeps the state (on the GPU) does so when every step runs on it
+    this.resident ??= m.state.length > 0 && this.source.chunk === 1 && b.runResident !== undefined ? b : false;
+    if (this.resident === b) {
+      let r: Record<string, Tensor>;
+      try {
+        r = await b.runResident!(inputs);
+      } catch (e) {
+        this.reset();
+        throw e;
+      }
+      return this.finishStep(b, m, count, r);
+    }
     if (!this.state) {
       const [N, H, W] = this.frameShape as [number, number, number, number];
       this.state = {};
@@ -163,6 +179,12 @@ export class VideoStream {
       this.state[st.input]!.dispose();
       this.state[st.input] = r[st.output]!;
     }
+    return this.finishStep(b, m, count, r);
+  }
+
+  /** The HR frames of a step, checked; the look-behind no longer needed is dropped. */
+  private finishStep(b: Backend, m: VideoStepMeta, count: number, r: Record<string, Tensor>): Tensor[] {
+    const s = this.scale;
     const outs = m.outputs.map((id) => r[id]!);
     const [, H, W] = this.frameShape as [number, number, number, number];
     for (const y of outs) {

@@ -104,6 +104,10 @@ interface Plan {
   outputs: { id: string; buffer: GPUBuffer; staging: GPUBuffer; shape: NodeShape }[];
   passes: { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: wgsl.Grid }[];
   buffers: GPUBuffer[];
+  /** A video step graph's state: each output's buffer copied into its input's after a resident step. */
+  state: { input: string; output: string }[];
+  /** The state inputs must be zeroed before the next resident step (a new clip). */
+  clearState: boolean;
   /** Runs on this plan, one after another (the staging buffers are shared). */
   queue: Promise<unknown>;
 }
@@ -111,7 +115,21 @@ interface Plan {
 const bytesOf = (N: number, s: NodeShape): number => Math.max(16, N * s[0] * s[1] * wgsl.blocks(s[2]) * 16);
 
 /** Compile `g` for WebGPU on `d`: the IR passes and fused tails now, a plan per input size on first use. */
-export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Graph; plan: string[]; runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>; dispose(): void }> {
+export interface WebGpuProgram {
+  /** The graph after the IR passes. */
+  graph: Graph;
+  /** One label per step (fused tails as one). */
+  plan: string[];
+  /** Every input given; every output read back. */
+  runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** A video step with the state kept on the GPU: frames in, HR frames out (state outputs stay). */
+  runResident(frames: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** Zero the resident state before the next runResident (a new clip). */
+  resetState(): void;
+  dispose(): void;
+}
+
+export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgram> {
   const original = g;
   const fg = optimizeGraph(g);
   const channels = inferChannels(fg);
@@ -171,8 +189,9 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
     if (s.tail) {
       const { conv: c, residual, act } = s.tail;
       const Cout = channels.get(c.id)!, Cin = channels.get(c.inputs[0]!)!;
+      const co = shapes.get(c.id) ?? [H + 2 * c.padding - c.kernel + 1, W + 2 * c.padding - c.kernel + 1];
       const spec = wgsl.convDense({
-        N, H, W, Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
+        N, H, W, Ho: co[0]!, Wo: co[1]!, Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
         tail: { scale: s.tail.depthToSpace.scale, order: s.tail.depthToSpace.order, residualMap: residual?.map ?? null, residualChannels: residual ? channels.get(residual.src)! : 0 },
       });
       const w = weightBuffer(`dense:${c.weight}`, () => packDense(weightOf(fg, c, c.weight).data, Cout, Cin, c.kernel));
@@ -181,7 +200,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
     switch (n.op) {
       case 'conv': {
         const Cout = out[2], Cin = inp[2];
-        const base = { N, H, W, Cin, Cout, K: n.kernel, padding: n.padding, groups: n.groups, act: n.act, coPerThread: 4 };
+        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, groups: n.groups, act: n.act, coPerThread: 4 };
         const wd = weightOf(fg, n, n.weight).data;
         let spec: { code: string; grid: wgsl.Grid }, w: GPUBuffer;
         if (n.groups === 1) {
@@ -289,7 +308,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
       const src = o.inputs[0]!, shape = shapes.get(src)!;
       return { id: o.id, buffer: values.get(src)!, staging: newBuffer(bytesOf(N, shape), MAP_READ | COPY_DST), shape };
     });
-    return { N, H, W, inputs, outputs, passes, buffers, queue: Promise.resolve() };
+    return { N, H, W, inputs, outputs, passes, buffers, state: fg.meta.video?.state ?? [], clearState: true, queue: Promise.resolve() };
   };
 
   const planFor = (N: number, H: number, W: number): Promise<Plan> => {
@@ -311,14 +330,21 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
     return p;
   };
 
-  const runOn = async (plan: Plan, given: Record<string, Tensor>): Promise<Record<string, Tensor>> => {
+  /**
+   * One run. `resident`: the state inputs are not taken from `given` but kept on the GPU (zeros
+   * after a reset), and the state outputs are copied into them instead of being read back.
+   */
+  const runOn = async (plan: Plan, given: Record<string, Tensor>, resident: boolean): Promise<Record<string, Tensor>> => {
+    const stateIn = new Set(resident ? plan.state.map((s) => s.input) : []), stateOut = new Set(resident ? plan.state.map((s) => s.output) : []);
     for (const [id, buf] of plan.inputs) {
+      if (stateIn.has(id)) continue;
       const x = given[id]!, C = x.shape[3]!, CB4 = wgsl.blocks(C) * 4, src = x.data, P = src.length / C;
       const data = new Float32Array(P * CB4);
       for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) data[p * CB4 + c] = src[p * C + c]!;
       d.queue.writeBuffer(buf, 0, data);
     }
     const enc = d.createCommandEncoder();
+    if (resident && plan.clearState) for (const id of stateIn) enc.clearBuffer(plan.inputs.get(id)!);
     const pass = enc.beginComputePass();
     for (const p of plan.passes) {
       pass.setPipeline(p.pipeline);
@@ -326,14 +352,20 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
       pass.dispatchWorkgroups(Math.ceil(p.grid.W / wgsl.WG), Math.ceil(p.grid.H / wgsl.WG), p.grid.Z);
     }
     pass.end();
-    for (const o of plan.outputs) enc.copyBufferToBuffer(o.buffer, 0, o.staging, 0, o.staging.size);
+    const read = plan.outputs.filter((o) => !stateOut.has(o.id));
+    for (const o of read) enc.copyBufferToBuffer(o.buffer, 0, o.staging, 0, o.staging.size);
+    for (const st of resident ? plan.state : []) {
+      const src = plan.outputs.find((o) => o.id === st.output)!.buffer, dst = plan.inputs.get(st.input)!;
+      enc.copyBufferToBuffer(src, 0, dst, 0, dst.size);
+    }
     d.pushErrorScope('validation');
     d.queue.submit([enc.finish()]);
     const err = await d.popErrorScope();
     if (err) throw graphError(original, null, `webgpu: ${err.message}`);
-    await Promise.all(plan.outputs.map((o) => o.staging.mapAsync(MAP_MODE_READ)));
+    if (resident) plan.clearState = false;
+    await Promise.all(read.map((o) => o.staging.mapAsync(MAP_MODE_READ)));
     const result: Record<string, Tensor> = {};
-    for (const o of plan.outputs) {
+    for (const o of read) {
       const [Ho, Wo, C] = o.shape, CB4 = wgsl.blocks(C) * 4;
       const raw = new Float32Array(o.staging.getMappedRange());
       const y = Tensor.empty([plan.N, Ho, Wo, C]), dst = y.data, P = plan.N * Ho * Wo;
@@ -345,16 +377,28 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<{ graph: Gr
   };
 
   let disposed = false;
+  const run = async (inputs: Record<string, Tensor>, resident: boolean): Promise<Record<string, Tensor>> => {
+    if (disposed) throw new Error('mvsr: webgpu backend used after dispose()');
+    let N: number, H: number, W: number;
+    if (resident) {
+      // the state inputs are on the GPU: size the run from the frames
+      const f = graphInputs(original).find((n) => !(original.meta.video?.state ?? []).some((st) => st.input === n.id))!;
+      const x = inputs[f.id];
+      if (!x || x.shape.length !== 4) throw graphError(original, f, 'no frame tensor given for this input');
+      [N, H, W] = x.shape as [number, number, number];
+    } else ({ N, H, W } = namedInputs(original, inputs));
+    const plan = await planFor(N, H, W);
+    const r = plan.queue.then(() => runOn(plan, inputs, resident));
+    plan.queue = r.catch(() => undefined);
+    return r;
+  };
   return {
     graph: fg,
     plan: steps.map((s) => s.label),
-    async runNamed(inputs) {
-      if (disposed) throw new Error('mvsr: webgpu backend used after dispose()');
-      const { N, H, W } = namedInputs(original, inputs);
-      const plan = await planFor(N, H, W);
-      const r = plan.queue.then(() => runOn(plan, inputs));
-      plan.queue = r.catch(() => undefined);
-      return r;
+    runNamed: (inputs) => run(inputs, false),
+    runResident: (frames) => run(frames, true),
+    resetState() {
+      for (const p of plans.values()) void p.then((pl) => { pl.clearState = true; }, () => undefined);
     },
     dispose() {
       disposed = true;
@@ -374,6 +418,7 @@ registerBackend('webgpu', async (g) => {
     name: 'webgpu', threads: 1, graph: g, calibration: null,
     run: (x) => runOneInput(g, x, c.runNamed),
     runNamed: c.runNamed,
+    ...(g.meta.video?.state.length ? { runResident: c.runResident, resetState: () => c.resetState() } : {}),
     dispose: async () => c.dispose(),
   };
   return b;

@@ -63,7 +63,8 @@ export interface ConvTail {
 }
 
 export interface ConvSpec {
-  N: number; H: number; W: number;
+  /** Input size; the output is Ho x Wo (H + 2 padding - K + 1). */
+  N: number; H: number; W: number; Ho: number; Wo: number;
   Cin: number; Cout: number; K: number; padding: number; groups: number;
   act?: Act;
   tail?: ConvTail;
@@ -79,7 +80,7 @@ export interface ConvSpec {
 export function convDense(s: ConvSpec): { code: string; grid: Grid } {
   const CIB = blocks(s.Cin), COB = blocks(s.Cout), T = s.tail ? 1 : Math.max(1, Math.min(s.coPerThread, COB));
   const ZB = Math.ceil(COB / T);
-  const grid = { W: s.W, H: s.H, Z: s.N * ZB };
+  const grid = { W: s.Wo, H: s.Ho, Z: s.N * ZB };
   let bind = 4;
   const alphaB = s.act?.kind === 'prelu' ? bind++ : -1;
   const resB = s.tail?.residualMap ? bind++ : -1;
@@ -111,7 +112,7 @@ ${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@gr
     }
   }`);
   if (!s.tail) {
-    body.push(`  let yb = ((n * ${s.H} + oy) * ${s.W} + ox) * ${COB};
+    body.push(`  let yb = ((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB};
   for (var t = 0; t < ${T}; t++) {
     let cb = cb0 + t;
     if (cb < ${COB}) {
@@ -124,7 +125,7 @@ ${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@gr
     const C = s.Cout / (sc * sc), CB = blocks(C);
     // per conv output channel: residual channel, HR offset (dy, dx) and HR channel
     const lanes: string[] = [];
-    if (s.tail.residualMap) body.push(`  let rb = ((n * ${s.H} + oy) * ${s.W} + ox) * ${blocks(s.tail.residualChannels) * 4};`);
+    if (s.tail.residualMap) body.push(`  let rb = ((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${blocks(s.tail.residualChannels) * 4};`);
     body.push(`  var v = acc[0];`);
     if (s.tail.residualMap) {
       body.push(`  var r = vec4<f32>(0.0);`);
@@ -143,7 +144,7 @@ ${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@gr
         const co = cb * 4 + j;
         const [c, sub] = order === 'pytorch' ? [Math.floor(co / (sc * sc)), co % (sc * sc)] : [co % C, Math.floor(co / C)];
         const dy = Math.floor(sub / sc), dx = sub % sc;
-        lanes.push(`y[((n * ${s.H * sc} + oy * ${sc} + ${dy}) * ${s.W * sc} + ox * ${sc} + ${dx}) * ${CB * 4} + ${c}] = v[${j}];`);
+        lanes.push(`y[((n * ${s.Ho * sc} + oy * ${sc} + ${dy}) * ${s.Wo * sc} + ox * ${sc} + ${dx}) * ${CB * 4} + ${c}] = v[${j}];`);
       }
       body.push(`    case ${cb}: { ${lanes.join(' ')} }`);
     }
@@ -155,7 +156,7 @@ ${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@gr
 /** Depthwise conv (groups == Cin == Cout): weights one vec4 per (tap, block); bindings x, w, b, y [, alpha]. */
 export function convDepthwise(s: ConvSpec): { code: string; grid: Grid } {
   const CB = blocks(s.Cout);
-  const grid = { W: s.W, H: s.H, Z: s.N * CB };
+  const grid = { W: s.Wo, H: s.Ho, Z: s.N * CB };
   const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -173,7 +174,7 @@ ${actDecls(s.act, 4)}${header(grid)}
       v += w[(ky * ${s.K} + kx) * ${CB} + cb] * x[((n * ${s.H} + iy) * ${s.W} + ix) * ${CB} + cb];
     }
   }
-  y[((n * ${s.H} + oy) * ${s.W} + ox) * ${CB} + cb] = ${actCode(s.act, 'v', 'cb')};
+  y[((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${CB} + cb] = ${actCode(s.act, 'v', 'cb')};
 }
 `;
   return { code, grid };
@@ -185,7 +186,7 @@ ${actDecls(s.act, 4)}${header(grid)}
  */
 export function convGrouped(s: ConvSpec): { code: string; grid: Grid } {
   const CIB = blocks(s.Cin), COB = blocks(s.Cout), cig = s.Cin / s.groups, cog = s.Cout / s.groups;
-  const grid = { W: s.W, H: s.H, Z: s.N * COB };
+  const grid = { W: s.Wo, H: s.Ho, Z: s.N * COB };
   const code = `@group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -213,7 +214,7 @@ ${actDecls(s.act, 4)}${header(grid)}
     }
     v[j] += s;
   }
-  y[((n * ${s.H} + oy) * ${s.W} + ox) * ${COB} + cb] = ${actCode(s.act, 'v', 'cb')};
+  y[((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB} + cb] = ${actCode(s.act, 'v', 'cb')};
 }
 `;
   return { code, grid };

@@ -1,0 +1,196 @@
+// The WebGPU backend against mvsr's wasm runtime (the reference), through Dawn (the `webgpu`
+// npm package). Without a GPU, Dawn runs on SwiftShader (Chromium's CPU Vulkan, with Debian's
+// libvulkan1): results only, never timings. Every image family and hand graph of every op, the
+// video families streamed with the state kept on the GPU, batches and several sizes on one
+// backend, and clear errors. Pass criterion as a user sees it: 8-bit outputs equal on at least
+// 99.9% of values and never more than one level apart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
+import { createBackend, type Backend } from '../src/runtime/backend.node.js';
+import { gpuDevice } from '../src/runtime/webgpu/backend.js';
+import { VideoStream } from '../src/runtime/video.js';
+import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
+import { manualSeed } from '../src/nn/index.js';
+import { GraphBuilder, inputNode, type Graph } from '../src/graph/ir.js';
+import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason } from './helpers.js';
+import { SMALL_VIDEO, model } from './video-helpers.js';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+const noGpu = await skipReason(() => gpuDevice(), 'WebGPU (the webgpu package on a Vulkan driver or SwiftShader)');
+if (noGpu) console.log(`# skipping the WebGPU tests: ${noGpu}`);
+
+/** 8-bit comparison: the share of equal values and the largest difference in levels. */
+function compare8(a: Float32Array, b: Float32Array): { equal: number; maxLevels: number; maxAbs255: number } {
+  assert.equal(a.length, b.length, 'output sizes differ');
+  let eq = 0, maxLevels = 0, maxAbs = 0;
+  const q = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(q(a[i]!) - q(b[i]!));
+    if (d === 0) eq++;
+    maxLevels = Math.max(maxLevels, d);
+    maxAbs = Math.max(maxAbs, Math.abs(a[i]! - b[i]!));
+  }
+  return { equal: eq / a.length, maxLevels, maxAbs255: maxAbs * 255 };
+}
+
+function assert8(a: Float32Array, b: Float32Array, what: string): string {
+  const c = compare8(a, b);
+  assert.ok(c.equal >= 0.999 && c.maxLevels <= 1, `${what}: 8-bit outputs equal on ${(c.equal * 100).toFixed(3)}% of values, at most ${c.maxLevels} level(s) apart (need >= 99.9% and <= 1)`);
+  return `${what.padEnd(70)} equal ${(c.equal * 100).toFixed(2)}%  max |diff| ${c.maxAbs255.toExponential(2)}/255`;
+}
+
+const randomImage = (shape: number[], seed: number): Tensor => {
+  const r = mulberry32(seed);
+  return Tensor.from(shape, Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => r()));
+};
+
+async function runBoth(g: Graph, x: Tensor): Promise<[Float32Array, Float32Array, Backend]> {
+  const a = await createBackend(g, { backend: 'wasm' }), b = await createBackend(g, { backend: 'webgpu' });
+  try {
+    const ya = await a.run(x), yb = await b.run(x);
+    assert.deepEqual(yb.shape, ya.shape, 'output shape');
+    const r: [Float32Array, Float32Array] = [ya.toArray(), yb.toArray()];
+    ya.dispose();
+    yb.dispose();
+    return [...r, b];
+  } finally {
+    await a.dispose();
+  }
+}
+
+/** Ops the families do not reach: a grouped (not depthwise) conv, both space_to_depth orders, a transposed conv with output padding, a shared 1-channel slice. */
+function groupedGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'grouped', args: {}, scale: 2 });
+  const x = b.input(3);
+  const a = b.conv('c1', x, w([8, 3, 3, 3], 41), w([8], 42), { act: { kind: 'relu' } });
+  const g = b.conv('g', a, w([6, 4, 3, 3], 43), w([6], 44), { groups: 2 });
+  const s1 = b.spaceToDepth('s2d', b.conv('c2', g, w([5, 6, 1, 1], 45), null), 2, 'pytorch');
+  const s2 = b.spaceToDepth('s2d_tf', b.slice('one', x, 1, 2), 2, 'tf');
+  const t = b.convTranspose('up', b.concat('cat', [s1, s2]), w([24, 3, 5, 5], 46), w([3], 47), { stride: 4, padding: 1, outputPadding: 1 });
+  return b.output(b.resize('half', t, 0.5, 'bilinear'));
+}
+
+test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit output', { skip: noGpu }, async (t) => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  const rows: string[] = [];
+  let seed = 300;
+  const cases: [string, () => Graph][] = [];
+  for (const [arch, argsOf] of SMALL_FAMILIES) {
+    for (const s of [2, 3, 4]) {
+      const args = argsOf(s), sd = seed++;
+      cases.push([`${arch} x${s} ${JSON.stringify(args)}`, () => {
+        manualSeed(sd);
+        const m = createModel(arch, args);
+        try {
+          randomize(m, 0.25, sd);
+          return toGraph(m);
+        } finally {
+          m.dispose();
+        }
+      }]);
+    }
+  }
+  cases.push(...HAND, ['grouped, space_to_depth, transposed', groupedGraph]);
+  for (const [name, f] of cases) {
+    await t.test(name, async () => {
+      const g = f();
+      const x = randomImage([1, 10, 12, inputNode(g).channels], seed++);
+      const [a, b, backend] = await runBoth(g, x);
+      await backend.dispose();
+      x.dispose();
+      rows.push(assert8(a, b, name));
+    });
+  }
+  console.log(`WebGPU (SwiftShader) vs wasm, 8-bit outputs:\n${rows.join('\n')}`);
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('one WebGPU backend: batches of 2 and three input sizes, each equal to wasm', { skip: noGpu }, async () => {
+  await useEngine(1);
+  manualSeed(5);
+  const m = createModel('ETDS', { upscale: 3, num_block: 2, num_feat: 12, num_residual_feat: 4 });
+  randomize(m, 0.25, 5);
+  const g = toGraph(m);
+  m.dispose();
+  const a = await createBackend(g, { backend: 'wasm' }), b = await createBackend(g, { backend: 'webgpu' });
+  try {
+    // sizes: new, new, batch of 2, and the first again (a cached plan)
+    for (const [i, shape] of [[1, 5, 7, 3], [1, 16, 9, 3], [2, 6, 6, 3], [1, 5, 7, 3]].entries()) {
+      const x = randomImage(shape, 70 + i);
+      const ya = await a.run(x), yb = await b.run(x);
+      assert.deepEqual(yb.shape, ya.shape);
+      assert8(ya.toArray(), yb.toArray(), `ETDS x3 at ${shape.join('x')}`);
+      for (const y of [x, ya, yb]) y.dispose();
+    }
+    // two runs in flight at once on one plan queue behind each other
+    const x = randomImage([1, 5, 7, 3], 80);
+    const [y1, y2] = await Promise.all([b.run(x), b.run(x)]);
+    assert.deepEqual(y1.toArray(), y2.toArray(), 'concurrent runs on one plan');
+    for (const y of [x, y1, y2]) y.dispose();
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+});
+
+test('video families streamed on WebGPU with the state kept on the GPU give wasm\'s frames; the same as carrying the state through the CPU', { skip: noGpu }, async (t) => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  const rows: string[] = [];
+  for (const [arch, args] of SMALL_VIDEO.filter(([, a]) => a.align === undefined)) {
+    await t.test(`${arch} ${JSON.stringify(args)}`, async () => {
+      const m = model(arch, args);
+      const src = { chunk: m.chunk, graph: (c: number) => stepGraph(m, c) };
+      const clip = async (backend: string, resident: boolean): Promise<Float32Array[]> => {
+        const st = new VideoStream(src, { backend });
+        if (!resident) {
+          // hide runResident: the stream carries the state as tensors
+          const b = await st.backend();
+          (b as { runResident?: unknown }).runResident = undefined;
+        }
+        const r = mulberry32(11), ys: Tensor[] = [];
+        try {
+          for (let k = 0; k < 2; k++) { // two clips: the state is reset between them
+            for (let i = 0; i < 6; i++) ys.push(...(await st.push(Tensor.from([1, 10, 12, 3], Float32Array.from({ length: 360 }, () => r())))));
+            ys.push(...(await st.flush()));
+          }
+          return ys.map((y) => y.toArray());
+        } finally {
+          for (const y of ys) y.dispose();
+          await st.dispose();
+        }
+      };
+      const ref = await clip('wasm', false), gpu = await clip('webgpu', true), gpuCpuState = await clip('webgpu', false);
+      assert.equal(gpu.length, ref.length, 'frame count');
+      assert.equal(ref.length, 12);
+      rows.push(assert8(Float32Array.from(ref.flatMap((f) => [...f])), Float32Array.from(gpu.flatMap((f) => [...f])), `${arch} ${JSON.stringify(args)}`));
+      gpu.forEach((f, i) => assert.deepEqual(f, gpuCpuState[i], `frame ${i}: GPU-resident state differs from the state carried through the CPU`));
+      m.dispose();
+    });
+  }
+  console.log(`WebGPU (SwiftShader) vs wasm, video, 8-bit outputs:\n${rows.join('\n')}`);
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('WebGPU errors: a graph with global alignment names the op; a wrong input names the node', { skip: noGpu }, async () => {
+  await useEngine(1);
+  const [arch, args] = SMALL_VIDEO.find(([, a]) => a.align === 'global')!;
+  const m = model(arch, args);
+  await assert.rejects(createBackend(stepGraph(m, 1), { backend: 'webgpu' }), /node '[^']+' \(estimateShift\): the webgpu backend has no estimateShift kernel yet; run this graph on the wasm backend/);
+  m.dispose();
+  manualSeed(1);
+  const e = createModel('ELSR', { upscale: 2, num_feat: 6 });
+  const b = await createBackend(toGraph(e), { backend: 'webgpu' });
+  e.dispose();
+  const x = randomImage([1, 5, 5, 4], 1);
+  await assert.rejects(b.run(x), /node 'input' \(input\): expects an NHWC input with 3 channels/);
+  x.dispose();
+  await b.dispose();
+  const y = randomImage([1, 5, 5, 3], 1);
+  await assert.rejects(b.run(y), /used after dispose/);
+  y.dispose();
+});
