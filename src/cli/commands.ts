@@ -1,5 +1,6 @@
 // The commands of `mvsr`. Each parses its flags and calls the library; no logic a library user
 // would also want lives here.
+import { serveCmd } from './serve.js';
 import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -941,5 +942,5 @@ options:
 };
 
 export const commands: Record<string, Command> = {
-  demo: demoCmd, upscale, quantize: quantizeCmd, compress: compressCmd, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd,
+  demo: demoCmd, upscale, quantize: quantizeCmd, compress: compressCmd, eval: evalCmd, 'eval-video': evalVideoCmd, 'convert-weights': convertWeights, convert: convertCmd, models, profile: profileCmd, export: exportCmd, train: trainCmd, 'plot-log': plotLog, bench: benchCmd, report: reportCmd, queue: queueCmd, worker: workerCmd, serve: serveCmd,
 };

@@ -28,6 +28,12 @@ export function setGpuSource(s: GpuSource): void {
   device = null;
 }
 
+/** Drop the shared device (after it failed); the next gpuDevice() call makes a new one. */
+export function resetGpuDevice(): void {
+  void device?.then((d) => d.destroy(), () => undefined);
+  device = null;
+}
+
 /** The shared device (created on first use; a lost device is replaced on the next call). */
 export function gpuDevice(): Promise<GPUDevice> {
   device ??= (async () => {
@@ -39,7 +45,10 @@ export function gpuDevice(): Promise<GPUDevice> {
     const d = await adapter.requestDevice({
       requiredLimits: { maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize },
     });
-    void d.lost.then(() => { device = null; });
+    void d.lost.then((info) => {
+      device = null;
+      if (info.reason !== 'destroyed') console.warn(`mvsr: webgpu: the device was lost (${info.reason}): ${info.message}`);
+    });
     return d;
   })();
   device.catch(() => { device = null; });
@@ -126,7 +135,26 @@ export interface WebGpuProgram {
   runResident(frames: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   /** Zero the resident state before the next runResident (a new clip). */
   resetState(): void;
+  /** The buffers and dispatches at one size, for callers that feed and read the GPU themselves (frames.ts). */
+  buffersAt(N: number, H: number, W: number): Promise<GpuBuffers>;
   dispose(): void;
+}
+
+/** A plan's GPU side: input and output buffers (NHWC, channels padded to 4) and its dispatches. */
+export interface GpuBuffers {
+  inputs: Map<string, GPUBuffer>;
+  outputs: Map<string, { buffer: GPUBuffer; shape: NodeShape }>;
+  /** Record every dispatch of the graph into a compute pass. */
+  encode(pass: GPUComputePassEncoder): void;
+}
+
+/** Record a plan's dispatches into a compute pass. */
+function encodePasses(pass: GPUComputePassEncoder, passes: Plan['passes']): void {
+  for (const p of passes) {
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, p.group);
+    pass.dispatchWorkgroups(Math.ceil(p.grid.W / wgsl.WG), Math.ceil(p.grid.H / wgsl.WG), p.grid.Z);
+  }
 }
 
 export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgram> {
@@ -346,11 +374,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     const enc = d.createCommandEncoder();
     if (resident && plan.clearState) for (const id of stateIn) enc.clearBuffer(plan.inputs.get(id)!);
     const pass = enc.beginComputePass();
-    for (const p of plan.passes) {
-      pass.setPipeline(p.pipeline);
-      pass.setBindGroup(0, p.group);
-      pass.dispatchWorkgroups(Math.ceil(p.grid.W / wgsl.WG), Math.ceil(p.grid.H / wgsl.WG), p.grid.Z);
-    }
+    encodePasses(pass, plan.passes);
     pass.end();
     const read = plan.outputs.filter((o) => !stateOut.has(o.id));
     for (const o of read) enc.copyBufferToBuffer(o.buffer, 0, o.staging, 0, o.staging.size);
@@ -397,6 +421,15 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     plan: steps.map((s) => s.label),
     runNamed: (inputs) => run(inputs, false),
     runResident: (frames) => run(frames, true),
+    async buffersAt(N, H, W) {
+      if (disposed) throw new Error('mvsr: webgpu backend used after dispose()');
+      const plan = await planFor(N, H, W);
+      return {
+        inputs: plan.inputs,
+        outputs: new Map(plan.outputs.map((o) => [o.id, { buffer: o.buffer, shape: o.shape }])),
+        encode: (pass) => encodePasses(pass, plan.passes),
+      };
+    },
     resetState() {
       for (const p of plans.values()) void p.then((pl) => { pl.clearState = true; }, () => undefined);
     },
