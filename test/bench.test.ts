@@ -182,7 +182,7 @@ test('createBackend: wasm and ort equal runGraph; auto times both, returns one o
     }
     await assert.rejects(createBackend(g, { backend: 'auto' }), /backend 'auto' needs H/);
     await assert.rejects(createBackend(g, { backend: 'wasm', threads: 2 }), /engine, which has 1 thread\(s\), not 2/);
-    await assert.rejects(createBackend(g, { backend: 'gpu' as 'wasm' }), /'gpu' is not one of 'wasm', 'int8', 'ort', 'tflite', 'tflite-fp16', 'auto'/);
+    await assert.rejects(createBackend(g, { backend: 'gpu' as 'wasm' }), /'gpu' is not one of 'wasm', 'int8', 'ort', 'tflite', 'tflite-fp16', 'webgpu', 'auto'/);
   } finally {
     xt.dispose();
   }

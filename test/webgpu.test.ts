@@ -15,6 +15,8 @@ import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { manualSeed } from '../src/nn/index.js';
 import { GraphBuilder, inputNode, type Graph } from '../src/graph/ir.js';
 import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason } from './helpers.js';
+import { renderSampleFrame } from '../src/data/synthetic.js';
+import { estimateShiftTensor } from '../src/tensor/ops/align.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -137,11 +139,21 @@ test('one WebGPU backend: batches of 2 and three input sizes, each equal to wasm
   }
 });
 
-test('video families streamed on WebGPU with the state kept on the GPU give wasm\'s frames; the same as carrying the state through the CPU', { skip: noGpu }, async (t) => {
+test('video families (global alignment too) streamed on WebGPU with the state kept on the GPU give wasm\'s frames; the same as carrying the state through the CPU', { skip: noGpu }, async (t) => {
   await useEngine(1);
   const live = liveTensorCount();
   const rows: string[] = [];
-  for (const [arch, args] of SMALL_VIDEO.filter(([, a]) => a.align === undefined)) {
+  // frames of mvsr's sample clip: real motion (about 1.3 px per frame), so global alignment moves
+  const frame = (t: number): Tensor => {
+    const img = renderSampleFrame(t, { width: 64, height: 48 });
+    return Tensor.from([1, 48, 64, 3], Float32Array.from(img.data, (v) => v / 255));
+  };
+  const [f0, f1] = [frame(0), frame(4)];
+  const moved = estimateShiftTensor(f0, f1, 4);
+  const [dx, dy] = moved.toArray();
+  assert.ok(Math.hypot(dx!, dy!) > 0.5, `the sample moves between frames (shift ${dx}, ${dy})`);
+  for (const t of [f0, f1, moved]) t.dispose();
+  for (const [arch, args] of SMALL_VIDEO) {
     await t.test(`${arch} ${JSON.stringify(args)}`, async () => {
       const m = model(arch, args);
       const src = { chunk: m.chunk, graph: (c: number) => stepGraph(m, c) };
@@ -152,10 +164,10 @@ test('video families streamed on WebGPU with the state kept on the GPU give wasm
           const b = await st.backend();
           (b as { runResident?: unknown }).runResident = undefined;
         }
-        const r = mulberry32(11), ys: Tensor[] = [];
+        const ys: Tensor[] = [];
         try {
           for (let k = 0; k < 2; k++) { // two clips: the state is reset between them
-            for (let i = 0; i < 6; i++) ys.push(...(await st.push(Tensor.from([1, 10, 12, 3], Float32Array.from({ length: 360 }, () => r())))));
+            for (let i = 0; i < 6; i++) ys.push(...(await st.push(frame(4 * i + k))));
             ys.push(...(await st.flush()));
           }
           return ys.map((y) => y.toArray());
@@ -176,12 +188,13 @@ test('video families streamed on WebGPU with the state kept on the GPU give wasm
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
 });
 
-test('WebGPU errors: a graph with global alignment names the op; a wrong input names the node', { skip: noGpu }, async () => {
+test('WebGPU errors: a shift estimated from computed values names the node; a wrong input names the node', { skip: noGpu }, async () => {
   await useEngine(1);
-  const [arch, args] = SMALL_VIDEO.find(([, a]) => a.align === 'global')!;
-  const m = model(arch, args);
-  await assert.rejects(createBackend(stepGraph(m, 1), { backend: 'webgpu' }), /node '[^']+' \(estimateShift\): the webgpu backend has no estimateShift kernel yet; run this graph on the wasm backend/);
-  m.dispose();
+  const gb = new GraphBuilder({ arch: 'shift_of_conv', args: {}, scale: 1 });
+  const a = gb.input(3);
+  const conv = gb.conv('c', a, w([3, 3, 3, 3], 1), null);
+  const moved = gb.translate('t', a, gb.estimateShift('s', conv, a, 2));
+  await assert.rejects(createBackend(gb.output(moved), { backend: 'webgpu' }), /node 's' \(estimateShift\): the webgpu backend estimates shifts between graph inputs only/);
   manualSeed(1);
   const e = createModel('ELSR', { upscale: 2, num_feat: 6 });
   const b = await createBackend(toGraph(e), { backend: 'webgpu' });

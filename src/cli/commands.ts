@@ -61,7 +61,8 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
   -b, --backend <b>   runtime backend of the deploy graph: wasm (mvsr's engine, default), ort
                       (onnxruntime-node on the exported ONNX), tflite / tflite-fp16 (LiteRT.js on the
                       exported .tflite, float32 or float16 weights: measures the file a phone would
-                      get) or auto (times them, keeps the fastest); ort and tflite need their npm
+                      get), webgpu (WGSL on the GPU through the webgpu package) or auto (times the
+                      float ones but webgpu, keeps the fastest); ort, tflite and webgpu need their npm
                       package installed`;
 
 /** The --backend flag, checked against the backends this process has. */
@@ -369,7 +370,7 @@ options:
       --frames <n>    frames to use (default 48 for the sample, all for --input)
       --format <f>    mp4 (needs ffmpeg) or y4m
   -t, --threads <n>   worker threads (default: all cores)
-  -b, --backend <b>   runtime backend: wasm (default), ort (onnxruntime-node), tflite (LiteRT.js) or auto
+  -b, --backend <b>   runtime backend: wasm (default), ort (onnxruntime-node), tflite (LiteRT.js), webgpu or auto
       --json          print one JSON document on stdout`,
   async run(argv) {
     const { values: v } = parse('demo', argv, {

@@ -112,10 +112,8 @@ function applySplit(): void {
 
 function chosenBackend(m: LoadedModel): { name: 'webgpu' | 'wasm'; note: string } {
   const want = ($('backend') as HTMLSelectElement).value;
-  const gpuOps = !m.graph.nodes.some((n) => n.op === 'estimateShift' || n.op === 'translate');
   if (want === 'wasm') return { name: 'wasm', note: '' };
   if (!state.gpu.ok) return { name: 'wasm', note: want === 'webgpu' ? `WebGPU unavailable (${state.gpu.why}): running on WASM` : '' };
-  if (!gpuOps) return { name: 'wasm', note: `${m.name} uses global alignment, which has no WebGPU kernel yet: running on WASM` };
   return { name: 'webgpu', note: '' };
 }
 

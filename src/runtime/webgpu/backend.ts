@@ -6,7 +6,8 @@
 // navigator.gpu, or from the provider Node sets (webgpu.node.ts: the `webgpu` npm package).
 import { Tensor } from '../../tensor/tensor.js';
 import { ensureEngine } from '../../tensor/engine.js';
-import { type Graph, type GraphNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../../graph/ir.js';
+import { type Graph, type GraphNode, type Act, type TranslateNode, type EstimateShiftNode, graphError, graphInputs, graphOutputs, weightOf } from '../../graph/ir.js';
+import { estimateShiftTensor } from '../../tensor/ops/align.js';
 import { inferChannels, inferShapes, type NodeShape } from '../../graph/shapes.js';
 import { optimizeGraph, fusedTails, type FusedTail } from '../../graph/passes.js';
 import { interpolateMatrix, type ResampleMatrix } from '../../tensor/ops/resize.js';
@@ -97,6 +98,18 @@ function packDepthwise(w: Float32Array, C: number, K: number): Float32Array {
   return out;
 }
 
+/**
+ * The taps of a bilinear translation by (dx, dy) on an H x W tensor, formed as the wasm kernel
+ * (kernels/align.ts, align_translate) forms them: weights in f64 rounded to f32, integer offsets
+ * clamped to [-n - 1, n]. Returns [w00, w01, w10, w11, fx, fy, 0, 0].
+ */
+export function translateTaps(dx: number, dy: number, H: number, W: number): Float32Array {
+  const flx = Math.floor(-dx), fly = Math.floor(-dy);
+  const wx1 = -dx - flx, wy1 = -dy - fly, wx0 = 1 - wx1, wy0 = 1 - wy1;
+  const off = (fl: number, n: number): number => (Number.isNaN(fl) ? 0 : Math.max(-n - 1, Math.min(n, fl)));
+  return Float32Array.of(wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1, off(flx, W), off(fly, H), 0, 0);
+}
+
 interface Dispatch {
   node: GraphNode;
   code: string;
@@ -113,6 +126,8 @@ interface Plan {
   outputs: { id: string; buffer: GPUBuffer; staging: GPUBuffer; shape: NodeShape }[];
   passes: { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: wgsl.Grid }[];
   buffers: GPUBuffer[];
+  /** Each translate's tap buffer, written at every run from the shifts estimated on the CPU. */
+  translates: { node: TranslateNode; H: number; W: number; buffer: GPUBuffer }[];
   /** A video step graph's state: each output's buffer copied into its input's after a resident step. */
   state: { input: string; output: string }[];
   /** The state inputs must be zeroed before the next resident step (a new clip). */
@@ -162,11 +177,17 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
   const fg = optimizeGraph(g);
   const channels = inferChannels(fg);
   const tails = fusedTails(fg, channels);
+  const byId = new Map(fg.nodes.map((n) => [n.id, n]));
   const absorbed = new Set<string>();
   for (const t of tails.values()) for (const a of t.absorbed) absorbed.add(a);
-  const byId = new Map(fg.nodes.map((n) => [n.id, n]));
+  // global alignment: the shift is estimated on the CPU from the LR frames the run is given (a few
+  // reductions over small frames), the translations run on the GPU with taps formed on the CPU
+  const inputIds = new Set(graphInputs(fg).map((n) => n.id));
   for (const n of fg.nodes) {
-    if (n.op === 'estimateShift' || n.op === 'translate') throw graphError(original, n, `the webgpu backend has no ${n.op} kernel yet; run this graph on the wasm backend`);
+    if (n.op === 'estimateShift' && !n.inputs.every((i) => inputIds.has(i))) {
+      throw graphError(original, n, 'the webgpu backend estimates shifts between graph inputs only (here a computed value); run this graph on the wasm backend');
+    }
+    if (n.op === 'translate' && byId.get(n.inputs[1]!)?.op !== 'estimateShift') throw graphError(original, n, 'the webgpu backend translates by an estimateShift of the inputs only');
   }
   // the steps that produce what the outputs need (a fused tail reads its residual's source directly)
   type Step = { id: string; node: GraphNode; inputs: string[]; tail?: FusedTail; label: string };
@@ -210,8 +231,8 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     return [weightBuffer(`alpha:${a.alpha}:${C}`, () => vec4Blocks(w.length === 1 ? new Float32Array(C).fill(w[0]!) : w, C))];
   };
 
-  /** The dispatches of one step at this size. */
-  const dispatches = (s: Step, N: number, shapes: Map<string, NodeShape>): Dispatch[] => {
+  /** The dispatches of one step at this size (`taps`: a translate node's per-item parameter buffer). */
+  const dispatches = (s: Step, N: number, shapes: Map<string, NodeShape>, taps: (n: TranslateNode, H: number, W: number) => GPUBuffer): Dispatch[] => {
     const n = s.node, out = shapes.get(s.id)!, inp = shapes.get(s.inputs[0]!)!;
     const [H, W] = inp;
     if (s.tail) {
@@ -271,6 +292,8 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
           { node: n, ...wgsl.resamplePass('W', N, out[0], W, out[0], out[1], out[2]), binds: [mid, ...csr(mat(W, out[1])), s.id] },
         ];
       }
+      case 'estimateShift': return []; // computed on the CPU at each run (taps)
+      case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, taps(n, H, W), s.id] }];
       default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);
     }
   };
@@ -296,7 +319,13 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     }
     // readers left per value; the outputs' sources are never released
     const left = new Map<string, number>();
-    const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes));
+    const translates: Plan['translates'] = [];
+    const taps = (n: TranslateNode, th: number, tw: number): GPUBuffer => {
+      const buffer = newBuffer(N * 32, STORAGE | COPY_DST);
+      translates.push({ node: n, H: th, W: tw, buffer });
+      return buffer;
+    };
+    const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes, taps));
     all.forEach((ds) => ds.forEach((dsp) => dsp.binds.forEach((v) => { if (typeof v === 'string') left.set(v, (left.get(v) ?? 0) + 1); })));
     for (const o of outs) left.set(o.inputs[0]!, Infinity);
     const passes: Plan['passes'] = [];
@@ -336,7 +365,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       const src = o.inputs[0]!, shape = shapes.get(src)!;
       return { id: o.id, buffer: values.get(src)!, staging: newBuffer(bytesOf(N, shape), MAP_READ | COPY_DST), shape };
     });
-    return { N, H, W, inputs, outputs, passes, buffers, state: fg.meta.video?.state ?? [], clearState: true, queue: Promise.resolve() };
+    return { N, H, W, inputs, outputs, passes, buffers, translates, state: fg.meta.video?.state ?? [], clearState: true, queue: Promise.resolve() };
   };
 
   const planFor = (N: number, H: number, W: number): Promise<Plan> => {
@@ -358,6 +387,27 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     return p;
   };
 
+  /** Estimate every shift from the given frames (the wasm engine's estimateShift) and write each translate's taps. */
+  const writeTaps = (plan: Plan, given: Record<string, Tensor>): void => {
+    const shifts = new Map<string, Float32Array>();
+    for (const t of plan.translates) {
+      const e = byId.get(t.node.inputs[1]!) as EstimateShiftNode;
+      let sh = shifts.get(e.id);
+      if (!sh) {
+        const st = estimateShiftTensor(given[e.inputs[0]!]!, given[e.inputs[1]!]!, e.radius);
+        sh = st.toArray();
+        st.dispose();
+        shifts.set(e.id, sh);
+      }
+      const p = new Float32Array(plan.N * 8);
+      for (let n = 0; n < plan.N; n++) {
+        const tp = translateTaps(sh[2 * n]! * t.node.factor, sh[2 * n + 1]! * t.node.factor, t.H, t.W);
+        p.set(tp, n * 8);
+      }
+      d.queue.writeBuffer(t.buffer, 0, p);
+    }
+  };
+
   /**
    * One run. `resident`: the state inputs are not taken from `given` but kept on the GPU (zeros
    * after a reset), and the state outputs are copied into them instead of being read back.
@@ -371,6 +421,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) data[p * CB4 + c] = src[p * C + c]!;
       d.queue.writeBuffer(buf, 0, data);
     }
+    if (plan.translates.length) writeTaps(plan, given);
     const enc = d.createCommandEncoder();
     if (resident && plan.clearState) for (const id of stateIn) enc.clearBuffer(plan.inputs.get(id)!);
     const pass = enc.beginComputePass();

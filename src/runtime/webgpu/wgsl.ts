@@ -362,3 +362,36 @@ ${header(grid)}
 `;
   return { code, grid };
 }
+
+/**
+ * Bilinear translation with edges replicated (align.ts's translate): per item, p[2n] holds the
+ * four tap weights (formed on the CPU as the wasm kernel forms them) and p[2n + 1].xy the integer
+ * tap offsets (fx, fy): out(x, y) = w00 in(x+fx, y+fy) + w01 in(x+fx+1, y+fy) + w10 in(x+fx, y+fy+1)
+ * + w11 in(x+fx+1, y+fy+1), coordinates clamped. Bindings x, p, y.
+ */
+export function translate(N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W, H, Z: N * CB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  let w = p[2 * n];
+  let o = vec2<i32>(p[2 * n + 1].xy);
+  let x0 = clamp(ox + o.x, 0, ${W - 1});
+  let x1 = clamp(ox + o.x + 1, 0, ${W - 1});
+  let y0 = clamp(oy + o.y, 0, ${H - 1});
+  let y1 = clamp(oy + o.y + 1, 0, ${H - 1});
+  let r0 = (n * ${H} + y0) * ${W};
+  let r1 = (n * ${H} + y1) * ${W};
+  var v = w.x * x[(r0 + x0) * ${CB} + cb];
+  v += w.y * x[(r0 + x1) * ${CB} + cb];
+  v += w.z * x[(r1 + x0) * ${CB} + cb];
+  v += w.w * x[(r1 + x1) * ${CB} + cb];
+  y[((n * ${H} + oy) * ${W} + ox) * ${CB} + cb] = v;
+}
+`;
+  return { code, grid };
+}

@@ -1,0 +1,25 @@
+// The README's screenshot of the player: mvsr serve, headless Debian Chromium, the built-in
+// sample upscaled x4 by etds-t-x4 at the MAI size (180p -> 720p), split against bicubic.
+// Headless Chromium on SwiftShader does not composite WebGPU canvases, so the shot uses the WASM
+// backend (2D canvases); the pixels are the same (the web app test checks both).
+// usage: node scripts/screenshot-player.mjs [out.png]   (after npm run build)
+import { serve } from '../dist/src/api/serve.node.js';
+import { chromium } from 'playwright-core';
+
+const outPath = process.argv[2] ?? 'docs/web/player.png';
+const { server, url } = await serve({ port: 0 });
+const browser = await chromium.launch({ executablePath: process.env.MVSR_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+try {
+  const page = await browser.newPage({ viewport: { width: 1320, height: 1040 } });
+  await page.goto(url);
+  await page.waitForFunction(() => window.__player?.state.model, null, { timeout: 60_000 });
+  await page.selectOption('#backend', 'wasm');
+  await page.waitForFunction(() => window.__player.state.frames > 8, null, { timeout: 120_000 });
+  await page.evaluate(() => window.__player.still());
+  await page.waitForTimeout(1200); // the stats line refreshes once a second
+  await page.screenshot({ path: outPath });
+  console.error(`wrote ${outPath}`);
+} finally {
+  await browser.close();
+  server.close();
+}
