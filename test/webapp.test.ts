@@ -64,6 +64,17 @@ interface Session {
   close(): Promise<void>;
 }
 
+/** page.waitForFunction, failing with what the page says (its status and backend lines). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function waitFor(page: import('playwright-core').Page, fn: (a: any) => unknown, arg: unknown, timeout: number, what: string): Promise<void> {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch (e) {
+    const say = await page.evaluate(() => `${document.getElementById('status')?.textContent} | ${document.getElementById('backend-used')?.textContent}`).catch(() => '?');
+    throw new Error(`${what}: ${(e as Error).message.split('\n')[0]} (page: ${say})`);
+  }
+}
+
 async function open(path: string, webgpu = true): Promise<Session> {
   const { chromium } = await import('playwright-core');
   const { server, url } = await serve({ port: 0 });
@@ -88,11 +99,11 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
   const page = s.page;
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-webapp-'));
   try {
-    await page.waitForFunction(() => (window as unknown as { __player?: { state: { model: unknown } } }).__player?.state.model, null, { timeout: 60_000 });
+    await waitFor(page, () => (window as unknown as { __player?: { state: { model: unknown } } }).__player?.state.model, null, 60_000, 'the first model');
     await page.selectOption('#lrh', '90');
     const frames = () => page.evaluate(() => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames);
     const f0 = await frames();
-    await page.waitForFunction((n) => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames >= n + 2, f0, { timeout: 120_000 });
+    await waitFor(page, (n) => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames >= n + 2, f0, 120_000, 'sample frames');
     const check = async (): Promise<Check> => page.evaluate(async () => {
       const p = (window as unknown as { __player: { still(): Promise<void>; check(): Promise<Check> } }).__player;
       await p.still();
@@ -101,7 +112,7 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
     const results: string[] = [];
     for (const backend of ['webgpu', 'wasm']) {
       await page.selectOption('#backend', backend);
-      await page.waitForFunction((b) => document.getElementById('backend-used')!.textContent!.toLowerCase().startsWith(b), backend, { timeout: 60_000 });
+      await waitFor(page, (b) => document.getElementById('backend-used')!.textContent!.toLowerCase().startsWith(b), backend, 60_000, `backend ${backend}`);
       const c = await check();
       results.push(`${backend}: ${JSON.stringify(c)}`);
       assert.equal(c.backend, backend);
@@ -113,9 +124,9 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
     for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 37 + (i % 3) * 80) % 256;
     writeFileSync(join(dir, 'in.png'), encodePng(img));
     await page.setInputFiles('#file', join(dir, 'in.png'));
-    await page.waitForFunction(() => document.getElementById('status')!.textContent === 'in.png', null, { timeout: 30_000 });
+    await waitFor(page, () => document.getElementById('status')!.textContent === 'in.png', null, 30_000, 'the uploaded image');
     await page.selectOption('#backend', 'webgpu');
-    await page.waitForFunction(() => document.getElementById('backend-used')!.textContent!.startsWith('WebGPU'), null, { timeout: 60_000 });
+    await waitFor(page, () => document.getElementById('backend-used')!.textContent!.startsWith('WebGPU'), null, 60_000, 'WebGPU for the image');
     const ci = await check();
     assert.deepEqual([ci.width, ci.height], [192, 160], 'the 48x40 image at x4');
     assert.ok(ci.equal >= 0.999 && ci.maxLevels <= 1, `uploaded image: ${JSON.stringify(ci)}`);
@@ -134,15 +145,15 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
     // a shipped video model streams the sample
     await page.click('#sample');
     await page.selectOption('#model', 'mobilerrn-x4');
-    await page.waitForFunction(() => /mobilerrn-x4/.test(document.getElementById('status')!.textContent!), null, { timeout: 60_000 });
+    await waitFor(page, () => /mobilerrn-x4/.test(document.getElementById('status')!.textContent!), null, 60_000, 'the video model');
     const fv = await frames();
-    await page.waitForFunction((n) => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames >= n + 2, fv, { timeout: 120_000 });
+    await waitFor(page, (n) => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames >= n + 2, fv, 120_000, 'video model frames');
     assert.match((await page.textContent('#backend-used'))!, /WebGPU.*state on the GPU/);
     // the screenshot: WASM's 2D canvases (headless Chromium does not composite WebGPU canvases)
+    await page.selectOption('#backend', 'wasm'); // first: a SwiftShader frame at 180p takes seconds
     await page.selectOption('#model', 'etds-t-x4');
     await page.selectOption('#lrh', '180');
-    await page.selectOption('#backend', 'wasm');
-    await page.waitForFunction(() => /etds-t-x4/.test(document.getElementById('status')!.textContent!) && document.getElementById('backend-used')!.textContent!.startsWith('WASM'), null, { timeout: 60_000 });
+    await waitFor(page, () => /etds-t-x4/.test(document.getElementById('status')!.textContent!) && document.getElementById('backend-used')!.textContent!.startsWith('WASM'), null, 60_000, 'back to etds-t-x4 on WASM');
     await check();
     const shot = join(process.env.MVSR_SCREENSHOT_DIR ?? dir, 'player.png');
     await page.screenshot({ path: shot });

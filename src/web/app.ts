@@ -431,9 +431,13 @@ async function main(): Promise<void> {
 /** For tests: stop playing and show the current frame, finished. */
 async function still(): Promise<void> {
   state.playing = false;
-  while (state.busy) await new Promise((r) => setTimeout(r, 10));
-  grabFrame(true);
-  await runFrame();
+  for (;;) {
+    while (state.busy || !state.pipeline) await new Promise((r) => setTimeout(r, 10));
+    const p = state.pipeline;
+    grabFrame(true);
+    await runFrame();
+    if (state.pipeline === p) return; // else the pipeline was rebuilt meanwhile: show a frame on the new one
+  }
 }
 
 (window as unknown as { __player: unknown }).__player = { state, check, still, openFile, setSource };
