@@ -15,12 +15,22 @@ import { listShippedModels } from '../src/api/shipped.node.js';
 import { encodePng } from '../src/io/image.node.js';
 import { createImage } from '../src/io/image.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
+import { spawnSync } from 'node:child_process';
+import { Tensor } from '../src/tensor/tensor.js';
+import { initEngine } from '../src/tensor/engine.js';
+import { createBackend } from '../src/runtime/backend.node.js';
+import { resolveGraph } from '../src/api/models.node.js';
+import { renderSampleFrame } from '../src/data/synthetic.js';
+import { calculatePsnr } from '../src/metrics/psnr.js';
 
 const CHROMIUM = process.env.MVSR_CHROMIUM ?? '/usr/bin/chromium';
 const skip = !existsSync(join(webRoot(), 'index.html')) ? 'the web app is not built (npm run build)'
   : !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)`
     : listShippedModels().length === 0 ? 'no shipped models in weights/' : false;
 if (skip) console.log(`# skipping the web app tests: ${skip}`);
+const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+if (!hasFfmpeg) console.log('# no ffmpeg: the saved video is not decoded (apt-get install ffmpeg)');
+await initEngine({ threads: 1 });
 
 /** A raw GET (no URL normalisation, unlike fetch): status and headers. */
 function rawGet(url: string, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -118,6 +128,40 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
       assert.equal(c.backend, backend);
       assert.deepEqual([c.width, c.height], [640, 360], 'x4 of the 160x90 sample frame');
       assert.ok(c.equal >= 0.999 && c.maxLevels <= 1, `${backend}: shown pixels equal the WASM engine's on ${(c.equal * 100).toFixed(3)}%, max ${c.maxLevels} levels`);
+    }
+    // the sample saved as a video (WebCodecs VP8 in mvsr's WebM writer), read back by ffmpeg
+    if (hasFfmpeg) {
+      const bytes = await page.evaluate(async () => Array.from(await (window as unknown as { __player: { encodeVideo(o: { frames: number }): Promise<Uint8Array> } }).__player.encodeVideo({ frames: 6 })));
+      const file = join(dir, 'sample.webm');
+      writeFileSync(file, Uint8Array.from(bytes));
+      const dec = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 64 << 20 });
+      assert.equal(dec.status, 0, `ffmpeg could not read the saved video: ${dec.stderr}`);
+      const frameBytes = 640 * 360 * 3;
+      assert.equal(dec.stdout.length, 6 * frameBytes, 'six 640x360 frames');
+      // each frame against etds-t-x4 run here on the same sample frame (the page draws it exactly)
+      const g = resolveGraph('etds-t-x4');
+      const be = await createBackend(g, { backend: 'wasm' });
+      const psnrs: number[] = [], refs: ReturnType<typeof createImage>[] = [], gots: ReturnType<typeof createImage>[] = [];
+      for (let t = 0; t < 6; t++) {
+        const lr = renderSampleFrame(t, { width: 160, height: 90 });
+        const x = Tensor.from([1, 90, 160, 3], Float32Array.from(lr.data, (v) => v / 255));
+        const y = await be.run(x);
+        const ref = createImage(640, 360, 3), got = createImage(640, 360, 3);
+        const yd = y.toArray();
+        for (let i = 0; i < yd.length; i++) ref.data[i] = Math.round(Math.min(1, Math.max(0, yd[i]!)) * 255);
+        got.data.set(dec.stdout.subarray(t * frameBytes, (t + 1) * frameBytes));
+        psnrs.push(calculatePsnr(got, ref, { testY: true }));
+        refs.push(ref);
+        gots.push(got);
+        x.dispose();
+        y.dispose();
+      }
+      await be.dispose();
+      // control: each decoded frame against the model's next frame (the sample moves ~0.3 px a frame at 160x90)
+      const shifted = gots.slice(0, 5).map((gt, t) => calculatePsnr(gt, refs[t + 1]!, { testY: true }));
+      results.push(`saved video (VP8, Y): PSNR of the decoded frames vs the model's ${psnrs.map((v) => v.toFixed(2)).join(', ')} dB; vs the next frame's ${shifted.map((v) => v.toFixed(2)).join(', ')} dB`);
+      for (let t = 0; t < 5; t++) assert.ok(psnrs[t]! > shifted[t]! + 3, `frame ${t} of the saved video is the model's frame ${t} (PSNR ${psnrs[t]} vs ${shifted[t]} for frame ${t + 1})`);
+      assert.ok(Math.min(...psnrs) > 30, `the saved frames are the model's frames (Y PSNR ${psnrs.join(', ')})`);
     }
     // an uploaded image (PNG, 48x40), through the file picker
     const img = createImage(48, 40, 3);

@@ -9,6 +9,7 @@ import { resetGpuDevice } from '../runtime/webgpu/backend.js';
 import { VideoStream } from '../runtime/video.js';
 import { createFrameRenderer, type FrameRenderer } from '../runtime/webgpu/frames.js';
 import { renderSampleFrame } from '../data/synthetic.js';
+import { writeWebm, type WebmFrame } from './webm.js';
 import {
   $, status, errorText, startEngine, webgpuStatus, listModels, fetchModel, loadModelBytes, bicubicGraph,
   rgbaToTensor, tensorToImageData, download, type LoadedModel, type ModelEntry,
@@ -368,6 +369,82 @@ async function save(): Promise<void> {
   if (blob) download(`${m.name.replace(/\.safetensors$/, '')}-x${m.scale}.png`, blob);
 }
 
+/**
+ * The upscaled clip as a WebM file (WebCodecs VP8, else VP9): the sample's first `frames` frames
+ * (default 48) or every frame of the opened video at 30 fps, streamed through the model (a video
+ * model keeps its state across frames) on the current backend.
+ */
+async function encodeVideo(o: { frames?: number } = {}): Promise<Uint8Array> {
+  const m = state.model, p = state.pipeline, s = state.source;
+  if (!m || !p) throw new Error('no model is loaded');
+  if (typeof VideoEncoder === 'undefined') throw new Error('saving a video needs WebCodecs (VideoEncoder), which this browser does not have');
+  if (s.kind === 'image') throw new Error('open a video or play the sample to save a video');
+  state.playing = false;
+  while (state.busy) await new Promise((r) => setTimeout(r, 10));
+  state.busy = true; // no live frames and no rebuild while saving
+  const fps = 30;
+  const total = s.kind === 'sample' ? o.frames ?? 48 : Math.min(o.frames ?? Infinity, Math.max(1, Math.floor(s.el.duration * fps)));
+  const stream = new VideoStream(m.source, { backend: p.backend });
+  const chunks: WebmFrame[] = [];
+  let failure: unknown = null;
+  const enc = new VideoEncoder({
+    output: (chunk) => {
+      const data = new Uint8Array(chunk.byteLength);
+      chunk.copyTo(data);
+      chunks.push({ data, timestampMs: chunk.timestamp / 1000, key: chunk.type === 'key' });
+    },
+    error: (e) => { failure = e; },
+  });
+  let codec: 'V_VP8' | 'V_VP9' | null = null, W = 0, H = 0, n = 0;
+  const emit = async (y: Tensor): Promise<void> => {
+    const id = tensorToImageData(y);
+    y.dispose();
+    if (!codec) {
+      [W, H] = [id.width, id.height];
+      for (const [c, name] of [['vp8', 'V_VP8'], ['vp09.00.10.08', 'V_VP9']] as const) {
+        const cfg: VideoEncoderConfig = { codec: c, width: W, height: H, bitrate: 20_000_000, framerate: fps, latencyMode: 'quality' };
+        if ((await VideoEncoder.isConfigSupported(cfg)).supported) {
+          enc.configure(cfg);
+          codec = name;
+          break;
+        }
+      }
+      if (!codec) throw new Error(`this browser cannot encode ${W}x${H} VP8 or VP9`);
+    }
+    const frame = new VideoFrame(id.data, { format: 'RGBA', codedWidth: W, codedHeight: H, timestamp: Math.round((n * 1e6) / fps) });
+    enc.encode(frame, { keyFrame: n % 60 === 0 });
+    frame.close();
+    n++;
+    status(`saving the video: frame ${n} of ${total}`);
+  };
+  try {
+    for (let i = 0; i < total; i++) {
+      if (s.kind === 'sample') s.t = i;
+      else {
+        s.el.pause();
+        await new Promise<void>((ok) => { s.el.onseeked = () => ok(); s.el.currentTime = i / fps; });
+        lastVideoTime = -1;
+      }
+      grabFrame(true);
+      for (const y of await stream.push(frameTensor(lr))) await emit(y);
+    }
+    for (const y of await stream.flush()) await emit(y);
+    await enc.flush();
+    if (failure) throw failure;
+    return writeWebm(chunks, { width: W, height: H, codec: codec!, durationMs: (n * 1000) / fps });
+  } finally {
+    if (enc.state !== 'closed') enc.close();
+    await stream.dispose();
+    state.busy = false;
+  }
+}
+
+async function saveVideo(): Promise<void> {
+  const bytes = await encodeVideo();
+  download(`${state.model!.name.replace(/\.safetensors$/, '')}-x${state.model!.scale}.webm`, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: "video/webm" }));
+  status(`saved the video (${(bytes.length / 1e6).toFixed(1)} MB)`);
+}
+
 /** For tests: what the upscaled canvas shows for the current frame against the wasm engine's output on it (image models). */
 async function check(): Promise<{ backend: string; equal: number; maxLevels: number; width: number; height: number }> {
   const p = state.pipeline!;
@@ -411,6 +488,12 @@ async function main(): Promise<void> {
     if (s.kind === 'video') void (state.playing ? s.el.play() : s.el.pause());
   };
   $('save').onclick = () => void save().catch((e) => status(errorText(e), 'error'));
+  const sv = $('savevideo') as HTMLButtonElement;
+  if (typeof VideoEncoder === 'undefined') {
+    sv.disabled = true;
+    sv.title = 'needs WebCodecs, which this browser does not have';
+  }
+  sv.onclick = () => void saveVideo().catch((e) => status(`the video was not saved: ${errorText(e)}`, 'error'));
   const pick = $('file') as HTMLInputElement;
   pick.onchange = () => { if (pick.files?.[0]) void openFile(pick.files[0]).catch((e) => status(errorText(e), 'error')); };
   const modelPick = $('modelfile') as HTMLInputElement;
@@ -440,5 +523,5 @@ async function still(): Promise<void> {
   }
 }
 
-(window as unknown as { __player: unknown }).__player = { state, check, still, openFile, setSource };
+(window as unknown as { __player: unknown }).__player = { state, check, still, openFile, setSource, encodeVideo };
 main().catch((e) => status(`the player could not start: ${errorText(e)}`, 'error'));
