@@ -8,13 +8,15 @@ import { chromium } from 'playwright-core';
 
 const outPath = process.argv[2] ?? 'docs/web/player.png';
 const { server, url } = await serve({ port: 0 });
-const browser = await chromium.launch({ executablePath: process.env.MVSR_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+const browser = await chromium.launch({ executablePath: process.env.MVSR_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
 try {
   const page = await browser.newPage({ viewport: { width: 1320, height: 1040 } });
   await page.goto(url);
   await page.waitForFunction(() => window.__player?.state.model, null, { timeout: 60_000 });
   await page.selectOption('#backend', 'wasm');
-  await page.waitForFunction(() => window.__player.state.frames > 8, null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.getElementById('backend-used').textContent.startsWith('WASM'), null, { timeout: 120_000 });
+  const n = await page.evaluate(() => window.__player.state.frames);
+  await page.waitForFunction((k) => window.__player.state.frames > k + 8, n, { timeout: 120_000 });
   await page.evaluate(() => window.__player.still());
   await page.waitForTimeout(1200); // the stats line refreshes once a second
   await page.screenshot({ path: outPath });

@@ -146,7 +146,7 @@ test('--backend ort runs the same graph as wasm in mvsr eval, eval-video and ups
     assertSameFrames([b], [a], 'upscale --backend ort vs wasm');
     const bad = mvsr('eval', '--model', 'etds-t-x4', '--data', join(dir, 'set'), '--backend', 'gpu');
     assert.notEqual(bad.status, 0);
-    assert.deepEqual(bad.stderr.trim().split('\n'), ['mvsr eval: --backend must be one of wasm, int8, ort, tflite, tflite-fp16, auto, got "gpu"']);
+    assert.deepEqual(bad.stderr.trim().split('\n'), ['mvsr eval: --backend must be one of wasm, int8, ort, tflite, tflite-fp16, webgpu, auto, got "gpu"']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -100,7 +100,9 @@ function newCanvases(): [HTMLCanvasElement, HTMLCanvasElement] {
   const base = document.createElement('canvas'), top = document.createElement('canvas');
   base.id = 'bicubic';
   top.id = 'upscaled';
-  stage.append(base, top);
+  const line = document.createElement('div');
+  line.id = 'divider';
+  stage.append(base, top, line);
   applySplit();
   return [base, top];
 }
@@ -109,6 +111,8 @@ function applySplit(): void {
   const v = Number(($('split') as HTMLInputElement).value);
   const top = document.getElementById('upscaled');
   if (top) top.style.clipPath = `inset(0 0 0 ${v}%)`;
+  const line = document.getElementById('divider');
+  if (line && top) line.style.left = `${(top.clientWidth * v) / 100}px`;
 }
 
 function chosenBackend(m: LoadedModel): { name: 'webgpu' | 'wasm'; note: string } {
@@ -223,10 +227,23 @@ function backendLabel(): string {
 }
 
 /** Rebuild the pipeline for the current model and backend choice. */
-async function rebuild(): Promise<void> {
+let rebuilding: Promise<unknown> = Promise.resolve();
+
+/**
+ * Rebuild the pipeline for the current model, backend and size. Rebuilds run one at a time
+ * (each makes the stage's canvases) and only the latest request runs: a pipeline built for an
+ * older request would draw into canvases a newer one has replaced.
+ */
+function rebuild(): Promise<void> {
+  const gen = ++state.generation;
+  const run = rebuilding.then(() => (gen === state.generation ? buildPipeline() : undefined));
+  rebuilding = run.catch(() => undefined);
+  return run;
+}
+
+async function buildPipeline(): Promise<void> {
   const m = state.model;
   if (!m) return;
-  const gen = ++state.generation;
   const old = state.pipeline;
   state.pipeline = null;
   // a frame in flight on the old pipeline finishes first (its stream and buffers go with it)
@@ -240,10 +257,6 @@ async function rebuild(): Promise<void> {
     if (name !== 'webgpu') throw e;
     status(`WebGPU failed for ${m.name} (${errorText(e)}): running on WASM`, 'error');
     p = await tensorPipeline(m, 'wasm');
-  }
-  if (gen !== state.generation) {
-    await p.dispose();
-    return;
   }
   state.pipeline = p;
   if (note) status(note);
@@ -281,9 +294,9 @@ async function runFrame(): Promise<void> {
       // the frame path (texture -> graph -> canvas) failed: WebGPU with the frames read back
       state.canvasBroken = true;
       resetGpuDevice();
-      state.busy = false;
       status(`WebGPU could not draw into the page (${errorText(e)}): frames now go through the CPU`, 'error');
-      await rebuild();
+      // not awaited: this frame may be the last step of a rebuild, which the new one queues behind
+      void rebuild().catch((err) => status(errorText(err), 'error'));
       return;
     }
     state.playing = false;
@@ -302,7 +315,8 @@ function loop(): void {
     if (now - fpsWindow.t >= 1000) {
       state.fps = ((state.frames - fpsWindow.frames) * 1000) / (now - fpsWindow.t);
       fpsWindow = { t: now, frames: state.frames };
-      $('fps').textContent = state.fps.toFixed(1);
+      applySplit(); // the divider follows the canvas's displayed width
+      if (state.playing) $('fps').textContent = state.fps.toFixed(1);
       $('ms').textContent = state.lastMs.toFixed(1);
       $('backend-used').textContent = backendLabel();
       $('size').textContent = `${lr.width}x${lr.height} -> ${lr.width * (state.model?.scale ?? 1)}x${lr.height * (state.model?.scale ?? 1)}`;
