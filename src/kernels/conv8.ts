@@ -4,6 +4,25 @@
 // nearest (ties to even), plus the output zero point, clamped. Bit-exact with the JavaScript
 // reference of src/runtime/int8.ts.
 
+/** [sum a0, sum a1, sum a2, sum a3]: the horizontal sums of four i32x4 accumulators. */
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = i32x4.add(i8x16.shuffle(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+  const t1 = i32x4.add(i8x16.shuffle(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+  return i32x4.add(i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
+}
+
+/** Requantize four channels' sums (bias added) and store the valid ones at `out`. */
+@inline function store4(s: v128, co: i32, Cout: i32, bias: usize, scale: usize, vzp: v128, vlo: v128, vhi: v128, out: usize): void {
+  const acc = i32x4.add(s, v128.load(bias + (<usize>co << 2)));
+  const f = f32x4.nearest(f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(scale + (<usize>co << 2))));
+  let q = i32x4.add(i32x4.trunc_sat_f32x4_s(f), vzp);
+  q = i32x4.min_s(i32x4.max_s(q, vlo), vhi);
+  store<i8>(out, <i8>i32x4.extract_lane(q, 0));
+  if (co + 1 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 1), 1);
+  if (co + 2 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 2), 2);
+  if (co + 3 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 3), 3);
+}
+
 /**
  * y[oy,ox,co] = clamp(nearest(f32(bias[co] + sum xp[oy+ky,ox+kx,ci] w[co,ky,kx,ci]) * scale[co]) + zp, lo, 127)
  * xp: i16 [(H+K-1) x (W+K-1)] pixels of CinP values (CinP a multiple of 8, zero filled);
@@ -19,16 +38,53 @@ export function conv2d_s8(
   const r0 = <i32>((<i64>H * <i64>tid) / <i64>nt), r1 = <i32>((<i64>H * <i64>(tid + 1)) / <i64>nt);
   const px = <usize>CinP << 1;          // bytes per input pixel
   const wco = <usize>(K * K * CinP) << 1; // bytes per output channel's filter
+  const n = <usize>(K * CinP) << 1;       // a kernel row reads K pixels of CinP contiguous values
   const vzp = i32x4.splat(zp), vlo = i32x4.splat(lo), vhi = i32x4.splat(127);
   for (let oy = r0; oy < r1; oy++) {
-    for (let ox = 0; ox < W; ox++) {
+    let ox = 0;
+    // three output pixels at a time: each weight vector loaded once serves all three
+    for (; ox + 3 <= W; ox += 3) {
+      for (let co = 0; co < Cout; co += 4) {
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+        let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+        const w0 = w + <usize>co * wco;
+        for (let ky = 0; ky < K; ky++) {
+          const row = xp + (<usize>((oy + ky) * Wp + ox)) * px;
+          const wr = w0 + (<usize>(ky * K * CinP) << 1);
+          for (let b: usize = 0; b < n; b += 16) {
+            const xu = v128.load(row + b), xv = v128.load(row + px + b), xw = v128.load(row + 2 * px + b);
+            let v = v128.load(wr + b);
+            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
+            b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
+            c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xw, v));
+            v = v128.load(wr + wco + b);
+            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
+            b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
+            c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xw, v));
+            v = v128.load(wr + 2 * wco + b);
+            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
+            b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
+            c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xw, v));
+            v = v128.load(wr + 3 * wco + b);
+            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
+            b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
+            c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xw, v));
+          }
+        }
+        const out = y + <usize>((oy * W + ox) * Cout + co);
+        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out);
+        store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>Cout);
+        store4(hsum4(c0, c1, c2, c3), co, Cout, bias, scale, vzp, vlo, vhi, out + 2 * <usize>Cout);
+      }
+    }
+    for (; ox < W; ox++) {
       for (let co = 0; co < Cout; co += 4) {
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
         const w0 = w + <usize>co * wco;
         for (let ky = 0; ky < K; ky++) {
           const row = xp + (<usize>((oy + ky) * Wp + ox)) * px;
           const wr = w0 + (<usize>(ky * K * CinP) << 1);
-          const n = <usize>(K * CinP) << 1; // a kernel row reads K pixels of CinP contiguous values
           for (let b: usize = 0; b < n; b += 16) {
             const xv = v128.load(row + b);
             a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xv, v128.load(wr + b)));
@@ -37,19 +93,7 @@ export function conv2d_s8(
             a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xv, v128.load(wr + 3 * wco + b)));
           }
         }
-        // horizontal sums of the four accumulators into one vector [s0, s1, s2, s3]
-        const t0 = i32x4.add(i8x16.shuffle(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
-        const t1 = i32x4.add(i8x16.shuffle(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
-        const s = i32x4.add(i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
-        const acc = i32x4.add(s, v128.load(bias + (<usize>co << 2)));
-        const f = f32x4.nearest(f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(scale + (<usize>co << 2))));
-        let q = i32x4.add(i32x4.trunc_sat_f32x4_s(f), vzp);
-        q = i32x4.min_s(i32x4.max_s(q, vlo), vhi);
-        const out = y + <usize>((oy * W + ox) * Cout + co);
-        store<i8>(out, <i8>i32x4.extract_lane(q, 0));
-        if (co + 1 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 1), 1);
-        if (co + 2 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 2), 2);
-        if (co + 3 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 3), 3);
+        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, y + <usize>((oy * W + ox) * Cout + co));
       }
     }
   }
