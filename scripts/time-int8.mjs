@@ -1,6 +1,8 @@
 // Per-frame time of a model at the MAI setting (180x320 -> 720x1280) on the fp32 wasm backend and
 // on the int8 backend (its quantized graph: mvsr quantize --method mse on the training photos),
 // alternating in one process: 2 warm-ups, then N timed runs each, median and min ms.
+// Then a per-op profile of the int8 program (median ms per node over the runs, with the input
+// quantization and the output dequantization).
 //   node scripts/time-int8.mjs <model> [threads=2] [runs=15]
 // Needs the build and ../shared/data/train/images (for the calibration).
 import path from 'node:path';
@@ -9,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
 const [name = 'etds-t-x4', threadsArg = '2', runsArg = '15'] = process.argv.slice(2);
-const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js'].map(dist));
+const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }, { compileInt8, quantizeTensor, dequantizeTensor }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js', 'runtime/int8.js'].map(dist));
 await initEngine({ threads: Number(threadsArg) });
 const model = resolveAnyModel(name);
 const g = toGraph(model);
@@ -31,3 +33,23 @@ for (let r = -2; r < Number(runsArg); r++) {
 const med = (a) => [...a].sort((p, q2) => p - q2)[(a.length - 1) >> 1];
 for (const k of Object.keys(ms)) console.log(`${name} ${k}: median ${med(ms[k]).toFixed(1)} ms, min ${Math.min(...ms[k]).toFixed(1)} ms (${threadsArg} threads, ${ms[k].length} runs, 180x320)`);
 for (const b of Object.values(backends)) await b.dispose();
+
+// per-op profile of the int8 program
+const prog = compileInt8(q);
+const per = new Map();
+const add = (k, v) => per.set(k, [...(per.get(k) ?? []), v]);
+for (let r = -2; r < Number(runsArg); r++) {
+  let t0 = performance.now();
+  const xi = quantizeTensor(x, q.quant.act[q.nodes.find((n) => n.op === 'input').id]);
+  if (r >= 0) add('(quantize input)', performance.now() - t0);
+  const out = prog.run({ [q.nodes.find((n) => n.op === 'input').id]: xi }, (n, dt) => { if (r >= 0) add(`${n.op} ${n.id}`, dt); });
+  t0 = performance.now();
+  const y = dequantizeTensor(Object.values(out)[0]);
+  if (r >= 0) add('(dequantize output)', performance.now() - t0);
+  y.dispose();
+}
+prog.dispose();
+const rows = [...per].map(([k, v]) => [k, med(v)]).sort((a, b) => b[1] - a[1]);
+const total = rows.reduce((a, [, v]) => a + v, 0);
+console.log(`per-op medians (sum ${total.toFixed(1)} ms):`);
+for (const [k, v] of rows) console.log(`  ${v.toFixed(2).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);

@@ -19,7 +19,7 @@ import {
   type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
-import { compileInt8, requantize, type Int8Tensor } from '../src/runtime/int8.js';
+import { compileInt8, requantize, dequantizeTensor, type Int8Tensor } from '../src/runtime/int8.js';
 import { exportTflite, type TfliteIo } from '../src/export/tflite.js';
 import { loadLiteRtNode, TfliteModel, type TfliteData } from '../src/runtime/tflite.node.js';
 import { loadOrtNode, sessionOptions } from '../src/runtime/ort.node.js';
@@ -184,8 +184,14 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
   }
 });
 
-test('the WASM int8 conv kernel (int16 dot products, float32 requantization) is bit-exact with the JavaScript reference on every quantizable zoo image family and odd sizes', async () => {
+test('the WASM int8 kernels (conv by int16 dot products with float32 requantization, depth_to_space) are bit-exact with the JavaScript reference on every quantizable zoo image family and odd sizes; dequantization gives scale * (q - zero point) in float32', async () => {
   await useEngine(1);
+  // dequantization on the kernel: every int8 value, float64 product rounded once to float32
+  const all = Int8Array.from({ length: 256 * 3 }, (_, i) => (i % 256) - 128);
+  const qp = { scale: 0.0123456789, zeroPoint: -7 };
+  const dq = dequantizeTensor({ h: 1, w: 256, c: 3, data: all, q: qp });
+  assert.deepEqual(dq.toArray(), Float32Array.from(all, (v) => qp.scale * (v - qp.zeroPoint)));
+  dq.dispose();
   let seed = 1700;
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     if (NO_INT8.test(arch)) continue;

@@ -118,3 +118,30 @@ export function pad_s8_i16(x: usize, H: i32, W: i32, C: i32, pad: i32, zp: i32, 
     }
   }
 }
+
+/** y[i] (f32) = table[x[i] & 255] for i < n (x int8): dequantization through the 256 values the caller computed. Threads split the range. */
+export function s8_dequant(x: usize, n: i32, table: usize, y: usize, tid: i32, nt: i32): void {
+  const i0 = <i32>((<i64>n * <i64>tid) / <i64>nt), i1 = <i32>((<i64>n * <i64>(tid + 1)) / <i64>nt);
+  for (let i = i0; i < i1; i++) store<f32>(y + (<usize>i << 2), load<f32>(table + (<usize>load<u8>(x + <usize>i) << 2)));
+}
+
+/**
+ * depth_to_space of an int8 NHWC image: x [H][W][C*s*s] -> y [H*s][W*s][C]; order 0: PyTorch
+ * (channel c*s*s + i*s + j), 1: TF (channel (i*s + j)*C + c). Threads split the input rows.
+ */
+export function s8_depth_to_space(x: usize, H: i32, W: i32, C: i32, s: i32, order: i32, y: usize, tid: i32, nt: i32): void {
+  const r0 = <i32>((<i64>H * <i64>tid) / <i64>nt), r1 = <i32>((<i64>H * <i64>(tid + 1)) / <i64>nt);
+  const Cin = C * s * s, Wo = W * s;
+  const cs = order == 0 ? s * s : 1, ijs = order == 0 ? 1 : C;
+  for (let r = r0; r < r1; r++) {
+    for (let xx = 0; xx < W; xx++) {
+      const p = x + <usize>((r * W + xx) * Cin);
+      for (let i = 0; i < s; i++) {
+        for (let j = 0; j < s; j++) {
+          const o = y + <usize>(((r * s + i) * Wo + xx * s + j) * C), ij = p + <usize>((i * s + j) * ijs);
+          for (let c = 0; c < C; c++) store<i8>(o + <usize>c, load<i8>(ij + <usize>(c * cs)));
+        }
+      }
+    }
+  }
+}

@@ -10,7 +10,7 @@
 // engine is up, the rest as JavaScript loops, which also serve as the conv's reference. Browser-safe.
 import { Tensor } from '../tensor/tensor.js';
 import { engine, type Engine } from '../tensor/engine.js';
-import { type Graph, type GraphNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
+import { type Graph, type GraphNode, type DepthToSpaceNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
 import { inferShapes, type NodeShape } from '../graph/shapes.js';
 import {
   type QParams, type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeMultiplier, multiplyByQuantizedMultiplier,
@@ -298,10 +298,30 @@ function layoutExec(n: GraphNode, shape: (id: string) => NodeShape, q: QParams):
   }
 }
 
+/** depth_to_space on the WASM kernel (the value permutation of layoutExec's loops, on the engine's threads). */
+function depthToSpaceKernel(n: DepthToSpaceNode, qout: QParams, e: Engine): Exec {
+  const s = n.scale;
+  return ([x]) => {
+    const { h: H, w: W, c: Cin, data } = x!, C = Cin / (s * s), len = data.length;
+    const xp = e.alloc(len), yp = e.alloc(len);
+    try {
+      new Int8Array(e.memory.buffer, xp, len).set(data);
+      e.run('s8_depth_to_space', [xp, H, W, C, s, n.order === 'pytorch' ? 0 : 1, yp]);
+      return { h: H * s, w: W * s, c: C, data: new Int8Array(e.memory.buffer, yp, len).slice(), q: qout };
+    } finally {
+      e.release(xp);
+      e.release(yp);
+    }
+  };
+}
+
 export interface Int8Program {
   readonly graph: QuantGraph;
-  /** Run on int8 inputs (each at its input node's parameters); returns the int8 output tensors by output id. */
-  run(inputs: Record<string, Int8Tensor>): Record<string, Int8Tensor>;
+  /**
+   * Run on int8 inputs (each at its input node's parameters); returns the int8 output tensors by
+   * output id. `onStep(node, ms)` is called after each node's step (a per-op profile).
+   */
+  run(inputs: Record<string, Int8Tensor>, onStep?: (n: GraphNode, ms: number) => void): Record<string, Int8Tensor>;
   /** Free the packed weights of the WASM kernels. */
   dispose(): void;
 }
@@ -347,12 +367,12 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
           return { h, w, c: C, data: out, q: qout };
         });
         break;
-      default: steps.set(n.id, layoutExec(n, shape, qout));
+      default: steps.set(n.id, n.op === 'depthToSpace' && e ? depthToSpaceKernel(n, qout, e) : layoutExec(n, shape, qout));
     }
   }
   return {
     graph: g,
-    run(inputs) {
+    run(inputs, onStep) {
       const first = graphInputs(g)[0]!, x0 = inputs[first.id];
       if (!x0) throw graphError(g, first, 'no tensor given for this input');
       const k = first.scale ?? 1;
@@ -366,7 +386,12 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
           if (x.q.scale !== want.scale || x.q.zeroPoint !== want.zeroPoint) throw graphError(g, n, `input quantized at scale ${x.q.scale} zero point ${x.q.zeroPoint}, the graph's is ${want.scale}, ${want.zeroPoint}`);
           vals.set(n.id, x);
         } else if (n.op === 'output') vals.set(n.id, vals.get(n.inputs[0]!)!);
-        else vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
+        else if (!onStep) vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
+        else {
+          const t0 = performance.now();
+          vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
+          onStep(n, performance.now() - t0);
+        }
       }
       return Object.fromEntries(graphOutputs(g).map((o) => [o.id, vals.get(o.id)!]));
     },
@@ -387,9 +412,18 @@ export function quantizeTensor(x: Tensor, q: QParams): Int8Tensor {
 
 /** DEQUANTIZE: scale * (q - zero point) in float32. */
 export function dequantizeTensor(x: Int8Tensor): Tensor {
-  const t = Tensor.empty([1, x.h, x.w, x.c]), d = t.data; // one view: Tensor.data is a getter
+  const t = Tensor.empty([1, x.h, x.w, x.c]);
   const table = new Float32Array(256);
   for (let v = INT8_MIN; v <= INT8_MAX; v++) table[v & 255] = x.q.scale * (v - x.q.zeroPoint);
-  for (let i = 0; i < x.data.length; i++) d[i] = table[x.data[i]! & 255]!;
+  // the gather through the table on the engine's threads (the tensor lives in its memory)
+  const e = engine(), n = x.data.length, xp = e.alloc(n), tp = e.alloc(1024);
+  try {
+    new Int8Array(e.memory.buffer, xp, n).set(x.data);
+    new Float32Array(e.memory.buffer, tp, 256).set(table);
+    e.run('s8_dequant', [xp, n, tp, t.ptr]);
+  } finally {
+    e.release(xp);
+    e.release(tp);
+  }
   return t;
 }
