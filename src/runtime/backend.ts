@@ -141,7 +141,8 @@ const median = (xs: number[]): number => {
   return s[(s.length - 1) >> 1]!;
 };
 
-async function timeRuns(b: Backend, x: Record<string, Tensor>, runs: number): Promise<{ ms: number[]; first: Record<string, Float32Array> }> {
+/** One untimed warm-up run (its outputs kept as arrays), then `runs` timed runs of a backend. */
+export async function timeRuns(b: Backend, x: Record<string, Tensor>, runs: number): Promise<{ ms: number[]; first: Record<string, Float32Array> }> {
   const warm = await b.runNamed(x); // session creation, JIT tier-up, pools
   const first = Object.fromEntries(Object.entries(warm).map(([k, t]) => [k, t.toArray()]));
   for (const t of Object.values(warm)) t.dispose();

@@ -5,7 +5,7 @@
 // user enters the power they measured. The result downloads as JSON.
 import * as ort from 'onnxruntime-web/webgpu';
 import { Tensor } from '../tensor/tensor.js';
-import { createBackend, type Backend } from '../runtime/backend.js';
+import { createBackend, timeRuns } from '../runtime/backend.js';
 import '../runtime/webgpu/backend.js';
 import { graphInputs, graphOutputs, type Graph } from '../graph/ir.js';
 import { exportOnnx } from '../export/onnx.js';
@@ -35,21 +35,6 @@ function stepInputs(g: Graph, lr: Float32Array, H: number, W: number): Record<st
     x[n.id] = state ? Tensor.zeros([1, H * k, W * k, n.channels]) : Tensor.from([1, H, W, 3], lr);
   }
   return x;
-}
-
-async function timeMvsr(b: Backend, x: Record<string, Tensor>, runs: number): Promise<{ runs: number[]; out: Float32Array }> {
-  const out0 = await b.runNamed(x);
-  const first = graphOutputs(b.graph)[0]!.id;
-  const out = out0[first]!.toArray();
-  for (const t of Object.values(out0)) t.dispose();
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const y = await b.runNamed(x);
-    ms.push(performance.now() - t0);
-    for (const t of Object.values(y)) t.dispose();
-  }
-  return { runs: ms, out };
 }
 
 async function timeOrt(g: Graph, ep: 'webgpu' | 'wasm', x: Record<string, Tensor>, H: number, W: number, runs: number): Promise<{ runs: number[]; out: Float32Array }> {
@@ -150,7 +135,8 @@ async function main(): Promise<void> {
             if (e.startsWith('mvsr')) {
               const b = await createBackend(g, { backend: e === 'mvsr webgpu' ? 'webgpu' : 'wasm' });
               try {
-                r = await timeMvsr(b, x, runs);
+                const t = await timeRuns(b, x, runs);
+              r = { runs: t.ms, out: t.first[graphOutputs(g)[0]!.id]! };
               } finally {
                 await b.dispose();
               }

@@ -73,6 +73,23 @@ export interface ConvSpec {
 }
 
 /**
+ * The K x K taps of a stride-1 conv around output (ox, oy): `inner` runs for each tap inside the
+ * input, with ky, kx, iy, ix and p (the input pixel's index, n * H * W + iy * W + ix) defined.
+ */
+function taps(s: { H: number; W: number; K: number; padding: number }, inner: string, indent = '  '): string {
+  return `${indent}for (var ky = 0; ky < ${s.K}; ky++) {
+${indent}  let iy = oy + ky - ${s.padding};
+${indent}  if (iy < 0 || iy >= ${s.H}) { continue; }
+${indent}  for (var kx = 0; kx < ${s.K}; kx++) {
+${indent}    let ix = ox + kx - ${s.padding};
+${indent}    if (ix < 0 || ix >= ${s.W}) { continue; }
+${indent}    let p = (n * ${s.H} + iy) * ${s.W} + ix;
+${inner.split('\n').map((l) => `${indent}    ${l}`).join('\n')}
+${indent}  }
+${indent}}`;
+}
+
+/**
  * Dense (groups 1) convolution, weights as mat4x4 per (tap, input block, output block), columns
  * the 4 input channels: acc += w * x. Invocations cover (ox, oy, n * ZB + zb) with zb a group of
  * coPerThread output blocks; bindings x, w, b, y [, alpha] [, residual].
@@ -95,22 +112,14 @@ ${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@gr
   let cb0 = (oz % ${ZB}) * ${T};
   var acc: array<vec4<f32>, ${T}>;
   for (var t = 0; t < ${T}; t++) { acc[t] = b[min(cb0 + t, ${COB - 1})]; }
-  for (var ky = 0; ky < ${s.K}; ky++) {
-    let iy = oy + ky - ${s.padding};
-    if (iy < 0 || iy >= ${s.H}) { continue; }
-    for (var kx = 0; kx < ${s.K}; kx++) {
-      let ix = ox + kx - ${s.padding};
-      if (ix < 0 || ix >= ${s.W}) { continue; }
-      let xb = ((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB};
-      let wb = (ky * ${s.K} + kx) * ${CIB * COB};
-      for (var ci = 0; ci < ${CIB}; ci++) {
-        let xv = x[xb + ci];
-        for (var t = 0; t < ${T}; t++) {
-          acc[t] += w[wb + ci * ${COB} + min(cb0 + t, ${COB - 1})] * xv;
-        }
-      }
-    }
-  }`);
+${taps(s, `let xb = p * ${CIB};
+let wb = (ky * ${s.K} + kx) * ${CIB * COB};
+for (var ci = 0; ci < ${CIB}; ci++) {
+  let xv = x[xb + ci];
+  for (var t = 0; t < ${T}; t++) {
+    acc[t] += w[wb + ci * ${COB} + min(cb0 + t, ${COB - 1})] * xv;
+  }
+}`)}`);
   if (!s.tail) {
     body.push(`  let yb = ((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB};
   for (var t = 0; t < ${T}; t++) {
@@ -165,15 +174,7 @@ ${actDecls(s.act, 4)}${header(grid)}
   let n = oz / ${CB};
   let cb = oz % ${CB};
   var v = b[cb];
-  for (var ky = 0; ky < ${s.K}; ky++) {
-    let iy = oy + ky - ${s.padding};
-    if (iy < 0 || iy >= ${s.H}) { continue; }
-    for (var kx = 0; kx < ${s.K}; kx++) {
-      let ix = ox + kx - ${s.padding};
-      if (ix < 0 || ix >= ${s.W}) { continue; }
-      v += w[(ky * ${s.K} + kx) * ${CB} + cb] * x[((n * ${s.H} + iy) * ${s.W} + ix) * ${CB} + cb];
-    }
-  }
+${taps(s, `v += w[(ky * ${s.K} + kx) * ${CB} + cb] * x[p * ${CB} + cb];`)}
   y[((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${CB} + cb] = ${actCode(s.act, 'v', 'cb')};
 }
 `;
@@ -200,18 +201,10 @@ ${actDecls(s.act, 4)}${header(grid)}
     if (co >= ${s.Cout}) { break; }
     let c0 = (co / ${cog}) * ${cig};
     var s = 0.0;
-    for (var ky = 0; ky < ${s.K}; ky++) {
-      let iy = oy + ky - ${s.padding};
-      if (iy < 0 || iy >= ${s.H}) { continue; }
-      for (var kx = 0; kx < ${s.K}; kx++) {
-        let ix = ox + kx - ${s.padding};
-        if (ix < 0 || ix >= ${s.W}) { continue; }
-        let xb = ((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB * 4} + c0;
-        for (var ci = 0; ci < ${cig}; ci++) {
-          s += w[((co * ${cig} + ci) * ${s.K} + ky) * ${s.K} + kx] * x[xb + ci];
-        }
-      }
-    }
+${taps(s, `let xb = p * ${CIB * 4} + c0;
+for (var ci = 0; ci < ${cig}; ci++) {
+  s += w[((co * ${cig} + ci) * ${s.K} + ky) * ${s.K} + kx] * x[xb + ci];
+}`, '    ')}
     v[j] += s;
   }
   y[((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB} + cb] = ${actCode(s.act, 'v', 'cb')};
