@@ -42,40 +42,46 @@ export function conv2d_s8(
   const vzp = i32x4.splat(zp), vlo = i32x4.splat(lo), vhi = i32x4.splat(127);
   for (let oy = r0; oy < r1; oy++) {
     let ox = 0;
-    // three output pixels at a time: each weight vector loaded once serves all three
-    for (; ox + 3 <= W; ox += 3) {
+    // four output pixels at a time: each weight vector loaded once serves all four (16 accumulators)
+    for (; ox + 4 <= W; ox += 4) {
       for (let co = 0; co < Cout; co += 4) {
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
         let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
         let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+        let d0 = i32x4.splat(0), d1 = i32x4.splat(0), d2 = i32x4.splat(0), d3 = i32x4.splat(0);
         const w0 = w + <usize>co * wco;
         for (let ky = 0; ky < K; ky++) {
           const row = xp + (<usize>((oy + ky) * Wp + ox)) * px;
           const wr = w0 + (<usize>(ky * K * CinP) << 1);
           for (let b: usize = 0; b < n; b += 16) {
-            const xu = v128.load(row + b), xv = v128.load(row + px + b), xw = v128.load(row + 2 * px + b);
+            const xu = v128.load(row + b), xv = v128.load(row + px + b), xw = v128.load(row + 2 * px + b), xz = v128.load(row + 3 * px + b);
             let v = v128.load(wr + b);
             a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
             b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
             c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xw, v));
+            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(xz, v));
             v = v128.load(wr + wco + b);
             a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
             b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
             c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xw, v));
+            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(xz, v));
             v = v128.load(wr + 2 * wco + b);
             a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
             b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
             c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xw, v));
+            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(xz, v));
             v = v128.load(wr + 3 * wco + b);
             a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
             b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
             c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xw, v));
+            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(xz, v));
           }
         }
         const out = y + <usize>((oy * W + ox) * Cout + co);
         store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out);
         store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>Cout);
         store4(hsum4(c0, c1, c2, c3), co, Cout, bias, scale, vzp, vlo, vhi, out + 2 * <usize>Cout);
+        store4(hsum4(d0, d1, d2, d3), co, Cout, bias, scale, vzp, vlo, vhi, out + 3 * <usize>Cout);
       }
     }
     for (; ox < W; ox++) {
