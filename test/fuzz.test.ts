@@ -107,12 +107,25 @@ const REGRESSIONS: Record<string, RegExp> = {
   'graphfile/null-node.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: graph \?: node 0 is not an object$/,
   'graphfile/weight-name-proto.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: .*refers to weight '__proto__', which the graph does not hold$/,
   'graphfile/weight-scales-not-array.bin': /^mvsr: fuzz\.safetensors: not a valid model graph: .*needs 4 positive per-channel scales in the quant section$/,
+  // a control character in the first chunk's name made a two-line error
+  'webp/fourcc-newline.webp': /^mvsr: corrupt WebP: unknown first chunk "V\\n8L"$/,
   'jpeg/huge-header-hang.jpg': /^mvsr: unsupported JPEG: image of 61700x51903 is too large to decode/,
   'onnx/graph-attr-without-graph.onnx': /^mvsr: readOnnxModel: graph attribute 'strides' holds no graph$/,
   'pth/broadcast-1e12.pth': /^mvsr: fuzz\.pth: tensor 'x': shape \[1000000, 1000000\] has 1000000000000 elements over a storage of 6; broadcast or overlapping views are limited to 16777216 elements per file$/,
   'pth/stride0-hang.pth': /^mvsr: fuzz\.pth: tensor 'x': shape \[2147483647, 1\] has 2147483647 elements over a storage of 6; broadcast or overlapping views are limited to 16777216 elements per file$/,
   'y4m/huge-frame.y4m': /^mvsr: fuzz\.y4m: Y4M frames of 444x16777216 .* are larger than the 1073741824-byte limit$/,
 };
+
+test('a WebP whose header claims a huge canvas is refused before libwebp allocates it', async () => {
+  const seed = fs.readFileSync(path.join(ROOT, 'test', 'fuzz', 'corpus', 'webp', 'lossy-alpha-sample.webp'));
+  const big = Uint8Array.from(seed);
+  big.set([0xff, 0xff, 0x3f], 24); // VP8X canvas width - 1 = 4194303
+  big.set([0xff, 0x3f, 0x00], 27); // height - 1 = 16383
+  await refusedCheaply(() => decodeImage(big), /^mvsr: unsupported WebP: image of 4194304x16384 is too large to decode \(over 67108864 pixels\)$/);
+  const lossless = Uint8Array.from(fs.readFileSync(path.join(ROOT, 'test', 'fuzz', 'corpus', 'webp', 'lossless-rgb.webp')));
+  lossless.set([0xff, 0xff, 0xff, 0xff], 21); // VP8L 16384 x 16384
+  await refusedCheaply(() => decodeImage(lossless), /^mvsr: unsupported WebP: image of 16384x16384 is too large to decode/);
+});
 
 test('every crash the fuzzer found is refused with a one-line mvsr error', async () => {
   const dir = path.join(ROOT, 'test', 'fuzz', 'regressions');
@@ -148,7 +161,7 @@ test('the harness reports hangs (and goes on after them) and non-mvsr errors', a
 });
 
 /** Inputs per target for the run inside `npm test`: about 2 s each on one core. */
-const SHORT_RUN: Record<string, number> = { safetensors: 50_000, png: 40_000, y4m: 50_000, pth: 25_000, jpeg: 4_000, config: 2_500, onnx: 30_000, graphfile: 20_000 };
+const SHORT_RUN: Record<string, number> = { safetensors: 50_000, png: 40_000, y4m: 50_000, pth: 25_000, jpeg: 4_000, config: 2_500, onnx: 30_000, graphfile: 20_000, webp: 40_000 };
 
 test('short fuzz run of every target (fixed seed)', async (t) => {
   assert.deepEqual(Object.keys(SHORT_RUN).sort(), Object.keys(TARGETS).sort());

@@ -97,7 +97,23 @@ function loadWebpDecoder(): Promise<WebpDecoder> {
   return webpDecoder;
 }
 
-/** What the RIFF header says: size, alpha and animation flags (checked before decoding). */
+/**
+ * Largest WebP mvsr decodes: libwebp decodes into RGBA inside its WebAssembly memory, which never
+ * shrinks again, so the canvas is checked against this before decoding (8192 x 8192).
+ */
+export const MAX_WEBP_PIXELS = 1 << 26;
+
+/** The canvas size a WebP header states (VP8, VP8L or VP8X), or null when the header is too short to say. */
+function webpSize(b: Uint8Array, fourcc: string): [number, number] | null {
+  if (fourcc === 'VP8L' && b.length >= 25) {
+    return [1 + (b[21]! | ((b[22]! & 0x3f) << 8)), 1 + ((b[22]! >> 6) | (b[23]! << 2) | ((b[24]! & 0x0f) << 10))];
+  }
+  if (fourcc === 'VP8 ' && b.length >= 30) return [(b[26]! | (b[27]! << 8)) & 0x3fff, (b[28]! | (b[29]! << 8)) & 0x3fff];
+  if (fourcc === 'VP8X' && b.length >= 30) return [1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)), 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16))];
+  return null;
+}
+
+/** What the RIFF header says: size, alpha and animation flags (checked before decoding); a canvas over MAX_WEBP_PIXELS is refused. */
 export function readWebpInfo(b: Uint8Array): { hasAlpha: boolean; animated: boolean } {
   const fail = (p: string): never => {
     throw new ImageDecodeError(p);
@@ -107,6 +123,8 @@ export function readWebpInfo(b: Uint8Array): { hasAlpha: boolean; animated: bool
   if (riff + 8 > b.length) fail(`truncated WebP: RIFF data ends early (${b.length} of ${riff + 8} bytes)`);
   if (b.length < 20) fail('truncated WebP: no image chunk');
   const fourcc = ascii(b, 12, 4);
+  const size = webpSize(b, fourcc);
+  if (size && size[0] * size[1] > MAX_WEBP_PIXELS) fail(`unsupported WebP: image of ${size[0]}x${size[1]} is too large to decode (over ${MAX_WEBP_PIXELS} pixels)`);
   if (fourcc === 'VP8 ') return { hasAlpha: false, animated: false };
   if (fourcc === 'VP8L') {
     if (b.length < 25) fail('truncated WebP: VP8L header ends early');
@@ -116,7 +134,7 @@ export function readWebpInfo(b: Uint8Array): { hasAlpha: boolean; animated: bool
     if (b.length < 21) fail('truncated WebP: VP8X header ends early');
     return { hasAlpha: (b[20]! & 0x10) !== 0, animated: (b[20]! & 0x02) !== 0 };
   }
-  return fail(`corrupt WebP: unknown first chunk '${fourcc}'`);
+  return fail(`corrupt WebP: unknown first chunk ${JSON.stringify(fourcc)}`);
 }
 
 /** Decode a still WebP (lossy or lossless) to RGB, or RGBA when the file says it has alpha. */

@@ -531,7 +531,36 @@ const graphfile: FuzzTarget = {
   structured: graphFileStructured,
 };
 
-export const TARGETS: Record<string, FuzzTarget> = { safetensors, png, y4m, pth, jpeg, config, onnx, graphfile };
+// ---------------------------------------------------------------------------------------------
+// WebP (libwebp in WebAssembly behind mvsr's RIFF checks)
+
+/** RIFF size, first chunk size and the canvas size fields of each chunk kind. */
+function webpFields(b: Uint8Array): Field[] {
+  const fs: Field[] = [{ at: 4, width: 4, le: true }, { at: 16, width: 4, le: true }];
+  const fourcc = b.length >= 16 ? dec.decode(b.subarray(12, 16)) : '';
+  if (fourcc === 'VP8L') fs.push({ at: 21, width: 2, le: true }, { at: 23, width: 2, le: true });
+  if (fourcc === 'VP8 ') fs.push({ at: 26, width: 2, le: true }, { at: 28, width: 2, le: true });
+  if (fourcc === 'VP8X') fs.push({ at: 24, width: 2, le: true }, { at: 27, width: 2, le: true }, { at: 26, width: 1, le: true }, { at: 29, width: 1, le: true });
+  return fs.filter((f) => f.at + f.width <= b.length);
+}
+
+/** Make the RIFF size match the file again, so that mutated image data reaches libwebp. */
+function webpFixup(b: Uint8Array): Uint8Array {
+  if (b.length < 12) return b;
+  const out = Uint8Array.from(b);
+  writeInt(out, 4, 4, true, out.length - 8);
+  return out;
+}
+
+const webp: FuzzTarget = {
+  name: 'webp',
+  seeds: () => committedInputs('corpus', 'webp'),
+  run: (b) => decodeImage(b),
+  fields: webpFields,
+  fixup: webpFixup,
+};
+
+export const TARGETS: Record<string, FuzzTarget> = { safetensors, png, y4m, pth, jpeg, config, onnx, graphfile, webp };
 
 /**
  * A target for testing the harness itself (not run by `npm run fuzz -- --target all`): some
