@@ -46,7 +46,7 @@ function rawGet(url: string, path: string, method = 'GET'): Promise<{ status: nu
   });
 }
 
-test('mvsr serve: its own files with cross-origin isolation, the model list and files; 404 for traversal and absolute paths', { skip }, async () => {
+test('mvsr serve: its own files with cross-origin isolation, the model list and files; 404 for traversal and absolute paths, 405 for other methods, 431 for oversized requests, loopback by default', { skip }, async () => {
   const { server, url } = await serve({ port: 0 });
   try {
     const index = await rawGet(url, '/');
@@ -62,6 +62,10 @@ test('mvsr serve: its own files with cross-origin isolation, the model list and 
       assert.equal((await rawGet(url, p)).status, 404, `${p} must be a 404`);
     }
     assert.equal((await rawGet(url, '/', 'POST')).status, 405);
+    // request size: a request line and headers over Node's 16 KiB limit are refused (431)
+    assert.equal((await rawGet(url, `/${'a'.repeat(20_000)}`)).status, 431);
+    // it listens on the loopback interface only, unless --host says otherwise
+    assert.equal((server.address() as { address: string }).address, '127.0.0.1');
   } finally {
     server.close();
   }

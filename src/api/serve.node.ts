@@ -2,7 +2,8 @@
 // Everything the pages load comes from here (scripts, kernels, onnxruntime-web's wasm, the shipped
 // models), so the app works offline; the cross-origin-isolation headers let WASM threads run.
 // Only GET and HEAD of the app's own files and of the shipped models are answered: a path with a
-// `..` segment, a backslash or a NUL, or anything outside those folders, is a 404.
+// `..` segment, a backslash or a NUL, or anything outside those folders, is a 404; other methods
+// are a 405 and requests over 16 KiB of headers a 431.
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
@@ -105,7 +106,9 @@ export async function serve(o: ServeOptions = {}): Promise<{ server: Server; url
     }
     createReadStream(file).on('error', () => res.destroy()).pipe(res);
   };
-  const server = createServer(handler);
+  // requests are small GETs: 16 KiB of request line and headers at most (431 beyond), and a
+  // client that trickles its headers is cut off
+  const server = createServer({ maxHeaderSize: 16_384, headersTimeout: 10_000, requestTimeout: 30_000 }, handler);
   const host = o.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => fail(new Error(`mvsr serve: cannot listen on ${host}:${o.port ?? 8080}: ${e.code ?? e.message}`)));
