@@ -6,7 +6,12 @@
 // 99.9% of values and never more than one level apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { encodePng, decodeImage } from '../src/io/image.node.js';
+import { REPO_ROOT } from './data.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { createBackend, type Backend } from '../src/runtime/backend.node.js';
 import { gpuDevice } from '../src/runtime/webgpu/backend.js';
@@ -206,4 +211,28 @@ test('WebGPU errors: a shift estimated from computed values names the node; a wr
   const y = randomImage([1, 5, 5, 3], 1);
   await assert.rejects(b.run(y), /used after dispose/);
   y.dispose();
+});
+
+test('mvsr upscale --backend webgpu writes the PNG that --backend wasm writes (8-bit, >= 99.9% equal, <= 1 level)', { skip: noGpu }, async () => {
+  await useEngine(1);
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-webgpu-cli-'));
+  const img = renderSampleFrame(2, { width: 64, height: 48 });
+  writeFileSync(join(dir, 'in.png'), encodePng(img));
+  const cli = join(REPO_ROOT, 'dist/src/cli/main.js');
+  const outs: Record<string, Uint8Array> = {};
+  for (const backend of ['webgpu', 'wasm']) {
+    const r = spawnSync(process.execPath, [cli, 'upscale', join(dir, 'in.png'), '-o', join(dir, `${backend}.png`), '--model', 'etds-t-x4', '--backend', backend], { encoding: 'utf8', env: process.env });
+    assert.equal(r.status, 0, r.stderr);
+    const out = await decodeImage(readFileSync(join(dir, `${backend}.png`)));
+    assert.deepEqual([out.width, out.height], [256, 192]);
+    outs[backend] = out.data as Uint8Array;
+  }
+  const a = outs.webgpu!, b = outs.wasm!;
+  let eq = 0, max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d === 0) eq++;
+    max = Math.max(max, d);
+  }
+  assert.ok(eq / a.length >= 0.999 && max <= 1, `webgpu vs wasm PNG: ${(100 * eq / a.length).toFixed(3)}% equal, max ${max}`);
 });
