@@ -204,3 +204,21 @@ export function fusedTails(g: Graph, channels: Map<string, number>): Map<string,
   }
   return tails;
 }
+
+/** The label a runtime's plan shows for a fused tail, e.g. "conv_last+residual(x)+relu+depthToSpace(up)". */
+export function tailLabel(t: FusedTail): string {
+  return `${t.conv.id}${t.residual ? `+residual(${t.residual.src})` : ''}${t.act ? `+${t.act.kind}` : ''}+depthToSpace(${t.depthToSpace.id})`;
+}
+
+/** The steps (in order) that the graph's outputs need, walking back from the outputs' sources through each step's inputs. */
+export function neededSteps<T extends { id: string; inputs: readonly string[] }>(g: Graph, steps: readonly T[]): T[] {
+  const needed = new Set(g.nodes.filter((n) => n.op === 'output').map((o) => o.inputs[0]!));
+  const live: T[] = [];
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const s = steps[i]!;
+    if (!needed.has(s.id)) continue;
+    for (const x of s.inputs) needed.add(x);
+    live.unshift(s);
+  }
+  return live;
+}

@@ -16,7 +16,7 @@ import {
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
-import { optimizeGraph, fusedTails, type FusedTail } from '../graph/passes.js';
+import { optimizeGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../graph/passes.js';
 
 // ---- plan ------------------------------------------------------------------------------------
 
@@ -99,9 +99,8 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     const { conv: c, depthToSpace: d, act, residual: res } = t;
     const fused = toActivation(act);
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
-    const label = `${c.id}${res ? `+residual(${res.src})` : ''}${act ? `+${act.kind}` : ''}+depthToSpace(${d.id})`;
     return {
-      id: d.id, label, inputs: res ? [c.inputs[0]!, res.src] : [c.inputs[0]!],
+      id: d.id, label: tailLabel(t), inputs: res ? [c.inputs[0]!, res.src] : [c.inputs[0]!],
       exec: ([x, r]) => conv2dDepthToSpace(x!, w, b, { scale: d.scale, order: d.order, residual: r, residualMap: res?.map }, { padding: c.padding, act: fused }),
     };
   };
@@ -165,14 +164,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   // drop steps nothing needs (the slices and concat of a residual the fused tail reads directly)
   const ins = graphInputs(fg), outs = graphOutputs(fg);
   const inIds = new Set(ins.map((n) => n.id));
-  const needed = new Set(outs.map((o) => o.inputs[0]!));
-  const live: Step[] = [];
-  for (let i = steps.length - 1; i >= 0; i--) {
-    const s = steps[i]!;
-    if (!needed.has(s.id)) continue;
-    for (const x of s.inputs) needed.add(x);
-    live.unshift(s);
-  }
+  const live = neededSteps(fg, steps);
   const reads = new Map<string, number>();
   for (const o of outs) reads.set(o.inputs[0]!, (reads.get(o.inputs[0]!) ?? 0) + 1);
   for (const s of live) for (const x of s.inputs) reads.set(x, (reads.get(x) ?? 0) + 1);

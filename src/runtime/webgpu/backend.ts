@@ -9,7 +9,7 @@ import { ensureEngine } from '../../tensor/engine.js';
 import { type Graph, type GraphNode, type Act, type TranslateNode, type EstimateShiftNode, graphError, graphInputs, graphOutputs, weightOf } from '../../graph/ir.js';
 import { estimateShiftTensor } from '../../tensor/ops/align.js';
 import { inferChannels, inferShapes, type NodeShape } from '../../graph/shapes.js';
-import { optimizeGraph, fusedTails, type FusedTail } from '../../graph/passes.js';
+import { optimizeGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../../graph/passes.js';
 import { interpolateMatrix, type ResampleMatrix } from '../../tensor/ops/resize.js';
 import { matlabResampleMatrix } from '../../tensor/ops/matlabResize.js';
 import { registerBackend, type Backend } from '../backend.js';
@@ -110,6 +110,12 @@ export function translateTaps(dx: number, dy: number, H: number, W: number): Flo
   return Float32Array.of(wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1, off(flx, W), off(fly, H), 0, 0);
 }
 
+/** Buffers a plan owns (freed with it): translate taps and size-dependent constants. */
+interface PlanBuffers {
+  taps(n: TranslateNode, H: number, W: number): GPUBuffer;
+  constant(data: Float32Array | Int32Array): GPUBuffer;
+}
+
 interface Dispatch {
   node: GraphNode;
   code: string;
@@ -195,18 +201,11 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
   for (const n of fg.nodes) {
     if (n.op === 'input' || n.op === 'output' || absorbed.has(n.id)) continue;
     const t = tails.get(n.id);
-    if (t) all.push({ id: n.id, node: n, tail: t, inputs: t.residual ? [t.conv.inputs[0]!, t.residual.src] : [t.conv.inputs[0]!], label: `${t.conv.id}${t.residual ? `+residual(${t.residual.src})` : ''}${t.act ? `+${t.act.kind}` : ''}+depthToSpace(${n.id})` });
+    if (t) all.push({ id: n.id, node: n, tail: t, inputs: t.residual ? [t.conv.inputs[0]!, t.residual.src] : [t.conv.inputs[0]!], label: tailLabel(t) });
     else all.push({ id: n.id, node: n, inputs: n.inputs, label: `${n.op}(${n.id})${n.op === 'conv' && n.act ? `+${n.act.kind}` : ''}` });
   }
   const outs = graphOutputs(fg), ins = graphInputs(fg);
-  const needed = new Set(outs.map((o) => o.inputs[0]!));
-  const steps: Step[] = [];
-  for (let i = all.length - 1; i >= 0; i--) {
-    const s = all[i]!;
-    if (!needed.has(s.id)) continue;
-    for (const x of s.inputs) needed.add(x);
-    steps.unshift(s);
-  }
+  const steps = neededSteps(fg, all);
 
   const constants: GPUBuffer[] = [];
   const upload = (data: Float32Array | Int32Array): GPUBuffer => {
@@ -231,16 +230,19 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     return [weightBuffer(`alpha:${a.alpha}:${C}`, () => vec4Blocks(w.length === 1 ? new Float32Array(C).fill(w[0]!) : w, C))];
   };
 
-  /** The dispatches of one step at this size (`taps`: a translate node's per-item parameter buffer). */
-  const dispatches = (s: Step, N: number, shapes: Map<string, NodeShape>, taps: (n: TranslateNode, H: number, W: number) => GPUBuffer): Dispatch[] => {
+  /**
+   * The dispatches of one step at this size. `plan` gives buffers that live with the plan: a
+   * translate node's per-item tap buffer and constant data of this size (resize matrices).
+   */
+  const dispatches = (s: Step, N: number, shapes: Map<string, NodeShape>, plan: PlanBuffers): Dispatch[] => {
     const n = s.node, out = shapes.get(s.id)!, inp = shapes.get(s.inputs[0]!)!;
     const [H, W] = inp;
     if (s.tail) {
       const { conv: c, residual, act } = s.tail;
       const Cout = channels.get(c.id)!, Cin = channels.get(c.inputs[0]!)!;
-      const co = shapes.get(c.id) ?? [H + 2 * c.padding - c.kernel + 1, W + 2 * c.padding - c.kernel + 1];
+      const co = shapes.get(c.id)!; // the conv before the pixel shuffle (inferShapes covers every node)
       const spec = wgsl.convDense({
-        N, H, W, Ho: co[0]!, Wo: co[1]!, Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
+        N, H, W, Ho: co[0], Wo: co[1], Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
         tail: { scale: s.tail.depthToSpace.scale, order: s.tail.depthToSpace.order, residualMap: residual?.map ?? null, residualChannels: residual ? channels.get(residual.src)! : 0 },
       });
       const w = weightBuffer(`dense:${c.weight}`, () => packDense(weightOf(fg, c, c.weight).data, Cout, Cin, c.kernel));
@@ -284,7 +286,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
         return [{ node: n, ...wgsl.pixelShuffle(n.op, N, out[0], out[1], out[2], inp[2], n.scale, n.order), binds: [s.inputs[0]!, s.id] }];
       case 'resize': {
         const mat = (i: number, o: number): ResampleMatrix => (n.mode === 'matlabBicubic' ? matlabResampleMatrix(i, o, n.scale) : interpolateMatrix(i, o, n.mode));
-        const csr = (m: ResampleMatrix): GPUBuffer[] => [upload(m.rowPtr), upload(m.col), upload(Float32Array.from(m.weight))];
+        const csr = (m: ResampleMatrix): GPUBuffer[] => [plan.constant(m.rowPtr), plan.constant(m.col), plan.constant(Float32Array.from(m.weight))];
         const mid = `${s.id}#rows`;
         shapes.set(mid, [out[0], W, out[2]]);
         return [
@@ -293,7 +295,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
         ];
       }
       case 'estimateShift': return []; // computed on the CPU at each run (taps)
-      case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, taps(n, H, W), s.id] }];
+      case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, plan.taps(n, H, W), s.id] }];
       default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);
     }
   };
@@ -325,7 +327,12 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       translates.push({ node: n, H: th, W: tw, buffer });
       return buffer;
     };
-    const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes, taps));
+    const constant = (data: Float32Array | Int32Array): GPUBuffer => {
+      const b = newBuffer(Math.max(16, Math.ceil(data.byteLength / 16) * 16), STORAGE | COPY_DST);
+      d.queue.writeBuffer(b, 0, data);
+      return b;
+    };
+    const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes, { taps, constant }));
     all.forEach((ds) => ds.forEach((dsp) => dsp.binds.forEach((v) => { if (typeof v === 'string') left.set(v, (left.get(v) ?? 0) + 1); })));
     for (const o of outs) left.set(o.inputs[0]!, Infinity);
     const passes: Plan['passes'] = [];

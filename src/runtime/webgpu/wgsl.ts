@@ -106,7 +106,7 @@ export function convDense(s: ConvSpec): { code: string; grid: Grid } {
 @group(0) @binding(1) var<storage, read> w: array<mat4x4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: ${out};
-${alphaB >= 0 ? actDecls(s.act, alphaB) : actDecls(s.act, -1)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage, read> res: array<f32>;\n` : ''}`;
+${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage, read> res: array<f32>;\n` : ''}`;
   const body: string[] = [];
   body.push(`  let n = oz / ${ZB};
   let cb0 = (oz % ${ZB}) * ${T};
