@@ -5,7 +5,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, copyFileSync, appendFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync, copyFileSync, appendFileSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,11 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { writeImage } from '../src/io/image.node.js';
 import { shippedWeightsDir } from '../src/api/shipped.node.js';
-import { connectRedis, openQueue, addJob, upscaleJobData, waitIdle, listJobs, cleanJobs } from '../src/queue/queue.node.js';
+import { connectRedis, openQueue, addJob, upscaleJobData, videoJobData, commandJobData, waitIdle, listJobs, cleanJobs } from '../src/queue/queue.node.js';
+import { planSegments, planWarmup, DEFAULT_RECURRENT_WARMUP } from '../src/queue/segments.node.js';
+import { createVideoWriter, openVideo } from '../src/io/video.node.js';
+import { sampleClip, renderSampleFrame } from '../src/data/synthetic.js';
+import { calculatePsnr as psnr } from '../src/metrics/index.js';
 import { startWorker, type RunningWorker } from '../src/queue/worker.node.js';
 import type { Redis } from 'ioredis';
 
@@ -136,6 +140,12 @@ test('the same job added twice runs once; after clean, a worker finds the output
     const [row] = await listJobs(queue);
     assert.equal(row!.result?.skipped, true, 'the output was already complete');
     assert.equal(statSync(output).mtimeMs, mtime, 'and was not rewritten');
+    const forgot = await cli('queue', 'clean', '--forget', '--redis', url);
+    assert.match(forgot.stderr, /removed 1 finished jobs\nforgot 1 complete outputs/);
+    assert.equal((await addJob(queue, data)).added, true);
+    assert.ok(await waitIdle(queue, { timeoutMs: 30_000 }));
+    const [again] = await listJobs(queue);
+    assert.equal(again!.result?.skipped, false, 'after --forget the job runs again');
   });
 });
 
@@ -222,5 +232,160 @@ test('two workers, one SIGKILLed mid-job: every job completes once with the righ
     assert.match(logs[survivor]!, /SIGTERM: finishing the running jobs[\s\S]*stopped/);
   } finally {
     for (const p of workers) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  }
+});
+
+async function y4m(file: string, frames: number, width: number, height: number): Promise<void> {
+  const w = await createVideoWriter(file, { width, height, fps: [25, 1] });
+  for (const f of sampleClip({ frames, width, height })) await w.write(f);
+  await w.close();
+}
+
+async function framesOf(file: string) {
+  const out = [];
+  for await (const f of (await openVideo(file)).frames()) out.push(f);
+  return out;
+}
+
+test('segment plans: contiguous segments that cover the video, warm-ups and starts on whole chunks, the look-ahead fed', () => {
+  for (const t of [
+    { past: 0, future: 0, chunk: 1, recurrent: false }, { past: 2, future: 1, chunk: 1, recurrent: false },
+    { past: 1, future: 0, chunk: 1, recurrent: true }, { past: 1, future: 2, chunk: 5, recurrent: true },
+  ]) {
+    for (const total of [1, 7, 30, 31]) {
+      for (const size of [1, 4, 10, 40]) {
+        for (const warmup of [undefined, t.past, t.past + 3]) {
+          const segs = planSegments(total, t, { segmentFrames: size, warmup });
+          const w = warmup ?? t.past + (t.recurrent ? DEFAULT_RECURRENT_WARMUP : 0);
+          let next = 0;
+          for (const [i, s] of segs.entries()) {
+            assert.deepEqual([s.index, s.start], [i, next]);
+            assert.ok(s.end > s.start && s.end <= total);
+            assert.equal(s.start % t.chunk, 0, 'segments start on a chunk boundary');
+            if (s.end < total) assert.equal(s.end - s.start, Math.ceil(size / t.chunk) * t.chunk);
+            assert.equal(s.warmup, Math.min(s.start, Math.ceil(w / t.chunk) * t.chunk));
+            assert.equal((s.start - s.warmup) % t.chunk, 0, 'the warm-up keeps the chunk grid');
+            assert.equal(s.lookahead, Math.min(t.future, total - s.end));
+            next = s.end;
+          }
+          assert.equal(next, total);
+        }
+      }
+    }
+    if (t.past > 0) assert.throws(() => planWarmup(t, t.past - 1), /less than the model's look-back/);
+  }
+});
+
+test('a video job is split into segments run by two workers; the join equals `mvsr upscale` (image model; recurrent model with a full warm-up); a short warm-up changes only later segments', { skip, timeout: 180_000 }, async () => {
+  const input = join(dir, 'clip.y4m');
+  await y4m(input, 21, 64, 40);
+  const jobs = [
+    { model: 'etds-t-x4', out: 'v-etds.y4m', segmentFrames: 6 },
+    { model: 'rlsp-x4', out: 'v-rlsp-full.y4m', segmentFrames: 8, warmup: 100 },
+    { model: 'rlsp-x4', out: 'v-rlsp-short.y4m', segmentFrames: 8, warmup: 3 },
+  ];
+  const added = [];
+  for (const j of jobs) {
+    const data = await videoJobData({ input, output: join(dir, j.out), model: j.model, segmentFrames: j.segmentFrames, warmup: j.warmup });
+    assert.equal(data.segments.length, Math.ceil(21 / j.segmentFrames));
+    added.push({ ...j, data, r: await addJob(queue, data) });
+    assert.equal((await addJob(queue, data)).added, false, 'the same video job twice is one job');
+  }
+  const text = await cli('queue', 'status', '--redis', url);
+  assert.match(text.stdout, /upscale-video .*clip\.y4m -> .*v-etds\.y4m +\[segments: 0\/4 done\]/);
+  const w2 = await startWorker({ url, threads: 1, name: 'second' });
+  try {
+    await withWorker(async () => assert.ok(await waitIdle(queue, { timeoutMs: 150_000 })));
+  } finally {
+    await w2.close();
+  }
+  const rows = await listJobs(queue);
+  assert.deepEqual(rows.map((r) => r.state), Array(rows.length).fill('completed'), JSON.stringify(rows.map((r) => [r.id, r.state, r.failedReason])));
+  assert.equal(rows.length, 3 + 4 + 3 + 3, 'three video jobs and their segments');
+  const workers = new Set(rows.filter((r) => r.parent).map((r) => r.worker));
+  assert.equal(workers.size, 2, 'both workers took segments');
+  for (const model of ['etds-t-x4', 'rlsp-x4']) await cli('upscale', input, '-o', join(dir, `direct-${model}.y4m`), '--model', model, '--threads', '1');
+  assert.deepEqual(readFileSync(join(dir, 'v-etds.y4m')), readFileSync(join(dir, 'direct-etds-t-x4.y4m')), 'image model: the bytes of a single run');
+  assert.deepEqual(readFileSync(join(dir, 'v-rlsp-full.y4m')), readFileSync(join(dir, 'direct-rlsp-x4.y4m')), 'recurrent model, warm-up from frame 1: the bytes of a single run');
+  const short = await framesOf(join(dir, 'v-rlsp-short.y4m')), single = await framesOf(join(dir, 'direct-rlsp-x4.y4m'));
+  assert.equal(short.length, 21);
+  for (let i = 0; i < 21; i++) {
+    const p = psnr(short[i]!, single[i]!);
+    if (i < 8) assert.equal(p, Infinity, `frame ${i + 1} (first segment) equals the single run`);
+    else assert.ok(p > 25, `frame ${i + 1}: ${p.toFixed(2)} dB from the single run`);
+  }
+  assert.ok(short.slice(8).some((f, i) => psnr(f, single[i + 8]!) < Infinity), 'a 3-frame warm-up does not rebuild the state exactly');
+  for (const a of added) assert.ok(!existsSync(a.data.workDir), `segment folder ${a.data.workDir} removed after the join`);
+});
+
+test('eval, export and quantize jobs run the command on a worker: the report and files equal a direct run; changed inputs and the command\'s own errors fail once', { skip, timeout: 180_000 }, async () => {
+  const data = join(dir, 'hr');
+  mkdirSync(data);
+  for (let i = 0; i < 3; i++) {
+    const f = renderSampleFrame(i * 9, { width: 96, height: 72 });
+    await writeImage(join(data, `im${i}.png`), f);
+  }
+  const ids: Record<string, string> = {};
+  const add = async (name: string, ...args: string[]) => {
+    const { stdout } = await cli('queue', 'add', ...args, '--redis', url);
+    ids[name] = stdout.trim();
+  };
+  await add('eval', 'eval', '--model', 'etds-t-x4', '--data', data, '-o', join(dir, 'report.json'));
+  await add('export', 'export', 'etds-t-x4', '-o', join(dir, 'q.tflite'), '--input', '24x32');
+  await add('quantize', 'quantize', 'etds-t-x4', '--calib', data, '--samples', '4', '--patch', '24', '-o', join(dir, 'q-int8.safetensors'));
+  await add('bad', 'export', 'etds-t-x4', '-o', join(dir, 'bad.tflite'), '--io', 'uint8');
+  // a folder that changes after the job was added is refused
+  const moving = join(dir, 'moving');
+  mkdirSync(moving);
+  copyFileSync(join(data, 'im0.png'), join(moving, 'a.png'));
+  await add('changed', 'eval', '--model', 'bicubic', '--scale', '2', '--data', moving);
+  copyFileSync(join(data, 'im1.png'), join(moving, 'a.png'));
+  await withWorker(async () => assert.ok(await waitIdle(queue, { timeoutMs: 150_000 })));
+  const rows = new Map((await listJobs(queue)).map((r) => [r.id, r]));
+  for (const k of ['eval', 'export', 'quantize']) assert.equal(rows.get(ids[k]!)!.state, 'completed', `${k}: ${rows.get(ids[k]!)!.failedReason}`);
+  const direct = JSON.parse((await cli('eval', '--model', 'etds-t-x4', '--data', data, '--json', '--threads', '1')).stdout);
+  assert.deepEqual(rows.get(ids.eval!)!.result!.report, direct, 'the job\'s report is what mvsr eval --json prints');
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')), direct);
+  await cli('export', 'etds-t-x4', '-o', join(dir, 'd.tflite'), '--input', '24x32');
+  assert.deepEqual(readFileSync(join(dir, 'q.tflite')), readFileSync(join(dir, 'd.tflite')));
+  await cli('quantize', 'etds-t-x4', '--calib', data, '--samples', '4', '--patch', '24', '-o', join(dir, 'd-int8.safetensors'));
+  assert.deepEqual(readFileSync(join(dir, 'q-int8.safetensors')), readFileSync(join(dir, 'd-int8.safetensors')));
+  const bad = rows.get(ids.bad!)!, changed = rows.get(ids.changed!)!;
+  assert.deepEqual([bad.state, bad.attemptsMade], ['failed', 1], 'the command\'s own error is not retried');
+  assert.match(bad.failedReason!, /--io goes with --int8/);
+  assert.deepEqual([changed.state, changed.attemptsMade], ['failed', 1]);
+  assert.match(changed.failedReason!, /moving: changed since the job was added/);
+  assert.ok(!existsSync(join(dir, 'bad.tflite')));
+});
+
+test('a worker SIGKILLed while its command job runs takes the child process with it; another worker runs the job', { skip, timeout: 120_000 }, async () => {
+  const data = join(dir, 'slow');
+  mkdirSync(data);
+  for (let i = 0; i < 6; i++) await writeImage(join(data, `s${i}.png`), renderSampleFrame(i, { width: 320, height: 240, supersample: 1 }));
+  await cli('queue', 'add', 'eval', '--model', 'etds-t-x4', '--data', data, '--threads', '1', '--redis', url);
+  const spawnWorker = () => spawn(process.execPath, [CLI, 'worker', '--redis', url, '--threads', '1', '--lock-duration', '2000', '--stalled-interval', '1000'], { stdio: 'ignore' });
+  const first = spawnWorker();
+  const children = () => spawnSync('pgrep', ['-f', `eval .*${data}`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  const t0 = Date.now();
+  while (!children().length || !(await listJobs(queue)).some((r) => r.state === 'active' && r.progress > 0)) {
+    assert.ok(Date.now() - t0 < 60_000, 'the eval never started');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise((r) => first.once('exit', r));
+  first.kill('SIGKILL');
+  await exited;
+  const t1 = Date.now();
+  while (children().length) {
+    assert.ok(Date.now() - t1 < 5000, `the eval child outlived its worker: ${children().join(', ')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const second = spawnWorker();
+  try {
+    assert.ok(await waitIdle(queue, { timeoutMs: 90_000 }));
+    const [row] = await listJobs(queue);
+    assert.equal(row!.state, 'completed');
+    assert.equal((row!.result!.report as { rows: unknown[] }).rows.length, 6);
+  } finally {
+    second.kill('SIGKILL');
   }
 });

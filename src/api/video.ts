@@ -52,6 +52,17 @@ export class VideoUpscaler {
     return this.stream?.framesHeld ?? 1;
   }
 
+  /**
+   * How an output frame depends on the others: the LR frames it reads before (`past`) and after
+   * (`future`) it, the chunk of a backward recurrence (1 for causal models), and whether a state
+   * carries information from every earlier frame (`recurrent`). An image model: 0, 0, 1, false.
+   */
+  get temporal(): { past: number; future: number; chunk: number; recurrent: boolean } {
+    if (!this.stream) return { past: 0, future: 0, chunk: 1, recurrent: false };
+    const m = this.stream.meta;
+    return { past: m.window.past, future: m.window.future, chunk: (this.model as VideoSRModel).chunk, recurrent: m.state.length > 0 };
+  }
+
   /** Feed the next LR frame; returns the HR frames that became ready (possibly none), in order. */
   async push(frame: Image, o: VideoCallOptions = {}): Promise<Image[]> {
     if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('mvsr: aborted');

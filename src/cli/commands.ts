@@ -5,10 +5,11 @@ import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'no
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse, intFlag, jsonArgs, type Command } from './args.js';
+import { MODEL_FLAGS, EVAL_FLAGS, EVAL_VIDEO_FLAGS, EXPORT_FLAGS } from './flags.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { readImage, writePngStream } from '../io/image.node.js';
-import { openVideo, createVideoWriter } from '../io/video.node.js';
+import { openVideo, createVideoWriter, VIDEO_EXTENSIONS } from '../io/video.node.js';
 import { saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import { resolveModel, resolveAnyModel, resolveGraph, loadModelFile, archByName, scaleArg } from '../api/models.node.js';
@@ -44,14 +45,6 @@ import { TFLITE_IO, type TfliteIo } from '../export/tflite.js';
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
-const MODEL_FLAGS = {
-  backend: { type: 'string', short: 'b' },
-  model: { type: 'string', short: 'm' },
-  arch: { type: 'string' },
-  args: { type: 'string' },
-  scale: { type: 'string', short: 's' },
-  threads: { type: 'string', short: 't' },
-} as const;
 
 const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its arch in the metadata, or .pth with --arch) or "bicubic"
       --arch <A>      architecture for .pth files (${listArchs().join(', ')})
@@ -107,7 +100,7 @@ async function runnableFromFlags(cmd: string, v: Record<string, string | boolean
 
 // ---- upscale --------------------------------------------------------------------------------
 
-const VIDEO_EXT = new Set(['.y4m', '.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v']);
+const VIDEO_EXT = VIDEO_EXTENSIONS;
 
 /** A video through the upscaler frame by frame: constant memory, audio and frame rate carried. */
 async function upscaleVideo(input: string, output: string, v: Record<string, string | boolean | undefined>): Promise<number> {
@@ -245,10 +238,7 @@ ${MODEL_HELP}
       --mod <n>       crop the HR to a multiple of n (default 12)
       --json          print one JSON document on stdout`,
   async run(argv) {
-    const { values: v } = parse('eval', argv, {
-      ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, y: { type: 'boolean' }, rgb: { type: 'boolean' },
-      crop: { type: 'string' }, mod: { type: 'string' }, json: { type: 'boolean' },
-    });
+    const { values: v } = parse('eval', argv, EVAL_FLAGS);
     if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
@@ -306,11 +296,7 @@ ${MODEL_HELP}
                       model warms up, or how a clip set changes along its frames
       --json          print one JSON document on stdout (per-frame rows included)`,
   async run(argv) {
-    const { values: v } = parse('eval-video', argv, {
-      'restart-every': { type: 'string' }, 'by-position': { type: 'boolean' },
-      ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, clips: { type: 'string' }, exclude: { type: 'string' },
-      crop: { type: 'string' }, mod: { type: 'string' }, frames: { type: 'boolean' }, json: { type: 'boolean' },
-    });
+    const { values: v } = parse('eval-video', argv, EVAL_VIDEO_FLAGS);
     if (typeof v.data !== 'string') throw new Error('mvsr eval-video: --data is required');
     const list = (x: unknown) => (typeof x === 'string' ? x.split(',').map((g) => g.trim()).filter(Boolean) : undefined);
     const backend = backendFlag('eval-video', v.backend);
@@ -729,11 +715,7 @@ options:
       --opset <n>      13..20 (default 17)
       --arch, --args, --scale as for upscale`,
   async run(argv) {
-    const { values: v, positionals } = parse('export', argv, {
-      output: { type: 'string', short: 'o' }, input: { type: 'string' }, dynamic: { type: 'boolean' }, fp16: { type: 'boolean' },
-      nhwc: { type: 'boolean' }, opset: { type: 'string' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
-      int8: { type: 'boolean' }, io: { type: 'string' },
-    });
+    const { values: v, positionals } = parse('export', argv, EXPORT_FLAGS);
     const [spec] = positionals;
     if (v.io !== undefined && !TFLITE_IO.includes(v.io as TfliteIo)) throw new Error(`mvsr export: --io must be one of ${TFLITE_IO.join(', ')}, got "${String(v.io)}"`);
     if (v.io !== undefined && !v.int8) throw new Error('mvsr export: --io goes with --int8');

@@ -15,6 +15,13 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+// run by `mvsr worker` over an IPC channel: the channel must not keep us alive, and when the
+// worker dies (the channel closes) the job stops too, to be run again by another worker
+if (process.channel) {
+  process.channel.unref();
+  process.once('disconnect', () => process.exit(1));
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {

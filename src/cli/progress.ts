@@ -1,4 +1,8 @@
 // A progress line on stderr: redrawn in place on a terminal, a line every few seconds otherwise.
+// Under `mvsr worker` (MVSR_PROGRESS=ipc and an IPC channel) it goes to the worker as a message
+// instead, which shows it as the job's progress.
+
+const toWorker = process.env.MVSR_PROGRESS === 'ipc' && typeof process.send === 'function';
 
 export class Progress {
   private readonly t0 = performance.now();
@@ -10,6 +14,12 @@ export class Progress {
   /** `rate` (units/s) and `eta` (s), when the caller measures them better (e.g. a resumed run). */
   update(done: number, extra = '', measured?: { rate: number; eta: number }): void {
     const now = performance.now();
+    if (toWorker) {
+      if (done < this.total && now - this.last < 200) return;
+      this.last = now;
+      process.send!({ progress: { label: this.label, done, total: this.total } });
+      return;
+    }
     if (this.total <= 0) {
       // unknown total (e.g. a video without a frame count): a throttled counter
       if (now - this.last < (this.tty ? 100 : 5000)) return;

@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse, intFlag, jsonArgs, type Command } from './args.js';
+import { QUANTIZE_FLAGS } from './flags.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
 import { resolveGraph } from '../api/models.node.js';
@@ -45,13 +46,7 @@ options:
       --cache <dir>     keep the LR images made for --qat here between runs
       --arch, --args, --scale as for upscale`,
   async run(argv) {
-    const { values: v, positionals } = parse('quantize', argv, {
-      output: { type: 'string', short: 'o' }, calib: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' },
-      patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' },
-      qat: { type: 'string' }, 'qat-data': { type: 'string' }, 'qat-lr': { type: 'string' }, 'qat-batch': { type: 'string' }, 'qat-patch': { type: 'string' },
-      cache: { type: 'string' },
-      arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
-    });
+    const { values: v, positionals } = parse('quantize', argv, QUANTIZE_FLAGS);
     const [spec] = positionals;
     if (!spec) throw new Error('mvsr quantize: give a model (see "mvsr quantize --help")');
     if (typeof v.output !== 'string') throw new Error('mvsr quantize: --output is required');

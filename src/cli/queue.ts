@@ -1,7 +1,11 @@
 // `mvsr queue ...` and `mvsr worker`: scale-out over a Redis queue (BullMQ). Thin: the logic is
 // in src/queue/ (loaded on first use, so other commands never load the Redis client).
-import { parse, intFlag, jsonArgs, type Command } from './args.js';
+import { existsSync } from 'node:fs';
+import { resolve, extname } from 'node:path';
+import { parse, intFlag, jsonArgs, type Command, type Options } from './args.js';
+import { EVAL_FLAGS, EVAL_VIDEO_FLAGS, EXPORT_FLAGS, QUANTIZE_FLAGS } from './flags.js';
 import { listBackends } from '../runtime/backend.node.js';
+import { COMMAND_JOBS, type CommandJobName } from '../queue/jobs.node.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -19,16 +23,35 @@ const QUEUE_HELP = `usage: mvsr queue <add|status|wait|clean> [options]
       -m, --model <m>     a weights file, a shipped model (mvsr models) or "bicubic"
           --arch <A>, --args <a>, -s/--scale <n>, --tile <n>, --halo <n>, -b/--backend <b>
                           as for "mvsr upscale"
+  mvsr queue add upscale <input video> -o <output video> --model <m> [options]
+      a video (.y4m, or what ffmpeg reads, with a known frame count) is split into segment jobs
+      that any worker takes; each starts --warmup frames early and their output is discarded.
+      A join job writes the segments' frames in order to the output (.y4m, .mp4, .mkv, ...)
+      through the writer "mvsr upscale" uses, with the audio: for a model without a recurrent
+      state the output is the bytes of a single run. Segment frames wait beside the output in a
+      hidden folder (lossless PNG) until the join.
+          --segment-frames <n>  output frames per segment (default 250)
+          --warmup <n>          frames fed before each segment (default: the model's look-back;
+                                a recurrent model 16 more: see the README for what it costs)
+  mvsr queue add eval|eval-video <the command's arguments> [-o report.json]
+  mvsr queue add export|quantize <the command's arguments>
+      run that mvsr command on a worker (as a child process): its files are made absolute, the
+      model and every input file or folder are hashed, and the worker refuses them changed. An
+      eval's report (what --json prints) is kept with the job and written to -o; export and
+      quantize write their -o atomically.
   mvsr queue status [--json]   every job with its state, progress and result or error
   mvsr queue wait [--timeout <s>]
                               wait until no job is waiting, active or retrying; exit 1 on timeout
-  mvsr queue clean            remove finished (completed and failed) jobs
+  mvsr queue clean [--forget]  remove finished (completed and failed) jobs; --forget also drops
+                              the record of complete outputs (a job added again then runs again
+                              instead of finding its output complete)
 
 options:
 ${REDIS_HELP}
 
 Failed jobs are retried with exponential backoff (3 attempts) unless retrying cannot help (a
-missing or changed input, an undecodable image, a model whose file has another hash).`;
+missing or changed input, an undecodable image, a model whose file has another hash, a command
+that stopped with its own error); a failed segment fails its video job.`;
 
 function backendFlag(v: unknown): string | undefined {
   if (v === undefined) return undefined;
@@ -37,9 +60,80 @@ function backendFlag(v: unknown): string | undefined {
   return v;
 }
 
+/** An eval report's headline figures. */
+function summary(report: unknown): string {
+  const r = report as { psnr?: number; ssim?: number; psnrY?: number; ssimY?: number };
+  if (typeof r.psnr === 'number') return `PSNR ${r.psnr.toFixed(3)} SSIM ${r.ssim?.toFixed(4)}`;
+  if (typeof r.psnrY === 'number') return `PSNR-Y ${r.psnrY.toFixed(3)} SSIM-Y ${r.ssimY?.toFixed(4)}`;
+  return '';
+}
+
 function bar(p: number, width = 20): string {
   const fill = Math.round(width * p);
   return '█'.repeat(fill) + '░'.repeat(width - fill);
+}
+
+type QueueModule = typeof import('../queue/queue.node.js');
+
+/** Add one job and print its id (or the AddResult as JSON). */
+async function submit(cmd: string, data: import('../queue/jobs.node.js').JobData, v: Record<string, unknown>, q: QueueModule, detail?: string): Promise<number> {
+  const redis = await q.connectRedis(cmd, { url: typeof v.redis === 'string' ? v.redis : q.DEFAULT_REDIS_URL });
+  const queue = q.openQueue(redis);
+  try {
+    const r = await q.addJob(queue, data);
+    if (v.json) out(JSON.stringify(r));
+    else {
+      out(r.id);
+      if (!r.added) err(`mvsr ${cmd}: the same job is already queued (${r.state}): nothing added`);
+      else if (detail) err(`mvsr ${cmd}: ${detail}`);
+    }
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
+  return 0;
+}
+
+/** Flags whose value names a file or folder (made absolute; the ones read are hashed). */
+const PATH_FLAGS = new Set(['data', 'calib', 'output', 'cache', 'qat-data', 'model']);
+const COMMAND_FLAGS: Record<CommandJobName, Options> = { eval: EVAL_FLAGS, 'eval-video': EVAL_VIDEO_FLAGS, export: EXPORT_FLAGS, quantize: QUANTIZE_FLAGS };
+
+/** `queue add eval|eval-video|export|quantize <the command's own arguments>`. */
+async function addCommandJob(what: CommandJobName, argv: string[], q: QueueModule): Promise<number> {
+  const cmd = `queue add ${what}`;
+  const isEval = what === 'eval' || what === 'eval-video';
+  const flags: Options = { ...COMMAND_FLAGS[what], redis: { type: 'string' }, json: { type: 'boolean' } };
+  if (isEval) flags.output = { type: 'string', short: 'o' };
+  const { values: v, positionals } = parse(cmd, argv, flags);
+  const abs = (p: string) => (existsSync(p) || /[\/]/.test(p) || /\.[a-z0-9]+$/i.test(p) ? resolve(p) : p);
+  const list = (x: string) => x.split(',').filter(Boolean).map(abs).join(',');
+  const job: string[] = [];
+  for (const [k, val] of Object.entries(v)) {
+    if (k === 'redis' || k === 'json' || (isEval && k === 'output') || val === undefined || val === false) continue;
+    if (val === true) job.push(`--${k}`);
+    else job.push(`--${k}`, k === 'qat-data' ? list(val) : PATH_FLAGS.has(k) ? abs(val) : val);
+  }
+  const model = isEval ? v.model : positionals[0];
+  if (typeof model !== 'string') throw new Error(`mvsr ${cmd}: ${isEval ? '--model is required' : 'give a model'} (see "mvsr ${what} --help")`);
+  if (positionals.length > (isEval ? 0 : 1)) throw new Error(`mvsr ${cmd}: unexpected argument "${positionals[isEval ? 0 : 1]}"`);
+  if (!isEval) job.unshift(abs(model));
+  else if (typeof v.output === 'string' && extname(v.output).toLowerCase() !== '.json') throw new Error(`mvsr ${cmd}: ${v.output}: the report of an eval job is JSON (name it .json)`);
+  const reads: string[] = [];
+  if (isEval) {
+    if (typeof v.data !== 'string') throw new Error(`mvsr ${cmd}: --data is required`);
+    reads.push(resolve(v.data));
+  }
+  if (what === 'quantize') {
+    if (typeof v.calib !== 'string') throw new Error(`mvsr ${cmd}: --calib <folder> is required`);
+    reads.push(resolve(v.calib));
+    if (typeof v['qat-data'] === 'string') reads.push(...list(v['qat-data']).split(','));
+  }
+  if (!isEval && typeof v.output !== 'string') throw new Error(`mvsr ${cmd}: --output is required`);
+  const output = typeof v.output === 'string' ? resolve(v.output) : undefined;
+  const data = await q.commandJobData(what, job, { model: abs(model), reads: [...new Set(reads)], output }, {
+    arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args), scale: intFlag(cmd, v.scale, 'scale'),
+  }, cmd);
+  return submit(cmd, data, v, q);
 }
 
 export const queueCmd: Command = {
@@ -52,41 +146,36 @@ export const queueCmd: Command = {
     switch (sub) {
       case 'add': {
         const cmd = 'queue add';
+        const what = rest[0];
+        if (what && (COMMAND_JOBS as readonly string[]).includes(what)) return addCommandJob(what as CommandJobName, rest.slice(1), q);
         const { values: v, positionals } = parse(cmd, rest, {
           redis: { type: 'string' }, output: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' }, arch: { type: 'string' },
           args: { type: 'string' }, scale: { type: 'string', short: 's' }, tile: { type: 'string' }, halo: { type: 'string' },
-          backend: { type: 'string', short: 'b' }, json: { type: 'boolean' },
+          backend: { type: 'string', short: 'b' }, json: { type: 'boolean' }, 'segment-frames': { type: 'string' }, warmup: { type: 'string' },
         });
-        const [what, input, ...extra] = positionals;
-        if (what !== 'upscale') throw new Error(`mvsr ${cmd}: ${what ? `unknown job "${what}"` : 'no job given'}: only "upscale" jobs exist (see "mvsr queue --help")`);
-        if (!input) throw new Error(`mvsr ${cmd}: no input image given`);
+        const [, input, ...extra] = positionals;
+        if (what !== 'upscale') throw new Error(`mvsr ${cmd}: ${what ? `unknown job "${what}"` : 'no job given'}: the jobs are upscale, ${COMMAND_JOBS.join(', ')} (see "mvsr queue --help")`);
+        if (!input) throw new Error(`mvsr ${cmd}: no input image or video given`);
         if (extra.length) throw new Error(`mvsr ${cmd}: one input per job (got also "${extra[0]}")`);
         if (typeof v.output !== 'string') throw new Error(`mvsr ${cmd}: --output is required`);
         if (typeof v.model !== 'string') throw new Error(`mvsr ${cmd}: --model is required`);
-        const data = await q.upscaleJobData({
+        const video = q.isVideoPath(input);
+        if (!video && (v['segment-frames'] !== undefined || v.warmup !== undefined)) throw new Error(`mvsr ${cmd}: --segment-frames and --warmup are for video inputs`);
+        const req = {
           input, output: v.output, model: v.model, arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args),
           scale: intFlag(cmd, v.scale, 'scale'), tile: intFlag(cmd, v.tile, 'tile'), halo: intFlag(cmd, v.halo, 'halo', 0), backend: backendFlag(v.backend),
-        });
-        const redis = await q.connectRedis(cmd, { url: url(v) });
-        const queue = q.openQueue(redis);
-        try {
-          const r = await q.addJob(queue, data);
-          if (v.json) out(JSON.stringify(r));
-          else {
-            out(r.id);
-            if (!r.added) err(`mvsr ${cmd}: the same job is already queued (${r.state}): nothing added`);
-          }
-        } finally {
-          await queue.close();
-          redis.disconnect();
-        }
-        return 0;
+        };
+        const data = video
+          ? await q.videoJobData({ ...req, segmentFrames: intFlag(cmd, v['segment-frames'], 'segment-frames'), warmup: intFlag(cmd, v.warmup, 'warmup', 0) })
+          : await q.upscaleJobData(req);
+        return submit(cmd, data, v, q, data.command === 'upscale-video' ? `${data.segments.length} segments of ${data.options.segmentFrames} frames, warm-up ${data.options.warmup}` : undefined);
       }
       case 'status':
       case 'wait':
       case 'clean': {
         const cmd = `queue ${sub}`;
-        const { values: v, positionals } = parse(cmd, rest, { redis: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' } });
+        const { values: v, positionals } = parse(cmd, rest, { redis: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, forget: { type: 'boolean' } });
+        if (v.forget && sub !== 'clean') throw new Error(`mvsr ${cmd}: --forget goes with "queue clean"`);
         if (positionals.length) throw new Error(`mvsr ${cmd}: unexpected argument "${positionals[0]}"`);
         let timeoutMs: number | undefined;
         if (v.timeout !== undefined) {
@@ -102,9 +191,14 @@ export const queueCmd: Command = {
             if (v.json) out(JSON.stringify(rows, null, 2));
             else if (!rows.length) err('no jobs');
             else {
+              // a video's segments show under it while they run or when they failed
               for (const r of rows) {
-                const tail = r.state === 'failed' ? `  ${r.failedReason ?? ''}` : r.state === 'completed' && r.result?.skipped ? '  (output was already complete)' : '';
-                out(`${r.id.slice(0, 19)}  ${r.state.padEnd(9)} ${bar(r.progress)} ${String(Math.floor(r.progress * 100)).padStart(3)}%  ${r.input} -> ${r.output}${r.attemptsMade > 1 ? `  [${r.attemptsMade} attempts]` : ''}${tail}`);
+                if (r.parent && r.state !== 'active' && r.state !== 'failed') continue;
+                const tail = r.state === 'failed' ? `  ${(r.failedReason ?? '').replace(/^mvsr worker: job \S+: /, '')}` : r.state === 'completed' && r.result?.skipped ? '  (output was already complete)' : '';
+                const segs = r.segments ? `  [segments: ${r.segments.completed}/${r.segments.total} done${r.segments.active ? `, ${r.segments.active} running` : ''}${r.segments.failed ? `, ${r.segments.failed} failed` : ''}]` : '';
+                const what = r.parent ? `  └ segment ${r.id.slice(r.id.lastIndexOf('-s') + 2)}` : `${r.command} ${r.input} -> ${r.output || '(report in the job)'}`;
+                const report = r.state === 'completed' && r.result?.report ? `  ${summary(r.result.report)}` : '';
+                out(`${r.id.slice(0, 19)}  ${r.state.padEnd(r.state === 'waiting-children' ? 16 : 9)} ${bar(r.progress)} ${String(Math.floor(r.progress * 100)).padStart(3)}%  ${what}${r.attemptsMade > 1 ? `  [${r.attemptsMade} attempts]` : ''}${segs}${report}${tail}`);
               }
             }
           } else if (sub === 'wait') {
@@ -114,6 +208,7 @@ export const queueCmd: Command = {
             err(`queue idle: ${c.completed ?? 0} completed, ${c.failed ?? 0} failed`);
           } else {
             err(`removed ${await q.cleanJobs(queue)} finished jobs`);
+            if (v.forget) err(`forgot ${await q.forgetOutputs(redis)} complete outputs: the same jobs added again will run again`);
           }
         } finally {
           await queue.close();

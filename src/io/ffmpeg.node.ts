@@ -204,6 +204,8 @@ export async function probeVideo(file: string, opts: FfmpegOptions = {}): Promis
 
 export interface DecodeOptions extends FfmpegOptions {
   signal?: AbortSignal;
+  /** The first frame to yield (0-based; the ones before are decoded and dropped, exact where a time seek is not). */
+  start?: number;
 }
 
 /**
@@ -239,6 +241,7 @@ export async function* decodeVideoFrames(file: string, size: { width: number; he
           const img: Image = { width: W, height: H, channels: 3, bitDepth: 8, data: frame };
           frame = new Uint8Array(frameBytes);
           filled = 0;
+          if (n <= (opts.start ?? 0)) continue; // before the start frame: decoded and dropped
           yield img;
           opts.signal?.throwIfAborted();
         }

@@ -88,7 +88,7 @@ export async function openFrameFolder(dir: string, opts: { fps?: [number, number
     info,
     files,
     async *frames(o = {}) {
-      for (let i = 0; i < files.length; i++) {
+      for (let i = o.start ?? 0; i < files.length; i++) {
         o.signal?.throwIfAborted();
         const img = asRgb8(await readImage(files[i]!));
         if (img.width !== info.width || img.height !== info.height) {

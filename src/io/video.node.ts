@@ -13,6 +13,9 @@ export type { VideoInfo, VideoSource, VideoWriter };
 
 export type VideoKind = 'y4m' | 'frames' | 'ffmpeg';
 
+/** File extensions `mvsr upscale` treats as video (input and output). */
+export const VIDEO_EXTENSIONS = new Set(['.y4m', '.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v']);
+
 export interface OpenedVideo extends VideoSource {
   kind: VideoKind;
   path: string;

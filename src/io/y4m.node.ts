@@ -13,8 +13,8 @@ export interface Y4MFile {
   headerBytes: number;
   /** Frames, when the file size is a whole number of plain "FRAME\n" frames; undefined otherwise. */
   frameCount?: number;
-  /** Stream the frames from the start (a fresh read each call); memory is about one frame. */
-  frames(opts?: { signal?: AbortSignal }): AsyncGenerator<YuvFrame>;
+  /** Stream the frames from the start or from frame opts.start (a fresh read each call); memory is about one frame. */
+  frames(opts?: { signal?: AbortSignal; start?: number }): AsyncGenerator<YuvFrame>;
 }
 
 /** `mvsr: <file>: <problem>` for a failed open or read. */
@@ -51,14 +51,23 @@ export async function openY4M(file: string): Promise<Y4MFile> {
     header,
     headerBytes,
     async *frames(opts = {}) {
-      const stream = fileChunks(file);
+      const start = opts.start ?? 0;
+      // frames of one size ("FRAME\n" each): seek to the start frame, the header read again in front of it
+      const seek = start > 0 && result.frameCount !== undefined;
+      const stream = seek ? fs.createReadStream(file, { start: headerBytes + start * per, highWaterMark: 1 << 20 }) : fileChunks(file);
       const onAbort = (): void => void stream.destroy(abortReason(opts.signal));
       opts.signal?.throwIfAborted();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const s = await readY4MStream(stream, { name: file });
+        const source = seek ? withHeader(file, headerBytes, stream) : stream;
+        const s = await readY4MStream(source, { name: file });
+        let skip = seek ? 0 : start;
         for await (const f of s.frames) {
           opts.signal?.throwIfAborted();
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
           yield f;
         }
       } catch (e) {
@@ -72,6 +81,19 @@ export async function openY4M(file: string): Promise<Y4MFile> {
   };
   if (body % per === 0) result.frameCount = body / per;
   return result;
+}
+
+/** The header's bytes, then `rest` (a stream that starts at a frame boundary). */
+async function* withHeader(file: string, headerBytes: number, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(headerBytes);
+    await fh.read(head, 0, headerBytes, 0);
+    yield head;
+  } finally {
+    await fh.close();
+  }
+  yield* rest;
 }
 
 function abortReason(signal: AbortSignal | undefined): Error {

@@ -34,10 +34,17 @@ export interface VideoInfo {
   hasAudio: boolean;
 }
 
-/** A clip that can be read frame by frame; each call of frames() starts from the first frame. */
+/** Where frames() starts: a 0-based frame index (default 0). */
+export interface FramesOptions {
+  signal?: AbortSignal;
+  /** Skip to this frame (0-based): a seek where the format allows it (Y4M, frame folders), else frames decoded and dropped. */
+  start?: number;
+}
+
+/** A clip that can be read frame by frame; each call of frames() starts from the first frame (or opts.start). */
 export interface VideoSource {
   info: VideoInfo;
-  frames(opts?: { signal?: AbortSignal }): AsyncGenerator<Image>;
+  frames(opts?: FramesOptions): AsyncGenerator<Image>;
 }
 
 /** Where frames go. The output appears under its name only after close() succeeds. */

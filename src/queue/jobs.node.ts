@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findShippedModel } from '../api/shipped.node.js';
+import { readdir } from 'node:fs/promises';
 import type { ArchArgs } from '../models/registry.js';
+import type { Segment } from './segments.node.js';
 
 /** Zoo models that need no weights: their hash is the hash of their (lower-case) name. */
 export const WEIGHTLESS_MODELS = ['bicubic', 'matlab-bicubic'];
@@ -32,17 +34,84 @@ export interface UpscaleJobData {
   options: { tile?: number; halo?: number; backend?: string };
 }
 
-export type JobData = UpscaleJobData;
+/** What a worker checks to know a (large) input video is the one the job was added with. */
+export interface FileStamp {
+  size: number;
+  mtimeMs: number;
+}
+
+/** A video upscale: the join job, run once its segment jobs (its BullMQ children) are complete. */
+export interface VideoJobData {
+  command: 'upscale-video';
+  /** Absolute path of the input video on the shared filesystem. */
+  input: string;
+  /** SHA-256 of the input when the job was added (part of the job id). */
+  inputSha256: string;
+  /** Size and mtime when the job was added: segments and the join refuse a changed input. */
+  inputStamp: FileStamp;
+  /** Absolute path of the output video (.y4m, or a container ffmpeg writes). */
+  output: string;
+  model: JobModel;
+  options: { tile?: number; halo?: number; backend?: string; segmentFrames: number; warmup: number };
+  video: { frames: number; width: number; height: number; fps: [number, number]; hasAudio: boolean; scale: number };
+  /** Folder (beside the output) holding the segments' PNG frames until the join. */
+  workDir: string;
+  segments: Segment[];
+}
+
+/** One segment of a video job: its frames (warm-up and look-ahead run, not kept) into a folder of PNG frames. */
+export interface SegmentJobData {
+  command: 'segment';
+  /** The id of the video job that joins this segment. */
+  parent: string;
+  input: string;
+  inputStamp: FileStamp;
+  /** The video job's output (for status lines). */
+  output: string;
+  model: JobModel;
+  options: { tile?: number; halo?: number; backend?: string };
+  segment: Segment;
+  /** Where the segment's frames go (a folder that appears only when complete). */
+  dir: string;
+}
+
+/** The commands a worker runs as a child `mvsr` process. */
+export const COMMAND_JOBS = ['eval', 'eval-video', 'export', 'quantize'] as const;
+export type CommandJobName = (typeof COMMAND_JOBS)[number];
+
+/** eval, eval-video, export or quantize: the command line with absolute paths, and the content hashes of what it reads. */
+export interface CommandJobData {
+  command: CommandJobName;
+  /** Arguments after the command name (paths absolute). */
+  argv: string[];
+  model: JobModel;
+  /** Files and folders the command reads, with their SHA-256 (a folder's: of its files' names and hashes). */
+  inputs: { path: string; sha256: string }[];
+  /** The file the job writes: export's and quantize's -o, or the JSON report of an eval (-o). */
+  output?: string;
+}
+
+export type JobData = UpscaleJobData | VideoJobData | SegmentJobData | CommandJobData;
 
 /** What a finished job returns (kept in Redis with the job). */
 export interface JobResult {
-  output: string;
-  sha256: string;
-  width: number;
-  height: number;
+  /** The file written (none for an eval without -o). */
+  output?: string;
+  sha256?: string;
+  width?: number;
+  height?: number;
+  /** Frames written (video and segment jobs). */
+  frames?: number;
+  /** An eval's JSON report (what `mvsr eval --json` prints). */
+  report?: unknown;
   seconds: number;
   /** True when the output was already complete for this job id and nothing was run. */
   skipped: boolean;
+}
+
+/** The input a job row shows: the image, video or data folder. */
+export function jobInput(d: JobData): string {
+  return 'input' in d ? d.input : (d.inputs[0]?.path ?? d.model.spec);
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
@@ -65,6 +134,22 @@ export function modelFile(spec: string, scale?: number): string | null {
   throw new Error(`mvsr: model "${spec}" is neither a weights file, a shipped model (mvsr models) nor one that needs no weights (${WEIGHTLESS_MODELS.join(', ')})`);
 }
 
+/** SHA-256 of a file, or of a folder: of its files' relative paths and hashes, recursively, in name order (hidden entries skipped). */
+export async function sha256Path(path: string): Promise<string> {
+  if (!statSync(path).isDirectory()) return sha256File(path);
+  const h = createHash('sha256');
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(resolve(dir, e.name), r);
+      else if (e.isFile()) h.update(`${r}\0${await sha256File(resolve(dir, e.name))}\n`);
+    }
+  };
+  await walk(path, '');
+  return h.digest('hex');
+}
+
 /** The content hash of a model spec: of its file, or of its name when it needs no weights. */
 export async function modelSha256(spec: string, scale?: number): Promise<{ file: string | null; sha256: string }> {
   const file = modelFile(spec, scale);
@@ -82,14 +167,17 @@ function canonical(v: unknown): string {
 }
 
 /**
- * The BullMQ job id: a hash of (command, input path and content hash, output path, model hash,
- * options). The same job added twice has the same id, and BullMQ ignores the second add.
+ * The BullMQ job id: a hash of the job (command, input paths and content hashes, output path,
+ * model hash, options; not how the model was named). The same job added twice has the same id,
+ * and BullMQ ignores the second add. A segment's id is its video job's id and its index.
  */
 export function jobId(d: JobData): string {
-  const key = {
-    command: d.command, input: d.input, inputSha256: d.inputSha256, output: d.output,
-    model: { sha256: d.model.sha256, arch: d.model.arch, args: d.model.args, scale: d.model.scale },
-    options: d.options,
-  };
+  if (d.command === 'segment') return `${d.parent}-s${d.segment.index}`;
+  const { spec: _spec, ...model } = d.model;
+  const key: Record<string, unknown> = { ...d, model };
+  if (d.command === 'upscale-video') {
+    delete key.workDir; // derived from the id
+    delete key.inputStamp;
+  }
   return `${d.command}-${sha256Hex(canonical(key)).slice(0, 40)}`;
 }

@@ -2,10 +2,18 @@
 // idempotently, list them with their progress, wait for them, clean finished ones.
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve, extname } from 'node:path';
-import { Queue, type Job, type JobsOptions } from 'bullmq';
+import { resolve, extname, dirname, basename, join } from 'node:path';
+import { Queue, FlowProducer, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { jobId, modelSha256, sha256Hex, type JobData, type JobResult, type UpscaleJobData } from './jobs.node.js';
+import {
+  jobId, jobInput, modelSha256, sha256Hex, sha256File, sha256Path,
+  type JobData, type JobModel, type JobResult, type UpscaleJobData, type VideoJobData, type SegmentJobData, type CommandJobData, type CommandJobName,
+} from './jobs.node.js';
+import { planSegments, planWarmup, DEFAULT_SEGMENT_FRAMES } from './segments.node.js';
+import { openVideo, VIDEO_EXTENSIONS } from '../io/video.node.js';
+import { ensureEngine } from '../tensor/engine.js';
+import { resolveAnyModel } from '../api/models.node.js';
+import { VideoUpscaler } from '../api/video.js';
 import type { ArchArgs } from '../models/registry.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -87,26 +95,117 @@ export interface AddUpscaleRequest {
   backend?: string;
 }
 
-/** The job data of an upscale: absolute paths, the input's and the model's content hashes. */
+/** A model spec made absolute when it is a file, with its content hash. */
+async function jobModel(cmd: string, spec: string, r: { arch?: string; args?: ArchArgs; scale?: number }): Promise<JobModel> {
+  const s = existsSync(spec) ? resolve(spec) : spec;
+  try {
+    return { spec: s, sha256: (await modelSha256(s, r.scale)).sha256, arch: r.arch, args: r.args, scale: r.scale };
+  } catch (e) {
+    throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+  }
+}
+
+/** Whether `file` is a video by its extension (as `mvsr upscale` decides). */
+export const isVideoPath = (file: string) => VIDEO_EXTENSIONS.has(extname(file).toLowerCase());
+
+/** The job data of an image upscale: absolute paths, the input's and the model's content hashes. */
 export async function upscaleJobData(r: AddUpscaleRequest, cmd = 'queue add'): Promise<UpscaleJobData> {
   const input = resolve(r.input), output = resolve(r.output);
   if (!existsSync(input) || !statSync(input).isFile()) throw new Error(`mvsr ${cmd}: ${r.input}: no such file`);
   if (extname(output).toLowerCase() !== '.png') throw new Error(`mvsr ${cmd}: ${r.output}: only PNG output is supported (name the output .png)`);
-  const spec = existsSync(r.model) ? resolve(r.model) : r.model;
-  let model;
-  try {
-    model = await modelSha256(spec, r.scale);
-  } catch (e) {
-    throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
-  }
   return {
     command: 'upscale',
     input,
     inputSha256: sha256Hex(await readFile(input)),
     output,
-    model: { spec, sha256: model.sha256, arch: r.arch, args: r.args, scale: r.scale },
+    model: await jobModel(cmd, r.model, r),
     options: { tile: r.tile, halo: r.halo, backend: r.backend },
   };
+}
+
+export interface AddVideoRequest extends AddUpscaleRequest {
+  /** Output frames per segment (default DEFAULT_SEGMENT_FRAMES). */
+  segmentFrames?: number;
+  /** Frames fed before each segment (default: the model's look-back, more for a recurrent model). */
+  warmup?: number;
+}
+
+/**
+ * The job data of a video upscale: the input's hash and frame count, the model's hash, and the
+ * plan of segments (the model is loaded once here for its look-back, look-ahead and state).
+ */
+export async function videoJobData(r: AddVideoRequest, cmd = 'queue add'): Promise<VideoJobData> {
+  const input = resolve(r.input), output = resolve(r.output);
+  if (!existsSync(input) || !statSync(input).isFile()) throw new Error(`mvsr ${cmd}: ${r.input}: no such file`);
+  if (!isVideoPath(output)) throw new Error(`mvsr ${cmd}: ${r.output}: a video needs a video output (${[...VIDEO_EXTENSIONS].join(', ')})`);
+  const model = await jobModel(cmd, r.model, r);
+  const video = await openVideo(input).catch((e: Error) => {
+    throw new Error(`mvsr ${cmd}: ${e.message.replace(/^mvsr: /, '')}`);
+  });
+  const frames = video.info.frames;
+  if (frames === undefined) throw new Error(`mvsr ${cmd}: ${r.input}: the number of frames is not known, so the video cannot be split (convert it to .y4m first)`);
+  await ensureEngine({ threads: 1 });
+  let up: VideoUpscaler;
+  try {
+    up = new VideoUpscaler(resolveAnyModel(model.spec, { arch: r.arch, args: r.args, scale: r.scale }));
+  } catch (e) {
+    throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+  }
+  try {
+    if (r.scale !== undefined && up.scale !== r.scale) throw new Error(`mvsr ${cmd}: ${r.model} upscales x${up.scale}, not x${r.scale}`);
+    const t = up.temporal;
+    let warmup: number, segments;
+    try {
+      warmup = planWarmup(t, r.warmup);
+      segments = planSegments(frames, t, { segmentFrames: r.segmentFrames ?? DEFAULT_SEGMENT_FRAMES, warmup });
+    } catch (e) {
+      throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+    }
+    const st = statSync(input);
+    const data: VideoJobData = {
+      command: 'upscale-video', input, inputSha256: await sha256File(input), inputStamp: { size: st.size, mtimeMs: st.mtimeMs }, output, model,
+      options: { tile: r.tile, halo: r.halo, backend: r.backend, segmentFrames: r.segmentFrames ?? DEFAULT_SEGMENT_FRAMES, warmup },
+      video: { frames, width: video.info.width, height: video.info.height, fps: video.info.fps, hasAudio: video.info.hasAudio, scale: up.scale },
+      workDir: '', segments,
+    };
+    data.workDir = join(dirname(output), `.${basename(output)}.${jobId(data).slice(-12)}.segments`);
+    return data;
+  } finally {
+    await up.dispose();
+  }
+}
+
+/** The segment jobs of a video job (the children its join waits for). */
+export function segmentJobs(d: VideoJobData): SegmentJobData[] {
+  const parent = jobId(d);
+  return d.segments.map((segment) => ({
+    command: 'segment', parent, input: d.input, inputStamp: d.inputStamp, output: d.output, model: d.model,
+    options: { tile: d.options.tile, halo: d.options.halo, backend: d.options.backend }, segment,
+    dir: join(d.workDir, `segment-${String(segment.index).padStart(5, '0')}`),
+  }));
+}
+
+/** What `queue add <command>` needs to know of a command's flags: which name files it reads or writes. */
+export interface CommandPaths {
+  /** The model: a positional (export, quantize) or --model (eval, eval-video). */
+  model: string;
+  /** Files and folders read (hashed). */
+  reads: string[];
+  /** The file written, if any. */
+  output?: string;
+}
+
+/**
+ * The job data of eval, eval-video, export or quantize: `argv` as the command takes it (paths
+ * made absolute by the caller), with the content hashes of the model and of every input.
+ */
+export async function commandJobData(command: CommandJobName, argv: string[], p: CommandPaths, r: { arch?: string; args?: ArchArgs; scale?: number }, cmd = 'queue add'): Promise<CommandJobData> {
+  const inputs = [];
+  for (const path of p.reads) {
+    if (!existsSync(path)) throw new Error(`mvsr ${cmd}: ${path}: no such file or folder`);
+    inputs.push({ path, sha256: await sha256Path(path) });
+  }
+  return { command, argv, model: await jobModel(cmd, p.model, r), inputs, output: p.output };
 }
 
 export interface AddResult {
@@ -117,18 +216,40 @@ export interface AddResult {
   state: string;
 }
 
-/** Add a job under its content-derived id; adding the same job again does nothing. */
+/**
+ * Add a job under its content-derived id; adding the same job again does nothing. A video job is
+ * added as a BullMQ flow: its segments as children, the join as the parent that runs when they
+ * are complete (and fails when one fails for good).
+ */
 export async function addJob(queue: Queue<JobData, JobResult>, data: JobData): Promise<AddResult> {
   const id = jobId(data);
   const existing = await queue.getJob(id);
   if (existing) return { id, added: false, state: await existing.getState() };
+  if (data.command === 'upscale-video') {
+    const flow = new FlowProducer({ connection: queue.opts.connection as Redis });
+    try {
+      await flow.add({
+        name: data.command, queueName: QUEUE_NAME, data, opts: { ...JOB_OPTIONS, jobId: id },
+        children: segmentJobs(data).map((s) => ({ name: s.command, queueName: QUEUE_NAME, data: s, opts: { ...JOB_OPTIONS, jobId: jobId(s), failParentOnFailure: true } })),
+      });
+    } finally {
+      await flow.close();
+    }
+    const job = await queue.getJob(id);
+    return { id, added: true, state: job ? await job.getState() : 'unknown' };
+  }
   const job = await queue.add(data.command, data, { jobId: id });
   return { id, added: job.id === id, state: await job.getState() };
 }
 
 export interface JobRow {
   id: string;
+  command: string;
   state: string;
+  /** A segment's video job. */
+  parent?: string;
+  /** A video job's segments: how many, and how many are complete. */
+  segments?: { total: number; completed: number; active: number; failed: number };
   /** 0..1 from the worker's tile progress. */
   progress: number;
   input: string;
@@ -159,17 +280,33 @@ function progressOf(job: Job<JobData, JobResult>): number {
 /** Every job in the queue (oldest first) with its state and progress. */
 export async function listJobs(queue: Queue<JobData, JobResult>): Promise<JobRow[]> {
   const rows: JobRow[] = [];
+  const segData = new Map<string, { start: number; end: number }>();
   for (const state of ALL_STATES) {
     const jobs = await queue.getJobs([state], 0, -1, true);
     for (const job of jobs) {
       if (!job?.id) continue;
       const d = job.data;
+      if (d.command === 'segment') segData.set(job.id, d.segment);
       rows.push({
-        id: job.id, state, progress: state === 'completed' ? 1 : progressOf(job), input: d.input, output: d.output, model: d.model.spec,
+        id: job.id, command: d.command, state, progress: state === 'completed' ? 1 : progressOf(job), input: jobInput(d), output: d.output ?? '', model: d.model.spec,
+        parent: d.command === 'segment' ? d.parent : undefined,
         attemptsMade: job.attemptsMade, failedReason: job.failedReason || undefined, worker: job.processedBy, result: job.returnvalue ?? undefined,
         addedAt: job.timestamp, finishedAt: job.finishedOn,
       });
     }
+  }
+  // a video job waiting for its segments shows their progress, weighted by frames
+  for (const r of rows) {
+    if (r.command !== 'upscale-video' || r.state === 'completed') continue;
+    const segs = rows.filter((s) => s.parent === r.id);
+    if (!segs.length) continue;
+    const frames = (s: JobRow) => { const seg = segData.get(s.id); return seg ? seg.end - seg.start : 1; };
+    const total = segs.reduce((a, s) => a + frames(s), 0);
+    r.segments = {
+      total: segs.length, completed: segs.filter((s) => s.state === 'completed').length,
+      active: segs.filter((s) => s.state === 'active').length, failed: segs.filter((s) => s.state === 'failed').length,
+    };
+    if (r.state !== 'active') r.progress = segs.reduce((a, s) => a + frames(s) * s.progress, 0) / total;
   }
   return rows.sort((a, b) => a.addedAt - b.addedAt);
 }
@@ -190,6 +327,13 @@ export async function waitIdle(queue: Queue<JobData, JobResult>, o: { timeoutMs?
     if (Date.now() >= end) return false;
     await new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 250, Math.max(end - Date.now(), 1))));
   }
+}
+
+/** Drop the record of complete outputs (DONE_KEY); returns how many there were. */
+export async function forgetOutputs(redis: Redis): Promise<number> {
+  const n = await redis.hlen(DONE_KEY);
+  await redis.del(DONE_KEY);
+  return n;
 }
 
 /** Remove finished (completed and failed) jobs; returns how many. The record of complete outputs stays. */
