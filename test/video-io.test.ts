@@ -691,6 +691,33 @@ test('Y4M through openVideo/createVideoWriter: RGB frames, 4:2:0 and 4:4:4, need
   await assert.rejects(createVideoWriter(path.join(dir, 'x.gif'), { width: 2, height: 2, fps: [1, 1] }), /cannot tell what to write from the name/);
 });
 
+test('frames({ start }) gives the frames from that index: Y4M (seeking), a Y4M with frame parameters (reading on), a frame folder, ffmpeg', async () => {
+  const dir = freshDir();
+  const frames = [1, 2, 3, 4, 5].map((k) => randomRgb(10, 6, k));
+  const plain = path.join(dir, 'plain.y4m'), folder = path.join(dir, 'frames');
+  const w = await createVideoWriter(plain, { width: 10, height: 6, fps: [25, 1] });
+  for (const f of frames) await w.write(f);
+  await w.close();
+  // the same frames with a parameter on every FRAME line: sizes differ, no seek possible
+  const bytes = fs.readFileSync(plain, 'latin1').replaceAll('FRAME\n', 'FRAME Ixyz\n');
+  const withParams = path.join(dir, 'params.y4m');
+  fs.writeFileSync(withParams, bytes, 'latin1');
+  const f = await createVideoWriter(folder + '/', { width: 10, height: 6, fps: [25, 1] });
+  for (const x of frames) await f.write(x);
+  await f.close();
+  const sources = [plain, withParams, folder, ...(HAVE_FFMPEG ? [CLIP_Y4M, CLIP] : [])];
+  for (const file of sources) {
+    const v = await openVideo(file);
+    const all = await collect(v.frames());
+    for (const start of [0, 1, 3, all.length - 1, all.length, all.length + 2]) {
+      const from = await collect(v.frames({ start }));
+      assert.equal(from.length, Math.max(0, all.length - start), `${path.basename(file)} from ${start}`);
+      from.forEach((x, i) => assert.ok(sameBytes(x.data, all[start + i]!.data), `${path.basename(file)} from ${start}: frame ${start + i + 1}`));
+    }
+  }
+  assert.equal((await openY4M(withParams)).frameCount, undefined, 'frame parameters: no frame count, so no seek');
+});
+
 // ---------------------------------------------------------------------------------------------
 // Memory
 
