@@ -24,6 +24,7 @@ import type { Redis } from 'ioredis';
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const run = promisify(execFile);
 const hasRedis = !spawnSync('redis-server', ['--version']).error;
+const hasFfmpeg = spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
 const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server): the queue tests need a real Redis';
 
 let dir = '';
@@ -276,11 +277,12 @@ test('segment plans: contiguous segments that cover the video, warm-ups and star
   }
 });
 
-test('a video job is split into segments run by two workers; the join equals `mvsr upscale` (image model; recurrent model with a full warm-up); a short warm-up changes only later segments', { skip, timeout: 180_000 }, async () => {
+test('a video job is split into segments run by two workers; the join equals `mvsr upscale` (image model to Y4M and, with ffmpeg, MP4; recurrent model with a full warm-up); a short warm-up changes only later segments', { skip, timeout: 180_000 }, async () => {
   const input = join(dir, 'clip.y4m');
   await y4m(input, 21, 64, 40);
-  const jobs = [
+  const jobs: { model: string; out: string; segmentFrames: number; warmup?: number }[] = [
     { model: 'etds-t-x4', out: 'v-etds.y4m', segmentFrames: 6 },
+    ...(hasFfmpeg ? [{ model: 'etds-t-x4', out: 'v-etds.mp4', segmentFrames: 6 }] : []),
     { model: 'rlsp-x4', out: 'v-rlsp-full.y4m', segmentFrames: 8, warmup: 100 },
     { model: 'rlsp-x4', out: 'v-rlsp-short.y4m', segmentFrames: 8, warmup: 3 },
   ];
@@ -301,11 +303,16 @@ test('a video job is split into segments run by two workers; the join equals `mv
   }
   const rows = await listJobs(queue);
   assert.deepEqual(rows.map((r) => r.state), Array(rows.length).fill('completed'), JSON.stringify(rows.map((r) => [r.id, r.state, r.failedReason])));
-  assert.equal(rows.length, 3 + 4 + 3 + 3, 'three video jobs and their segments');
+  assert.equal(rows.length, jobs.length + jobs.reduce((a, j) => a + Math.ceil(21 / j.segmentFrames), 0), 'the video jobs and their segments');
   const workers = new Set(rows.filter((r) => r.parent).map((r) => r.worker));
   assert.equal(workers.size, 2, 'both workers took segments');
   for (const model of ['etds-t-x4', 'rlsp-x4']) await cli('upscale', input, '-o', join(dir, `direct-${model}.y4m`), '--model', model, '--threads', '1');
   assert.deepEqual(readFileSync(join(dir, 'v-etds.y4m')), readFileSync(join(dir, 'direct-etds-t-x4.y4m')), 'image model: the bytes of a single run');
+  if (hasFfmpeg) {
+    // raw RGB segments, encoded once by the join: the mp4 mvsr upscale writes
+    await cli('upscale', input, '-o', join(dir, 'direct-etds.mp4'), '--model', 'etds-t-x4', '--threads', '1');
+    assert.deepEqual(readFileSync(join(dir, 'v-etds.mp4')), readFileSync(join(dir, 'direct-etds.mp4')), 'mp4 output: the bytes of a single run');
+  }
   assert.deepEqual(readFileSync(join(dir, 'v-rlsp-full.y4m')), readFileSync(join(dir, 'direct-rlsp-x4.y4m')), 'recurrent model, warm-up from frame 1: the bytes of a single run');
   const short = await framesOf(join(dir, 'v-rlsp-short.y4m')), single = await framesOf(join(dir, 'direct-rlsp-x4.y4m'));
   assert.equal(short.length, 21);

@@ -32,7 +32,7 @@ const QUEUE_HELP = `usage: mvsr queue <add|status|wait|clean> [options]
       hidden folder (lossless PNG) until the join.
           --segment-frames <n>  output frames per segment (default 250)
           --warmup <n>          frames fed before each segment (default: the model's look-back;
-                                a recurrent model 16 more: see the README for what it costs)
+                                a recurrent model 8 more: see the README for what it costs)
   mvsr queue add eval|eval-video <the command's arguments> [-o report.json]
   mvsr queue add export|quantize <the command's arguments>
       run that mvsr command on a worker (as a child process): its files are made absolute, the

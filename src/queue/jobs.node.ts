@@ -54,12 +54,12 @@ export interface VideoJobData {
   model: JobModel;
   options: { tile?: number; halo?: number; backend?: string; segmentFrames: number; warmup: number };
   video: { frames: number; width: number; height: number; fps: [number, number]; hasAudio: boolean; scale: number };
-  /** Folder (beside the output) holding the segments' PNG frames until the join. */
+  /** Folder (beside the output) holding the segments until the join (Y4M for a .y4m output, raw RGB otherwise). */
   workDir: string;
   segments: Segment[];
 }
 
-/** One segment of a video job: its frames (warm-up and look-ahead run, not kept) into a folder of PNG frames. */
+/** One segment of a video job: its frames (warm-up and look-ahead run, not kept) into a segment file. */
 export interface SegmentJobData {
   command: 'segment';
   /** The id of the video job that joins this segment. */
@@ -71,8 +71,8 @@ export interface SegmentJobData {
   model: JobModel;
   options: { tile?: number; halo?: number; backend?: string };
   segment: Segment;
-  /** Where the segment's frames go (a folder that appears only when complete). */
-  dir: string;
+  /** Where the segment's frames go (a file that appears only when complete). */
+  file: string;
 }
 
 /** The commands a worker runs as a child `mvsr` process. */

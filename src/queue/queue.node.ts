@@ -9,7 +9,7 @@ import {
   jobId, jobInput, modelSha256, sha256Hex, sha256File, sha256Path,
   type JobData, type JobModel, type JobResult, type UpscaleJobData, type VideoJobData, type SegmentJobData, type CommandJobData, type CommandJobName,
 } from './jobs.node.js';
-import { planSegments, planWarmup, DEFAULT_SEGMENT_FRAMES } from './segments.node.js';
+import { planSegments, planWarmup, segmentFileName, DEFAULT_SEGMENT_FRAMES } from './segments.node.js';
 import { openVideo, VIDEO_EXTENSIONS } from '../io/video.node.js';
 import { ensureEngine } from '../tensor/engine.js';
 import { resolveAnyModel } from '../api/models.node.js';
@@ -181,7 +181,7 @@ export function segmentJobs(d: VideoJobData): SegmentJobData[] {
   return d.segments.map((segment) => ({
     command: 'segment', parent, input: d.input, inputStamp: d.inputStamp, output: d.output, model: d.model,
     options: { tile: d.options.tile, halo: d.options.halo, backend: d.options.backend }, segment,
-    dir: join(d.workDir, `segment-${String(segment.index).padStart(5, '0')}`),
+    file: join(d.workDir, segmentFileName(d.output, segment.index)),
   }));
 }
 

@@ -4,7 +4,7 @@
 // outputs atomically and records each complete output so a job run again (after a crash or
 // `queue clean`) does nothing.
 import { mkdirSync, existsSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { spawn } from 'node:child_process';
@@ -226,18 +226,17 @@ async function runUpscale(job: Job<JobData, JobResult>, d: UpscaleJobData, redis
 async function runSegment(job: Job<JobData, JobResult>, d: SegmentJobData, redis: Redis, pool: UpscalerPool): Promise<JobResult> {
   const t0 = performance.now();
   const done = await alreadyDone(job, redis);
-  if (done && existsSync(d.dir)) return done;
+  if (done && existsSync(d.file)) return done;
   checkStamp(job, d.input, d.inputStamp);
   const file = await checkModel(job, d.model);
   const key = poolKey('video', d.model, d.options);
   const up = pool.take(key, () => new VideoUpscaler(loadModel(job, file, d.model, true), { tile: d.options.tile, halo: d.options.halo, backend: d.options.backend }));
   let ok = false;
   try {
-    mkdirSync(dirname(d.dir), { recursive: true });
-    await rm(d.dir, { recursive: true, force: true }); // an earlier attempt's folder without a done record
-    const frames = await upscaleSegment(d.input, d.segment, up, d.dir, { onProgress: progressReporter(job) });
+    mkdirSync(dirname(d.file), { recursive: true });
+    const frames = await upscaleSegment(d.input, d.segment, up, d.file, { onProgress: progressReporter(job) });
     ok = true;
-    return await recordDone(job, redis, { output: d.dir, frames, seconds: (performance.now() - t0) / 1000, skipped: false });
+    return await recordDone(job, redis, { output: d.file, frames, seconds: (performance.now() - t0) / 1000, skipped: false });
   } catch (e) {
     // what the input itself says (too short, undecodable) will say it again; I/O errors may pass
     const m = (e as Error).message;
@@ -254,17 +253,18 @@ async function runJoin(job: Job<JobData, JobResult>, d: VideoJobData, redis: Red
   const done = await alreadyDone(job, redis, d.output);
   if (done) return done;
   checkStamp(job, d.input, d.inputStamp);
-  const dirs = segmentJobs(d).map((s) => s.dir);
-  const missing = dirs.find((x) => !existsSync(x));
-  if (missing) throw permanent(job, `segment folder ${missing} is missing (removed after the job's segments completed?): add the job again after "mvsr queue clean"`);
+  const files = segmentJobs(d).map((s) => s.file);
+  const missing = files.find((x) => !existsSync(x));
+  if (missing) throw permanent(job, `segment ${missing} is missing (removed after the job's segments completed?): add the job again after "mvsr queue clean --forget"`);
   mkdirSync(dirname(d.output), { recursive: true });
-  const frames = await joinSegments(dirs, d.output, { fps: d.video.fps, audioFrom: d.video.hasAudio ? d.input : undefined, onProgress: progressReporter(job) });
+  const { width, height, scale, fps, hasAudio } = d.video;
+  const frames = await joinSegments(files, d.output, { width: width * scale, height: height * scale, fps, audioFrom: hasAudio ? d.input : undefined, onProgress: progressReporter(job) });
   if (frames !== d.video.frames) throw permanent(job, `the segments hold ${frames} frames, the video has ${d.video.frames}`);
   const result = await recordDone(job, redis, {
     output: d.output, sha256: await sha256File(d.output), width: d.video.width * d.video.scale, height: d.video.height * d.video.scale, frames,
     seconds: (performance.now() - t0) / 1000, skipped: false,
   });
-  await removeSegments(dirs, d.workDir);
+  await removeSegments(files, d.workDir);
   return result;
 }
 
