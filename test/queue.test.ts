@@ -150,13 +150,16 @@ test('the same job added twice runs once; after clean, a worker finds the output
   });
 });
 
-test('a missing input fails once, without retries, and does not block the next job; a transient failure is retried', { skip }, async () => {
+test('a missing input and a corrupt model fail once, without retries, and do not block the next job; a transient failure is retried', { skip }, async () => {
   const gone = join(dir, 'gone.png'), good = join(dir, 'good.png'), blocker = join(dir, 'not-a-dir');
   await image(gone, 12, 10, 3);
   await image(good, 12, 10, 4);
   writeFileSync(blocker, 'a file where the output folder should be');
   const bad = await addJob(queue, await upscaleJobData({ input: gone, output: join(dir, 'gone-x2.png'), model: 'bicubic', scale: 2 }));
   const retried = await addJob(queue, await upscaleJobData({ input: good, output: join(blocker, 'x.png'), model: 'bicubic', scale: 2 }));
+  const corruptModel = join(dir, 'corrupt.safetensors');
+  writeFileSync(corruptModel, Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a": not json}', 'latin1'));
+  const corrupt = await addJob(queue, await upscaleJobData({ input: good, output: join(dir, 'corrupt-x4.png'), model: corruptModel }));
   const ok = await addJob(queue, await upscaleJobData({ input: good, output: join(dir, 'good-x2.png'), model: 'bicubic', scale: 2 }));
   rmSync(gone);
   await withWorker(async () => assert.ok(await waitIdle(queue, { timeoutMs: 30_000 })));
@@ -167,6 +170,11 @@ test('a missing input fails once, without retries, and does not block the next j
   assert.deepEqual([r.state, r.attemptsMade], ['failed', 3], 'an error that may pass is retried (3 attempts, backoff)');
   assert.equal(o.state, 'completed');
   assert.ok(existsSync(join(dir, 'good-x2.png')) && !existsSync(join(dir, 'gone-x2.png')));
+  const c = rows.get(corrupt.id)!;
+  assert.deepEqual([c.state, c.attemptsMade], ['failed', 1], 'a corrupt model file is not retried');
+  assert.match(c.failedReason!, /corrupt\.safetensors/);
+  assert.equal(c.failedReason!.split('\n').length, 1);
+  assert.ok(!existsSync(join(dir, 'corrupt-x4.png')));
 });
 
 test('a model file whose hash changed after the job was added is refused', { skip }, async () => {
@@ -199,6 +207,12 @@ test('two workers, one SIGKILLed mid-job: every job completes once with the righ
   await image(input, 160, 120, 7);
   const N = 6, ids: string[] = [];
   for (let i = 0; i < N; i++) ids.push((await addJob(queue, await upscaleJobData({ input, output: join(dir, `k${i}.png`), model: 'etds-t-x4', tile: 32 }))).id);
+  // and a video, split into segments the two workers share
+  const clip = join(dir, 'kill.y4m');
+  await y4m(clip, 24, 96, 64);
+  const video = await addJob(queue, await videoJobData({ input: clip, output: join(dir, 'kill-x4.y4m'), model: 'etds-t-x4', segmentFrames: 6 }));
+  ids.push(video.id, ...[0, 1, 2, 3].map((k) => `${video.id}-s${k}`));
+  await cli('upscale', clip, '-o', join(dir, 'kill-direct.y4m'), '--model', 'etds-t-x4', '--threads', '1');
   await cli('upscale', input, '-o', join(dir, 'k-direct.png'), '--model', 'etds-t-x4', '--tile', '32', '--threads', '1');
   const expected = readFileSync(join(dir, 'k-direct.png'));
   const logs = ['', ''];
@@ -223,10 +237,11 @@ test('two workers, one SIGKILLed mid-job: every job completes once with the righ
     await exited;
     assert.ok(await waitIdle(queue, { timeoutMs: 90_000 }), 'the killed job went back to the queue and was run');
     const rows = await listJobs(queue);
-    assert.deepEqual(rows.map((r) => r.state), Array(N).fill('completed'), JSON.stringify(rows.map((r) => [r.state, r.failedReason])));
+    assert.deepEqual(rows.map((r) => r.state), Array(N + 5).fill('completed'), JSON.stringify(rows.map((r) => [r.state, r.failedReason])));
     for (let i = 0; i < N; i++) assert.deepEqual(readFileSync(join(dir, `k${i}.png`)), expected, `output ${i}`);
+    assert.deepEqual(readFileSync(join(dir, 'kill-x4.y4m')), readFileSync(join(dir, 'kill-direct.y4m')), 'the joined video: the bytes of a single run');
     const done = (logs[0]! + logs[1]!).split('\n').filter((l) => l.includes(' done in ') || l.includes('already complete'));
-    for (const id of ids) assert.equal(done.filter((l) => l.startsWith(id)).length, 1, `job ${id} completed once:\n${logs.join('\n---\n')}`);
+    for (const id of ids) assert.equal(done.filter((l) => l.startsWith(id + ' ')).length, 1, `job ${id} completed once:\n${logs.join('\n---\n')}`);
     const exit = new Promise<number | null>((r) => workers[survivor]!.once('exit', (c) => r(c)));
     workers[survivor]!.kill('SIGTERM');
     assert.equal(await exit, 0);
@@ -325,7 +340,7 @@ test('a video job is split into segments run by two workers; the join equals `mv
   for (const a of added) assert.ok(!existsSync(a.data.workDir), `segment folder ${a.data.workDir} removed after the join`);
 });
 
-test('eval, export and quantize jobs run the command on a worker: the report and files equal a direct run; changed inputs and the command\'s own errors fail once', { skip, timeout: 180_000 }, async () => {
+test('eval, eval-video, export and quantize jobs run the command on a worker: the report and files equal a direct run; changed inputs and the command\'s own errors fail once', { skip, timeout: 180_000 }, async () => {
   const data = join(dir, 'hr');
   mkdirSync(data);
   for (let i = 0; i < 3; i++) {
@@ -341,6 +356,10 @@ test('eval, export and quantize jobs run the command on a worker: the report and
   await add('export', 'export', 'etds-t-x4', '-o', join(dir, 'q.tflite'), '--input', '24x32');
   await add('quantize', 'quantize', 'etds-t-x4', '--calib', data, '--samples', '4', '--patch', '24', '-o', join(dir, 'q-int8.safetensors'));
   await add('bad', 'export', 'etds-t-x4', '-o', join(dir, 'bad.tflite'), '--io', 'uint8');
+  const clips = join(dir, 'clips');
+  mkdirSync(join(clips, 'c1'), { recursive: true });
+  for (const [i, f] of [...sampleClip({ frames: 4, width: 64, height: 40 })].entries()) await writeImage(join(clips, 'c1', `f${i}.png`), f);
+  await add('evalVideo', 'eval-video', '--model', 'rlsp-x4', '--data', clips);
   // a folder that changes after the job was added is refused
   const moving = join(dir, 'moving');
   mkdirSync(moving);
@@ -349,10 +368,12 @@ test('eval, export and quantize jobs run the command on a worker: the report and
   copyFileSync(join(data, 'im1.png'), join(moving, 'a.png'));
   await withWorker(async () => assert.ok(await waitIdle(queue, { timeoutMs: 150_000 })));
   const rows = new Map((await listJobs(queue)).map((r) => [r.id, r]));
-  for (const k of ['eval', 'export', 'quantize']) assert.equal(rows.get(ids[k]!)!.state, 'completed', `${k}: ${rows.get(ids[k]!)!.failedReason}`);
+  for (const k of ['eval', 'export', 'quantize', 'evalVideo']) assert.equal(rows.get(ids[k]!)!.state, 'completed', `${k}: ${rows.get(ids[k]!)!.failedReason}`);
   const direct = JSON.parse((await cli('eval', '--model', 'etds-t-x4', '--data', data, '--json', '--threads', '1')).stdout);
   assert.deepEqual(rows.get(ids.eval!)!.result!.report, direct, 'the job\'s report is what mvsr eval --json prints');
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')), direct);
+  const directVideo = JSON.parse((await cli('eval-video', '--model', 'rlsp-x4', '--data', clips, '--json', '--threads', '1')).stdout);
+  assert.deepEqual(rows.get(ids.evalVideo!)!.result!.report, directVideo, 'eval-video: the report of a direct run');
   await cli('export', 'etds-t-x4', '-o', join(dir, 'd.tflite'), '--input', '24x32');
   assert.deepEqual(readFileSync(join(dir, 'q.tflite')), readFileSync(join(dir, 'd.tflite')));
   await cli('quantize', 'etds-t-x4', '--calib', data, '--samples', '4', '--patch', '24', '-o', join(dir, 'd-int8.safetensors'));
