@@ -15,11 +15,11 @@ import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
-  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, chooseQParams, qRange, UINT8_PIXELS,
+  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, chooseQParams, qRange, UINT8_PIXELS,
   type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
-import { compileInt8, requantize, dequantizeTensor, type Int8Tensor } from '../src/runtime/int8.js';
+import { compileInt8, requantize, dequantizeTensor, quantizeTensor, type Int8Tensor } from '../src/runtime/int8.js';
 import { exportTflite, type TfliteIo } from '../src/export/tflite.js';
 import { loadLiteRtNode, TfliteModel, type TfliteData } from '../src/runtime/tflite.node.js';
 import { loadOrtNode, sessionOptions } from '../src/runtime/ort.node.js';
@@ -192,7 +192,14 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
   const dq = dequantizeTensor({ h: 1, w: 256, c: 3, data: all, q: qp });
   assert.deepEqual(dq.toArray(), Float32Array.from(all, (v) => qp.scale * (v - qp.zeroPoint)));
   dq.dispose();
-  let seed = 1700;
+  // quantization on the kernel: quantizeValue's float32 division and rounding half away from zero
+  const vals = [0, -0, 0.5, -0.5, 1.5, -1.5, 2.5, 1e-8, -1e-8, 1e30, -1e30, Infinity, -Infinity, NaN];
+  for (let k = -300; k <= 300; k++) vals.push(k * qp.scale * 0.5, k * qp.scale * 0.5 + 1e-7, Math.fround(k * 0.01234));
+  const xt = Tensor.from([1, 1, vals.length, 1], vals);
+  const qt = quantizeTensor(xt, qp);
+  xt.dispose();
+  assert.deepEqual(qt.data, Int8Array.from(vals, (v) => quantizeValue(v, qp)));
+  let seed = 1700, fusedSeen = 0;
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     if (NO_INT8.test(arch)) continue;
     for (const s of [2, 3]) {
@@ -203,12 +210,14 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
         const fast = compileInt8(qg), ref = compileInt8(qg, { kernels: false });
         try {
           assert.deepEqual(fast.run({ input: x }).output!.data, ref.run({ input: x }).output!.data, `${arch} x${s} ${H}x${W}`);
+          fusedSeen += fast.fused.length;
         } finally {
           fast.dispose();
         }
       }
     }
   }
+  assert.ok(fusedSeen > 0, 'some families end in a conv whose depth_to_space the kernel writes in place');
 });
 
 test('the QDQ .onnx of every quantizable zoo image family without PReLU runs in onnxruntime-node and equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off', { skip: noOrt }, async (t) => {

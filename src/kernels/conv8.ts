@@ -11,34 +11,40 @@
   return i32x4.add(i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
 }
 
-/** Requantize four channels' sums (bias added) and store the valid ones at `out`. */
-@inline function store4(s: v128, co: i32, Cout: i32, bias: usize, scale: usize, vzp: v128, vlo: v128, vhi: v128, out: usize): void {
+/** Requantize four channels' sums (bias added) and store the valid ones at base + offs[co + k]. */
+@inline function store4(s: v128, co: i32, Cout: i32, bias: usize, scale: usize, vzp: v128, vlo: v128, vhi: v128, base: usize, offs: usize): void {
   const acc = i32x4.add(s, v128.load(bias + (<usize>co << 2)));
   const f = f32x4.nearest(f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(scale + (<usize>co << 2))));
   let q = i32x4.add(i32x4.trunc_sat_f32x4_s(f), vzp);
   q = i32x4.min_s(i32x4.max_s(q, vlo), vhi);
-  store<i8>(out, <i8>i32x4.extract_lane(q, 0));
-  if (co + 1 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 1), 1);
-  if (co + 2 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 2), 2);
-  if (co + 3 < Cout) store<i8>(out, <i8>i32x4.extract_lane(q, 3), 3);
+  const o = offs + (<usize>co << 2);
+  store<i8>(base + <usize>load<i32>(o), <i8>i32x4.extract_lane(q, 0));
+  if (co + 1 < Cout) store<i8>(base + <usize>load<i32>(o, 4), <i8>i32x4.extract_lane(q, 1));
+  if (co + 2 < Cout) store<i8>(base + <usize>load<i32>(o, 8), <i8>i32x4.extract_lane(q, 2));
+  if (co + 3 < Cout) store<i8>(base + <usize>load<i32>(o, 12), <i8>i32x4.extract_lane(q, 3));
 }
 
 /**
  * y[oy,ox,co] = clamp(nearest(f32(bias[co] + sum xp[oy+ky,ox+kx,ci] w[co,ky,kx,ci]) * scale[co]) + zp, lo, 127)
- * xp: i16 [(H+K-1) x (W+K-1)] pixels of CinP values (CinP a multiple of 8, zero filled);
- * w: i16 [CoP][K][K][CinP] (CoP = Cout rounded up to 4, zero filled); bias: i32 [CoP]; scale: f32 [CoP];
- * y: i8 [H][W][Cout]. Threads split the output rows.
+ * xp: i16, padded (H+K-1 rows of Wp = W+K-1 pixels), channels in groups of 8 stored group-major
+ * within a row: [row][g][Wp][8] (G = CinP/8 groups; zero filled past the real channels), so that
+ * four neighbouring pixels of a group are 64 contiguous bytes;
+ * w: i16 [CoP/4][K (ky)][G][K (kx)][4 (co)][8 (ci)] (CoP = Cout rounded up to 4, zero filled);
+ * bias: i32 [CoP]; scale: f32 [CoP]. Output pixel (oy, ox) channel co goes to
+ * y + oy * rowStride + ox * pixStride + offs[co] (offs: i32 [CoP]): y i8 [H][W][Cout] with
+ * (W * Cout, Cout, co), or a depth_to_space of it written in place. Every load in the inner loop
+ * is at a constant offset from one of two pointers. Threads split the output rows.
  */
 export function conv2d_s8(
   xp: usize, H: i32, W: i32, CinP: i32, K: i32,
   w: usize, Cout: i32, bias: usize, scale: usize, zp: i32, lo: i32,
-  y: usize, tid: i32, nt: i32,
+  y: usize, rowStride: i32, pixStride: i32, offs: usize, tid: i32, nt: i32,
 ): void {
-  const Wp = W + K - 1;
+  const Wp = W + K - 1, G = CinP >> 3;
   const r0 = <i32>((<i64>H * <i64>tid) / <i64>nt), r1 = <i32>((<i64>H * <i64>(tid + 1)) / <i64>nt);
-  const px = <usize>CinP << 1;          // bytes per input pixel
-  const wco = <usize>(K * K * CinP) << 1; // bytes per output channel's filter
-  const n = <usize>(K * CinP) << 1;       // a kernel row reads K pixels of CinP contiguous values
+  const rowBytes = <usize>(G * Wp) << 4;   // one padded row
+  const groupBytes = <usize>Wp << 4;       // one channel group of a row
+  const wBlock = <usize>(K * K * G) << 6;  // the filters of four output channels
   const vzp = i32x4.splat(zp), vlo = i32x4.splat(lo), vhi = i32x4.splat(127);
   for (let oy = r0; oy < r1; oy++) {
     let ox = 0;
@@ -49,57 +55,65 @@ export function conv2d_s8(
         let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
         let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
         let d0 = i32x4.splat(0), d1 = i32x4.splat(0), d2 = i32x4.splat(0), d3 = i32x4.splat(0);
-        const w0 = w + <usize>co * wco;
+        let pw = w + <usize>(co >> 2) * wBlock;
         for (let ky = 0; ky < K; ky++) {
-          const row = xp + (<usize>((oy + ky) * Wp + ox)) * px;
-          const wr = w0 + (<usize>(ky * K * CinP) << 1);
-          for (let b: usize = 0; b < n; b += 16) {
-            const xu = v128.load(row + b), xv = v128.load(row + px + b), xw = v128.load(row + 2 * px + b), xz = v128.load(row + 3 * px + b);
-            let v = v128.load(wr + b);
-            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
-            b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
-            c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xw, v));
-            d0 = i32x4.add(d0, i32x4.dot_i16x8_s(xz, v));
-            v = v128.load(wr + wco + b);
-            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
-            b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
-            c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xw, v));
-            d1 = i32x4.add(d1, i32x4.dot_i16x8_s(xz, v));
-            v = v128.load(wr + 2 * wco + b);
-            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
-            b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
-            c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xw, v));
-            d2 = i32x4.add(d2, i32x4.dot_i16x8_s(xz, v));
-            v = v128.load(wr + 3 * wco + b);
-            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
-            b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
-            c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xw, v));
-            d3 = i32x4.add(d3, i32x4.dot_i16x8_s(xz, v));
+          const row = xp + <usize>(oy + ky) * rowBytes + (<usize>ox << 4);
+          for (let g = 0; g < G; g++) {
+            let px = row + <usize>g * groupBytes;
+            for (let kx = 0; kx < K; kx++) {
+              const xu = v128.load(px), xv = v128.load(px, 16), xw = v128.load(px, 32), xz = v128.load(px, 48);
+              let v = v128.load(pw);
+              a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
+              b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
+              c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xw, v));
+              d0 = i32x4.add(d0, i32x4.dot_i16x8_s(xz, v));
+              v = v128.load(pw, 16);
+              a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
+              b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
+              c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xw, v));
+              d1 = i32x4.add(d1, i32x4.dot_i16x8_s(xz, v));
+              v = v128.load(pw, 32);
+              a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
+              b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
+              c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xw, v));
+              d2 = i32x4.add(d2, i32x4.dot_i16x8_s(xz, v));
+              v = v128.load(pw, 48);
+              a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
+              b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
+              c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xw, v));
+              d3 = i32x4.add(d3, i32x4.dot_i16x8_s(xz, v));
+              px += 16;
+              pw += 64;
+            }
           }
         }
-        const out = y + <usize>((oy * W + ox) * Cout + co);
-        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out);
-        store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>Cout);
-        store4(hsum4(c0, c1, c2, c3), co, Cout, bias, scale, vzp, vlo, vhi, out + 2 * <usize>Cout);
-        store4(hsum4(d0, d1, d2, d3), co, Cout, bias, scale, vzp, vlo, vhi, out + 3 * <usize>Cout);
+        const out = y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride, ps = <usize>pixStride;
+        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out, offs);
+        store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + ps, offs);
+        store4(hsum4(c0, c1, c2, c3), co, Cout, bias, scale, vzp, vlo, vhi, out + 2 * ps, offs);
+        store4(hsum4(d0, d1, d2, d3), co, Cout, bias, scale, vzp, vlo, vhi, out + 3 * ps, offs);
       }
     }
     for (; ox < W; ox++) {
       for (let co = 0; co < Cout; co += 4) {
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-        const w0 = w + <usize>co * wco;
+        let pw = w + <usize>(co >> 2) * wBlock;
         for (let ky = 0; ky < K; ky++) {
-          const row = xp + (<usize>((oy + ky) * Wp + ox)) * px;
-          const wr = w0 + (<usize>(ky * K * CinP) << 1);
-          for (let b: usize = 0; b < n; b += 16) {
-            const xv = v128.load(row + b);
-            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xv, v128.load(wr + b)));
-            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xv, v128.load(wr + wco + b)));
-            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xv, v128.load(wr + 2 * wco + b)));
-            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xv, v128.load(wr + 3 * wco + b)));
+          const row = xp + <usize>(oy + ky) * rowBytes + (<usize>ox << 4);
+          for (let g = 0; g < G; g++) {
+            let px = row + <usize>g * groupBytes;
+            for (let kx = 0; kx < K; kx++) {
+              const xv = v128.load(px);
+              a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xv, v128.load(pw)));
+              a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xv, v128.load(pw, 16)));
+              a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xv, v128.load(pw, 32)));
+              a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xv, v128.load(pw, 48)));
+              px += 16;
+              pw += 64;
+            }
           }
         }
-        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, y + <usize>((oy * W + ox) * Cout + co));
+        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride, offs);
       }
     }
   }
@@ -107,21 +121,59 @@ export function conv2d_s8(
 
 /**
  * The int16 input of conv2d_s8: x (i8 [H][W][C]) minus its zero point, with `pad` zero pixels
- * around and channels zero-filled up to CinP; dst is i16 [(H+2pad)][(W+2pad)][CinP], every value
- * written. Threads split the destination rows.
+ * around and channels zero-filled up to CinP, in conv2d_s8's group-major rows:
+ * dst is i16 [(H+2pad)][CinP/8][(W+2pad)][8], every value written. Threads split the destination rows.
  */
 export function pad_s8_i16(x: usize, H: i32, W: i32, C: i32, pad: i32, zp: i32, CinP: i32, dst: usize, tid: i32, nt: i32): void {
-  const Hp = H + 2 * pad, Wp = W + 2 * pad;
+  const Hp = H + 2 * pad, Wp = W + 2 * pad, G = CinP >> 3;
   const r0 = <i32>((<i64>Hp * <i64>tid) / <i64>nt), r1 = <i32>((<i64>Hp * <i64>(tid + 1)) / <i64>nt);
-  for (let y = r0; y < r1; y++) {
-    const row = dst + (<usize>(y * Wp * CinP) << 1);
-    memory.fill(row, 0, <usize>(Wp * CinP) << 1);
-    const sy = y - pad;
-    if (sy < 0 || sy >= H) continue;
-    for (let xx = 0; xx < W; xx++) {
-      const s = x + <usize>((sy * W + xx) * C), d = row + (<usize>((xx + pad) * CinP) << 1);
-      for (let c = 0; c < C; c++) store<i16>(d + (<usize>c << 1), <i16>(<i32>load<i8>(s + <usize>c) - zp));
+  const groupBytes = <usize>Wp << 4;
+  const vzp = i16x8.splat(<i16>zp);
+  for (let yy = r0; yy < r1; yy++) {
+    const row = dst + <usize>yy * <usize>G * groupBytes;
+    const sy = yy - pad;
+    if (sy < 0 || sy >= H) {
+      memory.fill(row, 0, <usize>G * groupBytes);
+      continue;
     }
+    for (let g = 0; g < G; g++) {
+      const grp = row + <usize>g * groupBytes, c0 = g << 3, n = min(8, C - c0);
+      // the pad columns
+      for (let xx = 0; xx < pad; xx++) {
+        v128.store(grp + (<usize>xx << 4), i32x4.splat(0));
+        v128.store(grp + (<usize>(W + pad + xx) << 4), i32x4.splat(0));
+      }
+      if (n == 8) {
+        for (let xx = 0; xx < W; xx++) {
+          const s = x + <usize>((sy * W + xx) * C + c0);
+          v128.store(grp + (<usize>(xx + pad) << 4), i16x8.sub(i16x8.extend_low_i8x16_s(v128.load64_zero(s)), vzp));
+        }
+      } else {
+        for (let xx = 0; xx < W; xx++) {
+          const s = x + <usize>((sy * W + xx) * C + c0), d = grp + (<usize>(xx + pad) << 4);
+          v128.store(d, i32x4.splat(0));
+          for (let c = 0; c < n; c++) store<i16>(d + (<usize>c << 1), <i16>(<i32>load<i8>(s + <usize>c) - zp));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * y[i] (i8) = clamp(roundHalfAway(f32(x[i] / scale)) + zp, -128, 127) for i < n (x f32): TFLite's
+ * QUANTIZE as mvsr's quantizeValue computes it (the division in f64, rounded once to f32). Threads split the range.
+ */
+export function f32_quant_s8(x: usize, n: i32, scale: f64, zp: i32, y: usize, tid: i32, nt: i32): void {
+  const i0 = <i32>((<i64>n * <i64>tid) / <i64>nt), i1 = <i32>((<i64>n * <i64>(tid + 1)) / <i64>nt);
+  for (let i = i0; i < i1; i++) {
+    let v = <f64><f32>(<f64>load<f32>(x + (<usize>i << 2)) / scale);
+    if (v != v) {
+      store<i8>(y + <usize>i, 0); // NaN: what a typed array stores for it
+      continue;
+    }
+    v = v < -1024 ? -1024 : v > 1024 ? 1024 : v; // beyond int8 either way; keeps the conversion exact
+    const r = <i32>(v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5)) + zp;
+    store<i8>(y + <usize>i, <i8>(r < -128 ? -128 : r > 127 ? 127 : r));
   }
 }
 

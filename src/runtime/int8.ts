@@ -56,15 +56,33 @@ const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
 
 /**
  * A groups-1 conv on the WASM kernel conv2d_s8 (int16 dot products, the same float32
- * requantization): weights packed once as int16 [CoP][K][K][CinP]; per run the input is padded
- * and offset by its zero point into int16. Bit-exact with the JavaScript loop below.
+ * requantization): weights packed once as int16 in the kernel's reading order; per run the input
+ * is padded and offset by its zero point into int16 (channel groups of 8, group-major per row).
+ * Bit-exact with the JavaScript loop below.
  */
-function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, bias: Int32Array, scale: Float32Array, Ig: number, O: number, K: number, qin: QParams, qout: QParams, lo: number, held: number[]): Exec {
+function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, bias: Int32Array, scale: Float32Array, Ig: number, O: number, K: number, qin: QParams, qout: QParams, lo: number, held: number[], d2s?: DepthToSpaceNode): Exec {
   const CinP = roundUp(Ig, 8), CoP = roundUp(O, 4);
-  const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4);
-  held.push(wp, bp, sp);
-  const w16 = new Int16Array(e.memory.buffer, wp, CoP * K * K * CinP).fill(0);
-  for (let o = 0; o < O; o++) for (let i = 0; i < Ig; i++) for (let t = 0; t < K * K; t++) w16[(o * K * K + t) * CinP + i] = wq[(o * Ig + i) * K * K + t]!;
+  const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4), op = e.alloc(CoP * 4);
+  held.push(wp, bp, sp, op);
+  // where channel co of a pixel goes: co itself, or (fused depth_to_space) its place among the s x s output pixels
+  const s = d2s?.scale ?? 1, C = O / (s * s);
+  const offsFor = (Wo: number): Int32Array => Int32Array.from({ length: CoP }, (_, co) => {
+    if (!d2s || co >= O) return co < O ? co : 0;
+    const [c, ij] = d2s.order === 'pytorch' ? [Math.floor(co / (s * s)), co % (s * s)] : [co % C, Math.floor(co / C)];
+    return (Math.floor(ij / s) * Wo * s + (ij % s)) * C + c;
+  });
+  let offsW = -1;
+  // [CoP/4][ky][CinP/8][kx][4 output channels][8 input channels] (conv2d_s8's order of reading)
+  const w16 = new Int16Array(e.memory.buffer, wp, CoP * K * K * CinP).fill(0), G = CinP / 8;
+  for (let o = 0; o < O; o++) {
+    for (let i = 0; i < Ig; i++) {
+      for (let ky = 0; ky < K; ky++) {
+        for (let kx = 0; kx < K; kx++) {
+          w16[((((o >> 2) * K + ky) * G + (i >> 3)) * K + kx) * 32 + (o & 3) * 8 + (i & 7)] = wq[(o * Ig + i) * K * K + ky * K + kx]!;
+        }
+      }
+    }
+  }
   new Int32Array(e.memory.buffer, bp, CoP).fill(0).set(bias);
   new Float32Array(e.memory.buffer, sp, CoP).fill(0).set(scale);
   const pad = n.padding;
@@ -75,8 +93,11 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
     try {
       new Int8Array(e.memory.buffer, x8, H * W * C).set(x!.data);
       e.run('pad_s8_i16', [x8, H, W, C, pad, qin.zeroPoint, CinP, xp]);
-      e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp]);
-      return { h: Ho, w: Wo, c: O, data: new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice(), q: qout };
+      if (offsW !== Wo) new Int32Array(e.memory.buffer, op, CoP).set(offsFor((offsW = Wo)));
+      const [rowStride, pixStride] = d2s ? [s * Wo * s * (O / (s * s)), s * (O / (s * s))] : [Wo * O, O];
+      e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp, rowStride, pixStride, op]);
+      const data = new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice();
+      return d2s ? { h: Ho * s, w: Wo * s, c: O / (s * s), data, q: qout } : { h: Ho, w: Wo, c: O, data, q: qout };
     } finally {
       e.release(x8);
       e.release(xp);
@@ -86,7 +107,7 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
 }
 
 /** One conv (groups 1 or depthwise) in int8: precomputed weights, int32 biases and per-channel multipliers. */
-function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[]): Exec {
+function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[], d2s?: DepthToSpaceNode): Exec {
   const w = weightOf(g, n, n.weight), scales = g.quant.weights[n.weight]!;
   const [O, Ig, K] = w.shape as [number, number, number];
   const wq = quantizeWeight(w, scales); // OIHW
@@ -94,7 +115,8 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   const scale = Float32Array.from(scales, (s) => convScale(qin.scale, s, qout.scale));
   const lo = n.act?.kind === 'relu' ? Math.max(INT8_MIN, qout.zeroPoint) : INT8_MIN;
   const depthwise = n.groups !== 1;
-  if (e && !depthwise) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held);
+  if (e && !depthwise) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held, d2s);
+  if (d2s) throw new Error('mvsr: int8: a depth_to_space is fused only into a WASM conv');
   // OIHW -> per output channel [ky][kx][i], matching the patch layout below
   const wt = new Int32Array(wq.length);
   for (let o = 0; o < O; o++) for (let i = 0; i < Ig; i++) for (let t = 0; t < K * K; t++) wt[(o * K * K + t) * Ig + i] = wq[(o * Ig + i) * K * K + t]!;
@@ -324,6 +346,8 @@ export interface Int8Program {
   run(inputs: Record<string, Int8Tensor>, onStep?: (n: GraphNode, ms: number) => void): Record<string, Int8Tensor>;
   /** Free the packed weights of the WASM kernels. */
   dispose(): void;
+  /** The depth_to_space nodes whose values their conv writes in place (WASM kernels only). */
+  readonly fused: readonly string[];
 }
 
 export interface CompileInt8Options {
@@ -347,11 +371,26 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   const steps = new Map<string, Exec>();
   let shapes = new Map<string, NodeShape>();
   const shape = (id: string): NodeShape => shapes.get(id)!;
+  // a depth_to_space that is the only reader of a WASM conv at the same parameters is written by the conv's stores
+  const readers = new Map<string, number>();
+  for (const n of g.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const fusedD2s = new Map<string, DepthToSpaceNode>();
+  for (const n of g.nodes) {
+    const c = n.op === 'depthToSpace' ? g.nodes.find((m) => m.id === n.inputs[0]) : undefined;
+    if (e && c?.op === 'conv' && c.groups === 1 && readers.get(c.id) === 1 && q.act[c.id]!.scale === q.act[n.id]!.scale && q.act[c.id]!.zeroPoint === q.act[n.id]!.zeroPoint) {
+      fusedD2s.set(c.id, n as DepthToSpaceNode);
+    }
+  }
+  const fusedInto = new Set([...fusedD2s.values()].map((n) => n.id));
   for (const n of g.nodes) {
     const qout = q.act[n.id]!, qin = n.inputs.length ? q.act[n.inputs[0]!]! : qout;
+    if (fusedInto.has(n.id)) {
+      steps.set(n.id, ([x]) => x!); // its conv wrote it
+      continue;
+    }
     switch (n.op) {
       case 'input': case 'output': break;
-      case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held)); break;
+      case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held, fusedD2s.get(n.id))); break;
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
@@ -372,6 +411,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   }
   return {
     graph: g,
+    fused: [...fusedInto],
     run(inputs, onStep) {
       const first = graphInputs(g)[0]!, x0 = inputs[first.id];
       if (!x0) throw graphError(g, first, 'no tensor given for this input');
@@ -405,9 +445,14 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
 export function quantizeTensor(x: Tensor, q: QParams): Int8Tensor {
   const [N, h, w, c] = x.shape as [number, number, number, number];
   if (N !== 1) throw new Error(`mvsr: int8: batch ${N} is not supported (batch 1 only)`);
-  const src = x.toArray(), data = new Int8Array(src.length);
-  for (let i = 0; i < src.length; i++) data[i] = quantizeValue(src[i]!, q);
-  return { h, w, c, data, q };
+  // quantizeValue's arithmetic on the engine's threads (the tensor lives in its memory)
+  const e = engine(), n = h * w * c, yp = e.alloc(n);
+  try {
+    e.run('f32_quant_s8', [x.ptr, n, q.scale, q.zeroPoint, yp]);
+    return { h, w, c, data: new Int8Array(e.memory.buffer, yp, n).slice(), q };
+  } finally {
+    e.release(yp);
+  }
 }
 
 /** DEQUANTIZE: scale * (q - zero point) in float32. */
