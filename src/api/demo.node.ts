@@ -3,7 +3,6 @@
 // VideoUpscaler and by plain bicubic, and measured against the HR: the outputs, a side-by-side
 // comparison (bicubic | model) and the LR input are written as MP4 when ffmpeg is there and as Y4M
 // (no dependency) otherwise.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Image } from '../io/image.js';
 import { makePair } from '../data/pairs.js';
@@ -17,6 +16,7 @@ import { listShippedModels } from './shipped.node.js';
 import { resolveAnyModel } from './models.node.js';
 import { VideoUpscaler } from './video.js';
 import { Upscaler, bicubicGraph } from './upscaler.js';
+import { makeDirs } from '../io/files.node.js';
 
 export interface DemoOptions {
   outDir: string;
@@ -83,7 +83,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const params = model.numParameters();
   const up = new VideoUpscaler(model, { backend: o.backend });
   const bicubic = new Upscaler(bicubicGraph(s), { tile: 1 << 20 });
-  mkdirSync(o.outDir, { recursive: true });
+  makeDirs(o.outDir);
   const files = { input: join(o.outDir, 'input-lr.y4m'), output: join(o.outDir, `output.${format}`), sideBySide: join(o.outDir, `side-by-side.${format}`) };
 
   let total: number, hrFrames: AsyncIterable<Image> | Iterable<Image>, fps: [number, number], source: string;

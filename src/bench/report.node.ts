@@ -3,7 +3,7 @@
 // with `evaluate` (the `mvsr eval` protocol), profiles their deploy graphs, takes their times from
 // a `mvsr bench --json` file, cuts the zoomed crops and writes report.html, report.md, the plot
 // and the crop PNGs; optionally screenshots the page with headless Chromium.
-import { existsSync, readFileSync, readdirSync, statSync, mkdirSync, writeFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
 import { basename, extname, join, resolve, relative, isAbsolute, delimiter } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import { evaluate, evalImage, makePair, type EvalResult } from '../eval/image.js
 import { createModel, getArch, listArchs, type SRModel } from '../models/registry.js';
 import { toGraph } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
+import { makeDirs } from '../io/files.node.js';
 import {
   REPORT_INPUT, REPORT_SCALE, SOURCE_LABELS, officialCheckpointSpec, parseBenchJson, benchDeployKeys, benchTimes, sameDeploy,
   maxGradientWindow, zoomCrop, slug, reportNotes, reportHtml, reportMarkdown, psnrLatencySvg,
@@ -239,7 +240,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     const evalOpts = (m: SRModel) => ({ scale: m.scale, testY: true });
     const metric = (r: EvalResult | Metric): Metric => ({ psnr: r.psnr, ssim: r.ssim });
 
-    mkdirSync(o.outDir, { recursive: true });
+    makeDirs(o.outDir);
     const rows: ReportModel[] = [];
     const cropFiles: string[] = [];
     const used = new Set<string>(['crop-gt.png']);

@@ -1,7 +1,7 @@
 // The commands of `mvsr`. Each parses its flags and calls the library; no logic a library user
 // would also want lives here.
 import { serveCmd } from './serve.js';
-import { existsSync, statSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parse, intFlag, jsonArgs, type Command } from './args.js';
@@ -33,13 +33,14 @@ import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
-import { writeOnnxFile, writeTfliteFile } from '../export/write.node.js';
+import { writeOnnxFile, writeTfliteFile, writeFileAtomic } from '../export/write.node.js';
 import { queueCmd, workerCmd } from './queue.js';
 import { quantizeCmd } from './quantize.js';
 import { compressCmd } from './compress.js';
 import { loadGraphFile } from '../api/graph-file.node.js';
 import type { Graph } from '../graph/ir.js';
 import { TFLITE_IO, type TfliteIo } from '../export/tflite.js';
+import { makeDirs } from '../io/files.node.js';
 
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -181,7 +182,7 @@ ${MODEL_HELP}
     if (!toFolder && extname(v.output).toLowerCase() !== '.png') {
       throw new Error(`mvsr upscale: ${v.output}: only PNG output is supported (name the output .png)`);
     }
-    if (toFolder) mkdirSync(v.output, { recursive: true });
+    if (toFolder) makeDirs(v.output);
     const backend = backendFlag('upscale', v.backend);
     const model = await runnableFromFlags('upscale', v);
     const modelInfo = { arch: model.arch, scale: model.scale, args: model.args };
@@ -595,7 +596,7 @@ validation PSNR against the iteration (default <run-dir>/train_log.svg).`,
     const file = existsSync(p) && statSync(p).isDirectory() ? join(p, 'train_log.jsonl') : p;
     if (!existsSync(file)) throw new Error(`mvsr: ${file}: no such file`);
     const target = typeof v.output === 'string' ? v.output : file.replace(/\.jsonl$/, '') + '.svg';
-    writeFileSync(target, plotTrainingLog(readFileSync(file, 'utf8')));
+    writeFileAtomic(target, Buffer.from(plotTrainingLog(readFileSync(file, 'utf8'))), 'plot-log');
     err(`${file} -> ${target}`);
     return 0;
   },

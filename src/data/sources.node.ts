@@ -8,6 +8,7 @@ import { type Image, toRGB, to8Bit, modCrop } from '../io/image.js';
 import { readImage } from '../io/image.node.js';
 import { imresizeUint8 } from './imresize.js';
 import type { SrDataset, SrItem } from './dataset.js';
+import { makeDirs } from '../io/files.node.js';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 
@@ -221,7 +222,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
   }
   if (opts.limit !== undefined) files = files.slice(0, Math.max(0, opts.limit));
   if (files.length === 0) throw new Error(`mvsr: ${list.join(', ')}: no PNG/JPEG/WebP images`);
-  if (opts.cacheDir) await fsp.mkdir(opts.cacheDir, { recursive: true });
+  if (opts.cacheDir) makeDirs(opts.cacheDir);
 
   const items: SrItem[] = [], skipped: string[] = [];
   const stats: CacheStats = { decoded: 0, cacheHits: 0, cacheMisses: 0, cacheRebuilt: 0 };

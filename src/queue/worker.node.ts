@@ -3,7 +3,7 @@
 // child `mvsr` processes), checks the model and inputs by content hash, reports progress, writes
 // outputs atomically and records each complete output so a job run again (after a crash or
 // `queue clean`) does nothing.
-import { mkdirSync, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
@@ -25,6 +25,7 @@ import {
 } from './jobs.node.js';
 import { connectRedis, segmentJobs, DONE_KEY, QUEUE_NAME } from './queue.node.js';
 import { upscaleSegment, joinSegments, removeSegments } from './segments.node.js';
+import { makeDirs } from '../io/files.node.js';
 
 export interface StartWorkerOptions {
   url?: string;
@@ -210,7 +211,7 @@ async function runUpscale(job: Job<JobData, JobResult>, d: UpscaleJobData, redis
     const rows = (async function* () {
       for await (const b of up.upscaleRows(img, { onProgress: progress })) yield b.data;
     })();
-    mkdirSync(dirname(d.output), { recursive: true });
+    makeDirs(dirname(d.output));
     await writePngStream(d.output, info.width, info.height, info.channels, info.bitDepth, rows);
     ok = true;
     return await recordDone(job, redis, {
@@ -233,7 +234,7 @@ async function runSegment(job: Job<JobData, JobResult>, d: SegmentJobData, redis
   const up = pool.take(key, () => new VideoUpscaler(loadModel(job, file, d.model, true), { tile: d.options.tile, halo: d.options.halo, backend: d.options.backend }));
   let ok = false;
   try {
-    mkdirSync(dirname(d.file), { recursive: true });
+    makeDirs(dirname(d.file));
     const frames = await upscaleSegment(d.input, d.segment, up, d.file, { onProgress: progressReporter(job) });
     ok = true;
     return await recordDone(job, redis, { output: d.file, frames, seconds: (performance.now() - t0) / 1000, skipped: false });
@@ -256,7 +257,7 @@ async function runJoin(job: Job<JobData, JobResult>, d: VideoJobData, redis: Red
   const files = segmentJobs(d).map((s) => s.file);
   const missing = files.find((x) => !existsSync(x));
   if (missing) throw permanent(job, `segment ${missing} is missing (removed after the job's segments completed?): add the job again after "mvsr queue clean --forget"`);
-  mkdirSync(dirname(d.output), { recursive: true });
+  makeDirs(dirname(d.output));
   const { width, height, scale, fps, hasAudio } = d.video;
   const frames = await joinSegments(files, d.output, { width: width * scale, height: height * scale, fps, audioFrom: hasAudio ? d.input : undefined, onProgress: progressReporter(job) });
   if (frames !== d.video.frames) throw permanent(job, `the segments hold ${frames} frames, the video has ${d.video.frames}`);
@@ -284,7 +285,7 @@ async function runCommand(job: Job<JobData, JobResult>, d: CommandJobData, redis
   const argv = [CLI_MAIN, d.command, ...d.argv];
   if (isEval) argv.push('--json');
   if (isEval && threads !== undefined && !d.argv.some((a) => a === '-t' || a.startsWith('--threads'))) argv.push('--threads', String(threads));
-  if (d.output && !isEval) mkdirSync(dirname(d.output), { recursive: true });
+  if (d.output && !isEval) makeDirs(dirname(d.output));
   const progress = progressReporter(job);
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, MVSR_PROGRESS: 'ipc' } });
   const stdout: Buffer[] = [];
@@ -311,7 +312,7 @@ async function runCommand(job: Job<JobData, JobResult>, d: CommandJobData, redis
       throw new Error(`mvsr worker: job ${job.id}: mvsr ${d.command} printed no JSON report`);
     }
     if (d.output) {
-      mkdirSync(dirname(d.output), { recursive: true });
+      makeDirs(dirname(d.output));
       writeFileAtomic(d.output, Buffer.from(JSON.stringify(report, null, 2) + '\n'), 'worker');
     }
   }

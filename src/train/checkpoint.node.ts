@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { StateDict } from '../nn/module.js';
 import type { AdamState } from './optim.js';
+import { makeDirs } from '../io/files.node.js';
 
 export interface TrainState {
   /** Iterations completed. */
@@ -53,7 +54,7 @@ function syncDir(dir: string): void {
 }
 
 export function saveCheckpoint(runDir: string, c: Checkpoint, name = 'checkpoint'): void {
-  mkdirSync(runDir, { recursive: true });
+  makeDirs(runDir);
   const final = join(runDir, name), old = join(runDir, `${name}.old`), tmp = join(runDir, `${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);

@@ -3,7 +3,6 @@
 // steps on datasets.train's HR images (its lq_size patches, batch_size_per_gpu, optim_g.lr
 // cosine-decayed), written as <run dir>/models/<name>-int8.safetensors (a graph file).
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import { initEngine } from '../tensor/engine.js';
 import { createModel, toGraph, getArch } from '../models/registry.js';
 import { calibrateGraph } from '../eval/calibrate.js';
@@ -13,6 +12,7 @@ import { saveSafetensorsFile } from '../io/weights.node.js';
 import { fineTuneGraph } from './graph-tune.node.js';
 import type { TrainConfig } from './config.js';
 import type { StateDict } from '../nn/module.js';
+import { makeDirs } from '../io/files.node.js';
 
 /** The TrainOptions a quant: run reads. */
 export interface QuantRunOptions {
@@ -70,7 +70,7 @@ export async function trainQuantized(
       if (it % cfg.logger.print_freq === 0) say(`iter ${it}/${cfg.train.total_iter}: L1 ${loss.toFixed(5)}`);
     },
   });
-  mkdirSync(join(runDir, 'models'), { recursive: true });
+  makeDirs(join(runDir, 'models'));
   const modelFile = join(runDir, 'models', `${cfg.name}-int8.safetensors`);
   const { tensors, metadata } = encodeGraphFile(tuned);
   saveSafetensorsFile(modelFile, tensors, metadata);

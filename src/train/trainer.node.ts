@@ -1,7 +1,7 @@
 // The training loop behind `mvsr train`: BasicSR-style iteration-based training with
 // deterministic batches, EMA, validation, a JSONL log and atomic checkpoints from which a run
 // killed at any point resumes exactly (same batches, same optimizer state, same weights).
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { initEngine } from '../tensor/engine.js';
@@ -28,6 +28,7 @@ import { evalPair, withBackend } from '../eval/image.js';
 import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import type { StateDict } from '../nn/module.js';
+import { makeDirs } from '../io/files.node.js';
 
 export interface TrainOptions {
   /** Run directory (default <experiments_root>/<name>). */
@@ -99,7 +100,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   if (ckpt && ckpt.state.configHash !== identity) {
     throw new Error(`mvsr train: the checkpoint in ${runDir} belongs to a different run (model, data, optimizer, loss or seed changed)`);
   }
-  mkdirSync(runDir, { recursive: true });
+  makeDirs(runDir);
   await initEngine({ threads: o.threads });
   manualSeed(cfg.manual_seed);
   const { type, ...args } = cfg.network_g;
