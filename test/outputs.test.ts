@@ -80,3 +80,40 @@ for (const [fs, code, why] of [[full, 'ENOSPC', 'a full disk'], [ro, 'EROFS', 'a
     assert.ok(statSync(fs).isDirectory());
   });
 }
+
+test('Ctrl-C (SIGINT) during a write: upscale of a video and of an image, demo and quantize leave no output file and no temporary file', { timeout: 300_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'mvsr-sigint-'));
+  try {
+    const clip = join(work, 'long.y4m');
+    const w = await createVideoWriter(clip, { width: 160, height: 96, fps: [25, 1] });
+    for (const f of sampleClip({ frames: 200, width: 160, height: 96, supersample: 1 })) await w.write(f);
+    await w.close();
+    await writeImage(join(work, 'wide.png'), { width: 1600, height: 1200, channels: 3, bitDepth: 8, data: new Uint8Array(1600 * 1200 * 3).map((_, i) => (i * 31) % 253) });
+    const out = join(work, 'out');
+    mkdirSync(out);
+    mkdirSync(join(work, 'calib'));
+    for (const [i, f] of [...sampleClip({ frames: 2, width: 96, height: 72 })].entries()) await writeImage(join(work, 'calib', `c${i}.png`), f);
+    const cases: [string, string[]][] = [
+      ['upscale a video', ['upscale', clip, '-o', join(out, 'v.y4m'), '--model', 'etds-t-x4', '--threads', '1']],
+      ['upscale an image', ['upscale', join(work, 'wide.png'), '-o', join(out, 'i.png'), '--model', 'etds-t-x4', '--tile', '64', '--threads', '1']],
+      ['demo', ['demo', '--out', join(out, 'demo'), '--frames', '24', '--format', 'y4m', '--threads', '1']],
+      ['quantize', ['quantize', 'etds-t-x4', '--calib', join(work, 'calib'), '--samples', '256', '--patch', '48', '-o', join(out, 'q.safetensors')]],
+    ];
+    const { spawn } = await import('node:child_process');
+    for (const [what, argv] of cases) {
+      const p = spawn(process.execPath, [CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      // interrupt it 1.2 s in: after the model is loaded, before the output is complete
+      await new Promise((r) => setTimeout(r, 1200));
+      const exited = new Promise<[number | null, string | null]>((r) => p.once('exit', (c, s) => r([c, s])));
+      if (p.exitCode !== null) assert.fail(`${what}: finished before it could be interrupted (make its input larger): ${err}`);
+      p.kill('SIGINT');
+      const [c, s] = await exited;
+      assert.ok(c !== 0 || s === 'SIGINT', `${what}: stopped (exit ${c}, signal ${s})`);
+      assert.deepEqual(filesUnder(out), [], `${what}: nothing left in the output folder`);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
