@@ -325,6 +325,25 @@ test('pth: os.system via GLOBAL+REDUCE or STACK_GLOBAL, and other dangerous glob
   assert.equal(existsSync(MARKER), false, 'the pickle payload must not have run');
 });
 
+test('pth: zip bombs (a claimed size DEFLATE cannot reach, a real bomb under a small claim, a claim over 2 GiB), unsafe entry names, a nested zip and BUILD on a forbidden object are refused in one line, quickly', () => {
+  const zeros = new Uint8Array(50 << 20); // 50 MiB of zeros: about 50 KB deflated
+  const cases: [Uint8Array, RegExp][] = [
+    [makeZip([{ name: 'archive/data.pkl', data: new Uint8Array(1024), deflate: true, size: 2 ** 34 }], { zip64: true }), /claims 17179869184 bytes, more than mvsr reads from one entry/],
+    [makeZip([{ name: 'archive/data.pkl', data: new Uint8Array(4096), deflate: true, size: 2 ** 30 }]), /claims 1073741824 bytes from \d+ compressed, more than DEFLATE can expand to/],
+    [makeZip([{ name: 'archive/data.pkl', data: zeros, deflate: true, size: 1000 }]), /entry 'archive\/data\.pkl': DEFLATE data is corrupt|inflates to/],
+    [makeZip([{ name: '../../etc/cron.d/x', data: enc.encode('x') }]), /entry '\.\.\/\.\.\/etc\/cron\.d\/x' has an unsafe name/],
+    [makeZip([{ name: '/etc/passwd', data: enc.encode('x') }]), /entry '\/etc\/passwd' has an unsafe name/],
+    [makeZip([{ name: 'archive/data.pkl', data: makePth(new PickleWriter().proto().orderedDict().stop().bytes(), {}) }]), /pickle/],
+    [makePth(new PickleWriter().proto().global('torch._utils', '_rebuild_tensor_v2').mark().tuple().build().stop().bytes(), {}), /refusing to load|not allowed/],
+    [makePth(new PickleWriter().proto().orderedDict().global('os', 'system').build().stop().bytes(), {}), /refusing to load: the checkpoint references the global os\.system/],
+  ];
+  for (const [i, [bytes, re]] of cases.entries()) {
+    const t0 = performance.now();
+    throwsOneLine(() => readPth(bytes, 'bad.pth', nodeInflateRaw), re);
+    assert.ok(performance.now() - t0 < 2000, `case ${i}: refused in ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+});
+
 test('pickle: opcodes outside the torch.save set are refused with their name and offset', () => {
   const cases: [number[], RegExp][] = [
     [[0x80, 2, 0x69, ...enc.encode('os\nsystem\n'), 0x2e], /opcode INST \(0x69\) at offset 2 is not supported/],

@@ -19,6 +19,8 @@ export interface ZipInput {
   data: Uint8Array;
   deflate?: boolean;
   crc?: number;
+  /** The uncompressed size the headers declare (default: the real one). */
+  size?: number;
 }
 
 /** A zip archive; `zip64` saturates every size/offset field and writes the zip64 records. */
@@ -38,10 +40,11 @@ export function makeZip(files: ZipInput[], opts: { zip64?: boolean; comment?: st
     const zip64Local = z64 ? 20 : 0;
     const pad = (64 - ((offset + 30 + name.length + zip64Local + 4) % 64)) % 64;
     le(0x04034b50, 4); le(z64 ? 45 : 20, 2); le(0x800, 2); le(f.deflate ? 8 : 0, 2); le(0, 2); le(0x21, 2);
-    le(crc, 4); le(z64 ? 0xffffffff : body.length, 4); le(z64 ? 0xffffffff : f.data.length, 4);
+    const size = f.size ?? f.data.length;
+    le(crc, 4); le(z64 ? 0xffffffff : body.length, 4); le(z64 ? 0xffffffff : size, 4);
     le(name.length, 2); le(zip64Local + 4 + pad, 2);
     parts.push(...name);
-    if (z64) { le(1, 2); le(16, 2); le(f.data.length, 8); le(body.length, 8); }
+    if (z64) { le(1, 2); le(16, 2); le(size, 8); le(body.length, 8); }
     le(0x4246, 2); le(pad, 2); for (let i = 0; i < pad; i++) parts.push(0x5a);
     parts.push(...body);
     const c: number[] = [];
@@ -49,10 +52,10 @@ export function makeZip(files: ZipInput[], opts: { zip64?: boolean; comment?: st
       for (let i = 0; i < n; i++) c.push(Number((BigInt(v) >> BigInt(8 * i)) & 0xffn));
     };
     cle(0x02014b50, 4); cle(z64 ? 45 : 20, 2); cle(z64 ? 45 : 20, 2); cle(0x800, 2); cle(f.deflate ? 8 : 0, 2); cle(0, 2); cle(0x21, 2);
-    cle(crc, 4); cle(z64 ? 0xffffffff : body.length, 4); cle(z64 ? 0xffffffff : f.data.length, 4);
+    cle(crc, 4); cle(z64 ? 0xffffffff : body.length, 4); cle(z64 ? 0xffffffff : size, 4);
     cle(name.length, 2); cle(z64 ? 28 : 0, 2); cle(0, 2); cle(0, 2); cle(0, 2); cle(0, 4); cle(z64 ? 0xffffffff : offset, 4);
     c.push(...name);
-    if (z64) { cle(1, 2); cle(24, 2); cle(f.data.length, 8); cle(body.length, 8); cle(offset, 8); }
+    if (z64) { cle(1, 2); cle(24, 2); cle(size, 8); cle(body.length, 8); cle(offset, 8); }
     central.push(c);
   }
   const cdOffset = parts.length;

@@ -11,7 +11,14 @@ import { type LoadedTensor, type WeightTensor, WeightsFileError, detectWeightsFo
 
 /** node:zlib's raw inflater, capped at the size the zip directory promises. */
 export const nodeInflateRaw: InflateRaw = (compressed, size) => {
-  const out = inflateRawSync(compressed, { maxOutputLength: Math.max(size, 1) });
+  let out: Buffer;
+  try {
+    out = inflateRawSync(compressed, { maxOutputLength: Math.max(size, 1) });
+  } catch (e) {
+    // a zip bomb under a small claim stops here, at the claimed size
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`it inflates to more than the ${size} bytes the directory declares`);
+    throw e;
+  }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 };
 

@@ -12,6 +12,10 @@ const SIG_EOCD = 0x06054b50;
 const SIG_ZIP64_EOCD = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const U32_MAX = 0xffffffff;
+/** The most one entry may hold (bytes): larger claims are refused before anything is read or inflated. */
+export const ZIP_MAX_ENTRY = 2 ** 31;
+/** DEFLATE expands at most about 1032:1; a directory that claims more is lying (a zip bomb's declared size). */
+const DEFLATE_MAX_RATIO = 1032;
 
 let crcTable: Uint32Array | undefined;
 
@@ -125,6 +129,12 @@ function parseZip(bytes: Uint8Array, source: string, inflateRaw: InflateRaw | un
     p = next;
 
     if (flags & 1) fail(source, `zip: entry '${name}' is encrypted`);
+    // entries are only ever read into memory by name; still, no archive mvsr reads names files outside it
+    if (/^[\\/]|^[A-Za-z]:|(^|[\\/])\.\.([\\/]|$)/.test(name)) fail(source, `zip: entry '${name}' has an unsafe name (absolute, or reaching outside the archive with '..')`);
+    if (size > ZIP_MAX_ENTRY) fail(source, `zip: entry '${name}' claims ${size} bytes, more than mvsr reads from one entry (${ZIP_MAX_ENTRY})`);
+    if (method === 8 && size > compSize * DEFLATE_MAX_RATIO + 1024) {
+      fail(source, `zip: entry '${name}' claims ${size} bytes from ${compSize} compressed, more than DEFLATE can expand to (a zip bomb or a corrupt directory)`);
+    }
     if (localOffset + 30 > len || u32(localOffset) !== SIG_LOCAL) fail(source, `zip: entry '${name}': local header missing at offset ${localOffset}`);
     // the local header has its own name and extra lengths (PyTorch pads the extra field to align data)
     const dataStart = localOffset + 30 + u16(localOffset + 26) + u16(localOffset + 28);
