@@ -228,6 +228,7 @@ test('defaults are filled in for everything not given', () => {
     val: null,
     logger: { print_freq: 100, save_checkpoint_freq: 5000 },
     quant: null,
+    distill: null,
     source: 'tiny.yml',
     overrides: [],
   };

@@ -19,7 +19,7 @@ import { evaluateFolder, evaluateClips } from '../eval/files.node.js';
 import { listImages } from '../data/sources.node.js';
 import { listClips } from '../data/clips.node.js';
 import { runDemo } from '../api/demo.node.js';
-import { listShippedModels, shippedWeightsDir } from '../api/shipped.node.js';
+import { listShippedModels, shippedWeightsDir, findShippedModel } from '../api/shipped.node.js';
 import { Upscaler } from '../api/upscaler.js';
 import { type EvalRow } from '../eval/image.js';
 import { listArchs, getArch, createAnyModel, type SRModel } from '../models/registry.js';
@@ -564,6 +564,16 @@ options:
         onStatus: (st) => bar.update(st.iter, `loss ${st.loss.toExponential(3)} lr ${st.lr.toExponential(2)}${st.lastVal ? ` val ${st.lastVal.psnr.toFixed(2)} dB` : ''}`,
           { rate: st.itPerSec, eta: st.etaSeconds }),
         onMessage: err,
+        loadTeacher: (d) => {
+          const { type, ...args } = d.network ?? { type: undefined };
+          const m = resolveModel(d.teacher, { arch: type, args: d.network ? args : undefined, scale: cfg.scale });
+          const file = existsSync(d.teacher) ? d.teacher : findShippedModel(d.teacher, cfg.scale)?.file;
+          if (!file) {
+            m.dispose();
+            throw new Error(`mvsr train: distill.teacher ${d.teacher}: distillation needs a teacher with weights (a file or a shipped model)`);
+          }
+          return { model: m, name: basename(file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+        },
       });
       const how = { done: 'finished', time: `stopped after --max-minutes ${maxMinutes}`, signal: `stopped by ${signalled}`, nan: 'stopped: loss not finite' }[r.stoppedBy];
       err(`${cfg.name}: ${how} at iteration ${r.iter}/${cfg.train.total_iter} (${(r.elapsedSeconds / 60).toFixed(1)} min of training)${r.lastVal ? `, last validation ${r.lastVal.psnr.toFixed(3)} dB / ${r.lastVal.ssim.toFixed(4)}` : ''}`);

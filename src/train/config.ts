@@ -113,6 +113,16 @@ export interface QuantSection {
   patch: number;
 }
 
+/** Distillation: an L1/MSE/Charbonnier loss to a teacher model's output on the same LR patches, added to pixel_opt's. */
+export interface DistillSection {
+  /** The teacher: a weights file (.safetensors with its arch, or .pth with `network`) or a shipped model name. */
+  teacher: string;
+  /** The teacher's architecture and arguments, for a .pth file (null: from the file's metadata). */
+  network: ({ type: string } & ArchArgs) | null;
+  /** The loss between the student's and the teacher's outputs (loss_weight scales it). */
+  loss: LossConfig;
+}
+
 export interface TrainConfig {
   name: string;
   scale: number;
@@ -127,6 +137,8 @@ export interface TrainConfig {
   logger: { print_freq: number; save_checkpoint_freq: number };
   /** null: a float run; else quantization-aware training of the --init model (train.total_iter steps, datasets.train's patches). */
   quant: QuantSection | null;
+  /** null: no teacher; else the student also learns the teacher's outputs. */
+  distill: DistillSection | null;
   /** Where the config came from (a file path, or the name given to parseTrainConfig). */
   source: string;
   /** The key.path=value overrides applied to it, as given (recorded in exported models' provenance). */
@@ -651,6 +663,14 @@ const quantSection: MapSpec = {
   },
 };
 
+const distillSection: MapSpec = {
+  fields: {
+    teacher: req(str(), 'the teacher: a weights file (.safetensors, or .pth with network) or a shipped model name, run without gradients through its deploy graph'),
+    network: opt(nullable(networkG), null, "the teacher's architecture and arguments, for a .pth file (type: ... as in network_g)"),
+    loss: opt(loss, { type: 'L1Loss' }, "the loss between the student's and the teacher's outputs, added to pixel_opt's"),
+  },
+};
+
 const topLevel: MapSpec = {
   fields: {
     name: req(str(), 'the run name (experiments/<name>)'),
@@ -668,6 +688,7 @@ const topLevel: MapSpec = {
     val: opt(nullable(mapping(valSection)), LATER, 'validation settings (default when datasets.val is given: see its keys)'),
     logger: opt(mapping(loggerSection), {}, 'logging and checkpoints'),
     quant: opt(nullable(mapping(quantSection)), null, 'quantization-aware training of the --init model into an int8 one (optional)'),
+    distill: opt(nullable(mapping(distillSection)), null, "distillation: the student also learns a teacher model's outputs (optional)"),
   },
   hints: {
     model_type: 'the training recipe follows network_g and train.*; remove it',
@@ -916,6 +937,13 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
   }
   const pixel = t.pixel_opt as Obj;
   if (pixel.eps === undefined) pixel.eps = 0;
+  const distill = c.distill as Obj | null | undefined;
+  if (distill) {
+    const dl = distill.loss as Obj;
+    if (dl.eps === undefined) dl.eps = 0;
+    if (c.quant) cx.err('distill', 'distill: and quant: in one run are not supported: distil into a float model first, then quantize it (quant: with --init)');
+    if (videoArch) cx.err('distill', `distill: ${String(network.type)} is a video model; distillation takes image models for now`);
+  }
 
   // ETDS's spellings: fixed_residual_model_iters and interpolation_loss_weight
   if (t.fixed_residual_model_iters !== undefined) {
@@ -965,6 +993,7 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
     val: (val ?? null) as unknown as ValSection | null,
     logger: c.logger as TrainConfig['logger'],
     quant: (c.quant ?? null) as QuantSection | null,
+    distill: (c.distill ?? null) as DistillSection | null,
     source: cx.source,
     overrides: [...cx.overridden.values()],
   };

@@ -11,7 +11,7 @@ import { leaf, constant, backward, clearTape, type Var } from '../autograd/var.j
 import { l1Loss, mseLoss, charbonnierLoss } from '../autograd/ops/loss.js';
 import { add, mul } from '../autograd/ops/pointwise.js';
 import { manualSeed } from '../nn/init.js';
-import { createAnyModel, deployModel, getArch, type SRModel } from '../models/registry.js';
+import { createAnyModel, deployModel, getArch, toGraph, type SRModel } from '../models/registry.js';
 import { forwardClip, type VideoSRModel } from '../models/vsr.js';
 import { loadValClips } from '../data/videoSources.node.js';
 import { minMotionSize } from '../data/motion.js';
@@ -20,11 +20,12 @@ import { Adam } from './optim.js';
 import { LRScheduler } from './schedulers.js';
 import { ModelEMA } from './ema.js';
 import { clipGradNorm } from './clip.js';
-import { frozenParameterNames, isFrozenAt, type TrainConfig, type LossConfig } from './config.js';
+import { frozenParameterNames, isFrozenAt, type TrainConfig, type LossConfig, type DistillSection } from './config.js';
 import { saveCheckpoint, loadCheckpoint, type TrainState } from './checkpoint.node.js';
 import { createBatchLoader, type BatchLoader } from '../data/loader.js';
 import { loadValSet } from '../data/sources.node.js';
 import { evalPair, withBackend } from '../eval/image.js';
+import { createBackend, type Backend } from '../runtime/backend.js';
 import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import type { StateDict } from '../nn/module.js';
@@ -44,6 +45,12 @@ export interface TrainOptions {
   /** Live status for a progress line. */
   onStatus?: (s: TrainStatus) => void;
   onMessage?: (line: string) => void;
+  /**
+   * Loads the teacher of a config with a distill: section (mvsr train resolves distill.teacher as
+   * it resolves --model): the model, and the name and SHA-256 of its file (recorded in the exported
+   * model). Called once the engine is up.
+   */
+  loadTeacher?: (d: DistillSection) => { model: SRModel; name: string; sha256: string };
 }
 
 export interface TrainStatus {
@@ -71,7 +78,10 @@ export function runIdentity(cfg: TrainConfig): string {
   // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
   const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, ...imageData } = cfg.datasets.train;
   const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : imageData;
-  const id = { network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt };
+  const id = {
+    network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
+    ...(cfg.distill ? { distill: cfg.distill } : {}),
+  };
   return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
 }
 
@@ -176,6 +186,20 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
 
   const pixel = lossFn(cfg.train.pixel_opt);
   const aux = cfg.train.aux_opt ? lossFn(cfg.train.aux_opt) : null;
+  // distillation: the teacher's deploy graph on the batch's LR patches, without gradients
+  let teacher: Backend | null = null, teacherModel: SRModel | null = null;
+  const distilLoss = cfg.distill ? lossFn(cfg.distill.loss) : null;
+  const teacherInfo: Record<string, string> = {};
+  if (cfg.distill) {
+    if (!o.loadTeacher) throw new Error(`mvsr train: the config distils from ${cfg.distill.teacher}: pass TrainOptions.loadTeacher (mvsr train does)`);
+    const t = o.loadTeacher(cfg.distill);
+    teacherModel = t.model;
+    if (t.model.scale !== cfg.scale) throw new Error(`mvsr train: distill.teacher ${cfg.distill.teacher} upscales x${t.model.scale}, the student x${cfg.scale}`);
+    teacher = await createBackend(toGraph(t.model), { backend: 'wasm' });
+    teacherInfo.distilled_from = t.name;
+    teacherInfo.distill_teacher_sha256 = t.sha256;
+    say(`distilling from ${t.name} (${t.model.arch} x${t.model.scale}, SHA-256 ${t.sha256.slice(0, 12)}…), ${cfg.distill.loss.type} weight ${cfg.distill.loss.loss_weight}`);
+  }
   const evalModel = createAnyModel(type, args);
   const validate = async (): Promise<{ psnr: number; ssim: number }> => {
     if (ema) ema.copyTo(evalModel);
@@ -208,13 +232,21 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       provenance: {
         trained_by: 'mvsr', config: cfg.name, data: dt.dataroot_gt.join(', '), iterations: String(state.iter),
         total_iter: String(cfg.train.total_iter), ...(cfg.overrides.length ? { overrides: JSON.stringify(cfg.overrides) } : {}), wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
-        ...(state.init ? state.init as Record<string, string> : {}), ...extra,
+        ...(state.init ? state.init as Record<string, string> : {}), ...teacherInfo, ...extra,
       },
     }));
     if (d !== evalModel) d.dispose();
   };
   const save = () => saveCheckpoint(runDir, { model: model.stateDict(), ema: ema ? ema.stateDict() : null, optimizer: opt.getState(), paramNames: names, state });
   const log = (rec: object) => appendFileSync(logFile, JSON.stringify(rec) + '\n');
+
+  /** The distillation loss of the student's output y against the teacher's on the same LR batch. */
+  const teacherOuts: Tensor[] = [];
+  const distilled = async (y: Var, x: Var): Promise<Var> => {
+    const target = await teacher!.run(x.value);
+    teacherOuts.push(target);
+    return distilLoss!(y, constant(target));
+  };
 
   const total = cfg.train.total_iter;
   const t0 = performance.now();
@@ -247,7 +279,12 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
         } else if (aux) {
           const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(xs[0]!);
           loss = add(pixel(dual.output, ts[0]!), aux(dual.residual, ts[0]!));
-        } else loss = pixel((model as SRModel).forward(xs[0]!), ts[0]!);
+          if (teacher) loss = add(loss, await distilled(dual.output, xs[0]!));
+        } else {
+          const y = (model as SRModel).forward(xs[0]!);
+          loss = pixel(y, ts[0]!);
+          if (teacher) loss = add(loss, await distilled(y, xs[0]!));
+        }
         lossVal = loss.value.data[0]!;
         if (!Number.isFinite(lossVal)) {
           stoppedBy = 'nan';
@@ -258,6 +295,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       } finally {
         clearTape();
         for (const v of [...xs, ...ts]) v.value.dispose();
+        for (const t of teacherOuts.splice(0)) t.dispose();
       }
       if (isFrozenAt(cfg.train, iter)) for (const p of frozenParams) p.zeroGrad();
       if (cfg.train.grad_clip) clipGradNorm(params, cfg.train.grad_clip);
@@ -303,6 +341,8 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     ema?.dispose();
     evalModel.dispose();
     model.dispose();
+    await teacher?.dispose();
+    teacherModel?.dispose();
   }
 }
 

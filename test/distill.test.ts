@@ -1,0 +1,92 @@
+// Distillation in training (a distill: section): the loss to the teacher's outputs is the one the
+// log records (zero for a student that starts as the teacher, scaled by loss_weight, falling as
+// the student learns it), the exported model names the teacher and its SHA-256, and bad
+// combinations stop in one line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeImage } from '../src/io/image.node.js';
+import { loadWeightsFile } from '../src/io/weights.node.js';
+import { renderSampleFrame } from '../src/data/synthetic.js';
+import { shippedWeightsDir } from '../src/api/shipped.node.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function config(o: { name: string; pixel: number; distill: number; iters: number; teacher?: string; extra?: string }): string {
+  return `name: ${o.name}
+scale: 4
+manual_seed: 3
+network_g: { type: ESPCN, colors: 3, upscale: 4 }
+datasets:
+  train: { type: HRFolder, dataroot_gt: hr, gt_size: 32, batch_size_per_gpu: 2 }
+path: { experiments_root: runs }
+train:
+  optim_g: { type: Adam, lr: !!float 2e-3 }
+  total_iter: ${o.iters}
+  pixel_opt: { type: L1Loss, loss_weight: ${o.pixel} }
+logger: { print_freq: 1, save_checkpoint_freq: 1000 }
+distill:
+  teacher: ${o.teacher ?? 'teacher.safetensors'}
+  loss: { type: L1Loss, loss_weight: ${o.distill} }
+${o.extra ?? ''}`;
+}
+
+test('distill: the loss to a teacher is zero for a student that starts as it, scales with loss_weight, falls as a random student learns it; the model names the teacher and its SHA-256; bad sections stop in one line', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-distill-'));
+  try {
+    mkdirSync(join(dir, 'hr'));
+    for (let i = 0; i < 3; i++) await writeImage(join(dir, 'hr', `${i}.png`), renderSampleFrame(i * 20, { width: 128, height: 96 }));
+    copyFileSync(join(shippedWeightsDir(), 'espcn-x4.safetensors'), join(dir, 'teacher.safetensors'));
+    const train = (name: string, yaml: string, ...flags: string[]) => {
+      writeFileSync(join(dir, `${name}.yml`), yaml);
+      return spawnSync(process.execPath, [CLI, 'train', `${name}.yml`, '--threads', '1', ...flags], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    };
+    const losses = (name: string) => readFileSync(join(dir, 'runs', name, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { iter: number; loss?: number }).filter((r) => r.loss !== undefined).map((r) => r.loss!);
+
+    // the student starts as the teacher: nothing to learn from it
+    let r = train('same', config({ name: 'same', pixel: 0, distill: 1, iters: 3 }), '--init', 'teacher.safetensors');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /distilling from teacher\.safetensors \(ESPCN x4, SHA-256 [0-9a-f]{12}…\), L1Loss weight 1/);
+    assert.deepEqual(losses('same'), [0, 0, 0], 'the deploy graph of the teacher gives the student\'s own output');
+    const meta = loadWeightsFile(join(dir, 'runs', 'same', 'model.safetensors')).metadata;
+    assert.equal(meta.distilled_from, 'teacher.safetensors');
+    assert.equal(meta.distill_teacher_sha256, createHash('sha256').update(readFileSync(join(dir, 'teacher.safetensors'))).digest('hex'));
+
+    // a random student: its first loss is the L1 to the teacher, half of it at loss_weight 0.5, and it falls
+    r = train('full', config({ name: 'full', pixel: 0, distill: 1, iters: 40 }));
+    assert.equal(r.status, 0, r.stderr);
+    r = train('half', config({ name: 'half', pixel: 0, distill: 0.5, iters: 1 }));
+    assert.equal(r.status, 0, r.stderr);
+    const full = losses('full'), half = losses('half');
+    assert.ok(full[0]! > 0.01, `a random student is far from the teacher (L1 ${full[0]})`);
+    assert.ok(Math.abs(half[0]! - 0.5 * full[0]!) <= 1e-6 * full[0]!, `loss_weight 0.5: ${half[0]} against ${full[0]}`);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(mean(full.slice(-10)) < 0.7 * mean(full.slice(0, 5)), `the distillation loss falls: ${full.map((x) => x.toFixed(4)).join(' ')}`);
+    // the pixel loss and the teacher's add up: pixel alone plus distil alone at iteration 1
+    r = train('pix', config({ name: 'pix', pixel: 1, distill: 0, iters: 1 }));
+    assert.equal(r.status, 0, r.stderr);
+    r = train('both', config({ name: 'both', pixel: 1, distill: 1, iters: 1 }));
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(Math.abs(losses('both')[0]! - (losses('pix')[0]! + full[0]!)) <= 1e-6, 'pixel + distillation');
+
+    // bad sections
+    const bad: [string, string, RegExp][] = [
+      ['nofile', config({ name: 'nofile', pixel: 1, distill: 1, iters: 1, teacher: 'missing.safetensors' }), /missing\.safetensors: no such file/],
+      ['weightless', config({ name: 'weightless', pixel: 1, distill: 1, iters: 1, teacher: 'bicubic' }), /distill\.teacher bicubic: distillation needs a teacher with weights/],
+      ['quant', config({ name: 'quant', pixel: 1, distill: 1, iters: 1, extra: 'quant: { calib: hr }' }), /distill: and quant: in one run are not supported/],
+    ];
+    for (const [name, yaml, re] of bad) {
+      r = train(name, yaml);
+      assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.match(lines.at(-1)!, re, name);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
