@@ -327,7 +327,7 @@ test('mistakes are reported one per line, naming the key, what was expected and 
     ['key at the wrong level', edit(MINIMAL, 'total_iter: 1000', 'total_iter: 1000\n  lr: 1'), undefined,
       'mvsr: train.yml: unknown key train.lr (did you mean train.optim_g.lr?)'],
     ['unknown key without a near one', edit(MINIMAL, 'scale: 4', 'scale: 4\nfoo_bar_baz: 1'), undefined,
-      /^mvsr: train\.yml: unknown key foo_bar_baz \(known keys here: name, scale, .*logger, quant\)$/],
+      /^mvsr: train\.yml: unknown key foo_bar_baz \(known keys here: name, scale, .*logger, quant, distill\)$/],
     ['a BasicSR key with no meaning here', edit(MINIMAL, 'gt_size: 96', 'gt_size: 96\n    io_backend: {type: disk}'), undefined,
       'mvsr: train.yml: unknown key datasets.train.io_backend: mvsr reads image folders directly; remove it'],
     ['wrong type', edit(MINIMAL, 'total_iter: 1000', 'total_iter: lots'), undefined,
