@@ -26,10 +26,11 @@ const QUEUE_HELP = `usage: mvsr queue <add|status|wait|clean> [options]
   mvsr queue add upscale <input video> -o <output video> --model <m> [options]
       a video (.y4m, or what ffmpeg reads, with a known frame count) is split into segment jobs
       that any worker takes; each starts --warmup frames early and their output is discarded.
-      A join job writes the segments' frames in order to the output (.y4m, .mp4, .mkv, ...)
-      through the writer "mvsr upscale" uses, with the audio: for a model without a recurrent
-      state the output is the bytes of a single run. Segment frames wait beside the output in a
-      hidden folder (lossless PNG) until the join.
+      Segments wait beside the output in a hidden folder until a join job writes them, in order,
+      to the output: for .y4m each segment is the Y4M "mvsr upscale" would write and the join
+      copies its frame bytes; for .mp4, .mkv, ... segments hold raw RGB frames and the join
+      encodes them once, with the audio. For a model without a recurrent state the output is
+      the bytes of a single run.
           --segment-frames <n>  output frames per segment (default 250)
           --warmup <n>          frames fed before each segment (default: the model's look-back;
                                 a recurrent model 8 more: see the README for what it costs)
@@ -105,13 +106,14 @@ async function addCommandJob(what: CommandJobName, argv: string[], q: QueueModul
   const flags: Options = { ...COMMAND_FLAGS[what], redis: { type: 'string' }, json: { type: 'boolean' } };
   if (isEval) flags.output = { type: 'string', short: 'o' };
   const { values: v, positionals } = parse(cmd, argv, flags);
+  // a model may be a name (a shipped or weightless model); every other path flag names a path
   const abs = (p: string) => (existsSync(p) || /[\/]/.test(p) || /\.[a-z0-9]+$/i.test(p) ? resolve(p) : p);
-  const list = (x: string) => x.split(',').filter(Boolean).map(abs).join(',');
+  const list = (x: string) => x.split(',').filter(Boolean).map((p) => resolve(p)).join(',');
   const job: string[] = [];
   for (const [k, val] of Object.entries(v)) {
     if (k === 'redis' || k === 'json' || (isEval && k === 'output') || val === undefined || val === false) continue;
     if (val === true) job.push(`--${k}`);
-    else job.push(`--${k}`, k === 'qat-data' ? list(val) : PATH_FLAGS.has(k) ? abs(val) : val);
+    else job.push(`--${k}`, k === 'qat-data' ? list(val) : k === 'model' ? abs(val) : PATH_FLAGS.has(k) ? resolve(val) : val);
   }
   const model = isEval ? v.model : positionals[0];
   if (typeof model !== 'string') throw new Error(`mvsr ${cmd}: ${isEval ? '--model is required' : 'give a model'} (see "mvsr ${what} --help")`);
