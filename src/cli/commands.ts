@@ -482,7 +482,7 @@ kind and parameter count.`,
       trained: {
         iterations: m.metadata.iterations ?? null, total_iter: m.metadata.total_iter ?? null, snapshot: m.metadata.snapshot === 'true',
         data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
-        vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null,
+        vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null, distilled_from: m.metadata.distilled_from ?? null,
       },
     }));
     const archs = listArchs().map((a) => {
@@ -502,7 +502,8 @@ kind and parameter count.`,
       const t = r.trained;
       const its = t.iterations ? `, ${t.iterations}${t.snapshot && t.total_iter ? ` of ${t.total_iter}` : ''} iterations${t.snapshot ? ' (snapshot of an unfinished run)' : ''}` : '';
       const quality = t.set5_psnr ? `, Set5 ${t.set5_psnr} dB` : t.vimeo00001_psnr_y ? `, Vimeo 00001 ${t.vimeo00001_psnr_y} dB` : '';
-      out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${quality}`);
+      const teacher = t.distilled_from ? `, distilled from ${t.distilled_from}` : '';
+      out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${quality}${teacher}`);
     }
     out('');
     out(`${'architecture'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);
