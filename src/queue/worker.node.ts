@@ -251,10 +251,13 @@ async function runSegment(job: Job<JobData, JobResult>, d: SegmentJobData, redis
 
 async function runJoin(job: Job<JobData, JobResult>, d: VideoJobData, redis: Redis): Promise<JobResult> {
   const t0 = performance.now();
-  const done = await alreadyDone(job, redis, d.output);
-  if (done) return done;
-  checkStamp(job, d.input, d.inputStamp);
   const files = segmentJobs(d).map((s) => s.file);
+  const done = await alreadyDone(job, redis, d.output);
+  if (done) {
+    await removeSegments(files, d.workDir); // a join that stopped between its record and the clean-up
+    return done;
+  }
+  checkStamp(job, d.input, d.inputStamp);
   const missing = files.find((x) => !existsSync(x));
   if (missing) throw permanent(job, `segment ${missing} is missing (removed after the job's segments completed?): add the job again after "mvsr queue clean --forget"`);
   makeDirs(dirname(d.output));
