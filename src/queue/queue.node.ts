@@ -95,13 +95,18 @@ export interface AddUpscaleRequest {
   backend?: string;
 }
 
+/** A library error (`mvsr: <problem>`) as the command's one line: `mvsr <cmd>: <problem>`. */
+function asCommandError(cmd: string, e: unknown): Error {
+  return new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+}
+
 /** A model spec made absolute when it is a file, with its content hash. */
 async function jobModel(cmd: string, spec: string, r: { arch?: string; args?: ArchArgs; scale?: number }): Promise<JobModel> {
   const s = existsSync(spec) ? resolve(spec) : spec;
   try {
     return { spec: s, sha256: (await modelSha256(s, r.scale)).sha256, arch: r.arch, args: r.args, scale: r.scale };
   } catch (e) {
-    throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+    throw asCommandError(cmd, e);
   }
 }
 
@@ -139,8 +144,8 @@ export async function videoJobData(r: AddVideoRequest, cmd = 'queue add'): Promi
   if (!existsSync(input) || !statSync(input).isFile()) throw new Error(`mvsr ${cmd}: ${r.input}: no such file`);
   if (!isVideoPath(output)) throw new Error(`mvsr ${cmd}: ${r.output}: a video needs a video output (${[...VIDEO_EXTENSIONS].join(', ')})`);
   const model = await jobModel(cmd, r.model, r);
-  const video = await openVideo(input).catch((e: Error) => {
-    throw new Error(`mvsr ${cmd}: ${e.message.replace(/^mvsr: /, '')}`);
+  const video = await openVideo(input).catch((e: unknown) => {
+    throw asCommandError(cmd, e);
   });
   const frames = video.info.frames;
   if (frames === undefined) throw new Error(`mvsr ${cmd}: ${r.input}: the number of frames is not known, so the video cannot be split (convert it to .y4m first)`);
@@ -149,22 +154,22 @@ export async function videoJobData(r: AddVideoRequest, cmd = 'queue add'): Promi
   try {
     up = new VideoUpscaler(resolveAnyModel(model.spec, { arch: r.arch, args: r.args, scale: r.scale }));
   } catch (e) {
-    throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+    throw asCommandError(cmd, e);
   }
   try {
     if (r.scale !== undefined && up.scale !== r.scale) throw new Error(`mvsr ${cmd}: ${r.model} upscales x${up.scale}, not x${r.scale}`);
-    const t = up.temporal;
+    const t = up.temporal, segmentFrames = r.segmentFrames ?? DEFAULT_SEGMENT_FRAMES;
     let warmup: number, segments;
     try {
       warmup = planWarmup(t, r.warmup);
-      segments = planSegments(frames, t, { segmentFrames: r.segmentFrames ?? DEFAULT_SEGMENT_FRAMES, warmup });
+      segments = planSegments(frames, t, { segmentFrames, warmup });
     } catch (e) {
-      throw new Error(`mvsr ${cmd}: ${(e as Error).message.replace(/^mvsr: /, '')}`);
+      throw asCommandError(cmd, e);
     }
     const st = statSync(input);
     const data: VideoJobData = {
       command: 'upscale-video', input, inputSha256: await sha256File(input), inputStamp: { size: st.size, mtimeMs: st.mtimeMs }, output, model,
-      options: { tile: r.tile, halo: r.halo, backend: r.backend, segmentFrames: r.segmentFrames ?? DEFAULT_SEGMENT_FRAMES, warmup },
+      options: { tile: r.tile, halo: r.halo, backend: r.backend, segmentFrames, warmup },
       video: { frames, width: video.info.width, height: video.info.height, fps: video.info.fps, hasAudio: video.info.hasAudio, scale: up.scale },
       workDir: '', segments,
     };

@@ -53,6 +53,14 @@ const PERMANENT_READ = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM'
 /** Failures a retry can get past (disk full, I/O, resources). */
 const TRANSIENT = /\b(ENOSPC|EIO|EAGAIN|EMFILE|ENFILE|ENOMEM|EBUSY|ETIMEDOUT|ECONNRESET|EDQUOT)\b/;
 
+/** A read of `file` that failed: permanent when the file is missing or unreadable, else one a retry may get past. */
+function readFailure(job: Job<JobData, JobResult>, file: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code || (e as Error).message})`;
+  if (PERMANENT_READ.has(code)) return permanent(job, `${file}: ${why}`);
+  return new Error(`mvsr worker: job ${job.id}: ${file}: ${why}`);
+}
+
 /** A failure that retrying cannot fix: BullMQ fails the job at once, without further attempts. */
 function permanent(job: Job<JobData, JobResult>, problem: string): UnrecoverableError {
   return new UnrecoverableError(`mvsr worker: job ${job.id}: ${problem}`);
@@ -96,9 +104,10 @@ async function alreadyDone(job: Job<JobData, JobResult>, redis: Redis, output?: 
   return { ...done, seconds: 0, skipped: true };
 }
 
+/** Record a complete job; an eval's report is kept in the record only when no file holds it. */
 async function recordDone(job: Job<JobData, JobResult>, redis: Redis, r: JobResult): Promise<JobResult> {
-  const { report: _r, ...kept } = r; // reports stay with the job, not in the record of outputs
-  await redis.hset(DONE_KEY, job.id!, JSON.stringify(r.report !== undefined && r.output === undefined ? r : kept));
+  const { report, ...kept } = r;
+  await redis.hset(DONE_KEY, job.id!, JSON.stringify(r.output === undefined ? { ...kept, report } : kept));
   return r;
 }
 
@@ -108,9 +117,7 @@ function checkStamp(job: Job<JobData, JobResult>, file: string, stamp: FileStamp
   try {
     st = statSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? '';
-    if (PERMANENT_READ.has(code)) throw permanent(job, `${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${code})`}`);
-    throw new Error(`mvsr worker: job ${job.id}: ${file}: cannot read (${code || (e as Error).message})`);
+    throw readFailure(job, file, e);
   }
   if (st.size !== stamp.size || st.mtimeMs !== stamp.mtimeMs) throw permanent(job, `${file}: the file changed since the job was added (size or modification time differs)`);
 }
@@ -189,10 +196,7 @@ async function runUpscale(job: Job<JobData, JobResult>, d: UpscaleJobData, redis
   try {
     bytes = await readFile(d.input);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? '';
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code || (e as Error).message})`;
-    if (PERMANENT_READ.has(code)) throw permanent(job, `${d.input}: ${why}`);
-    throw new Error(`mvsr worker: job ${job.id}: ${d.input}: ${why}`);
+    throw readFailure(job, d.input, e);
   }
   if (sha256Hex(bytes) !== d.inputSha256) throw permanent(job, `${d.input}: the file changed since the job was added (SHA-256 differs)`);
   let img;
@@ -226,8 +230,8 @@ async function runUpscale(job: Job<JobData, JobResult>, d: UpscaleJobData, redis
 
 async function runSegment(job: Job<JobData, JobResult>, d: SegmentJobData, redis: Redis, pool: UpscalerPool): Promise<JobResult> {
   const t0 = performance.now();
-  const done = await alreadyDone(job, redis);
-  if (done && existsSync(d.file)) return done;
+  const done = await alreadyDone(job, redis, d.file);
+  if (done) return done;
   checkStamp(job, d.input, d.inputStamp);
   const file = await checkModel(job, d.model);
   const key = poolKey('video', d.model, d.options);
@@ -261,11 +265,11 @@ async function runJoin(job: Job<JobData, JobResult>, d: VideoJobData, redis: Red
   const missing = files.find((x) => !existsSync(x));
   if (missing) throw permanent(job, `segment ${missing} is missing (removed after the job's segments completed?): add the job again after "mvsr queue clean --forget"`);
   makeDirs(dirname(d.output));
-  const { width, height, scale, fps, hasAudio } = d.video;
-  const frames = await joinSegments(files, d.output, { width: width * scale, height: height * scale, fps, audioFrom: hasAudio ? d.input : undefined, onProgress: progressReporter(job) });
+  const { scale, fps, hasAudio } = d.video, width = d.video.width * scale, height = d.video.height * scale;
+  const frames = await joinSegments(files, d.output, { width, height, fps, audioFrom: hasAudio ? d.input : undefined, onProgress: progressReporter(job) });
   if (frames !== d.video.frames) throw permanent(job, `the segments hold ${frames} frames, the video has ${d.video.frames}`);
   const result = await recordDone(job, redis, {
-    output: d.output, sha256: await sha256File(d.output), width: d.video.width * d.video.scale, height: d.video.height * d.video.scale, frames,
+    output: d.output, sha256: await sha256File(d.output), width, height, frames,
     seconds: (performance.now() - t0) / 1000, skipped: false,
   });
   await removeSegments(files, d.workDir);
@@ -279,7 +283,7 @@ async function runCommand(job: Job<JobData, JobResult>, d: CommandJobData, redis
   const t0 = performance.now();
   const isEval = d.command === 'eval' || d.command === 'eval-video';
   const done = await alreadyDone(job, redis, d.output);
-  if (done && (d.output !== undefined || done.report !== undefined)) return done;
+  if (done) return done;
   await checkModel(job, d.model);
   for (const i of d.inputs) {
     if (!existsSync(i.path)) throw permanent(job, `${i.path}: no such file or folder`);
@@ -288,7 +292,7 @@ async function runCommand(job: Job<JobData, JobResult>, d: CommandJobData, redis
   const argv = [CLI_MAIN, d.command, ...d.argv];
   if (isEval) argv.push('--json');
   if (isEval && threads !== undefined && !d.argv.some((a) => a === '-t' || a.startsWith('--threads'))) argv.push('--threads', String(threads));
-  if (d.output && !isEval) makeDirs(dirname(d.output));
+  if (d.output) makeDirs(dirname(d.output));
   const progress = progressReporter(job);
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, MVSR_PROGRESS: 'ipc' } });
   const stdout: Buffer[] = [];
@@ -315,7 +319,6 @@ async function runCommand(job: Job<JobData, JobResult>, d: CommandJobData, redis
       throw new Error(`mvsr worker: job ${job.id}: mvsr ${d.command} printed no JSON report`);
     }
     if (d.output) {
-      makeDirs(dirname(d.output));
       writeFileAtomic(d.output, Buffer.from(JSON.stringify(report, null, 2) + '\n'), 'worker');
     }
   }

@@ -65,9 +65,10 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4), op = e.alloc(CoP * 4);
   held.push(wp, bp, sp, op);
   // where channel co of a pixel goes: co itself, or (fused depth_to_space) its place among the s x s output pixels
-  const s = d2s?.scale ?? 1, C = O / (s * s);
+  const s = d2s?.scale ?? 1, C = O / (s * s); // C: the channels after the depth_to_space
   const offsFor = (Wo: number): Int32Array => Int32Array.from({ length: CoP }, (_, co) => {
-    if (!d2s || co >= O) return co < O ? co : 0;
+    if (co >= O) return 0;
+    if (!d2s) return co;
     const [c, ij] = d2s.order === 'pytorch' ? [Math.floor(co / (s * s)), co % (s * s)] : [co % C, Math.floor(co / C)];
     return (Math.floor(ij / s) * Wo * s + (ij % s)) * C + c;
   });
@@ -87,17 +88,17 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   new Float32Array(e.memory.buffer, sp, CoP).fill(0).set(scale);
   const pad = n.padding;
   return ([x]) => {
-    const { h: H, w: W, c: C } = x!;
+    const { h: H, w: W, c: Cin } = x!;
     const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
-    const x8 = e.alloc(H * W * C), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
+    const x8 = e.alloc(H * W * Cin), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
     try {
-      new Int8Array(e.memory.buffer, x8, H * W * C).set(x!.data);
-      e.run('pad_s8_i16', [x8, H, W, C, pad, qin.zeroPoint, CinP, xp]);
+      new Int8Array(e.memory.buffer, x8, H * W * Cin).set(x!.data);
+      e.run('pad_s8_i16', [x8, H, W, Cin, pad, qin.zeroPoint, CinP, xp]);
       if (offsW !== Wo) new Int32Array(e.memory.buffer, op, CoP).set(offsFor((offsW = Wo)));
-      const [rowStride, pixStride] = d2s ? [s * Wo * s * (O / (s * s)), s * (O / (s * s))] : [Wo * O, O];
+      const [rowStride, pixStride] = d2s ? [s * Wo * s * C, s * C] : [Wo * O, O];
       e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp, rowStride, pixStride, op]);
       const data = new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice();
-      return d2s ? { h: Ho * s, w: Wo * s, c: O / (s * s), data, q: qout } : { h: Ho, w: Wo, c: O, data, q: qout };
+      return d2s ? { h: Ho * s, w: Wo * s, c: C, data, q: qout } : { h: Ho, w: Wo, c: O, data, q: qout };
     } finally {
       e.release(x8);
       e.release(xp);
