@@ -1,7 +1,7 @@
 // MATLAB imresize (bicubic, a = -0.5, antialiased when downscaling): the per-axis weights
 // (MATLAB's contributions, with mirrored borders) and the op over NHWC tensors in the engine.
 import { Tensor, assertRank4, assertFinite, shapeStr } from '../tensor.js';
-import { resample, matrixFromTaps, type ResampleMatrix } from './resize.js';
+import { resample, matrixFromTaps, cachedMatrix, type ResampleMatrix } from './resize.js';
 
 export const MATLAB_BICUBIC_A = -0.5;
 
@@ -70,12 +70,14 @@ export function matlabContributions(inSize: number, outSize: number, scale: numb
 
 /** The contributions as a sparse ResampleMatrix for the engine's resample op. */
 export function matlabResampleMatrix(inSize: number, outSize: number, scale: number, antialias = true): ResampleMatrix {
-  const c = matlabContributions(inSize, outSize, scale, antialias);
-  const P = c.taps;
-  return matrixFromTaps(inSize, outSize, (d) => ({
-    idx: Array.from(c.index.subarray(d * P, d * P + P)),
-    w: Array.from(c.weight.subarray(d * P, d * P + P)),
-  }));
+  return cachedMatrix(`matlab ${inSize} ${outSize} ${scale} ${antialias}`, () => {
+    const c = matlabContributions(inSize, outSize, scale, antialias);
+    const P = c.taps;
+    return matrixFromTaps(inSize, outSize, (d) => ({
+      idx: Array.from(c.index.subarray(d * P, d * P + P)),
+      w: Array.from(c.weight.subarray(d * P, d * P + P)),
+    }));
+  });
 }
 
 export interface ImresizeOptions {

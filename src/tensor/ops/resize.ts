@@ -49,6 +49,25 @@ export function matrixFromTaps(inSize: number, outSize: number, taps: (d: number
   return { inSize, outSize, rowPtr, col: Int32Array.from(cols), weight: Float64Array.from(ws) };
 }
 
+const matrixCache = new Map<string, ResampleMatrix>();
+const MATRIX_CACHE_SIZE = 64;
+
+/**
+ * The matrix for `key`, built once: a video resizes every frame to the same size, and building
+ * a 1,280-row matrix per frame made megabytes of garbage. Least recently used entries go first.
+ * A cached matrix is shared: callers only read it.
+ */
+export function cachedMatrix(key: string, build: () => ResampleMatrix): ResampleMatrix {
+  let m = matrixCache.get(key);
+  if (m) matrixCache.delete(key);
+  else {
+    m = build();
+    if (matrixCache.size >= MATRIX_CACHE_SIZE) matrixCache.delete(matrixCache.keys().next().value!);
+  }
+  matrixCache.set(key, m);
+  return m;
+}
+
 /** The transpose (adjoint) of m: maps outSize values back to inSize values. */
 export function transposeMatrix(m: ResampleMatrix): ResampleMatrix {
   const nnz = m.col.length;
@@ -105,6 +124,10 @@ function cubicFar(t: number): number {
  * 'nearest' follows PyTorch's float32 index computation exactly.
  */
 export function interpolateMatrix(inSize: number, outSize: number, mode: ResizeMode): ResampleMatrix {
+  return cachedMatrix(`${mode} ${inSize} ${outSize}`, () => buildInterpolateMatrix(inSize, outSize, mode));
+}
+
+function buildInterpolateMatrix(inSize: number, outSize: number, mode: ResizeMode): ResampleMatrix {
   const scale = inSize / outSize;
   const clampI = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
   switch (mode) {
