@@ -152,6 +152,8 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['ETDS', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
   ['ETDSForInference', (s) => ({ upscale: s, num_block: 2, num_feat: 12, num_residual_feat: 4 })],
   ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
+  ['IMDN', (s) => ({ upscale: s, nf: 16, num_modules: 2 })],
+  ['IMDN_plus', (s) => ({ upscale: s, nf: 12, nb: 2 })],
 ];
 
 /** mvsr's graph interpreter on an NHWC array: the reference other engines must reproduce. */

@@ -309,6 +309,23 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
       case 'translate':
         translateNode(n, b, inOf(n, 0), shiftF32.get(n.inputs[1]!) ?? inOf(n, 1), elemType, out);
         break;
+      case 'globalPool': {
+        const x = inOf(n);
+        if (n.stat === 'mean') {
+          b.node('GlobalAveragePool', [x], out);
+          break;
+        }
+        // population standard deviation: sqrt(mean((x - mean)^2)), as IMDN's stdv_channels
+        const m = b.node('GlobalAveragePool', [x], b.fresh(`${n.id}.mean`));
+        const d = b.node('Sub', [x, m], b.fresh(`${n.id}.dev`));
+        const v = b.node('GlobalAveragePool', [b.node('Mul', [d, d], b.fresh(`${n.id}.sq`))], b.fresh(`${n.id}.var`));
+        b.node('Sqrt', [v], out);
+        break;
+      }
+      case 'scaleChannels':
+        // [N,C,H,W] times [N,C,1,1]: ONNX broadcasting does the rest
+        b.node('Mul', [inOf(n, 0), inOf(n, 1)], out);
+        break;
     }
     value.set(n.id, qdq(n.id, out));
   }

@@ -38,12 +38,12 @@ const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT8: 9 } as co
 const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
-  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
   Conv2D: 1, DepthwiseConv2D: 2, Concatenation: 10, Add: 11, ResizeBilinear: 15, SpaceToDepth: 19, Mul: 21, Gather: 23,
-  StridedSlice: 32, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
+  StridedSlice: 32, Reducer: 27, Sub: 28, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
 } as const;
 const PADDING_SAME = 0, PADDING_VALID = 1;
 const ACT_NONE = 0, ACT_RELU = 1;
@@ -361,6 +361,29 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         else m.op(Op.RESIZE_NEAREST_NEIGHBOR, [inOf(n), size], [y], { type: Opt.ResizeNearestNeighbor, fields: [[0, 'bool', 0], [1, 'bool', 0]] });
         break;
       }
+      case 'globalPool': {
+        // MEAN over H, W keeping them as 1; the deviation as sqrt(mean((x - mean)^2))
+        const axes = m.int32(`${n.id}.axes`, [1, 2]);
+        const mean = (x: number, out: number): void => m.op(Op.MEAN, [x, axes], [out], { type: Opt.Reducer, fields: [[0, 'bool', 1]] });
+        y = act8(n.id, shape, n.id);
+        if (n.stat === 'mean') {
+          mean(inOf(n), y);
+          break;
+        }
+        const src = nhwc(n.inputs[0]!);
+        const mu = m.tensor(`${n.id}.mean`, shape), dev = m.tensor(`${n.id}.dev`, src), sq = m.tensor(`${n.id}.sq`, src), v = m.tensor(`${n.id}.var`, shape);
+        mean(inOf(n), mu);
+        m.op(Op.SUB, [inOf(n), mu], [dev], { type: Opt.Sub, fields: [[0, 'i8', ACT_NONE]] });
+        m.op(Op.MUL, [dev, dev], [sq], { type: Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
+        mean(sq, v);
+        m.op(Op.SQRT, [v], [y]);
+        break;
+      }
+      case 'scaleChannels':
+        // MUL broadcasts the [1,1,1,C] scale over the pixels
+        y = act8(n.id, shape, n.id);
+        m.op(Op.MUL, [inOf(n, 0), inOf(n, 1)], [y], { type: Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
+        break;
       default:
         throw graphError(g, n, `op '${n.op}' has no TFLite form`);
     }

@@ -53,12 +53,17 @@ export interface SpaceToDepthNode extends NodeBase { op: 'spaceToDepth'; scale: 
 export interface EstimateShiftNode extends NodeBase { op: 'estimateShift'; radius: number }
 /** inputs[0] moved by factor x the shift inputs[1] (bilinear, edges replicated): out(x, y) = in(x - f dx, y - f dy). */
 export interface TranslateNode extends NodeBase { op: 'translate'; factor: number }
+/** Each channel's mean, or population standard deviation, over H x W: [H, W, C] -> [1, 1, C]. */
+export interface GlobalPoolNode extends NodeBase { op: 'globalPool'; stat: 'mean' | 'std' }
+/** inputs[0] [H, W, C] times inputs[1] [1, 1, C], broadcast over the pixels (channel attention). */
+export interface ScaleChannelsNode extends NodeBase { op: 'scaleChannels' }
 /** A graph output, named by its id. */
 export interface OutputNode extends NodeBase { op: 'output' }
 
 export type GraphNode =
   | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
-  | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | OutputNode;
+  | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | GlobalPoolNode | ScaleChannelsNode
+  | OutputNode;
 export type GraphOp = GraphNode['op'];
 
 export interface GraphWeight { shape: number[]; data: Float32Array }
@@ -109,7 +114,7 @@ export interface Graph {
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
   input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
-  estimateShift: 2, translate: 2, output: 1,
+  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, output: 1,
 };
 
 export function nodeLabel(n: GraphNode): string {
@@ -243,6 +248,9 @@ export function validateGraph(g: Graph): void {
         break;
       case 'translate':
         if (typeof n.factor !== 'number' || !Number.isFinite(n.factor)) throw graphError(g, n, `factor ${n.factor} is not a finite number`);
+        break;
+      case 'globalPool':
+        if (n.stat !== 'mean' && n.stat !== 'std') throw graphError(g, n, `statistic '${String(n.stat)}' is not 'mean' or 'std'`);
         break;
       case 'resize':
         if (typeof n.scale !== 'number' || !(n.scale > 0) || !Number.isFinite(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive finite number`);
@@ -458,6 +466,14 @@ export class GraphBuilder {
 
   resize(id: string, x: string, scale: number, mode: GraphResizeMode): string {
     return this.push({ op: 'resize', id, inputs: [x], scale, mode });
+  }
+
+  globalPool(id: string, x: string, stat: 'mean' | 'std'): string {
+    return this.push({ op: 'globalPool', id, inputs: [x], stat });
+  }
+
+  scaleChannels(id: string, x: string, scale: string): string {
+    return this.push({ op: 'scaleChannels', id, inputs: [x, scale] });
   }
 
   estimateShift(id: string, prev: string, cur: string, radius: number): string {

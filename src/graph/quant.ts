@@ -174,6 +174,8 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
   estimateShift: 'global alignment (estimateShift) has no integer form',
   translate: 'global alignment (translate) has no integer form',
   convTranspose: 'transposed convolution is not quantized yet',
+  globalPool: 'global pooling (channel attention) is not quantized yet',
+  scaleChannels: 'channel scaling (channel attention) is not quantized yet',
 };
 
 /**

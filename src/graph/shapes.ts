@@ -92,6 +92,13 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
       if (d[0] !== 1 || d[1] !== 1 || d[2] !== 2) throw graphError(g, n, `shift '${n.inputs[1]}' is ${fmt(d)}, not an estimateShift's 1x1x2`);
       return x;
     }
+    case 'globalPool':
+      return [1, 1, x[2]];
+    case 'scaleChannels': {
+      const y = ins[1]!;
+      if (y[0] !== 1 || y[1] !== 1 || y[2] !== x[2]) throw graphError(g, n, `scale '${n.inputs[1]}' is ${fmt(y)}, not 1x1x${x[2]} (one value per channel of '${n.inputs[0]}')`);
+      return x;
+    }
     case 'resize': {
       const Ho = resizeOutputSize(x[0], n.scale, n.mode), Wo = resizeOutputSize(x[1], n.scale, n.mode);
       if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} resized by ${n.scale} is empty (${Ho}x${Wo})`);

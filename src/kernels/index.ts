@@ -13,3 +13,4 @@ export * from './peak';
 export * from './align';
 export * from './convert';
 export * from './conv8';
+export * from './channels';

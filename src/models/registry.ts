@@ -14,6 +14,7 @@ import { rlspArch } from './rlsp.js';
 import { mobileRrnArch } from './mobilerrn.js';
 import { swrnArch } from './swrn.js';
 import { multiFramePlainArch } from './multiframe.js';
+import { imdnArch, imdnPlusArch } from './imdn.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -97,6 +98,7 @@ const builtins: [string, ArchSpec][] = [
   ['Bicubic', bicubicArch], ['MatlabBicubic', matlabBicubicArch], ['ESPCN', espcnArch], ['FSRCNN', fsrcnnArch],
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
+  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);

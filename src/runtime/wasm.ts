@@ -11,6 +11,7 @@ import { concat, copyChannels, depthToSpace, spaceToDepth } from '../tensor/ops/
 import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
+import { globalPool, scaleChannels } from '../tensor/ops/channels.js';
 import {
   type Graph, type ConvNode, type Act,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
@@ -158,6 +159,9 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
       case 'resize':
         steps.push(step(([x]) => (n.mode === 'matlabBicubic' ? matlabImresize(x!, n.scale) : upsample(x!, n.scale, n.mode))));
         break;
+      case 'globalPool': steps.push(step(([x]) => globalPool(x!, n.stat))); break;
+      case 'scaleChannels': steps.push(step(([x, s]) => scaleChannels(x!, s!))); break;
+      default: throw graphError(fg, n, 'has no kernel in the wasm runtime');
     }
   }
 

@@ -10,6 +10,7 @@ import { conv2d, convRelu } from '../autograd/ops/conv.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../autograd/ops/pointwise.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
+import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
 import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
@@ -98,6 +99,8 @@ export class GraphNet {
           y = fq(n.id, upsample(inOf(n.inputs[0]!), n.scale, n.mode));
           break;
         }
+        case 'globalPool': y = fq(n.id, globalPool(inOf(n.inputs[0]!), n.stat)); break;
+        case 'scaleChannels': y = fq(n.id, scaleChannels(inOf(n.inputs[0]!), inOf(n.inputs[1]!))); break;
         default: throw graphError(this.graph, n, `${n.op} is not trained with quantization`);
       }
       vals.set(n.id, y);

@@ -10,3 +10,4 @@ export * from './resize.js';
 export * from './loss.js';
 export * from './optim.js';
 export * from './grad.js';
+export * from './channels.js';

@@ -294,6 +294,8 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
           { node: n, ...wgsl.resamplePass('W', N, out[0], W, out[0], out[1], out[2]), binds: [mid, ...csr(mat(W, out[1])), s.id] },
         ];
       }
+      case 'globalPool': return [{ node: n, ...wgsl.globalPool(n.stat, N, H, W, inp[2]), binds: [s.inputs[0]!, s.id] }];
+      case 'scaleChannels': return [{ node: n, ...wgsl.scaleChannels(N, H, W, out[2]), binds: [s.inputs[0]!, s.inputs[1]!, s.id] }];
       case 'estimateShift': return []; // computed on the CPU at each run (taps)
       case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, plan.taps(n, H, W), s.id] }];
       default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);

@@ -275,6 +275,46 @@ ${kind === 'act' ? actDecls(act, yb + 1) : ''}${header(grid)}
 }
 
 /**
+ * Each channel's mean or population standard deviation over the H x W pixels of its image: one
+ * invocation per (image, block) walks every pixel (twice for 'std', the deviation from the mean
+ * as the CPU kernels compute it). Bindings x, y ([N, 1, 1, C]).
+ */
+export function globalPool(stat: 'mean' | 'std', N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
+  const CB = blocks(C), P = H * W;
+  const grid = { W: 1, H: 1, Z: N * CB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  var s = vec4<f32>(0.0);
+  for (var p = 0; p < ${P}; p++) { s += x[(n * ${P} + p) * ${CB} + cb]; }
+  let mean = s / ${f32(P)};
+${stat === 'mean' ? '  y[oz] = mean;' : `  var v = vec4<f32>(0.0);
+  for (var p = 0; p < ${P}; p++) { let d = x[(n * ${P} + p) * ${CB} + cb] - mean; v += d * d; }
+  y[oz] = sqrt(v / ${f32(P)});`}
+}
+`;
+  return { code, grid };
+}
+
+/** x times a per-(image, channel) scale [N, 1, 1, C], broadcast over the pixels. Bindings x, s, y. */
+export function scaleChannels(N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W, H, Z: N * CB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> s: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let cb = oz % ${CB};
+  let i = ((oz / ${CB}) * ${H} + oy) * ${W * CB} + ox * ${CB} + cb;
+  y[i] = x[i] * s[oz];
+}
+`;
+  return { code, grid };
+}
+
+/**
  * Copy channels [from, from + count) of x (C channels) into channels [to, to + count) of y
  * (Cy channels), same pixels. Grid over output blocks touched. Bindings x, y.
  */

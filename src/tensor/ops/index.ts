@@ -7,3 +7,4 @@ export * from './optim.js';
 export * from './layout.js';
 export * from './resize.js';
 export { channelSum } from './util.js';
+export * from './channels.js';
