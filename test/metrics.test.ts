@@ -111,6 +111,27 @@ test('SSIM equals a naive dense-window SSIM; PSNR equals the formula; identical 
   assert.ok(Math.abs(k.reduce((s, v) => s + v, 0) - 1) < 1e-15 && k[5]! > k[4]! && k[0] === k[10]);
 });
 
+test('yUint8: PSNR and SSIM on Y rounded to 8 bits, as MATLAB rgb2ycbcr gives for uint8 images (the textbook BT.601 formula, rounded)', () => {
+  const [a, b] = PAIRS.s2;
+  const crop = 2, W = a.width - 2 * crop, H = a.height - 2 * crop;
+  // MATLAB: Y = round(16 + (65.481 R + 128.553 G + 24.966 B) / 255) for uint8 input
+  const y8 = (img: Image): Float64Array => {
+    const out = new Float64Array(W * H);
+    for (let r = 0; r < H; r++) for (let x = 0; x < W; x++) {
+      const i = ((r + crop) * img.width + x + crop) * 3;
+      out[r * W + x] = Math.round(16 + (65.481 * img.data[i]! + 128.553 * img.data[i + 1]! + 24.966 * img.data[i + 2]!) / 255);
+    }
+    return out;
+  };
+  const ya = y8(a), yb = y8(b);
+  let se = 0;
+  for (let i = 0; i < ya.length; i++) se += (ya[i]! - yb[i]!) ** 2;
+  const o = { testY: true, yUint8: true, cropBorder: crop };
+  assert.ok(Math.abs(calculatePsnr(a, b, o) - 10 * Math.log10((255 * 255) / (se / ya.length))) < 1e-12);
+  assert.ok(Math.abs(calculateSsim(a, b, o) - naiveSsim(ya, yb, W, H)) < 1e-12);
+  assert.notEqual(calculatePsnr(a, b, o), calculatePsnr(a, b, { testY: true, cropBorder: crop }), 'rounding changes the figure');
+});
+
 test('Y channel: BasicSR\'s float32 steps, [16, 235], grey as R = G = B', () => {
   assert.equal(basicsrY(0, 0, 0), Math.fround(Math.fround(16 / 255) * 255));
   assert.ok(Math.abs(basicsrY(255, 255, 255) - 235) < 1e-4);

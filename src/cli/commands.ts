@@ -235,6 +235,8 @@ options:
 ${MODEL_HELP}
       --y             metrics on the Y channel (default)
       --rgb           metrics on RGB
+      --y-uint8       Y rounded to 8 bits first, as MATLAB's rgb2ycbcr on uint8 images (the
+                      protocol of RCAN's Evaluate_PSNR_SSIM.m, which IMDN's published table uses)
       --crop <n>      border pixels cropped before the metrics (default: scale)
       --mod <n>       crop the HR to a multiple of n (default 12)
       --json          print one JSON document on stdout`,
@@ -242,6 +244,7 @@ ${MODEL_HELP}
     const { values: v } = parse('eval', argv, EVAL_FLAGS);
     if (typeof v.data !== 'string') throw new Error('mvsr eval: --data is required');
     if (v.y && v.rgb) throw new Error('mvsr eval: choose one of --y and --rgb');
+    if (v['y-uint8'] && v.rgb) throw new Error('mvsr eval: --y-uint8 measures Y; it does not go with --rgb');
     if (!existsSync(v.data) || !statSync(v.data).isDirectory()) throw new Error(`mvsr: ${v.data}: not a folder`);
     const backend = backendFlag('eval', v.backend);
     const model = await runnableFromFlags('eval', v);
@@ -249,7 +252,7 @@ ${MODEL_HELP}
     try {
       const r = await evaluateFolder(
         model.model, v.data,
-        { scale: model.scale, testY: !v.rgb, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod'), backend },
+        { scale: model.scale, testY: !v.rgb, yUint8: v['y-uint8'] === true, cropBorder: intFlag('eval', v.crop, 'crop', 0), modCrop: intFlag('eval', v.mod, 'mod'), backend },
         (_row: EvalRow, done: number, n: number) => { bar.setTotal(n); bar.update(done); },
       );
       if (v.json) {
@@ -257,7 +260,7 @@ ${MODEL_HELP}
         return 0;
       }
       const w = Math.max(5, ...r.rows.map((x) => x.name.length));
-      out(`model ${v.model} (${model.arch} x${model.scale}), ${r.protocol.testY ? 'Y' : 'RGB'}, crop ${r.protocol.cropBorder}, HR mod ${r.protocol.modCrop}, LR: ${r.protocol.lr}`);
+      out(`model ${v.model} (${model.arch} x${model.scale}), ${r.protocol.testY ? (r.protocol.yUint8 ? 'Y (8-bit)' : 'Y') : 'RGB'}, crop ${r.protocol.cropBorder}, HR mod ${r.protocol.modCrop}, LR: ${r.protocol.lr}`);
       out(`${'image'.padEnd(w)}  ${'size'.padStart(9)}  ${'PSNR'.padStart(7)}  ${'SSIM'.padStart(6)}`);
       for (const x of r.rows) out(`${x.name.padEnd(w)}  ${`${x.width}x${x.height}`.padStart(9)}  ${x.psnr.toFixed(3).padStart(7)}  ${x.ssim.toFixed(4)}`);
       out(`${'mean'.padEnd(w)}  ${''.padStart(9)}  ${r.psnr.toFixed(3).padStart(7)}  ${r.ssim.toFixed(4)}`);

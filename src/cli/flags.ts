@@ -12,7 +12,7 @@ export const MODEL_FLAGS = {
 } as const satisfies Options;
 
 export const EVAL_FLAGS = {
-  ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, y: { type: 'boolean' }, rgb: { type: 'boolean' },
+  ...MODEL_FLAGS, data: { type: 'string', short: 'd' }, y: { type: 'boolean' }, rgb: { type: 'boolean' }, 'y-uint8': { type: 'boolean' },
   crop: { type: 'string' }, mod: { type: 'string' }, json: { type: 'boolean' },
 } as const satisfies Options;
 

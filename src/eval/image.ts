@@ -48,6 +48,8 @@ export interface EvalOptions {
   scale: number;
   /** PSNR/SSIM on the Y channel (default true, as published tables). */
   testY?: boolean;
+  /** Y rounded to 8 bits before the metrics (MATLAB's rgb2ycbcr on uint8: IMDN's and RCAN's protocol). */
+  yUint8?: boolean;
   /** Border pixels cropped before the metrics (default: scale). */
   cropBorder?: number;
   /** HR is cropped to a multiple of this (default 12, as the ETDS/BasicSR GTmod12 sets). */
@@ -68,7 +70,7 @@ export interface EvalResult {
   rows: EvalRow[];
   psnr: number;
   ssim: number;
-  protocol: { testY: boolean; cropBorder: number; modCrop: number; scale: number; lr: string };
+  protocol: { testY: boolean; yUint8?: boolean; cropBorder: number; modCrop: number; scale: number; lr: string };
 }
 
 /** Upscale `lr` and measure against `hr`; returns the SR output (uint8 RGB) too. */
@@ -77,7 +79,7 @@ export async function evalPair(model: EvalModel, hr: Image, lr: Image, o: EvalOp
   if (sr.width !== lr.width * o.scale || sr.height !== lr.height * o.scale || sr.channels !== 3) {
     throw new Error(`mvsr: eval: the model mapped ${lr.width}x${lr.height} to ${sr.width}x${sr.height}x${sr.channels}, expected x${o.scale} with 3 channels`);
   }
-  const m = { cropBorder: o.cropBorder ?? o.scale, testY: o.testY ?? true };
+  const m = { cropBorder: o.cropBorder ?? o.scale, testY: o.testY ?? true, yUint8: o.yUint8 ?? false };
   return { sr, psnr: calculatePsnr(sr, hr, m), ssim: calculateSsim(sr, hr, m) };
 }
 
@@ -107,6 +109,6 @@ export async function evaluate(
     rows,
     psnr: mean((r) => r.psnr),
     ssim: mean((r) => r.ssim),
-    protocol: { testY: o.testY ?? true, cropBorder: o.cropBorder ?? o.scale, modCrop: o.modCrop ?? 12, scale: o.scale, lr: 'MATLAB bicubic imresize, uint8' },
+    protocol: { testY: o.testY ?? true, ...(o.yUint8 ? { yUint8: true } : {}), cropBorder: o.cropBorder ?? o.scale, modCrop: o.modCrop ?? 12, scale: o.scale, lr: 'MATLAB bicubic imresize, uint8' },
   };
 }

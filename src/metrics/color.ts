@@ -59,6 +59,11 @@ export interface MetricOptions {
   cropBorder?: number;
   /** Measure Y (BasicSR's test_y_channel) instead of every colour channel. */
   testY?: boolean;
+  /**
+   * With testY: Y rounded to 8 bits first, as MATLAB's rgb2ycbcr returns it for uint8 images
+   * (RCAN's Evaluate_PSNR_SSIM.m, which IMDN's published figures use). BasicSR keeps it fractional.
+   */
+  yUint8?: boolean;
 }
 
 /** The planes a metric compares: float64 H*W planes of both images, after the crop and colour step. */
@@ -91,11 +96,12 @@ export function metricPlanes(op: string, a: Image, b: Image, opts: MetricOptions
     const d = img.data;
     if (opts.testY) {
       const y = new Float64Array(W * H);
-      const lut = C === 1 ? Float64Array.from({ length: 256 }, (_, v) => yOf8(v, v, v)) : null;
+      const yOf = opts.yUint8 ? (r: number, g: number, b: number) => Math.round(yFloat64(r, g, b)) : yOf8;
+      const lut = C === 1 ? Float64Array.from({ length: 256 }, (_, v) => yOf(v, v, v)) : null;
       for (let r = 0; r < H; r++) {
         for (let x = 0; x < W; x++) {
           const s = ((r + crop) * img.width + x + crop) * C;
-          y[r * W + x] = lut ? lut[d[s]!]! : yOf8(d[s]!, d[s + 1]!, d[s + 2]!);
+          y[r * W + x] = lut ? lut[d[s]!]! : yOf(d[s]!, d[s + 1]!, d[s + 2]!);
         }
       }
       return [y];
