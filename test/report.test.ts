@@ -88,6 +88,9 @@ test('report: official checkpoint names and bench JSON problems', () => {
   assert.deepEqual(officialCheckpointSpec('ABPN_M4C28_x4.pth'), { arch: 'ABPN', args: { num_block: 4, num_feat: 28, scale: 4 } });
   assert.deepEqual(officialCheckpointSpec('ECBSR_ET_M4C16_x2.pth'), { arch: 'ECBSRET', args: { num_block: 4, num_feat: 16, upscale: 2 } });
   assert.deepEqual(officialCheckpointSpec('ESPCN_x4.pth'), { arch: 'ESPCN', args: { upscale: 4 } });
+  assert.deepEqual(officialCheckpointSpec('/x/IMDN_x3.pth'), { arch: 'IMDN', args: { nf: 64, num_modules: 6, upscale: 3 } });
+  assert.deepEqual(officialCheckpointSpec('team39_imdn_plus.pth'), { arch: 'IMDN_plus', args: { nf: 36, nb: 8, upscale: 4 } });
+  assert.equal(officialCheckpointSpec('IMDN_x5.pth'), null);
   assert.equal(officialCheckpointSpec('my_model.pth'), null);
   assert.throws(() => parseBenchJson('{', 'b.json'), /^Error: mvsr report: b\.json: cannot read the benchmark JSON: not JSON/);
   assert.throws(() => parseBenchJson('{"rows": []}', 'b.json'), /"models" and "rows"/);

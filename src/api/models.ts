@@ -7,6 +7,7 @@ import { decodeGraphFile } from '../graph/file.js';
 import type { Graph } from '../graph/ir.js';
 import { createAnyModel, listArchs, getArch, toGraph, stepGraph, type SRModel, type ArchArgs } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
+import { officialCheckpointSpec } from '../models/official.js';
 
 export interface ModelRequest {
   /** Architecture name (registry `type`), required for .pth files. */
@@ -39,7 +40,9 @@ export function archByName(name: string): string | undefined {
 
 /** Build a model (image or video, as its architecture is) from weights; every problem is reported as `mvsr: <file>: …`. */
 export function modelFromWeights(file: string, { tensors, metadata, format }: WeightsContents, req: ModelRequest = {}): SRModel | VideoSRModel {
-  const archName = req.arch ?? metadata.arch;
+  // an official checkpoint is known by its file name (IMDN_x4.pth, ETDS_M5C16_x4.pth, ...)
+  const official = !req.arch && !metadata.arch ? officialCheckpointSpec(file) : null;
+  const archName = req.arch ?? metadata.arch ?? official?.arch;
   if (!archName) {
     throw new Error(`mvsr: ${file}: no architecture: pass --arch (one of ${listArchs().join(', ')})${format === 'pth' ? ' for a .pth file' : ''}`);
   }
@@ -53,7 +56,7 @@ export function modelFromWeights(file: string, { tensors, metadata, format }: We
       throw new Error(`mvsr: ${file}: metadata "args" is not JSON`);
     }
   }
-  const args: ArchArgs = { ...metaArgs, ...(req.args ?? {}) };
+  const args: ArchArgs = { ...(official?.args ?? {}), ...metaArgs, ...(req.args ?? {}) };
   const sk = scaleArg(arch);
   if (req.scale !== undefined) args[sk] = req.scale;
   else if (args[sk] === undefined && metadata.scale) args[sk] = Number(metadata.scale);

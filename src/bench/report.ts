@@ -92,25 +92,7 @@ export interface ReportData {
 // ---- official checkpoint names -------------------------------------------------------------
 
 /** The scale argument of an architecture (`upscale`, or `scale` in ABPN). */
-function scaleKey(arch: string): string {
-  return 'upscale' in getArch(arch).defaults ? 'upscale' : 'scale';
-}
-
-/**
- * Architecture and arguments from an ETDS-repository file name (ETDS_M5C16_x4, ECBSR_ET_M4C16_x2,
- * ESPCN_x4, ...), the rule `mvsr convert-weights` applies; null for any other name.
- */
-export function officialCheckpointSpec(fileName: string): { arch: string; args: Record<string, unknown> } | null {
-  const name = fileName.replace(/^.*[\\/]/, '').replace(/\.(pth|pt|safetensors)$/i, '');
-  const family: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR: 'ECBSRT', ECBSR_ET: 'ECBSRET', ABPN: 'ABPN', ABPN_ET: 'ABPN_ET', Plain: 'Plain' };
-  const blocks = /^(ETDS|ECBSR_ET|ECBSR|ABPN_ET|ABPN|Plain)_M(\d+)C(\d+)_x(\d)$/.exec(name);
-  if (blocks) {
-    const arch = family[blocks[1]!]!;
-    return { arch, args: { num_block: Number(blocks[2]), num_feat: Number(blocks[3]), [scaleKey(arch)]: Number(blocks[4]) } };
-  }
-  const plain = /^(ESPCN|FSRCNN)_x(\d)$/.exec(name);
-  return plain ? { arch: plain[1]!, args: { upscale: Number(plain[2]) } } : null;
-}
+export { officialCheckpointSpec } from '../models/official.js';
 
 // ---- the benchmark JSON ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import { listShippedModels, shippedWeightsDir, findShippedModel } from '../api/s
 import { Upscaler } from '../api/upscaler.js';
 import { type EvalRow } from '../eval/image.js';
 import { listArchs, getArch, createAnyModel, type SRModel } from '../models/registry.js';
+import { officialCheckpointSpec } from '../models/official.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -407,20 +408,6 @@ options:
 
 // ---- convert-weights -------------------------------------------------------------------------
 
-/** Official ETDS-repository file names: <Family>[_ET]_M<blocks>C<channels>_x<scale>, ESPCN_x4, FSRCNN_x4. */
-function inferFromFileName(file: string): { arch: string; args: Record<string, unknown> } | null {
-  const name = basename(file).replace(/\.(pth|pt|safetensors)$/i, '');
-  const fam: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR: 'ECBSRT', ECBSR_ET: 'ECBSRET', ABPN: 'ABPN', ABPN_ET: 'ABPN_ET', Plain: 'Plain' };
-  let m = /^(ETDS|ECBSR_ET|ECBSR|ABPN_ET|ABPN|Plain)_M(\d+)C(\d+)_x(\d)$/.exec(name);
-  if (m) {
-    const arch = fam[m[1]!]!;
-    return { arch, args: { num_block: Number(m[2]), num_feat: Number(m[3]), [scaleArg(arch)]: Number(m[4]) } };
-  }
-  m = /^(ESPCN|FSRCNN)_x(\d)$/.exec(name);
-  if (m) return { arch: m[1]!, args: { upscale: Number(m[2]) } };
-  return null;
-}
-
 const convertWeights: Command = {
   summary: 'convert a checkpoint (.pth or .safetensors) into a self-describing mvsr .safetensors model',
   help: `usage: mvsr convert-weights <in.pth|in.safetensors> <out.safetensors> [--arch A] [options]
@@ -428,7 +415,7 @@ const convertWeights: Command = {
 The weights are checked against the architecture (every name and shape must fit) and written
 with the architecture, its arguments, the scale and the source's SHA-256 in the metadata, so
 the output alone is a usable model. The architecture is inferred from official ETDS-repository
-file names (e.g. ETDS_M5C16_x4.pth) when --arch is not given.
+file names (e.g. ETDS_M5C16_x4.pth, IMDN_x4.pth, team39_imdn_plus.pth) when --arch is not given.
 
 options:
       --arch <A>        ${listArchs().join(', ')}
@@ -444,7 +431,7 @@ options:
     if (!src || !dst || positionals.length > 2) throw new Error('mvsr convert-weights: give an input and an output file (see --help)');
     if (extname(dst).toLowerCase() !== '.safetensors') throw new Error(`mvsr convert-weights: ${dst}: the output must be a .safetensors file`);
     if (!existsSync(src)) throw new Error(`mvsr: ${src}: no such file`);
-    const inferred = inferFromFileName(src);
+    const inferred = officialCheckpointSpec(src);
     const arch = typeof v.arch === 'string' ? archByName(v.arch) ?? v.arch : inferred?.arch;
     if (!arch) throw new Error(`mvsr convert-weights: cannot infer the architecture from "${basename(src)}": pass --arch (${listArchs().join(', ')})`);
     const args: Record<string, unknown> = { ...(!v.arch || inferred?.arch === arch ? inferred?.args : {}), ...(jsonArgs('convert-weights', v.args) ?? {}) };

@@ -1,0 +1,37 @@
+// Official checkpoints recognised by file name: which architecture and arguments a published
+// file holds, so `mvsr convert-weights`, `mvsr eval` and reports need no --arch for them.
+// ETDS-repository names (<Family>[_ET]_M<blocks>C<channels>_x<scale>, ESPCN_x4, FSRCNN_x4) and the
+// efficient-SR files of ../shared/data/MANIFEST.md (IMDN_x4.pth, team39_imdn_plus.pth, ...).
+import { getArch } from './registry.js';
+
+export interface OfficialSpec {
+  arch: string;
+  args: Record<string, unknown>;
+}
+
+function scaleKey(arch: string): string {
+  return 'upscale' in getArch(arch).defaults ? 'upscale' : 'scale';
+}
+
+const ETDS_FAMILIES: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR: 'ECBSRT', ECBSR_ET: 'ECBSRET', ABPN: 'ABPN', ABPN_ET: 'ABPN_ET', Plain: 'Plain' };
+
+/** Fixed file names of single official models. */
+const NAMED: Record<string, OfficialSpec> = {
+  team39_imdn_plus: { arch: 'IMDN_plus', args: { nf: 36, nb: 8, upscale: 4 } },
+};
+
+/** The architecture and arguments of an official checkpoint, from its file name; null for any other name. */
+export function officialCheckpointSpec(fileName: string): OfficialSpec | null {
+  const name = fileName.replace(/^.*[\\/]/, '').replace(/\.(pth|pt|safetensors)$/i, '');
+  const blocks = /^(ETDS|ECBSR_ET|ECBSR|ABPN_ET|ABPN|Plain)_M(\d+)C(\d+)_x(\d)$/.exec(name);
+  if (blocks) {
+    const arch = ETDS_FAMILIES[blocks[1]!]!;
+    return { arch, args: { num_block: Number(blocks[2]), num_feat: Number(blocks[3]), [scaleKey(arch)]: Number(blocks[4]) } };
+  }
+  const plain = /^(ESPCN|FSRCNN)_x(\d)$/.exec(name);
+  if (plain) return { arch: plain[1]!, args: { upscale: Number(plain[2]) } };
+  const imdn = /^IMDN_x([234])$/.exec(name);
+  if (imdn) return { arch: 'IMDN', args: { nf: 64, num_modules: 6, upscale: Number(imdn[1]) } };
+  const named = Object.hasOwn(NAMED, name) ? NAMED[name]! : null;
+  return named ? { arch: named.arch, args: { ...named.args } } : null;
+}
