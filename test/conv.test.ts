@@ -72,6 +72,36 @@ for (const threads of [1, 2]) {
   });
 }
 
+// [N, H, W, Cin, Cout, K, groups, dilation, padding]: VapSR's 5x5 depthwise at dilation 3 (padding 6), dense and grouped too
+const DILATED: [number, number, number, number, number, number, number, number, number][] = [
+  [1, 9, 8, 6, 6, 5, 6, 3, 6],
+  [2, 5, 7, 5, 5, 3, 5, 2, 2],
+  [1, 7, 6, 3, 5, 3, 1, 2, 2],
+  [1, 6, 7, 4, 6, 3, 2, 3, 1],
+];
+
+test('dilated conv2d (depthwise, dense, grouped) matches the float64 reference, forward and gradients', async () => {
+  for (const threads of [1, 2]) {
+    await useEngine(threads);
+    DILATED.forEach(([N, H, W, Cin, Cout, K, groups, dilation, padding], k) => {
+      const c = forwardCase(300 + k, [N, H, W, Cin, Cout, K, groups]);
+      const o = { groups, dilation, padding };
+      const x = toTensor(c.x), w = toTensor(c.w), b = toTensor(c.b);
+      const y = conv2dRaw(x, w, b, o);
+      const r = ref.conv2d(c.x, c.w, c.b, o);
+      assert.deepEqual([...y.shape], r.shape);
+      assertClose(y.data, r.data, 1e-4, 1e-4, `dilated conv2d ${k}`);
+      [x, w, b, y].forEach((t) => t.dispose());
+      if (threads === 1) {
+        gradCheck({
+          name: `dilated conv2d ${k}`, inputs: [c.x, c.w, c.b], grad: [true, true, true],
+          op: ([xv, wv, bv]) => conv2d(xv!, wv!, bv!, o), ref: ([xr, wr, br]) => ref.conv2d(xr!, wr!, br!, o),
+        });
+      }
+    });
+  }
+});
+
 test('conv2d fused activations equal conv followed by the reference activation', async () => {
   await useEngine(2);
   const rng = mulberry32(7);

@@ -27,9 +27,15 @@ interface NodeBase {
 
 /** A graph input of `channels` channels at `scale` times the base (LR frame) size (default 1; an HR state has the model's scale). */
 export interface InputNode extends NodeBase { op: 'input'; channels: number; scale?: number }
-/** Stride-1 zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null. */
+/** Stride-1 zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null; taps `dilation` pixels apart (default 1). */
 export interface ConvNode extends NodeBase {
-  op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; act?: Act;
+  op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; dilation?: number; act?: Act;
+}
+
+/** A conv's tap spacing (1 when absent) and the span of its dilated kernel. */
+export function convSpan(n: ConvNode): { dilation: number; span: number } {
+  const dilation = n.dilation ?? 1;
+  return { dilation, span: (n.kernel - 1) * dilation + 1 };
 }
 /** PyTorch ConvTranspose2d (groups 1): weight [Cin, Cout, k, k]. */
 export interface ConvTransposeNode extends NodeBase {
@@ -204,8 +210,8 @@ export function validateGraph(g: Graph): void {
         outputs++;
         break;
       case 'conv': {
-        if (!isPosInt(n.kernel) || !isPosInt(n.groups) || !isNonNegInt(n.padding)) {
-          throw graphError(g, n, `kernel ${n.kernel}, groups ${n.groups}, padding ${n.padding}: need positive integers (padding >= 0)`);
+        if (!isPosInt(n.kernel) || !isPosInt(n.groups) || !isNonNegInt(n.padding) || (n.dilation !== undefined && !isPosInt(n.dilation))) {
+          throw graphError(g, n, `kernel ${n.kernel}, groups ${n.groups}, padding ${n.padding}, dilation ${n.dilation ?? 1}: need positive integers (padding >= 0)`);
         }
         const w = checkWeightData(g, n, n.weight);
         if (w.shape.length !== 4 || w.shape[2] !== n.kernel || w.shape[3] !== n.kernel || w.shape[0]! % n.groups) {
@@ -375,11 +381,11 @@ export class GraphBuilder {
   }
 
   /** Conv with weights stored as `${id}.weight` / `${id}.bias` (a fused PReLU's as `${id}.alpha`); padding defaults to (k-1)/2. */
-  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; act?: ActSpec } = {}): string {
-    const k = weight.shape[2]!;
+  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; dilation?: number; act?: ActSpec } = {}): string {
+    const k = weight.shape[2]!, d = o.dilation ?? 1;
     const n: ConvNode = {
       op: 'conv', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
-      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? (k - 1) / 2,
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}),
     };
     if (o.act) n.act = this.act0(`${id}.alpha`, o.act);
     return this.push(n);
@@ -389,12 +395,12 @@ export class GraphBuilder {
    * The state dict's conv `key` (`${key}.weight`, `${key}.bias` when present) as node `id`
    * (default: the key), with an optional fused activation (a PReLU names its slope key).
    */
-  convOf(key: string, x: string, o: { id?: string; groups?: number; padding?: number; act?: Act } = {}): string {
+  convOf(key: string, x: string, o: { id?: string; groups?: number; padding?: number; dilation?: number; act?: Act } = {}): string {
     const weight = this.sdWeight(`${key}.weight`);
-    const k = this.sdTensor(weight).shape[2]!;
+    const k = this.sdTensor(weight).shape[2]!, d = o.dilation ?? 1;
     const n: ConvNode = {
       op: 'conv', id: o.id ?? key, inputs: [x], weight, bias: this.sd[`${key}.bias`] ? this.sdWeight(`${key}.bias`) : null,
-      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? (k - 1) / 2,
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}),
     };
     if (o.act) n.act = o.act.kind === 'prelu' ? { kind: 'prelu', alpha: this.sdWeight(o.act.alpha) } : o.act;
     return this.push(n);

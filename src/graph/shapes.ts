@@ -1,6 +1,6 @@
 // Shape inference over the deploy IR: for an H x W input, every node's [H, W, C] (batch is
 // free), with errors that name the node whose inputs or weights do not fit.
-import { type Graph, type GraphNode, type Act, graphError, validateGraph, weightOf } from './ir.js';
+import { type Graph, type GraphNode, type Act, graphError, validateGraph, weightOf, convSpan } from './ir.js';
 import { matlabOutputSize } from '../tensor/ops/matlabResize.js';
 
 /** [height, width, channels] of a node's output. */
@@ -34,8 +34,9 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
       if (Cig * n.groups !== x[2]) {
         throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels but weight '${n.weight}' [${w.join(',')}] with groups=${n.groups} expects ${Cig * n.groups}`);
       }
-      const Ho = x[0] + 2 * n.padding - n.kernel + 1, Wo = x[1] + 2 * n.padding - n.kernel + 1;
-      if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} is smaller than kernel ${n.kernel} with padding ${n.padding}`);
+      const { dilation, span } = convSpan(n);
+      const Ho = x[0] + 2 * n.padding - span + 1, Wo = x[1] + 2 * n.padding - span + 1;
+      if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} is smaller than kernel ${n.kernel}${dilation > 1 ? ` (dilation ${dilation})` : ''} with padding ${n.padding}`);
       checkActChannels(g, n, n.act, Cout);
       return [Ho, Wo, Cout];
     }

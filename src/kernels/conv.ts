@@ -245,15 +245,16 @@ export function conv2d_bwd_w(
 }
 
 /**
- * Depthwise convolution (groups == Cin == Cout) of a padded input, vectorised over channels.
- * w packed [K][K][CP] (CP = C rounded up to 4). Threads split the N*H output rows.
+ * Depthwise convolution (groups == Cin == Cout) of a padded input, vectorised over channels, with
+ * taps D pixels apart (dilation). w packed [K][K][CP] (CP = C rounded up to 4); xp has
+ * (H + (K-1)D) x (W + (K-1)D) pixels. Threads split the N*H output rows.
  */
 export function dwconv2d_fwd(
-  xp: usize, xs: i32, N: i32, H: i32, W: i32, C: i32, K: i32,
+  xp: usize, xs: i32, N: i32, H: i32, W: i32, C: i32, K: i32, D: i32,
   w: usize, CP: i32, bias: usize, y: usize, ys: i32,
   act: i32, p0: f32, p1: f32, alpha: usize, tid: i32, nt: i32,
 ): void {
-  const Hp = H + K - 1, Wp = W + K - 1;
+  const Hp = H + (K - 1) * D, Wp = W + (K - 1) * D;
   const rows = N * H;
   const r0 = shareStart(rows, tid, nt), r1 = shareStart(rows, tid + 1, nt);
   for (let r = r0; r < r1; r++) {
@@ -262,11 +263,11 @@ export function dwconv2d_fwd(
       for (let c = 0; c < C; c += 4) {
         let a = bias != 0 ? v128.load(bias + f4(c)) : f32x4.splat(0);
         for (let ky = 0; ky < K; ky++) {
-          let pc = xp + f4(((n * Hp + oy + ky) * Wp + ox) * xs + c);
+          let pc = xp + f4(((n * Hp + oy + ky * D) * Wp + ox) * xs + c);
           let wp = w + f4(ky * K * CP + c);
           for (let kx = 0; kx < K; kx++) {
             a = madd(v128.load(pc), v128.load(wp), a);
-            pc += f4(xs); wp += f4(CP);
+            pc += f4(xs * D); wp += f4(CP);
           }
         }
         storeLanes(y + f4(((n * H + oy) * W + ox) * ys + c), activate(a, act, p0, p1, alpha, c), min(4, C - c));
@@ -277,10 +278,10 @@ export function dwconv2d_fwd(
 
 /** Weight gradient of dwconv2d_fwd; units are (tap, channel block), each summing all pixels in order. */
 export function dwconv2d_bwd_w(
-  xp: usize, xs: i32, N: i32, H: i32, W: i32, C: i32, K: i32,
+  xp: usize, xs: i32, N: i32, H: i32, W: i32, C: i32, K: i32, D: i32,
   dy: usize, dys: i32, CP: i32, dw: usize, tid: i32, nt: i32,
 ): void {
-  const Hp = H + K - 1, Wp = W + K - 1;
+  const Hp = H + (K - 1) * D, Wp = W + (K - 1) * D;
   const nCB = CP >> 2;
   const units = K * K * nCB;
   const u0 = shareStart(units, tid, nt), u1 = shareStart(units, tid + 1, nt);
@@ -290,7 +291,7 @@ export function dwconv2d_bwd_w(
     let a = f32x4.splat(0);
     for (let n = 0; n < N; n++) {
       for (let oy = 0; oy < H; oy++) {
-        let px = xp + f4(((n * Hp + oy + ky) * Wp + kx) * xs + c);
+        let px = xp + f4(((n * Hp + oy + ky * D) * Wp + kx * D) * xs + c);
         let pd = dy + f4((n * H + oy) * W * dys + c);
         for (let ox = 0; ox < W; ox++) {
           a = madd(v128.load(px), v128.load(pd), a);

@@ -14,6 +14,7 @@ export interface Conv2dOptions {
   bias?: boolean;
   groups?: number;
   padding?: number;
+  dilation?: number;
   rng?: Rng;
 }
 
@@ -23,11 +24,13 @@ export class Conv2d extends Module {
   readonly bias: Var | null;
   readonly groups: number;
   readonly padding: number;
+  readonly dilation: number;
 
   constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, o: Conv2dOptions = {}) {
     super();
     this.groups = o.groups ?? 1;
-    this.padding = o.padding ?? (kernelSize - 1) / 2;
+    this.dilation = o.dilation ?? 1;
+    this.padding = o.padding ?? ((kernelSize - 1) * this.dilation) / 2;
     if (inChannels % this.groups || outChannels % this.groups) {
       throw new Error(`mvsr: Conv2d(${inChannels}, ${outChannels}): groups=${this.groups} must divide both channel counts`);
     }
@@ -37,12 +40,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Var): Var {
-    return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding });
+    return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation });
   }
 
   /** relu(forward(x)) in one pass: the same values and gradients. */
   forwardRelu(x: Var): Var {
-    return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding });
+    return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation });
   }
 }
 

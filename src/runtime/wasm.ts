@@ -92,7 +92,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   const convStep = (c: ConvNode): Step['exec'] => {
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
     const act = toActivation(c.act);
-    return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, act });
+    return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, dilation: c.dilation, act });
   };
 
   /** A fused tail (graph/passes.ts) as one conv2dDepthToSpace step. */
@@ -102,7 +102,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
     return {
       id: d.id, label: tailLabel(t), inputs: res ? [c.inputs[0]!, res.src] : [c.inputs[0]!],
-      exec: ([x, r]) => conv2dDepthToSpace(x!, w, b, { scale: d.scale, order: d.order, residual: r, residualMap: res?.map }, { padding: c.padding, act: fused }),
+      exec: ([x, r]) => conv2dDepthToSpace(x!, w, b, { scale: d.scale, order: d.order, residual: r, residualMap: res?.map }, { padding: c.padding, dilation: c.dilation, act: fused }),
     };
   };
 

@@ -6,8 +6,10 @@ import { RT, VecLike, rt, checkRank, checkInt, shapeStr, vecData } from './tenso
 export interface Conv2dOptions {
   /** Number of groups (PyTorch `groups`), default 1. */
   groups?: number;
-  /** Zero padding on every side; default (K-1)/2 ("same" for odd K). */
+  /** Zero padding on every side; default (K-1)D/2 ("same" for odd K). */
   padding?: number;
+  /** Spacing of the kernel taps (PyTorch `dilation`), default 1. */
+  dilation?: number;
 }
 
 /**
@@ -20,7 +22,8 @@ export interface Conv2dOptions {
  *   out: [N, H + 2p - KH + 1, W + 2p - KW + 1, Cout]
  *
  *   out[n, oy, ox, co] = bias[co]
- *     + sum_{ci in group(co), ky, kx} x[n, oy - p + ky, ox - p + kx, ci] * w[co, ci - g*Cin/groups, ky, kx]
+ *     + sum_{ci in group(co), ky, kx} x[n, oy - p + ky d, ox - p + kx d, ci] * w[co, ci - g*Cin/groups, ky, kx]
+ *   with dilation d (the output then has H + 2p - (KH-1)d rows)
  *   where out-of-range x positions read as 0.
  */
 export function conv2d(x: RT, w: RT, bias: VecLike | null, opts: Conv2dOptions = {}): RT {
@@ -35,21 +38,23 @@ export function conv2d(x: RT, w: RT, bias: VecLike | null, opts: Conv2dOptions =
   if (CinG !== Cin / groups) {
     throw new Error(`conv2d: weight ${shapeStr(w.shape)} expects ${CinG * groups} input channels with groups=${groups}, x has ${Cin}`);
   }
+  const d = opts.dilation ?? 1;
+  checkInt(d, 1, 'conv2d dilation');
   let padH: number;
   let padW: number;
   if (opts.padding === undefined) {
     if (KH % 2 === 0 || KW % 2 === 0) {
       throw new Error(`conv2d: default "same" padding needs an odd kernel, got ${KH}x${KW}; pass padding explicitly`);
     }
-    padH = (KH - 1) / 2;
-    padW = (KW - 1) / 2;
+    padH = ((KH - 1) * d) / 2;
+    padW = ((KW - 1) * d) / 2;
   } else {
     checkInt(opts.padding, 0, 'conv2d padding');
     padH = opts.padding;
     padW = opts.padding;
   }
-  const Hout = H + 2 * padH - KH + 1;
-  const Wout = W + 2 * padW - KW + 1;
+  const Hout = H + 2 * padH - (KH - 1) * d;
+  const Wout = W + 2 * padW - (KW - 1) * d;
   if (Hout < 1 || Wout < 1) {
     throw new Error(`conv2d: output size ${Hout}x${Wout} is too small (input ${H}x${W}, kernel ${KH}x${KW}, padding ${padH})`);
   }
@@ -66,10 +71,10 @@ export function conv2d(x: RT, w: RT, bias: VecLike | null, opts: Conv2dOptions =
           for (let cil = 0; cil < CinG; cil++) {
             const ci = g * CinG + cil;
             for (let ky = 0; ky < KH; ky++) {
-              const iy = oy - padH + ky;
+              const iy = oy - padH + ky * d;
               if (iy < 0 || iy >= H) continue;
               for (let kx = 0; kx < KW; kx++) {
-                const ix = ox - padW + kx;
+                const ix = ox - padW + kx * d;
                 if (ix < 0 || ix >= W) continue;
                 const xv = x.data[((n * H + iy) * W + ix) * Cin + ci];
                 const wv = w.data[((co * CinG + cil) * KH + ky) * KW + kx];

@@ -242,7 +242,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       const Cout = channels.get(c.id)!, Cin = channels.get(c.inputs[0]!)!;
       const co = shapes.get(c.id)!; // the conv before the pixel shuffle (inferShapes covers every node)
       const spec = wgsl.convDense({
-        N, H, W, Ho: co[0], Wo: co[1], Cin, Cout, K: c.kernel, padding: c.padding, groups: 1, act, coPerThread: 1,
+        N, H, W, Ho: co[0], Wo: co[1], Cin, Cout, K: c.kernel, padding: c.padding, dilation: c.dilation ?? 1, groups: 1, act, coPerThread: 1,
         tail: { scale: s.tail.depthToSpace.scale, order: s.tail.depthToSpace.order, residualMap: residual?.map ?? null, residualChannels: residual ? channels.get(residual.src)! : 0 },
       });
       const w = weightBuffer(`dense:${c.weight}`, () => packDense(weightOf(fg, c, c.weight).data, Cout, Cin, c.kernel));
@@ -251,7 +251,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     switch (n.op) {
       case 'conv': {
         const Cout = out[2], Cin = inp[2];
-        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, groups: n.groups, act: n.act, coPerThread: 4 };
+        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, dilation: n.dilation ?? 1, groups: n.groups, act: n.act, coPerThread: 4 };
         const wd = weightOf(fg, n, n.weight).data;
         let spec: { code: string; grid: wgsl.Grid }, w: GPUBuffer;
         if (n.groups === 1) {

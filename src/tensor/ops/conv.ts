@@ -17,8 +17,10 @@ const ACT_CODE = { none: 0, relu: 1, leaky: 2, prelu: 3, clamp: 4, tanh: 5, sigm
 
 export interface Conv2dOptions {
   groups?: number;
-  /** Zero padding on each side; default (K-1)/2 ("same" for odd K). */
+  /** Zero padding on each side; default (K-1)D/2 ("same" for odd K). */
   padding?: number;
+  /** Spacing of the kernel taps (PyTorch's dilation), default 1. */
+  dilation?: number;
   /** Fused activation (inference epilogue). */
   act?: Activation;
 }
@@ -34,6 +36,8 @@ export interface DepthToSpaceEpilogue {
 
 export interface ConvGeometry {
   N: number; H: number; W: number; Cin: number; Cout: number; K: number;
+  /** Dilation, and the span (K-1)D+1 of the dilated kernel. */
+  D: number; Ke: number;
   groups: number; pad: number; Ho: number; Wo: number;
 }
 
@@ -55,11 +59,14 @@ export function convGeometry(op: string, x: Tensor, w: Tensor, b: Tensor | null,
   }
   assertFinite(op, 'input', x);
   assertFinite(op, 'weight', w);
-  const pad = opts.padding ?? (K - 1) / 2;
+  const D = opts.dilation ?? 1;
+  if (!Number.isInteger(D) || D < 1) throw new Error(`mvsr: ${op}: dilation ${D} is not a positive integer`);
+  const Ke = (K - 1) * D + 1;
+  const pad = opts.padding ?? (Ke - 1) / 2;
   if (!Number.isInteger(pad) || pad < 0) throw new Error(`mvsr: ${op}: padding ${pad} is not a non-negative integer (even kernel ${K}? pass padding)`);
-  const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1;
-  if (Ho < 1 || Wo < 1) throw new Error(`mvsr: ${op}: input ${shapeStr(x.shape)} is smaller than kernel ${K} with padding ${pad}`);
-  return { N, H, W, Cin, Cout, K, groups, pad, Ho, Wo };
+  const Ho = H + 2 * pad - Ke + 1, Wo = W + 2 * pad - Ke + 1;
+  if (Ho < 1 || Wo < 1) throw new Error(`mvsr: ${op}: input ${shapeStr(x.shape)} is smaller than kernel ${K}${D > 1 ? ` (dilation ${D})` : ''} with padding ${pad}`);
+  return { N, H, W, Cin, Cout, K, D, Ke, groups, pad, Ho, Wo };
 }
 
 /** Zero-padded copy of x (pad rows/cols on each side), as a scratch pointer; caller releases. */
@@ -111,23 +118,42 @@ function actArgs(act: Activation | undefined, Cout: number, scratch: number[]): 
   }
 }
 
+/** `slices` K x K kernels spread to (K-1)D+1 squares with zeros between the taps, as scratch; caller releases. */
+function dilatedKernel(wPtr: number, slices: number, K: number, D: number): number {
+  const e = engine();
+  const Ke = (K - 1) * D + 1;
+  const ptr = e.alloc(slices * Ke * Ke * 4);
+  const f = e.f32, src = wPtr >>> 2, dst = ptr >>> 2;
+  f.fill(0, dst, dst + slices * Ke * Ke);
+  for (let s = 0; s < slices; s++) {
+    for (let ky = 0; ky < K; ky++) for (let kx = 0; kx < K; kx++) f[dst + (s * Ke + ky * D) * Ke + kx * D] = f[src + (s * K + ky) * K + kx]!;
+  }
+  return ptr;
+}
+
 /** Run a valid conv over an already padded input pointer into yPtr; handles groups. */
 function convPadded(
   xp: number, g: ConvGeometry, wPtr: number, mode: 0 | 1, bias: Tensor | null, yPtr: number,
   act: Activation | undefined, epi: number, Cin = g.Cin, Cout = g.Cout,
 ): void {
   const e = engine();
-  const { N, Ho, Wo, K, groups } = g;
+  const { N, Ho, Wo, groups } = g;
+  let K = g.K;
   const scratch: number[] = [];
   try {
     const [code, p0, p1, alpha] = actArgs(act, Cout, scratch);
     const cig = Cin / groups, cog = Cout / groups;
     if (groups > 1 && cig === 1 && cog === 1) {
-      // depthwise: weight [C][1][K][K]; mode 1 flips taps (input gradient)
+      // depthwise: weight [C][1][K][K]; mode 1 flips taps (input gradient); the kernel steps D pixels per tap
       const wp = packWeights(wPtr, Cout, 1, K, mode); scratch.push(wp);
       const bp = paddedVector(bias, Cout); if (bp) scratch.push(bp);
-      e.run('dwconv2d_fwd', [xp, Cin, N, Ho, Wo, Cout, K, wp, roundUp4(Cout), bp, yPtr, Cout, code, p0, p1, alpha]);
+      e.run('dwconv2d_fwd', [xp, Cin, N, Ho, Wo, Cout, K, g.D, wp, roundUp4(Cout), bp, yPtr, Cout, code, p0, p1, alpha]);
       return;
+    }
+    if (g.D > 1) {
+      // dense or grouped with dilation: the kernel with zeros between its taps, as an undilated one
+      wPtr = dilatedKernel(wPtr, cig * Cout, g.K, g.D); scratch.push(wPtr);
+      K = g.Ke;
     }
     const bp = paddedVector(bias, Cout); if (bp) scratch.push(bp);
     for (let gi = 0; gi < groups; gi++) {
@@ -226,7 +252,7 @@ export function conv2dBackward(
     throw new Error(`mvsr: conv2dBackward: output gradient ${shapeStr(dy.shape)} does not match output ${shapeStr([g.N, g.Ho, g.Wo, g.Cout])}`);
   }
   const e = engine();
-  const { N, H, W, Cin, Cout, K, groups, pad, Ho, Wo } = g;
+  const { N, H, W, Cin, Cout, K, D, Ke, groups, pad, Ho, Wo } = g;
   const cig = Cin / groups, cog = Cout / groups;
   const out: Conv2dGrads = { dx: null, dw: null, db: null };
   if (need.db) {
@@ -234,9 +260,9 @@ export function conv2dBackward(
     channelSum(dy.ptr, N * Ho * Wo, Cout, Cout, out.db.ptr);
   }
   if (need.dx) {
-    // dx = full correlation of dy with the flipped, transposed kernel: pad dy by K-1-pad.
-    const q = K - 1 - pad;
-    if (q < 0) throw new Error('mvsr: conv2dBackward: padding larger than K-1 is not supported');
+    // dx = full correlation of dy with the flipped, transposed kernel: pad dy by Ke-1-pad.
+    const q = Ke - 1 - pad;
+    if (q < 0) throw new Error('mvsr: conv2dBackward: padding larger than the kernel span minus 1 is not supported');
     const dyp = padded(dy, g, dy.ptr, Cout, N, Ho, Wo, q);
     const gT: ConvGeometry = { ...g, Cin: Cout, Cout: Cin, Ho: H, Wo: W };
     out.dx = Tensor.empty([N, H, W, Cin]);
@@ -253,15 +279,23 @@ export function conv2dBackward(
       if (groups > 1 && cig === 1 && cog === 1) {
         const CP = roundUp4(Cout);
         withScratch(K * K * CP, (dwp) => {
-          e.run('dwconv2d_bwd_w', [xp, Cin, N, Ho, Wo, Cout, K, dy.ptr, Cout, CP, dwp]);
+          e.run('dwconv2d_bwd_w', [xp, Cin, N, Ho, Wo, Cout, K, D, dy.ptr, Cout, CP, dwp]);
           e.call('unpack_conv_weight', [dwp, Cout, 1, K, CP, out.dw!.ptr]);
         });
       } else {
+        // with dilation: the gradient of the spread kernel, whose taps at multiples of D are the weights'
         const CoP = roundUp4(cog);
-        withScratch(K * K * cig * CoP, (dwp) => {
+        withScratch(Ke * Ke * cig * CoP + (D > 1 ? Cout * cig * Ke * Ke : 0), (dwp) => {
+          const full = D > 1 ? dwp + Ke * Ke * cig * CoP * 4 : out.dw!.ptr;
           for (let gi = 0; gi < groups; gi++) {
-            e.run('conv2d_bwd_w', [xp + gi * cig * 4, Cin, N, Ho, Wo, cig, K, dy.ptr + gi * cog * 4, Cout, cog, CoP, dwp]);
-            e.call('unpack_conv_weight', [dwp, cog, cig, K, CoP, out.dw!.ptr + gi * cog * cig * K * K * 4]);
+            e.run('conv2d_bwd_w', [xp + gi * cig * 4, Cin, N, Ho, Wo, cig, Ke, dy.ptr + gi * cog * 4, Cout, cog, CoP, dwp]);
+            e.call('unpack_conv_weight', [dwp, cog, cig, Ke, CoP, full + gi * cog * cig * Ke * Ke * 4]);
+          }
+          if (D > 1) {
+            const f = e.f32, src = full >>> 2, dst = out.dw!.ptr >>> 2;
+            for (let s = 0; s < Cout * cig; s++) {
+              for (let ky = 0; ky < K; ky++) for (let kx = 0; kx < K; kx++) f[dst + (s * K + ky) * K + kx] = f[src + (s * Ke + ky * D) * Ke + kx * D]!;
+            }
           }
         });
       }
