@@ -1,6 +1,7 @@
-// Weight I/O: safetensors against hand-built files, .pth against zips and pickles assembled here
-// (their own zip writer and CRC, not the reader's), the unpickler's refusals, atomic saves, and
-// every official ETDS checkpoint.
+// Weight I/O: safetensors against hand-built files, .pth against zips, legacy pickle streams and
+// pickles assembled here (their own zip writer and CRC, not the reader's), the unpickler's
+// refusals, atomic saves, every official ETDS checkpoint and the efficient-SR ones (legacy IMDN,
+// RFDN and NTIRE 2022 files; zip files with size-1 stride quirks or a net/optimizer wrapper).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,12 +12,12 @@ import { deflateRawSync } from 'node:zlib';
 import { mulberry32 } from './helpers.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { crc32, readZip } from '../src/io/zip.js';
-import { unpickle } from '../src/io/pickle.js';
+import { type PickleValue, type PickledTensor, unpickle, unpickleAt } from '../src/io/pickle.js';
 import { readPth } from '../src/io/pth.js';
 import { decodeModelMetadata, detectWeightsFormat, encodeModelMetadata, halfToFloat, type WeightTensor } from '../src/io/weights.js';
 import { loadWeightsFile, nodeInflateRaw, saveSafetensorsFile } from '../src/io/weights.node.js';
-import { ZOO_DIR, needData } from './data.js';
-import { crcRef, makeZip, PickleWriter, makePth, f32Bytes, type ZipInput, type PthTensor } from './pth-builder.js';
+import { DATA_DIR, ZOO_DIR, needData } from './data.js';
+import { crcRef, makeZip, PickleWriter, makePth, makeLegacyPth, f32Bytes, type ZipInput, type PthTensor, type LegacyStorage, type LegacyOptions } from './pth-builder.js';
 
 const enc = new TextEncoder();
 
@@ -401,17 +402,214 @@ test('pth: wrappers {params, params_ema, state_dict}, the key option, and the Da
   const mixed = new PickleWriter().proto().stateDict([['module.a', t('1', 0)], ['b', t('1', 1)]]).stop().bytes();
   assert.deepEqual(Object.keys(readPth(makePth(mixed, storages), 'm.pth')), ['module.a', 'b']);
   // a dict that is neither a state dict nor a known wrapper
-  const other = new PickleWriter().proto().emptyDict().mark().str('net').stateDict([['x', t('1', 0)]]).str('epoch').int(3).setitems().stop().bytes();
-  throwsOneLine(() => readPth(makePth(other, storages), 'o.pth'), /^mvsr: o\.pth: entry 'net' is a dict, not a tensor, and there is no params_ema\/params\/state_dict entry \(top-level keys: net, epoch\)$/);
+  const other = new PickleWriter().proto().emptyDict().mark().str('model').stateDict([['x', t('1', 0)]]).str('epoch').int(3).setitems().stop().bytes();
+  throwsOneLine(() => readPth(makePth(other, storages), 'o.pth'), /^mvsr: o\.pth: entry 'model' is a dict, not a tensor, and there is no params_ema\/params\/state_dict\/net entry \(top-level keys: model, epoch\)$/);
 });
 
-test('pth: legacy torch.save files, TorchScript archives and non-checkpoints get a clear message', () => {
-  const legacy = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
-  throwsOneLine(() => readPth(legacy, 'old.pth'), /^mvsr: old\.pth: this is PyTorch's legacy \(pre-1\.6, non-zip\) torch\.save format, which mvsr does not read; re-save it with PyTorch 1\.6 or newer/);
+test('pth: tar-format torch.save files, plain pickles, TorchScript archives and non-checkpoints get a clear message', () => {
+  const tar = new Uint8Array(1024);
+  tar.set(enc.encode('storages'), 0);
+  tar.set(enc.encode('ustar\x0000'), 257);
+  throwsOneLine(() => readPth(tar, 'old.pth'), /^mvsr: old\.pth: this is PyTorch's legacy tar torch\.save format, which mvsr does not read; re-save it with PyTorch 1\.6 or newer: torch\.save\(torch\.load\(old\), new\)$/);
+  // only the magic number: the protocol pickle is missing
+  const magicOnly = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
+  throwsOneLine(() => readPth(magicOnly, 'old.pth'), /^mvsr: old\.pth: pickle: the pickle ends without STOP; the file is truncated \(at offset 15\)$/);
+  const plain = new PickleWriter().proto().emptyDict().stop().bytes();
+  throwsOneLine(() => readPth(plain, 'p.pth'), /^mvsr: p\.pth: not a PyTorch checkpoint: a pickle stream that does not start with torch\.save's legacy magic number$/);
   const ts = makeZip([{ name: 'm/code/m.py', data: new Uint8Array(1) }, { name: 'm/constants.pkl', data: new Uint8Array(1) }]);
   throwsOneLine(() => readPth(ts, 'ts.pt'), /^mvsr: ts\.pt: this is a TorchScript archive/);
-  throwsOneLine(() => readPth(enc.encode('hello world'), 'x.pth'), /^mvsr: x\.pth: not a PyTorch checkpoint \(no zip signature\)/);
+  throwsOneLine(() => readPth(enc.encode('hello world'), 'x.pth'), /^mvsr: x\.pth: not a PyTorch checkpoint \(neither a zip archive nor a legacy torch\.save pickle stream\)/);
   throwsOneLine(() => readPth(makeZip([{ name: 'readme.txt', data: enc.encode('hi') }]), 'z.pth'), /^mvsr: z\.pth: the zip archive has no <archive>\/data\.pkl/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// legacy (pre-1.6) torch.save files: a stream of pickles, then the raw storages
+
+/** A legacy file holding the state dict `entries`, followed by `storages`. */
+function legacyFile(entries: [string, PthTensor][], storages: LegacyStorage[], opts: LegacyOptions = {}): Uint8Array {
+  return makeLegacyPth(new PickleWriter({ legacy: true }).proto().stateDict(entries).stop().bytes(), storages, opts);
+}
+
+test('pickle: unpickleAt reads consecutive pickles and reports where each ends; offsets in errors are within the stream', () => {
+  const a = new PickleWriter().proto().int(1001).stop().bytes();
+  const b = new PickleWriter().proto().emptyList().mark().str('k').appends().stop().bytes();
+  const stream = Uint8Array.from([...a, ...b, 0x80, 2, 0x4e]);
+  assert.deepEqual(unpickleAt(stream, 0), { value: 1001, end: a.length });
+  assert.deepEqual(unpickleAt(stream, a.length), { value: ['k'], end: a.length + b.length });
+  throwsOneLine(() => unpickleAt(stream, a.length + b.length, { source: 's.pth' }), new RegExp(`^mvsr: s\\.pth: pickle: the pickle ends without STOP; the file is truncated \\(at offset ${stream.length}\\)$`));
+  // unpickle still reads the first pickle of a longer stream
+  assert.equal(unpickle(stream), 1001);
+});
+
+test('pth legacy: strided views, offsets, storage views, shared storages, Parameters, half/bfloat16/double/long storages round-trip exactly', () => {
+  const entries: [string, PthTensor][] = [
+    ['conv.weight', { key: '0', numel: 12, shape: [3, 2], stride: [1, 3] }], // transposed
+    ['conv.bias', { key: '1', numel: 5, shape: [3], stride: [1], offset: 2 }], // a slice at storage offset 2
+    // a storage view (elements 4..9 of storage '0'), and the tensor at offset 1 inside it
+    ['view', { key: '0', numel: 12, shape: [2, 2], stride: [3, 1], offset: 1, view: { key: 'v', offset: 4, numel: 6 } }],
+    ['view.again', { key: '0', numel: 12, shape: [6], stride: [1], view: { key: 'v', offset: 4, numel: 6 } }],
+    ['param', { key: '1', numel: 5, shape: [5], stride: [1], parameter: true }],
+    ['half', { key: 'h', numel: 3, shape: [3], stride: [1], storageClass: 'HalfStorage' }],
+    ['bf16', { key: 'b', numel: 2, shape: [1, 2], stride: [2, 1], storageClass: 'BFloat16Storage' }],
+    ['double', { key: 'd', numel: 2, shape: [2], stride: [1], storageClass: 'DoubleStorage' }],
+    ['bn.num_batches_tracked', { key: 'l', numel: 1, shape: [], stride: [], storageClass: 'LongStorage' }],
+  ];
+  const d = new DataView(new ArrayBuffer(16));
+  d.setFloat64(0, 1 / 3, true);
+  d.setFloat64(8, -1e-50, true);
+  // records in an order other than the tensors': the key list decides
+  const storages: LegacyStorage[] = [
+    { key: 'l', data: Uint8Array.of(0x39, 0x30, 0, 0, 0, 0, 0, 0), itemBytes: 8 }, // 12345
+    { key: '0', data: f32Bytes(STORAGE0) },
+    { key: 'd', data: new Uint8Array(d.buffer), itemBytes: 8 },
+    { key: '1', data: f32Bytes(STORAGE1) },
+    { key: 'h', data: Uint8Array.of(0x00, 0x3c, 0x00, 0xc0, 0x00, 0x7c), itemBytes: 2 }, // 1, -2, inf
+    { key: 'b', data: Uint8Array.of(0x80, 0x3f, 0x49, 0xc0), itemBytes: 2 }, // 1, -3.140625
+  ];
+  const sd = readPth(legacyFile(entries, storages), 'legacy.pth');
+  assert.deepEqual(Object.keys(sd), entries.map(([k]) => k));
+  assert.deepEqual(sd['conv.weight']!.shape, [3, 2]);
+  assert.deepEqual([...sd['conv.weight']!.data], [0.5, 3.5, 1.5, 4.5, 2.5, 5.5]);
+  assert.deepEqual([...sd['conv.bias']!.data], [3.0517578125e-5, -1024, 7]);
+  // view[i][j] = storage0[4 + 1 + 3i + j]
+  assert.deepEqual([...sd.view!.data], [5.5, 6.5, 8.5, 9.5]);
+  assert.deepEqual([...sd['view.again']!.data], [4.5, 5.5, 6.5, 7.5, 8.5, 9.5]);
+  assert.deepEqual([...sd.param!.data], STORAGE1);
+  assert.deepEqual([...sd.half!.data], [1, -2, Infinity]);
+  assert.equal(sd.half!.dtype, 'F16');
+  assert.deepEqual([...sd.bf16!.data], [1, -3.140625]);
+  assert.deepEqual([...sd.double!.data], [Math.fround(1 / 3), -0]);
+  assert.equal(sd.double!.dtype, 'F64');
+  assert.deepEqual(sd['bn.num_batches_tracked'], { dtype: 'I64', shape: [], data: Float32Array.of(12345) });
+  // the same tensors (less the views, which only the legacy layout has) read alike from a zip
+  const plain = entries.filter(([k]) => !k.startsWith('view'));
+  const zip = readPth(makePth(new PickleWriter().proto().stateDict(plain).stop().bytes(), Object.fromEntries(storages.map((s) => [s.key, s.data]))), 'zip.pth');
+  for (const [k] of plain) assert.deepEqual(zip[k], sd[k], k);
+  // an empty state dict: no storages at all
+  assert.deepEqual(readPth(legacyFile([], []), 'empty.pth'), {});
+});
+
+test('pth: strides on size-1 dimensions are ignored (depthwise weights (48,1,3,3) with strides (9,1,3,1)), in both layouts', () => {
+  const iota = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const entries: [string, PthTensor][] = [
+    ['dw', { key: '0', numel: 18, shape: [2, 1, 3, 3], stride: [9, 1, 3, 1] }],
+    ['pw', { key: '1', numel: 8, shape: [4, 2, 1, 1], stride: [2, 1, 2, 2] }],
+    // transposed, with junk on the size-1 dimension: [i][0][j] = s[i + 3j]
+    ['tt', { key: '2', numel: 6, shape: [3, 1, 2], stride: [1, 99, 3] }],
+    ['huge', { key: '2', numel: 6, shape: [6, 1], stride: [1, 2 ** 40] }],
+  ];
+  const data = { '0': f32Bytes(iota(18)), '1': f32Bytes(iota(8)), '2': f32Bytes(iota(6)) };
+  const legacy = legacyFile(entries, Object.entries(data).map(([key, d]) => ({ key, data: d })));
+  const zip = makePth(new PickleWriter().proto().stateDict(entries).stop().bytes(), data);
+  for (const [name, file] of [['legacy', legacy], ['zip', zip]] as const) {
+    const sd = readPth(file, `${name}.pth`);
+    assert.deepEqual([...sd.dw!.data], iota(18), name);
+    assert.deepEqual(sd.dw!.shape, [2, 1, 3, 3]);
+    assert.deepEqual([...sd.pw!.data], iota(8), name);
+    assert.deepEqual([...sd.tt!.data], [0, 3, 1, 4, 2, 5], name);
+    assert.deepEqual([...sd.huge!.data], iota(6), name);
+  }
+});
+
+/** A MobileSR-style wrapper: net (the weights), optimizer (Adam state: nested dicts of tensors, floats, tuples), epoch. */
+function netOptimizerEpoch(w: PickleWriter, extra?: (w: PickleWriter) => void): Uint8Array {
+  const t = (key: string, numel: number): PthTensor => ({ key, numel, shape: [numel], stride: [1] });
+  w.proto().emptyDict().mark();
+  extra?.(w);
+  w.str('net').stateDict([['head.weight', t('0', 12)], ['head.bias', t('1', 5)]]);
+  w.str('optimizer').emptyDict().mark().str('state').emptyDict().mark();
+  for (const [i, key] of [[0, 'a'], [1, 'b']] as const) {
+    w.int(i).emptyDict().mark().str('step').int(700).str('exp_avg').tensor(t(key, 3)).str('exp_avg_sq').tensor(t(key, 3)).setitems();
+  }
+  w.setitems().str('param_groups').emptyList().mark().emptyDict().mark()
+    .str('lr').float(5e-4).str('betas').float(0.9).float(0.999).op(0x86).str('eps').float(1e-8).str('weight_decay').int(0).str('amsgrad').bool(false)
+    .str('params').emptyList().mark().int(0).int(1).appends()
+    .setitems().appends().setitems();
+  w.str('epoch').int(7).setitems().stop();
+  return w.bytes();
+}
+
+test('pth: a net/optimizer/epoch wrapper (MobileSR) loads net, reading but not using the optimizer state, in both layouts', () => {
+  const storages: LegacyStorage[] = [
+    { key: '0', data: f32Bytes(STORAGE0) },
+    { key: '1', data: f32Bytes(STORAGE1) },
+    { key: 'a', data: f32Bytes([1, 2, 3]) },
+    { key: 'b', data: f32Bytes([4, 5, 6]) },
+  ];
+  const zipStorages = Object.fromEntries(storages.map((s) => [s.key, s.data]));
+  const files: [string, Uint8Array][] = [
+    ['legacy', makeLegacyPth(netOptimizerEpoch(new PickleWriter({ legacy: true })), storages)],
+    ['zip', makePth(netOptimizerEpoch(new PickleWriter()), zipStorages)],
+  ];
+  for (const [name, file] of files) {
+    for (const opts of [{}, { key: 'net' as const }]) {
+      const sd = readPth(file, `${name}.pth`, undefined, opts);
+      assert.deepEqual(Object.keys(sd), ['head.weight', 'head.bias'], name);
+      assert.deepEqual([...sd['head.bias']!.data], STORAGE1, name);
+    }
+    throwsOneLine(() => readPth(file, `${name}.pth`, undefined, { key: 'params' }), new RegExp(`^mvsr: ${name}\\.pth: the checkpoint has no 'params' dict \\(top-level keys: net, optimizer, epoch\\)$`));
+  }
+  // net comes last in the default order: params wins when both are there
+  const both = netOptimizerEpoch(new PickleWriter(), (w) => w.str('params').stateDict([['p', { key: 'a', numel: 3, shape: [3], stride: [1] }]]));
+  assert.deepEqual(Object.keys(readPth(makePth(both, zipStorages), 'both.pth')), ['p']);
+});
+
+test('pth legacy: corrupt or hostile files are refused in one line naming the file', () => {
+  const entries: [string, PthTensor][] = [
+    ['w', { key: '0', numel: 6, shape: [2, 3], stride: [3, 1] }],
+    ['b', { key: '1', numel: 3, shape: [3], stride: [1] }],
+  ];
+  const storages: LegacyStorage[] = [{ key: '0', data: f32Bytes([1, 2, 3, 4, 5, 6]) }, { key: '1', data: f32Bytes([7, 8, 9]) }];
+  const good = legacyFile(entries, storages);
+  assert.deepEqual([...readPth(good, 'bad.pth').b!.data], [7, 8, 9]);
+  const withView = (view: { key: string; offset: number; numel: number }, shape = [3]): [string, PthTensor][] => [['w', { key: '0', numel: 6, shape, stride: shape.length === 2 ? [3, 1] : [1], view }]];
+  const F = '^mvsr: bad\\.pth: ';
+  const cases: [string, Uint8Array, string][] = [
+    ['wrong magic', legacyFile(entries, storages, { magic: 0x1950a86a20f9469cfc6dn }), "not a PyTorch checkpoint: a pickle stream that does not start with torch\\.save's legacy magic number$"],
+    ['protocol', legacyFile(entries, storages, { protocol: 1000 }), 'legacy torch\\.save protocol version 1000 is not supported \\(mvsr reads 1001\\)$'],
+    ['big endian', legacyFile(entries, storages, { littleEndian: false }), 'legacy sys_info: little_endian is False; mvsr reads only little-endian legacy files$'],
+    ['count != numel', legacyFile(entries, [{ ...storages[0]!, count: 2n ** 40n }, storages[1]!]), "storage '0': the file records 1099511627776 elements, its persistent id 6$"],
+    ['negative count', legacyFile(entries, [{ ...storages[0]!, count: -1n }, storages[1]!]), "storage '0': the file records -1 elements, its persistent id 6$"],
+    ['truncated data', good.subarray(0, good.length - 4), "storage '1': 3 elements of torch\\.FloatStorage need 12 bytes, only 8 remain; the file is truncated$"],
+    ['no records', legacyFile(entries, [], { keys: ['0', '1'] }), "storage '0': the file ends before its element count; the file is truncated$"],
+    ['key missing from the list', legacyFile(entries, storages, { keys: ['0'] }), "storage '1' is used by a tensor but missing from the storage key list$"],
+    ['key no tensor uses', legacyFile(entries, storages, { keys: ['0', '1', '2'] }), "storage '2' is in the storage key list, but no tensor of the checkpoint uses it$"],
+    ['key listed twice', legacyFile(entries, storages, { keys: ['0', '1', '0'] }), "storage '0' is listed twice in the storage key list$"],
+    ['trailing bytes', legacyFile(entries, storages, { trailing: Uint8Array.of(1, 2, 3) }), '3 bytes follow the last storage; the file is corrupt$'],
+    ['zip-style persistent id', makeLegacyPth(new PickleWriter().proto().stateDict(entries).stop().bytes(), storages), "pickle: unexpected persistent id \\(a tuple of 5\\); a legacy file's are \\('storage', type, key, location, numel, view\\)$"],
+    ['one key, two types', legacyFile([entries[0]!, ['h', { key: '0', numel: 3, shape: [3], stride: [1], storageClass: 'HalfStorage' }]], storages.slice(0, 1)), "storage '0' is named as 6 x torch\\.FloatStorage and as 3 x torch\\.HalfStorage$"],
+    ['view past its root', legacyFile(withView({ key: 'v', offset: 4, numel: 6 }), storages.slice(0, 1)), "storage '0': view 'v' \\(offset 4, size 6\\) does not lie within its 6 elements$"],
+    ['one view, two windows', legacyFile([...withView({ key: 'v', offset: 0, numel: 3 }), ['x', { key: '0', numel: 6, shape: [3], stride: [1], view: { key: 'v', offset: 1, numel: 3 } }]], storages.slice(0, 1)), "storage view 'v' is named with two different windows$"],
+    ['tensor past its view', legacyFile(withView({ key: 'v', offset: 3, numel: 3 }, [2, 3]), storages.slice(0, 1)), "tensor 'w': shape \\[2, 3\\], strides \\[3, 1\\] at offset 0 reach element 5 of a storage of 3$"],
+  ];
+  for (const [what, file, re] of cases) {
+    const e = throwsOneLine(() => readPth(file, 'bad.pth'), new RegExp(F + re));
+    assert.ok(e.message.length < 300, `${what}: ${e.message}`);
+  }
+  // every truncation of a good file is refused in one line
+  for (let n = 0; n < good.length; n++) throwsOneLine(() => readPth(good.subarray(0, n), 'bad.pth'), /^mvsr: bad\.pth: /);
+});
+
+test('pth legacy: an element count of 2^40 in the persistent id and the record is refused before allocating', () => {
+  const entries: [string, PthTensor][] = [['w', { key: '0', numel: 2 ** 40, shape: [2 ** 40], stride: [1] }]];
+  const file = legacyFile(entries, [{ key: '0', data: f32Bytes([1, 2, 3, 4, 5, 6]), count: 2n ** 40n }]);
+  const ab0 = process.memoryUsage().arrayBuffers;
+  const t0 = performance.now();
+  throwsOneLine(() => readPth(file, 'huge.pth'), /^mvsr: huge\.pth: storage '0': 1099511627776 elements of torch\.FloatStorage need 4398046511104 bytes, only 24 remain; the file is truncated$/);
+  assert.ok(performance.now() - t0 < 500);
+  assert.ok(process.memoryUsage().arrayBuffers - ab0 < 16 << 20);
+});
+
+test('pth legacy: os.system in the object pickle is refused and nothing runs', () => {
+  rmSync(MARKER, { force: true });
+  const evil = new PickleWriter({ legacy: true }).proto().orderedDict().mark().str('w').tensor({ key: '1', numel: 5, shape: [5], stride: [1] }).str('x')
+    .global('os', 'system').str(`touch ${MARKER}`).tuple1().reduce().setitems().stop().bytes();
+  const file = makeLegacyPth(evil, [{ key: '1', data: f32Bytes(STORAGE1) }]);
+  throwsOneLine(() => readPth(file, 'evil.pth'), /^mvsr: evil\.pth: refusing to load: the checkpoint references the global os\.system, which mvsr does not allow \(only tensors and ordered dicts\)$/);
+  // the magic number slot too
+  const evilMagic = Uint8Array.from([...new PickleWriter().proto().global('os', 'system').str(`touch ${MARKER}`).tuple1().reduce().stop().bytes(), ...file.subarray(15)]);
+  throwsOneLine(() => readPth(evilMagic, 'evil.pth'), /^mvsr: evil\.pth: refusing to load: the checkpoint references the global os\.system/);
+  assert.equal(existsSync(MARKER), false, 'the pickle payload must not have run');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -496,4 +694,58 @@ test('official ETDS checkpoints: all 49 load, with finite float32 tensors only',
     [['conv1.weight', [64, 3, 5, 5]], ['conv1.bias', [64]], ['conv2.weight', [32, 64, 3, 3]], ['conv2.bias', [32]], ['conv3.weight', [48, 32, 3, 3]], ['conv3.bias', [48]]],
   );
   assert.equal(Object.values(espcn).reduce((a, v) => a + v.data.length, 0), 64 * 3 * 25 + 64 + 32 * 64 * 9 + 32 + 48 * 32 * 9 + 48);
+});
+
+// ---------------------------------------------------------------------------------------------
+// official efficient-SR checkpoints: legacy files (IMDN, RFDN, the NTIRE 2022 IMDN baseline) and
+// zip files with strides on size-1 dimensions (BSRN-S, team18) or a net/optimizer wrapper (MobileSR)
+
+const ESR_DIRS = ['imdn-official', 'rfdn-official', 'ntire2022-esr-official', 'bsrn-official'];
+const SKIP_ESR = ESR_DIRS.map((d) => needData(`checkpoints/${d}`)).find((s) => s !== false) ?? false;
+
+/** Parameter counts from shared/data/MANIFEST.md, "Efficient-SR checkpoints". */
+const ESR_PARAMS: [string, 'legacy' | 'zip', number][] = [
+  ['imdn-official/IMDN_x2.pth', 'legacy', 694_404],
+  ['imdn-official/IMDN_x3.pth', 'legacy', 703_059],
+  ['imdn-official/IMDN_x4.pth', 'legacy', 715_176],
+  ['imdn-official/IMDN_AS.pth', 'legacy', 752_104],
+  ['imdn-official/model_RTC.pth', 'legacy', 20_190],
+  ['imdn-official/model_RTE.pth', 'legacy', 89_748],
+  ['rfdn-official/RFDN_AIM.pth', 'legacy', 433_448],
+  ['ntire2022-esr-official/imdn_baseline.pth', 'legacy', 893_936],
+  ['bsrn-official/net_g_BSRN-S.pth', 'zip', 156_288],
+  ['ntire2022-esr-official/team18_bsrn.pth', 'zip', 156_288],
+  ['ntire2022-esr-official/team20_mobilesr.pth', 'zip', 175_883],
+];
+
+test('official efficient-SR checkpoints: the legacy and zip files load with the MANIFEST parameter counts', { skip: SKIP_ESR }, (t) => {
+  for (const [rel, layout, params] of ESR_PARAMS) {
+    const file = path.join(DATA_DIR, 'checkpoints', rel);
+    const bytes = readFileSync(file);
+    assert.equal(bytes[0] === 0x50 ? 'zip' : 'legacy', layout, rel);
+    const { tensors } = loadWeightsFile(file);
+    let n = 0;
+    for (const [k, w] of Object.entries(tensors)) {
+      assert.equal(w.dtype, 'F32', `${rel}: ${k}`);
+      assert.ok(!k.startsWith('module.'), `${rel}: ${k}`);
+      assert.equal(w.data.length, w.shape.reduce((a, b) => a * b, 1));
+      for (const v of w.data) if (!Number.isFinite(v)) assert.fail(`${rel}: ${k} has a non-finite value`);
+      n += w.data.length;
+    }
+    assert.equal(n, params, rel);
+    t.diagnostic(`${rel} (${layout}): ${Object.keys(tensors).length} tensors, ${n} parameters`);
+  }
+});
+
+test('official BSRN-S: a depthwise weight recorded with strides (9,1,3,1) loads as its storage in order', { skip: SKIP_ESR }, () => {
+  const file = path.join(DATA_DIR, 'checkpoints', 'bsrn-official', 'net_g_BSRN-S.pth');
+  const entries = readZip(readFileSync(file), file, nodeInflateRaw);
+  const pkl = [...entries.keys()].find((k) => k.endsWith('/data.pkl'))!;
+  // the raw pickle, storages left as their keys, to see what the file records
+  const root = unpickle(entries.get(pkl)!, { persistentLoad: (pid) => (pid as readonly PickleValue[])[2]! }) as Map<string, Map<string, PickledTensor>>;
+  const rec = root.get('params')!.get('fea_conv.dw.weight')!;
+  assert.deepEqual([rec.shape, rec.stride], [[48, 1, 3, 3], [9, 1, 3, 1]]);
+  const raw = entries.get(`${pkl.slice(0, -'data.pkl'.length)}data/${rec.storage as string}`)!;
+  const want = new Float32Array(Uint8Array.from(raw.subarray(rec.offset * 4, (rec.offset + 432) * 4)).buffer);
+  assert.deepEqual(loadWeightsFile(file).tensors['fea_conv.dw.weight']!.data, want);
 });

@@ -1,5 +1,6 @@
 // Independent writers for test fixtures: a zip writer (STORED or DEFLATE, optional zip64) with a
-// bit-by-bit CRC, and pickles assembled opcode by opcode into torch.save-style .pth archives.
+// bit-by-bit CRC, and pickles assembled opcode by opcode into torch.save-style .pth files, both
+// the zip layout and the legacy (pre-1.6) stream of pickles followed by raw storages.
 import { deflateRawSync } from 'node:zlib';
 
 const enc = new TextEncoder();
@@ -77,6 +78,8 @@ export function makeZip(files: ZipInput[], opts: { zip64?: boolean; comment?: st
 
 export class PickleWriter {
   readonly out: number[] = [];
+  /** `legacy`: storage persistent ids get the sixth field (view metadata) of the pre-1.6 layout. */
+  constructor(readonly opts: { legacy?: boolean } = {}) {}
   op(...b: number[]): this {
     this.out.push(...b);
     return this;
@@ -91,8 +94,23 @@ export class PickleWriter {
   int(n: number): this {
     if (n >= 0 && n < 256) return this.op(0x4b, n);
     if (n >= 0 && n < 65536) return this.op(0x4d, n & 0xff, n >> 8);
-    return this.op(0x4a, ...this.u32(n));
+    if (n >= -(2 ** 31) && n < 2 ** 31) return this.op(0x4a, ...this.u32(n));
+    return this.long(BigInt(n));
   }
+  /** LONG1: little-endian two's complement in as few bytes as hold the sign. */
+  long(n: bigint): this {
+    const b: number[] = [];
+    for (let v = n; ; v >>= 8n) {
+      b.push(Number(v & 0xffn));
+      if ((v >> 7n === 0n && v >= 0n) || (v >> 7n === -1n && v < 0n)) break;
+    }
+    return this.op(0x8a, b.length, ...b);
+  }
+  none(): this { return this.op(0x4e); }
+  bool(v: boolean): this { return this.op(v ? 0x88 : 0x89); }
+  float(v: number): this { const d = new DataView(new ArrayBuffer(8)); d.setFloat64(0, v); return this.op(0x47, ...new Uint8Array(d.buffer)); }
+  emptyList(): this { return this.op(0x5d); }
+  appends(): this { return this.op(0x65); }
   put(i: number): this { return this.op(0x71, i); }
   get(i: number): this { return this.op(0x68, i); }
   mark(): this { return this.op(0x28); }
@@ -112,7 +130,12 @@ export class PickleWriter {
   /** torch's tensor reduction: _rebuild_tensor_v2((storage pid), offset, size, stride, False, OrderedDict()) */
   tensor(t: PthTensor): this {
     this.global('torch._utils', '_rebuild_tensor_v2').mark();
-    this.mark().str('storage').global('torch', t.storageClass ?? 'FloatStorage').str(t.key).str('cpu').int(t.numel).tuple().persid();
+    this.mark().str('storage').global('torch', t.storageClass ?? 'FloatStorage').str(t.key).str('cpu').int(t.numel);
+    if (this.opts.legacy) {
+      if (t.view) this.mark().str(t.view.key).int(t.view.offset).int(t.view.numel).tuple();
+      else this.none();
+    }
+    this.tuple().persid();
     this.int(t.offset ?? 0).ints(t.shape).ints(t.stride).newFalse().orderedDict();
     this.tuple().reduce();
     return this;
@@ -142,6 +165,8 @@ export interface PthTensor {
   offset?: number;
   storageClass?: string;
   parameter?: boolean;
+  /** Legacy layout only: the tensor's storage is a window of storage `key`. */
+  view?: { key: string; offset: number; numel: number };
 }
 
 /** A torch.save-style zip: archive/data.pkl, archive/data/<key>, version, byteorder. */
@@ -161,3 +186,53 @@ export function f32Bytes(values: number[]): Uint8Array {
   return new Uint8Array(Float32Array.from(values).buffer);
 }
 
+/** One storage record of a legacy file: its key, raw bytes, and the element count to write. */
+export interface LegacyStorage {
+  key: string;
+  data: Uint8Array;
+  /** The int64 element count written before the data (default: data.length / itemBytes). */
+  count?: bigint;
+  /** Bytes per element (default 4, float32). */
+  itemBytes?: number;
+}
+
+export interface LegacyOptions {
+  magic?: bigint;
+  protocol?: number;
+  littleEndian?: boolean;
+  /** The storage key list (default: the keys of `storages`, in order). */
+  keys?: string[];
+  /** Bytes appended after the last storage. */
+  trailing?: Uint8Array;
+}
+
+/** The int64 little-endian element count that precedes each storage's bytes. */
+function int64le(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, v, true);
+  return b;
+}
+
+/**
+ * A legacy torch.save file: pickles of the magic number, the protocol version, sys_info (as a
+ * Windows build writes it: long = 4), the object (made with `new PickleWriter({ legacy: true })`)
+ * and the storage key list, then each storage as an int64 count and its bytes.
+ */
+export function makeLegacyPth(objectPickle: Uint8Array, storages: LegacyStorage[], opts: LegacyOptions = {}): Uint8Array {
+  const protocol = opts.protocol ?? 1001;
+  const magic = new PickleWriter().proto().long(opts.magic ?? 0x1950a86a20f9469cfc6cn).stop().bytes();
+  const version = new PickleWriter().proto().int(protocol).stop().bytes();
+  const sysInfo = new PickleWriter().proto().emptyDict().mark()
+    .str('protocol_version').int(protocol).str('little_endian').bool(opts.littleEndian ?? true)
+    .str('type_sizes').emptyDict().mark().str('short').int(2).str('int').int(4).str('long').int(4).setitems()
+    .setitems().stop().bytes();
+  const keys = new PickleWriter().proto().emptyList().mark();
+  for (const k of opts.keys ?? storages.map((s) => s.key)) keys.str(k);
+  const keyList = keys.appends().stop().bytes();
+  const records = storages.flatMap((s) => [int64le(s.count ?? BigInt(s.data.length / (s.itemBytes ?? 4))), s.data]);
+  const parts = [magic, version, sysInfo, objectPickle, keyList, ...records, opts.trailing ?? new Uint8Array(0)];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}

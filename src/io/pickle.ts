@@ -160,17 +160,32 @@ export function describe(v: PickleValue | undefined): string {
 /** Unpickle `bytes` with the allow-list; returns the value STOP leaves on the stack. */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): PickleValue {
   const source = options.source ?? '<memory>';
-  return withFileErrors(source, unpickle, () => run(bytes, source, options.persistentLoad));
+  return withFileErrors(source, unpickle, () => run(bytes, 0, source, options.persistentLoad).value);
 }
 
-function run(bytes: Uint8Array, source: string, persistentLoad: UnpickleOptions['persistentLoad']): PickleValue {
+/** A value unpickled from the middle of a stream, and where the bytes after its STOP begin. */
+export interface UnpickledAt {
+  value: PickleValue;
+  end: number;
+}
+
+/**
+ * Unpickle the pickle that starts at `offset` of `bytes` (legacy torch.save files hold several
+ * in a row) with the allow-list. Error messages give offsets within `bytes`.
+ */
+export function unpickleAt(bytes: Uint8Array, offset: number, options: UnpickleOptions = {}): UnpickledAt {
+  const source = options.source ?? '<memory>';
+  return withFileErrors(source, unpickleAt, () => run(bytes, offset, source, options.persistentLoad));
+}
+
+function run(bytes: Uint8Array, start: number, source: string, persistentLoad: UnpickleOptions['persistentLoad']): UnpickledAt {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   let stack: PickleValue[] = [];
   const marks: PickleValue[][] = [];
   const memo = new Map<number, PickleValue>();
-  let pos = 0;
-  let at = 0; // offset of the opcode being executed
+  let pos = start;
+  let at = start; // offset of the opcode being executed
 
   const bad = (problem: string): never =>
     fail(source, `pickle: ${problem} (${at < bytes.length ? `opcode ${OPCODE_NAMES[bytes[at]!] ?? 'unknown'} ` : ''}at offset ${at})`);
@@ -251,7 +266,7 @@ function run(bytes: Uint8Array, source: string, persistentLoad: UnpickleOptions[
       case 0x2e: { // STOP
         if (marks.length) bad('MARK left open at STOP');
         if (stack.length !== 1) bad(`${stack.length} values left on the stack at STOP`);
-        return stack[0]!;
+        return { value: stack[0]!, end: pos };
       }
       case 0x28: // MARK
         marks.push(stack);

@@ -42,7 +42,7 @@ function fsProblem(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Load a weights file chosen by extension: `.safetensors`, or `.pth`/`.pt` (PyTorch zip). */
+/** Load a weights file chosen by extension: `.safetensors`, or `.pth`/`.pt` (PyTorch zip or legacy). */
 export function loadWeightsFile(path: string, opts: LoadWeightsOptions = {}): LoadedWeights {
   return withFileErrors(path, loadWeightsFile, () => {
     const ext = extname(path).toLowerCase();
