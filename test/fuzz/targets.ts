@@ -16,7 +16,8 @@ import { decodeJpeg } from '../../src/io/jpeg.js';
 import { parseTrainConfig } from '../../src/train/config.js';
 import { readOnnxModel } from '../../src/export/onnx.js';
 import { decodeGraphFile, GRAPH_FILE_KEY } from '../../src/graph/file.js';
-import { makePth, makeZip, PickleWriter, f32Bytes } from '../pth-builder.js';
+import { makePth, makeZip, makeLegacyPth, PickleWriter, f32Bytes, type PthTensor, type LegacyStorage } from '../pth-builder.js';
+import { type PickleValue, TorchStorageType, unpickleAt } from '../../src/io/pickle.js';
 import { type Field, type Mutable, writeInt } from './mutate.js';
 import jpegjs from 'jpeg-js';
 
@@ -325,7 +326,29 @@ const y4m: FuzzTarget = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// .pth (zip + restricted unpickler)
+// .pth (zip or legacy stream + restricted unpickler)
+
+/** Legacy-layout seeds: strided views, a storage view, half and long storages, a net/epoch wrapper. */
+function legacyPthSeeds(): Uint8Array[] {
+  const lw = () => new PickleWriter({ legacy: true }).proto(2);
+  const tensors: [string, PthTensor][] = [
+    ['conv.weight', { key: '0', numel: 6, shape: [2, 3], stride: [3, 1] }],
+    ['conv.bias', { key: '1', numel: 3, shape: [3], stride: [1], parameter: true }],
+    ['view', { key: '0', numel: 6, shape: [2], stride: [2], offset: 1, view: { key: 'v', offset: 2, numel: 4 } }],
+    ['dw', { key: '1', numel: 3, shape: [3, 1, 1], stride: [1, 3, 3] }],
+  ];
+  const storages: LegacyStorage[] = [{ key: '0', data: f32Bytes([1, 2, 3, 4, 5, 6]) }, { key: '1', data: f32Bytes([7, 8, 9]) }];
+  const mixed: [string, PthTensor][] = [
+    ['h', { key: 'h', numel: 2, shape: [2], stride: [1], storageClass: 'HalfStorage' }],
+    ['n', { key: 'l', numel: 1, shape: [], stride: [], storageClass: 'LongStorage' }],
+  ];
+  const wrapped = lw().emptyDict().mark().str('net').stateDict(tensors.slice(0, 2)).str('epoch').int(3).setitems().stop().bytes();
+  return [
+    makeLegacyPth(lw().stateDict(tensors).stop().bytes(), storages),
+    makeLegacyPth(lw().stateDict(mixed).stop().bytes(), [{ key: 'l', data: new Uint8Array(8), itemBytes: 8 }, { key: 'h', data: Uint8Array.of(0, 0x3c, 0, 0xc0), itemBytes: 2 }]),
+    makeLegacyPth(wrapped, storages),
+  ];
+}
 
 function pthSeeds(): Uint8Array[] {
   const t = { key: '0', numel: 6, shape: [2, 3], stride: [3, 1] };
@@ -338,6 +361,7 @@ function pthSeeds(): Uint8Array[] {
     makePth(w, storages, { zip64: true }),
     makePth(nested, { '0': new Uint8Array(12) }),
     makeZip([{ name: 'a.txt', data: enc.encode('hello') }], { comment: 'c' }),
+    ...legacyPthSeeds(),
     ...committedInputs('corpus', 'pth'),
   ];
 }
@@ -357,8 +381,80 @@ function zipFields(b: Uint8Array): Field[] {
   return fs;
 }
 
+/** Where a legacy file's pickles end, and each storage record's element count field (null: unparsable). */
+function legacyLayout(b: Uint8Array): { picklesEnd: number; counts: Field[] } | null {
+  if (b[0] !== 0x80) return null;
+  const itemBytes = new Map<string, number>();
+  const persistentLoad = (pid: PickleValue): PickleValue => {
+    const [, type, key] = Array.isArray(pid) ? pid : [];
+    if (typeof key === 'string' && type instanceof TorchStorageType) itemBytes.set(key, type.itemBytes);
+    return null;
+  };
+  let pos = 0;
+  let keys: PickleValue = null;
+  try {
+    for (let i = 0; i < 5; i++) ({ value: keys, end: pos } = unpickleAt(b, pos, { persistentLoad }));
+  } catch {
+    return null;
+  }
+  const picklesEnd = pos;
+  const counts: Field[] = [];
+  for (const k of Array.isArray(keys) ? keys : []) {
+    if (pos + 8 > b.length) break;
+    counts.push({ at: pos, width: 8, le: true });
+    pos += 8 + Number(new DataView(b.buffer, b.byteOffset).getBigUint64(pos, true) % 2n ** 32n) * (itemBytes.get(k as string) ?? 4);
+  }
+  return { picklesEnd, counts };
+}
+
+/** Numeric fields: zip headers, or a legacy file's storage element counts. */
+function pthFields(b: Uint8Array): Field[] {
+  return [...zipFields(b), ...(legacyLayout(b)?.counts ?? [])];
+}
+
+const STORAGE_CLASSES = ['FloatStorage', 'HalfStorage', 'BFloat16Storage', 'DoubleStorage', 'LongStorage', 'IntStorage', 'Evil'];
+const ITEM_BYTES: Record<string, number> = { HalfStorage: 2, BFloat16Storage: 2, DoubleStorage: 8, LongStorage: 8 };
+
+/** A legacy file with wild sizes, strides, views, record counts, key lists and header values. */
+function wildLegacyPth(rnd: () => number): Uint8Array {
+  const storageClass = pick(rnd, STORAGE_CLASSES);
+  const numel = pick(rnd, [0, 1, 6, 7, 2 ** 31 - 1, 2 ** 40]);
+  const view = rnd() < 0.3 ? { key: pick(rnd, ['v', '0']), offset: pick(rnd, [0, 1, 5, 6, 2 ** 40]), numel: pick(rnd, [0, 1, 5, 6, 2 ** 31]) } : undefined;
+  const x: PthTensor = { key: '0', numel, shape: pick(rnd, [[6], [2, 3], [3, 1, 2], [2 ** 31 - 1, 1], [1e6, 1e6], [0]]), stride: pick(rnd, [[1], [3, 1], [1, 99, 3], [0, 0], [2 ** 30, 1]]), offset: pick(rnd, [0, 1, 5, 2 ** 31 - 1]), storageClass, view };
+  const y: PthTensor = { key: pick(rnd, ['0', '1']), numel: pick(rnd, [3, 6]), shape: [3], stride: [1], storageClass: pick(rnd, ['FloatStorage', storageClass]), view: rnd() < 0.2 ? { key: 'v', offset: 1, numel: 2 } : undefined };
+  const obj = new PickleWriter({ legacy: true }).proto(2).stateDict(rnd() < 0.7 ? [['x', x], ['y', y]] : [['x', x]]).stop().bytes();
+  const data = f32Bytes([1, 2, 3, 4, 5, 6]);
+  const storages: LegacyStorage[] = [
+    { key: '0', data: rnd() < 0.8 ? data : data.subarray(0, Math.floor(rnd() * 24)), count: rnd() < 0.5 ? BigInt(numel) : pick(rnd, [0n, 6n, 7n, -1n, 2n ** 40n, 2n ** 63n - 1n]), itemBytes: ITEM_BYTES[storageClass] ?? 4 },
+    { key: '1', data: f32Bytes([7, 8, 9]), count: rnd() < 0.8 ? 3n : 2n ** 40n },
+  ];
+  const keys = rnd() < 0.6 ? undefined : pick(rnd, [['0'], ['1'], ['0', '0'], ['0', '1', '2'], [], ['1', '0']]);
+  return makeLegacyPth(obj, rnd() < 0.9 ? storages : storages.slice(0, 1), {
+    keys,
+    magic: rnd() < 0.95 ? undefined : pick(rnd, [0n, 0x1950a86a20f9469cfc6dn, -1n]),
+    protocol: rnd() < 0.95 ? undefined : pick(rnd, [0, 1000, 1002, 2 ** 31 - 1]),
+    littleEndian: rnd() < 0.95,
+    trailing: rnd() < 0.9 ? undefined : Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 1),
+  });
+}
+
+/** Insert a pickle opcode (incl. ones the unpickler refuses) and a few random operand bytes. */
+function insertOpcode(data: Uint8Array, rnd: () => number, end = data.length): Uint8Array {
+  const ops = [0x28, 0x29, 0x2e, 0x30, 0x31, 0x32, 0x4a, 0x4b, 0x4d, 0x4e, 0x51, 0x52, 0x58, 0x5d, 0x61, 0x62, 0x63, 0x65, 0x68, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x75, 0x7d, 0x80, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x8d, 0x8e, 0x93, 0x94, 0x95];
+  const at = Math.floor(rnd() * end);
+  const ins = Uint8Array.from({ length: 1 + Math.floor(rnd() * 5) }, (_, i) => (i === 0 ? pick(rnd, ops) : Math.floor(rnd() * 256)));
+  return join([data.subarray(0, at), ins, data.subarray(at)]);
+}
+
+/** Legacy files: a wild rebuild, or an opcode inserted among the pickles (not into the storages). */
+function legacyStructured(b: Uint8Array, rnd: () => number): Uint8Array {
+  if (rnd() < 0.5) return wildLegacyPth(rnd);
+  return insertOpcode(b, rnd, legacyLayout(b)?.picklesEnd ?? b.length);
+}
+
 /** Rebuild the archive around a mutated data.pkl (or storage) so the CRCs match. */
 function pthStructured(b: Uint8Array, rnd: () => number): Uint8Array {
+  if (b[0] === 0x80) return legacyStructured(b, rnd);
   let files: Map<string, Uint8Array>;
   try {
     files = readZip(b, 'seed', nodeInflateRaw);
@@ -376,11 +472,7 @@ function pthStructured(b: Uint8Array, rnd: () => number): Uint8Array {
   } else if (r < 0.6) {
     out = data.subarray(0, Math.floor(rnd() * data.length));
   } else if (r < 0.8 && data.length) {
-    // insert an opcode from the pickle set (incl. ones the unpickler refuses)
-    const ops = [0x28, 0x29, 0x2e, 0x30, 0x31, 0x32, 0x4a, 0x4b, 0x4d, 0x4e, 0x51, 0x52, 0x58, 0x5d, 0x61, 0x62, 0x63, 0x65, 0x68, 0x6a, 0x71, 0x72, 0x73, 0x74, 0x75, 0x7d, 0x80, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x8d, 0x8e, 0x93, 0x94, 0x95];
-    const at = Math.floor(rnd() * data.length);
-    const ins = Uint8Array.from({ length: 1 + Math.floor(rnd() * 5) }, (_, i) => (i === 0 ? pick(rnd, ops) : Math.floor(rnd() * 256)));
-    out = join([data.subarray(0, at), ins, data.subarray(at)]);
+    out = insertOpcode(data, rnd);
   } else {
     const w = new PickleWriter().proto(2);
     const wild = pick(rnd, [[0, 1], [2 ** 31 - 1, 1], [1e6, 1e6], [3, 0]]);
@@ -395,7 +487,7 @@ const pth: FuzzTarget = {
   name: 'pth',
   seeds: pthSeeds,
   run: (b) => readPth(b, 'fuzz.pth', nodeInflateRaw),
-  fields: zipFields,
+  fields: pthFields,
   structured: pthStructured,
 };
 void zipCrc;
