@@ -9,14 +9,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useEngine, mulberry32, randomize, skipReason, SMALL_FAMILIES } from './helpers.js';
+import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES } from './helpers.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
-import { graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
+import { GraphBuilder, graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
   quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, chooseQParams, qRange, UINT8_PIXELS,
-  type QParams, type QuantGraph,
+  int8Graph, assignQParams, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
 import { compileInt8, requantize, dequantizeTensor, quantizeTensor, type Int8Tensor } from '../src/runtime/int8.js';
@@ -184,6 +184,47 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
   }
 });
 
+/** SiLU as IMDN+ writes it (x * sigmoid(x)): a conv output read by a sigmoid and by the mul of the two, twice, then a conv. */
+function siluGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'silu_hand', args: {}, scale: 1 });
+  let x = b.input(3);
+  for (let k = 0; k < 2; k++) {
+    const c = b.conv(`c${k}`, x, w([8, k ? 8 : 3, 3, 3], 40 + 2 * k, 0.6), w([8], 41 + 2 * k));
+    x = b.mul(`silu${k}`, c, b.act(`sig${k}`, c, { kind: 'sigmoid' }));
+  }
+  return b.output(b.conv('last', x, w([3, 8, 3, 3], 50), w([3], 51)));
+}
+
+test('int8 MUL equals LiteRT.js on every pair of int8 inputs; SiLU (a conv output read by both a sigmoid and the mul, as IMDN+ has it) equals LiteRT.js and onnxruntime', { skip: noLiteRt }, async () => {
+  await useEngine(1);
+  // every (a, b) pair of int8 values through one MUL (channel 0: a, channel 1: b), at several output ranges
+  const b = new GraphBuilder({ arch: 'mul_pairs', args: {}, scale: 1 });
+  const x = b.input(2);
+  const g = int8Graph(b.output(b.mul('m', b.slice('a', x, 0, 1), b.slice('b', x, 1, 2))));
+  const data = Int8Array.from({ length: 256 * 256 * 2 }, (_, i) => (i % 2 === 0 ? (i >> 9) : ((i >> 1) & 255)) - 128);
+  for (const range of [[0, 1], [-0.3, 0.8], [0, 0.21], [0, 3.7]] as [number, number][]) {
+    const act = assignQParams(g, new Map([['m', range]]));
+    const qg: QuantGraph = { ...g, quant: { scheme: 'int8', method: 'minmax', act, weights: {}, alpha: {} } };
+    const q = act['input']!, y = compileInt8(qg).run({ input: { h: 256, w: 256, c: 2, data, q } }).output!;
+    const tm = await TfliteModel.create(exportTflite(qg, { inputShape: [256, 256], int8: true }));
+    try {
+      const got = (await tm.run({ input: Float32Array.from(data, (v) => q.scale * (v - q.zeroPoint)) })).output!.data;
+      const off: string[] = [];
+      for (let i = 0; i < y.data.length; i++) {
+        const t = Math.round(got[i]! / y.q.scale) + y.q.zeroPoint;
+        if (t !== y.data[i]) off.push(`(${data[2 * i]}, ${data[2 * i + 1]}): mvsr ${y.data[i]}, LiteRT.js ${t}`);
+      }
+      assert.equal(off.length, 0, `output range [${range}]: ${off.length} of 65536 pairs differ, e.g. ${off.slice(0, 3).join('; ')}`);
+    } finally {
+      tm.dispose();
+    }
+  }
+  // SiLU in a network, calibrated like the zoo families
+  const qg = await calibrated(siluGraph(), 4, 12, 16, 31);
+  for (const io of ['float32', 'uint8'] as const) assertAgreement(await agreement(qg, 9, 11, io, 32), `SiLU ${io}`);
+  if (!noOrt) assertAgreement(await ortAgreement(await loadOrtNode(), qg, 9, 11, 33), 'SiLU QDQ in onnxruntime');
+});
+
 test('the WASM int8 kernels (conv by int16 dot products with float32 requantization, depth_to_space) are bit-exact with the JavaScript reference on every quantizable zoo image family and odd sizes; dequantization gives scale * (q - zero point) in float32', async () => {
   await useEngine(1);
   // dequantization on the kernel: every int8 value, float64 product rounded once to float32
@@ -220,7 +261,33 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
   assert.ok(fusedSeen > 0, 'some families end in a conv whose depth_to_space the kernel writes in place');
 });
 
-test('the QDQ .onnx of every quantizable zoo image family without PReLU runs in onnxruntime-node and equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off', { skip: noOrt }, async (t) => {
+/** One run of a quantized graph by mvsr and by onnxruntime-node (its QDQ .onnx, NHWC) on the same int8 input: values equal and the largest difference in int8 steps. */
+async function ortAgreement(ort: Awaited<ReturnType<typeof loadOrtNode>>, qg: QuantGraph, H: number, W: number, seed: number): Promise<{ id: string; equal: number; maxSteps: number }[]> {
+  const C = graphInputs(qg)[0]!.channels, r = mulberry32(seed), q = qg.quant.act['input']!;
+  const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q };
+  const y = compileInt8(qg).run({ input: x }).output!;
+  const s = await ort.InferenceSession.create(exportOnnx(qg, { layout: 'nhwc', inputShape: [H, W] }), sessionOptions(1));
+  try {
+    const got = (await s.run({ input: new ort.Tensor('float32', Float32Array.from(x.data, (v) => q.scale * (v - q.zeroPoint)), [1, H, W, C]) })).output!.data as Float32Array;
+    let equal = 0, maxSteps = 0;
+    for (let i = 0; i < got.length; i++) {
+      const d = Math.abs(got[i]! - y.q.scale * (y.data[i]! - y.q.zeroPoint)) / y.q.scale;
+      if (d < 1e-3) equal++;
+      maxSteps = Math.max(maxSteps, d);
+    }
+    return [{ id: 'output', equal: equal / got.length, maxSteps }];
+  } finally {
+    await s.release();
+  }
+}
+
+/** The first concat of an int8 graph with an input at other parameters than its own (requantized into it), or null. */
+function requantizingConcat(qg: QuantGraph): string | null {
+  const same = (a: QParams, b: QParams): boolean => a.scale === b.scale && a.zeroPoint === b.zeroPoint;
+  return qg.nodes.find((n) => n.op === 'concat' && n.inputs.some((i) => !same(qg.quant.act[i]!, qg.quant.act[n.id]!)))?.id ?? null;
+}
+
+test('the QDQ .onnx of every quantizable zoo image family without PReLU or a requantizing concat runs in onnxruntime-node and equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off', { skip: noOrt }, async (t) => {
   await useEngine(1);
   const ort = await loadOrtNode();
   let seed = 1300;
@@ -228,24 +295,16 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU runs in 
     const args = argsOf(4), name = `${arch} x4 ${JSON.stringify(args)}`;
     // onnxruntime runs PRelu in float between DequantizeLinear and QuantizeLinear, TFLite in fixed point: one step apart on ~0.2% of values per layer
     if (NO_INT8.test(arch) || args.act_type === 'prelu' || arch === 'ELSR') continue;
-    await t.test(name, async () => {
+    await t.test(name, async (st) => {
       const qg = await calibrated(randomGraph(arch, args, seed++), 4, 12, 16, seed);
-      const C = graphInputs(qg)[0]!.channels, H = 9, W = 11, r = mulberry32(seed), q = qg.quant.act['input']!;
-      const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q };
-      const y = compileInt8(qg).run({ input: x }).output!;
-      const s = await ort.InferenceSession.create(exportOnnx(qg, { layout: 'nhwc', inputShape: [H, W] }), sessionOptions(1));
-      try {
-        const got = (await s.run({ input: new ort.Tensor('float32', Float32Array.from(x.data, (v) => q.scale * (v - q.zeroPoint)), [1, H, W, C]) })).output!.data as Float32Array;
-        let equal = 0, maxSteps = 0;
-        for (let i = 0; i < got.length; i++) {
-          const d = Math.abs(got[i]! - y.q.scale * (y.data[i]! - y.q.zeroPoint)) / y.q.scale;
-          if (d < 1e-3) equal++;
-          maxSteps = Math.max(maxSteps, d);
-        }
-        assertAgreement([{ id: 'output', equal: equal / got.length, maxSteps }], `${name} QDQ in onnxruntime`);
-      } finally {
-        await s.release();
+      // onnxruntime requantizes a concat's inputs in float (DequantizeLinear, QuantizeLinear: exact rounding), TFLite's
+      // XNNPACK path (and so mvsr) by an 8-bit multiplier: ~3% of an IMDN+ concat's values one step apart, compounding after it
+      const cat = requantizingConcat(qg);
+      if (cat) {
+        st.skip(`concat '${cat}' requantizes its inputs, which onnxruntime rounds otherwise than TFLite`);
+        return;
       }
+      assertAgreement(await ortAgreement(ort, qg, 9, 11, seed), `${name} QDQ in onnxruntime`);
     });
   }
 });

@@ -3,8 +3,8 @@
 // requantization by fixed-point multipliers (double rounding), saturation, and TFLite's formulas
 // for ADD (inputs rescaled at a 2^20 left shift), PRELU, LEAKY_RELU, lookup-table TANH/LOGISTIC.
 // Where TFLite's CPU runtime (the XNNPACK delegate, on by default, what a phone's CPU runs)
-// computes otherwise, mvsr follows it: conv requantization by a float32 scale (round to even),
-// int8 -> int8 requantize by an 8-bit multiplier, bilinear resize with 11-bit weights. Measured
+// computes otherwise, mvsr follows it: conv and MUL requantization by a float32 scale (round to
+// even), int8 -> int8 requantize by an 8-bit multiplier, bilinear resize with 11-bit weights. Measured
 // against LiteRT.js, every tensor of the zoo's int8 graphs then matches exactly except ADD (about
 // 1 value in 10^4 one step off). Groups-1 convs run on a WASM kernel (kernels/conv8.ts) when the
 // engine is up, the rest as JavaScript loops, which also serve as the conv's reference. Browser-safe.
@@ -224,12 +224,25 @@ function addExec(qa: QParams, qb: QParams, qout: QParams): Exec {
   };
 }
 
-/** TFLite's int8 MUL: (a - za)(b - zb) rescaled by sa*sb/so. */
+/**
+ * int8 MUL as TFLite's CPU runtime computes it (XNNPACK's qs8 vmul, fp32 requantization): the
+ * exact product (a - za)(b - zb) times the float32 scale fround(fround(sa * sb) / so), rounded to
+ * nearest with ties to even, plus the output zero point. TFLite's reference MulElementwise
+ * (MultiplyByQuantizedMultiplier) rounds twice and is one step off where the scaled product
+ * lands just below a half step (48.498 -> 49, not 48). XNNPACK takes the node only
+ * for a scale in [2^-16, 2^8); outside it TFLite's own kernel, the fixed-point form, runs.
+ */
 function mulExec(qa: QParams, qb: QParams, qout: QParams): Exec {
-  const [m, s] = quantizeMultiplier((qa.scale * qb.scale) / qout.scale);
+  const scale = convScale(qa.scale, qb.scale, qout.scale);
+  let rescale: (acc: number) => number;
+  if (scale >= 2 ** -16 && scale < 2 ** 8) rescale = (acc) => requantizeFp32(acc, scale);
+  else {
+    const [m, s] = quantizeMultiplier((qa.scale * qb.scale) / qout.scale);
+    rescale = (acc) => multiplyByQuantizedMultiplier(acc, m, s);
+  }
   return ([a, b]) => {
     const out = new Int8Array(a!.data.length);
-    for (let i = 0; i < out.length; i++) out[i] = sat8(multiplyByQuantizedMultiplier((a!.data[i]! - qa.zeroPoint) * (b!.data[i]! - qb.zeroPoint), m, s) + qout.zeroPoint);
+    for (let i = 0; i < out.length; i++) out[i] = sat8(rescale((a!.data[i]! - qa.zeroPoint) * (b!.data[i]! - qb.zeroPoint)) + qout.zeroPoint);
     return { ...a!, data: out, q: qout };
   };
 }
