@@ -111,6 +111,10 @@ for (const threads of [1, 2]) {
       const sgm = (v: number): number => 1 / (1 + Math.exp(-v));
       check(keep(P.sigmoidBackward(sg, dy)), refGrad(xr, dyr, (v, d) => d * sgm(v) * (1 - sgm(v))), `sigmoid backward ${tag}`);
 
+      check(keep(P.gelu(x)), ref.gelu(xr), `gelu ${tag}`);
+      const phi = (v: number): number => Math.exp(-(v * v) / 2) / Math.sqrt(2 * Math.PI);
+      check(keep(P.geluBackward(x, dy)), refGrad(xr, dyr, (v, d) => d * (0.5 * (1 + ref.erf(v / Math.SQRT2)) + v * phi(v))), `gelu backward ${tag}`);
+
       check(keep(P.clamp(x, -0.5, 1.25)), ref.clamp(xr, -0.5, 1.25), `clamp ${tag}`, 0, 0);
       check(keep(P.clampBackward(x, dy, -0.5, 1.25)), refGrad(xr, dyr, (v, d) => (v >= -0.5 && v <= 1.25 ? d : 0)), `clamp backward ${tag}`, 0, 0);
 
@@ -153,6 +157,7 @@ for (const threads of [1, 2]) {
       });
       gradCheck({ name: `tanh ${tag}`, inputs: [x0], grad: [true], op: ([x]) => A.tanh(x!), ref: ([x]) => ref.tanh(x!) });
       gradCheck({ name: `sigmoid ${tag}`, inputs: [x0], grad: [true], op: ([x]) => A.sigmoid(x!), ref: ([x]) => ref.sigmoid(x!) });
+      gradCheck({ name: `gelu ${tag}`, inputs: [x0], grad: [true], op: ([x]) => A.gelu(x!), ref: ([x]) => ref.gelu(x!) });
       gradCheck({
         name: `clamp ${tag}`, inputs: [away(x0, [-0.5, 0.75], 0.02)], grad: [true],
         op: ([x]) => A.clamp(x!, -0.5, 0.75), ref: ([x]) => ref.clamp(x!, -0.5, 0.75),
@@ -208,6 +213,17 @@ test('vectorised tanh and sigmoid stay within a few float32 ulps over a dense sw
   assertClose(th.data, v.map(Math.tanh), 1e-30, 4e-7, 'tanh sweep');
   assertClose(sg.data, v.map((u) => 1 / (1 + Math.exp(-u))), 1e-30, 4e-7, 'sigmoid sweep');
   [x, th, sg].forEach((t) => t.dispose());
+});
+
+test('vectorised GELU stays within 3e-7 of the float64 erf form over a dense sweep, and saturates without NaN', async () => {
+  await useEngine(2);
+  const xs = Float32Array.from({ length: 2001 }, (_, i) => -10 + i * 0.01);
+  const ext = [-1e30, -90, 90, 1e30, -0, 0];
+  const x = Tensor.from([1, 1, 1, xs.length + ext.length], [...xs, ...ext]);
+  const y = P.gelu(x);
+  const want = [...xs, ...ext].map((v) => (Math.abs(v) > 50 ? Math.max(v, 0) : 0.5 * v * (1 + ref.erf(v / Math.SQRT2))));
+  assertClose(y.data, want, 3e-7, 1e-6, 'gelu sweep');
+  [x, y].forEach((t) => t.dispose());
 });
 
 test('PReLU alpha gradient is bit-identical on 1 and 2 threads', async () => {

@@ -237,6 +237,7 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
       case 'prelu': return tf.prelu(x, alphaTensor(a, C, perm) as unknown as TfCore.Tensor4D); // broadcasts over channels
       case 'tanh': return tf.tanh(x);
       case 'sigmoid': return tf.sigmoid(x);
+      case 'gelu': return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
       case 'clamp': return tf.clipByValue(x, a.lo, a.hi);
       default: return unsupported(n, `activation ${JSON.stringify(a)}`);
     }

@@ -228,6 +228,12 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
       case 'relu': return b.node('Relu', [x], out);
       case 'tanh': return b.node('Tanh', [x], out);
       case 'sigmoid': return b.node('Sigmoid', [x], out);
+      case 'gelu': {
+        // x (1 + erf(x / sqrt 2)) / 2 from Erf (ONNX's Gelu op needs opset 20)
+        const e = b.node('Erf', [b.node('Mul', [x, b.float(`${n.id}.rsqrt2`, [], [Math.SQRT1_2])], b.fresh(`${n.id}.scaled`))], b.fresh(`${n.id}.erf`));
+        const onePlus = b.node('Add', [e, b.float(`${n.id}.one`, [], [1])], b.fresh(`${n.id}.cdf2`));
+        return b.node('Mul', [b.node('Mul', [x, b.float(`${n.id}.half`, [], [0.5])], b.fresh(`${n.id}.halfx`)), onePlus], out);
+      }
       case 'leaky': return b.node('LeakyRelu', [x], out, [{ name: 'alpha', float: a.slope }]);
       case 'clamp': {
         const lo = b.float(`${n.id}.min`, [], [a.lo]), hi = b.float(`${n.id}.max`, [], [a.hi]);

@@ -39,12 +39,12 @@ const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT8: 9 } as co
 const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
-  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
   Conv2D: 1, DepthwiseConv2D: 2, Concatenation: 10, Add: 11, ResizeBilinear: 15, SpaceToDepth: 19, Mul: 21, Gather: 23,
-  StridedSlice: 32, Reducer: 27, Sub: 28, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
+  StridedSlice: 32, Reducer: 27, Sub: 28, Gelu: 116, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
 } as const;
 const PADDING_SAME = 0, PADDING_VALID = 1;
 const ACT_NONE = 0, ACT_RELU = 1;
@@ -190,6 +190,7 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
       case 'relu': m.op(Op.RELU, [x], [y]); break;
       case 'tanh': m.op(Op.TANH, [x], [y]); break;
       case 'sigmoid': m.op(Op.LOGISTIC, [x], [y]); break;
+      case 'gelu': m.op(Op.GELU, [x], [y], { type: Opt.Gelu, fields: [[0, 'bool', 0]] }); break;
       case 'leaky': m.op(Op.LEAKY_RELU, [x], [y], { type: Opt.LeakyRelu, fields: [[0, 'f32', a.slope]] }); break;
       case 'clamp': {
         const lo = constLike(`${n.id}.min`, [], [a.lo], n.id), hi = constLike(`${n.id}.max`, [], [a.hi], n.id);

@@ -12,6 +12,7 @@ export type Act =
   | { kind: 'leaky'; slope: number }
   | { kind: 'tanh' }
   | { kind: 'sigmoid' }
+  | { kind: 'gelu' }
   | { kind: 'clamp'; lo: number; hi: number };
 
 /** PyTorch F.interpolate modes (align_corners=False) and MATLAB's antialiased imresize bicubic. */
@@ -145,7 +146,7 @@ export function weightOf(g: Graph, n: GraphNode, name: string): GraphWeight {
 
 function checkAct(g: Graph, n: GraphNode, a: Act): void {
   switch (a?.kind) {
-    case 'relu': case 'tanh': case 'sigmoid': return;
+    case 'relu': case 'tanh': case 'sigmoid': case 'gelu': return;
     case 'leaky':
       if (typeof a.slope !== 'number' || !Number.isFinite(a.slope)) throw graphError(g, n, `leaky slope ${a.slope} is not a finite number`);
       return;

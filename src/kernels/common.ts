@@ -43,6 +43,7 @@ export const ACT_PRELU: i32 = 3;
 export const ACT_CLAMP: i32 = 4;
 export const ACT_TANH: i32 = 5;
 export const ACT_SIGMOID: i32 = 6;
+export const ACT_GELU: i32 = 7;
 
 /**
  * e^x for f32x4, relative error a few ulps: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
@@ -94,6 +95,29 @@ export const ACT_SIGMOID: i32 = 6;
   return v128.bitselect(small, large, f32x4.lt(ax, f32x4.splat(0.4)));
 }
 
+/**
+ * erf for f32x4 by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7):
+ * erf(|x|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^{-x^2}, t = 1 / (1 + p |x|), odd in x.
+ */
+@inline export function erfV(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const one = f32x4.splat(1);
+  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(f32x4.splat(0.3275911), ax)));
+  let p = f32x4.splat(1.061405429);
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(-1.453152027));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(1.421413741));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(-0.284496736));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(0.254829592));
+  const e = f32x4.sub(one, f32x4.mul(f32x4.mul(p, t), expV(f32x4.neg(f32x4.mul(ax, ax)))));
+  return v128.or(e, v128.and(x, i32x4.splat(0x80000000)));
+}
+
+/** GELU, the erf form (PyTorch nn.GELU()): x * (1 + erf(x / sqrt 2)) / 2. */
+@inline export function geluV(x: v128): v128 {
+  const half = f32x4.splat(0.5);
+  return f32x4.mul(f32x4.mul(half, x), f32x4.add(f32x4.splat(1), erfV(f32x4.mul(x, f32x4.splat(0.7071067811865476)))));
+}
+
 /** Apply activation `act` to a vector of channels starting at channel co. */
 @inline export function activate(v: v128, act: i32, p0: f32, p1: f32, alpha: usize, co: i32): v128 {
   if (act == ACT_RELU) return f32x4.max(v, f32x4.splat(0));
@@ -106,5 +130,6 @@ export const ACT_SIGMOID: i32 = 6;
   if (act == ACT_CLAMP) return f32x4.min(f32x4.max(v, f32x4.splat(p0)), f32x4.splat(p1));
   if (act == ACT_TANH) return tanhV(v);
   if (act == ACT_SIGMOID) return sigmoidV(v);
+  if (act == ACT_GELU) return geluV(v);
   return v;
 }

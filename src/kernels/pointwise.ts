@@ -3,7 +3,7 @@
 // trailing floats with the same vector code (reads may run up to 3 lanes past an array's end,
 // writes never do). PReLU with one alpha per channel walks pixels; its alpha gradient is a
 // deterministic chunked reduction (fixed chunks, summed in order by sum_chunks / TypeScript).
-import { shareStart, f4, storeLanes, sigmoidV, tanhV } from './common';
+import { shareStart, f4, storeLanes, sigmoidV, tanhV, geluV, erfV, expV } from './common';
 import { CHUNK_PIXELS } from './reduce';
 import { FLAT_CHUNK } from './loss';
 
@@ -253,6 +253,42 @@ export function sigmoid_bwd(y: usize, dy: usize, dx: usize, n: i32, tid: i32, nt
     const o = f4(n & ~3);
     const yv = v128.load(y + o);
     storeLanes(dx + o, f32x4.mul(f32x4.mul(v128.load(dy + o), f32x4.sub(one, yv)), yv), t);
+  }
+}
+
+// ---- GELU ------------------------------------------------------------------------------
+
+/** y = x (1 + erf(x / sqrt 2)) / 2. */
+export function gelu_fwd(x: usize, y: usize, n: i32, tid: i32, nt: i32): void {
+  const v0 = vecStart(n, tid, nt), v1 = vecEnd(n, tid, nt);
+  for (let v = v0; v < v1; v++) {
+    const o = f4(v << 2);
+    v128.store(y + o, geluV(v128.load(x + o)));
+  }
+  const t = tailOf(n, tid, nt);
+  if (t) {
+    const o = f4(n & ~3);
+    storeLanes(y + o, geluV(v128.load(x + o)), t);
+  }
+}
+
+/** dx = dy (Phi(x) + x phi(x)): the normal CDF (1 + erf(x / sqrt 2)) / 2 plus x times the density. */
+@inline function geluGradV(x: v128, dy: v128): v128 {
+  const cdf = f32x4.mul(f32x4.splat(0.5), f32x4.add(f32x4.splat(1), erfV(f32x4.mul(x, f32x4.splat(0.7071067811865476)))));
+  const pdf = f32x4.mul(f32x4.splat(0.3989422804014327), expV(f32x4.mul(f32x4.splat(-0.5), f32x4.mul(x, x))));
+  return f32x4.mul(dy, f32x4.add(cdf, f32x4.mul(x, pdf)));
+}
+
+export function gelu_bwd(x: usize, dy: usize, dx: usize, n: i32, tid: i32, nt: i32): void {
+  const v0 = vecStart(n, tid, nt), v1 = vecEnd(n, tid, nt);
+  for (let v = v0; v < v1; v++) {
+    const o = f4(v << 2);
+    v128.store(dx + o, geluGradV(v128.load(x + o), v128.load(dy + o)));
+  }
+  const t = tailOf(n, tid, nt);
+  if (t) {
+    const o = f4(n & ~3);
+    storeLanes(dx + o, geluGradV(v128.load(x + o), v128.load(dy + o)), t);
   }
 }
 

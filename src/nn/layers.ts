@@ -5,7 +5,7 @@ import type { Var } from '../autograd/var.js';
 import { Tensor } from '../tensor/tensor.js';
 import { conv2d, convRelu } from '../autograd/ops/conv.js';
 import { convTranspose2d } from '../autograd/ops/convTranspose.js';
-import { relu, leakyRelu, prelu, tanh, sigmoid, clamp } from '../autograd/ops/pointwise.js';
+import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp } from '../autograd/ops/pointwise.js';
 import { depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
 import type { Rng } from '../tensor/random.js';
@@ -104,6 +104,13 @@ export class LeakyReLU extends Module {
 export class Tanh extends Module {
   forward(x: Var): Var {
     return tanh(x);
+  }
+}
+
+/** nn.GELU() (the erf form). */
+export class GELU extends Module {
+  forward(x: Var): Var {
+    return gelu(x);
   }
 }
 

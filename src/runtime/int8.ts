@@ -170,6 +170,7 @@ function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParam
     return { ...x!, data: out, q: qout };
   };
   switch (a.kind) {
+    case 'gelu': throw graphError(g, n, 'GELU has no int8 form yet');
     case 'tanh': case 'sigmoid': {
       const t = lut(qin, qout, a.kind === 'tanh' ? Math.tanh : (v) => 1 / (1 + Math.exp(-v)));
       return map((v) => t[v & 255]!);

@@ -6,7 +6,7 @@
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { conv2d, conv2dDepthToSpace, type Activation } from '../tensor/ops/conv.js';
 import { convTranspose2d } from '../tensor/ops/convTranspose.js';
-import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../tensor/ops/pointwise.js';
+import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp, add, mul } from '../tensor/ops/pointwise.js';
 import { concat, copyChannels, depthToSpace, spaceToDepth } from '../tensor/ops/layout.js';
 import { upsample } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
@@ -76,7 +76,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
       case 'leaky': return { kind: 'leaky', slope: a.slope };
       case 'clamp': return { kind: 'clamp', lo: a.lo, hi: a.hi };
       case 'prelu': return { kind: 'prelu', alpha: W(a.alpha) };
-      default: return { kind: a.kind }; // relu, tanh, sigmoid
+      default: return { kind: a.kind }; // relu, tanh, sigmoid, gelu
     }
   };
   const applyAct = (a: Act, x: Tensor): Tensor => {
@@ -86,6 +86,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
       case 'prelu': return prelu(x, W(a.alpha));
       case 'tanh': return tanh(x);
       case 'sigmoid': return sigmoid(x);
+      case 'gelu': return gelu(x);
       case 'clamp': return clamp(x, a.lo, a.hi);
     }
   };

@@ -7,7 +7,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { type Var } from '../autograd/var.js';
 import { conv2d, convRelu } from '../autograd/ops/conv.js';
-import { relu, leakyRelu, prelu, tanh, sigmoid, clamp, add, mul } from '../autograd/ops/pointwise.js';
+import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp, add, mul } from '../autograd/ops/pointwise.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
 import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
@@ -64,6 +64,7 @@ export class GraphNet {
         case 'leaky': return leakyRelu(v, a.slope);
         case 'tanh': return tanh(v);
         case 'sigmoid': return sigmoid(v);
+        case 'gelu': return gelu(v);
         case 'clamp': return clamp(v, a.lo, a.hi);
         case 'prelu': return prelu(v, q ? fakeQuant(p(a.alpha), q.alpha[a.alpha]!.scale, q.alpha[a.alpha]!.zeroPoint) : p(a.alpha));
       }

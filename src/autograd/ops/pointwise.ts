@@ -26,6 +26,12 @@ export function tanh(x: Var): Var {
   return record('tanh', [x], y, (gy) => [P.tanhBackward(y, gy)]);
 }
 
+/** GELU, the erf form (PyTorch nn.GELU()). */
+export function gelu(x: Var): Var {
+  const y = P.gelu(x.value);
+  return record('gelu', [x], y, (gy) => [P.geluBackward(x.value, gy)]);
+}
+
 export function sigmoid(x: Var): Var {
   const y = P.sigmoid(x.value);
   return record('sigmoid', [x], y, (gy) => [P.sigmoidBackward(y, gy)]);

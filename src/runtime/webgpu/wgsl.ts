@@ -40,6 +40,7 @@ export function actCode(a: Act | undefined, v: string, cb: string): string {
     case 'prelu': return `select(${v} * alpha[${cb}], ${v}, ${v} > vec4<f32>(0.0))`;
     case 'tanh': return `tanh_v(${v})`;
     case 'sigmoid': return `(vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-${v})))`;
+    case 'gelu': return `gelu_v(${v})`;
     case 'clamp': return `clamp(${v}, vec4<f32>(${f32(a.lo)}), vec4<f32>(${f32(a.hi)}))`;
   }
 }
@@ -48,8 +49,19 @@ export function actCode(a: Act | undefined, v: string, cb: string): string {
 // saturate first (tanh(10) is 1 in float32).
 const TANH = `fn tanh_v(v: vec4<f32>) -> vec4<f32> { return tanh(clamp(v, vec4<f32>(-10.0), vec4<f32>(10.0))); }\n`;
 
+// GELU's erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), as the WASM kernels compute it.
+const GELU = `fn gelu_v(v: vec4<f32>) -> vec4<f32> {
+  let z = v * 0.7071067811865476;
+  let a = abs(z);
+  let t = vec4<f32>(1.0) / (vec4<f32>(1.0) + 0.3275911 * a);
+  let p = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  let e = sign(z) * (vec4<f32>(1.0) - p * exp(-a * a));
+  return 0.5 * v * (vec4<f32>(1.0) + e);
+}
+`;
+
 const actDecls = (a: Act | undefined, binding: number): string =>
-  (a?.kind === 'prelu' ? `@group(0) @binding(${binding}) var<storage, read> alpha: array<vec4<f32>>;\n` : '') + (a?.kind === 'tanh' ? TANH : '');
+  (a?.kind === 'prelu' ? `@group(0) @binding(${binding}) var<storage, read> alpha: array<vec4<f32>>;\n` : '') + (a?.kind === 'tanh' ? TANH : '') + (a?.kind === 'gelu' ? GELU : '');
 
 /** Fused conv epilogue: residual add (channel map) and depth_to_space of the output. */
 export interface ConvTail {

@@ -11,9 +11,10 @@ export type Activation =
   | { kind: 'prelu'; alpha: Tensor } // 1 (shared) or Cout values
   | { kind: 'clamp'; lo: number; hi: number }
   | { kind: 'tanh' }
-  | { kind: 'sigmoid' };
+  | { kind: 'sigmoid' }
+  | { kind: 'gelu' };
 
-const ACT_CODE = { none: 0, relu: 1, leaky: 2, prelu: 3, clamp: 4, tanh: 5, sigmoid: 6 } as const;
+const ACT_CODE = { none: 0, relu: 1, leaky: 2, prelu: 3, clamp: 4, tanh: 5, sigmoid: 6, gelu: 7 } as const;
 
 export interface Conv2dOptions {
   groups?: number;

@@ -135,6 +135,18 @@ export function sigmoidBackward(y: Tensor, dy: Tensor): Tensor {
   return binary('sigmoidBackward', 'sigmoid_bwd', y, dy, 'output', 'output gradient');
 }
 
+// ---- GELU ------------------------------------------------------------------------------
+
+/** x (1 + erf(x / sqrt 2)) / 2 (PyTorch nn.GELU(), the erf form). */
+export function gelu(x: Tensor): Tensor {
+  return unary('gelu_fwd', x);
+}
+
+/** Gradient of gelu from its input x: dy (Phi(x) + x phi(x)). */
+export function geluBackward(x: Tensor, dy: Tensor): Tensor {
+  return binary('geluBackward', 'gelu_bwd', x, dy, 'input', 'output gradient');
+}
+
 // ---- clamp -----------------------------------------------------------------------------
 
 function checkBounds(op: string, lo: number, hi: number): void {
