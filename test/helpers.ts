@@ -195,6 +195,18 @@ export function everyOpGraph(): Graph {
   return b.output(b.depthToSpace('d2s', q, 2, 'tf'));
 }
 
+/** The efficient-SR families' ops by hand: GELU, a groups-2 conv with per-channel PReLU, a dilated 5x5 depthwise, CCA-style attention (std + mean pooling, channel scaling). */
+export function groupedDilatedGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'grouped_dilated', args: {}, scale: 2 });
+  let y = b.conv('c0', b.input(3), w([8, 3, 3, 3], 61), w([8], 62), { act: { kind: 'gelu' } });
+  y = b.conv('grouped', y, w([6, 4, 3, 3], 63), w([6], 64), { groups: 2, act: { kind: 'prelu', alpha: w([6], 65) } });
+  y = b.conv('dw', y, w([6, 1, 5, 5], 66), w([6], 67), { groups: 6, dilation: 3 });
+  const att = b.add('stats', b.globalPool('std', y, 'std'), b.globalPool('mean', y, 'mean'));
+  y = b.scaleChannels('scaled', y, b.conv('att', att, w([6, 6, 1, 1], 68), w([6], 69), { act: { kind: 'sigmoid' } }));
+  y = b.conv('c1', y, w([12, 3, 3, 3], 70), w([12], 71), { groups: 2 });
+  return b.output(b.depthToSpace('d2s', y, 2));
+}
+
 /** PyTorch pixel shuffles whose producer has other readers: tfjs must reorder channels with a gather. */
 export function sharedProducerGraph(): Graph {
   const b = new GraphBuilder({ arch: 'shared_producer', args: {}, scale: 2 });

@@ -19,7 +19,7 @@ import { VideoStream } from '../src/runtime/video.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { manualSeed } from '../src/nn/index.js';
 import { GraphBuilder, inputNode, type Graph } from '../src/graph/ir.js';
-import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason } from './helpers.js';
+import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason, groupedDilatedGraph } from './helpers.js';
 import { renderSampleFrame } from '../src/data/synthetic.js';
 import { estimateShiftTensor } from '../src/tensor/ops/align.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
@@ -101,7 +101,7 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
       }]);
     }
   }
-  cases.push(...HAND, ['grouped, space_to_depth, transposed', groupedGraph]);
+  cases.push(...HAND, ['grouped, space_to_depth, transposed', groupedGraph], ['grouped, dilated, GELU, attention', groupedDilatedGraph]);
   for (const [name, f] of cases) {
     await t.test(name, async () => {
       const g = f();

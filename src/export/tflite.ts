@@ -13,7 +13,7 @@ import {
   convSpan,
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
-import { optimizeGraph, useCounts } from '../graph/passes.js';
+import { optimizeGraph, useCounts, splitGroupedConvs } from '../graph/passes.js';
 import { toFloat16Array } from './onnx-builder.js';
 import {
   type QParams, type QuantGraph, UINT8_PIXELS, validateQuant, quantizeWeight, quantizeBias, quantizeValue,
@@ -150,14 +150,15 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     const why = n.op === 'resize' && (n.mode === 'bicubic' || n.mode === 'matlabBicubic') ? `${n.mode} resize`
       : n.op === 'estimateShift' || n.op === 'translate' ? `${n.op} (global alignment)` : null;
     if (why) throw graphError(g0, n, `${why} has no TFLite builtin op; it cannot be exported to TFLite`);
-    if (n.op === 'conv' && n.groups !== 1) {
+    if (int8 && n.op === 'conv' && n.groups !== 1) {
       const Cin = inferChannels(g0).get(n.inputs[0]!)!, Cout = weightOf(g0, n, n.weight).shape[0]!;
       if (!(n.groups === Cin && Cout === Cin)) throw graphError(g0, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no TFLite builtin op`);
     }
   }
   inferChannels(g0);
-  // an int8 graph is already optimized, its activations split as its integer tensors need
-  const g = int8 ? g0 : optimizeGraph(g0);
+  // an int8 graph is already optimized, its activations split as its integer tensors need; a float
+  // graph's grouped convs become one conv per group (TFLite convs have no groups)
+  const g = int8 ? g0 : optimizeGraph(splitGroupedConvs(g0, inferChannels(g0)));
   const quant = int8 ? (g0 as QuantGraph).quant : null;
   const shapes = inferShapes(g, H!, W!);
   const uses = useCounts(g);

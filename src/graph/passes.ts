@@ -129,6 +129,42 @@ export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
   }
 }
 
+/**
+ * A grouped conv that is not depthwise (VapSR-S's groups-2 body conv) as one conv per group over
+ * its channel slice, joined by a concat: the same values, for formats whose convs have no groups
+ * (TFLite's CONV_2D, DEPTHWISE_CONV_2D). Weights, biases and per-channel PReLU slopes are cut per group.
+ */
+export function splitGroupedConvs(g: Graph, channels: Map<string, number>): Graph {
+  const nodes: GraphNode[] = [];
+  const weights = { ...g.weights };
+  for (const n of g.nodes) {
+    const Cin = n.op === 'conv' ? channels.get(n.inputs[0]!)! : 0;
+    const Cout = n.op === 'conv' ? g.weights[n.weight]!.shape[0]! : 0;
+    if (n.op !== 'conv' || n.groups === 1 || (n.groups === Cin && Cout === Cin)) {
+      nodes.push(n);
+      continue;
+    }
+    const cig = Cin / n.groups, cog = Cout / n.groups;
+    const parts: string[] = [];
+    for (let k = 0; k < n.groups; k++) {
+      const id = `${n.id}.group${k}`, cut = (name: string): string => {
+        weights[`${name}.group${k}`] = rows(g.weights[name]!, k * cog, (k + 1) * cog);
+        return `${name}.group${k}`;
+      };
+      const alpha = n.act?.kind === 'prelu' && g.weights[n.act.alpha]!.shape[0] !== 1 ? cut(n.act.alpha) : null;
+      nodes.push({ op: 'slice', id: `${id}.in`, inputs: [n.inputs[0]!], start: k * cig, end: (k + 1) * cig });
+      nodes.push({ ...n, id, inputs: [`${id}.in`], groups: 1, weight: cut(n.weight), bias: n.bias === null ? null : cut(n.bias), ...(alpha ? { act: { kind: 'prelu' as const, alpha } } : {}) });
+      parts.push(id);
+    }
+    nodes.push({ op: 'concat', id: n.id, inputs: parts });
+  }
+  const out: Graph = { meta: g.meta, nodes, weights };
+  const keep = new Set(usedWeights(out));
+  out.weights = Object.fromEntries(Object.entries(weights).filter(([k]) => keep.has(k)));
+  validateGraph(out);
+  return out;
+}
+
 /** The passes the wasm runtime applies (when fuse is on): activations above pixel shuffles, slices into convs, activations into convs. */
 export function optimizeGraph(g: Graph): Graph {
   validateGraph(g);
