@@ -102,6 +102,28 @@ test('dilated conv2d (depthwise, dense, grouped) matches the float64 reference, 
   }
 });
 
+test('strided conv2d (ESA\'s 3x3 stride 2 without padding, odd sizes, a padded depthwise) matches the float64 reference, forward and gradients', async () => {
+  await useEngine(1);
+  // [N, H, W, Cin, Cout, K, groups, stride, padding]
+  const cases: [number, number, number, number, number, number, number, number, number][] = [
+    [1, 9, 8, 4, 4, 3, 1, 2, 0], [2, 7, 10, 3, 5, 3, 1, 2, 1], [1, 8, 7, 6, 6, 3, 6, 3, 1], [1, 5, 6, 2, 3, 1, 1, 2, 0],
+  ];
+  cases.forEach(([N, H, W, Cin, Cout, K, groups, stride, padding], k) => {
+    const c = forwardCase(400 + k, [N, H, W, Cin, Cout, K, groups]);
+    const o = { groups, stride, padding };
+    const x = toTensor(c.x), w = toTensor(c.w), b = toTensor(c.b);
+    const y = conv2dRaw(x, w, b, o);
+    const r = ref.conv2d(c.x, c.w, c.b, o);
+    assert.deepEqual([...y.shape], r.shape);
+    assertClose(y.data, r.data, 1e-4, 1e-4, `strided conv2d ${k}`);
+    [x, w, b, y].forEach((t) => t.dispose());
+    gradCheck({
+      name: `strided conv2d ${k}`, inputs: [c.x, c.w, c.b], grad: [true, true, true],
+      op: ([xv, wv, bv]) => conv2d(xv!, wv!, bv!, o), ref: ([xr, wr, br]) => ref.conv2d(xr!, wr!, br!, o),
+    });
+  });
+});
+
 test('conv2d fused activations equal conv followed by the reference activation', async () => {
   await useEngine(2);
   const rng = mulberry32(7);

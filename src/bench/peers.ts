@@ -252,8 +252,9 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
         const w = g.weights[n.weight]!;
         const [Cout, Cig, k] = w.shape as [number, number, number];
         const b = n.bias === null ? undefined : keep(tf.tensor1d(permuteRows(g.weights[n.bias]!, perm)));
-        const dilations = n.dilation ?? 1;
-        const pad: 'same' | [[number, number], [number, number], [number, number], [number, number]] = 2 * n.padding === (k - 1) * dilations ? 'same' : [[0, 0], [n.padding, n.padding], [n.padding, n.padding], [0, 0]];
+        const dilations = n.dilation ?? 1, strides = n.stride ?? 1;
+        // tfjs 'same' pads unevenly when strided: explicit padding then
+        const pad: 'same' | [[number, number], [number, number], [number, number], [number, number]] = strides === 1 && 2 * n.padding === (k - 1) * dilations ? 'same' : [[0, 0], [n.padding, n.padding], [n.padding, n.padding], [0, 0]];
         const wo = permuteRows(w, perm); // [Cout, Cig, k, k], rows in output order
         let activation: TfCore.fused.Activation = 'linear';
         let alpha: TfCore.Tensor1D | undefined;
@@ -273,7 +274,7 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
           }
           const filter = keep(tf.tensor4d(f, [k, k, Cig, Cout]));
           steps.set(n.id, ([x]) => {
-            const y = tf.fused.conv2d({ x: x!, filter, strides: 1, pad, dilations, bias: b, activation, preluActivationWeights: alpha, leakyreluAlpha: leaky });
+            const y = tf.fused.conv2d({ x: x!, filter, strides, pad, dilations, bias: b, activation, preluActivationWeights: alpha, leakyreluAlpha: leaky });
             if (!after) return y;
             const z = applyAct(n, after, y, Cout, perm);
             y.dispose();
@@ -286,7 +287,7 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
           const p = n.padding;
           steps.set(n.id, ([x]) => {
             const xp = pad === 'same' ? x! : tf.pad(x!, [[0, 0], [p, p], [p, p], [0, 0]]);
-            const y = tf.fused.depthwiseConv2d({ x: xp, filter, strides: 1, pad: pad === 'same' ? 'same' : 'valid', dilations, bias: b, activation, preluActivationWeights: alpha, leakyreluAlpha: leaky });
+            const y = tf.fused.depthwiseConv2d({ x: xp, filter, strides, pad: pad === 'same' ? 'same' : 'valid', dilations, bias: b, activation, preluActivationWeights: alpha, leakyreluAlpha: leaky });
             if (xp !== x) xp.dispose();
             if (!after) return y;
             const z = applyAct(n, after, y, Cout, perm);

@@ -258,7 +258,7 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         const p = n.padding, k = n.kernel;
         const attrs: Attr[] = [
           { name: 'kernel_shape', ints: [k, k] }, { name: 'pads', ints: [p, p, p, p] },
-          { name: 'strides', ints: [1, 1] }, { name: 'dilations', ints: [n.dilation ?? 1, n.dilation ?? 1] }, { name: 'group', int: n.groups },
+          { name: 'strides', ints: [n.stride ?? 1, n.stride ?? 1] }, { name: 'dilations', ints: [n.dilation ?? 1, n.dilation ?? 1] }, { name: 'group', int: n.groups },
         ];
         if (n.act) {
           const y = b.node('Conv', ins, b.fresh(`${n.id}.conv`), attrs);

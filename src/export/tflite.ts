@@ -252,8 +252,10 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         // int8: the values quantizeWeight gives (the ones mvsr's integer inference uses), laid out as the floats are
         const w: GraphWeight = quant ? { shape: w0.shape, data: Float32Array.from(quantizeWeight(w0, quant.weights[n.weight]!)) } : w0;
         const Cout = w.shape[0]!;
-        const { dilation: D, span } = convSpan(n);
-        if (n.padding * 2 !== span - 1) throw graphError(g, n, `padding ${n.padding} with kernel ${K}${D > 1 ? ` (dilation ${D})` : ''} is not TFLite's SAME padding`);
+        const { dilation: D, span } = convSpan(n), S = n.stride ?? 1;
+        // TFLite pads SAME (stride 1: (span-1)/2 each side) or VALID (none); a strided SAME pads unevenly, unlike PyTorch
+        const padMode = n.padding === 0 && span > 1 ? PADDING_VALID : PADDING_SAME;
+        if (padMode === PADDING_SAME && span > 1 && (S > 1 || n.padding * 2 !== span - 1)) throw graphError(g, n, `padding ${n.padding} with kernel ${K}${D > 1 ? ` (dilation ${D})` : ''}${S > 1 ? ` and stride ${S}` : ''} is neither TFLite's SAME nor its VALID padding`);
         const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
         const bname = `${n.bias ?? `${n.id}.bias`}${order ? '.tf' : ''}`, wname = `${n.weight}${order ? '.tf' : ''}`;
         const reorder = <T>(xs: ArrayLike<T>): T[] => (order ? order.map((k) => xs[k]!) : Array.from(xs));
@@ -271,14 +273,14 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         if (n.groups === 1) {
           const filt = weight([Cout, K, K, w.shape[1]!], ohwi(w, order), 0);
           m.op(Op.CONV_2D, [inOf(n), filt, b], [out], {
-            type: Opt.Conv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [4, 'i32', D], [5, 'i32', D]],
+            type: Opt.Conv2D, fields: [[0, 'i8', padMode], [1, 'i32', S], [2, 'i32', S], [3, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [4, 'i32', D], [5, 'i32', D]],
           });
         } else {
           // depthwise: PyTorch [C, 1, k, k] -> TFLite [1, k, k, C]
           const dw = new Float32Array(w.data.length);
           for (let c = 0; c < Cout; c++) for (let t = 0; t < K * K; t++) dw[t * Cout + c] = w.data[(order ? order[c]! : c) * K * K + t]!;
           m.op(Op.DEPTHWISE_CONV_2D, [inOf(n), weight([1, K, K, Cout], dw, 3), b], [out], {
-            type: Opt.DepthwiseConv2D, fields: [[0, 'i8', PADDING_SAME], [1, 'i32', 1], [2, 'i32', 1], [3, 'i32', 1], [4, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [5, 'i32', D], [6, 'i32', D]],
+            type: Opt.DepthwiseConv2D, fields: [[0, 'i8', padMode], [1, 'i32', S], [2, 'i32', S], [3, 'i32', 1], [4, 'i8', fuseRelu ? ACT_RELU : ACT_NONE], [5, 'i32', D], [6, 'i32', D]],
           });
         }
         if (n.act && !fuseRelu) y = act(n, n.act, out, n.id, shape);

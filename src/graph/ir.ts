@@ -28,9 +28,12 @@ interface NodeBase {
 
 /** A graph input of `channels` channels at `scale` times the base (LR frame) size (default 1; an HR state has the model's scale). */
 export interface InputNode extends NodeBase { op: 'input'; channels: number; scale?: number }
-/** Stride-1 zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null; taps `dilation` pixels apart (default 1). */
+/**
+ * Zero-padded conv: weight OIHW [Cout, Cin/groups, k, k], bias [Cout] or null; taps `dilation`
+ * pixels apart and outputs every `stride` pixels (both default 1).
+ */
 export interface ConvNode extends NodeBase {
-  op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; dilation?: number; act?: Act;
+  op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; dilation?: number; stride?: number; act?: Act;
 }
 
 /** A conv's tap spacing (1 when absent) and the span of its dilated kernel. */
@@ -211,8 +214,8 @@ export function validateGraph(g: Graph): void {
         outputs++;
         break;
       case 'conv': {
-        if (!isPosInt(n.kernel) || !isPosInt(n.groups) || !isNonNegInt(n.padding) || (n.dilation !== undefined && !isPosInt(n.dilation))) {
-          throw graphError(g, n, `kernel ${n.kernel}, groups ${n.groups}, padding ${n.padding}, dilation ${n.dilation ?? 1}: need positive integers (padding >= 0)`);
+        if (!isPosInt(n.kernel) || !isPosInt(n.groups) || !isNonNegInt(n.padding) || (n.dilation !== undefined && !isPosInt(n.dilation)) || (n.stride !== undefined && !isPosInt(n.stride))) {
+          throw graphError(g, n, `kernel ${n.kernel}, groups ${n.groups}, padding ${n.padding}, dilation ${n.dilation ?? 1}, stride ${n.stride ?? 1}: need positive integers (padding >= 0)`);
         }
         const w = checkWeightData(g, n, n.weight);
         if (w.shape.length !== 4 || w.shape[2] !== n.kernel || w.shape[3] !== n.kernel || w.shape[0]! % n.groups) {
@@ -382,11 +385,11 @@ export class GraphBuilder {
   }
 
   /** Conv with weights stored as `${id}.weight` / `${id}.bias` (a fused PReLU's as `${id}.alpha`); padding defaults to (k-1)/2. */
-  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; dilation?: number; act?: ActSpec } = {}): string {
+  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; dilation?: number; stride?: number; act?: ActSpec } = {}): string {
     const k = weight.shape[2]!, d = o.dilation ?? 1;
     const n: ConvNode = {
       op: 'conv', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
-      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}),
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}), ...((o.stride ?? 1) !== 1 ? { stride: o.stride } : {}),
     };
     if (o.act) n.act = this.act0(`${id}.alpha`, o.act);
     return this.push(n);
@@ -396,12 +399,12 @@ export class GraphBuilder {
    * The state dict's conv `key` (`${key}.weight`, `${key}.bias` when present) as node `id`
    * (default: the key), with an optional fused activation (a PReLU names its slope key).
    */
-  convOf(key: string, x: string, o: { id?: string; groups?: number; padding?: number; dilation?: number; act?: Act } = {}): string {
+  convOf(key: string, x: string, o: { id?: string; groups?: number; padding?: number; dilation?: number; stride?: number; act?: Act } = {}): string {
     const weight = this.sdWeight(`${key}.weight`);
     const k = this.sdTensor(weight).shape[2]!, d = o.dilation ?? 1;
     const n: ConvNode = {
       op: 'conv', id: o.id ?? key, inputs: [x], weight, bias: this.sd[`${key}.bias`] ? this.sdWeight(`${key}.bias`) : null,
-      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}),
+      kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}), ...((o.stride ?? 1) !== 1 ? { stride: o.stride } : {}),
     };
     if (o.act) n.act = o.act.kind === 'prelu' ? { kind: 'prelu', alpha: this.sdWeight(o.act.alpha) } : o.act;
     return this.push(n);

@@ -35,8 +35,9 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
         throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels but weight '${n.weight}' [${w.join(',')}] with groups=${n.groups} expects ${Cig * n.groups}`);
       }
       const { dilation, span } = convSpan(n);
-      const Ho = x[0] + 2 * n.padding - span + 1, Wo = x[1] + 2 * n.padding - span + 1;
-      if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} is smaller than kernel ${n.kernel}${dilation > 1 ? ` (dilation ${dilation})` : ''} with padding ${n.padding}`);
+      const Ho1 = x[0] + 2 * n.padding - span + 1, Wo1 = x[1] + 2 * n.padding - span + 1, S = n.stride ?? 1;
+      if (Ho1 < 1 || Wo1 < 1) throw graphError(g, n, `input ${fmt(x)} is smaller than kernel ${n.kernel}${dilation > 1 ? ` (dilation ${dilation})` : ''} with padding ${n.padding}`);
+      const Ho = Math.floor((Ho1 - 1) / S) + 1, Wo = Math.floor((Wo1 - 1) / S) + 1;
       checkActChannels(g, n, n.act, Cout);
       return [Ho, Wo, Cout];
     }

@@ -15,6 +15,7 @@ export interface Conv2dOptions {
   groups?: number;
   padding?: number;
   dilation?: number;
+  stride?: number;
   rng?: Rng;
 }
 
@@ -25,11 +26,13 @@ export class Conv2d extends Module {
   readonly groups: number;
   readonly padding: number;
   readonly dilation: number;
+  readonly stride: number;
 
   constructor(readonly inChannels: number, readonly outChannels: number, readonly kernelSize: number, o: Conv2dOptions = {}) {
     super();
     this.groups = o.groups ?? 1;
     this.dilation = o.dilation ?? 1;
+    this.stride = o.stride ?? 1;
     this.padding = o.padding ?? ((kernelSize - 1) * this.dilation) / 2;
     if (inChannels % this.groups || outChannels % this.groups) {
       throw new Error(`mvsr: Conv2d(${inChannels}, ${outChannels}): groups=${this.groups} must divide both channel counts`);
@@ -40,12 +43,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Var): Var {
-    return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation });
+    return conv2d(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation, stride: this.stride });
   }
 
   /** relu(forward(x)) in one pass: the same values and gradients. */
   forwardRelu(x: Var): Var {
-    return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation });
+    return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation, stride: this.stride });
   }
 }
 

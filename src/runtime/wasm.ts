@@ -93,7 +93,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   const convStep = (c: ConvNode): Step['exec'] => {
     const w = W(c.weight), b = c.bias === null ? null : W(c.bias);
     const act = toActivation(c.act);
-    return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, dilation: c.dilation, act });
+    return ([x]) => conv2d(x!, w, b, { groups: c.groups, padding: c.padding, dilation: c.dilation, stride: c.stride, act });
   };
 
   /** A fused tail (graph/passes.ts) as one conv2dDepthToSpace step. */

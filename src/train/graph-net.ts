@@ -76,7 +76,7 @@ export class GraphNet {
         case 'output': y = inOf(n.inputs[0]!); break;
         case 'conv': {
           const w = weightOf(n.weight), b = n.bias === null ? null : p(n.bias);
-          const o = { groups: n.groups, padding: n.padding, dilation: n.dilation }, x0 = inOf(n.inputs[0]!);
+          const o = { groups: n.groups, padding: n.padding, dilation: n.dilation, stride: n.stride }, x0 = inOf(n.inputs[0]!);
           y = fq(n.id, n.act?.kind === 'relu' ? convRelu(x0, w, b, o) : n.act ? activate(conv2d(x0, w, b, o), n.act) : conv2d(x0, w, b, o));
           break;
         }

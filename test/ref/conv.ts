@@ -10,6 +10,8 @@ export interface Conv2dOptions {
   padding?: number;
   /** Spacing of the kernel taps (PyTorch `dilation`), default 1. */
   dilation?: number;
+  /** Output every `stride` pixels (PyTorch `stride`), default 1. */
+  stride?: number;
 }
 
 /**
@@ -53,8 +55,10 @@ export function conv2d(x: RT, w: RT, bias: VecLike | null, opts: Conv2dOptions =
     padH = opts.padding;
     padW = opts.padding;
   }
-  const Hout = H + 2 * padH - (KH - 1) * d;
-  const Wout = W + 2 * padW - (KW - 1) * d;
+  const st = opts.stride ?? 1;
+  checkInt(st, 1, 'conv2d stride');
+  const Hout = Math.floor((H + 2 * padH - (KH - 1) * d - 1) / st) + 1;
+  const Wout = Math.floor((W + 2 * padW - (KW - 1) * d - 1) / st) + 1;
   if (Hout < 1 || Wout < 1) {
     throw new Error(`conv2d: output size ${Hout}x${Wout} is too small (input ${H}x${W}, kernel ${KH}x${KW}, padding ${padH})`);
   }
@@ -71,10 +75,10 @@ export function conv2d(x: RT, w: RT, bias: VecLike | null, opts: Conv2dOptions =
           for (let cil = 0; cil < CinG; cil++) {
             const ci = g * CinG + cil;
             for (let ky = 0; ky < KH; ky++) {
-              const iy = oy - padH + ky * d;
+              const iy = oy * st - padH + ky * d;
               if (iy < 0 || iy >= H) continue;
               for (let kx = 0; kx < KW; kx++) {
-                const ix = ox - padW + kx * d;
+                const ix = ox * st - padW + kx * d;
                 if (ix < 0 || ix >= W) continue;
                 const xv = x.data[((n * H + iy) * W + ix) * Cin + ci];
                 const wv = w.data[((co * CinG + cil) * KH + ky) * KW + kx];

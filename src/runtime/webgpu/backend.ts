@@ -251,7 +251,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     switch (n.op) {
       case 'conv': {
         const Cout = out[2], Cin = inp[2];
-        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, dilation: n.dilation ?? 1, groups: n.groups, act: n.act, coPerThread: 4 };
+        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, dilation: n.dilation ?? 1, stride: n.stride ?? 1, groups: n.groups, act: n.act, coPerThread: 4 };
         const wd = weightOf(fg, n, n.weight).data;
         let spec: { code: string; grid: wgsl.Grid }, w: GPUBuffer;
         if (n.groups === 1) {

@@ -80,6 +80,8 @@ export interface ConvSpec {
   Cin: number; Cout: number; K: number; padding: number; groups: number;
   /** Tap spacing (default 1). */
   dilation?: number;
+  /** Output every `stride` input pixels (default 1). */
+  stride?: number;
   act?: Act;
   tail?: ConvTail;
   /** Output channel blocks each invocation computes (groups 1, no tail). */
@@ -90,13 +92,13 @@ export interface ConvSpec {
  * The K x K taps of a stride-1 conv around output (ox, oy): `inner` runs for each tap inside the
  * input, with ky, kx, iy, ix and p (the input pixel's index, n * H * W + iy * W + ix) defined.
  */
-function taps(s: { H: number; W: number; K: number; padding: number; dilation?: number }, inner: string, indent = '  '): string {
-  const d = s.dilation ?? 1;
+function taps(s: { H: number; W: number; K: number; padding: number; dilation?: number; stride?: number }, inner: string, indent = '  '): string {
+  const d = s.dilation ?? 1, st = s.stride ?? 1;
   return `${indent}for (var ky = 0; ky < ${s.K}; ky++) {
-${indent}  let iy = oy + ky * ${d} - ${s.padding};
+${indent}  let iy = oy * ${st} + ky * ${d} - ${s.padding};
 ${indent}  if (iy < 0 || iy >= ${s.H}) { continue; }
 ${indent}  for (var kx = 0; kx < ${s.K}; kx++) {
-${indent}    let ix = ox + kx * ${d} - ${s.padding};
+${indent}    let ix = ox * ${st} + kx * ${d} - ${s.padding};
 ${indent}    if (ix < 0 || ix >= ${s.W}) { continue; }
 ${indent}    let p = (n * ${s.H} + iy) * ${s.W} + ix;
 ${inner.split('\n').map((l) => `${indent}    ${l}`).join('\n')}

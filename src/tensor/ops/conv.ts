@@ -22,6 +22,8 @@ export interface Conv2dOptions {
   padding?: number;
   /** Spacing of the kernel taps (PyTorch's dilation), default 1. */
   dilation?: number;
+  /** Output pixels every `stride` input pixels (PyTorch's stride), default 1. */
+  stride?: number;
   /** Fused activation (inference epilogue). */
   act?: Activation;
 }
@@ -39,6 +41,8 @@ export interface ConvGeometry {
   N: number; H: number; W: number; Cin: number; Cout: number; K: number;
   /** Dilation, and the span (K-1)D+1 of the dilated kernel. */
   D: number; Ke: number;
+  /** Stride; Ho x Wo is the strided output, Ho1 x Wo1 the stride-1 one it samples. */
+  S: number; Ho1: number; Wo1: number;
   groups: number; pad: number; Ho: number; Wo: number;
 }
 
@@ -65,9 +69,12 @@ export function convGeometry(op: string, x: Tensor, w: Tensor, b: Tensor | null,
   const Ke = (K - 1) * D + 1;
   const pad = opts.padding ?? (Ke - 1) / 2;
   if (!Number.isInteger(pad) || pad < 0) throw new Error(`mvsr: ${op}: padding ${pad} is not a non-negative integer (even kernel ${K}? pass padding)`);
-  const Ho = H + 2 * pad - Ke + 1, Wo = W + 2 * pad - Ke + 1;
-  if (Ho < 1 || Wo < 1) throw new Error(`mvsr: ${op}: input ${shapeStr(x.shape)} is smaller than kernel ${K}${D > 1 ? ` (dilation ${D})` : ''} with padding ${pad}`);
-  return { N, H, W, Cin, Cout, K, D, Ke, groups, pad, Ho, Wo };
+  const S = opts.stride ?? 1;
+  if (!Number.isInteger(S) || S < 1) throw new Error(`mvsr: ${op}: stride ${S} is not a positive integer`);
+  const Ho1 = H + 2 * pad - Ke + 1, Wo1 = W + 2 * pad - Ke + 1;
+  if (Ho1 < 1 || Wo1 < 1) throw new Error(`mvsr: ${op}: input ${shapeStr(x.shape)} is smaller than kernel ${K}${D > 1 ? ` (dilation ${D})` : ''} with padding ${pad}`);
+  const Ho = Math.floor((Ho1 - 1) / S) + 1, Wo = Math.floor((Wo1 - 1) / S) + 1;
+  return { N, H, W, Cin, Cout, K, D, Ke, S, Ho1, Wo1, groups, pad, Ho: S === 1 ? Ho1 : Ho, Wo: S === 1 ? Wo1 : Wo };
 }
 
 /** Zero-padded copy of x (pad rows/cols on each side), as a scratch pointer; caller releases. */
@@ -175,6 +182,15 @@ function convPadded(
 /** y = act(conv2d(x, w) + b): NHWC input, OIHW weight, stride 1, zero padding. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry('conv2d', x, w, b, opts);
+  if (g.S > 1) {
+    // strided: every S-th pixel of the stride-1 conv (ESA's one small strided conv; not a hot path)
+    const full = conv2d(x, w, b, { ...opts, stride: 1 });
+    try {
+      return strideSample(full, g);
+    } finally {
+      full.dispose();
+    }
+  }
   const y = Tensor.empty([g.N, g.Ho, g.Wo, g.Cout]);
   const e = engine();
   const xp = padded(x, g);
@@ -186,6 +202,38 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptio
   return y;
 }
 
+/** Pixels (S i, S j) of a stride-1 conv output [N, Ho1, Wo1, C] -> [N, Ho, Wo, C]. */
+function strideSample(full: Tensor, g: ConvGeometry): Tensor {
+  const C = full.shape[3]!;
+  const y = Tensor.empty([g.N, g.Ho, g.Wo, C]);
+  const f = engine().f32, src = full.ptr >>> 2, dst = y.ptr >>> 2;
+  for (let n = 0; n < g.N; n++) {
+    for (let i = 0; i < g.Ho; i++) {
+      for (let j = 0; j < g.Wo; j++) {
+        const s = src + ((n * g.Ho1 + i * g.S) * g.Wo1 + j * g.S) * C;
+        f.copyWithin(dst + ((n * g.Ho + i) * g.Wo + j) * C, s, s + C);
+      }
+    }
+  }
+  return y;
+}
+
+/** The adjoint of strideSample: dy [N, Ho, Wo, C] placed at (S i, S j) of zeros [N, Ho1, Wo1, C]. */
+function strideScatter(dy: Tensor, g: ConvGeometry): Tensor {
+  const C = dy.shape[3]!;
+  const full = Tensor.zeros([g.N, g.Ho1, g.Wo1, C]);
+  const f = engine().f32, src = dy.ptr >>> 2, dst = full.ptr >>> 2;
+  for (let n = 0; n < g.N; n++) {
+    for (let i = 0; i < g.Ho; i++) {
+      for (let j = 0; j < g.Wo; j++) {
+        const s = src + ((n * g.Ho + i) * g.Wo + j) * C;
+        f.copyWithin(dst + ((n * g.Ho1 + i * g.S) * g.Wo1 + j * g.S) * C, s, s + C);
+      }
+    }
+  }
+  return full;
+}
+
 /**
  * Fused last layer for inference: depth_to_space(act(conv2d(x, w) + b + residual[map])).
  * Output [N, Ho*s, Wo*s, Cout/s^2].
@@ -194,6 +242,7 @@ export function conv2dDepthToSpace(
   x: Tensor, w: Tensor, b: Tensor | null, epi: DepthToSpaceEpilogue, opts: Conv2dOptions = {},
 ): Tensor {
   const g = convGeometry('conv2dDepthToSpace', x, w, b, opts);
+  if (g.S !== 1) throw new Error('mvsr: conv2dDepthToSpace: a strided conv has no fused depth_to_space epilogue');
   const s = epi.scale;
   if (!Number.isInteger(s) || s < 1 || g.Cout % (s * s)) {
     throw new Error(`mvsr: conv2dDepthToSpace: ${g.Cout} output channels are not divisible by scale^2 = ${s * s}`);
@@ -249,6 +298,17 @@ export function conv2dBackward(
   x: Tensor, w: Tensor, dy: Tensor, opts: Conv2dOptions, need: { dx: boolean; dw: boolean; db: boolean },
 ): Conv2dGrads {
   const g = convGeometry('conv2dBackward', x, w, null, opts);
+  if (g.S > 1) {
+    if (dy.shape.length !== 4 || dy.shape[0] !== g.N || dy.shape[1] !== g.Ho || dy.shape[2] !== g.Wo || dy.shape[3] !== g.Cout) {
+      throw new Error(`mvsr: conv2dBackward: output gradient ${shapeStr(dy.shape)} does not match output ${shapeStr([g.N, g.Ho, g.Wo, g.Cout])}`);
+    }
+    const full = strideScatter(dy, g);
+    try {
+      return conv2dBackward(x, w, full, { ...opts, stride: 1 }, need);
+    } finally {
+      full.dispose();
+    }
+  }
   if (dy.shape.length !== 4 || dy.shape[0] !== g.N || dy.shape[1] !== g.Ho || dy.shape[2] !== g.Wo || dy.shape[3] !== g.Cout) {
     throw new Error(`mvsr: conv2dBackward: output gradient ${shapeStr(dy.shape)} does not match output ${shapeStr([g.N, g.Ho, g.Wo, g.Cout])}`);
   }
