@@ -207,6 +207,21 @@ export function groupedDilatedGraph(): Graph {
   return b.output(b.depthToSpace('d2s', y, 2));
 }
 
+/** RFDN's enhanced spatial attention by hand: 1x1 squeeze, 3x3 stride-2 conv, 7x7 stride-3 max pool, convs, bilinear resize back to the input's size, sigmoid gate. Inputs of at least 15x15. */
+export function esaGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'esa', args: {}, scale: 2 });
+  const x = b.conv('head', b.input(3), w([8, 3, 3, 3], 81), w([8], 82), { act: { kind: 'leaky', slope: 0.05 } });
+  const c1a = b.conv('conv1', x, w([4, 8, 1, 1], 83), w([4], 84));
+  const c1 = b.conv('conv2', c1a, w([4, 4, 3, 3], 85), w([4], 86), { stride: 2, padding: 0 });
+  const vmax = b.maxPool('pool', c1, 7, 3);
+  let c3 = b.conv('conv_max', vmax, w([4, 4, 3, 3], 87), w([4], 88), { act: { kind: 'relu' } });
+  c3 = b.conv('conv3', c3, w([4, 4, 3, 3], 89), w([4], 90), { act: { kind: 'relu' } });
+  c3 = b.resizeLike('up', b.conv('conv3_', c3, w([4, 4, 3, 3], 91), w([4], 92)), x);
+  const m = b.conv('conv4', b.add('sum', c3, b.conv('conv_f', c1a, w([4, 4, 1, 1], 93), w([4], 94))), w([8, 4, 1, 1], 95), w([8], 96), { act: { kind: 'sigmoid' } });
+  const y = b.conv('tail', b.mul('gate', x, m), w([12, 8, 3, 3], 97), w([12], 98));
+  return b.output(b.depthToSpace('d2s', y, 2));
+}
+
 /** PyTorch pixel shuffles whose producer has other readers: tfjs must reorder channels with a gather. */
 export function sharedProducerGraph(): Graph {
   const b = new GraphBuilder({ arch: 'shared_producer', args: {}, scale: 2 });

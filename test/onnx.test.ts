@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph, esaGraph } from './helpers.js';
 import { liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
@@ -216,20 +216,21 @@ test('a graph with every op, activation and attribute: onnxruntime equals mvsr',
   }
 });
 
-test('the efficient-SR ops (GELU, grouped and dilated convs, std/mean pooling, channel scaling): onnxruntime equals mvsr, fp32 and fp16, opsets 13 to 20', { skip: noOrt }, async () => {
+test('the efficient-SR ops (GELU, grouped, dilated and strided convs, std/mean and max pooling, channel scaling, resize to a size): onnxruntime equals mvsr, fp32 and fp16, opsets 13 to 20', { skip: noOrt }, async () => {
   await useEngine(1);
-  const g = groupedDilatedGraph();
-  const x = randomImage(1, 9, 11, 3, 77);
-  const ref = runGraphArray(g, x);
-  for (const o of [{ layout: 'nchw', dynamic: true }, { layout: 'nhwc', inputShape: [9, 11] }, { opset: 13 }, { opset: 20 }] as OnnxExportOptions[]) {
-    const y = await runOrt(exportOnnx(g, o), x, o);
-    assert.deepEqual(y.shape, ref.shape);
-    const d = maxAbsDiff(y.data, ref.data) * 255;
-    assert.ok(d < FP32_TOL_255, `${JSON.stringify(o)}: max |onnx - mvsr| * 255 = ${d}`);
+  for (const [g, H, W] of [[groupedDilatedGraph(), 9, 11], [esaGraph(), 17, 20]] as const) {
+    const x = randomImage(1, H, W, 3, 77);
+    const ref = runGraphArray(g, x);
+    for (const o of [{ layout: 'nchw', dynamic: true }, { layout: 'nhwc', inputShape: [H, W] }, { opset: 13 }, { opset: 20 }] as OnnxExportOptions[]) {
+      const y = await runOrt(exportOnnx(g, o), x, o);
+      assert.deepEqual(y.shape, ref.shape);
+      const d = maxAbsDiff(y.data, ref.data) * 255;
+      assert.ok(d < FP32_TOL_255, `${g.meta.arch} ${JSON.stringify(o)}: max |onnx - mvsr| * 255 = ${d}`);
+    }
+    const o16: OnnxExportOptions = { layout: 'nchw', dynamic: true, fp16: true };
+    const d16 = maxAbsDiff((await runOrt(exportOnnx(g, o16), x, o16)).data, ref.data) * 255;
+    assert.ok(d16 < FP16_TOL_255, `${g.meta.arch} fp16: max |onnx - mvsr| * 255 = ${d16}`);
   }
-  const o16: OnnxExportOptions = { layout: 'nchw', dynamic: true, fp16: true };
-  const d16 = maxAbsDiff((await runOrt(exportOnnx(g, o16), x, o16)).data, ref.data) * 255;
-  assert.ok(d16 < FP16_TOL_255, `fp16: max |onnx - mvsr| * 255 = ${d16}`);
 });
 
 test('resize: PyTorch align_corners=False semantics in onnxruntime for integer and fractional scales, borders included', { skip: noOrt }, async () => {

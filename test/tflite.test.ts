@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph } from './helpers.js';
 import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { createModel, toGraph, stepGraph, listArchs, getArch } from '../src/models/registry.js';
 import { windowIndices, inputNode, type Graph } from '../src/graph/ir.js';
@@ -73,16 +73,17 @@ test('every zoo image family: LiteRT.js running the exported FP32 .tflite gives 
 });
 
 /** A clip through an exported step graph in LiteRT.js, an app's loop: windows clamped at the ends, state from zeros, fed back. */
-test('grouped convs (not depthwise) export as one CONV_2D per group; dilated, GELU and attention ops run in LiteRT.js as in mvsr', { skip: noLiteRt }, async () => {
+test('grouped convs (not depthwise) export as one CONV_2D per group; dilated, GELU, attention, and ESA\'s strided conv, max pool and resize-to-size run in LiteRT.js as in mvsr', { skip: noLiteRt }, async () => {
   await useEngine(1);
-  const g = groupedDilatedGraph();
-  const r = mulberry32(72);
-  const x = Tensor.from([1, 9, 11, 3], Array.from({ length: 9 * 11 * 3 }, () => r()));
-  try {
-    const { mvsr: a, tflite: t } = await both(g, x);
-    assert.ok(maxAbsDiff(a, t) < 1e-4, `max |mvsr - LiteRT.js| = ${maxAbsDiff(a, t)}`);
-  } finally {
-    x.dispose();
+  for (const [g, H, W] of [[groupedDilatedGraph(), 9, 11], [esaGraph(), 17, 20]] as const) {
+    const r = mulberry32(72);
+    const x = Tensor.from([1, H, W, 3], Array.from({ length: H * W * 3 }, () => r()));
+    try {
+      const { mvsr: a, tflite: t } = await both(g, x);
+      assert.ok(maxAbsDiff(a, t) < 1e-4, `${g.meta.arch}: max |mvsr - LiteRT.js| = ${maxAbsDiff(a, t)}`);
+    } finally {
+      x.dispose();
+    }
   }
 });
 

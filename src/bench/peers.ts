@@ -341,6 +341,20 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
         steps.set(n.id, ([x]) => tf.tidy(() => tf.depthToSpace(idx ? tf.gather(x!, idx, 3) : x!, n.scale, 'NHWC')));
         break;
       }
+      case 'maxPool': steps.set(n.id, ([x]) => tf.maxPool(x as TfCore.Tensor4D, n.kernel, n.stride, 'valid')); break;
+      case 'globalPool':
+        steps.set(n.id, ([x]) => tf.tidy(() => {
+          const mean = tf.mean(x!, [1, 2], true) as TfCore.Tensor4D;
+          return n.stat === 'mean' ? mean : (tf.sqrt(tf.mean(tf.square(tf.sub(x!, mean)), [1, 2], true)) as TfCore.Tensor4D);
+        }));
+        break;
+      case 'scaleChannels': steps.set(n.id, ([x, s]) => tf.mul(x!, s!)); break;
+      case 'resizeLike':
+        steps.set(n.id, ([x, l]) => {
+          const size: [number, number] = [l!.shape[1]!, l!.shape[2]!];
+          return n.mode === 'nearest' ? tf.image.resizeNearestNeighbor(x as TfCore.Tensor4D, size, false, false) : tf.image.resizeBilinear(x as TfCore.Tensor4D, size, false, true);
+        });
+        break;
       case 'resize': {
         if (n.mode !== 'nearest' && n.mode !== 'bilinear') unsupported(n, `tfjs has no ${n.mode} resize`);
         steps.set(n.id, ([x]) => {
@@ -350,6 +364,8 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
         });
         break;
       }
+      default:
+        unsupported(n, `op ${n.op}`);
     }
   }
   const outSrc = outputNode(g).inputs[0]!;

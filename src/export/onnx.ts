@@ -328,6 +328,20 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         b.node('Sqrt', [v], out);
         break;
       }
+      case 'maxPool':
+        b.node('MaxPool', [inOf(n)], out, [{ name: 'kernel_shape', ints: [n.kernel, n.kernel] }, { name: 'strides', ints: [n.stride, n.stride] }, { name: 'pads', ints: [0, 0, 0, 0] }]);
+        break;
+      case 'resizeLike': {
+        // sizes = concat(shape(x)[0:2], shape(like)[2:4])
+        const nc = b.node('Slice', [b.node('Shape', [inOf(n, 0)], b.fresh(`${n.id}.shape`)), b.int64(`${n.id}.nc.starts`, [0]), b.int64(`${n.id}.nc.ends`, [2])], b.fresh(`${n.id}.nc`));
+        const hw = b.node('Slice', [b.node('Shape', [inOf(n, 1)], b.fresh(`${n.id}.like_shape`)), b.int64(`${n.id}.hw.starts`, [2]), b.int64(`${n.id}.hw.ends`, [4])], b.fresh(`${n.id}.hw`));
+        const sizes = b.node('Concat', [nc, hw], b.fresh(`${n.id}.sizes`), [{ name: 'axis', int: 0 }]);
+        const attrs: Attr[] = n.mode === 'bilinear'
+          ? [{ name: 'mode', str: 'linear' }, { name: 'coordinate_transformation_mode', str: 'half_pixel' }]
+          : [{ name: 'mode', str: 'nearest' }, { name: 'coordinate_transformation_mode', str: 'asymmetric' }, { name: 'nearest_mode', str: 'floor' }];
+        b.node('Resize', [inOf(n, 0), '', '', sizes], out, attrs);
+        break;
+      }
       case 'scaleChannels':
         // [N,C,H,W] times [N,C,1,1]: ONNX broadcasting does the rest
         b.node('Mul', [inOf(n, 0), inOf(n, 1)], out);

@@ -39,12 +39,12 @@ const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT8: 9 } as co
 const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
-  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150, MAX_POOL_2D: 17,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
   Conv2D: 1, DepthwiseConv2D: 2, Concatenation: 10, Add: 11, ResizeBilinear: 15, SpaceToDepth: 19, Mul: 21, Gather: 23,
-  StridedSlice: 32, Reducer: 27, Sub: 28, Gelu: 116, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
+  StridedSlice: 32, Reducer: 27, Sub: 28, Gelu: 116, Pool2D: 5, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
 } as const;
 const PADDING_SAME = 0, PADDING_VALID = 1;
 const ACT_NONE = 0, ACT_RELU = 1;
@@ -383,6 +383,19 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         m.op(Op.MUL, [dev, dev], [sq], { type: Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
         mean(sq, v);
         m.op(Op.SQRT, [v], [y]);
+        break;
+      }
+      case 'maxPool':
+        y = act8(n.id, shape, n.id);
+        m.op(Op.MAX_POOL_2D, [inOf(n)], [y], {
+          type: Opt.Pool2D, fields: [[0, 'i8', PADDING_VALID], [1, 'i32', n.stride], [2, 'i32', n.stride], [3, 'i32', n.kernel], [4, 'i32', n.kernel], [5, 'i8', ACT_NONE]],
+        });
+        break;
+      case 'resizeLike': {
+        y = act8(n.id, shape, n.id);
+        const size = m.int32(`${n.id}.size`, [shape[1]!, shape[2]!]);
+        if (n.mode === 'bilinear') m.op(Op.RESIZE_BILINEAR, [inOf(n), size], [y], { type: Opt.ResizeBilinear, fields: [[2, 'bool', 0], [3, 'bool', 1]] });
+        else m.op(Op.RESIZE_NEAREST_NEIGHBOR, [inOf(n), size], [y], { type: Opt.ResizeNearestNeighbor, fields: [[0, 'bool', 0], [1, 'bool', 0]] });
         break;
       }
       case 'scaleChannels':

@@ -67,13 +67,17 @@ export interface TranslateNode extends NodeBase { op: 'translate'; factor: numbe
 export interface GlobalPoolNode extends NodeBase { op: 'globalPool'; stat: 'mean' | 'std' }
 /** inputs[0] [H, W, C] times inputs[1] [1, 1, C], broadcast over the pixels (channel attention). */
 export interface ScaleChannelsNode extends NodeBase { op: 'scaleChannels' }
+/** Max pooling without padding (PyTorch F.max_pool2d(x, kernel, stride)): floor((H - kernel) / stride) + 1 rows. */
+export interface MaxPoolNode extends NodeBase { op: 'maxPool'; kernel: number; stride: number }
+/** inputs[0] resized to the H x W of inputs[1] (PyTorch F.interpolate(x, size=other.shape[2:]), align_corners=False). */
+export interface ResizeLikeNode extends NodeBase { op: 'resizeLike'; mode: 'nearest' | 'bilinear' }
 /** A graph output, named by its id. */
 export interface OutputNode extends NodeBase { op: 'output' }
 
 export type GraphNode =
   | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
   | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | GlobalPoolNode | ScaleChannelsNode
-  | OutputNode;
+  | MaxPoolNode | ResizeLikeNode | OutputNode;
 export type GraphOp = GraphNode['op'];
 
 export interface GraphWeight { shape: number[]; data: Float32Array }
@@ -124,7 +128,7 @@ export interface Graph {
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
   input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
-  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, output: 1,
+  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, maxPool: 1, resizeLike: 2, output: 1,
 };
 
 export function nodeLabel(n: GraphNode): string {
@@ -258,6 +262,12 @@ export function validateGraph(g: Graph): void {
         break;
       case 'translate':
         if (typeof n.factor !== 'number' || !Number.isFinite(n.factor)) throw graphError(g, n, `factor ${n.factor} is not a finite number`);
+        break;
+      case 'maxPool':
+        if (!isPosInt(n.kernel) || !isPosInt(n.stride)) throw graphError(g, n, `kernel ${n.kernel} and stride ${n.stride} must be positive integers`);
+        break;
+      case 'resizeLike':
+        if (n.mode !== 'nearest' && n.mode !== 'bilinear') throw graphError(g, n, `resize mode '${String(n.mode)}' is not 'nearest' or 'bilinear'`);
         break;
       case 'globalPool':
         if (n.stat !== 'mean' && n.stat !== 'std') throw graphError(g, n, `statistic '${String(n.stat)}' is not 'mean' or 'std'`);
@@ -476,6 +486,15 @@ export class GraphBuilder {
 
   resize(id: string, x: string, scale: number, mode: GraphResizeMode): string {
     return this.push({ op: 'resize', id, inputs: [x], scale, mode });
+  }
+
+  maxPool(id: string, x: string, kernel: number, stride: number): string {
+    return this.push({ op: 'maxPool', id, inputs: [x], kernel, stride });
+  }
+
+  /** x resized to the size of node `like`. */
+  resizeLike(id: string, x: string, like: string, mode: 'nearest' | 'bilinear' = 'bilinear'): string {
+    return this.push({ op: 'resizeLike', id, inputs: [x, like], mode });
   }
 
   globalPool(id: string, x: string, stat: 'mean' | 'std'): string {

@@ -176,6 +176,8 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
   convTranspose: 'transposed convolution is not quantized yet',
   globalPool: 'global pooling (channel attention) is not quantized yet',
   scaleChannels: 'channel scaling (channel attention) is not quantized yet',
+  maxPool: 'max pooling is not quantized yet',
+  resizeLike: 'resizing to another tensor\'s size is not quantized yet',
 };
 
 /**

@@ -96,6 +96,15 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
     }
     case 'globalPool':
       return [1, 1, x[2]];
+    case 'maxPool': {
+      const Ho = Math.floor((x[0] - n.kernel) / n.stride) + 1, Wo = Math.floor((x[1] - n.kernel) / n.stride) + 1;
+      if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} is smaller than the ${n.kernel}x${n.kernel} window`);
+      return [Ho, Wo, x[2]];
+    }
+    case 'resizeLike': {
+      const like = ins[1]!;
+      return [like[0], like[1], x[2]];
+    }
     case 'scaleChannels': {
       const y = ins[1]!;
       if (y[0] !== 1 || y[1] !== 1 || y[2] !== x[2]) throw graphError(g, n, `scale '${n.inputs[1]}' is ${fmt(y)}, not 1x1x${x[2]} (one value per channel of '${n.inputs[0]}')`);

@@ -8,10 +8,11 @@ import { conv2d, conv2dDepthToSpace, type Activation } from '../tensor/ops/conv.
 import { convTranspose2d } from '../tensor/ops/convTranspose.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp, add, mul } from '../tensor/ops/pointwise.js';
 import { concat, copyChannels, depthToSpace, spaceToDepth } from '../tensor/ops/layout.js';
-import { upsample } from '../tensor/ops/resize.js';
+import { upsample, resize } from '../tensor/ops/resize.js';
 import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import { globalPool, scaleChannels } from '../tensor/ops/channels.js';
+import { maxPool2d } from '../tensor/ops/pool.js';
 import {
   type Graph, type ConvNode, type Act,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
@@ -162,6 +163,8 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
         break;
       case 'globalPool': steps.push(step(([x]) => globalPool(x!, n.stat))); break;
       case 'scaleChannels': steps.push(step(([x, s]) => scaleChannels(x!, s!))); break;
+      case 'maxPool': steps.push(step(([x]) => maxPool2d(x!, n.kernel, n.stride))); break;
+      case 'resizeLike': steps.push(step(([x, l]) => resize(x!, l!.shape[1]!, l!.shape[2]!, n.mode))); break;
       default: throw graphError(fg, n, 'has no kernel in the wasm runtime');
     }
   }

@@ -9,7 +9,8 @@ import { type Var } from '../autograd/var.js';
 import { conv2d, convRelu } from '../autograd/ops/conv.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp, add, mul } from '../autograd/ops/pointwise.js';
 import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
-import { upsample } from '../autograd/ops/resize.js';
+import { upsample, resize } from '../autograd/ops/resize.js';
+import { maxPool2d } from '../autograd/ops/pool.js';
 import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
 import { sharedWeight } from '../autograd/ops/cluster.js';
@@ -102,6 +103,12 @@ export class GraphNet {
         }
         case 'globalPool': y = fq(n.id, globalPool(inOf(n.inputs[0]!), n.stat)); break;
         case 'scaleChannels': y = fq(n.id, scaleChannels(inOf(n.inputs[0]!), inOf(n.inputs[1]!))); break;
+        case 'maxPool': y = maxPool2d(inOf(n.inputs[0]!), n.kernel, n.stride); break;
+        case 'resizeLike': {
+          const like = inOf(n.inputs[1]!).value.shape;
+          y = fq(n.id, resize(inOf(n.inputs[0]!), like[1]!, like[2]!, n.mode));
+          break;
+        }
         default: throw graphError(this.graph, n, `${n.op} is not trained with quantization`);
       }
       vals.set(n.id, y);

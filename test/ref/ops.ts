@@ -11,3 +11,4 @@ export * from './loss.js';
 export * from './optim.js';
 export * from './grad.js';
 export * from './channels.js';
+export * from './pool.js';

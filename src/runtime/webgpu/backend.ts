@@ -284,8 +284,8 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       }
       case 'depthToSpace': case 'spaceToDepth':
         return [{ node: n, ...wgsl.pixelShuffle(n.op, N, out[0], out[1], out[2], inp[2], n.scale, n.order), binds: [s.inputs[0]!, s.id] }];
-      case 'resize': {
-        const mat = (i: number, o: number): ResampleMatrix => (n.mode === 'matlabBicubic' ? matlabResampleMatrix(i, o, n.scale) : interpolateMatrix(i, o, n.mode));
+      case 'resize': case 'resizeLike': {
+        const mat = (i: number, o: number): ResampleMatrix => (n.op === 'resize' && n.mode === 'matlabBicubic' ? matlabResampleMatrix(i, o, n.scale) : interpolateMatrix(i, o, n.mode as 'nearest' | 'bilinear' | 'bicubic'));
         const csr = (m: ResampleMatrix): GPUBuffer[] => [plan.constant(m.rowPtr), plan.constant(m.col), plan.constant(Float32Array.from(m.weight))];
         const mid = `${s.id}#rows`;
         shapes.set(mid, [out[0], W, out[2]]);
@@ -294,6 +294,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
           { node: n, ...wgsl.resamplePass('W', N, out[0], W, out[0], out[1], out[2]), binds: [mid, ...csr(mat(W, out[1])), s.id] },
         ];
       }
+      case 'maxPool': return [{ node: n, ...wgsl.maxPool(N, H, W, out[0], out[1], out[2], n.kernel, n.stride), binds: [s.inputs[0]!, s.id] }];
       case 'globalPool': return [{ node: n, ...wgsl.globalPool(n.stat, N, H, W, inp[2]), binds: [s.inputs[0]!, s.id] }];
       case 'scaleChannels': return [{ node: n, ...wgsl.scaleChannels(N, H, W, out[2]), binds: [s.inputs[0]!, s.inputs[1]!, s.id] }];
       case 'estimateShift': return []; // computed on the CPU at each run (taps)

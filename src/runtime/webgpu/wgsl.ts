@@ -315,6 +315,27 @@ ${stat === 'mean' ? '  y[oz] = mean;' : `  var v = vec4<f32>(0.0);
   return { code, grid };
 }
 
+/** Max pooling without padding: the k x k window at (S ox, S oy) of x (H x W). Bindings x, y. */
+export function maxPool(N: number, H: number, W: number, Ho: number, Wo: number, C: number, k: number, stride: number): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W: Wo, H: Ho, Z: N * CB };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let n = oz / ${CB};
+  let cb = oz % ${CB};
+  var m = x[((n * ${H} + oy * ${stride}) * ${W} + ox * ${stride}) * ${CB} + cb];
+  for (var dy = 0; dy < ${k}; dy++) {
+    for (var dx = 0; dx < ${k}; dx++) {
+      m = max(m, x[((n * ${H} + oy * ${stride} + dy) * ${W} + ox * ${stride} + dx) * ${CB} + cb]);
+    }
+  }
+  y[((n * ${Ho} + oy) * ${Wo} + ox) * ${CB} + cb] = m;
+}
+`;
+  return { code, grid };
+}
+
 /** x times a per-(image, channel) scale [N, 1, 1, C], broadcast over the pixels. Bindings x, s, y. */
 export function scaleChannels(N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
   const CB = blocks(C);

@@ -8,3 +8,4 @@ export * from './layout.js';
 export * from './resize.js';
 export { channelSum } from './util.js';
 export * from './channels.js';
+export * from './pool.js';
