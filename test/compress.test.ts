@@ -125,7 +125,7 @@ test('GraphNet (the trainable graph) computes what the runtime computes, for the
   const { GraphNet } = await import('../src/train/graph-net.js');
   const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
   const { Tensor } = await import('../src/tensor/tensor.js');
-  const { SMALL_FAMILIES } = await import('./helpers.js');
+  const { SMALL_FAMILIES, sized } = await import('./helpers.js');
   let seed = 60;
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     if (/FSRCNN|Bicubic/.test(arch)) continue; // transposed convs and bicubic resizes are not trainable as graphs
@@ -135,7 +135,8 @@ test('GraphNet (the trainable graph) computes what the runtime computes, for the
     const g = optimizeGraph(toGraph(m));
     m.dispose();
     const C = g.nodes.find((n) => n.op === 'input')!.channels, r = mulberry32(seed);
-    const x = { shape: [1, 6, 5, C], data: Float32Array.from({ length: 30 * C }, () => r()) };
+    const [H, W] = sized(arch, 6, 5);
+    const x = { shape: [1, H, W, C], data: Float32Array.from({ length: H * W * C }, () => r()) };
     const want = runGraphArray(g, x);
     const net = new GraphNet(g), t = Tensor.from(x.shape, x.data);
     const got = noGrad(() => net.forward(leaf(t))).value.toArray();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, sized } from './helpers.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -84,7 +84,7 @@ test('every zoo image family: the compiled graph equals the deploy form\'s forwa
         manualSeed(seed);
         const m = createModel(arch, args);
         randomize(m, 0.25, seed++);
-        const x = randomImage(7, 6, seed, (args.num_in_ch as number | undefined) ?? 3);
+        const x = randomImage(...sized(arch, 7, 6), seed, (args.num_in_ch as number | undefined) ?? 3);
         try {
           const { fused, plain, training, g } = compare(m, x, name);
           assert.ok(fused < 1e-5, `${name}: max |graph (fused) - forward| = ${fused}`);

@@ -154,7 +154,15 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
   ['IMDN', (s) => ({ upscale: s, nf: 16, num_modules: 2 })],
   ['IMDN_plus', (s) => ({ upscale: s, nf: 12, nb: 2 })],
+  ['RFDN', (s) => ({ upscale: s, nf: 8, num_modules: 2 })],
+  ['RLFN', (s) => ({ upscale: s, feature_channels: 8, mid_channels: 6, num_blocks: 2, esa_channels: 4 })],
+  ['RLFN', (s) => ({ upscale: s, feature_channels: 6, mid_channels: 6, num_blocks: 1, esa_channels: 2, img_range: 255 })],
 ];
+
+/** ESA (RFDN, RLFN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */
+export function sized(arch: string, H: number, W: number): [number, number] {
+  return /^(RFDN|RLFN)$/.test(arch) ? [H + 12, W + 12] : [H, W];
+}
 
 /** mvsr's graph interpreter on an NHWC array: the reference other engines must reproduce. */
 export function runGraphArray(g: Graph, x: { shape: number[]; data: Float32Array }): { shape: number[]; data: Float32Array } {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph, esaGraph } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
 import { liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
@@ -125,22 +125,23 @@ test('every zoo family: onnxruntime runs the export as mvsr runs the graph (fp32
       const name = `${arch} x${s} ${JSON.stringify(args)}`;
       await t.test(name, async () => {
         const g = familyGraph(arch, args, seed++);
-        const x = randomImage(1, 7, 6, Cin, seed);
-        const x2 = randomImage(2, 5, 9, Cin, seed + 1); // a second size and batch for the dynamic exports
+        const [H, W] = sized(arch, 7, 6), [H2, W2] = sized(arch, 5, 9);
+        const x = randomImage(1, H, W, Cin, seed);
+        const x2 = randomImage(2, H2, W2, Cin, seed + 1); // a second size and batch for the dynamic exports
         const ref = runGraphArray(g, x);
-        const ref2 = runGraphArray(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(0, 45 * Cin) });
-        const ref2b = runGraphArray(g, { shape: [1, 5, 9, Cin], data: x2.data.subarray(45 * Cin) });
+        const ref2 = runGraphArray(g, { shape: [1, H2, W2, Cin], data: x2.data.subarray(0, H2 * W2 * Cin) });
+        const ref2b = runGraphArray(g, { shape: [1, H2, W2, Cin], data: x2.data.subarray(H2 * W2 * Cin) });
         const range = Math.max(1, ...ref.data.map(Math.abs));
         let fp32 = 0, fp16 = 0;
         for (const layout of ['nchw', 'nhwc'] as const) {
           for (const dynamic of [false, true]) {
-            const o: OnnxExportOptions = dynamic ? { layout, dynamic } : { layout, inputShape: [7, 6] };
+            const o: OnnxExportOptions = dynamic ? { layout, dynamic } : { layout, inputShape: [H, W] };
             const y = await runOrt(exportOnnx(g, o), x, o);
             assert.deepEqual(y.shape, ref.shape, `${name} ${layout} dynamic=${dynamic}: shape`);
             fp32 = Math.max(fp32, maxAbsDiff(y.data, ref.data) * 255);
             if (dynamic) {
               const y2 = await runOrt(exportOnnx(g, o), x2, o);
-              assert.deepEqual(y2.shape, [2, ...ref2.shape.slice(1)], `${name} ${layout}: dynamic shape at 2x5x9`);
+              assert.deepEqual(y2.shape, [2, ...ref2.shape.slice(1)], `${name} ${layout}: dynamic shape at 2x${H2}x${W2}`);
               const half = ref2.data.length;
               fp32 = Math.max(fp32, maxAbsDiff(y2.data.subarray(0, half), ref2.data) * 255, maxAbsDiff(y2.data.subarray(half), ref2b.data) * 255);
             }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
 import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { createModel, toGraph, stepGraph, listArchs, getArch } from '../src/models/registry.js';
 import { windowIndices, inputNode, type Graph } from '../src/graph/ir.js';
@@ -53,8 +53,8 @@ test('every zoo image family: LiteRT.js running the exported FP32 .tflite gives 
         randomize(m, 0.25, seed++);
         const g = toGraph(m);
         m.dispose();
-        const r = mulberry32(seed), C = inputNode(g).channels;
-        const x = Tensor.from([1, 7, 9, C], Array.from({ length: 7 * 9 * C }, () => r()));
+        const r = mulberry32(seed), C = inputNode(g).channels, [H, W] = sized(arch, 7, 9);
+        const x = Tensor.from([1, H, W, C], Array.from({ length: H * W * C }, () => r()));
         try {
           if (arch === 'Bicubic' || arch === 'MatlabBicubic') {
             assert.throws(() => exportTflite(g, { inputShape: [7, 9] }), /node 'resize' \(resize\): (bicubic|matlabBicubic) resize has no TFLite builtin op/);

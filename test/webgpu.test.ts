@@ -19,7 +19,7 @@ import { VideoStream } from '../src/runtime/video.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { manualSeed } from '../src/nn/index.js';
 import { GraphBuilder, inputNode, type Graph } from '../src/graph/ir.js';
-import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason, groupedDilatedGraph, esaGraph } from './helpers.js';
+import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
 import { renderSampleFrame } from '../src/data/synthetic.js';
 import { estimateShiftTensor } from '../src/tensor/ops/align.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
@@ -105,7 +105,7 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
   for (const [name, f] of cases) {
     await t.test(name, async () => {
       const g = f();
-      const [H, W] = g.meta.arch === 'esa' ? [17, 19] : [10, 12]; // ESA pools a 7x7 window of a half-size map
+      const [H, W] = g.meta.arch === 'esa' ? [17, 19] : sized(g.meta.from ?? g.meta.arch, 10, 12); // ESA pools a 7x7 window of a half-size map
       const x = randomImage([1, H, W, inputNode(g).channels], seed++);
       const [a, b, backend] = await runBoth(g, x);
       await backend.dispose();

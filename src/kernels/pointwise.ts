@@ -340,6 +340,21 @@ export function add_fwd(a: usize, b: usize, y: usize, n: i32, tid: i32, nt: i32)
   }
 }
 
+/** y = k x (also its own backward: dx = k dy). */
+export function scale_fwd(x: usize, y: usize, n: i32, k: f32, tid: i32, nt: i32): void {
+  const v0 = vecStart(n, tid, nt), v1 = vecEnd(n, tid, nt);
+  const kv = f32x4.splat(k);
+  for (let v = v0; v < v1; v++) {
+    const o = f4(v << 2);
+    v128.store(y + o, f32x4.mul(v128.load(x + o), kv));
+  }
+  const t = tailOf(n, tid, nt);
+  if (t) {
+    const o = f4(n & ~3);
+    storeLanes(y + o, f32x4.mul(v128.load(x + o), kv), t);
+  }
+}
+
 /** y = a * b (also the backward of mul: da = dy * b, db = dy * a). */
 export function mul_fwd(a: usize, b: usize, y: usize, n: i32, tid: i32, nt: i32): void {
   const v0 = vecStart(n, tid, nt), v1 = vecEnd(n, tid, nt);

@@ -18,6 +18,9 @@ const ETDS_FAMILIES: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR:
 /** Fixed file names of single official models. */
 const NAMED: Record<string, OfficialSpec> = {
   team39_imdn_plus: { arch: 'IMDN_plus', args: { nf: 36, nb: 8, upscale: 4 } },
+  // RFDN and RLFN take pixels in [0, 255] (MANIFEST: RFDN's uint2tensor4, RLFN's test script)
+  RFDN_AIM: { arch: 'RFDN', args: { nf: 50, num_modules: 4, upscale: 4, img_range: 255 } },
+  rlfn_ntire_x4: { arch: 'RLFN', args: { feature_channels: 46, mid_channels: 48, num_blocks: 4, upscale: 4, img_range: 255 } },
 };
 
 /** The architecture and arguments of an official checkpoint, from its file name; null for any other name. */
@@ -32,6 +35,11 @@ export function officialCheckpointSpec(fileName: string): OfficialSpec | null {
   if (plain) return { arch: plain[1]!, args: { upscale: Number(plain[2]) } };
   const imdn = /^IMDN_x([234])$/.exec(name);
   if (imdn) return { arch: 'IMDN', args: { nf: 64, num_modules: 6, upscale: Number(imdn[1]) } };
+  const rlfn = /^rlfn(_s)?_x([24])$/.exec(name);
+  if (rlfn) {
+    const C = rlfn[1] ? 48 : 52;
+    return { arch: 'RLFN', args: { feature_channels: C, mid_channels: C, num_blocks: 6, upscale: Number(rlfn[2]), img_range: 255 } };
+  }
   const named = Object.hasOwn(NAMED, name) ? NAMED[name]! : null;
   return named ? { arch: named.arch, args: { ...named.args } } : null;
 }

@@ -15,6 +15,8 @@ import { mobileRrnArch } from './mobilerrn.js';
 import { swrnArch } from './swrn.js';
 import { multiFramePlainArch } from './multiframe.js';
 import { imdnArch, imdnPlusArch } from './imdn.js';
+import { rfdnArch } from './rfdn.js';
+import { rlfnArch } from './rlfn.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -98,7 +100,7 @@ const builtins: [string, ArchSpec][] = [
   ['Bicubic', bicubicArch], ['MatlabBicubic', matlabBicubicArch], ['ESPCN', espcnArch], ['FSRCNN', fsrcnnArch],
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
-  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch],
+  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);

@@ -26,6 +26,12 @@ export function tanh(x: Var): Var {
   return record('tanh', [x], y, (gy) => [P.tanhBackward(y, gy)]);
 }
 
+/** k x (a fixed factor: RFDN's and RLFN's 0-255 input range). */
+export function scale(x: Var, k: number): Var {
+  const y = P.scale(x.value, k);
+  return record('scale', [x], y, (gy) => [P.scale(gy, k)]);
+}
+
 /** GELU, the erf form (PyTorch nn.GELU()). */
 export function gelu(x: Var): Var {
   const y = P.gelu(x.value);

@@ -135,6 +135,12 @@ export function sigmoidBackward(y: Tensor, dy: Tensor): Tensor {
   return binary('sigmoidBackward', 'sigmoid_bwd', y, dy, 'output', 'output gradient');
 }
 
+/** k x for a finite number k. */
+export function scale(x: Tensor, k: number): Tensor {
+  assertFiniteNumber('scale', 'factor', k);
+  return unary('scale_fwd', x, [k]);
+}
+
 // ---- GELU ------------------------------------------------------------------------------
 
 /** x (1 + erf(x / sqrt 2)) / 2 (PyTorch nn.GELU(), the erf form). */
