@@ -1,7 +1,8 @@
 // Cost of a deploy graph at an H x W input, in the convention of the SR efficiency literature
 // (KAIR / NTIRE, thop): a conv costs k^2 * Cin/groups * Cout MACs per output pixel, a transposed
-// conv the same counted on its (large) output, biases add no MACs; a PReLU costs one multiply
-// per element (it carries parameters); parameter-free ops (ReLU, add, concat, slice, depth_to_space,
+// conv the same counted on its (large) output, biases add no MACs; a PReLU or leaky ReLU costs one
+// multiply per element (the NTIRE 2022 ESR counter counts LeakyReLU so: with it RFDN's and RLFN's
+// FLOPs match that table); other parameter-free ops (ReLU, add, concat, slice, depth_to_space,
 // resize, ...) cost nothing. Params = conv weights + biases + PReLU slopes, each weight once.
 // These reproduce the ETDS paper's Table 2 (test/graph.test.ts).
 import { type Graph, type GraphOp, type Act } from './ir.js';
@@ -70,10 +71,10 @@ export function profileGraph(g: Graph, H: number, W: number): GraphProfile {
       p += paramsOf(n.weight, n.bias);
       if (n.op === 'conv') {
         p += paramsOf(alphaOf(n.act));
-        if (n.act?.kind === 'prelu') m += elems;
+        if (n.act?.kind === 'prelu' || n.act?.kind === 'leaky') m += elems;
       }
-    } else if (n.op === 'act' && n.act.kind === 'prelu') {
-      p += paramsOf(n.act.alpha);
+    } else if (n.op === 'act' && (n.act.kind === 'prelu' || n.act.kind === 'leaky')) {
+      if (n.act.kind === 'prelu') p += paramsOf(n.act.alpha);
       m += elems;
     }
     params += p;
