@@ -55,6 +55,11 @@ export function record(opName: string, inputs: Var[], value: Tensor, backward: B
   return out;
 }
 
+/** Whether ops record gradients now (false inside noGrad). */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
 /** Run fn without recording gradients (inference, validation). */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;

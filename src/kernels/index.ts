@@ -14,3 +14,4 @@ export * from './align';
 export * from './convert';
 export * from './conv8';
 export * from './channels';
+export * from './norm';

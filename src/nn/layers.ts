@@ -8,6 +8,7 @@ import { convTranspose2d } from '../autograd/ops/convTranspose.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp } from '../autograd/ops/pointwise.js';
 import { depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
+import { layerNorm } from '../autograd/ops/norm.js';
 import type { Rng } from '../tensor/random.js';
 
 export interface Conv2dOptions {
@@ -86,6 +87,25 @@ export class PReLU extends Module {
   }
   forward(x: Var): Var {
     return prelu(x, this.weight);
+  }
+}
+
+/**
+ * nn.LayerNorm(C, eps=1e-5) over the channel (last) axis of an NHWC tensor: each pixel's C values
+ * normalised (population variance) — parameters `weight` [C] (ones) and `bias` [C] (zeros).
+ */
+export class LayerNorm extends Module {
+  readonly weight: Var;
+  readonly bias: Var;
+  constructor(readonly normalizedShape: number, readonly eps = 1e-5) {
+    super();
+    if (!Number.isInteger(normalizedShape) || normalizedShape < 1) throw new Error(`mvsr: LayerNorm(${normalizedShape}): the channel count must be a positive integer`);
+    if (!(eps > 0) || !Number.isFinite(eps)) throw new Error(`mvsr: LayerNorm(${normalizedShape}): eps must be a finite number > 0, got ${eps}`);
+    this.weight = this.param('weight', Tensor.full([normalizedShape], 1));
+    this.bias = this.param('bias', Tensor.zeros([normalizedShape]));
+  }
+  forward(x: Var): Var {
+    return layerNorm(x, this.weight, this.bias, this.eps);
   }
 }
 

@@ -12,3 +12,4 @@ export * from './optim.js';
 export * from './grad.js';
 export * from './channels.js';
 export * from './pool.js';
+export * from './norm.js';

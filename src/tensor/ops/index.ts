@@ -9,3 +9,4 @@ export * from './resize.js';
 export { channelSum } from './util.js';
 export * from './channels.js';
 export * from './pool.js';
+export * from './norm.js';
