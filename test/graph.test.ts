@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, sized } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
-import { leaf, noGrad, clearTape } from '../src/autograd/var.js';
+import { leaf, noGrad, clearTape, backward } from '../src/autograd/var.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
 import { createModel, createModelFromConfig, toGraph, graphFromStateDict, deployModel, listArchs, getArch, type SRModel } from '../src/models/registry.js';
@@ -15,8 +15,11 @@ import { runGraph, compileGraph } from '../src/runtime/wasm.js';
 import { loadWeightsFile } from '../src/io/weights.node.js';
 import {
   GraphBuilder, inferShapes, profileGraph, serializeGraph, deserializeGraph,
-  optimizeGraph, validateGraph, type Graph,
+  optimizeGraph, validateGraph, usedWeights, type Graph, type GraphWeight,
 } from '../src/graph/index.js';
+import { pruneChannels } from '../src/graph/compress.js';
+import { GraphNet } from '../src/train/graph-net.js';
+import * as ref from './ref/index.js';
 import { ZOO_DIR, needData, allTestConfigs, readTable } from './data.js';
 import * as ops from '../src/tensor/ops/index.js';
 
@@ -513,4 +516,108 @@ test('steady state: a compiled graph run frame after frame neither grows the Web
   c.dispose();
   assert.deepEqual(heap.slice(2), heap.slice(2).map(() => heap[2]), `heap after each frame: ${heap.join(', ')}`);
   assert.deepEqual(inUse.slice(1), inUse.slice(1).map(() => inUse[1]), 'bytes in use return to the same figure after every frame');
+});
+
+// ---- (e) layer normalisation -----------------------------------------------------------------
+
+test('layer-norm nodes: runGraph (fused and not) equals the float64 reference and GraphNet\'s autograd forward, which trains the norms\' weights; pruning, profiling, serialisation keep them', async () => {
+  await useEngine(1);
+  const g = layerNormGraph();
+  const live = liveTensorCount();
+  const X = randomImage(7, 9, 21);
+  const R = (w: GraphWeight): ref.RT => ({ shape: [...w.shape], data: Float64Array.from(w.data) });
+  const W = (k: string): ref.RT => R(g.weights[k]!);
+  // the graph from its definition, in float64
+  const x: ref.RT = { shape: [...X.shape], data: Float64Array.from(X.data) };
+  const c1 = ref.conv2d(x, W('c1.weight'), W('c1.bias'));
+  const n1 = ref.layerNorm(c1, W('n1.weight'), W('n1.bias'));
+  const c2 = ref.relu(ref.conv2d(n1, W('c2.weight'), W('c2.bias')));
+  const r = ref.add(ref.conv2d(c2, W('c2b.weight'), null), c1);
+  const n2 = ref.layerNorm(ref.conv2d(r, W('c3.weight'), W('c3.bias')), W('n2.weight'), W('n2.bias'), 0.01);
+  const expected = ref.depthToSpace(n2, 2);
+  const outs: Float32Array[] = [];
+  for (const fuse of [true, false]) {
+    const y = runGraph(g, X, { fuse });
+    assert.deepEqual([...y.shape], expected.shape);
+    const d = maxAbsDiff(y.data, expected.data);
+    assert.ok(d < 1e-5, `fuse ${fuse}: max |graph - float64 reference| = ${d}`);
+    outs.push(y.toArray());
+    y.dispose();
+  }
+  assert.equal(maxAbsDiff(outs[0]!, outs[1]!), 0, 'fused and unfused plans give the same values');
+  // the autograd ops (GraphNet, training) compute the same function and reach the norms' weights
+  const net = new GraphNet(g);
+  try {
+    const y = net.forward(leaf(X));
+    assert.equal(maxAbsDiff(y.value.data, outs[0]!), 0, 'GraphNet (autograd) vs runGraph');
+    backward(y);
+    const grads = new Map(Object.keys(g.weights).map((k, i) => [k, net.parameters()[i]!.grad]));
+    for (const k of ['n1.weight', 'n1.bias', 'n2.weight', 'n2.bias']) {
+      const gr = grads.get(k);
+      assert.ok(gr && gr.size === g.weights[k]!.data.length && gr.toArray().some((v) => v !== 0), `${k} gets a gradient`);
+    }
+  } finally {
+    clearTape();
+    for (const p of net.parameters()) p.zeroGrad();
+    net.dispose();
+  }
+  X.dispose();
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+
+  // the passes, the pruner and serialisation keep the norms' weights
+  const names = ['n1.weight', 'n1.bias', 'n2.weight', 'n2.bias'];
+  for (const k of names) {
+    assert.ok(usedWeights(g).includes(k), `usedWeights lists ${k}`);
+    assert.ok(k in optimizeGraph(g).weights, `optimizeGraph keeps ${k}`);
+  }
+  const pr = pruneChannels(g, 0.5);
+  assert.deepEqual(pr.pruned, [{ id: 'c2', from: 8, to: 4 }]);
+  for (const k of names) assert.ok(k in pr.graph.weights, `the pruned graph keeps ${k}`);
+  const { json, blob } = serializeGraph(g);
+  const g2 = deserializeGraph(json, blob);
+  const X2 = randomImage(4, 5, 22);
+  const a = runGraph(g, X2), b = runGraph(g2, X2), p = runGraph(pr.graph, X2);
+  assert.equal(maxAbsDiff(a.data, b.data), 0, 'serialised graph');
+  assert.deepEqual([...p.shape], [...a.shape], 'pruned graph output shape');
+  [a, b, p, X2].forEach((t) => t.dispose());
+  // profile: a norm's weight and bias are parameters; its statistics count no MACs
+  const prof = profileGraph(g, 5, 4);
+  const node = (id: string) => prof.nodes.find((n) => n.id === id)!;
+  assert.deepEqual([node('n1').params, node('n1').macs, node('n2').params, node('n2').macs], [12, 0, 24, 0]);
+  assert.equal(prof.params, (162 + 6) + 12 + (48 + 8) + 432 + (648 + 12) + 24);
+});
+
+test('layer-norm nodes: a state dict\'s nn.LayerNorm through layerNormOf; bad eps, weights and channel counts are errors naming the node', async () => {
+  await useEngine(1);
+  const v = (shape: number[], fill = 1): GraphWeight => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill) });
+  const sd = { 'body.norm.weight': v([3], 2), 'body.norm.bias': v([3], 0.5) };
+  const sb = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 }, sd);
+  const g = sb.output(sb.layerNormOf('body.norm', sb.input(3)));
+  assert.deepEqual(g.nodes[1], { op: 'layerNorm', id: 'body.norm', inputs: ['input'], weight: 'body.norm.weight', bias: 'body.norm.bias', eps: 1e-5 });
+  assert.deepEqual(Object.keys(g.weights), ['body.norm.weight', 'body.norm.bias']);
+  const X = Tensor.from([1, 1, 2, 3], [1, 2, 3, 5, 5, 5]);
+  const y = runGraph(g, X);
+  // pixel (1, 2, 3): deviations -1, 0, 1 over sqrt(2/3 + 1e-5); a constant pixel normalises to 0
+  const s = 1 / Math.sqrt(2 / 3 + 1e-5);
+  const want = [-2 * s + 0.5, 0.5, 2 * s + 0.5, 0.5, 0.5, 0.5];
+  assert.ok(maxAbsDiff(y.data, want) < 1e-6, `${Array.from(y.data)} vs ${want}`);
+  [X, y].forEach((t) => t.dispose());
+  const nb = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 }, { 'n.weight': v([3]) });
+  assert.throws(() => nb.layerNormOf('n', nb.input(3)), /toGraph: toy: the state dict has no 'n.bias'/);
+
+  const build = (weight: GraphWeight, bias: GraphWeight, eps = 1e-5): Graph => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 });
+    return b.output(b.layerNorm('n', b.input(3), weight, bias, eps));
+  };
+  assert.throws(() => build(v([3]), v([3]), 0), /graph toy: node 'n' \(layerNorm\): eps 0 is not a finite number > 0/);
+  assert.throws(() => build(v([3]), v([3]), Infinity), /node 'n' \(layerNorm\): eps Infinity is not a finite number > 0/);
+  assert.throws(() => build(v([1, 3]), v([3])), /node 'n' \(layerNorm\): weight 'n.weight' \[1,3\] is not a vector \[C\]/);
+  assert.throws(() => build(v([3]), v([4])), /node 'n' \(layerNorm\): bias 'n.bias' \[4\] does not match weight 'n.weight' \[3\]/);
+  const g4 = build(v([4]), v([4]));
+  assert.throws(() => inferShapes(g4, 5, 5), /node 'n' \(layerNorm\): input 'input' has 3 channels but weight 'n.weight' \[4\] normalises 4/);
+  const x = randomImage(5, 5, 1);
+  assert.throws(() => runGraph(g4, x), /node 'n' \(layerNorm\): input 'input' has 3 channels but weight 'n.weight' \[4\] normalises 4/);
+  x.dispose();
+  const missing: Graph = { ...g, weights: { 'body.norm.weight': g.weights['body.norm.weight']! } };
+  assert.throws(() => validateGraph(missing), /node 'body.norm' \(layerNorm\): refers to weight 'body.norm.bias', which the graph does not hold/);
 });

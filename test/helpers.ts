@@ -253,5 +253,30 @@ export function residualTailGraph(): Graph {
   return b.output(b.depthToSpace('ps', b.add('res', y, b.concat('rep', parts)), 3));
 }
 
+/** The weights of a layer norm: U(center - a, center + a), seeded. */
+const around = (shape: number[], seed: number, center: number, a: number): GraphWeight => {
+  const v = w(shape, seed, a);
+  return { shape, data: v.data.map((x) => x + center) };
+};
+
+/**
+ * Layer norms over 6 channels (not a multiple of 4; a conv after it is prunable) and 12 (whole
+ * blocks, eps 0.01) between convs, a residual around the first, a pixel shuffle after the second
+ * (VapSR's pattern); the last norm's affine map keeps the output near 0.5 +- 0.25.
+ */
+export function layerNormGraph(): Graph {
+  const b = new GraphBuilder({ arch: 'layer_norm', args: {}, scale: 2 });
+  const x = b.input(3);
+  const c1 = b.conv('c1', x, w([6, 3, 3, 3], 61, 0.5), w([6], 62));
+  const n1 = b.layerNorm('n1', c1, around([6], 63, 1, 0.3), w([6], 64, 0.2));
+  const c2 = b.conv('c2', n1, w([8, 6, 1, 1], 65, 0.4), w([8], 66), { act: { kind: 'relu' } });
+  const r = b.add('res', b.conv('c2b', c2, w([6, 8, 3, 3], 67, 0.2), null), c1);
+  const c3 = b.conv('c3', r, w([12, 6, 3, 3], 68, 0.3), w([12], 69));
+  const n2 = b.layerNorm('n2', c3, around([12], 70, 0.2, 0.05), around([12], 71, 0.5, 0.1), 0.01);
+  return b.output(b.depthToSpace('up', n2, 2));
+}
+
 /** Hand-built graphs that exercise every op, fused and unfused tails (the peers' and backends' equivalence tests). */
-export const HAND: [string, () => Graph][] = [['every op', everyOpGraph], ['shared producer', sharedProducerGraph], ['residual tail', residualTailGraph]];
+export const HAND: [string, () => Graph][] = [
+  ['every op', everyOpGraph], ['shared producer', sharedProducerGraph], ['residual tail', residualTailGraph], ['layer norm', layerNormGraph],
+];

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, SMALL_FAMILIES, runGraphArray, groupedDilatedGraph, esaGraph, sized, layerNormGraph } from './helpers.js';
 import { liveTensorCount } from '../src/tensor/tensor.js';
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
@@ -231,6 +231,37 @@ test('the efficient-SR ops (GELU, grouped, dilated and strided convs, std/mean a
     const o16: OnnxExportOptions = { layout: 'nchw', dynamic: true, fp16: true };
     const d16 = maxAbsDiff((await runOrt(exportOnnx(g, o16), x, o16)).data, ref.data) * 255;
     assert.ok(d16 < FP16_TOL_255, `${g.meta.arch} fp16: max |onnx - mvsr| * 255 = ${d16}`);
+  }
+});
+
+test('layer norm: ReduceMean over the channels (axes an attribute to opset 17, an input from 18), weight and bias as [C,1,1]; onnxruntime equals mvsr in NCHW and NHWC, fixed and symbolic shapes, batch 2, opsets 13-20, float16', { skip: noOrt }, async () => {
+  await useEngine(1);
+  const g = layerNormGraph();
+  for (const opset of [17, 18]) {
+    const m = readOnnxModel(exportOnnx(g, { opset }));
+    const means = m.nodes.filter((n) => n.opType === 'ReduceMean');
+    assert.equal(means.length, 4, 'two ReduceMeans per norm (the mean, the variance)');
+    for (const n of means) {
+      assert.equal(n.attributes.keepdims, 1);
+      if (opset < 18) assert.deepEqual([n.inputs.length, n.attributes.axes], [1, [1]]);
+      else assert.deepEqual([n.inputs.length, n.attributes.axes], [2, undefined]);
+    }
+    for (const k of ['n1.weight', 'n1.bias', 'n2.weight', 'n2.bias']) assert.deepEqual(m.initializers.find((i) => i.name === k)?.dims, [g.weights[k]!.shape[0], 1, 1], k);
+  }
+  for (const [N, H, W] of [[1, 5, 6], [2, 7, 3], [1, 1, 1]] as const) {
+    const x = randomImage(N, H, W, 3, H * 31 + W);
+    const ref = runGraphArray(g, x);
+    const cases: OnnxExportOptions[] = [{ layout: 'nchw', dynamic: true }, { layout: 'nhwc', dynamic: true }, ...[13, 18, 20].map((opset) => ({ opset }))];
+    if (N === 1) cases.push({ layout: 'nchw', inputShape: [H, W] }, { layout: 'nhwc', inputShape: [H, W] });
+    for (const o of cases) {
+      const y = await runOrt(exportOnnx(g, o), x, o);
+      assert.deepEqual(y.shape, ref.shape);
+      const d = maxAbsDiff(y.data, ref.data) * 255;
+      assert.ok(d < FP32_TOL_255, `layer norm ${N}x${H}x${W} ${JSON.stringify(o)}: max |onnx - mvsr| * 255 = ${d}`);
+    }
+    const o16: OnnxExportOptions = { dynamic: true, fp16: true };
+    const d16 = maxAbsDiff((await runOrt(exportOnnx(g, o16), x, o16)).data, ref.data) * 255;
+    assert.ok(d16 < FP16_TOL_255, `layer norm ${N}x${H}x${W} fp16: max |onnx - mvsr| * 255 = ${d16}`);
   }
 });
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized } from './helpers.js';
+import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
 import { SMALL_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { GraphBuilder, graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
@@ -182,6 +182,14 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
       for (const io of ['float32', ...(graphInputs(g)[0]!.channels === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, 9, 11, io, seed), `${name} ${io}`);
     });
   }
+});
+
+test('int8 refuses a layer norm by name, before calibrating', async () => {
+  await useEngine(1);
+  const g = layerNormGraph();
+  const why = /mvsr: graph layer_norm: node 'n1' \(layerNorm\): layer normalisation is not quantized yet; the model cannot be quantized to int8/;
+  assert.throws(() => int8Graph(g), why);
+  await assert.rejects(calibrated(g, 2, 6, 8, 1), why);
 });
 
 /** SiLU as IMDN+ writes it (x * sigmoid(x)): a conv output read by a sigmoid and by the mul of the two, twice, then a conv. */

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
+import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph, sized, layerNormGraph } from './helpers.js';
 import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { createModel, toGraph, stepGraph, listArchs, getArch } from '../src/models/registry.js';
 import { windowIndices, inputNode, type Graph } from '../src/graph/ir.js';
@@ -68,6 +68,23 @@ test('every zoo image family: LiteRT.js running the exported FP32 .tflite gives 
           x.dispose();
         }
       });
+    }
+  }
+});
+
+test('layer norm (MEAN over the channels, SUB, MUL, MEAN, ADD eps, RSQRT, MUL weight, ADD bias): LiteRT.js gives mvsr\'s output within 1e-4; float16 weights within 1e-2', { skip: noLiteRt }, async () => {
+  await useEngine(1);
+  const g = layerNormGraph();
+  for (const [H, W] of [[7, 9], [1, 1], [4, 13]] as const) {
+    const r = mulberry32(H * 100 + W);
+    const x = Tensor.from([1, H, W, 3], Array.from({ length: H * W * 3 }, () => r()));
+    try {
+      const f32 = await both(g, x);
+      assert.ok(maxAbsDiff(f32.mvsr, f32.tflite) <= 1e-4, `${H}x${W}: max |tflite - mvsr| = ${maxAbsDiff(f32.mvsr, f32.tflite)}`);
+      const f16 = await both(g, x, true);
+      assert.ok(maxAbsDiff(f16.mvsr, f16.tflite) <= 1e-2, `${H}x${W} fp16: max |tflite - mvsr| = ${maxAbsDiff(f16.mvsr, f16.tflite)}`);
+    } finally {
+      x.dispose();
     }
   }
 });

@@ -49,6 +49,8 @@ function assert8(a: Float32Array, b: Float32Array, what: string): string {
   return `${what.padEnd(70)} equal ${(c.equal * 100).toFixed(2)}%  max |diff| ${c.maxAbs255.toExponential(2)}/255`;
 }
 
+const maxAbs = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
 const randomImage = (shape: number[], seed: number): Tensor => {
   const r = mulberry32(seed);
   return Tensor.from(shape, Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => r()));
@@ -114,6 +116,26 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
     });
   }
   console.log(`WebGPU (SwiftShader) vs wasm, 8-bit outputs:\n${rows.join('\n')}`);
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('layer norm on WebGPU: channel counts 1 to 13 (the padded lanes of the last block kept out of the statistics), batches of 2, equal to wasm', { skip: noGpu }, async () => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  const rows: string[] = [];
+  for (const C of [1, 2, 3, 4, 5, 8, 13]) {
+    const b = new GraphBuilder({ arch: 'layer_norm_c', args: {}, scale: 1 });
+    const r = mulberry32(C);
+    const vec = (center: number, a: number) => ({ shape: [C], data: Float32Array.from({ length: C }, () => center + (2 * r() - 1) * a) });
+    const g = b.output(b.layerNorm('n', b.input(C), vec(0.2, 0.05), vec(0.5, 0.1), C === 5 ? 0.1 : 1e-5));
+    const x = randomImage([2, 6, 7, C], 90 + C);
+    const [a, y, backend] = await runBoth(g, x);
+    await backend.dispose();
+    x.dispose();
+    rows.push(assert8(a, y, `C=${C}`));
+    assert.ok(maxAbs(a, y) < 1e-5, `C=${C}: max |webgpu - wasm| = ${maxAbs(a, y)}`);
+  }
+  console.log(`WebGPU (SwiftShader) vs wasm, layer norm:\n${rows.join('\n')}`);
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
 });
 

@@ -137,7 +137,8 @@ export interface TfjsProgram {
 /**
  * The graph as tfjs-core ops (after optimizeGraph, the passes the ONNX export applies too):
  * conv -> tf.fused.conv2d (HWIO filters, bias and relu/prelu/leaky fused), depthToSpace ->
- * tf.depthToSpace, add, mul, concat, slice, activations, bilinear/nearest resize, transposed conv.
+ * tf.depthToSpace, add, mul, concat, slice, activations, bilinear/nearest resize, transposed conv,
+ * layer norm (tf.moments over the channels).
  * tfjs's depthToSpace has TF's channel order only; for PyTorch's pixel shuffle the producing convs'
  * output channels (and a residual's concat order) are permuted instead, which computes the same
  * values with no extra op; where that is impossible a tf.gather reorders the channels.
@@ -355,6 +356,15 @@ export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
           return n.mode === 'nearest' ? tf.image.resizeNearestNeighbor(x as TfCore.Tensor4D, size, false, false) : tf.image.resizeBilinear(x as TfCore.Tensor4D, size, false, true);
         });
         break;
+      case 'layerNorm': {
+        // tf.moments over the channels (its variance from the deviations, as mvsr's), then the affine map
+        const w = keep(tf.tensor1d(g.weights[n.weight]!.data)), b = keep(tf.tensor1d(g.weights[n.bias]!.data)), eps = n.eps;
+        steps.set(n.id, ([x]) => tf.tidy(() => {
+          const { mean, variance } = tf.moments(x!, 3, true);
+          return tf.add(tf.mul(tf.mul(tf.sub(x!, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
+        }));
+        break;
+      }
       case 'resize': {
         if (n.mode !== 'nearest' && n.mode !== 'bilinear') unsupported(n, `tfjs has no ${n.mode} resize`);
         steps.set(n.id, ([x]) => {

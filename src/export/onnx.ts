@@ -1,12 +1,13 @@
 // ONNX writer for the deploy IR: one ModelProto with the weights as raw little-endian
 // initializers and an NCHW body (Conv, ConvTranspose, activations, Add/Mul, Concat, Slice,
-// DepthToSpace, SpaceToDepth, Resize; a video step graph's translate as Gathers and its
-// estimateShift as float64 ops with a Loop), optionally wrapped in Transposes for NHWC inputs
-// and outputs, which are named by their node ids (several for a step graph). A quantized graph
-// (graph/quant.ts) exports in the QDQ form: every int8 tensor as QuantizeLinear + DequantizeLinear
-// at its scale and zero point, conv weights int8 per output channel and biases int32 behind
-// DequantizeLinear, so onnxruntime fuses them into its integer kernels (QLinearConv, ...).
-// Browser-safe (no Node imports); writeOnnxFile in write.node.ts puts the bytes in a file.
+// DepthToSpace, SpaceToDepth, Resize, a layer norm as ReduceMean and arithmetic; a video step
+// graph's translate as Gathers and its estimateShift as float64 ops with a Loop), optionally
+// wrapped in Transposes for NHWC inputs and outputs, which are named by their node ids (several
+// for a step graph). A quantized graph (graph/quant.ts) exports in the QDQ form: every int8 tensor
+// as QuantizeLinear + DequantizeLinear at its scale and zero point, conv weights int8 per output
+// channel and biases int32 behind DequantizeLinear, so onnxruntime fuses them into its integer
+// kernels (QLinearConv, ...). Browser-safe (no Node imports); writeOnnxFile in write.node.ts puts
+// the bytes in a file.
 import {
   type Graph, type GraphNode, type Act, type GraphWeight, type SpaceToDepthNode, type EstimateShiftNode,
   graphError, graphInputs, graphOutputs, validateGraph, weightOf,
@@ -346,6 +347,22 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         // [N,C,H,W] times [N,C,1,1]: ONNX broadcasting does the rest
         b.node('Mul', [inOf(n, 0), inOf(n, 1)], out);
         break;
+      case 'layerNorm': {
+        // over the channel axis (1 in NCHW) from basic ops, the variance from the deviations as mvsr
+        // computes it; ReduceMean takes its axes as an attribute up to opset 17, as an input from 18
+        const x = inOf(n), C = channels.get(n.id)!;
+        const axes = opt.opset >= 18 ? b.int64(`${n.id}.axes`, [1]) : null;
+        const mean = (v: string, name: string): string => (axes
+          ? b.node('ReduceMean', [v, axes], b.fresh(name), [{ name: 'keepdims', int: 1 }])
+          : b.node('ReduceMean', [v], b.fresh(name), [{ name: 'axes', ints: [1] }, { name: 'keepdims', int: 1 }]));
+        const d = b.node('Sub', [x, mean(x, `${n.id}.mean`)], b.fresh(`${n.id}.dev`));
+        const v = mean(b.node('Mul', [d, d], b.fresh(`${n.id}.sq`)), `${n.id}.var`);
+        const sd = b.node('Sqrt', [b.node('Add', [v, b.float(`${n.id}.eps`, [], [n.eps])], b.fresh(`${n.id}.var_eps`))], b.fresh(`${n.id}.std`));
+        const xh = b.node('Div', [d, sd], b.fresh(`${n.id}.norm`));
+        // weight and bias [C] broadcast against NCHW as [C, 1, 1]
+        b.node('Add', [b.node('Mul', [xh, weight(n, n.weight, [C, 1, 1])], b.fresh(`${n.id}.scaled`)), weight(n, n.bias, [C, 1, 1])], out);
+        break;
+      }
     }
     value.set(n.id, qdq(n.id, out));
   }

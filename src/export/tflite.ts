@@ -39,7 +39,7 @@ const TensorType = { FLOAT32: 0, FLOAT16: 1, INT32: 2, UINT8: 3, INT8: 9 } as co
 const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
-  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150, MAX_POOL_2D: 17,
+  TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150, MAX_POOL_2D: 17, RSQRT: 76,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
@@ -403,6 +403,29 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         y = act8(n.id, shape, n.id);
         m.op(Op.MUL, [inOf(n, 0), inOf(n, 1)], [y], { type: Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
         break;
+      case 'layerNorm': {
+        // MEAN over the channels (axis 3, kept as 1), the variance from the deviations as mvsr
+        // computes it, RSQRT of var + eps; MUL and ADD broadcast the per-pixel and [C] factors
+        const C = shape[3]!, stat = [...shape.slice(0, 3), 1];
+        const axes = m.int32(`${n.id}.axes`, [3]);
+        const mean = (x: number, out: number): void => m.op(Op.MEAN, [x, axes], [out], { type: Opt.Reducer, fields: [[0, 'bool', 1]] });
+        const mul = (a: number, b: number, out: number): void => m.op(Op.MUL, [a, b], [out], { type: Opt.Mul, fields: [[0, 'i8', ACT_NONE]] });
+        const add = (a: number, b: number, out: number): void => m.op(Op.ADD, [a, b], [out], { type: Opt.Add, fields: [[0, 'i8', ACT_NONE]] });
+        const mu = m.tensor(`${n.id}.mean`, stat), dev = m.tensor(`${n.id}.dev`, shape), sq = m.tensor(`${n.id}.sq`, shape);
+        const v = m.tensor(`${n.id}.var`, stat), ve = m.tensor(`${n.id}.var_eps`, stat), r = m.tensor(`${n.id}.rstd`, stat);
+        const xh = m.tensor(`${n.id}.norm`, shape), sc = m.tensor(`${n.id}.scaled`, shape);
+        mean(inOf(n), mu);
+        m.op(Op.SUB, [inOf(n), mu], [dev], { type: Opt.Sub, fields: [[0, 'i8', ACT_NONE]] });
+        mul(dev, dev, sq);
+        mean(sq, v);
+        add(v, m.float(`${n.id}.eps`, [], [n.eps]), ve);
+        m.op(Op.RSQRT, [ve], [r]);
+        mul(dev, r, xh);
+        mul(xh, m.float(n.weight, [C], weightOf(g, n, n.weight).data), sc);
+        y = act8(n.id, shape, n.id);
+        add(sc, m.float(n.bias, [C], weightOf(g, n, n.bias).data), y);
+        break;
+      }
       default:
         throw graphError(g, n, `op '${n.op}' has no TFLite form`);
     }

@@ -3,7 +3,7 @@
 // smaller plain graph every exporter handles, and weight clustering (k-means per layer, as the
 // TensorFlow Model Optimization toolkit's weight clustering), which leaves the same graph with at
 // most k distinct values per conv weight, so the file compresses. Browser-safe.
-import { type Graph, type GraphNode, type ConvNode, type GraphWeight, graphError, validateGraph, weightOf } from './ir.js';
+import { type Graph, type GraphNode, type ConvNode, type GraphWeight, graphError, validateGraph, weightOf, usedWeights } from './ir.js';
 import { optimizeGraph, useCounts } from './passes.js';
 
 export interface PruneResult {
@@ -66,12 +66,7 @@ export function pruneChannels(g0: Graph, ratio: number): PruneResult {
     }
     pruned.push({ id: n.id, from: O, to: keep.length });
   }
-  const used = new Set<string>();
-  for (const n of nodes) {
-    if (n.op === 'conv' || n.op === 'convTranspose') { used.add(n.weight); if (n.bias !== null) used.add(n.bias); }
-    const a = n.op === 'conv' ? n.act : n.op === 'act' ? n.act : undefined;
-    if (a?.kind === 'prelu') used.add(a.alpha);
-  }
+  const used = new Set(usedWeights({ meta: g.meta, nodes, weights }));
   const out: Graph = {
     meta: { ...g.meta, history: [...(g.meta.history ?? []), { prune: { ratio, channels: pruned } }] },
     nodes,

@@ -71,13 +71,18 @@ export interface ScaleChannelsNode extends NodeBase { op: 'scaleChannels' }
 export interface MaxPoolNode extends NodeBase { op: 'maxPool'; kernel: number; stride: number }
 /** inputs[0] resized to the H x W of inputs[1] (PyTorch F.interpolate(x, size=other.shape[2:]), align_corners=False). */
 export interface ResizeLikeNode extends NodeBase { op: 'resizeLike'; mode: 'nearest' | 'bilinear' }
+/**
+ * PyTorch nn.LayerNorm(C) over each pixel's C channels: (x - mean) / sqrt(var + eps) * weight + bias,
+ * var the population variance; weight and bias [C].
+ */
+export interface LayerNormNode extends NodeBase { op: 'layerNorm'; weight: string; bias: string; eps: number }
 /** A graph output, named by its id. */
 export interface OutputNode extends NodeBase { op: 'output' }
 
 export type GraphNode =
   | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
   | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | GlobalPoolNode | ScaleChannelsNode
-  | MaxPoolNode | ResizeLikeNode | OutputNode;
+  | MaxPoolNode | ResizeLikeNode | LayerNormNode | OutputNode;
 export type GraphOp = GraphNode['op'];
 
 export interface GraphWeight { shape: number[]; data: Float32Array }
@@ -128,7 +133,7 @@ export interface Graph {
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
   input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
-  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, maxPool: 1, resizeLike: 2, output: 1,
+  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, maxPool: 1, resizeLike: 2, layerNorm: 1, output: 1,
 };
 
 export function nodeLabel(n: GraphNode): string {
@@ -272,6 +277,13 @@ export function validateGraph(g: Graph): void {
       case 'globalPool':
         if (n.stat !== 'mean' && n.stat !== 'std') throw graphError(g, n, `statistic '${String(n.stat)}' is not 'mean' or 'std'`);
         break;
+      case 'layerNorm': {
+        if (typeof n.eps !== 'number' || !(n.eps > 0) || !Number.isFinite(n.eps)) throw graphError(g, n, `eps ${n.eps} is not a finite number > 0`);
+        const w = checkWeightData(g, n, n.weight), b = checkWeightData(g, n, n.bias);
+        if (w.shape.length !== 1) throw graphError(g, n, `weight '${n.weight}' ${shapeText(w.shape)} is not a vector [C]`);
+        if (b.shape.length !== 1 || b.shape[0] !== w.shape[0]) throw graphError(g, n, `bias '${n.bias}' ${shapeText(b.shape)} does not match weight '${n.weight}' ${shapeText(w.shape)}`);
+        break;
+      }
       case 'resize':
         if (typeof n.scale !== 'number' || !(n.scale > 0) || !Number.isFinite(n.scale)) throw graphError(g, n, `scale ${n.scale} is not a positive finite number`);
         if (!['nearest', 'bilinear', 'bicubic', 'matlabBicubic'].includes(n.mode)) throw graphError(g, n, `unknown resize mode '${String(n.mode)}'`);
@@ -330,6 +342,7 @@ export function usedWeights(g: Graph): string[] {
       out.add(n.weight);
       if (n.bias !== null) out.add(n.bias);
     }
+    if (n.op === 'layerNorm') out.add(n.weight).add(n.bias);
     const act = n.op === 'act' ? n.act : n.op === 'conv' ? n.act : undefined;
     if (act?.kind === 'prelu') out.add(act.alpha);
   }
@@ -503,6 +516,16 @@ export class GraphBuilder {
 
   scaleChannels(id: string, x: string, scale: string): string {
     return this.push({ op: 'scaleChannels', id, inputs: [x, scale] });
+  }
+
+  /** Layer normalisation over the channels with weights stored as `${id}.weight` / `${id}.bias`. */
+  layerNorm(id: string, x: string, weight: GraphWeight, bias: GraphWeight, eps = 1e-5): string {
+    return this.push({ op: 'layerNorm', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: this.weight(`${id}.bias`, bias), eps });
+  }
+
+  /** The state dict's nn.LayerNorm `key` (`${key}.weight`, `${key}.bias`) as node `id` (default: the key). */
+  layerNormOf(key: string, x: string, eps = 1e-5, id = key): string {
+    return this.push({ op: 'layerNorm', id, inputs: [x], weight: this.sdWeight(`${key}.weight`), bias: this.sdWeight(`${key}.bias`), eps });
   }
 
   estimateShift(id: string, prev: string, cur: string, radius: number): string {

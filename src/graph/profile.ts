@@ -3,7 +3,9 @@
 // conv the same counted on its (large) output, biases add no MACs; a PReLU or leaky ReLU costs one
 // multiply per element (the NTIRE 2022 ESR counter counts LeakyReLU so: with it RFDN's and RLFN's
 // FLOPs match that table); other parameter-free ops (ReLU, add, concat, slice, depth_to_space,
-// resize, ...) cost nothing. Params = conv weights + biases + PReLU slopes, each weight once.
+// resize, ...) cost nothing, and a layer norm is counted as no MACs (its per-pixel statistics are
+// not multiply-accumulates with weights). Params = conv weights + biases + PReLU slopes + layer-norm
+// weights and biases, each weight once.
 // These reproduce the ETDS paper's Table 2 (test/graph.test.ts).
 import { type Graph, type GraphOp, type Act } from './ir.js';
 import { inferShapes, type NodeShape } from './shapes.js';
@@ -76,6 +78,8 @@ export function profileGraph(g: Graph, H: number, W: number): GraphProfile {
     } else if (n.op === 'act' && (n.act.kind === 'prelu' || n.act.kind === 'leaky')) {
       if (n.act.kind === 'prelu') p += paramsOf(n.act.alpha);
       m += elems;
+    } else if (n.op === 'layerNorm') {
+      p += paramsOf(n.weight, n.bias);
     }
     params += p;
     macs += m;

@@ -178,6 +178,7 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
   scaleChannels: 'channel scaling (channel attention) is not quantized yet',
   maxPool: 'max pooling is not quantized yet',
   resizeLike: 'resizing to another tensor\'s size is not quantized yet',
+  layerNorm: 'layer normalisation is not quantized yet',
 };
 
 /**

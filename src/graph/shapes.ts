@@ -110,6 +110,11 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
       if (y[0] !== 1 || y[1] !== 1 || y[2] !== x[2]) throw graphError(g, n, `scale '${n.inputs[1]}' is ${fmt(y)}, not 1x1x${x[2]} (one value per channel of '${n.inputs[0]}')`);
       return x;
     }
+    case 'layerNorm': {
+      const C = weightOf(g, n, n.weight).shape[0]!;
+      if (C !== x[2]) throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels but weight '${n.weight}' [${C}] normalises ${C}`);
+      return x;
+    }
     case 'resize': {
       const Ho = resizeOutputSize(x[0], n.scale, n.mode), Wo = resizeOutputSize(x[1], n.scale, n.mode);
       if (Ho < 1 || Wo < 1) throw graphError(g, n, `input ${fmt(x)} resized by ${n.scale} is empty (${Ho}x${Wo})`);

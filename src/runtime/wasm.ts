@@ -13,6 +13,7 @@ import { matlabImresize } from '../tensor/ops/matlabResize.js';
 import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import { globalPool, scaleChannels } from '../tensor/ops/channels.js';
 import { maxPool2d } from '../tensor/ops/pool.js';
+import { layerNorm } from '../tensor/ops/norm.js';
 import {
   type Graph, type ConvNode, type Act,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
@@ -165,6 +166,11 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
       case 'scaleChannels': steps.push(step(([x, s]) => scaleChannels(x!, s!))); break;
       case 'maxPool': steps.push(step(([x]) => maxPool2d(x!, n.kernel, n.stride))); break;
       case 'resizeLike': steps.push(step(([x, l]) => resize(x!, l!.shape[1]!, l!.shape[2]!, n.mode))); break;
+      case 'layerNorm': {
+        const w = W(n.weight), b = W(n.bias);
+        steps.push(step(([x]) => layerNorm(x!, w, b, n.eps)));
+        break;
+      }
       default: throw graphError(fg, n, 'has no kernel in the wasm runtime');
     }
   }

@@ -12,6 +12,7 @@ import { concat, split, depthToSpace, spaceToDepth } from '../autograd/ops/layou
 import { upsample, resize } from '../autograd/ops/resize.js';
 import { maxPool2d } from '../autograd/ops/pool.js';
 import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
+import { layerNorm } from '../autograd/ops/norm.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
 import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
@@ -109,6 +110,7 @@ export class GraphNet {
           y = fq(n.id, resize(inOf(n.inputs[0]!), like[1]!, like[2]!, n.mode));
           break;
         }
+        case 'layerNorm': y = fq(n.id, layerNorm(inOf(n.inputs[0]!), p(n.weight), p(n.bias), n.eps)); break;
         default: throw graphError(this.graph, n, `${n.op} is not trained with quantization`);
       }
       vals.set(n.id, y);

@@ -297,6 +297,10 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       case 'maxPool': return [{ node: n, ...wgsl.maxPool(N, H, W, out[0], out[1], out[2], n.kernel, n.stride), binds: [s.inputs[0]!, s.id] }];
       case 'globalPool': return [{ node: n, ...wgsl.globalPool(n.stat, N, H, W, inp[2]), binds: [s.inputs[0]!, s.id] }];
       case 'scaleChannels': return [{ node: n, ...wgsl.scaleChannels(N, H, W, out[2]), binds: [s.inputs[0]!, s.inputs[1]!, s.id] }];
+      case 'layerNorm': {
+        const C = out[2], vec = (name: string): GPUBuffer => weightBuffer(`vec:${name}:${C}`, () => vec4Blocks(weightOf(fg, n, name).data, C));
+        return [{ node: n, ...wgsl.layerNorm(N, H, W, C, n.eps), binds: [s.inputs[0]!, vec(n.weight), vec(n.bias), s.id] }];
+      }
       case 'estimateShift': return []; // computed on the CPU at each run (taps)
       case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, plan.taps(n, H, W), s.id] }];
       default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);

@@ -336,6 +336,36 @@ ${header(grid)}
   return { code, grid };
 }
 
+/**
+ * Layer normalisation over each pixel's C channels (nn.LayerNorm(C)): one invocation per pixel
+ * takes the mean, then the population variance from the deviations (two passes, as the CPU
+ * kernel), with the padded lanes of the last block masked out of both; it writes
+ * (x - mean) / sqrt(var + eps) * w + b, which is 0 in the padded lanes (w and b are zero there).
+ * Bindings x, w, b (one vec4 per block), y.
+ */
+export function layerNorm(N: number, H: number, W: number, C: number, eps: number): { code: string; grid: Grid } {
+  const CB = blocks(C), rem = C % 4;
+  const grid = { W, H, Z: N };
+  const lanes = rem === 0 ? 'vec4<f32>(1.0)'
+    : `select(vec4<f32>(1.0), vec4<f32>(${[0, 1, 2, 3].map((i) => (i < rem ? '1.0' : '0.0')).join(', ')}), cb == ${CB - 1})`;
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+${header(grid)}
+  let base = ((oz * ${H} + oy) * ${W} + ox) * ${CB};
+  var s = 0.0;
+  for (var cb = 0; cb < ${CB}; cb++) { s += dot(x[base + cb], ${lanes}); }
+  let mean = vec4<f32>(s / ${f32(C)});
+  var v = 0.0;
+  for (var cb = 0; cb < ${CB}; cb++) { let d = (x[base + cb] - mean) * ${lanes}; v += dot(d, d); }
+  let r = 1.0 / sqrt(v / ${f32(C)} + ${f32(eps)});
+  for (var cb = 0; cb < ${CB}; cb++) { y[base + cb] = (x[base + cb] - mean) * r * w[cb] + b[cb]; }
+}
+`;
+  return { code, grid };
+}
+
 /** x times a per-(image, channel) scale [N, 1, 1, C], broadcast over the pixels. Bindings x, s, y. */
 export function scaleChannels(N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
   const CB = blocks(C);
