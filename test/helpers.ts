@@ -157,6 +157,8 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['RFDN', (s) => ({ upscale: s, nf: 8, num_modules: 2 })],
   ['RLFN', (s) => ({ upscale: s, feature_channels: 8, mid_channels: 6, num_blocks: 2, esa_channels: 4 })],
   ['RLFN', (s) => ({ upscale: s, feature_channels: 6, mid_channels: 6, num_blocks: 1, esa_channels: 2, img_range: 255 })],
+  ['vapsr', (s) => ({ scale: s, num_feat: 8, num_block: 2, d_atten: 6 })],
+  ['vapsr', (s) => ({ scale: s, num_feat: 8, num_block: 1, d_atten: 4, conv_groups: 2 })],
 ];
 
 /** ESA (RFDN, RLFN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */

@@ -5,7 +5,7 @@
 // the pieces and fuses them with a 1x1 conv plus the block's input. IMDN weighs the joined
 // channels by contrast-aware channel attention (CCA: sigmoid(conv(relu(conv(std + mean))))).
 import { Module } from '../nn/module.js';
-import { Conv2d, PixelShuffle, ReLU, Sigmoid, LeakyReLU, Sequential } from '../nn/layers.js';
+import { Conv2d, PixelShuffle, ReLU, Sigmoid, LeakyReLU, Sequential, Container } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add, mul, sigmoid, leakyRelu } from '../autograd/ops/pointwise.js';
 import { concat, split } from '../autograd/ops/layout.js';
@@ -134,12 +134,12 @@ export class IMDNPlus extends Module implements SRModel {
     super();
     const { in_nc, nf, nb, out_nc, upscale } = args;
     this.scale = upscale;
-    const fem = this.child('FEM', new Named());
-    this.fea_conv = fem.child('0', new Conv2d(in_nc, nf, 3));
-    const sub = fem.child('1', new Named()).child('sub', new Named());
-    this.blocks = Array.from({ length: nb }, (_, i) => sub.child(String(i), new IMDBPlus(nf)));
-    this.LR_conv = sub.child(String(nb), new Conv2d(nf, nf, 3));
-    this.up = this.child('RM', new Named()).child('0', new Conv2d(nf, out_nc * upscale * upscale, 3));
+    const fem = this.child('FEM', new Container());
+    this.fea_conv = fem.add('0', new Conv2d(in_nc, nf, 3));
+    const sub = fem.add('1', new Container()).add('sub', new Container());
+    this.blocks = Array.from({ length: nb }, (_, i) => sub.add(String(i), new IMDBPlus(nf)));
+    this.LR_conv = sub.add(String(nb), new Conv2d(nf, nf, 3));
+    this.up = this.child('RM', new Container()).add('0', new Conv2d(nf, out_nc * upscale * upscale, 3));
     this.shuffle = new PixelShuffle(upscale);
   }
 
@@ -148,16 +148,6 @@ export class IMDNPlus extends Module implements SRModel {
     let y = fea;
     for (const b of this.blocks) y = b.forward(y);
     return this.shuffle.forward(this.up.forward(add(this.LR_conv.forward(y), fea)));
-  }
-}
-
-/** A container that only names its children (PyTorch's Sequential / ShortcutBlock wrappers). */
-class Named extends Module {
-  override child<M extends Module>(name: string, m: M): M {
-    return super.child(name, m);
-  }
-  forward(): Var {
-    throw new Error('mvsr: a naming container has no forward');
   }
 }
 

@@ -40,6 +40,9 @@ export function officialCheckpointSpec(fileName: string): OfficialSpec | null {
     const C = rlfn[1] ? 48 : 52;
     return { arch: 'RLFN', args: { feature_channels: C, mid_channels: C, num_blocks: 6, upscale: Number(rlfn[2]), img_range: 255 } };
   }
+  const vapsr = /^VapSR_X([234])$/.exec(name);
+  if (vapsr) return { arch: 'vapsr', args: { num_feat: 48, num_block: vapsr[1] === '4' ? 21 : 20, d_atten: 64, scale: Number(vapsr[1]) } };
+  if (name === 'VapSR-S') return { arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, conv_groups: 2, scale: 4 } };
   const named = Object.hasOwn(NAMED, name) ? NAMED[name]! : null;
   return named ? { arch: named.arch, args: { ...named.args } } : null;
 }

@@ -17,6 +17,7 @@ import { multiFramePlainArch } from './multiframe.js';
 import { imdnArch, imdnPlusArch } from './imdn.js';
 import { rfdnArch } from './rfdn.js';
 import { rlfnArch } from './rlfn.js';
+import { vapsrArch } from './vapsr.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -100,7 +101,7 @@ const builtins: [string, ArchSpec][] = [
   ['Bicubic', bicubicArch], ['MatlabBicubic', matlabBicubicArch], ['ESPCN', espcnArch], ['FSRCNN', fsrcnnArch],
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
-  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch],
+  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);

@@ -206,6 +206,16 @@ export class ModuleList<M extends Module = Module> extends Module {
   }
 }
 
+/** A module that only names its children (PyTorch wrappers whose forward the owner writes out, e.g. a Sequential with parameter-free gaps). */
+export class Container extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.child(name, m);
+  }
+  forward(): Var {
+    throw new Error('mvsr: a Container has no forward; its owner runs the children');
+  }
+}
+
 /** nn.Identity. */
 export class Identity extends Module {
   forward(x: Var): Var {
