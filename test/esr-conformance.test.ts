@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { useEngine } from './helpers.js';
+import { useEngine, runGraphArray, maxAbsDiff } from './helpers.js';
 import { DATA_DIR, needData } from './data.js';
 import { readImage } from '../src/io/image.node.js';
 import type { Image } from '../src/io/image.js';
@@ -17,13 +17,20 @@ import { makePair, evalPair } from '../src/eval/image.js';
 import { listArchs } from '../src/models/registry.js';
 import { officialCheckpointSpec } from '../src/models/official.js';
 import { loadModelFile } from '../src/api/models.node.js';
+import { toGraph } from '../src/models/registry.js';
+import { profileGraph } from '../src/graph/profile.js';
+import { exportOnnx } from '../src/export/onnx.js';
 
 const TOL = { psnr: 0.05, ssim: 0.001 };
 const SETS = ['Set5', 'Set14'] as const;
 const TABLE = path.join(DATA_DIR, 'benchmarks/published/esr-published.json');
 const skip = needData('benchmarks/Set5') || needData('benchmarks/Set14') || needData('benchmarks/published/esr-published.json');
 
-interface Row { model: string; scale: number; params: string; checkpoint: string | null; Set5?: { psnr: number; ssim: number }; Set14?: { psnr: number; ssim: number } }
+interface Row {
+  model: string; scale: number; params: string; checkpoint: string | null; Set5?: { psnr: number; ssim: number }; Set14?: { psnr: number; ssim: number };
+  /** NTIRE 2022 ESR table: FLOPs (G) and activations (M) at a 256x256 LR input, conv count. */
+  flops_g?: number; acts_m?: number; num_conv?: number;
+}
 
 /** Rows measured on Y rounded to 8 bits; the others with BasicSR's fractional Y. */
 const Y_UINT8 = /^IMDN\+/;
@@ -80,4 +87,42 @@ test('efficient-SR tables: Set5/Set14 PSNR/SSIM and parameter counts of the offi
     });
   }
   process.stderr.write(lines.map((l) => '  ' + l).join('\n') + '\n');
+});
+
+test('NTIRE 2022 ESR table: parameters, FLOPs and activations at 256x256 and conv counts of the official checkpoints (mvsr profile, the challenge\'s counting), and their ONNX export in onnxruntime equals mvsr', { skip: needData('benchmarks/published/esr-published.json') }, async (t) => {
+  await useEngine(2);
+  const rows = (JSON.parse(readFileSync(TABLE, 'utf8')) as { rows: Row[] }).rows.filter((r) => r.checkpoint && r.flops_g !== undefined && !r.model.includes('2024'));
+  assert.ok(rows.length >= 6, 'the table lists the NTIRE 2022 baselines and entries');
+  let ort: typeof import('onnxruntime-node') | null = null;
+  try {
+    ort = await import('onnxruntime-node');
+  } catch {
+    ort = null;
+  }
+  for (const row of rows) {
+    const file = path.join(DATA_DIR, 'checkpoints', row.checkpoint!);
+    const spec = officialCheckpointSpec(file);
+    const notYet = !spec || !listArchs().includes(spec.arch) ? `mvsr has no ${row.model} yet` : false;
+    await t.test(row.model, { skip: needData(path.join('checkpoints', row.checkpoint!)) || notYet }, async () => {
+      const model = loadModelFile(file);
+      try {
+        const g = toGraph(model);
+        const p = profileGraph(g, 256, 256);
+        const [lo, hi] = paramRange(row.params);
+        assert.ok(p.params >= lo && p.params < hi, `${p.params} parameters, published ${row.params}`);
+        // the table prints G and M with two decimals
+        assert.ok(Math.abs(p.macs / 1e9 - row.flops_g!) <= 0.005 + 1e-9, `${(p.macs / 1e9).toFixed(4)} G FLOPs, published ${row.flops_g}`);
+        assert.ok(Math.abs(p.activations / 1e6 - row.acts_m!) <= 0.005 + 1e-9, `${(p.activations / 1e6).toFixed(4)} M activations, published ${row.acts_m}`);
+        assert.equal(p.convs, row.num_conv);
+        if (!ort) return;
+        const x = { shape: [1, 24, 20, 3], data: Float32Array.from({ length: 24 * 20 * 3 }, (_, i) => ((i * 7919) % 256) / 255) };
+        const want = runGraphArray(g, x);
+        const s = await ort.InferenceSession.create(exportOnnx(g, { layout: 'nhwc', inputShape: [24, 20] }), { intraOpNumThreads: 1, executionProviders: ['cpu'] });
+        const got = (await s.run({ input: new ort.Tensor('float32', x.data, x.shape) })).output!.data as Float32Array;
+        assert.ok(maxAbsDiff(got, want.data) * 255 < 0.05, `max |onnxruntime - mvsr| * 255 = ${maxAbsDiff(got, want.data) * 255}`);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });
