@@ -29,6 +29,22 @@ export const INFER_MODELS: { name: string; arch: string; args: Record<string, un
   { name: 'ABPN-M4C28', arch: 'ABPN', args: { num_block: 4, num_feat: 28, scale: 4 } },
 ];
 
+/**
+ * The efficient-SR families at their official x4 configurations (seeded random weights, like the
+ * others), timed on request (`--models IMDN,RLFN,...`), not by default: they are 4 to 20 times
+ * the zoo's cost per frame.
+ */
+export const ESR_MODELS: { name: string; arch: string; args: Record<string, unknown> }[] = [
+  { name: 'IMDN', arch: 'IMDN', args: { upscale: 4 } },
+  { name: 'IMDN+', arch: 'IMDN_plus', args: { upscale: 4 } },
+  { name: 'RFDN', arch: 'RFDN', args: { nf: 50, num_modules: 4, upscale: 4 } },
+  { name: 'RLFN', arch: 'RLFN', args: { feature_channels: 52, mid_channels: 52, num_blocks: 6, upscale: 4 } },
+  { name: 'RLFN-S', arch: 'RLFN', args: { feature_channels: 48, mid_channels: 48, num_blocks: 6, upscale: 4 } },
+  { name: 'RLFN-NTIRE', arch: 'RLFN', args: { feature_channels: 46, mid_channels: 48, num_blocks: 4, upscale: 4 } },
+  { name: 'VapSR', arch: 'vapsr', args: { num_feat: 48, num_block: 21, d_atten: 64, scale: 4 } },
+  { name: 'VapSR-S', arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, conv_groups: 2, scale: 4 } },
+];
+
 export interface BenchSetting { name: string; H: number; W: number }
 
 /** The two settings of the literature: MAI 2021/2022 (720p out) and the ETDS paper (1440p out). */
@@ -50,7 +66,7 @@ export const DEFAULT_TOLERANCE_255 = 0.01;
 export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = {};
 
 export interface InferBenchOptions {
-  /** Names from INFER_MODELS (default: all). */
+  /** Names from INFER_MODELS or ESR_MODELS (default: all of INFER_MODELS). */
   models?: string[];
   /** Settings to time (default: MAI and ETDS). */
   settings?: BenchSetting[];
@@ -259,9 +275,10 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   const settings = o.settings ?? [INFER_SETTINGS.mai!, INFER_SETTINGS.etds!];
   const engines = o.engines ?? [...INFER_ENGINES];
   for (const e of engines) if (!(INFER_ENGINES as readonly string[]).includes(e)) throw new Error(`mvsr bench: unknown engine '${e}' (have: ${INFER_ENGINES.join(', ')})`);
+  const known = [...INFER_MODELS, ...ESR_MODELS];
   const models = o.models ? o.models.map((name) => {
-    const m = INFER_MODELS.find((x) => x.name.toLowerCase() === name.toLowerCase());
-    if (!m) throw new Error(`mvsr bench: unknown model '${name}' (have: ${INFER_MODELS.map((x) => x.name).join(', ')})`);
+    const m = known.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (!m) throw new Error(`mvsr bench: unknown model '${name}' (have: ${known.map((x) => x.name).join(', ')})`);
     return m;
   }) : INFER_MODELS;
   for (const s of settings) if (!(Number.isInteger(s.H) && Number.isInteger(s.W) && s.H > 0 && s.W > 0)) throw new Error(`mvsr bench: setting ${s.name}: bad size ${s.H}x${s.W}`);

@@ -9,7 +9,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as OrtWeb from 'onnxruntime-web';
 import { type Graph, type GraphNode, type Act, type GraphWeight, graphError, inputNode, outputNode, validateGraph } from '../graph/ir.js';
 import { inferChannels, inferShapes } from '../graph/shapes.js';
-import { optimizeGraph, useCounts } from '../graph/passes.js';
+import { optimizeGraph, useCounts, splitGroupedConvs } from '../graph/passes.js';
 import { exportOnnx } from '../export/onnx.js';
 import { loadOrtNode, sessionOptions, onnxProbeModel } from '../runtime/ort.node.js';
 
@@ -145,7 +145,8 @@ export interface TfjsProgram {
  */
 export function buildTfjsProgram(tf: typeof TfCore, g0: Graph): TfjsProgram {
   validateGraph(g0);
-  const g = optimizeGraph(g0);
+  // tfjs has depthwise convs but no grouped ones: a conv per group (as the TFLite export)
+  const g = optimizeGraph(splitGroupedConvs(g0, inferChannels(g0)));
   const channels = inferChannels(g);
   const uses = useCounts(g);
   const byId = new Map(g.nodes.map((n) => [n.id, n]));

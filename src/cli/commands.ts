@@ -833,7 +833,8 @@ when an output check fails. Run it on an otherwise idle machine.
 
 options:
       --quick            1 warm-up and 3 timed runs (default 2 and 10)
-      --models <list>    a subset, e.g. ELSR,ETDS-T
+      --models <list>    a subset, e.g. ELSR,ETDS-T; also the efficient-SR families at their official
+                         x4 sizes: IMDN, IMDN+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S
       --settings <list>  mai, etds (default both)
       --input <HxW>      one custom input size instead of the settings
       --engines <list>   mvsr-1, mvsr-2, ort-node-1, ort-node-2, ort-web-1, ort-web-2, tfjs-wasm
