@@ -126,3 +126,17 @@ test('NTIRE 2022 ESR table: parameters, FLOPs and activations at 256x256 and con
     });
   }
 });
+
+test('a checkpoint of the right family but the wrong scale or size: one error naming the keys and shapes that do not fit', { skip: needData('checkpoints/imdn-official/IMDN_x4.pth') || needData('checkpoints/vapsr-official/VapSR-S.pth') }, async () => {
+  await useEngine(1);
+  const imdn = path.join(DATA_DIR, 'checkpoints/imdn-official/IMDN_x4.pth');
+  assert.throws(() => loadModelFile(imdn, { arch: 'IMDN', args: { upscale: 3 } }), (e: Error) => {
+    assert.match(e.message, /IMDN_x4\.pth: the weights do not fit IMDN/);
+    assert.match(e.message, /upsampler\.0\.weight/);
+    assert.match(e.message, /48,64,3,3/);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+  const vapsr = path.join(DATA_DIR, 'checkpoints/vapsr-official/VapSR-S.pth');
+  assert.throws(() => loadModelFile(vapsr, { arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, scale: 4 } }), /VapSR-S\.pth: the weights do not fit vapsr.*conv_body\.weight/);
+});
