@@ -72,56 +72,40 @@ for (const threads of [1, 2]) {
   });
 }
 
-// [N, H, W, Cin, Cout, K, groups, dilation, padding]: VapSR's 5x5 depthwise at dilation 3 (padding 6), dense and grouped too
-const DILATED: [number, number, number, number, number, number, number, number, number][] = [
-  [1, 9, 8, 6, 6, 5, 6, 3, 6],
-  [2, 5, 7, 5, 5, 3, 5, 2, 2],
-  [1, 7, 6, 3, 5, 3, 1, 2, 2],
-  [1, 6, 7, 4, 6, 3, 2, 3, 1],
+// [N, H, W, Cin, Cout, K, groups] with dilation, stride and padding: VapSR's 5x5 depthwise at
+// dilation 3 (padding 6), dilated dense and grouped convs, ESA's 3x3 stride-2 conv without padding,
+// a strided padded depthwise and a strided 1x1
+const SPREAD: [(typeof SHAPES)[number], { dilation?: number; stride?: number; padding: number }][] = [
+  [[1, 9, 8, 6, 6, 5, 6], { dilation: 3, padding: 6 }],
+  [[2, 5, 7, 5, 5, 3, 5], { dilation: 2, padding: 2 }],
+  [[1, 7, 6, 3, 5, 3, 1], { dilation: 2, padding: 2 }],
+  [[1, 6, 7, 4, 6, 3, 2], { dilation: 3, padding: 1 }],
+  [[1, 9, 8, 4, 4, 3, 1], { stride: 2, padding: 0 }],
+  [[2, 7, 10, 3, 5, 3, 1], { stride: 2, padding: 1 }],
+  [[1, 8, 7, 6, 6, 3, 6], { stride: 3, padding: 1 }],
+  [[1, 5, 6, 2, 3, 1, 1], { stride: 2, padding: 0 }],
 ];
 
-test('dilated conv2d (depthwise, dense, grouped) matches the float64 reference, forward and gradients', async () => {
+test('dilated and strided conv2d (depthwise, dense, grouped) match the float64 reference, forward on 1 and 2 threads and gradients', async () => {
   for (const threads of [1, 2]) {
     await useEngine(threads);
-    DILATED.forEach(([N, H, W, Cin, Cout, K, groups, dilation, padding], k) => {
-      const c = forwardCase(300 + k, [N, H, W, Cin, Cout, K, groups]);
-      const o = { groups, dilation, padding };
+    SPREAD.forEach(([shape, spread], k) => {
+      const c = forwardCase(300 + k, shape);
+      const o = { groups: c.groups, ...spread };
       const x = toTensor(c.x), w = toTensor(c.w), b = toTensor(c.b);
       const y = conv2dRaw(x, w, b, o);
       const r = ref.conv2d(c.x, c.w, c.b, o);
       assert.deepEqual([...y.shape], r.shape);
-      assertClose(y.data, r.data, 1e-4, 1e-4, `dilated conv2d ${k}`);
+      assertClose(y.data, r.data, 1e-4, 1e-4, `conv2d ${JSON.stringify(shape)} ${JSON.stringify(spread)}`);
       [x, w, b, y].forEach((t) => t.dispose());
       if (threads === 1) {
         gradCheck({
-          name: `dilated conv2d ${k}`, inputs: [c.x, c.w, c.b], grad: [true, true, true],
+          name: `conv2d ${JSON.stringify(shape)} ${JSON.stringify(spread)}`, inputs: [c.x, c.w, c.b], grad: [true, true, true],
           op: ([xv, wv, bv]) => conv2d(xv!, wv!, bv!, o), ref: ([xr, wr, br]) => ref.conv2d(xr!, wr!, br!, o),
         });
       }
     });
   }
-});
-
-test('strided conv2d (ESA\'s 3x3 stride 2 without padding, odd sizes, a padded depthwise) matches the float64 reference, forward and gradients', async () => {
-  await useEngine(1);
-  // [N, H, W, Cin, Cout, K, groups, stride, padding]
-  const cases: [number, number, number, number, number, number, number, number, number][] = [
-    [1, 9, 8, 4, 4, 3, 1, 2, 0], [2, 7, 10, 3, 5, 3, 1, 2, 1], [1, 8, 7, 6, 6, 3, 6, 3, 1], [1, 5, 6, 2, 3, 1, 1, 2, 0],
-  ];
-  cases.forEach(([N, H, W, Cin, Cout, K, groups, stride, padding], k) => {
-    const c = forwardCase(400 + k, [N, H, W, Cin, Cout, K, groups]);
-    const o = { groups, stride, padding };
-    const x = toTensor(c.x), w = toTensor(c.w), b = toTensor(c.b);
-    const y = conv2dRaw(x, w, b, o);
-    const r = ref.conv2d(c.x, c.w, c.b, o);
-    assert.deepEqual([...y.shape], r.shape);
-    assertClose(y.data, r.data, 1e-4, 1e-4, `strided conv2d ${k}`);
-    [x, w, b, y].forEach((t) => t.dispose());
-    gradCheck({
-      name: `strided conv2d ${k}`, inputs: [c.x, c.w, c.b], grad: [true, true, true],
-      op: ([xv, wv, bv]) => conv2d(xv!, wv!, bv!, o), ref: ([xr, wr, br]) => ref.conv2d(xr!, wr!, br!, o),
-    });
-  });
 });
 
 test('conv2d fused activations equal conv followed by the reference activation', async () => {
