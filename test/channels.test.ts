@@ -7,6 +7,11 @@ import { useEngine, toTensor, assertClose, gradCheck, mulberry32, randomRT, asse
 import * as ref from './ref/index.js';
 import * as Ch from '../src/tensor/ops/channels.js';
 import * as A from '../src/autograd/ops/channels.js';
+import { reshape } from '../src/autograd/ops/layout.js';
+import { conv2d } from '../src/autograd/ops/conv.js';
+import { Linear } from '../src/nn/layers.js';
+import { leaf, clearTape } from '../src/autograd/var.js';
+import type { RT } from './ref/index.js';
 
 // channel counts below, at and past a multiple of 4; 1x1 images; more pixels than one 1,024-pixel chunk
 const SHAPES = [[1, 1, 1, 1], [2, 3, 5, 3], [1, 7, 9, 5], [3, 4, 4, 8], [2, 40, 33, 7], [1, 2, 2, 12]];
@@ -95,4 +100,64 @@ test('scaleChannels refuses a scale of the wrong shape, naming both shapes', asy
   assert.throws(() => Ch.scaleChannels(x, s), /scaleChannels: scale \[1,2,2,4\] must be \[1,1,1,4\] for input \[1,2,2,4\]/);
   x.dispose();
   s.dispose();
+});
+
+/** y[n, c] = w[c] for every image: the naive tiling of a [1, C] weight. */
+function tileRef(w: RT, N: number): RT {
+  const C = w.data.length;
+  return { shape: [N, 1, 1, C], data: Float64Array.from({ length: N * C }, (_, i) => w.data[i % C]!) };
+}
+
+/** nn.Linear over the channels of each pixel, written as the per-pixel matrix-vector product. */
+function linearRef(x: RT, w: RT, b: RT): RT {
+  const [O, I] = w.shape as [number, number];
+  const P = x.data.length / I;
+  const out: RT = { shape: [...x.shape.slice(0, 3), O], data: new Float64Array(P * O) };
+  for (let p = 0; p < P; p++) {
+    for (let o = 0; o < O; o++) {
+      let acc = b.data[o]!;
+      for (let i = 0; i < I; i++) acc += x.data[p * I + i]! * w.data[o * I + i]!;
+      out.data[p * O + o] = acc;
+    }
+  }
+  return out;
+}
+
+test('BSRN-S\'s ops: one [1, C] channel weight shared by the images (repeatImages) and nn.Linear over channels (reshape to a 1x1 conv) match naive references; gradients match finite differences', async () => {
+  await useEngine(1);
+  const rng = mulberry32(21);
+  for (const [N, H, W, C, O] of [[1, 2, 3, 5, 4], [3, 2, 2, 4, 6], [2, 1, 4, 8, 3]] as const) {
+    gradCheck({
+      name: `x * cw ${[N, H, W, C]}`, inputs: [randomRT([N, H, W, C], rng), randomRT([1, C], rng)], grad: [true, true],
+      op: ([x, w]) => A.scaleChannels(x!, A.repeatImages(w!, N)), ref: ([x, w]) => ref.scaleChannels(x!, tileRef(w!, N)),
+    });
+    gradCheck({
+      name: `Linear(${C}, ${O}) as reshape + 1x1 conv ${[N, H, W, C]}`, inputs: [randomRT([N, H, W, C], rng), randomRT([O, C], rng), randomRT([O], rng)], grad: [true, true, true],
+      op: ([x, w, b]) => conv2d(x!, reshape(w!, [O, C, 1, 1]), b!, { padding: 0 }),
+      ref: ([x, w, b]) => linearRef(x!, w!, b!),
+    });
+    // the layer itself: PyTorch's [out, in] weight, its forward the per-pixel product
+    const lin = new Linear(C, O);
+    const named = new Map(lin.namedParameters());
+    assert.deepEqual([...named.get('weight')!.value.shape], [O, C]);
+    const xr = randomRT([N, H, W, C], rng);
+    const toRT = (t: { shape: readonly number[]; data: Float32Array }): RT => ({ shape: [...t.shape], data: Float64Array.from(t.data) });
+    const want = linearRef(xr, toRT(named.get('weight')!.value), toRT(named.get('bias')!.value));
+    const xv = leaf(toTensor(xr));
+    try {
+      assertClose(lin.forward(xv).value.data, want.data, 1e-5, 1e-5, `Linear(${C}, ${O}).forward`);
+    } finally {
+      clearTape();
+      xv.value.dispose();
+      lin.dispose();
+    }
+  }
+  // reshape refuses a shape of another size, naming both
+  const v = leaf(toTensor(randomRT([2, 3], rng)));
+  try {
+    assert.throws(() => reshape(v, [4, 2]), /mvsr: reshape \[2,3\] -> \[4,2\] changes the element count/);
+  } finally {
+    clearTape();
+    v.value.dispose();
+  }
 });

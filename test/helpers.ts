@@ -159,11 +159,13 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['RLFN', (s) => ({ upscale: s, feature_channels: 6, mid_channels: 6, num_blocks: 1, esa_channels: 2, img_range: 255 })],
   ['vapsr', (s) => ({ scale: s, num_feat: 8, num_block: 2, d_atten: 6 })],
   ['vapsr', (s) => ({ scale: s, num_feat: 8, num_block: 1, d_atten: 4, conv_groups: 2 })],
+  ['RFDNFINALB5', (s) => ({ upscale: s, num_feat: 8, num_block: 2 })],
+  ['BSRN', (s) => ({ upscale: s, num_feat: 16, num_block: 2 })],
 ];
 
-/** ESA (RFDN, RLFN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */
+/** ESA (RFDN, RLFN, BSRN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */
 export function sized(arch: string, H: number, W: number): [number, number] {
-  return /^(RFDN|RLFN)$/.test(arch) ? [H + 12, W + 12] : [H, W];
+  return /^(RFDN|RLFN|RFDNFINALB5|BSRN)$/.test(arch) ? [H + 12, W + 12] : [H, W];
 }
 
 /** mvsr's graph interpreter on an NHWC array: the reference other engines must reproduce. */

@@ -43,6 +43,8 @@ export const ESR_MODELS: { name: string; arch: string; args: Record<string, unkn
   { name: 'RLFN-NTIRE', arch: 'RLFN', args: { feature_channels: 46, mid_channels: 48, num_blocks: 4, upscale: 4 } },
   { name: 'VapSR', arch: 'vapsr', args: { num_feat: 48, num_block: 21, d_atten: 64, scale: 4 } },
   { name: 'VapSR-S', arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, conv_groups: 2, scale: 4 } },
+  { name: 'BSRN', arch: 'BSRN', args: { num_feat: 64, num_block: 8, upscale: 4 } },
+  { name: 'BSRN-S', arch: 'RFDNFINALB5', args: { num_feat: 48, num_block: 5, upscale: 4 } },
 ];
 
 export interface BenchSetting { name: string; H: number; W: number }

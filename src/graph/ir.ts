@@ -34,6 +34,8 @@ export interface InputNode extends NodeBase { op: 'input'; channels: number; sca
  */
 export interface ConvNode extends NodeBase {
   op: 'conv'; weight: string; bias: string | null; kernel: number; groups: number; padding: number; dilation?: number; stride?: number; act?: Act;
+  /** The source model's nn.Linear over channels (BSRN), run as this 1x1 conv: the NTIRE counter counts it as no conv and no activations. */
+  linear?: true;
 }
 
 /** A conv's tap spacing (1 when absent) and the span of its dilated kernel. */
@@ -408,11 +410,12 @@ export class GraphBuilder {
   }
 
   /** Conv with weights stored as `${id}.weight` / `${id}.bias` (a fused PReLU's as `${id}.alpha`); padding defaults to (k-1)/2. */
-  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; dilation?: number; stride?: number; act?: ActSpec } = {}): string {
+  conv(id: string, x: string, weight: GraphWeight, bias: GraphWeight | null, o: { groups?: number; padding?: number; dilation?: number; stride?: number; act?: ActSpec; linear?: boolean } = {}): string {
     const k = weight.shape[2]!, d = o.dilation ?? 1;
     const n: ConvNode = {
       op: 'conv', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: bias ? this.weight(`${id}.bias`, bias) : null,
       kernel: k, groups: o.groups ?? 1, padding: o.padding ?? ((k - 1) * d) / 2, ...(d !== 1 ? { dilation: d } : {}), ...((o.stride ?? 1) !== 1 ? { stride: o.stride } : {}),
+      ...(o.linear ? { linear: true as const } : {}),
     };
     if (o.act) n.act = this.act0(`${id}.alpha`, o.act);
     return this.push(n);

@@ -27,9 +27,9 @@ export interface GraphProfile {
   macs: number;
   /** The conv / transposed-conv share of macs. */
   convMacs: number;
-  /** Sum of conv and transposed-conv output elements (the NTIRE "activations"). */
+  /** Sum of conv and transposed-conv output elements (the NTIRE "activations"; an nn.Linear run as a 1x1 conv is not one). */
   activations: number;
-  /** Number of conv and transposed-conv nodes. */
+  /** Number of conv and transposed-conv nodes (nn.Linear layers run as 1x1 convs not counted, as NTIRE's counter does). */
   convs: number;
   /**
    * Most float32 bytes live at once when the nodes run in order and each value is freed after its
@@ -68,8 +68,10 @@ export function profileGraph(g: Graph, H: number, W: number): GraphProfile {
       const cm = elems * (sizeOf(w.shape) / shape[2]);
       m += cm;
       convMacs += cm;
-      activations += elems;
-      convs++;
+      if (!(n.op === 'conv' && n.linear)) {
+        activations += elems;
+        convs++;
+      }
       p += paramsOf(n.weight, n.bias);
       if (n.op === 'conv') {
         p += paramsOf(alphaOf(n.act));

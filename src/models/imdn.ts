@@ -154,7 +154,7 @@ export class IMDNPlus extends Module implements SRModel {
 // ---- graphs ------------------------------------------------------------------------------------
 
 /** CCA on node x (channels of `key`): the pooled statistics, two 1x1 convs, the channel scaling. */
-function ccaGraph(b: GraphBuilder, key: string, x: string): string {
+export function ccaGraph(b: GraphBuilder, key: string, x: string): string {
   const stats = b.add(`${key}.contrast`, b.globalPool(`${key}.std`, x, 'std'), b.globalPool(`${key}.mean`, x, 'mean'));
   const h = b.convOf(`${key}.conv_du.0`, stats, { act: { kind: 'relu' } });
   return b.scaleChannels(`${key}.scale`, x, b.convOf(`${key}.conv_du.2`, h, { act: { kind: 'sigmoid' } }));

@@ -20,6 +20,9 @@ const NAMED: Record<string, OfficialSpec> = {
   team39_imdn_plus: { arch: 'IMDN_plus', args: { nf: 36, nb: 8, upscale: 4 } },
   // RFDN and RLFN take pixels in [0, 255] (MANIFEST: RFDN's uint2tensor4, RLFN's test script)
   RFDN_AIM: { arch: 'RFDN', args: { nf: 50, num_modules: 4, upscale: 4, img_range: 255 } },
+  // BSRN-S (NTIRE 2022, team XPixel): the BSRN repository's file and the challenge's copy
+  'net_g_BSRN-S': { arch: 'RFDNFINALB5', args: { num_feat: 48, num_block: 5, upscale: 4 } },
+  team18_bsrn: { arch: 'RFDNFINALB5', args: { num_feat: 48, num_block: 5, upscale: 4 } },
   rlfn_ntire_x4: { arch: 'RLFN', args: { feature_channels: 46, mid_channels: 48, num_blocks: 4, upscale: 4, img_range: 255 } },
 };
 
@@ -42,6 +45,8 @@ export function officialCheckpointSpec(fileName: string): OfficialSpec | null {
   }
   const vapsr = /^VapSR_X([234])$/.exec(name);
   if (vapsr) return { arch: 'vapsr', args: { num_feat: 48, num_block: vapsr[1] === '4' ? 21 : 20, d_atten: 64, scale: Number(vapsr[1]) } };
+  const bsrn = /^net_g_BSRN_x([234])$/.exec(name);
+  if (bsrn) return { arch: 'BSRN', args: { num_feat: 64, num_block: 8, upscale: Number(bsrn[1]) } };
   if (name === 'VapSR-S') return { arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, conv_groups: 2, scale: 4 } };
   const named = Object.hasOwn(NAMED, name) ? NAMED[name]! : null;
   return named ? { arch: named.arch, args: { ...named.args } } : null;

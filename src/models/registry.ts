@@ -18,6 +18,7 @@ import { imdnArch, imdnPlusArch } from './imdn.js';
 import { rfdnArch } from './rfdn.js';
 import { rlfnArch } from './rlfn.js';
 import { vapsrArch } from './vapsr.js';
+import { bsrnArch, bsrnsArch } from './bsrn.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -102,6 +103,7 @@ const builtins: [string, ArchSpec][] = [
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
   ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
+  ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);

@@ -6,7 +6,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { conv2d, convRelu } from '../autograd/ops/conv.js';
 import { convTranspose2d } from '../autograd/ops/convTranspose.js';
 import { relu, leakyRelu, prelu, tanh, sigmoid, gelu, clamp } from '../autograd/ops/pointwise.js';
-import { depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
+import { depthToSpace, spaceToDepth, reshape } from '../autograd/ops/layout.js';
 import { upsample } from '../autograd/ops/resize.js';
 import { layerNorm } from '../autograd/ops/norm.js';
 import type { Rng } from '../tensor/random.js';
@@ -50,6 +50,25 @@ export class Conv2d extends Module {
   /** relu(forward(x)) in one pass: the same values and gradients. */
   forwardRelu(x: Var): Var {
     return convRelu(x, this.weight, this.bias, { groups: this.groups, padding: this.padding, dilation: this.dilation, stride: this.stride });
+  }
+}
+
+/**
+ * nn.Linear(in, out) applied to the channels of each pixel (the permute-Linear-permute of
+ * BSRN's blocks): `weight` [out, in] and `bias` [out], run as a 1x1 conv.
+ */
+export class Linear extends Module {
+  readonly weight: Var;
+  readonly bias: Var;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng?: Rng) {
+    super();
+    this.weight = this.param('weight', defaultConvInit([outFeatures, inFeatures], inFeatures, rng));
+    this.bias = this.param('bias', defaultConvInit([outFeatures], inFeatures, rng));
+  }
+
+  forward(x: Var): Var {
+    return conv2d(x, reshape(this.weight, [this.outFeatures, this.inFeatures, 1, 1]), this.bias, { padding: 0 });
   }
 }
 

@@ -71,3 +71,9 @@ export function dropLastChannel(x: Var): Var {
   const C = x.shape[3]!;
   return split(x, [C - 1, 1])[0]!;
 }
+
+/** The same values under another shape of equal size (a copy); the gradient takes the input's shape back. */
+export function reshape(x: Var, shape: readonly number[]): Var {
+  const y = x.value.reshape(shape);
+  return record('reshape', [x], y, (gy) => [gy.reshape(x.value.shape)]);
+}
