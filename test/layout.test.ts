@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { useEngine, toTensor, toRT, gradCheck, mulberry32, randomRT, assertSameOnThreadCounts } from './helpers.js';
 import * as ref from './ref/index.js';
 import { concat as concatRaw, split as splitRaw, depthToSpace as d2sRaw, spaceToDepth as s2dRaw } from '../src/tensor/ops/layout.js';
-import { concat, split, depthToSpace, spaceToDepth } from '../src/autograd/ops/layout.js';
+import { concat, split, depthToSpace, spaceToDepth, channelShuffle } from '../src/autograd/ops/layout.js';
+import { GraphBuilder } from '../src/graph/ir.js';
+import { runGraph } from '../src/runtime/wasm.js';
+import { leaf, noGrad } from '../src/autograd/var.js';
 import { Tensor } from '../src/tensor/tensor.js';
 
 /** Layout ops only move values: the result must equal the float32-rounded reference exactly. */
@@ -140,6 +143,37 @@ test('layout ops are bit-identical on 1 and 2 threads', async () => {
     const s = s2dRaw(d, 3, 'tf');
     return [cat, ...parts, d, e, s].map((t) => toRT(t).data);
   });
+});
+
+/**
+ * ShuffleNet's channel shuffle written out as its definition: view the C channels as a [g, C/g]
+ * matrix, transpose it to [C/g, g] and flatten, so output channel j*g + i is input channel i*(C/g) + j.
+ */
+function refShuffle(x: ref.RT, g: number): ref.RT {
+  const C = x.shape[3]!, n = C / g, pix = x.data.length / C;
+  const out = new Float64Array(x.data.length);
+  for (let p = 0; p < pix; p++) for (let i = 0; i < g; i++) for (let j = 0; j < n; j++) out[p * C + j * g + i] = x.data[p * C + i * n + j]!;
+  return { shape: [...x.shape], data: out };
+}
+
+test('channel shuffle (autograd op and graph node) matches its definition; its gradient matches finite differences', async () => {
+  await useEngine(1);
+  const rng = mulberry32(41);
+  for (const [C, g] of [[8, 2], [12, 3], [12, 4], [6, 6], [5, 1]] as const) {
+    const x = randomRT([2, 3, 4, C], rng);
+    const want = refShuffle(x, g);
+    const xt = toTensor(x);
+    const y = noGrad(() => channelShuffle(leaf(xt), g)).value;
+    assertExact(y, want, `autograd channelShuffle C=${C} g=${g}`);
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 });
+    const gr = b.output(b.channelShuffle('sh', b.input(C), C, g));
+    const yg = runGraph(gr, xt);
+    assertExact(yg, want, `graph channelShuffle C=${C} g=${g}`);
+    [xt, yg].forEach((t) => t.dispose());
+    if (y !== xt) y.dispose();
+    gradCheck({ name: `channelShuffle C=${C} g=${g}`, inputs: [randomRT([1, 2, 3, C], rng)], grad: [true], op: ([v]) => channelShuffle(v!, g), ref: ([r]) => refShuffle(r!, g) });
+  }
+  assert.throws(() => channelShuffle(leaf(Tensor.zeros([1, 2, 2, 6])), 4), /^Error: mvsr: channel shuffle: 4 groups do not divide 6 channels/);
 });
 
 /** fn must throw an Error whose message matches re (anchored patterns check the "mvsr: op:" prefix). */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, readFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
-import { SMALL_VIDEO, model } from './video-helpers.js';
+import { SMALL_VIDEO, RLFB_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { GraphBuilder, graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
@@ -317,17 +317,25 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU or a req
   }
 });
 
-for (const [arch, args] of SMALL_VIDEO) {
-  test(`${arch} ${JSON.stringify(args)}: the int8 step graph${args.align === 'global' ? ' (aligned: no integer form, named)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {
+for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
+  // what has no integer form yet is refused by name: global alignment, grouped (not depthwise)
+  // convs, channel attention's global pooling, ESA's strided conv (then max pooling, resize), GELU
+  const refused = args.align === 'global' ? /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/
+    : Number(args.groups ?? 1) > 1 ? /node '[^']+' \(conv\): a grouped conv \(groups \d+\) that is not depthwise has no int8 form/
+      : args.block === 'imdb' ? /node '[^']+' \(globalPool\): global pooling \(channel attention\) is not quantized yet/
+        : args.block === 'vab' ? /node '[^']+' \(conv\): GELU is not quantized yet/
+          : args.block === 'rlfb' ? /node 'trunk\.0\.esa\.conv2@0' \(conv\): a strided conv \(stride 2\) is not quantized yet/ : null;
+  test(`${arch} ${JSON.stringify(args)}: the int8 step graph${refused ? ' (no integer form yet: refused by name)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {
     await useEngine(1);
     const m = model(arch, args);
     const g = stepGraph(m);
     m.dispose();
-    const v = g.meta.video!, H = 8, W = 10, T = v.count > 1 ? 2 * v.count : 6;
+    const [H, W] = args.block === 'rlfb' ? [16, 20] : [8, 10];
+    const v = g.meta.video!, T = v.count > 1 ? 2 * v.count : 6;
     const samples = randomSamples(2, T, H, W, 3, 77);
     try {
-      if (args.align === 'global') {
-        await assert.rejects(calibrateGraph(g, samples), /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/);
+      if (refused) {
+        await assert.rejects(calibrateGraph(g, samples), refused);
         return;
       }
       const qg = await calibrateGraph(g, samples, { method: 'minmax' });
@@ -349,9 +357,12 @@ for (const [arch, args] of SMALL_VIDEO) {
           for (const id of v.outputs) {
             const want = requantize(ref[id]!.data, ref[id]!.q, UINT8_PIXELS, 0, 255, new Uint8Array(ref[id]!.data.length));
             const g8 = got[id]!.data as Uint8Array;
+            // one int8 step of the output is 255 * scale pixel levels, and never less than one level
+            const step = Math.max(1, Math.ceil(255 * ref[id]!.q.scale - 1e-9));
             let equal = 0, max = 0;
-            for (let i = 0; i < want.length; i++) { const d = Math.abs(want[i]! - g8[i]!); if (d === 0) equal++; max = Math.max(max, d / 255 / ref[id]!.q.scale); }
-            assert.ok(equal / want.length >= 0.999 && max <= 1 + 1e-3, `frame ${first} ${id}: ${(100 * equal / want.length).toFixed(2)}% equal, ${max.toFixed(2)} steps`);
+            for (let i = 0; i < want.length; i++) { const d = Math.abs(want[i]! - g8[i]!); if (d === 0) equal++; max = Math.max(max, d); }
+            // (at least 99.9 % equal; on the 960-value frames of 8x10 that allows one value)
+            assert.ok(want.length - equal <= Math.max(1, 0.001 * want.length) && max <= step, `frame ${first} ${id}: ${(100 * equal / want.length).toFixed(2)}% equal, ${max} levels apart (one step is ${step})`);
           }
           // each side carries its own state, as an app would
           state = Object.fromEntries(v.state.map((s) => [s.input, ref[s.output]!.data]));

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine, mulberry32, maxAbsDiff, randomize, skipReason, SMALL_FAMILIES, groupedDilatedGraph, esaGraph, sized, layerNormGraph } from './helpers.js';
-import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
+import { VIDEO_CASES, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { createModel, toGraph, stepGraph, listArchs, getArch } from '../src/models/registry.js';
 import { windowIndices, inputNode, type Graph } from '../src/graph/ir.js';
 import { runGraph } from '../src/runtime/wasm.js';
@@ -127,7 +127,7 @@ async function tfliteClip(g: Graph, clip: Image[]): Promise<Image[]> {
   return out;
 }
 
-for (const [arch, args] of SMALL_VIDEO) {
+for (const [arch, args, W, H] of VIDEO_CASES) {
   test(`${arch} ${JSON.stringify(args)}: the step graph as .tflite in LiteRT.js, state fed back, gives the autograd forward's frames${args.align === 'global' ? ' (aligned: no TFLite op, the export names the node)' : ''}`, { skip: noLiteRt }, async () => {
     await useEngine(1);
     const m = model(arch, args);
@@ -137,7 +137,7 @@ for (const [arch, args] of SMALL_VIDEO) {
         assert.throws(() => exportTflite(g, { inputShape: [7, 9] }), /node 'shift(_back)?' \(estimateShift\): estimateShift \(global alignment\) has no TFLite builtin op/);
         return;
       }
-      const clip = clipImages(m.chunk > 1 ? 2 * m.chunk : 8, 9, 7, 3);
+      const clip = clipImages(m.chunk > 1 ? 2 * m.chunk : 8, W, H, 3);
       assertSameFrames(await tfliteClip(g, clip), wholeClip(m, clip), `${arch} in LiteRT.js`);
     } finally {
       m.dispose();

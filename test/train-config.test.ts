@@ -56,7 +56,7 @@ function edit(text: string, from: string, to: string): string {
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
-  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f));
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f) && f !== SW_CONFIG);
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
     'train_IMDN_plus_x4.yml', 'train_IMDN_x4.yml', 'train_RFDN_x4.yml', 'train_RLFN_S_x4.yml', 'train_VapSR_S_x4.yml',
@@ -172,6 +172,23 @@ test('the RLSP configs: stage 1 and stage 2 of the MobileRRN runs with RLSP 7-16
     return m;
   });
   assert.ok(macs[0]! <= macs[1]!, `RLSP ${macs[0]} MACs per pixel, single-frame ${macs[1]}`);
+});
+
+const SW_CONFIG = 'train_SlidingWindowVSR_x4.yml';
+
+test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer MACs', async () => {
+  await useEngine(1);
+  const c = loadTrainConfig(join(CONFIGS, SW_CONFIG)), t = loadTrainConfig(join(CONFIGS, VIDEO_CONFIGS[0]!));
+  assert.equal(`train_${c.name}.yml`, SW_CONFIG);
+  assert.equal(recipe(c), recipe(t), `${SW_CONFIG}: the data, sequences and recipe of ${VIDEO_CONFIGS[0]}`);
+  assert.equal(c.network_g.type, 'SlidingWindowVSR');
+  const ms = assumedMs(join(CONFIGS, SW_CONFIG));
+  assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 1, `${SW_CONFIG}: states its assumed ms per step and fits 1 h`);
+  const [sw, rrn] = [c, t].map((x) => createVideoModel(x.network_g.type, (({ type: _t, ...a }) => a)(x.network_g)));
+  const macs = videoMacsPerPixel(sw!);
+  assert.ok(macs < videoMacsPerPixel(rrn!), `SlidingWindowVSR ${macs} MACs per pixel`);
+  assert.ok(readFileSync(join(CONFIGS, SW_CONFIG), 'utf8').includes(`${macs.toLocaleString('en-US')} MACs per LR pixel`), 'the header states the MACs');
+  sw!.dispose(); rrn!.dispose();
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {

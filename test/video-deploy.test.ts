@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useEngine } from './helpers.js';
-import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
+import { VIDEO_CASES, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { stepGraph, createVideoModel } from '../src/models/registry.js';
 import { videoMacsPerPixel } from '../src/models/vsr.js';
 import { windowIndices, graphInputs } from '../src/graph/ir.js';
@@ -61,15 +61,15 @@ async function ortClip(bytes: Uint8Array, clip: Image[], scale: number): Promise
   return out;
 }
 
-for (const [arch, args] of SMALL_VIDEO) {
+for (const [arch, args, W, H] of VIDEO_CASES) {
   test(`${arch} ${JSON.stringify(args)}: the exported ONNX step graph in onnxruntime-node, state fed back, gives the autograd forward's frames`, { skip: noOrt }, async () => {
     await useEngine(1);
     const m = model(arch, args);
     try {
       const T = m.chunk > 1 ? 2 * m.chunk : 8;
-      const clip = clipImages(T, 9, 7, 3);
+      const clip = clipImages(T, W, H, 3);
       const ref = wholeClip(m, clip);
-      const bytes = exportOnnx(stepGraph(m), { layout: 'nhwc', inputShape: [7, 9] });
+      const bytes = exportOnnx(stepGraph(m), { layout: 'nhwc', inputShape: [H, W] });
       const got = await ortClip(bytes, clip, m.scale);
       assert.equal(got.length, T);
       assertSameFrames(got, ref, `${arch} in onnxruntime-node`);

@@ -17,6 +17,20 @@ export const SMALL_VIDEO: [string, Record<string, unknown>][] = [
   ['MultiFramePlain', { upscale: 2, num_feat: 4, num_block: 2, num_frame: 1, block: 'residual' }],
   ['MobileRRN', { upscale: 2, num_feat: 6, num_block: 2, align: 'global', align_radius: 2 }],
   ['RLSP', { upscale: 2, num_feat: 6, num_layer: 3, align: 'global', align_radius: 2 }],
+  ['SlidingWindowVSR', { upscale: 2, num_feat: 6, num_block: 1, chunk: 3 }],
+  ['SlidingWindowVSR', { upscale: 2, num_feat: 6, num_block: 2, chunk: 2, groups: 2 }],
+  ['SlidingWindowVSR', { upscale: 2, num_feat: 8, num_block: 1, chunk: 3, partial: 4 }],
+  ['SlidingWindowVSR', { upscale: 2, num_feat: 16, num_block: 1, chunk: 2, block: 'imdb' }],
+  ['SlidingWindowVSR', { upscale: 2, num_feat: 6, num_block: 1, chunk: 3, block: 'vab' }],
+];
+
+/** SlidingWindowVSR with RLFN's block, whose attention (stride-2 conv, 7x7 max pool stride 3) needs frames of at least 15x15. */
+export const RLFB_VIDEO: [string, Record<string, unknown>] = ['SlidingWindowVSR', { upscale: 2, num_feat: 8, num_block: 1, chunk: 3, block: 'rlfb' }];
+
+/** The clip tests' cases with their frame size (width, height): SMALL_VIDEO on 9x7, RLFB_VIDEO on 20x16. */
+export const VIDEO_CASES: [string, Record<string, unknown>, number, number][] = [
+  ...SMALL_VIDEO.map(([arch, args]): [string, Record<string, unknown>, number, number] => [arch, args, 9, 7]),
+  [...RLFB_VIDEO, 20, 16],
 ];
 
 export function clipImages(T: number, W: number, H: number, seed: number): Image[] {

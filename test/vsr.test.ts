@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEngine, mulberry32 } from './helpers.js';
-import { SMALL_VIDEO, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
+import { SMALL_VIDEO, VIDEO_CASES, clipImages, model, wholeClip, assertSameFrames } from './video-helpers.js';
 import { createVideoModel, createModel, listArchs, getArch } from '../src/models/registry.js';
 import { forwardClip, videoMacsPerPixel, type VideoSRModel } from '../src/models/vsr.js';
 import { VideoUpscaler } from '../src/api/video.js';
@@ -15,17 +15,17 @@ import { mseLoss } from '../src/autograd/ops/loss.js';
 
 test('every video architecture is registered as kind video, and the image factory refuses it', () => {
   const video = listArchs().filter((a) => getArch(a).kind === 'video').sort();
-  assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RLSP', 'SWRN']);
+  assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RLSP', 'SWRN', 'SlidingWindowVSR']);
   assert.throws(() => createModel('RLSP'), /RLSP is a video model/);
   assert.throws(() => createVideoModel('ETDS'), /ETDS is an image model/);
 });
 
-for (const [arch, args] of SMALL_VIDEO) {
+for (const [arch, args, W, H] of VIDEO_CASES) {
   test(`${arch} ${JSON.stringify(args)}: the step graph streamed frame by frame by a VideoUpscaler gives the autograd forward's frames (whole clip in one call); latency as declared`, async () => {
     for (const threads of [1, 2]) {
       await useEngine(threads);
       const m = model(arch, args);
-      const clip = clipImages(8, 9, 7, 3);
+      const clip = clipImages(8, W, H, 3);
       const ref = wholeClip(m, clip);
       assert.equal(ref.length, clip.length);
       const up = new VideoUpscaler(m);
@@ -39,7 +39,7 @@ for (const [arch, args] of SMALL_VIDEO) {
       }
       got.push(...(await up.flush()));
       assert.equal(got.length, clip.length);
-      got.forEach((g) => assert.equal(g.width, 9 * m.scale));
+      got.forEach((g) => assert.equal(g.width, W * m.scale));
       assertSameFrames(got, ref, `${arch} (${threads} threads)`);
       // a second clip after flush starts from a fresh state
       const again: Image[] = [];
@@ -79,12 +79,20 @@ test('what each output depends on: recurrent models remember frame 0 at frame 6;
   assert.deepEqual(changedBy('SWRN', SMALL_VIDEO[2]![1], 3), [true, true, true, true, true, true, true]);
   // ... while frame 5 reaches back to frame 3 (backward state) but not across the chunk boundary
   assert.deepEqual(changedBy('SWRN', SMALL_VIDEO[2]![1], 5), [false, false, false, true, true, true, true]);
+  // the sliding-window family (chunk 3, plain and grouped with channel shuffle) has SWRN's reach
+  for (const args of [SMALL_VIDEO[8]![1], { ...SMALL_VIDEO[9]![1], chunk: 3 }]) {
+    assert.ok(changedBy('SlidingWindowVSR', args, 0).every(Boolean), 'SlidingWindowVSR: frame 0 reaches all outputs');
+    assert.deepEqual(changedBy('SlidingWindowVSR', args, 3), [true, true, true, true, true, true, true]);
+    assert.deepEqual(changedBy('SlidingWindowVSR', args, 5), [false, false, false, true, true, true, true]);
+  }
 });
 
 test('backpropagation through time: gradients of a loss on the last frame reach the first frame through the state', async () => {
   await useEngine(1);
-  for (const [arch, args] of SMALL_VIDEO.slice(0, 3)) {
-    const m = model(arch, args, 21, 0.2);
+  for (const [arch, args] of [...SMALL_VIDEO.slice(0, 3), SMALL_VIDEO[9]!]) {
+    // the sliding-window net is deeper between frame 0 and the last output (extract, fuse, four
+    // cells, merge, trunk): at 0.2 its small random weights shrink that path below float32 noise
+    const m = model(arch, args, 21, arch === 'SlidingWindowVSR' ? 0.5 : 0.2);
     const T = 4, W = 5, H = 4;
     const clip = clipImages(T, W, H, 8).map((img) => Float32Array.from(img.data, (v) => v / 255));
     // the target is the last output plus a little noise: a tiny loss keeps float32 rounding far
@@ -137,6 +145,10 @@ test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, 
     ['MultiFramePlain', { num_frame: 1, num_block: 12 }, conv(3, 16) + 12 * conv(16, 16) + conv(16, 48)],
     ['MultiFramePlain', { num_frame: 1, num_block: 6, block: 'residual' }, conv(3, 16) + 6 * 2 * conv(16, 16) + conv(16, 48)],
     ['SWRN', {}, conv(9, 16) + 2 * conv(32, 16) + conv(48, 16, 1) + 3 * conv(16, 16) + conv(16, 48)],
+    // extractor, fusion, two cells, merge, two plain blocks, last conv; grouped cells and blocks cost 1/g
+    ['SlidingWindowVSR', {}, conv(3, 16) + conv(48, 16, 1) + 2 * conv(32, 16) + conv(48, 16, 1) + 2 * conv(16, 16) + conv(16, 48)],
+    ['SlidingWindowVSR', { groups: 4 }, conv(3, 16) + conv(48, 16, 1) + 2 * conv(32, 16) / 4 + conv(48, 16, 1) + 2 * conv(16, 16) / 4 + conv(16, 48)],
+    ['SlidingWindowVSR', { partial: 4 }, conv(3, 16) + conv(48, 16, 1) + 2 * conv(32, 16) + conv(48, 16, 1) + 2 * (conv(4, 4) + conv(16, 16, 1)) + conv(16, 48)],
   ];
   for (const [arch, args, want] of cases) {
     const m = createVideoModel(arch, args);

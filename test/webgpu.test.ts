@@ -22,7 +22,7 @@ import { GraphBuilder, inputNode, type Graph } from '../src/graph/ir.js';
 import { useEngine, mulberry32, randomize, SMALL_FAMILIES, HAND, w, skipReason, groupedDilatedGraph, esaGraph, sized } from './helpers.js';
 import { renderSampleFrame } from '../src/data/synthetic.js';
 import { estimateShiftTensor } from '../src/tensor/ops/align.js';
-import { SMALL_VIDEO, model } from './video-helpers.js';
+import { SMALL_VIDEO, RLFB_VIDEO, model } from './video-helpers.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
@@ -181,7 +181,7 @@ test('video families (global alignment too) streamed on WebGPU with the state ke
   const [dx, dy] = moved.toArray();
   assert.ok(Math.hypot(dx!, dy!) > 0.5, `the sample moves between frames (shift ${dx}, ${dy})`);
   for (const t of [f0, f1, moved]) t.dispose();
-  for (const [arch, args] of SMALL_VIDEO) {
+  for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
     await t.test(`${arch} ${JSON.stringify(args)}`, async () => {
       const m = model(arch, args);
       const src = { chunk: m.chunk, graph: (c: number) => stepGraph(m, c) };

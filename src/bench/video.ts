@@ -1,4 +1,4 @@
-// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>] [--threads 1,2]
+// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>[,<text>...]] [--threads 1,2]
 // Per-frame cost of the video models at the MAI setting (180x320 -> 720x1280) through the
 // streaming VideoUpscaler: a frame goes in as an 8-bit RGB image and comes out as one
 // (conversion, recurrent state and look-ahead included), in steady state (after the look-ahead
@@ -23,6 +23,9 @@ export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unkn
   { name: 'RLSP 7-16', arch: 'RLSP', args: {} },
   { name: 'RLSP 7-16 aligned (align: global)', arch: 'RLSP', args: { align: 'global' } },
   { name: 'SWRN (16, 3 blocks, chunk 8)', arch: 'SWRN', args: {} },
+  { name: 'SlidingWindowVSR (16, 2 plain blocks, chunk 8)', arch: 'SlidingWindowVSR', args: {} },
+  { name: 'SlidingWindowVSR grouped (groups 4, channel shuffle)', arch: 'SlidingWindowVSR', args: { groups: 4 } },
+  { name: 'SlidingWindowVSR RLFB trunk (16, 2 blocks)', arch: 'SlidingWindowVSR', args: { block: 'rlfb' } },
   { name: 'MultiFramePlain 3 frames (16, 4 blocks)', arch: 'MultiFramePlain', args: {} },
   { name: 'single-frame plain (16, 12 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 12 } },
   { name: 'single-frame residual (16, 6 blocks)', arch: 'MultiFramePlain', args: { num_frame: 1, num_block: 6, block: 'residual' } },
@@ -68,7 +71,8 @@ async function main(): Promise<void> {
   const threadList = (flag('--threads') ?? '1,2').split(',').map(Number);
   const log = (s: string) => process.stderr.write(s + '\n');
   const only = flag('--only') ?? '';
-  const nets = VIDEO_NETS.filter((n) => n.name.includes(only));
+  const wanted = only.split(',');
+  const nets = VIDEO_NETS.filter((n) => wanted.some((w) => n.name.includes(w)));
   if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
   const backends = listBackends();
   const machine = await machineDescription();

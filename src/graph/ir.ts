@@ -5,6 +5,8 @@
 // of each (its window of LR frames and its state in, its HR frames and new state out), named by
 // their node ids and described in meta.video.
 
+import { shuffleSource } from '../tensor/ops/layout.js';
+
 /** Activations; a PReLU names its slope weight (1 shared value or one per channel). */
 export type Act =
   | { kind: 'relu' }
@@ -477,6 +479,16 @@ export class GraphBuilder {
 
   slice(id: string, x: string, start: number, end: number): string {
     return this.push({ op: 'slice', id, inputs: [x], start, end });
+  }
+
+  /**
+   * ShuffleNet's channel shuffle of node x (C channels, g groups): output channel o is input
+   * channel shuffleSource(o, C, g). Lowered to one slice per channel and one concat, which every
+   * backend runs; node ids start with `id`.
+   */
+  channelShuffle(id: string, x: string, C: number, g: number): string {
+    const order = Array.from({ length: C }, (_, o) => shuffleSource(o, C, g));
+    return this.concat(id, order.map((c) => this.slice(`${id}.${c}`, x, c, c + 1)));
   }
 
   /**

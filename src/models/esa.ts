@@ -36,14 +36,14 @@ export class ESA extends Module {
   }
 }
 
-/** ESA over node x as graph nodes; weights under `key` (e.g. 'B1.esa'). */
-export function esaGraph(b: GraphBuilder, key: string, x: string, light: boolean): string {
-  const c1a = b.convOf(`${key}.conv1`, x);
-  const vmax = b.maxPool(`${key}.pool`, b.convOf(`${key}.conv2`, c1a, { stride: 2, padding: 0 }), 7, 3);
-  let c3 = light
-    ? b.convOf(`${key}.conv3`, vmax)
-    : b.convOf(`${key}.conv3_`, b.convOf(`${key}.conv3`, b.convOf(`${key}.conv_max`, vmax, { act: { kind: 'relu' } }), { act: { kind: 'relu' } }));
-  c3 = b.resizeLike(`${key}.up`, c3, x, 'bilinear');
-  const gate = b.convOf(`${key}.conv4`, b.add(`${key}.sum`, c3, b.convOf(`${key}.conv_f`, c1a)), { act: { kind: 'sigmoid' } });
-  return b.mul(`${key}.gate`, x, gate);
+/** ESA over node x as graph nodes; weights under `key` (e.g. 'B1.esa'); node ids end in `tag` (a video step's frame). */
+export function esaGraph(b: GraphBuilder, key: string, x: string, light: boolean, tag = ''): string {
+  const conv = (k: string, y: string, o: { stride?: number; padding?: number; act?: { kind: 'relu' } | { kind: 'sigmoid' } } = {}) => b.convOf(`${key}.${k}`, y, { id: `${key}.${k}${tag}`, ...o });
+  const relu = { kind: 'relu' } as const;
+  const c1a = conv('conv1', x);
+  const vmax = b.maxPool(`${key}.pool${tag}`, conv('conv2', c1a, { stride: 2, padding: 0 }), 7, 3);
+  let c3 = light ? conv('conv3', vmax) : conv('conv3_', conv('conv3', conv('conv_max', vmax, { act: relu }), { act: relu }));
+  c3 = b.resizeLike(`${key}.up${tag}`, c3, x, 'bilinear');
+  const gate = conv('conv4', b.add(`${key}.sum${tag}`, c3, conv('conv_f', c1a)), { act: { kind: 'sigmoid' } });
+  return b.mul(`${key}.gate${tag}`, x, gate);
 }

@@ -154,24 +154,25 @@ export class IMDNPlus extends Module implements SRModel {
 // ---- graphs ------------------------------------------------------------------------------------
 
 /** CCA on node x (channels of `key`): the pooled statistics, two 1x1 convs, the channel scaling. */
-export function ccaGraph(b: GraphBuilder, key: string, x: string): string {
-  const stats = b.add(`${key}.contrast`, b.globalPool(`${key}.std`, x, 'std'), b.globalPool(`${key}.mean`, x, 'mean'));
-  const h = b.convOf(`${key}.conv_du.0`, stats, { act: { kind: 'relu' } });
-  return b.scaleChannels(`${key}.scale`, x, b.convOf(`${key}.conv_du.2`, h, { act: { kind: 'sigmoid' } }));
+export function ccaGraph(b: GraphBuilder, key: string, x: string, tag = ''): string {
+  const stats = b.add(`${key}.contrast${tag}`, b.globalPool(`${key}.std${tag}`, x, 'std'), b.globalPool(`${key}.mean${tag}`, x, 'mean'));
+  const h = b.convOf(`${key}.conv_du.0`, stats, { id: `${key}.conv_du.0${tag}`, act: { kind: 'relu' } });
+  return b.scaleChannels(`${key}.scale${tag}`, x, b.convOf(`${key}.conv_du.2`, h, { id: `${key}.conv_du.2${tag}`, act: { kind: 'sigmoid' } }));
 }
 
-function imdbGraph(b: GraphBuilder, key: string, x: string, C: number): string {
+/** IMDN's block over node x of C channels; node ids end in `tag`. */
+export function imdbGraph(b: GraphBuilder, key: string, x: string, C: number, tag = ''): string {
   const d = Math.floor(C * 0.25);
   const kept: string[] = [];
   let rest = x;
   for (let i = 1; i <= 3; i++) {
-    const y = b.convOf(`${key}.c${i}`, rest, { act: LRELU });
-    kept.push(b.slice(`${key}.d${i}`, y, 0, d));
-    rest = b.slice(`${key}.r${i}`, y, d, C);
+    const y = b.convOf(`${key}.c${i}`, rest, { id: `${key}.c${i}${tag}`, act: LRELU });
+    kept.push(b.slice(`${key}.d${i}${tag}`, y, 0, d));
+    rest = b.slice(`${key}.r${i}${tag}`, y, d, C);
   }
-  kept.push(b.convOf(`${key}.c4`, rest));
-  const fused = b.convOf(`${key}.c5`, ccaGraph(b, `${key}.cca`, b.concat(`${key}.cat`, kept)));
-  return b.add(`${key}.add`, fused, x);
+  kept.push(b.convOf(`${key}.c4`, rest, { id: `${key}.c4${tag}` }));
+  const fused = b.convOf(`${key}.c5`, ccaGraph(b, `${key}.cca`, b.concat(`${key}.cat${tag}`, kept), tag), { id: `${key}.c5${tag}` });
+  return b.add(`${key}.add${tag}`, fused, x);
 }
 
 export function imdnGraph(a: IMDNArgs, sd: WeightSource): Graph {
@@ -226,3 +227,4 @@ export const imdnPlusArch: ImageArchSpec<IMDNPlusArgs, IMDNPlus> = {
   create: (a) => new IMDNPlus(a),
   graph: imdnPlusGraph,
 };
+

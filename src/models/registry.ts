@@ -19,6 +19,7 @@ import { rfdnArch } from './rfdn.js';
 import { rlfnArch } from './rlfn.js';
 import { vapsrArch } from './vapsr.js';
 import { bsrnArch, bsrnsArch } from './bsrn.js';
+import { slidingWindowVsrArch } from './swvsr.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -105,6 +106,7 @@ const builtins: [string, ArchSpec][] = [
   ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
   ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
+  ['SlidingWindowVSR', slidingWindowVsrArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);
 

@@ -66,18 +66,19 @@ export class RLFN extends Module implements SRModel {
   }
 }
 
+/** RLFB over node x: three 3x3 convs with leaky ReLU, + x, a 1x1, RLFN's light ESA; node ids end in `tag`. */
+export function rlfbGraph(g: GraphBuilder, key: string, x: string, tag = ''): string {
+  let h = x;
+  for (const k of ['c1_r', 'c2_r', 'c3_r']) h = g.convOf(`${key}.${k}`, h, { id: `${key}.${k}${tag}`, act: LRELU });
+  return esaGraph(g, `${key}.esa`, g.convOf(`${key}.c5`, g.add(`${key}.res${tag}`, h, x), { id: `${key}.c5${tag}` }), true, tag);
+}
+
 export function rlfnGraph(a: RLFNArgs, sd: WeightSource): Graph {
   const g = new GraphBuilder({ arch: 'RLFN', args: a, scale: a.upscale }, sd);
   const r = a.img_range;
   const fea = scaledConv(g, 'conv_1', g.input(a.in_channels), r, 1);
   let y = fea;
-  for (let i = 1; i <= a.num_blocks; i++) {
-    const key = `block_${i}`;
-    let h = g.convOf(`${key}.c1_r`, y, { act: LRELU });
-    h = g.convOf(`${key}.c2_r`, h, { act: LRELU });
-    h = g.convOf(`${key}.c3_r`, h, { act: LRELU });
-    y = esaGraph(g, `${key}.esa`, g.convOf(`${key}.c5`, g.add(`${key}.res`, h, y)), true);
-  }
+  for (let i = 1; i <= a.num_blocks; i++) y = rlfbGraph(g, `block_${i}`, y);
   y = g.add('add_fea', g.convOf('conv_2', y), fea);
   return g.output(g.depthToSpace('upsampler.1', scaledConv(g, 'upsampler.0', y, 1 / r, 1 / r), a.upscale));
 }

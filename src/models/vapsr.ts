@@ -85,17 +85,20 @@ export class VapSR extends Module implements SRModel {
   }
 }
 
+/** VAB over node x (d_atten attention channels); node ids end in `tag`. */
+export function vabGraph(g: GraphBuilder, k: string, x: string, dAtten: number, tag = ''): string {
+  const conv = (key: string, y: string, o: { groups?: number; dilation?: number; padding?: number; act?: { kind: 'gelu' } } = {}) => g.convOf(`${k}.${key}`, y, { id: `${k}.${key}${tag}`, ...o });
+  const h = conv('proj_1', x, { act: { kind: 'gelu' } });
+  const attn = conv('atten_branch.depthwise_dilated', conv('atten_branch.depthwise', conv('atten_branch.pointwise', h), { groups: dAtten }), { groups: dAtten, dilation: 3, padding: 6 });
+  const z = conv('proj_2', g.mul(`${k}.atten${tag}`, h, attn));
+  return g.layerNormOf(`${k}.pixel_norm`, g.add(`${k}.res${tag}`, z, x), 1e-5, `${k}.pixel_norm${tag}`);
+}
+
 export function vapsrGraph(a: VapSRArgs, sd: WeightSource): Graph {
   const g = new GraphBuilder({ arch: 'vapsr', args: a, scale: a.scale }, sd);
   const feat = g.convOf('conv_first', g.input(a.num_in_ch));
   let y = feat;
-  for (let i = 0; i < a.num_block; i++) {
-    const k = `body.${i}`;
-    const h = g.convOf(`${k}.proj_1`, y, { act: { kind: 'gelu' } });
-    const attn = g.convOf(`${k}.atten_branch.depthwise_dilated`, g.convOf(`${k}.atten_branch.depthwise`, g.convOf(`${k}.atten_branch.pointwise`, h), { groups: a.d_atten }), { groups: a.d_atten, dilation: 3, padding: 6 });
-    const z = g.convOf(`${k}.proj_2`, g.mul(`${k}.atten`, h, attn));
-    y = g.layerNormOf(`${k}.pixel_norm`, g.add(`${k}.res`, z, y));
-  }
+  for (let i = 0; i < a.num_block; i++) y = vabGraph(g, `body.${i}`, y, a.d_atten);
   y = g.add('add_feat', feat, g.convOf('conv_body', y, { groups: a.conv_groups }));
   const LRELU = { kind: 'leaky', slope: SLOPE } as const;
   if (a.scale === 4) {

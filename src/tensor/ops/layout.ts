@@ -116,3 +116,12 @@ export function spaceToDepth(x: Tensor, s: number, order: PixelOrder = 'pytorch'
   if (y.size > 0) engine().run('space_to_depth', [x.ptr, N, H, W, C, s, code, y.ptr]);
   return y;
 }
+
+/**
+ * ShuffleNet's channel shuffle over C channels in g groups (view as [g, C/g], transpose, flatten):
+ * the input channel that lands on output channel o.
+ */
+export function shuffleSource(o: number, C: number, g: number): number {
+  if (!Number.isInteger(g) || g < 1 || C % g) throw new Error(`mvsr: channel shuffle: ${g} groups do not divide ${C} channels`);
+  return (o % g) * (C / g) + Math.floor(o / g);
+}
