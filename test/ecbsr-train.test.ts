@@ -3,7 +3,8 @@
 // one conv. Checks: the fold ops against float64 finite differences; the branch forward against
 // a float64 transcription of the reference SeqConv3x3 (1x1 output padded with b0, borders
 // included); folded == multi-branch forward and gradients at x2/x3/x4 with PReLU and ReLU; and
-// deploy() equal to both.
+// deploy() equal to both. EFDN's EDBB (ECBSR's edge branches plus a 1x1 conv, optionally the
+// 1x1-3x3 branch and the identity) the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEngine, gradCheck, mulberry32, maxAbsDiff } from './helpers.js';
@@ -14,6 +15,7 @@ import { ecbFoldWeight, ecbFoldBias, type FoldBranches } from '../src/autograd/o
 import { manualSeed } from '../src/nn/init.js';
 import type { Module } from '../src/nn/module.js';
 import { ECB, ECBSR, SeqConv3x3 } from '../src/models/ecbsr.js';
+import { EDBB, EFDNEDBB } from '../src/models/efdn.js';
 
 const SOBEL_X = [1, 0, -1, 2, 0, -2, 1, 0, -1];
 const SOBEL_Y = [1, 2, 1, 0, 0, 0, -1, -2, -1];
@@ -244,7 +246,7 @@ test('ECB training forward records one conv per block (fold weight, fold bias, c
 });
 
 /** Gradients of L = sum(y * r) w.r.t. every parameter (copies), through `forward`. */
-function paramGrads(m: ECBSR, forward: (x: Var) => Var, x: Tensor, seed: number): Map<string, Float32Array | null> {
+function paramGrads(m: Module, forward: (x: Var) => Var, x: Tensor, seed: number): Map<string, Float32Array | null> {
   m.zeroGrad();
   const xv = leaf(x);
   try {
@@ -299,6 +301,74 @@ test('ECBSR gradients w.r.t. every branch parameter: folded path == multi-branch
     assert.ok(edgeB0 < 1e-3, `x${upscale} ${act_type}: branch-path gradient of the cancelling edge b0s is rounding noise (${edgeB0})`);
     t.diagnostic(`x${upscale} ${act_type}: ${checked} parameter tensors, worst max|Δg|/max|g| ${worstRel.toExponential(2)} (${worstName}); ` +
       `edge-branch b0 gradient: folded 0, branches <= ${edgeB0.toExponential(2)}`);
+    m.dispose();
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+// ---- EFDN's EDBB: the same fold plus a 1x1 branch and the optional 1x1-3x3 and identity ---------
+
+const EXTRAS = ['none', '1x1-3x3', 'identity', '1x1-3x3+identity'] as const;
+
+test('EDBB (EFDN): folded training forward, eval (folded constants) and the reference\'s branch sum agree in values and in every parameter\'s gradient, for each extra branch', async (t) => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  for (const [k, extra] of EXTRAS.entries()) {
+    manualSeed(300 + k);
+    const e = new EDBB(5, 5, extra);
+    randomize(e, 0.3, 41 + k);
+    const x = randomImage(7, 6, 60 + k, 5);
+    const folded = forwardCopy(() => e.forward(leaf(x)));
+    const branches = forwardCopy(() => e.forwardBranches(leaf(x)));
+    e.eval();
+    const evalOut = forwardCopy(() => e.forward(leaf(x)));
+    e.train();
+    const d = maxAbsDiff(folded, branches), de = maxAbsDiff(evalOut, branches);
+    assert.ok(d < 1e-4 && de < 1e-4, `${extra}: max |folded - branches| ${d}, |eval - branches| ${de}`);
+    const gf = paramGrads(e, (v) => e.forward(v), x, 7), gb = paramGrads(e, (v) => e.forwardBranches(v), x, 7);
+    let worst = 0, n = 0;
+    for (const [name, a] of gf) {
+      const b = gb.get(name);
+      if (/(^|\.)mask$/.test(name)) { assert.equal(a, null, `${name}: fixed`); continue; }
+      assert.ok(a && b, `${extra}: ${name}: both paths give a gradient`);
+      if (/conv1x1_(sbx|sby|lpl)\.b0$/.test(name)) continue; // cancels (the masks sum to 0), as in ECB
+      let gmax = 0;
+      for (const v of b) gmax = Math.max(gmax, Math.abs(v));
+      assert.ok(gmax > 1e-3, `${extra}: ${name}: gradient not trivially small`);
+      worst = Math.max(worst, maxAbsDiff(a, b) / gmax);
+      n++;
+    }
+    assert.ok(worst < 1e-4, `${extra}: worst max|Δg|/max|g| ${worst}`);
+    t.diagnostic(`${extra}: |folded - branches| ${d.toExponential(2)}, ${n} parameter tensors, worst relative gradient difference ${worst.toExponential(2)}`);
+    x.dispose();
+    e.dispose();
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('EFDN_EDBB: the whole training net (folded), its branch forward, eval and deploy() to the challenge\'s EFDN give the same image', async () => {
+  await useEngine(2);
+  const live = liveTensorCount();
+  for (const extra of ['none', '1x1-3x3+identity']) {
+    manualSeed(9);
+    const m = new EFDNEDBB({ in_channels: 3, out_channels: 3, n_feats: 8, scale: 2, extra });
+    randomize(m, 0.2, extra.length);
+    const x = randomImage(17, 16, 3);
+    const folded = forwardCopy(() => m.forward(leaf(x)));
+    const branches = forwardCopy(() => m.forwardBranches(leaf(x)));
+    const plain = m.deploy();
+    assert.equal(plain.arch, 'EFDN');
+    const deployed = forwardCopy(() => plain.forward(leaf(x)));
+    m.eval();
+    const evalOut = forwardCopy(() => m.forward(leaf(x)));
+    // the output is clamped to [0, 1]: check that it is not all clamped
+    assert.ok(branches.filter((v) => v > 0 && v < 1).length > branches.length / 4, 'most outputs inside (0, 1)');
+    for (const [what, y] of [['folded', folded], ['deployed', deployed], ['eval', evalOut]] as const) {
+      const d = maxAbsDiff(y, branches);
+      assert.ok(d < 1e-4, `${extra}: max |${what} - branches| = ${d}`);
+    }
+    x.dispose();
+    plain.dispose();
     m.dispose();
   }
   assert.equal(liveTensorCount(), live, 'no tensor leaked');

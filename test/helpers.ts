@@ -154,6 +154,7 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['ELSR', (s) => ({ upscale: s, num_feat: 6 })],
   ['IMDN', (s) => ({ upscale: s, nf: 16, num_modules: 2 })],
   ['IMDN_plus', (s) => ({ upscale: s, nf: 12, nb: 2 })],
+  ['IMDN_baseline', (s) => ({ upscale: s, nc: 8, nb: 2 })],
   ['RFDN', (s) => ({ upscale: s, nf: 8, num_modules: 2 })],
   ['RLFN', (s) => ({ upscale: s, feature_channels: 8, mid_channels: 6, num_blocks: 2, esa_channels: 4 })],
   ['RLFN', (s) => ({ upscale: s, feature_channels: 6, mid_channels: 6, num_blocks: 1, esa_channels: 2, img_range: 255 })],
@@ -161,11 +162,13 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['vapsr', (s) => ({ scale: s, num_feat: 8, num_block: 1, d_atten: 4, conv_groups: 2 })],
   ['RFDNFINALB5', (s) => ({ upscale: s, num_feat: 8, num_block: 2 })],
   ['BSRN', (s) => ({ upscale: s, num_feat: 16, num_block: 2 })],
+  ['EFDN', (s) => ({ scale: s, n_feats: 8 })],
+  ['EFDN_EDBB', (s) => ({ scale: s, n_feats: 8, extra: '1x1-3x3+identity' })],
 ];
 
-/** ESA (RFDN, RLFN, BSRN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */
+/** ESA (RFDN, RLFN, BSRN, EFDN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */
 export function sized(arch: string, H: number, W: number): [number, number] {
-  return /^(RFDN|RLFN|RFDNFINALB5|BSRN)$/.test(arch) ? [H + 12, W + 12] : [H, W];
+  return /^(RFDN|RLFN|RFDNFINALB5|BSRN|EFDN|EFDN_EDBB)$/.test(arch) ? [H + 12, W + 12] : [H, W];
 }
 
 /** mvsr's graph interpreter on an NHWC array: the reference other engines must reproduce. */

@@ -45,6 +45,8 @@ export const ESR_MODELS: { name: string; arch: string; args: Record<string, unkn
   { name: 'VapSR-S', arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, conv_groups: 2, scale: 4 } },
   { name: 'BSRN', arch: 'BSRN', args: { num_feat: 64, num_block: 8, upscale: 4 } },
   { name: 'BSRN-S', arch: 'RFDNFINALB5', args: { num_feat: 48, num_block: 5, upscale: 4 } },
+  { name: 'IMDN-baseline', arch: 'IMDN_baseline', args: { nc: 64, nb: 8, upscale: 4 } },
+  { name: 'EFDN', arch: 'EFDN', args: { n_feats: 48, scale: 4 } },
 ];
 
 export interface BenchSetting { name: string; H: number; W: number }

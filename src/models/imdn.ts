@@ -4,6 +4,9 @@
 // convs, splitting off a quarter (IMDN) or a sixth (IMDN+) of the channels after each one, joins
 // the pieces and fuses them with a 1x1 conv plus the block's input. IMDN weighs the joined
 // channels by contrast-aware channel attention (CCA: sigmoid(conv(relu(conv(std + mean))))).
+// IMDN_baseline is the simplified IMDN of KAIR that the NTIRE 2022 efficient-SR challenge ran as
+// its baseline (imdn_baseline.py): blocks without CCA, a global residual around the trunk, no
+// 1x1 fusion of the block outputs.
 import { Module } from '../nn/module.js';
 import { Conv2d, PixelShuffle, ReLU, Sigmoid, LeakyReLU, Sequential, Container } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
@@ -151,6 +154,63 @@ export class IMDNPlus extends Module implements SRModel {
   }
 }
 
+/** KAIR's IMDBlock: conv1..conv3 (3x3 + leaky ReLU 0.05, keys convN.0) keep a quarter of their output, conv4 takes the rest; conv1x1 + input. */
+export class IMDBlockBaseline extends Module {
+  readonly d: number;
+  readonly r: number;
+  readonly convs: Conv2d[];
+  readonly conv4: Conv2d;
+  readonly conv1x1: Conv2d;
+  constructor(C: number) {
+    super();
+    this.d = Math.floor(C * 0.25);
+    this.r = C - this.d;
+    this.convs = [C, this.r, this.r].map((c, i) => this.child(`conv${i + 1}`, new Container()).add('0', new Conv2d(c, C, 3)));
+    this.conv4 = this.child('conv4', new Conv2d(this.r, this.d, 3));
+    this.conv1x1 = this.child('conv1x1', new Conv2d(4 * this.d, C, 1));
+  }
+  forward(x: Var): Var {
+    const kept: Var[] = [];
+    let rest = x;
+    for (const c of this.convs) [kept[kept.length], rest] = split(leakyRelu(c.forward(rest), LRELU_SLOPE), [this.d, this.r]) as [Var, Var];
+    kept.push(this.conv4.forward(rest));
+    return add(this.conv1x1.forward(concat(kept)), x);
+  }
+}
+
+export type IMDNBaselineArgs = { in_nc: number; out_nc: number; nc: number; nb: number; upscale: number };
+
+/** model = [head conv, shortcut(IMDBlock x nb, conv), conv to out_nc*s^2 + pixel shuffle]: keys model.0, model.1.sub.<i>, model.1.sub.<nb>, model.2. */
+export class IMDNBaseline extends Module implements SRModel {
+  readonly arch = 'IMDN_baseline';
+  readonly scale: number;
+  readonly head: Conv2d;
+  readonly blocks: IMDBlockBaseline[];
+  readonly body_conv: Conv2d;
+  readonly up: Conv2d;
+  readonly shuffle: PixelShuffle;
+
+  constructor(readonly args: IMDNBaselineArgs) {
+    super();
+    const { in_nc, out_nc, nc, nb, upscale } = args;
+    this.scale = upscale;
+    const model = this.child('model', new Container());
+    this.head = model.add('0', new Conv2d(in_nc, nc, 3));
+    const sub = model.add('1', new Container()).add('sub', new Container());
+    this.blocks = Array.from({ length: nb }, (_, i) => sub.add(String(i), new IMDBlockBaseline(nc)));
+    this.body_conv = sub.add(String(nb), new Conv2d(nc, nc, 3));
+    this.up = model.add('2', new Conv2d(nc, out_nc * upscale * upscale, 3));
+    this.shuffle = new PixelShuffle(upscale);
+  }
+
+  forward(x: Var): Var {
+    const h = this.head.forward(x);
+    let y = h;
+    for (const b of this.blocks) y = b.forward(y);
+    return this.shuffle.forward(this.up.forward(add(h, this.body_conv.forward(y))));
+  }
+}
+
 // ---- graphs ------------------------------------------------------------------------------------
 
 /** CCA on node x (channels of `key`): the pooled statistics, two 1x1 convs, the channel scaling. */
@@ -214,6 +274,27 @@ export function imdnPlusGraph(a: IMDNPlusArgs, sd: WeightSource): Graph {
   return b.output(b.depthToSpace('RM.1', b.convOf('RM.0', y), a.upscale));
 }
 
+export function imdnBaselineGraph(a: IMDNBaselineArgs, sd: WeightSource): Graph {
+  const b = new GraphBuilder({ arch: 'IMDN_baseline', args: a, scale: a.upscale }, sd);
+  const d = Math.floor(a.nc * 0.25);
+  const head = b.convOf('model.0', b.input(a.in_nc));
+  let y = head;
+  for (let i = 0; i < a.nb; i++) {
+    const key = `model.1.sub.${i}`;
+    const kept: string[] = [];
+    let rest = y;
+    for (let j = 1; j <= 3; j++) {
+      const out = b.convOf(`${key}.conv${j}.0`, rest, { id: `${key}.conv${j}`, act: LRELU });
+      kept.push(b.slice(`${key}.d${j}`, out, 0, d));
+      rest = b.slice(`${key}.r${j}`, out, d, a.nc);
+    }
+    kept.push(b.convOf(`${key}.conv4`, rest));
+    y = b.add(`${key}.add`, b.convOf(`${key}.conv1x1`, b.concat(`${key}.cat`, kept)), y);
+  }
+  y = b.add('model.1.add', head, b.convOf(`model.1.sub.${a.nb}`, y));
+  return b.output(b.depthToSpace('model.3', b.convOf('model.2', y), a.upscale));
+}
+
 export const imdnArch: ImageArchSpec<IMDNArgs, IMDN> = {
   kind: 'image',
   defaults: { in_nc: 3, nf: 64, num_modules: 6, out_nc: 3, upscale: 4 },
@@ -228,3 +309,9 @@ export const imdnPlusArch: ImageArchSpec<IMDNPlusArgs, IMDNPlus> = {
   graph: imdnPlusGraph,
 };
 
+export const imdnBaselineArch: ImageArchSpec<IMDNBaselineArgs, IMDNBaseline> = {
+  kind: 'image',
+  defaults: { in_nc: 3, out_nc: 3, nc: 64, nb: 8, upscale: 4 },
+  create: (a) => new IMDNBaseline(a),
+  graph: imdnBaselineGraph,
+};

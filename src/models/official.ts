@@ -18,6 +18,10 @@ const ETDS_FAMILIES: Record<string, string> = { ETDS: 'ETDSForInference', ECBSR:
 /** Fixed file names of single official models. */
 const NAMED: Record<string, OfficialSpec> = {
   team39_imdn_plus: { arch: 'IMDN_plus', args: { nf: 36, nb: 8, upscale: 4 } },
+  // the NTIRE 2022 efficient-SR baseline (KAIR's simplified IMDN, not IMDN_x4.pth's network)
+  imdn_baseline: { arch: 'IMDN_baseline', args: { nc: 64, nb: 8, upscale: 4 } },
+  // EFDN (NTIRE 2022, team NKU-ESR): its EDBBs already folded
+  team01_efdn: { arch: 'EFDN', args: { n_feats: 48, scale: 4 } },
   // RFDN and RLFN take pixels in [0, 255] (MANIFEST: RFDN's uint2tensor4, RLFN's test script)
   RFDN_AIM: { arch: 'RFDN', args: { nf: 50, num_modules: 4, upscale: 4, img_range: 255 } },
   // BSRN-S (NTIRE 2022, team XPixel): the BSRN repository's file and the challenge's copy

@@ -14,7 +14,8 @@ import { rlspArch } from './rlsp.js';
 import { mobileRrnArch } from './mobilerrn.js';
 import { swrnArch } from './swrn.js';
 import { multiFramePlainArch } from './multiframe.js';
-import { imdnArch, imdnPlusArch } from './imdn.js';
+import { imdnArch, imdnPlusArch, imdnBaselineArch } from './imdn.js';
+import { efdnArch, efdnEdbbArch } from './efdn.js';
 import { rfdnArch } from './rfdn.js';
 import { rlfnArch } from './rlfn.js';
 import { vapsrArch } from './vapsr.js';
@@ -103,8 +104,8 @@ const builtins: [string, ArchSpec][] = [
   ['Bicubic', bicubicArch], ['MatlabBicubic', matlabBicubicArch], ['ESPCN', espcnArch], ['FSRCNN', fsrcnnArch],
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
-  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
-  ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch],
+  ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['IMDN_baseline', imdnBaselineArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
+  ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch], ['EFDN', efdnArch], ['EFDN_EDBB', efdnEdbbArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
   ['SlidingWindowVSR', slidingWindowVsrArch],
 ];

@@ -181,6 +181,17 @@ function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParam
       return map((v) => Math.max(lo, sat8(multiplyByQuantizedMultiplier(v - qin.zeroPoint, m, s) + qout.zeroPoint)));
     }
     case 'leaky': {
+      // TFLite's CPU runtime hands LEAKY_RELU to XNNPACK (qs8 vlrelu) when both rescales lie in
+      // its range: one 8.8 fixed-point multiplier per sign, round(256 * scale) ties to even, and
+      // (zero point * 256 + 128 + d * multiplier) >> 8. Outside it TFLite's own kernel runs.
+      const ps = Math.fround(Math.fround(qin.scale) / Math.fround(qout.scale)), ns = Math.fround(ps * Math.fround(a.slope));
+      if (ps >= 2 ** -8 && ps <= 2 ** 7 && ns <= 2 ** 7 && ns >= -127.99609375 && Math.abs(ns) >= 2 ** -8) {
+        const pm = roundHalfEven(256 * ps), nm = roundHalfEven(256 * ns), bias = qout.zeroPoint * 256 + 128;
+        return map((v) => {
+          const d = v - qin.zeroPoint;
+          return sat8((bias + d * (d >= 0 ? pm : nm)) >> 8);
+        });
+      }
       const [m1, s1] = quantizeMultiplier(qin.scale / qout.scale), [m2, s2] = quantizeMultiplier((qin.scale * Math.fround(a.slope)) / qout.scale);
       return map((v) => {
         const d = v - qin.zeroPoint;
