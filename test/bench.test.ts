@@ -330,7 +330,7 @@ test('mvsr bench prints a markdown table with the definitions; bad flags are ref
   assert.match(r.stdout, /Output check before timing \(5×5 input\)/);
   const bad = mvsrCli('bench', '--models', 'NoSuchNet', '--input', '8x8');
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28, IMDN, IMDN\+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S, BSRN, BSRN-S, IMDN-baseline, EFDN\)/);
+  assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28, IMDN, IMDN\+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S, BSRN, BSRN-S, IMDN-baseline, EFDN, MobileSR\)/);
   const bad2 = mvsrCli('bench', '--input', '8by8');
   assert.equal(bad2.code, 1);
   assert.match(bad2.stderr, /--input must look like 180x320/);

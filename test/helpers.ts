@@ -164,6 +164,7 @@ export const SMALL_FAMILIES: [string, (s: number) => Record<string, unknown>][] 
   ['BSRN', (s) => ({ upscale: s, num_feat: 16, num_block: 2 })],
   ['EFDN', (s) => ({ scale: s, n_feats: 8 })],
   ['EFDN_EDBB', (s) => ({ scale: s, n_feats: 8, extra: '1x1-3x3+identity' })],
+  ['MobileSR', (s) => ({ upscale: s, n_feats: 8, n_heads: 2, ratios: '2,1', window_size: 4 })],
 ];
 
 /** ESA (RFDN, RLFN, BSRN, EFDN) pools a 7x7 window of a half-size map: such families get inputs 12 pixels larger than the others. */

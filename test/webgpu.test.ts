@@ -139,6 +139,21 @@ test('layer norm on WebGPU: channel counts 1 to 13 (the padded lanes of the last
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
 });
 
+test('window attention on WebGPU: heads of 1 to 5 channels (not aligned to the vec4 blocks), windows crossing the edges, batches of 2, equal to wasm', { skip: noGpu }, async () => {
+  await useEngine(1);
+  const live = liveTensorCount();
+  for (const [H, W, C, heads, window] of [[4, 4, 4, 1, 2], [5, 7, 6, 3, 3], [9, 11, 40, 8, 8], [3, 2, 8, 2, 4]] as const) {
+    const b = new GraphBuilder({ arch: 'window_attention', args: {}, scale: 1 });
+    const g = b.output(b.windowAttention('a', b.input(3 * C), heads, window));
+    const x = randomImage([2, H, W, 3 * C], H * W + C);
+    const [a, y, backend] = await runBoth(g, x);
+    await backend.dispose();
+    x.dispose();
+    assert.ok(maxAbs(a, y) < 1e-5, `${H}x${W} C=${C} heads=${heads} window=${window}: max |webgpu - wasm| = ${maxAbs(a, y)}`);
+  }
+  assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
 test('one WebGPU backend: batches of 2 and three input sizes, each equal to wasm', { skip: noGpu }, async () => {
   await useEngine(1);
   manualSeed(5);

@@ -47,6 +47,7 @@ export const ESR_MODELS: { name: string; arch: string; args: Record<string, unkn
   { name: 'BSRN-S', arch: 'RFDNFINALB5', args: { num_feat: 48, num_block: 5, upscale: 4 } },
   { name: 'IMDN-baseline', arch: 'IMDN_baseline', args: { nc: 64, nb: 8, upscale: 4 } },
   { name: 'EFDN', arch: 'EFDN', args: { n_feats: 48, scale: 4 } },
+  { name: 'MobileSR', arch: 'MobileSR', args: {} },
 ];
 
 export interface BenchSetting { name: string; H: number; W: number }

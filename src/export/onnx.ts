@@ -10,10 +10,11 @@
 // the bytes in a file.
 import {
   type Graph, type GraphNode, type Act, type GraphWeight, type SpaceToDepthNode, type EstimateShiftNode,
-  graphError, graphInputs, graphOutputs, validateGraph, weightOf,
+  graphError, graphInputs, graphOutputs, validateGraph, weightOf, type WindowAttentionNode,
 } from '../graph/ir.js';
 import { inferChannels, inferShapes } from '../graph/shapes.js';
 import { optimizeGraph } from '../graph/passes.js';
+import { attentionScale } from '../tensor/ops/attention.js';
 import { ProtoWriter, ProtoMessage } from './protobuf.js';
 import {
   ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, ONNX_INT8, ONNX_INT32, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array,
@@ -347,6 +348,9 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         // [N,C,H,W] times [N,C,1,1]: ONNX broadcasting does the rest
         b.node('Mul', [inOf(n, 0), inOf(n, 1)], out);
         break;
+      case 'windowAttention':
+        windowAttentionNode(n, b, inOf(n), channels.get(n.inputs[0]!)! / 3, out);
+        break;
       case 'layerNorm': {
         // over the channel axis (1 in NCHW) from basic ops, the variance from the deviations as mvsr
         // computes it; ReduceMean takes its axes as an attribute up to opset 17, as an input from 18
@@ -429,6 +433,42 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
  * pixel_unshuffle (c*s*s + i*s + j) regroups its channels: reshape [N, s*s, C, H'W'], swap the two
  * channel axes, reshape back to SpaceToDepth's output shape.
  */
+/**
+ * Windowed multi-head self-attention from basic ops, the sizes taken from the input's shape (so
+ * dynamic exports work): zero padding to whole windows (Pad), [N, 3, heads, D, nH, ws, nW, ws]
+ * -> [3, N*nH*nW, heads, ws*ws, D] (Reshape, Transpose), q k^T (MatMul), scale, Softmax over the
+ * keys, times v (MatMul), back to [N, C, Hp, Wp] and cropped to H x W (Slice).
+ */
+function windowAttentionNode(n: WindowAttentionNode, b: OnnxGraphBuilder, x: string, C: number, out: string): void {
+  const ws = n.window, heads = n.heads, D = C / heads, T = ws * ws, id = n.id;
+  const shape = b.node('Shape', [x], b.fresh(`${id}.shape`));
+  const dim = (i: number, name: string) => b.node('Slice', [shape, b.int64(`${id}.${name}_at`, [i]), b.int64(`${id}.${name}_end`, [i + 1])], b.fresh(`${id}.${name}`));
+  const H = dim(2, 'H'), W = dim(3, 'W'), wsC = b.int64(`${id}.ws`, [ws]);
+  // (ws - size % ws) % ws rows and columns of zeros at the bottom and right
+  const padOf = (v: string, name: string) => b.node('Mod', [b.node('Sub', [wsC, b.node('Mod', [v, wsC], b.fresh(`${id}.${name}_rem`))], b.fresh(`${id}.${name}_short`)), wsC], b.fresh(`${id}.${name}_pad`));
+  const pb = padOf(H, 'H'), pr = padOf(W, 'W');
+  const pads = b.node('Concat', [b.int64(`${id}.pads_head`, [0, 0, 0, 0, 0, 0]), pb, pr], b.fresh(`${id}.pads`), [{ name: 'axis', int: 0 }]);
+  const xp = b.node('Pad', [x, pads], b.fresh(`${id}.padded`));
+  const Hp = b.node('Add', [H, pb], b.fresh(`${id}.Hp`)), Wp = b.node('Add', [W, pr], b.fresh(`${id}.Wp`));
+  const nH = b.node('Div', [Hp, wsC], b.fresh(`${id}.nH`)), nW = b.node('Div', [Wp, wsC], b.fresh(`${id}.nW`));
+  const cat = (parts: string[], name: string) => b.node('Concat', parts, b.fresh(`${id}.${name}`), [{ name: 'axis', int: 0 }]);
+  const split = b.node('Reshape', [xp, cat([b.int64(`${id}.lead`, [-1, 3, heads, D]), nH, wsC, nW, wsC], 'split_shape')], b.fresh(`${id}.split`));
+  // [N, 3, heads, D, nH, wy, nW, wx] -> [3, N, nH, nW, heads, wy, wx, D] -> [3, B, heads, T, D]
+  const tok = b.node('Transpose', [split], b.fresh(`${id}.tokens`), [{ name: 'perm', ints: [1, 0, 4, 6, 2, 5, 7, 3] }]);
+  const qkv = b.node('Reshape', [tok, b.int64(`${id}.qkv_shape`, [3, -1, heads, T, D])], b.fresh(`${id}.qkv`));
+  const part = (i: number, name: string) => b.node('Gather', [qkv, b.int64Scalar(`${id}.${name}_index`, i)], b.fresh(`${id}.${name}`), [{ name: 'axis', int: 0 }]);
+  const q = part(0, 'q'), k = part(1, 'k'), v = part(2, 'v');
+  const kT = b.node('Transpose', [k], b.fresh(`${id}.kT`), [{ name: 'perm', ints: [0, 1, 3, 2] }]);
+  const scores = b.node('Mul', [b.node('MatMul', [q, kT], b.fresh(`${id}.qk`)), b.float(`${id}.scale`, [], [attentionScale(C, heads)])], b.fresh(`${id}.scores`));
+  const probs = b.node('Softmax', [scores], b.fresh(`${id}.probs`), [{ name: 'axis', int: -1 }]);
+  const o = b.node('MatMul', [probs, v], b.fresh(`${id}.attended`));
+  // [B, heads, T, D] -> [N, nH, nW, heads, wy, wx, D] -> [N, heads, D, nH, wy, nW, wx] -> [N, C, Hp, Wp]
+  const back = b.node('Reshape', [o, cat([b.int64(`${id}.back_lead`, [-1]), nH, nW, b.int64(`${id}.back_tail`, [heads, ws, ws, D])], 'back_shape')], b.fresh(`${id}.windows`));
+  const nchw = b.node('Transpose', [back], b.fresh(`${id}.nchw_tiles`), [{ name: 'perm', ints: [0, 3, 6, 1, 4, 2, 5] }]);
+  const full = b.node('Reshape', [nchw, cat([b.int64(`${id}.full_lead`, [-1, C]), Hp, Wp], 'full_shape')], b.fresh(`${id}.full`));
+  b.node('Slice', [full, b.int64(`${id}.crop_start`, [0, 0]), cat([H, W], 'crop_end'), b.int64(`${id}.crop_axes`, [2, 3])], out);
+}
+
 function spaceToDepthNode(n: SpaceToDepthNode, b: OnnxGraphBuilder, x: string, C: number, out: string): void {
   const s = n.scale;
   if (n.order === 'tf') {

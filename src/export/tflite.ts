@@ -14,6 +14,7 @@ import {
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
 import { optimizeGraph, useCounts, splitGroupedConvs } from '../graph/passes.js';
+import { attentionScale } from '../tensor/ops/attention.js';
 import { toFloat16Array } from './onnx-builder.js';
 import {
   type QParams, type QuantGraph, UINT8_PIXELS, validateQuant, quantizeWeight, quantizeBias, quantizeValue,
@@ -40,11 +41,13 @@ const Op = {
   ADD: 0, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEPTH_TO_SPACE: 5, DEQUANTIZE: 6, LOGISTIC: 14, MUL: 18, RELU: 19,
   RESHAPE: 22, RESIZE_BILINEAR: 23, SPACE_TO_DEPTH: 26, TANH: 28, GATHER: 36, STRIDED_SLICE: 45, PRELU: 54, MAXIMUM: 55, MINIMUM: 57,
   TRANSPOSE_CONV: 67, RESIZE_NEAREST_NEIGHBOR: 97, LEAKY_RELU: 98, QUANTIZE: 114, MEAN: 40, SUB: 41, SQRT: 75, GELU: 150, MAX_POOL_2D: 17, RSQRT: 76,
+  SOFTMAX: 25, PAD: 34, TRANSPOSE: 39, BATCH_MATMUL: 126,
 } as const;
 /** BuiltinOptions union indices (1-based, in schema order). */
 const Opt = {
   Conv2D: 1, DepthwiseConv2D: 2, Concatenation: 10, Add: 11, ResizeBilinear: 15, SpaceToDepth: 19, Mul: 21, Gather: 23,
   StridedSlice: 32, Reducer: 27, Sub: 28, Gelu: 116, Pool2D: 5, Dequantize: 38, MaximumMinimum: 39, TransposeConv: 49, ResizeNearestNeighbor: 74, LeakyRelu: 75, DepthToSpace: 94,
+  Softmax: 9, Pad: 22, Transpose: 26, BatchMatMul: 101,
 } as const;
 const PADDING_SAME = 0, PADDING_VALID = 1;
 const ACT_NONE = 0, ACT_RELU = 1;
@@ -424,6 +427,59 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         mul(xh, m.float(n.weight, [C], weightOf(g, n, n.weight).data), sc);
         y = act8(n.id, shape, n.id);
         add(sc, m.float(n.bias, [C], weightOf(g, n, n.bias).data), y);
+        break;
+      }
+      case 'windowAttention': {
+        // every tensor at most 5-D (TFLite's TRANSPOSE limit): pad to whole windows, tiles of
+        // [nH, ws, nW, ws*3C] -> [nH, nW, ws, ws*3C] -> [B, T, 3, heads, D] -> [3, B, heads, T, D],
+        // q k^T (BATCH_MATMUL adj_y), SOFTMAX with beta = the score scale, times v, and back
+        const [, H, W, C3] = nhwc(n.inputs[0]!) as [number, number, number, number];
+        const C = C3 / 3, ws = n.window, heads = n.heads, D = C / heads, T = ws * ws;
+        const nH = Math.ceil(H / ws), nW = Math.ceil(W / ws), Hp = nH * ws, Wp = nW * ws, B = nH * nW;
+        const t = (name: string, dims: number[]) => m.tensor(`${n.id}.${name}`, dims);
+        const reshape = (x: number, dims: number[], name: string): number => {
+          const out = t(name, dims);
+          m.op(Op.RESHAPE, [x, m.int32(`${n.id}.${name}_shape`, dims)], [out]);
+          return out;
+        };
+        const transpose = (x: number, perm: number[], dims: number[], name: string): number => {
+          const out = t(name, dims);
+          m.op(Op.TRANSPOSE, [x, m.int32(`${n.id}.${name}_perm`, perm)], [out], { type: Opt.Transpose, fields: [] });
+          return out;
+        };
+        let x = inOf(n);
+        if (Hp !== H || Wp !== W) {
+          const padded = t('padded', [1, Hp, Wp, C3]);
+          const pads = m.tensor(`${n.id}.pads`, [4, 2], TensorType.INT32, bytesOf(Int32Array.of(0, 0, 0, Hp - H, 0, Wp - W, 0, 0)));
+          m.op(Op.PAD, [x, pads], [padded], { type: Opt.Pad, fields: [] });
+          x = padded;
+        }
+        const tiles = transpose(reshape(x, [nH, ws, nW, ws * C3], 'rows'), [0, 2, 1, 3], [nH, nW, ws, ws * C3], 'tiles');
+        const qkv = transpose(reshape(tiles, [B, T, 3, heads, D], 'tokens'), [2, 0, 3, 1, 4], [3, B, heads, T, D], 'qkv');
+        const part = (i: number, name: string): number => {
+          const out = t(name, [B, heads, T, D]);
+          m.op(Op.STRIDED_SLICE, [qkv, m.int32(`${n.id}.${name}_begin`, [i, 0, 0, 0, 0]), m.int32(`${n.id}.${name}_end`, [i + 1, B, heads, T, D]), m.int32(`${n.id}.${name}_strides`, [1, 1, 1, 1, 1])], [out], {
+            type: Opt.StridedSlice, fields: [[4, 'i32', 1]], // shrink_axis_mask: drop the q/k/v axis
+          });
+          return out;
+        };
+        const q = part(0, 'q'), k = part(1, 'k'), v = part(2, 'v');
+        const scores = t('scores', [B, heads, T, T]), probs = t('probs', [B, heads, T, T]), o = t('attended', [B, heads, T, D]);
+        m.op(Op.BATCH_MATMUL, [q, k], [scores], { type: Opt.BatchMatMul, fields: [[1, 'bool', 1]] });
+        m.op(Op.SOFTMAX, [scores], [probs], { type: Opt.Softmax, fields: [[0, 'f32', attentionScale(C, heads)]] });
+        m.op(Op.BATCH_MATMUL, [probs, v], [o], { type: Opt.BatchMatMul, fields: [] });
+        const perToken = transpose(o, [0, 2, 1, 3], [B, T, heads, D], 'per_token');
+        const back = transpose(reshape(perToken, [nH, nW, ws, ws * C], 'back_tiles'), [0, 2, 1, 3], [nH, ws, nW, ws * C], 'back_rows');
+        if (Hp === H && Wp === W) {
+          y = act8(n.id, shape, n.id);
+          m.op(Op.RESHAPE, [back, m.int32(`${n.id}.out_shape`, [1, H, W, C])], [y]);
+        } else {
+          const full = reshape(back, [1, Hp, Wp, C], 'full');
+          y = act8(n.id, shape, n.id);
+          m.op(Op.STRIDED_SLICE, [full, m.int32(`${n.id}.crop_begin`, [0, 0, 0, 0]), m.int32(`${n.id}.crop_end`, [1, H, W, C]), m.int32(`${n.id}.crop_strides`, [1, 1, 1, 1])], [y], {
+            type: Opt.StridedSlice, fields: [],
+          });
+        }
         break;
       }
       default:

@@ -80,13 +80,20 @@ export interface ResizeLikeNode extends NodeBase { op: 'resizeLike'; mode: 'near
  * var the population variance; weight and bias [C].
  */
 export interface LayerNormNode extends NodeBase { op: 'layerNorm'; weight: string; bias: string; eps: number }
+/**
+ * Multi-head self-attention within window x window tiles (MobileSR's, Swin's W-MSA): the input
+ * holds each pixel's q, k and v ([H, W, 3C]), the output the attended values ([H, W, C]); heads
+ * on consecutive groups of C / heads channels, scores scaled by (C / heads)^-1/2, zero tokens
+ * completing the tiles that cross the bottom or right edge (tensor/ops/attention.ts).
+ */
+export interface WindowAttentionNode extends NodeBase { op: 'windowAttention'; heads: number; window: number }
 /** A graph output, named by its id. */
 export interface OutputNode extends NodeBase { op: 'output' }
 
 export type GraphNode =
   | InputNode | ConvNode | ConvTransposeNode | ActNode | AddNode | MulNode | ConcatNode | SliceNode
   | DepthToSpaceNode | SpaceToDepthNode | ResizeNode | EstimateShiftNode | TranslateNode | GlobalPoolNode | ScaleChannelsNode
-  | MaxPoolNode | ResizeLikeNode | LayerNormNode | OutputNode;
+  | MaxPoolNode | ResizeLikeNode | LayerNormNode | WindowAttentionNode | OutputNode;
 export type GraphOp = GraphNode['op'];
 
 export interface GraphWeight { shape: number[]; data: Float32Array }
@@ -137,7 +144,7 @@ export interface Graph {
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
   input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
-  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, maxPool: 1, resizeLike: 2, layerNorm: 1, output: 1,
+  estimateShift: 2, translate: 2, globalPool: 1, scaleChannels: 2, maxPool: 1, resizeLike: 2, layerNorm: 1, windowAttention: 1, output: 1,
 };
 
 export function nodeLabel(n: GraphNode): string {
@@ -274,6 +281,9 @@ export function validateGraph(g: Graph): void {
         break;
       case 'maxPool':
         if (!isPosInt(n.kernel) || !isPosInt(n.stride)) throw graphError(g, n, `kernel ${n.kernel} and stride ${n.stride} must be positive integers`);
+        break;
+      case 'windowAttention':
+        if (!isPosInt(n.heads) || !isPosInt(n.window)) throw graphError(g, n, `heads ${n.heads} and window ${n.window} must be positive integers`);
         break;
       case 'resizeLike':
         if (n.mode !== 'nearest' && n.mode !== 'bilinear') throw graphError(g, n, `resize mode '${String(n.mode)}' is not 'nearest' or 'bilinear'`);
@@ -438,6 +448,20 @@ export class GraphBuilder {
     return this.push(n);
   }
 
+  /**
+   * The state dict's nn.Linear `key` (weight [out, in], `${key}.bias` when present) over each
+   * pixel's channels as a 1x1 conv marked linear (the NTIRE counter counts no Linear as a conv);
+   * `colScale` multiplies its input columns (a per-channel weight folded in).
+   */
+  linearOf(key: string, x: string, o: { id?: string; act?: ActSpec; colScale?: Float32Array } = {}): string {
+    const w = this.sdTensor(`${key}.weight`);
+    if (w.shape.length !== 2) throw new Error(`mvsr: toGraph: ${this.meta.arch}: '${key}.weight' [${w.shape.join(',')}] is not a Linear weight [out, in]`);
+    const [out, inn] = w.shape as [number, number];
+    const data = o.colScale ? w.data.map((v, i) => v * o.colScale![i % inn]!) : w.data;
+    const bias = this.sd[`${key}.bias`] ? this.sdTensor(`${key}.bias`) : null;
+    return this.conv(o.id ?? key, x, { shape: [out, inn, 1, 1], data }, bias, { linear: true, ...(o.act ? { act: o.act } : {}) });
+  }
+
   /** The state dict's PReLU slopes `key` as an activation (for act() or convOf's act). */
   prelu(key: string): Act {
     return { kind: 'prelu', alpha: this.sdWeight(key) };
@@ -539,6 +563,11 @@ export class GraphBuilder {
   }
 
   /** The state dict's nn.LayerNorm `key` (`${key}.weight`, `${key}.bias`) as node `id` (default: the key). */
+  /** Windowed multi-head self-attention over node qkv (each pixel's q, k, v side by side). */
+  windowAttention(id: string, qkv: string, heads: number, window: number): string {
+    return this.push({ op: 'windowAttention', id, inputs: [qkv], heads, window });
+  }
+
   layerNormOf(key: string, x: string, eps = 1e-5, id = key): string {
     return this.push({ op: 'layerNorm', id, inputs: [x], weight: this.sdWeight(`${key}.weight`), bias: this.sdWeight(`${key}.bias`), eps });
   }

@@ -82,6 +82,10 @@ export function profileGraph(g: Graph, H: number, W: number): GraphProfile {
       m += elems;
     } else if (n.op === 'layerNorm') {
       p += paramsOf(n.weight, n.bias);
+    } else if (n.op === 'windowAttention') {
+      // per output value: window^2 products for its head's scores (q . k over the head's channels,
+      // shared by them) and window^2 for the weighted sum of values; padding keys included
+      m += 2 * n.window * n.window * elems;
     }
     params += p;
     macs += m;

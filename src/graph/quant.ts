@@ -179,6 +179,7 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
   maxPool: 'max pooling is not quantized yet',
   resizeLike: 'resizing to another tensor\'s size is not quantized yet',
   layerNorm: 'layer normalisation is not quantized yet',
+  windowAttention: 'window attention is not quantized yet',
 };
 
 /**

@@ -110,6 +110,10 @@ function nodeShape(g: Graph, n: GraphNode, ins: NodeShape[], H: number, W: numbe
       if (y[0] !== 1 || y[1] !== 1 || y[2] !== x[2]) throw graphError(g, n, `scale '${n.inputs[1]}' is ${fmt(y)}, not 1x1x${x[2]} (one value per channel of '${n.inputs[0]}')`);
       return x;
     }
+    case 'windowAttention': {
+      if (x[2] % 3 || (x[2] / 3) % n.heads) throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels: not q, k and v of C channels each with C divisible by ${n.heads} heads`);
+      return [x[0], x[1], x[2] / 3];
+    }
     case 'layerNorm': {
       const C = weightOf(g, n, n.weight).shape[0]!;
       if (C !== x[2]) throw graphError(g, n, `input '${n.inputs[0]}' has ${x[2]} channels but weight '${n.weight}' [${C}] normalises ${C}`);

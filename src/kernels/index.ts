@@ -15,3 +15,4 @@ export * from './convert';
 export * from './conv8';
 export * from './channels';
 export * from './norm';
+export * from './attention';

@@ -153,11 +153,8 @@ type Gelu = typeof GELU;
  * NTIRE counter; its input columns optionally scaled, which folds BSRN-S's cw in) or an nn.Conv2d.
  */
 function pointwiseOf(b: GraphBuilder, key: string, x: string, o: { act?: Gelu; colScale?: Float32Array } = {}): string {
-  const w = b.sdTensor(`${key}.weight`);
-  if (w.shape.length === 4) return b.convOf(key, x, o.act ? { act: o.act } : {});
-  const [out, inn] = w.shape as [number, number];
-  const data = o.colScale ? w.data.map((v, i) => v * o.colScale![i % inn]!) : w.data;
-  return b.conv(key, x, { shape: [out, inn, 1, 1], data }, b.sdTensor(`${key}.bias`), { linear: true, ...(o.act ? { act: o.act } : {}) });
+  if (b.sdTensor(`${key}.weight`).shape.length === 4) return b.convOf(key, x, o.act ? { act: o.act } : {});
+  return b.linearOf(key, x, o);
 }
 
 function bsconvOf(b: GraphBuilder, key: string, x: string, o: { act?: Gelu; stride?: number; padding?: number } = {}): string {

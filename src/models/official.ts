@@ -22,6 +22,8 @@ const NAMED: Record<string, OfficialSpec> = {
   imdn_baseline: { arch: 'IMDN_baseline', args: { nc: 64, nb: 8, upscale: 4 } },
   // EFDN (NTIRE 2022, team NKU-ESR): its EDBBs already folded
   team01_efdn: { arch: 'EFDN', args: { n_feats: 48, scale: 4 } },
+  // MobileSR (NTIRE 2022, team NJUST_ESR): the weights are the file's 'net' sub-dict
+  team20_mobilesr: { arch: 'MobileSR', args: { n_feats: 40, n_heads: 8, ratios: '4,2,2,2,4', upscale: 4 } },
   // RFDN and RLFN take pixels in [0, 255] (MANIFEST: RFDN's uint2tensor4, RLFN's test script)
   RFDN_AIM: { arch: 'RFDN', args: { nf: 50, num_modules: 4, upscale: 4, img_range: 255 } },
   // BSRN-S (NTIRE 2022, team XPixel): the BSRN repository's file and the challenge's copy

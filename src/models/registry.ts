@@ -16,6 +16,7 @@ import { swrnArch } from './swrn.js';
 import { multiFramePlainArch } from './multiframe.js';
 import { imdnArch, imdnPlusArch, imdnBaselineArch } from './imdn.js';
 import { efdnArch, efdnEdbbArch } from './efdn.js';
+import { mobileSrArch } from './mobilesr.js';
 import { rfdnArch } from './rfdn.js';
 import { rlfnArch } from './rlfn.js';
 import { vapsrArch } from './vapsr.js';
@@ -105,7 +106,7 @@ const builtins: [string, ArchSpec][] = [
   ['ECBSR', ecbsrArch], ['ECBSRT', ecbsrtArch], ['ECBSRET', ecbsretArch], ['ABPN', abpnArch], ['ABPN_ET', abpnEtArch],
   ['Plain', plainArch], ['ETDS', etdsArch], ['ETDSForInference', etdsInferenceArch], ['ELSR', elsrArch],
   ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['IMDN_baseline', imdnBaselineArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
-  ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch], ['EFDN', efdnArch], ['EFDN_EDBB', efdnEdbbArch],
+  ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch], ['EFDN', efdnArch], ['EFDN_EDBB', efdnEdbbArch], ['MobileSR', mobileSrArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
   ['SlidingWindowVSR', slidingWindowVsrArch],
 ];

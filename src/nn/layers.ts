@@ -55,16 +55,16 @@ export class Conv2d extends Module {
 
 /**
  * nn.Linear(in, out) applied to the channels of each pixel (the permute-Linear-permute of
- * BSRN's blocks): `weight` [out, in] and `bias` [out], run as a 1x1 conv.
+ * BSRN's blocks): `weight` [out, in] and `bias` [out] (unless bias: false), run as a 1x1 conv.
  */
 export class Linear extends Module {
   readonly weight: Var;
-  readonly bias: Var;
+  readonly bias: Var | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, rng?: Rng) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, o: { bias?: boolean; rng?: Rng } = {}) {
     super();
-    this.weight = this.param('weight', defaultConvInit([outFeatures, inFeatures], inFeatures, rng));
-    this.bias = this.param('bias', defaultConvInit([outFeatures], inFeatures, rng));
+    this.weight = this.param('weight', defaultConvInit([outFeatures, inFeatures], inFeatures, o.rng));
+    this.bias = o.bias ?? true ? this.param('bias', defaultConvInit([outFeatures], inFeatures, o.rng)) : null;
   }
 
   forward(x: Var): Var {

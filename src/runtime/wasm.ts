@@ -14,6 +14,7 @@ import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import { globalPool, scaleChannels } from '../tensor/ops/channels.js';
 import { maxPool2d } from '../tensor/ops/pool.js';
 import { layerNorm } from '../tensor/ops/norm.js';
+import { windowAttention } from '../tensor/ops/attention.js';
 import {
   type Graph, type ConvNode, type Act,
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
@@ -171,6 +172,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
         steps.push(step(([x]) => layerNorm(x!, w, b, n.eps)));
         break;
       }
+      case 'windowAttention': steps.push(step(([x]) => windowAttention(x!, { heads: n.heads, window: n.window }))); break;
       default: throw graphError(fg, n, 'has no kernel in the wasm runtime');
     }
   }

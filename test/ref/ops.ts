@@ -13,3 +13,4 @@ export * from './grad.js';
 export * from './channels.js';
 export * from './pool.js';
 export * from './norm.js';
+export * from './attention.js';

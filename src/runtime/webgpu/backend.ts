@@ -8,6 +8,7 @@ import { Tensor } from '../../tensor/tensor.js';
 import { ensureEngine } from '../../tensor/engine.js';
 import { type Graph, type GraphNode, type Act, type TranslateNode, type EstimateShiftNode, graphError, graphInputs, graphOutputs, weightOf } from '../../graph/ir.js';
 import { estimateShiftTensor } from '../../tensor/ops/align.js';
+import { attentionScale } from '../../tensor/ops/attention.js';
 import { inferChannels, inferShapes, type NodeShape } from '../../graph/shapes.js';
 import { optimizeGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../../graph/passes.js';
 import { interpolateMatrix, type ResampleMatrix } from '../../tensor/ops/resize.js';
@@ -301,6 +302,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
         const C = out[2], vec = (name: string): GPUBuffer => weightBuffer(`vec:${name}:${C}`, () => vec4Blocks(weightOf(fg, n, name).data, C));
         return [{ node: n, ...wgsl.layerNorm(N, H, W, C, n.eps), binds: [s.inputs[0]!, vec(n.weight), vec(n.bias), s.id] }];
       }
+      case 'windowAttention': return [{ node: n, ...wgsl.windowAttention(N, H, W, out[2], n.heads, n.window, attentionScale(out[2], n.heads)), binds: [s.inputs[0]!, s.id] }];
       case 'estimateShift': return []; // computed on the CPU at each run (taps)
       case 'translate': return [{ node: n, ...wgsl.translate(N, H, W, out[2]), binds: [s.inputs[0]!, plan.taps(n, H, W), s.id] }];
       default: throw graphError(original, n, `the webgpu backend has no ${n.op} kernel`);

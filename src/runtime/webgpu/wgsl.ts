@@ -366,6 +366,62 @@ ${header(grid)}
   return { code, grid };
 }
 
+/**
+ * Windowed multi-head self-attention (tensor/ops/attention.ts): one invocation per pixel runs every
+ * head over the pixel's ws x ws window, scores scale * q . k (0 for the zero tokens completing a
+ * window that crosses the bottom or right edge), a max pass then exp, sum and the weighted values,
+ * and writes the pixel's C outputs. x holds each pixel's q, k, v (3C channels, scalar reads from
+ * its vec4 blocks). Bindings x, y.
+ */
+export function windowAttention(N: number, H: number, W: number, C: number, heads: number, ws: number, scale: number): { code: string; grid: Grid } {
+  const CB3 = blocks(3 * C), CB = blocks(C), D = C / heads, T = ws * ws;
+  const grid = { W, H, Z: N };
+  const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
+fn at(p: i32, c: i32) -> f32 { return x[p * ${CB3} + c / 4][c % 4]; }
+${header(grid)}
+  let p = (oz * ${H} + oy) * ${W} + ox;
+  let y0 = (oy / ${ws}) * ${ws};
+  let x0 = (ox / ${ws}) * ${ws};
+  var o: array<f32, ${CB * 4}>;
+  for (var h = 0; h < ${heads}; h++) {
+    var m = -3.0e38;
+    for (var u = 0; u < ${T}; u++) {
+      let ty = y0 + u / ${ws};
+      let tx = x0 + u % ${ws};
+      var s = 0.0;
+      if (ty < ${H} && tx < ${W}) {
+        let pu = (oz * ${H} + ty) * ${W} + tx;
+        for (var d = 0; d < ${D}; d++) { s += at(p, h * ${D} + d) * at(pu, ${C} + h * ${D} + d); }
+        s *= ${f32(scale)};
+      }
+      m = max(m, s);
+    }
+    var z = 0.0;
+    // initialised explicitly: declared without one, Dawn on SwiftShader kept the previous head's sums
+    var acc = array<f32, ${D}>();
+    for (var u = 0; u < ${T}; u++) {
+      let ty = y0 + u / ${ws};
+      let tx = x0 + u % ${ws};
+      var s = 0.0;
+      let valid = ty < ${H} && tx < ${W};
+      let pu = (oz * ${H} + ty) * ${W} + tx;
+      if (valid) {
+        for (var d = 0; d < ${D}; d++) { s += at(p, h * ${D} + d) * at(pu, ${C} + h * ${D} + d); }
+        s *= ${f32(scale)};
+      }
+      let e = exp(s - m);
+      z += e;
+      if (valid) { for (var d = 0; d < ${D}; d++) { acc[d] += e * at(pu, ${2 * C} + h * ${D} + d); } }
+    }
+    for (var d = 0; d < ${D}; d++) { o[h * ${D} + d] = acc[d] / z; }
+  }
+  for (var cb = 0; cb < ${CB}; cb++) { y[p * ${CB} + cb] = vec4<f32>(o[4 * cb], o[4 * cb + 1], o[4 * cb + 2], o[4 * cb + 3]); }
+}
+`;
+  return { code, grid };
+}
+
 /** x times a per-(image, channel) scale [N, 1, 1, C], broadcast over the pixels. Bindings x, s, y. */
 export function scaleChannels(N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
   const CB = blocks(C);

@@ -10,3 +10,4 @@ export { channelSum } from './util.js';
 export * from './channels.js';
 export * from './pool.js';
 export * from './norm.js';
+export * from './attention.js';
