@@ -12,7 +12,7 @@ import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
 import { concat, depthToSpace } from '../autograd/ops/layout.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
-import { bilinearUp, zeroState, StepGraph } from './vsr.js';
+import { bilinearUp, bidirectionalChunk, StepGraph } from './vsr.js';
 import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type SWRNArgs = { num_in_ch: number; num_out_ch: number; upscale: number; num_feat: number; num_block: number; chunk: number };
@@ -51,18 +51,14 @@ export class SWRN extends Module implements VideoSRModel {
     const [N, H, W] = frames[0]!.shape as [number, number, number, number];
     const feats: Var[] = [];
     for (let t = 0; t < count; t++) feats.push(this.conv_first.forwardRelu(concat([frames[t]!, frames[t + 1]!, frames[t + 2]!])));
-    const back: Var[] = new Array(count);
-    let hb = zeroState([N, H, W, F]);
-    for (let t = count - 1; t >= 0; t--) back[t] = hb = this.backward_cell.forwardRelu(concat([feats[t]!, hb]));
-    let hf = state?.[0] ?? zeroState([N, H, W, F]);
-    const outputs: Var[] = [];
-    for (let t = 0; t < count; t++) {
-      hf = this.forward_cell.forwardRelu(concat([feats[t]!, hf]));
-      let y = this.fusion.forwardRelu(concat([feats[t]!, hf, back[t]!]));
-      for (const c of this.trunk) y = c.forwardRelu(y);
-      outputs.push(add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s)));
-    }
-    return { outputs, state: [hf] };
+    return bidirectionalChunk(count, [N, H, W, F], state,
+      (t, hb) => this.backward_cell.forwardRelu(concat([feats[t]!, hb])),
+      (t, hf) => this.forward_cell.forwardRelu(concat([feats[t]!, hf])),
+      (t, hf, hb) => {
+        let y = this.fusion.forwardRelu(concat([feats[t]!, hf, hb]));
+        for (const c of this.trunk) y = c.forwardRelu(y);
+        return add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s));
+      });
   }
 
   forward(): Var {

@@ -26,7 +26,7 @@ import type { Graph, GraphWeight, WeightSource } from '../graph/ir.js';
 import { IMDModule, imdbGraph } from './imdn.js';
 import { RLFB, rlfbGraph } from './rlfn.js';
 import { VAB, vabGraph } from './vapsr.js';
-import { bilinearUp, zeroState, StepGraph } from './vsr.js';
+import { bilinearUp, bidirectionalChunk, StepGraph } from './vsr.js';
 import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
 export type SlidingWindowVSRArgs = {
@@ -122,18 +122,14 @@ export class SlidingWindowVSR extends Module implements VideoSRModel {
     const [N, H, W] = frames[0]!.shape as [number, number, number, number];
     const feats = frames.slice(0, count + 2).map((f) => this.extract.forwardRelu(f));
     const fused = Array.from({ length: count }, (_, t) => this.fuse.forwardRelu(concat([feats[t]!, feats[t + 1]!, feats[t + 2]!])));
-    const back: Var[] = new Array(count);
-    let hb = zeroState([N, H, W, F]);
-    for (let t = count - 1; t >= 0; t--) back[t] = hb = this.cell(this.backward_cell, fused[t]!, hb);
-    let hf = state?.[0] ?? zeroState([N, H, W, F]);
-    const outputs: Var[] = [];
-    for (let t = 0; t < count; t++) {
-      hf = this.cell(this.forward_cell, fused[t]!, hf);
-      let y = this.merge.forwardRelu(concat([fused[t]!, hf, back[t]!]));
-      for (const b of this.trunk) y = b.forward(y);
-      outputs.push(add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s)));
-    }
-    return { outputs, state: [hf] };
+    return bidirectionalChunk(count, [N, H, W, F], state,
+      (t, hb) => this.cell(this.backward_cell, fused[t]!, hb),
+      (t, hf) => this.cell(this.forward_cell, fused[t]!, hf),
+      (t, hf, hb) => {
+        let y = this.merge.forwardRelu(concat([fused[t]!, hf, hb]));
+        for (const b of this.trunk) y = b.forward(y);
+        return add(depthToSpace(this.conv_last.forward(y), s), bilinearUp(frames[t + 1]!, s));
+      });
   }
 
   forward(): Var {

@@ -55,6 +55,24 @@ export function zeroState(shape: number[]): Var {
 }
 
 /**
+ * SWRN's two recurrences over the `count` frames of a chunk, states of `shape`: the backward state
+ * runs from the chunk's last frame (zeros there) to its first, the forward one carries on from the
+ * previous call's `state` (zeros at the start of a clip); `head(t, hf, hb)` makes frame t's output.
+ */
+export function bidirectionalChunk(
+  count: number, shape: number[], state: VideoState | null,
+  backward: (t: number, h: Var) => Var, forward: (t: number, h: Var) => Var, head: (t: number, hf: Var, hb: Var) => Var,
+): { outputs: Var[]; state: VideoState } {
+  const back: Var[] = new Array(count);
+  let hb = zeroState(shape);
+  for (let t = count - 1; t >= 0; t--) back[t] = hb = backward(t, hb);
+  let hf = state?.[0] ?? zeroState(shape);
+  const outputs: Var[] = [];
+  for (let t = 0; t < count; t++) outputs.push(head(t, (hf = forward(t, hf)), back[t]!));
+  return { outputs, state: [hf] };
+}
+
+/**
  * Multiply-accumulates per LR pixel of one frame: every conv of the zoo's video models runs at LR
  * resolution, so this is the sum of k*k*Cin/groups*Cout over the 4-D weights (the KAIR / NTIRE
  * convention; the bilinear skip, additions and activations are not counted). SWRN's backward
