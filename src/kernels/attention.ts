@@ -14,31 +14,53 @@ import { shareStart, f4 } from './common';
   return y < H && x < W ? (n * H + y) * W + x : -1;
 }
 
+/** Copies head h's q, k and v of the window's T tokens to Q, K, V ([T, D] each; zeros for padding tokens). */
+function gather(qkv: usize, Q: usize, K: usize, V: usize, n: i32, wy: i32, wx: i32, h: i32, H: i32, W: i32, C: i32, D: i32, ws: i32): void {
+  const T = ws * ws, bytes = <usize>D << 2;
+  for (let u = 0; u < T; u++) {
+    const pu = tokenPixel(n, wy, wx, u, H, W, ws), o = f4(u * D);
+    if (pu < 0) {
+      memory.fill(Q + o, 0, bytes);
+      memory.fill(K + o, 0, bytes);
+      memory.fill(V + o, 0, bytes);
+      continue;
+    }
+    const src = qkv + f4(pu * 3 * C + h * D);
+    memory.copy(Q + o, src, bytes);
+    memory.copy(K + o, src + f4(C), bytes);
+    memory.copy(V + o, src + f4(2 * C), bytes);
+  }
+}
+
+/** Floats of scratch window_attn_fwd needs per thread. */
+export function window_attn_fwd_scratch(T: i32, D: i32): i32 {
+  return 3 * T * D + T + D;
+}
+
 /**
  * y[p, h*D + d] = sum_u softmax_u(scale * q_t . k_u) v_u[d] over the window's T = ws*ws tokens.
- * probs (jobs * T * T floats), when not 0, keeps every row of probabilities for the backward;
- * scratch holds T floats per thread.
+ * probs (jobs * T * T floats), when not 0, keeps the probability rows of the real tokens for the
+ * backward; scratch holds window_attn_fwd_scratch(T, D) floats per thread.
  */
 export function window_attn_fwd(qkv: usize, y: usize, probs: usize, scratch: usize, N: i32, H: i32, W: i32, C: i32, heads: i32, ws: i32, scale: f32, tid: i32, nt: i32): void {
-  const D = C / heads, T = ws * ws, C3 = 3 * C;
+  const D = C / heads, T = ws * ws;
   const nwy = (H + ws - 1) / ws, nwx = (W + ws - 1) / ws, jobs = N * nwy * nwx * heads;
   const j0 = shareStart(jobs, tid, nt), j1 = shareStart(jobs, tid + 1, nt);
-  const row = scratch + f4(tid * T);
+  const Q = scratch + f4(tid * window_attn_fwd_scratch(T, D)), K = Q + f4(T * D), V = K + f4(T * D), row = V + f4(T * D), acc = row + f4(T);
   for (let j = j0; j < j1; j++) {
     const h = j % heads, win = j / heads;
     const wx = win % nwx, wy = (win / nwx) % nwy, n = win / (nwx * nwy);
+    gather(qkv, Q, K, V, n, wy, wx, h, H, W, C, D, ws);
     for (let t = 0; t < T; t++) {
       const pt = tokenPixel(n, wy, wx, t, H, W, ws);
-      // a padding query's output is dropped, but its probabilities stay defined (all keys score 0 against it)
+      if (pt < 0) continue; // a padding query: its output is dropped
+      const q = Q + f4(t * D);
       let mx: f32 = -Infinity;
       for (let u = 0; u < T; u++) {
-        const pu = tokenPixel(n, wy, wx, u, H, W, ws);
+        const k = K + f4(u * D);
         let s: f32 = 0;
-        if (pt >= 0 && pu >= 0) {
-          const q = qkv + f4(pt * C3 + h * D), k = qkv + f4(pu * C3 + C + h * D);
-          for (let d = 0; d < D; d++) s += load<f32>(q + f4(d)) * load<f32>(k + f4(d));
-          s *= scale;
-        }
+        for (let d = 0; d < D; d++) s += load<f32>(q + f4(d)) * load<f32>(k + f4(d));
+        s *= scale;
         store<f32>(row + f4(u), s);
         if (s > mx) mx = s;
       }
@@ -49,79 +71,75 @@ export function window_attn_fwd(qkv: usize, y: usize, probs: usize, scratch: usi
         sum += <f64>e;
       }
       const inv = <f32>(1.0 / sum);
-      for (let u = 0; u < T; u++) store<f32>(row + f4(u), load<f32>(row + f4(u)) * inv);
-      if (probs != 0) memory.copy(probs + f4((j * T + t) * T), row, <usize>T << 2);
-      if (pt < 0) continue;
-      const out = y + f4(pt * C + h * D);
-      for (let d = 0; d < D; d++) {
-        let acc: f32 = 0;
-        for (let u = 0; u < T; u++) {
-          const pu = tokenPixel(n, wy, wx, u, H, W, ws);
-          if (pu >= 0) acc += load<f32>(row + f4(u)) * load<f32>(qkv + f4(pu * C3 + 2 * C + h * D + d));
-        }
-        store<f32>(out + f4(d), acc);
+      memory.fill(acc, 0, <usize>D << 2);
+      for (let u = 0; u < T; u++) {
+        const p = load<f32>(row + f4(u)) * inv, v = V + f4(u * D);
+        store<f32>(row + f4(u), p);
+        for (let d = 0; d < D; d++) store<f32>(acc + f4(d), load<f32>(acc + f4(d)) + p * load<f32>(v + f4(d)));
       }
+      if (probs != 0) memory.copy(probs + f4((j * T + t) * T), row, <usize>T << 2);
+      memory.copy(y + f4(pt * C + h * D), acc, <usize>D << 2);
     }
   }
+}
+
+/** Floats of scratch window_attn_bwd needs per thread. */
+export function window_attn_bwd_scratch(T: i32, D: i32): i32 {
+  return 5 * T * D + T + D;
 }
 
 /**
  * The gradient of window_attn_fwd with respect to qkv, from dy and the saved probabilities P:
  * dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(P * dP)), dQ = scale dS K, dK = scale dS^T Q;
  * padding tokens get none (their outputs were dropped, their inputs were zeros, not qkv values).
- * Each job writes its own head's channels of its own window's pixels. scratch: T + 2*T*D floats
- * per thread.
+ * Each job writes its own head's channels of its own window's pixels. scratch:
+ * window_attn_bwd_scratch(T, D) floats per thread.
  */
 export function window_attn_bwd(qkv: usize, probs: usize, dy: usize, dqkv: usize, scratch: usize, N: i32, H: i32, W: i32, C: i32, heads: i32, ws: i32, scale: f32, tid: i32, nt: i32): void {
   const D = C / heads, T = ws * ws, C3 = 3 * C;
   const nwy = (H + ws - 1) / ws, nwx = (W + ws - 1) / ws, jobs = N * nwy * nwx * heads;
   const j0 = shareStart(jobs, tid, nt), j1 = shareStart(jobs, tid + 1, nt);
-  const base = scratch + f4(tid * (T + 2 * T * D));
-  const dS = base, dK = base + f4(T), dV = base + f4(T + T * D);
+  const Q = scratch + f4(tid * window_attn_bwd_scratch(T, D)), K = Q + f4(T * D), V = K + f4(T * D);
+  const dK = V + f4(T * D), dV = dK + f4(T * D), dS = dV + f4(T * D), dq = dS + f4(T);
   for (let j = j0; j < j1; j++) {
     const h = j % heads, win = j / heads;
     const wx = win % nwx, wy = (win / nwx) % nwy, n = win / (nwx * nwy);
+    gather(qkv, Q, K, V, n, wy, wx, h, H, W, C, D, ws);
     memory.fill(dK, 0, <usize>(2 * T * D) << 2);
     for (let t = 0; t < T; t++) {
       const pt = tokenPixel(n, wy, wx, t, H, W, ws);
       if (pt < 0) continue; // no output, no gradient through this row
       const P = probs + f4((j * T + t) * T), g = dy + f4(pt * C + h * D);
-      // dP[u] = dO_t . v_u, and the row's sum of P * dP
+      // dP[u] = dO_t . v_u; the row's sum of P * dP; dV[u] += P[t, u] dO_t
       let dot: f64 = 0;
       for (let u = 0; u < T; u++) {
-        const pu = tokenPixel(n, wy, wx, u, H, W, ws);
+        const v = V + f4(u * D), dv = dV + f4(u * D), p = load<f32>(P + f4(u));
         let s: f32 = 0;
-        if (pu >= 0) {
-          const v = qkv + f4(pu * C3 + 2 * C + h * D);
-          for (let d = 0; d < D; d++) s += load<f32>(g + f4(d)) * load<f32>(v + f4(d));
+        for (let d = 0; d < D; d++) {
+          const gd = load<f32>(g + f4(d));
+          s += gd * load<f32>(v + f4(d));
+          store<f32>(dv + f4(d), load<f32>(dv + f4(d)) + p * gd);
         }
         store<f32>(dS + f4(u), s);
-        dot += <f64>(load<f32>(P + f4(u)) * s);
-        // dV[u] += P[t, u] dO_t
-        const p = load<f32>(P + f4(u));
-        for (let d = 0; d < D; d++) store<f32>(dV + f4(u * D + d), load<f32>(dV + f4(u * D + d)) + p * load<f32>(g + f4(d)));
+        dot += <f64>(p * s);
       }
-      const dotf = <f32>dot;
-      const q = qkv + f4(pt * C3 + h * D), dq = dqkv + f4(pt * C3 + h * D);
-      for (let d = 0; d < D; d++) store<f32>(dq + f4(d), 0);
+      const dotf = <f32>dot, q = Q + f4(t * D);
+      memory.fill(dq, 0, <usize>D << 2);
       for (let u = 0; u < T; u++) {
         const ds = load<f32>(P + f4(u)) * (load<f32>(dS + f4(u)) - dotf) * scale;
-        const pu = tokenPixel(n, wy, wx, u, H, W, ws);
-        if (pu < 0) continue; // a padding key: zero k, nothing to pass on
-        const k = qkv + f4(pu * C3 + C + h * D);
+        const k = K + f4(u * D), dk = dK + f4(u * D);
         for (let d = 0; d < D; d++) {
           store<f32>(dq + f4(d), load<f32>(dq + f4(d)) + ds * load<f32>(k + f4(d)));
-          store<f32>(dK + f4(u * D + d), load<f32>(dK + f4(u * D + d)) + ds * load<f32>(q + f4(d)));
+          store<f32>(dk + f4(d), load<f32>(dk + f4(d)) + ds * load<f32>(q + f4(d)));
         }
       }
+      memory.copy(dqkv + f4(pt * C3 + h * D), dq, <usize>D << 2);
     }
     for (let u = 0; u < T; u++) {
       const pu = tokenPixel(n, wy, wx, u, H, W, ws);
-      if (pu < 0) continue;
-      for (let d = 0; d < D; d++) {
-        store<f32>(dqkv + f4(pu * C3 + C + h * D + d), load<f32>(dK + f4(u * D + d)));
-        store<f32>(dqkv + f4(pu * C3 + 2 * C + h * D + d), load<f32>(dV + f4(u * D + d)));
-      }
+      if (pu < 0) continue; // a padding token: zeros, not qkv values
+      memory.copy(dqkv + f4(pu * C3 + C + h * D), dK + f4(u * D), <usize>D << 2);
+      memory.copy(dqkv + f4(pu * C3 + 2 * C + h * D), dV + f4(u * D), <usize>D << 2);
     }
   }
 }

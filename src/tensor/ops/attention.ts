@@ -31,7 +31,7 @@ function forward(op: string, qkv: Tensor, o: WindowAttention, save: boolean): { 
     if (save) probs = Tensor.empty([jobs, T, T]);
     if (y.size > 0) {
       const e = engine();
-      withScratch(e.threads * T, (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
+      withScratch(e.threads * (3 * T * (C / o.heads) + T + C / o.heads), (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
     }
     return { y, probs };
   } catch (err) {
@@ -61,7 +61,7 @@ export function windowAttentionBackward(dy: Tensor, qkv: Tensor, probs: Tensor, 
   try {
     if (dy.size > 0) {
       const e = engine();
-      withScratch(e.threads * (T + 2 * T * D), (scratch) => e.run('window_attn_bwd', [qkv.ptr, probs.ptr, dy.ptr, dqkv.ptr, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
+      withScratch(e.threads * (5 * T * D + T + D), (scratch) => e.run('window_attn_bwd', [qkv.ptr, probs.ptr, dy.ptr, dqkv.ptr, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
     }
     return dqkv;
   } catch (err) {
