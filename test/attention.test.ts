@@ -82,5 +82,6 @@ test('windowAttention keeps its probabilities on the tape and frees them with it
   assert.throws(() => At.windowAttention(z, { heads: 3, window: 2 }), /^Error: mvsr: windowAttention: input \[1,4,4,12\] must hold q, k and v of C channels each, C divisible by 3 heads/);
   assert.throws(() => At.windowAttention(z, { heads: 2, window: 0 }), /^Error: mvsr: windowAttention: window must be a positive integer, got 0/);
   assert.throws(() => At.windowAttention(Tensor.zeros([4, 4, 12]), { heads: 2, window: 2 }), /^Error: mvsr: windowAttention: input must be NHWC \(rank 4\), got shape \[4,4,12\]/);
+  assert.throws(() => At.windowAttention(z, { heads: 2, window: 33 }), /^Error: mvsr: windowAttention: window 33 is larger than 32/);
   z.dispose();
 });

@@ -621,3 +621,16 @@ test('layer-norm nodes: a state dict\'s nn.LayerNorm through layerNormOf; bad ep
   const missing: Graph = { ...g, weights: { 'body.norm.weight': g.weights['body.norm.weight']! } };
   assert.throws(() => validateGraph(missing), /node 'body.norm' \(layerNorm\): refers to weight 'body.norm.bias', which the graph does not hold/);
 });
+
+test('a windowAttention node: heads and window checked when the graph is built or read, the channels when shapes are inferred', () => {
+  const build = (heads: number, window: number, C = 12): Graph => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 1 });
+    return b.output(b.windowAttention('a', b.input(C), heads, window));
+  };
+  assert.throws(() => build(0, 8), /graph toy: node 'a' \(windowAttention\): heads 0 and window 8 must be positive integers/);
+  assert.throws(() => build(2, 1.5), /node 'a' \(windowAttention\): heads 2 and window 1.5 must be positive integers/);
+  assert.throws(() => build(2, 100000), /node 'a' \(windowAttention\): window 100000 is larger than 32 \(1024 tokens attending to each other\)/);
+  assert.deepEqual(inferShapes(build(2, 4), 5, 7).get('a'), [5, 7, 4]);
+  assert.throws(() => inferShapes(build(3, 4), 5, 7), /node 'a' \(windowAttention\): input 'input' has 12 channels: not q, k and v of C channels each with C divisible by 3 heads/);
+  assert.throws(() => inferShapes(build(1, 4, 10), 5, 7), /input 'input' has 10 channels: not q, k and v/);
+});

@@ -141,6 +141,9 @@ export interface Graph {
   weights: Record<string, GraphWeight>;
 }
 
+/** The largest attention window (its side in pixels) a graph may ask for: 32 x 32 tokens, past any model's (Swin 7-12, MobileSR 8). */
+export const MAX_ATTENTION_WINDOW = 32;
+
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
   input: 0, conv: 1, convTranspose: 1, act: 1, add: 2, mul: 2, concat: null, slice: 1, depthToSpace: 1, spaceToDepth: 1, resize: 1,
@@ -284,6 +287,7 @@ export function validateGraph(g: Graph): void {
         break;
       case 'windowAttention':
         if (!isPosInt(n.heads) || !isPosInt(n.window)) throw graphError(g, n, `heads ${n.heads} and window ${n.window} must be positive integers`);
+        if (n.window > MAX_ATTENTION_WINDOW) throw graphError(g, n, `window ${n.window} is larger than ${MAX_ATTENTION_WINDOW} (${MAX_ATTENTION_WINDOW ** 2} tokens attending to each other)`);
         break;
       case 'resizeLike':
         if (n.mode !== 'nearest' && n.mode !== 'bilinear') throw graphError(g, n, `resize mode '${String(n.mode)}' is not 'nearest' or 'bilinear'`);

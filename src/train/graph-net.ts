@@ -13,6 +13,7 @@ import { upsample, resize } from '../autograd/ops/resize.js';
 import { maxPool2d } from '../autograd/ops/pool.js';
 import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
 import { layerNorm } from '../autograd/ops/norm.js';
+import { windowAttention } from '../autograd/ops/attention.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
 import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
@@ -111,6 +112,7 @@ export class GraphNet {
           break;
         }
         case 'layerNorm': y = fq(n.id, layerNorm(inOf(n.inputs[0]!), p(n.weight), p(n.bias), n.eps)); break;
+        case 'windowAttention': y = fq(n.id, windowAttention(inOf(n.inputs[0]!), { heads: n.heads, window: n.window })); break;
         default: throw graphError(this.graph, n, `${n.op} is not trained with quantization`);
       }
       vals.set(n.id, y);

@@ -15,6 +15,7 @@ function checkArgs(op: string, qkv: Tensor, o: WindowAttention): [number, number
   for (const [k, v] of [['heads', o.heads], ['window', o.window]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`mvsr: ${op}: ${k} must be a positive integer, got ${v}`);
   }
+  if (o.window > 32) throw new Error(`mvsr: ${op}: window ${o.window} is larger than 32 (1024 tokens attending to each other)`);
   if (C3 % 3 || (C3 / 3) % o.heads) throw new Error(`mvsr: ${op}: input ${shapeStr(qkv.shape)} must hold q, k and v of C channels each, C divisible by ${o.heads} heads`);
   return [N, H, W, C3 / 3];
 }
