@@ -15,7 +15,7 @@ import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { GraphBuilder, graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
-  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, chooseQParams, qRange, UINT8_PIXELS,
+  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS,
   int8Graph, assignQParams, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
@@ -76,6 +76,11 @@ test('chooseQParams covers the range with 0 exact; the observers: minmax keeps t
     assert.ok(a <= Math.min(lo, 0) + q.scale / 2 && b >= Math.max(hi, 0) - q.scale / 2, `[${lo}, ${hi}] inside [${a}, ${b}]`);
     assert.ok(Number.isInteger(q.zeroPoint) && q.zeroPoint >= -128 && q.zeroPoint <= 127);
   }
+  // a constant-zero tensor (a ReLU that was all zeros in calibration) holds 0 exactly, at a scale
+  // where a conv reading it still gets int32 biases (a 1e-8 range overflowed them)
+  const zero = chooseQParams(0, 0);
+  assert.equal(quantizeValue(0, zero), zero.zeroPoint);
+  assert.doesNotThrow(() => quantizeBias(Float32Array.of(0.5, -3), 2, zero.scale, [1e-3, 1e-4]));
   const ob = new RangeObserver(4096, new Rng(3)), r = new Rng(5);
   const v = Float32Array.from({ length: 50000 }, () => r.normal());
   v[17] = 40; // one outlier
@@ -165,7 +170,7 @@ async function calibrated(g: Graph, n: number, H: number, W: number, seed: numbe
   }
 }
 
-const NO_INT8 = /FSRCNN|Bicubic|^IMDN$|^RFDN$|^RLFN$|^vapsr$|^RFDNFINALB5$|^BSRN$|^EFDN(_EDBB)?$|^MobileSR$/;
+const NO_INT8 = /FSRCNN|Bicubic|^IMDN$|^vapsr$|^RFDNFINALB5$|^BSRN$|^MobileSR$/;
 
 test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\'s integer inference on >= 99.9% of the values, never more than 1 step off (float32 and uint8 I/O)', { skip: noLiteRt }, async (t) => {
   await useEngine(1);
@@ -178,8 +183,8 @@ test('every zoo image family: the full-integer .tflite in LiteRT.js equals mvsr\
         await assert.rejects(calibrated(g, 4, ...sized(arch, 12, 16), seed), /mvsr: graph \w+: node '[^']+' \((resize|convTranspose|globalPool|conv|layerNorm)\): .*(no integer form|not quantized yet)/);
         return;
       }
-      const qg = await calibrated(g, 4, 12, 16, seed);
-      for (const io of ['float32', ...(graphInputs(g)[0]!.channels === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, 9, 11, io, seed), `${name} ${io}`);
+      const qg = await calibrated(g, 4, ...sized(arch, 12, 16), seed);
+      for (const io of ['float32', ...(graphInputs(g)[0]!.channels === 3 ? ['uint8'] as const : [])] as const) assertAgreement(await agreement(qg, ...sized(arch, 9, 11), io, seed), `${name} ${io}`);
     });
   }
 });
@@ -252,9 +257,9 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     if (NO_INT8.test(arch)) continue;
     for (const s of [2, 3]) {
-      const qg = await calibrated(randomGraph(arch, argsOf(s), seed++), 3, 10, 14, seed);
+      const qg = await calibrated(randomGraph(arch, argsOf(s), seed++), 3, ...sized(arch, 10, 14), seed);
       const C = graphInputs(qg)[0]!.channels, r = mulberry32(seed);
-      for (const [H, W] of [[5, 7], [13, 6]] as const) {
+      for (const [H, W] of [sized(arch, 5, 7), sized(arch, 13, 6)]) {
         const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q: qg.quant.act['input']! };
         const fast = compileInt8(qg), ref = compileInt8(qg, { kernels: false });
         try {
@@ -304,7 +309,7 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU or a req
     // onnxruntime runs PRelu in float between DequantizeLinear and QuantizeLinear, TFLite in fixed point: one step apart on ~0.2% of values per layer
     if (NO_INT8.test(arch) || args.act_type === 'prelu' || arch === 'ELSR') continue;
     await t.test(name, async (st) => {
-      const qg = await calibrated(randomGraph(arch, args, seed++), 4, 12, 16, seed);
+      const qg = await calibrated(randomGraph(arch, args, seed++), 4, ...sized(arch, 12, 16), seed);
       // onnxruntime requantizes a concat's inputs in float (DequantizeLinear, QuantizeLinear: exact rounding), TFLite's
       // XNNPACK path (and so mvsr) by an 8-bit multiplier: ~3% of an IMDN+ concat's values one step apart, compounding after it
       const cat = requantizingConcat(qg);
@@ -312,19 +317,27 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU or a req
         st.skip(`concat '${cat}' requantizes its inputs, which onnxruntime rounds otherwise than TFLite`);
         return;
       }
-      assertAgreement(await ortAgreement(ort, qg, 9, 11, seed), `${name} QDQ in onnxruntime`);
+      // onnxruntime runs an int8 bilinear resize in float between DequantizeLinear and QuantizeLinear,
+      // TFLite's XNNPACK path (and mvsr) with 11-bit fixed-point weights: ~0.5% of a resize's values
+      // one step apart (a lone conv -> stride-2 conv -> resize graph: 99.46%), compounding after it;
+      // PReLU likewise (float in onnxruntime, fixed point in TFLite)
+      const other = qg.nodes.find((n) => ((n.op === 'resize' || n.op === 'resizeLike') && n.mode === 'bilinear') || (n.op === 'act' && n.act.kind === 'prelu'));
+      if (other) {
+        st.skip(`${other.op} '${other.id}' is rounded otherwise by onnxruntime than by TFLite`);
+        return;
+      }
+      assertAgreement(await ortAgreement(ort, qg, ...sized(arch, 9, 11), seed), `${name} QDQ in onnxruntime`);
     });
   }
 });
 
 for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
   // what has no integer form yet is refused by name: global alignment, grouped (not depthwise)
-  // convs, channel attention's global pooling, ESA's strided conv (then max pooling, resize), GELU
+  // convs, channel attention's global pooling, GELU
   const refused = args.align === 'global' ? /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/
     : Number(args.groups ?? 1) > 1 ? /node '[^']+' \(conv\): a grouped conv \(groups \d+\) that is not depthwise has no int8 form/
       : args.block === 'imdb' ? /node '[^']+' \(globalPool\): global pooling \(channel attention\) is not quantized yet/
-        : args.block === 'vab' ? /node '[^']+' \(conv\): GELU is not quantized yet/
-          : args.block === 'rlfb' ? /node 'trunk\.0\.esa\.conv2@0' \(conv\): a strided conv \(stride 2\) is not quantized yet/ : null;
+        : args.block === 'vab' ? /node '[^']+' \(conv\): GELU is not quantized yet/ : null;
   test(`${arch} ${JSON.stringify(args)}: the int8 step graph${refused ? ' (no integer form yet: refused by name)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {
     await useEngine(1);
     const m = model(arch, args);

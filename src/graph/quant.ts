@@ -55,7 +55,9 @@ const clampInt = (v: number, lo: number, hi: number): number => (v < lo ? lo : v
 export function chooseQParams(lo: number, hi: number): QParams {
   lo = Math.min(lo, 0);
   hi = Math.max(hi, 0);
-  if (!(hi - lo > 1e-8)) hi = lo + 1e-8; // a constant-zero tensor still needs a positive scale
+  // a constant-zero tensor (e.g. a ReLU whose inputs were all negative in calibration) is exact
+  // at any scale: give it [0, 1], so that the biases of the convs that read it still fit int32
+  if (!(hi - lo > 1e-8)) hi = lo + 1;
   const scale = Math.fround((hi - lo) / 255);
   const zeroPoint = clampInt(roundHalfAway(INT8_MIN - lo / scale), INT8_MIN, INT8_MAX);
   return { scale, zeroPoint };
@@ -176,8 +178,6 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
   convTranspose: 'transposed convolution is not quantized yet',
   globalPool: 'global pooling (channel attention) is not quantized yet',
   scaleChannels: 'channel scaling (channel attention) is not quantized yet',
-  maxPool: 'max pooling is not quantized yet',
-  resizeLike: 'resizing to another tensor\'s size is not quantized yet',
   layerNorm: 'layer normalisation is not quantized yet',
   windowAttention: 'window attention is not quantized yet',
 };
@@ -196,7 +196,6 @@ export function int8Graph(g0: Graph): Graph {
     const why = NO_INT8[n.op] ?? (n.op === 'resize' && n.mode !== 'nearest' && n.mode !== 'bilinear' ? `${n.mode} resize has no integer form` : null);
     if (why) throw graphError(g, n, `${why}; the model cannot be quantized to int8`);
     if ((n.op === 'conv' || n.op === 'act') && n.act?.kind === 'gelu') throw graphError(g, n, 'GELU is not quantized yet; the model cannot be quantized to int8');
-    if (n.op === 'conv' && (n.stride ?? 1) !== 1) throw graphError(g, n, `a strided conv (stride ${n.stride}) is not quantized yet; the model cannot be quantized to int8`);
     if (n.op === 'conv' && (n.dilation ?? 1) !== 1) throw graphError(g, n, `a dilated conv (dilation ${n.dilation}) is not quantized yet; the model cannot be quantized to int8`);
     if (n.op === 'conv' && n.groups !== 1) {
       const w = weightOf(g, n, n.weight);

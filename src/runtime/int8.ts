@@ -115,8 +115,8 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   const bias = quantizeBias(n.bias === null ? null : weightOf(g, n, n.bias).data, O, qin.scale, scales);
   const scale = Float32Array.from(scales, (s) => convScale(qin.scale, s, qout.scale));
   const lo = n.act?.kind === 'relu' ? Math.max(INT8_MIN, qout.zeroPoint) : INT8_MIN;
-  const depthwise = n.groups !== 1;
-  if (e && !depthwise) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held, d2s);
+  const depthwise = n.groups !== 1, S = n.stride ?? 1;
+  if (e && !depthwise && S === 1) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held, d2s);
   if (d2s) throw new Error('mvsr: int8: a depth_to_space is fused only into a WASM conv');
   // OIHW -> per output channel [ky][kx][i], matching the patch layout below
   const wt = new Int32Array(wq.length);
@@ -124,7 +124,7 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   const pad = n.padding;
   return ([x]) => {
     const { h: H, w: W, c: C } = x!;
-    const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1;
+    const Ho = Math.floor((H + 2 * pad - K) / S) + 1, Wo = Math.floor((W + 2 * pad - K) / S) + 1;
     // input minus its zero point, zero-padded: padding is the real value 0
     const Hp = H + 2 * pad, Wp = W + 2 * pad, xs = new Int32Array(Hp * Wp * C);
     for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < C; c++) xs[((y + pad) * Wp + xx + pad) * C + c] = x!.data[(y * W + xx) * C + c]! - qin.zeroPoint;
@@ -133,7 +133,7 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
     for (let y = 0; y < Ho; y++) {
       for (let xx = 0; xx < Wo; xx++) {
         let p = 0;
-        for (let ky = 0; ky < K; ky++) { const row = ((y + ky) * Wp + xx) * C; for (let k = 0; k < K * C; k++) patch[p++] = xs[row + k]!; }
+        for (let ky = 0; ky < K; ky++) { const row = ((y * S + ky) * Wp + xx * S) * C; for (let k = 0; k < K * C; k++) patch[p++] = xs[row + k]!; }
         const o0 = (y * Wo + xx) * O;
         for (let o = 0; o < O; o++) {
           let acc = bias[o]!;
@@ -334,7 +334,22 @@ function layoutExec(n: GraphNode, shape: (id: string) => NodeShape, q: QParams):
         }, q);
       };
     }
-    case 'resize':
+    case 'maxPool':
+      // the input's parameters (MAX_POOL_2D keeps them): the max of the int8 values
+      return ([x]) => {
+        const [Ho, Wo] = shape(n.id), { w: W, c: C } = x!, out = new Int8Array(Ho * Wo * C);
+        for (let y = 0; y < Ho; y++) {
+          for (let xx = 0; xx < Wo; xx++) {
+            for (let c = 0; c < C; c++) {
+              let m = INT8_MIN;
+              for (let dy = 0; dy < n.kernel; dy++) for (let dx = 0; dx < n.kernel; dx++) m = Math.max(m, x!.data[((y * n.stride + dy) * W + xx * n.stride + dx) * C + c]!);
+              out[(y * Wo + xx) * C + c] = m;
+            }
+          }
+        }
+        return { h: Ho, w: Wo, c: C, data: out, q };
+      };
+    case 'resizeLike': case 'resize':
       return ([x]) => {
         const [Ho, Wo] = shape(n.id);
         if (n.mode === 'bilinear') return { h: Ho, w: Wo, c: x!.c, data: resizeBilinearInt8(x!, Ho, Wo), q };
