@@ -1,4 +1,4 @@
-// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>[,<text>...]] [--threads 1,2]
+// npm run bench:video [-- --json] [--quick] [--input HxW] [--only <text>[,<text>...]] [--threads 1,2] [--backends wasm,ort,...]
 // Per-frame cost of the video models at the MAI setting (180x320 -> 720x1280) through the
 // streaming VideoUpscaler: a frame goes in as an 8-bit RGB image and comes out as one
 // (conversion, recurrent state and look-ahead included), in steady state (after the look-ahead
@@ -74,7 +74,11 @@ async function main(): Promise<void> {
   const wanted = only.split(',');
   const nets = VIDEO_NETS.filter((n) => wanted.some((w) => n.name.includes(w)));
   if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
-  const backends = listBackends();
+  // every float backend by default: 'int8' runs quantized graphs only (time those with mvsr quantize + eval-video)
+  const known = listBackends(), picked = flag('--backends')?.split(',') ?? known.filter((b) => b !== 'int8');
+  const unknown = picked.filter((b) => !known.includes(b));
+  if (unknown.length) throw new Error(`bench:video: --backends: unknown backend(s) ${unknown.join(', ')} (have: ${known.join(', ')})`);
+  const backends = picked;
   const machine = await machineDescription();
   const rows: Row[] = [];
   const notes: string[] = [];
