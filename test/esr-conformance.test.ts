@@ -163,6 +163,13 @@ test('a checkpoint of the right family but the wrong scale or size: one error na
   });
   const vapsr = path.join(DATA_DIR, 'checkpoints/vapsr-official/VapSR-S.pth');
   assert.throws(() => loadModelFile(vapsr, { arch: 'vapsr', args: { num_feat: 32, num_block: 11, d_atten: 64, scale: 4 } }), /VapSR-S\.pth: the weights do not fit vapsr.*conv_body\.weight/);
+  // this session's families: a wrong scale (a shape), a block too few (unexpected keys), blocks too few (missing and unexpected)
+  const ntire = (f: string) => path.join(DATA_DIR, 'checkpoints/ntire2022-esr-official', f);
+  if (!needData('checkpoints/ntire2022-esr-official/team01_efdn.pth')) {
+    assert.throws(() => loadModelFile(ntire('team01_efdn.pth'), { arch: 'EFDN', args: { scale: 2 } }), /team01_efdn\.pth: the weights do not fit EFDN\(.*\): tail\.0\.weight has shape \[48,48,3,3\], the model expects \[12,48,3,3\]$/);
+    assert.throws(() => loadModelFile(ntire('team20_mobilesr.pth'), { arch: 'MobileSR', args: { ratios: '4,2,2,2' } }), /team20_mobilesr\.pth: the weights do not fit MobileSR\(.*\): missing keys \[\], unexpected keys \[body\.layers\.4\.0\.pos_embed\.weight/);
+    assert.throws(() => loadModelFile(ntire('imdn_baseline.pth'), { arch: 'IMDN_baseline', args: { nb: 6 } }), /imdn_baseline\.pth: the weights do not fit IMDN_baseline\(.*\): missing keys \[model\.1\.sub\.6\.weight, model\.1\.sub\.6\.bias\], unexpected keys \[model\.1\.sub\.6\.conv1\.0\.weight/);
+  }
 });
 
 test('BSRN x2/x3/x4 and BSRN-S (no published table was readable): the official files load strictly by name with the parameter counts MANIFEST.md records, and both BSRN-S files give the same network', { skip: needData('checkpoints/bsrn-official/net_g_BSRN_x4.pth') }, async () => {
