@@ -1,7 +1,9 @@
 // Tiled inference: the LR image is cut into tiles, each run with a halo of real neighbouring
 // pixels, and the tiles' cores are stitched into HR row bands. With a halo at least the model's
-// receptive-field radius the result equals whole-image inference exactly; memory is bounded by
-// the tile size, and bands can be streamed to an encoder. Tiles run on a runtime backend.
+// receptive-field radius the result equals whole-image inference exactly (for local convolutions;
+// global channel statistics, ESA's pooled gate and window attention see the tile, which moves a
+// few values by one 8-bit level: README, Tiles); memory is bounded by the tile size, and bands can
+// be streamed to an encoder. Tiles run on a runtime backend.
 import { Tensor } from '../tensor/tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { tensorToPixels } from '../tensor/ops/pixels.js';
