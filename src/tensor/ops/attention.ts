@@ -20,6 +20,9 @@ function checkArgs(op: string, qkv: Tensor, o: WindowAttention): [number, number
   return [N, H, W, C3 / 3];
 }
 
+/** Floats of scratch per thread of kernels/attention.ts's forward (window_attn_fwd_scratch). */
+const fwdScratch = (T: number, D: number): number => T * D + 2 * D * Math.ceil(T / 4) * 4 + Math.ceil(T / 4) * 4;
+
 /** The scale PyTorch's attention applies to q . k: head_dim^-1/2, in float32. */
 export const attentionScale = (C: number, heads: number): number => Math.fround((C / heads) ** -0.5);
 
@@ -32,7 +35,7 @@ function forward(op: string, qkv: Tensor, o: WindowAttention, save: boolean): { 
     if (save) probs = Tensor.empty([jobs, T, T]);
     if (y.size > 0) {
       const e = engine();
-      withScratch(e.threads * (3 * T * (C / o.heads) + T + C / o.heads), (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
+      withScratch(e.threads * fwdScratch(T, C / o.heads), (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
     }
     return { y, probs };
   } catch (err) {
