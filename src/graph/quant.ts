@@ -195,7 +195,6 @@ export function int8Graph(g0: Graph): Graph {
   for (const n of g.nodes) {
     const why = NO_INT8[n.op] ?? (n.op === 'resize' && n.mode !== 'nearest' && n.mode !== 'bilinear' ? `${n.mode} resize has no integer form` : null);
     if (why) throw graphError(g, n, `${why}; the model cannot be quantized to int8`);
-    if ((n.op === 'conv' || n.op === 'act') && n.act?.kind === 'gelu') throw graphError(g, n, 'GELU is not quantized yet; the model cannot be quantized to int8');
     if (n.op === 'conv' && (n.dilation ?? 1) !== 1) throw graphError(g, n, `a dilated conv (dilation ${n.dilation}) is not quantized yet; the model cannot be quantized to int8`);
     if (n.op === 'conv' && n.groups !== 1) {
       const w = weightOf(g, n, n.weight);

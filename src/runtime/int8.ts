@@ -152,6 +152,43 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   };
 }
 
+/**
+ * erf in double precision (the C library's, to a few ulps): its Taylor series below |x| = 3, where
+ * the terms' cancellation costs at most four digits, and erfc's continued fraction (Lentz) above.
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (Number.isNaN(x)) return NaN;
+  if (a < 3) {
+    // erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = a, sum = a;
+    for (let n = 1; n < 200; n++) {
+      term *= (-a * a) / n;
+      const d = term / (2 * n + 1);
+      sum += d;
+      if (Math.abs(d) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
+  }
+  if (a > 27) return Math.sign(x);
+  // erfc(a) = e^{-a^2} / sqrt(pi) * 1 / (a + (1/2) / (a + 1 / (a + (3/2) / (a + 2 / (a + ...)))))
+  const tiny = 1e-300;
+  let f = a, C = a, D = 0;
+  for (let k = 1; k < 500; k++) {
+    const ak = k / 2;
+    D = a + ak * D;
+    D = D === 0 ? tiny : D;
+    C = a + ak / C;
+    C = C === 0 ? tiny : C;
+    D = 1 / D;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
 /** TFLite's int8 lookup table for an elementwise function (PopulateLookupTable, float32 arithmetic). */
 function lut(qin: QParams, qout: QParams, f: (v: number) => number): Int8Array {
   const table = new Int8Array(256), inv = Math.fround(1 / qout.scale);
@@ -170,7 +207,11 @@ function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParam
     return { ...x!, data: out, q: qout };
   };
   switch (a.kind) {
-    case 'gelu': throw graphError(g, n, 'GELU has no int8 form yet');
+    case 'gelu': {
+      // TFLite's GELU (approximate = false) is a lookup table of x (1 + erf(x / sqrt 2)) / 2
+      const t = lut(qin, qout, (v) => 0.5 * v * (1 + erf(v * Math.SQRT1_2)));
+      return map((v) => t[v & 255]!);
+    }
     case 'tanh': case 'sigmoid': {
       const t = lut(qin, qout, a.kind === 'tanh' ? Math.tanh : (v) => 1 / (1 + Math.exp(-v)));
       return map((v) => t[v & 255]!);
