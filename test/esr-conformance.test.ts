@@ -97,12 +97,14 @@ test('efficient-SR tables: Set5/Set14 PSNR/SSIM and parameter counts of the offi
  * [1, H, W, C]) H * H. So: mvsr's MACs without the Linears and the attention, plus those terms.
  */
 function mobileSrCounterFlops(g: ReturnType<typeof toGraph>, p: ReturnType<typeof profileGraph>): number {
+  const attn = g.nodes.find((x) => x.op === 'windowAttention');
+  assert.ok(attn?.op === 'windowAttention', 'MobileSR has window attention');
+  const ws = attn.window, windows = Math.ceil(p.H / ws) * Math.ceil(p.W / ws);
   let flops = 0;
   for (const n of p.nodes) {
     const node = g.nodes.find((x) => x.id === n.id)!;
     if (node.op === 'windowAttention') continue;
     if (node.op !== 'conv' || !node.linear) { flops += n.macs; continue; }
-    const ws = 8, windows = Math.ceil(p.H / ws) * Math.ceil(p.W / ws);
     flops += /\.attn\./.test(node.id) ? windows * ws * ws * ws * ws : p.H * p.H;
   }
   return flops;

@@ -5,7 +5,8 @@
 // of each (its window of LR frames and its state in, its HR frames and new state out), named by
 // their node ids and described in meta.video.
 
-import { shuffleSource } from '../tensor/ops/layout.js';
+import { shuffleOrder } from '../tensor/ops/layout.js';
+import { MAX_ATTENTION_WINDOW } from '../tensor/ops/attention.js';
 
 /** Activations; a PReLU names its slope weight (1 shared value or one per channel). */
 export type Act =
@@ -140,9 +141,6 @@ export interface Graph {
   nodes: GraphNode[];
   weights: Record<string, GraphWeight>;
 }
-
-/** The largest attention window (its side in pixels) a graph may ask for: 32 x 32 tokens, past any model's (Swin 7-12, MobileSR 8). */
-export const MAX_ATTENTION_WINDOW = 32;
 
 /** Expected input count per op (null: one or more). */
 const ARITY: Record<GraphOp, number | null> = {
@@ -515,8 +513,7 @@ export class GraphBuilder {
    * backend runs; node ids start with `id`.
    */
   channelShuffle(id: string, x: string, C: number, g: number): string {
-    const order = Array.from({ length: C }, (_, o) => shuffleSource(o, C, g));
-    return this.concat(id, order.map((c) => this.slice(`${id}.${c}`, x, c, c + 1)));
+    return this.concat(id, shuffleOrder(C, g).map((c) => this.slice(`${id}.${c}`, x, c, c + 1)));
   }
 
   /**
@@ -566,12 +563,12 @@ export class GraphBuilder {
     return this.push({ op: 'layerNorm', id, inputs: [x], weight: this.weight(`${id}.weight`, weight), bias: this.weight(`${id}.bias`, bias), eps });
   }
 
-  /** The state dict's nn.LayerNorm `key` (`${key}.weight`, `${key}.bias`) as node `id` (default: the key). */
   /** Windowed multi-head self-attention over node qkv (each pixel's q, k, v side by side). */
   windowAttention(id: string, qkv: string, heads: number, window: number): string {
     return this.push({ op: 'windowAttention', id, inputs: [qkv], heads, window });
   }
 
+  /** The state dict's nn.LayerNorm `key` (`${key}.weight`, `${key}.bias`) as node `id` (default: the key). */
   layerNormOf(key: string, x: string, eps = 1e-5, id = key): string {
     return this.push({ op: 'layerNorm', id, inputs: [x], weight: this.sdWeight(`${key}.weight`), bias: this.sdWeight(`${key}.bias`), eps });
   }

@@ -152,16 +152,18 @@ export class Cell extends Module {
   }
 }
 
-export type EFDNArgs = { in_channels: number; out_channels: number; n_feats: number; scale: number; extra: string };
+export type EFDNArgs = { in_channels: number; out_channels: number; n_feats: number; scale: number };
+/** The training form's arguments: EFDN's plus which extra EDBB branches it trains. */
+export type EFDNEDBBArgs = EFDNArgs & { extra: string };
 
 function check(arch: string, a: EFDNArgs): void {
-  if (!(EXTRAS as readonly string[]).includes(a.extra)) throw new Error(`mvsr: ${arch}: extra must be one of ${EXTRAS.join(', ')}, got '${a.extra}'`);
   if (a.n_feats % 4 || a.n_feats < 8) throw new Error(`mvsr: ${arch}: n_feats must be a multiple of 4 and at least 8 (ESA squeezes to n/4, the branches to n/2), got ${a.n_feats}`);
 }
 
 /** head, cells.0-3, local_fuse.0-2, tail.0 (3x3 conv), pixel shuffle, clamp [0, 1]. */
 abstract class EFDNBase extends Module implements SRModel {
   abstract readonly arch: string;
+  abstract readonly args: EFDNArgs;
   readonly scale: number;
   readonly head: Conv2d;
   readonly cells: Cell[];
@@ -169,7 +171,7 @@ abstract class EFDNBase extends Module implements SRModel {
   readonly tail: Conv2d;
   readonly shuffle: PixelShuffle;
 
-  constructor(readonly args: EFDNArgs, make: () => Block) {
+  constructor(args: EFDNArgs, make: () => Block) {
     super();
     const { in_channels: C, out_channels: O, n_feats: n, scale: s } = args;
     this.scale = s;
@@ -202,7 +204,7 @@ abstract class EFDNBase extends Module implements SRModel {
 /** EFDN as the challenge ran it: every EDBB already folded (rep_conv + PReLU). */
 export class EFDN extends EFDNBase {
   readonly arch = 'EFDN';
-  constructor(args: EFDNArgs) {
+  constructor(readonly args: EFDNArgs) {
     check('EFDN', args);
     super(args, () => new EDBBDeploy(args.n_feats, args.n_feats));
   }
@@ -211,8 +213,9 @@ export class EFDN extends EFDNBase {
 /** EFDN's training form: EDBBs with their branches; deploy() folds them. */
 export class EFDNEDBB extends EFDNBase {
   readonly arch = 'EFDN_EDBB';
-  constructor(args: EFDNArgs) {
+  constructor(readonly args: EFDNEDBBArgs) {
     check('EFDN_EDBB', args);
+    if (!(EXTRAS as readonly string[]).includes(args.extra)) throw new Error(`mvsr: EFDN_EDBB: extra must be one of ${EXTRAS.join(', ')}, got '${args.extra}'`);
     super(args, () => new EDBB(args.n_feats, args.n_feats, args.extra));
   }
 
@@ -223,7 +226,8 @@ export class EFDNEDBB extends EFDNBase {
 
   /** Re-parameterise: every EDBB becomes rep_conv + PReLU; everything else is copied by name. */
   deploy(): EFDN {
-    const plain = new EFDN({ ...this.args, extra: 'none' });
+    const { extra: _extra, ...deployArgs } = this.args;
+    const plain = new EFDN(deployArgs);
     const sd: StateDict = {};
     const keep = new Set([...plain.namedParameters()].map(([k]) => k));
     for (const [k, p] of this.namedParameters()) if (keep.has(k)) sd[k] = { shape: [...p.value.shape], data: p.value.toArray() };
@@ -259,7 +263,7 @@ export function efdnGraph(a: EFDNArgs, sd: WeightSource): Graph {
   return b.output(b.act('clamp', b.depthToSpace('tail.1', b.convOf('tail.0', out), a.scale), { kind: 'clamp', lo: 0, hi: 1 }));
 }
 
-const defaults: EFDNArgs = { in_channels: 3, out_channels: 3, n_feats: 48, scale: 4, extra: 'none' };
+const defaults: EFDNArgs = { in_channels: 3, out_channels: 3, n_feats: 48, scale: 4 };
 
 export const efdnArch: ImageArchSpec<EFDNArgs, EFDN> = { kind: 'image', defaults, create: (a) => new EFDN(a), graph: efdnGraph };
-export const efdnEdbbArch: ImageArchSpec<EFDNArgs, EFDNEDBB> = { kind: 'image', defaults, create: (a) => new EFDNEDBB(a), deploy: (m) => m.deploy() };
+export const efdnEdbbArch: ImageArchSpec<EFDNEDBBArgs, EFDNEDBB> = { kind: 'image', defaults: { ...defaults, extra: 'none' }, create: (a) => new EFDNEDBB(a), deploy: (m) => m.deploy() };

@@ -43,7 +43,7 @@ function check(a: SlidingWindowVSRArgs): void {
   if (!Number.isInteger(a.groups) || a.groups < 1 || F % a.groups) throw new Error(`${where}: groups ${a.groups} must divide num_feat ${F}`);
   if (!Number.isInteger(a.partial) || a.partial < 1 || F % a.partial) throw new Error(`${where}: partial ${a.partial} must divide num_feat ${F}`);
   if (a.partial > 1 && a.block !== 'plain') throw new Error(`${where}: partial convolutions are an option of plain blocks, not '${a.block}'`);
-  if (a.block === 'imdb' && Math.floor(F / 4) * 4 < 16) throw new Error(`${where}: imdb blocks need num_feat >= 16 (their channel attention squeezes by 16), got ${F}`);
+  if (a.block === 'imdb' && F < 16) throw new Error(`${where}: imdb blocks need num_feat >= 16 (their channel attention squeezes by 16), got ${F}`);
   if (!Number.isInteger(a.chunk) || a.chunk < 1) throw new Error(`${where}: chunk must be a positive integer, got ${a.chunk}`);
 }
 

@@ -2,7 +2,7 @@
 import { record, type Var } from '../var.js';
 import {
   concat as concatRaw, split as splitRaw, copyChannels,
-  depthToSpace as depthToSpaceRaw, spaceToDepth as spaceToDepthRaw, shuffleSource, type PixelOrder,
+  depthToSpace as depthToSpaceRaw, spaceToDepth as spaceToDepthRaw, shuffleOrder, type PixelOrder,
 } from '../../tensor/ops/layout.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { engine } from '../../tensor/engine.js';
@@ -81,7 +81,7 @@ export function reshape(x: Var, shape: readonly number[]): Var {
 /** ShuffleNet's channel shuffle in g groups (output channel o = input channel shuffleSource(o, C, g)), as single-channel splits and one concat. */
 export function channelShuffle(x: Var, g: number): Var {
   const C = x.shape[3]!;
-  const order = Array.from({ length: C }, (_, o) => shuffleSource(o, C, g));
+  const order = shuffleOrder(C, g); // checks g, also where the shuffle is the identity
   if (g === 1 || g === C) return x;
   const pieces = split(x, Array.from({ length: C }, () => 1));
   return concat(order.map((c) => pieces[c]!));

@@ -8,6 +8,9 @@ import { withScratch } from './util.js';
 
 export interface WindowAttention { heads: number; window: number }
 
+/** The largest window side (32 x 32 tokens attending to each other; Swin uses 7-12, MobileSR 8): also a graph file's bound. */
+export const MAX_ATTENTION_WINDOW = 32;
+
 /** [N, H, W, C] of qkv's output after checking it against the heads and window. */
 function checkArgs(op: string, qkv: Tensor, o: WindowAttention): [number, number, number, number] {
   if (qkv.shape.length !== 4) throw new Error(`mvsr: ${op}: input must be NHWC (rank 4), got shape ${shapeStr(qkv.shape)}`);
@@ -15,13 +18,10 @@ function checkArgs(op: string, qkv: Tensor, o: WindowAttention): [number, number
   for (const [k, v] of [['heads', o.heads], ['window', o.window]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`mvsr: ${op}: ${k} must be a positive integer, got ${v}`);
   }
-  if (o.window > 32) throw new Error(`mvsr: ${op}: window ${o.window} is larger than 32 (1024 tokens attending to each other)`);
+  if (o.window > MAX_ATTENTION_WINDOW) throw new Error(`mvsr: ${op}: window ${o.window} is larger than ${MAX_ATTENTION_WINDOW} (${MAX_ATTENTION_WINDOW ** 2} tokens attending to each other)`);
   if (C3 % 3 || (C3 / 3) % o.heads) throw new Error(`mvsr: ${op}: input ${shapeStr(qkv.shape)} must hold q, k and v of C channels each, C divisible by ${o.heads} heads`);
   return [N, H, W, C3 / 3];
 }
-
-/** Floats of scratch per thread of kernels/attention.ts's forward (window_attn_fwd_scratch). */
-const fwdScratch = (T: number, D: number): number => T * D + 2 * D * Math.ceil(T / 4) * 4 + Math.ceil(T / 4) * 4;
 
 /** The scale PyTorch's attention applies to q . k: head_dim^-1/2, in float32. */
 export const attentionScale = (C: number, heads: number): number => Math.fround((C / heads) ** -0.5);
@@ -35,7 +35,7 @@ function forward(op: string, qkv: Tensor, o: WindowAttention, save: boolean): { 
     if (save) probs = Tensor.empty([jobs, T, T]);
     if (y.size > 0) {
       const e = engine();
-      withScratch(e.threads * fwdScratch(T, C / o.heads), (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
+      withScratch(e.threads * e.call('window_attn_fwd_scratch', [T, C / o.heads]), (scratch) => e.run('window_attn_fwd', [qkv.ptr, y.ptr, probs ? probs.ptr : 0, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
     }
     return { y, probs };
   } catch (err) {
@@ -65,7 +65,7 @@ export function windowAttentionBackward(dy: Tensor, qkv: Tensor, probs: Tensor, 
   try {
     if (dy.size > 0) {
       const e = engine();
-      withScratch(e.threads * (5 * T * D + T + D), (scratch) => e.run('window_attn_bwd', [qkv.ptr, probs.ptr, dy.ptr, dqkv.ptr, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
+      withScratch(e.threads * e.call('window_attn_bwd_scratch', [T, D]), (scratch) => e.run('window_attn_bwd', [qkv.ptr, probs.ptr, dy.ptr, dqkv.ptr, scratch, N, H, W, C, o.heads, o.window, attentionScale(C, o.heads)]));
     }
     return dqkv;
   } catch (err) {

@@ -125,3 +125,8 @@ export function shuffleSource(o: number, C: number, g: number): number {
   if (!Number.isInteger(g) || g < 1 || C % g) throw new Error(`mvsr: channel shuffle: ${g} groups do not divide ${C} channels`);
   return (o % g) * (C / g) + Math.floor(o / g);
 }
+
+/** The input channel of each of the C output channels of a shuffle in g groups (checks g). */
+export function shuffleOrder(C: number, g: number): number[] {
+  return Array.from({ length: C }, (_, o) => shuffleSource(o, C, g));
+}
