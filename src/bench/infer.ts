@@ -1,7 +1,8 @@
 // mvsr bench [--json] [--quick] (or node dist/src/bench/infer.js ...)
 // Inference speed of the shipped architectures' deploy graphs in one run, against peers on the
 // same graph and weights: mvsr's wasm engine (1 and 2 threads), onnxruntime-node (1 and 2
-// threads), onnxruntime-web's wasm backend and TensorFlow.js's wasm backend. Every engine's output
+// threads), onnxruntime-web's wasm backend and TensorFlow.js's wasm backend, and on request on the
+// GPU mvsr's webgpu backend and onnxruntime-web's webgpu execution provider. Every engine's output
 // is checked against mvsr's interpreter on a small input before anything is timed; then warm-up
 // runs, timed runs, median and p90 ms per frame, fps, GFLOP/s and % of the measured SIMD128 peak.
 import { spawn } from 'node:child_process';
@@ -18,7 +19,8 @@ import { compileGraph, runGraph } from '../runtime/wasm.js';
 import { outputShape } from '../graph/shapes.js';
 import { profileGraph } from '../graph/profile.js';
 import { machineDescription, median, percentile } from './timing.js';
-import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
+import type { GpuAdapterSummary } from '../runtime/webgpu/backend.js';
+import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, createMvsrWebGpuPeer, createOrtWebGpuPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
 
 /** The x4 networks mvsr trains and ships, in their training form (toGraph gives the deploy form). */
 export const INFER_MODELS: { name: string; arch: string; args: Record<string, unknown> }[] = [
@@ -63,19 +65,31 @@ export const INFER_SETTINGS: Record<string, BenchSetting> = {
  * thread: tfjs-backend-wasm has no threads in Node). onnxruntime-web fixes its thread count once
  * per process, so a second ort-web-<n> is timed in a child process of the same run.
  */
-export const INFER_ENGINES = ['mvsr-1', 'mvsr-2', 'ort-node-1', 'ort-node-2', 'ort-web-1', 'ort-web-2', 'tfjs-wasm'] as const;
+export const INFER_ENGINES = ['mvsr-1', 'mvsr-2', 'ort-node-1', 'ort-node-2', 'ort-web-1', 'ort-web-2', 'tfjs-wasm', 'mvsr-webgpu', 'ort-web-webgpu'] as const;
+
+/**
+ * The GPU engines (through the `webgpu` package, Dawn), timed only when asked for: on a machine
+ * without a GPU Dawn may find SwiftShader, a CPU emulator whose timings say nothing about a GPU.
+ */
+export const GPU_ENGINES: readonly string[] = ['mvsr-webgpu', 'ort-web-webgpu'];
+
+/** Frames per timed sample on a GPU engine (resident: issued back to back, completion awaited once). */
+export const GPU_FRAMES = 50;
 
 /** Outputs must match mvsr's to max |diff| * 255 below this, unless an engine states its own below. */
 export const DEFAULT_TOLERANCE_255 = 0.01;
 /** Looser tolerances, each with its reason (none needed so far: every peer meets the default). */
-export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = {};
+export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = {
+  'mvsr-webgpu': { tol: 0.5, reason: 'GPU float arithmetic (fused multiply-adds, another summation order): within half an 8-bit level' },
+  'ort-web-webgpu': { tol: 0.5, reason: 'GPU float arithmetic (fused multiply-adds, another summation order): within half an 8-bit level' },
+};
 
 export interface InferBenchOptions {
   /** Names from INFER_MODELS or ESR_MODELS (default: all of INFER_MODELS). */
   models?: string[];
   /** Settings to time (default: MAI and ETDS). */
   settings?: BenchSetting[];
-  /** Engine configurations from INFER_ENGINES (default: all). */
+  /** Engine configurations from INFER_ENGINES (default: all but the GPU engines). */
   engines?: string[];
   /** A peak measured already (a child process gets its parent's); measured when absent. */
   peak?: PeakResult;
@@ -83,6 +97,8 @@ export interface InferBenchOptions {
   quick?: boolean;
   warmup?: number;
   reps?: number;
+  /** Frames per timed sample on a GPU engine (default GPU_FRAMES; quick: 4). */
+  gpuFrames?: number;
   /** Input of the correctness check before timing (default 23 x 37: odd sizes reach every edge case). */
   checkSize?: [number, number];
   /** Seed of the weights (default init after manualSeed) and of the inputs. */
@@ -100,7 +116,7 @@ export interface PeakResult {
   otherBuild: { build: 'relaxed' | 'simd128'; gflops1: number } | null;
 }
 
-export interface EngineInfo { id: string; label: string; threads: number; layout: 'nhwc' | 'nchw'; notes: string[]; available: boolean; reason?: string }
+export interface EngineInfo { id: string; label: string; threads: number; layout: 'nhwc' | 'nchw'; notes: string[]; available: boolean; reason?: string; adapter?: GpuAdapterSummary }
 
 export interface CheckRow { model: string; engine: string; H: number; W: number; maxDiff255: number | null; tolerance255: number; ok: boolean; reason?: string }
 
@@ -109,6 +125,16 @@ export interface TimingRow {
   msMedian: number; msP90: number; fps: number; gflops: number; pctPeak: number; samplesMs: number[];
   /** max |diff| * 255 against mvsr (1 thread) on the last timed output at this size. */
   fullSizeMaxDiff255: number | null;
+  /**
+   * GPU engines: msMedian (and samplesMs) are per frame with the frames on the GPU (each sample
+   * `residentFrames` frames back to back); this is the median of the round trips (upload, run, readback).
+   */
+  roundTripMsMedian?: number;
+  residentFrames?: number;
+  /** GPU engines: the adapter. */
+  adapter?: string;
+  /** The adapter is a CPU emulator (SwiftShader): the timing says nothing about a GPU. */
+  emulated?: boolean;
 }
 
 export interface InferBenchResult {
@@ -278,7 +304,8 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   const seed = o.seed ?? 1;
   const [cH, cW] = o.checkSize ?? [23, 37];
   const settings = o.settings ?? [INFER_SETTINGS.mai!, INFER_SETTINGS.etds!];
-  const engines = o.engines ?? [...INFER_ENGINES];
+  const engines = o.engines ?? INFER_ENGINES.filter((e) => !GPU_ENGINES.includes(e));
+  const gpuFrames = o.gpuFrames ?? (quick ? 4 : GPU_FRAMES);
   for (const e of engines) if (!(INFER_ENGINES as readonly string[]).includes(e)) throw new Error(`mvsr bench: unknown engine '${e}' (have: ${INFER_ENGINES.join(', ')})`);
   const known = [...INFER_MODELS, ...ESR_MODELS];
   const models = o.models ? o.models.map((name) => {
@@ -287,9 +314,9 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
     return m;
   }) : INFER_MODELS;
   for (const s of settings) if (!(Number.isInteger(s.H) && Number.isInteger(s.W) && s.H > 0 && s.W > 0)) throw new Error(`mvsr bench: setting ${s.name}: bad size ${s.H}x${s.W}`);
-  const threadsOf = (id: string): number => (id === 'tfjs-wasm' ? 1 : Number(id.split('-').pop()));
+  const threadsOf = (id: string): number => (id === 'tfjs-wasm' || GPU_ENGINES.includes(id) ? 1 : Number(id.split('-').pop()));
   // one onnxruntime-web thread count runs here (the one already loaded, if any), others in child processes
-  const ortWeb = engines.filter((e) => e.startsWith('ort-web-'));
+  const ortWeb = engines.filter((e) => /^ort-web-\d+$/.test(e));
   const loaded = ortWebThreadsLoaded();
   const ortWebHere = ortWeb.find((e) => threadsOf(e) === loaded) ?? ortWeb[0];
   const ortWebChildren = ortWeb.filter((e) => e !== ortWebHere);
@@ -304,7 +331,8 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
     peak = await measureSimdPeak([...new Set([1, ...engines.map(threadsOf)])].sort((a, b) => a - b), quick);
     log(`  ${peak.build}: ${Object.entries(peak.gflops).map(([t, v]) => `${v.toFixed(1)} GFLOP/s on ${t} thread(s)`).join(', ')}`);
   }
-  const pctOfPeak = (gflops: number, threads: number): number => {
+  const pctOfPeak = (gflops: number, threads: number, id: string): number => {
+    if (GPU_ENGINES.includes(id)) return NaN; // the SIMD128 peak is the CPU's
     const pk = peak!.gflops[String(threads)];
     return pk && Number.isFinite(pk) ? (100 * gflops) / pk : NaN;
   };
@@ -329,6 +357,8 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       input: 'uniform [0, 1) RGB, seeded; batch 1',
       check: `before timing, every engine's output on a ${cH}x${cW} input is compared with mvsr's runGraph: max |diff| * 255 < ${DEFAULT_TOLERANCE_255} unless a looser tolerance is stated; the last timed output at full size is compared with mvsr (1 thread) too`,
       timing: `${warmup} warm-up run(s), then ${reps} timed runs per engine, one after another in this process; a run starts with the input in the engine's memory and native layout (NHWC for mvsr and TensorFlow.js, NCHW for onnxruntime) and ends with the output read back into a JS Float32Array`,
+      gpu: `GPU engines (mvsr-webgpu, ort-web-webgpu): ms per frame with the frames resident on the GPU, as a player runs them: a sample is ${gpuFrames} frames issued one after another on an input already in a GPU buffer, the output left on the GPU, the GPU's completion awaited once at the end; ${warmup} warm-up sample(s), ${reps} timed; the round trip (upload, run, readback into JS) is given beside it`,
+      gpuFrames,
       flops: 'GFLOP/s = 2 x MACs / time, with MACs as profileGraph counts them (convs + PReLU multiplies, the ETDS Table 2 convention)',
       warmup, reps,
     },
@@ -361,6 +391,8 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       case 'ort-node-1': return createOrtNodePeer(g, { threads: 1 });
       case 'ort-node-2': return createOrtNodePeer(g, { threads: 2 });
       case 'tfjs-wasm': return createTfjsPeer(g);
+      case 'mvsr-webgpu': return createMvsrWebGpuPeer(g);
+      case 'ort-web-webgpu': return createOrtWebGpuPeer(g);
       default:
         if (id.startsWith('ort-web-')) return createOrtWebPeer(g, { threads: threadsOf(id) });
         throw new Error(`unknown engine ${id}`);
@@ -389,7 +421,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
         unavailable(id, e);
         continue;
       }
-      if (!engineInfo.has(id)) engineInfo.set(id, { id, label: p.label, threads: p.threads, layout: p.layout, notes: [...p.notes], available: true });
+      if (!engineInfo.has(id)) engineInfo.set(id, { id, label: p.label, threads: p.threads, layout: p.layout, notes: [...p.notes], available: true, ...(p.adapter ? { adapter: p.adapter } : {}) });
       else for (const n of p.notes) if (!engineInfo.get(id)!.notes.includes(n)) engineInfo.get(id)!.notes.push(n);
       const tol = PEER_TOLERANCE_255[p.id.replace(/-\d+$/, '')]?.tol ?? DEFAULT_TOLERANCE_255;
       let d: number | null = null, reason: string | undefined;
@@ -426,22 +458,30 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
         let r: PeerRun | null = null;
         try {
           r = await p.prepare(x, s.H, s.W);
-          const { ms, last } = await timeAsync(r.run, warmup, reps);
+          const { ms: trips, last } = await timeAsync(r.run, warmup, reps);
           const y = r.toNhwc(last);
           if (p.id === 'mvsr-1') refFull = y;
           const full = p.id === 'mvsr-1' ? 0 : refFull ? maxDiff255(y, refFull) : null;
+          let ms = trips;
+          if (r.resident) {
+            for (let i = 0; i < warmup; i++) await r.resident(gpuFrames);
+            ms = [];
+            for (let i = 0; i < reps; i++) ms.push((await r.resident(gpuFrames)) / gpuFrames);
+          }
           const med = median(ms);
           const gflops = (2 * macs) / med / 1e6;
           const row: TimingRow = {
             model: m.name, setting: s.name, H: s.H, W: s.W, engine: p.id, label: p.label, threads: p.threads,
-            msMedian: med, msP90: percentile(ms, 0.9), fps: 1000 / med, gflops, pctPeak: pctOfPeak(gflops, p.threads),
+            msMedian: med, msP90: percentile(ms, 0.9), fps: 1000 / med, gflops, pctPeak: pctOfPeak(gflops, p.threads, p.id),
             samplesMs: ms, fullSizeMaxDiff255: full,
+            ...(r.resident ? { roundTripMsMedian: median(trips), residentFrames: gpuFrames } : {}),
+            ...(p.adapter ? { adapter: p.adapter.name, emulated: p.adapter.emulated } : {}),
           };
           result.rows.push(row);
           if (full !== null && !(full < (PEER_TOLERANCE_255[p.id.replace(/-\d+$/, '')]?.tol ?? DEFAULT_TOLERANCE_255))) {
             result.failures.push(`${m.name} ${s.name} on ${p.id}: full-size output differs from mvsr by ${full}/255`);
           }
-          log(`  ${s.H}x${s.W} ${p.id.padEnd(10)} ${med.toFixed(2)} ms (p90 ${row.msP90.toFixed(2)}), ${gflops.toFixed(2)} GFLOP/s${full !== null ? `, full-size max |diff| * 255 ${full.toExponential(2)}` : ''}`);
+          log(`  ${s.H}x${s.W} ${p.id.padEnd(10)} ${med.toFixed(2)} ms (p90 ${row.msP90.toFixed(2)}${row.roundTripMsMedian !== undefined ? `; frames on the GPU, round trip ${row.roundTripMsMedian.toFixed(2)} ms` : ''}), ${gflops.toFixed(2)} GFLOP/s${full !== null ? `, full-size max |diff| * 255 ${full.toExponential(2)}` : ''}${row.emulated ? ' (EMULATED adapter: not a GPU timing)' : ''}`);
         } catch (e) {
           result.failures.push(`${m.name} ${s.name} on ${p.id}: ${(e as Error).message}`);
           log(`  ${s.name} ${p.id}: ERROR ${(e as Error).message}`);
@@ -515,7 +555,9 @@ export function formatInferMarkdown(r: InferBenchResult): string {
       const order = (id: string): number => (INFER_ENGINES as readonly string[]).indexOf(id);
       const rows = r.rows.filter((x) => x.model === md.name && x.setting === s.name).sort((a, b) => order(a.engine) - order(b.engine));
       rows.forEach((x, i) => {
-        out.push(`| ${i === 0 ? md.name : ''} | ${i === 0 ? fmt((md.macs[s.name] ?? NaN) / 1e9, 2) : ''} | ${x.label} | ${x.threads} | ${fmt(x.msMedian, 1)} | ${fmt(x.msP90, 1)} | ${fmt(x.fps, 1)} | ${fmt(x.gflops, 1)} | ${fmt(x.pctPeak, 0)}% |`);
+        const gpu = x.roundTripMsMedian !== undefined ? ` — frames on the GPU (round trip ${fmt(x.roundTripMsMedian, 2)} ms)${x.emulated ? ', EMULATED: not a GPU timing' : ''}` : '';
+        const d = x.msMedian < 10 ? 2 : 1;
+        out.push(`| ${i === 0 ? md.name : ''} | ${i === 0 ? fmt((md.macs[s.name] ?? NaN) / 1e9, 2) : ''} | ${x.label}${gpu} | ${x.threads} | ${fmt(x.msMedian, d)} | ${fmt(x.msP90, d)} | ${fmt(x.fps, 1)} | ${fmt(x.gflops, 1)} | ${Number.isFinite(x.pctPeak) ? `${fmt(x.pctPeak, 0)}%` : '–'} |`);
       });
       if (!rows.length) out.push(`| ${md.name} | ${fmt((md.macs[s.name] ?? NaN) / 1e9, 2)} | (no engine ran) | | | | | | |`);
     }

@@ -1,17 +1,21 @@
 // Peer engines for the inference benchmark, each running the same deploy graph with the same
 // weights: TensorFlow.js's wasm backend (the graph rebuilt from tfjs-core ops), onnxruntime-web's
-// wasm backend and onnxruntime-node (both on exportOnnx's bytes). Peers are optional dev
-// dependencies: each loader rejects with a one-line reason when its package cannot load here.
-// Every .wasm is read from node_modules; nothing is fetched.
+// wasm backend and onnxruntime-node (both on exportOnnx's bytes), and on the GPU mvsr's webgpu
+// backend and onnxruntime-web's webgpu execution provider (both through the `webgpu` package,
+// Dawn). Peers are optional dev dependencies: each loader rejects with a one-line reason when its
+// package cannot load here. Every .wasm is read from node_modules; nothing is fetched.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as OrtWeb from 'onnxruntime-web';
-import { type Graph, type GraphNode, type Act, type GraphWeight, graphError, inputNode, outputNode, validateGraph } from '../graph/ir.js';
+import { type Graph, type GraphNode, type Act, type GraphWeight, graphError, graphOutputs, inputNode, outputNode, validateGraph } from '../graph/ir.js';
 import { inferChannels, inferShapes } from '../graph/shapes.js';
 import { optimizeGraph, useCounts, splitGroupedConvs } from '../graph/passes.js';
 import { exportOnnx } from '../export/onnx.js';
 import { loadOrtNode, sessionOptions, onnxProbeModel } from '../runtime/ort.node.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { GpuAdapterSummary } from '../runtime/webgpu/backend.js';
 
 /** One prepared frame: the input already in the peer's memory and layout. */
 export interface PeerRun {
@@ -19,6 +23,11 @@ export interface PeerRun {
   run(): Promise<Float32Array>;
   /** An output of run() as NHWC. */
   toNhwc(y: Float32Array): Float32Array;
+  /**
+   * GPU engines: milliseconds for `frames` frames issued one after another with the input and the
+   * output staying on the GPU (as a player does), the GPU's completion awaited once at the end.
+   */
+  resident?(frames: number): Promise<number>;
   dispose(): void;
 }
 
@@ -33,6 +42,8 @@ export interface Peer {
   readonly layout: 'nhwc' | 'nchw';
   /** How the graph was mapped onto the peer (one line each). */
   readonly notes: string[];
+  /** GPU engines: the adapter they run on. */
+  readonly adapter?: GpuAdapterSummary;
   /** Put an NHWC batch-1 H x W input into the peer (not timed). */
   prepare(x: Float32Array, H: number, W: number): Promise<PeerRun>;
   dispose(): Promise<void>;
@@ -559,4 +570,196 @@ export async function createOrtNodePeer(g: Graph, o: { threads?: number } = {}):
     ['exportOnnx NCHW, fixed input shape; CPU execution provider (native code: AVX2/AVX-512 where the CPU has them), graph optimisation "all"'],
     async (bytes) => (await ort.InferenceSession.create(bytes, sessionOptions(threads))) as unknown as OrtLikeSession,
     (data, dims) => new ort.Tensor('float32', data, dims));
+}
+
+// ---- on the GPU: mvsr's webgpu backend and onnxruntime-web's webgpu execution provider -----------
+
+const STORAGE = 0x80, COPY_SRC = 0x04, COPY_DST = 0x08;
+
+/** mvsr's webgpu backend (compileWebGpu) on the `webgpu` package's device. */
+export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
+  validateGraph(g);
+  const { nodeGpu } = await import('../runtime/webgpu.node.js');
+  await nodeGpu();
+  const { gpuDevice, compileWebGpu, adapterOf } = await import('../runtime/webgpu/backend.js');
+  const d = await gpuDevice();
+  const adapter = adapterOf(d)!;
+  const prog = await compileWebGpu(g, d);
+  const inId = inputNode(g).id, outId = graphOutputs(g)[0]!.id, Cin = inputNode(g).channels;
+  return {
+    id: 'mvsr-webgpu',
+    label: `mvsr (WebGPU, ${adapter.name})`,
+    version: '',
+    threads: 1,
+    layout: 'nhwc',
+    adapter,
+    notes: ['compileWebGpu: WGSL generated per shape, conv + activation and conv + residual + pixel shuffle fused, f32; round trip = upload, one submit, readback; resident = one command buffer per frame, input and output on the GPU'],
+    async prepare(x, H, W) {
+      const xt = Tensor.from([1, H, W, Cin], x);
+      const run = async (): Promise<Float32Array> => {
+        const y = (await prog.runNamed({ [inId]: xt }))[outId]!;
+        try {
+          return y.toArray();
+        } finally {
+          y.dispose();
+        }
+      };
+      await run(); // the plan at this size exists and its input buffer holds x
+      const bufs = await prog.buffersAt(1, H, W);
+      return {
+        run,
+        toNhwc: (y) => y,
+        async resident(frames) {
+          const t0 = performance.now();
+          for (let i = 0; i < frames; i++) {
+            const enc = d.createCommandEncoder();
+            const pass = enc.beginComputePass();
+            bufs.encode(pass);
+            pass.end();
+            d.queue.submit([enc.finish()]);
+          }
+          await d.queue.onSubmittedWorkDone();
+          return performance.now() - t0;
+        },
+        dispose: () => xt.dispose(),
+      };
+    },
+    async dispose() {
+      prog.dispose();
+    },
+  };
+}
+
+export interface OrtWebGpuModule { ort: typeof OrtWeb; version: string; device: GPUDevice; adapter: GpuAdapterSummary }
+
+let ortGpuLoading: Promise<OrtWebGpuModule> | null = null;
+
+/**
+ * Dawn's Node binding refuses queue.writeBuffer from a view of a SharedArrayBuffer ("Invalid
+ * argument"), which is where onnxruntime-web's wasm memory lives: copy such data first.
+ */
+function copySharedWrites(queueClass: unknown): void {
+  const proto = (queueClass as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  if (!proto || proto.__mvsrSharedCopy) return;
+  const write = proto.writeBuffer as (this: GPUQueue, b: GPUBuffer, off: number, data: BufferSource, dOff?: number, size?: number) => void;
+  proto.writeBuffer = function (this: GPUQueue, b: GPUBuffer, off: number, data: BufferSource, dOff = 0, size?: number): void {
+    if (ArrayBuffer.isView(data) && typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
+      const v = data as unknown as Uint8Array, n = size ?? v.length - dOff;
+      return write.call(this, b, off, v.slice(dOff, dOff + n), 0, n);
+    }
+    return write.call(this, b, off, data, dOff, size);
+  };
+  proto.__mvsrSharedCopy = true;
+}
+
+/**
+ * onnxruntime-web's webgpu build (its asyncify wasm read from node_modules) on the `webgpu`
+ * package's GPU, given to it as navigator.gpu, with a device of its own (the adapter's limits,
+ * shader-f16 and subgroups where offered) handed to every session, so that GPU buffers made on it
+ * can be fed.
+ */
+export function loadOrtWebGpu(): Promise<OrtWebGpuModule> {
+  ortGpuLoading ??= withoutFetch('onnxruntime-web (webgpu)', async () => {
+    const { nodeGpu } = await import('../runtime/webgpu.node.js');
+    const { summarizeAdapter } = await import('../runtime/webgpu/backend.js');
+    const gpu = await nodeGpu();
+    const g = globalThis as { navigator?: { gpu?: GPU } };
+    if (!g.navigator) g.navigator = { gpu };
+    else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+    copySharedWrites((globalThis as { GPUQueue?: unknown }).GPUQueue);
+    let ort: typeof OrtWeb;
+    try {
+      ort = (await import('onnxruntime-web/webgpu' as string)) as typeof OrtWeb;
+    } catch (e) {
+      throw new Error(`onnxruntime-web is not installed (npm install -D onnxruntime-web): ${firstLine(e)}`);
+    }
+    try {
+      ort.env.wasm.wasmBinary = readFileSync(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
+      ort.env.wasm.numThreads = 1;
+      ort.env.logLevel = 'error';
+    } catch (e) {
+      throw new Error(`onnxruntime-web's webgpu build does not load here: ${firstLine(e)}`);
+    }
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) throw new Error('no GPU adapter is available');
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures: (['shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f)),
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY, maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+    try {
+      const s = await ort.InferenceSession.create(onnxProbeModel(), { executionProviders: [{ name: 'webgpu', device } as never] });
+      await s.release();
+    } catch (e) {
+      throw new Error(`onnxruntime-web's webgpu execution provider does not initialise here: ${firstLine(e)}`);
+    }
+    return { ort, version: ort.env.versions.web ?? '?', device, adapter: summarizeAdapter(adapter) };
+  });
+  ortGpuLoading.catch(() => { ortGpuLoading = null; });
+  return ortGpuLoading;
+}
+
+/** onnxruntime-web's webgpu execution provider on exportOnnx's NCHW bytes, input and output as ort.Tensor (round trip) or GPU buffers (resident). */
+export async function createOrtWebGpuPeer(g: Graph): Promise<Peer> {
+  validateGraph(g);
+  const m = await loadOrtWebGpu();
+  const { ort, device } = m;
+  const Cin = inputNode(g).channels;
+  const sessions: Promise<OrtWeb.InferenceSession>[] = [];
+  const create = (H: number, W: number, gpuOut: boolean): Promise<OrtWeb.InferenceSession> => {
+    const p = ort.InferenceSession.create(exportOnnx(g, { layout: 'nchw', inputShape: [H, W] }), {
+      executionProviders: [{ name: 'webgpu', device } as never], graphOptimizationLevel: 'all', ...(gpuOut ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+    });
+    sessions.push(p);
+    return p;
+  };
+  return {
+    id: 'ort-web-webgpu',
+    label: `onnxruntime-web ${m.version} (webgpu, ${m.adapter.name})`,
+    version: m.version,
+    threads: 1,
+    layout: 'nchw',
+    adapter: m.adapter,
+    notes: ['exportOnnx NCHW, fixed input shape; onnxruntime-web webgpu execution provider on a device of its own, graph optimisation "all"; round trip = ort.Tensor in and out; resident = input from a GPU buffer (Tensor.fromGpuBuffer), output kept on the GPU (preferredOutputLocation "gpu-buffer"), each run awaited as its API requires'],
+    async prepare(x, H, W) {
+      const [Ho, Wo, Co] = inferShapes(g, H, W).get(outputNode(g).id)!;
+      const data = nhwcToNchw(x, H, W, Cin), dims = [1, Cin, H, W];
+      const s = await create(H, W, false);
+      const feeds = { [s.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
+      let resident: { s: OrtWeb.InferenceSession; feeds: Record<string, OrtWeb.Tensor>; buf: GPUBuffer } | null = null;
+      return {
+        async run() {
+          const r = await s.run(feeds);
+          return r[s.outputNames[0]!]!.data as Float32Array;
+        },
+        toNhwc: (y) => nchwToNhwc(y, Ho, Wo, Co),
+        async resident(frames) {
+          if (!resident) {
+            const rs = await create(H, W, true);
+            const buf = device.createBuffer({ size: Math.ceil(data.byteLength / 16) * 16, usage: STORAGE | COPY_SRC | COPY_DST });
+            device.queue.writeBuffer(buf, 0, data);
+            resident = { s: rs, buf, feeds: { [rs.inputNames[0]!]: ort.Tensor.fromGpuBuffer(buf as never, { dataType: 'float32', dims }) } };
+          }
+          const { s: rs, feeds: f } = resident;
+          const t0 = performance.now();
+          for (let i = 0; i < frames; i++) {
+            const r = await rs.run(f);
+            for (const v of Object.values(r)) v.dispose();
+          }
+          await device.queue.onSubmittedWorkDone();
+          return performance.now() - t0;
+        },
+        dispose: () => resident?.buf.destroy(),
+      };
+    },
+    async dispose() {
+      const all = sessions.splice(0);
+      await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+    },
+  };
 }

@@ -838,7 +838,10 @@ options:
       --settings <list>  mai, etds (default both)
       --input <HxW>      one custom input size instead of the settings
       --engines <list>   mvsr-1, mvsr-2, ort-node-1, ort-node-2, ort-web-1, ort-web-2, tfjs-wasm
-                         (default all; onnxruntime-web on 2 threads runs in a child process)
+                         (default these; onnxruntime-web on 2 threads runs in a child process), and on
+                         the GPU through the webgpu package (Dawn) mvsr-webgpu and ort-web-webgpu, timed
+                         with the frames on the GPU (round trip beside it); an emulated adapter
+                         (SwiftShader) is flagged: its timings say nothing about a GPU
       --warmup <n>, --reps <n>  runs before and during timing
       --check <HxW>      input size of the output check (default 23x37)
       --json             print one JSON document on stdout`,

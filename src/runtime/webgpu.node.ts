@@ -6,7 +6,8 @@ import { setGpuSource } from './webgpu/backend.js';
 
 let gpu: Promise<GPU> | null = null;
 
-setGpuSource(() => {
+/** The `webgpu` package's GPU (loaded once), with the WebGPU constants browser code expects set on globalThis. */
+export function nodeGpu(): Promise<GPU> {
   gpu ??= (async () => {
     let m: { create(flags: string[]): GPU; globals: Record<string, unknown> };
     try {
@@ -20,4 +21,6 @@ setGpuSource(() => {
     return m.create([]);
   })();
   return gpu;
-});
+}
+
+setGpuSource(nodeGpu);

@@ -36,6 +36,35 @@ export function resetGpuDevice(): void {
   device = null;
 }
 
+/** What the adapter says of itself, and whether it is a CPU emulator (SwiftShader, a fallback adapter). */
+export interface GpuAdapterSummary {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** Every optional feature the adapter offers (e.g. shader-f16). */
+  features: string[];
+  /** A CPU emulator: its timings say nothing about a GPU. */
+  emulated: boolean;
+  /** One line: "nvidia hopper (NVIDIA H200)". */
+  name: string;
+}
+
+export function summarizeAdapter(a: GPUAdapter): GpuAdapterSummary {
+  const info = (a as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const vendor = info?.vendor ?? '', architecture = info?.architecture ?? '', description = info?.description ?? '';
+  const fallback = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true || (a as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const emulated = fallback || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${vendor} ${architecture} ${description}`);
+  const name = [vendor, architecture].filter(Boolean).join(' ') + (description ? ` (${description})` : '') || 'unnamed adapter';
+  return { vendor, architecture, description, features: [...a.features].map(String).sort(), emulated, name };
+}
+
+const adapters = new WeakMap<GPUDevice, GpuAdapterSummary>();
+
+/** The adapter behind a device made by gpuDevice(). */
+export function adapterOf(d: GPUDevice): GpuAdapterSummary | undefined {
+  return adapters.get(d);
+}
+
 /** The shared device (created on first use; a lost device is replaced on the next call). */
 export function gpuDevice(): Promise<GPUDevice> {
   device ??= (async () => {
@@ -47,6 +76,7 @@ export function gpuDevice(): Promise<GPUDevice> {
     const d = await adapter.requestDevice({
       requiredLimits: { maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize },
     });
+    adapters.set(d, summarizeAdapter(adapter));
     void d.lost.then((info) => {
       device = null;
       if (info.reason !== 'destroyed') console.warn(`mvsr: webgpu: the device was lost (${info.reason}): ${info.message}`);
