@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
 import { useEngine, mulberry32, maxAbsDiff, randomize, runGraphArray, skipReason, HAND, residualTailGraph, sharedProducerGraph } from './helpers.js';
@@ -318,6 +319,43 @@ test('mvsr bench --quick --json on a tiny size: every engine that loads is check
   }
   const skipped = j.engines.filter((e) => !e.available);
   if (skipped.length) console.log(`skipped engines: ${skipped.map((e) => `${e.id} (${e.reason})`).join('; ')}`);
+});
+
+// the GPU engines on SwiftShader (Dawn's CPU Vulkan): outputs checked, timings flagged as emulated, never claimed
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const vkIcd = process.env.VK_ICD_FILENAMES ?? (existsSync(SWIFTSHADER) ? SWIFTSHADER : undefined);
+const noGpuBench = vkIcd ? (noOrtWeb ?? false) : 'no Vulkan driver and no SwiftShader (Debian chromium)';
+test('mvsr bench --engines mvsr-webgpu,ort-web-webgpu: both checked against mvsr before timing, timed resident and as a round trip, the emulated adapter flagged; a peer that computes something else is not timed', { skip: noGpuBench }, () => {
+  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--json', '--input', '12x16', '--check', '7x9', '--models', 'ETDS-T,ECBSR-M4C16,ELSR', '--engines', 'mvsr-1,mvsr-webgpu,ort-web-webgpu'],
+    { encoding: 'utf8', timeout: 300_000, env: { ...process.env, VK_ICD_FILENAMES: vkIcd } });
+  const j = JSON.parse(r.stdout) as {
+    checks: { model: string; engine: string; maxDiff255: number | null; ok: boolean }[];
+    rows: { model: string; engine: string; msMedian: number; roundTripMsMedian?: number; residentFrames?: number; emulated?: boolean; adapter?: string; pctPeak: number | null; samplesMs: number[]; fullSizeMaxDiff255: number | null }[];
+    engines: { id: string; available: boolean; adapter?: { emulated: boolean; name: string } }[];
+    failures: string[];
+  };
+  for (const e of ['mvsr-webgpu', 'ort-web-webgpu']) {
+    assert.ok(j.engines.find((x) => x.id === e)?.available, `${e} loads (${r.stderr.split('\n').filter((l) => l.includes(e)).join(' | ')})`);
+    for (const model of ['ETDS-T', 'ECBSR-M4C16']) {
+      const c = j.checks.find((x) => x.model === model && x.engine === e)!;
+      assert.ok(c.ok && c.maxDiff255! < 0.01, `${model} on ${e}: ${JSON.stringify(c)}`);
+      const row = j.rows.find((x) => x.model === model && x.engine === e)!;
+      assert.equal(row.residentFrames, 4, 'quick: 4 frames per resident sample');
+      assert.equal(row.samplesMs.length, 3);
+      assert.ok(row.msMedian > 0 && row.roundTripMsMedian! > 0);
+      assert.equal(row.pctPeak, null, 'no CPU SIMD peak for a GPU engine');
+      assert.ok(row.fullSizeMaxDiff255! < 0.01);
+      assert.equal(row.emulated, true, 'SwiftShader is flagged as an emulator');
+      assert.match(row.adapter!, /swiftshader/i);
+    }
+  }
+  // onnxruntime-web 1.30.0's webgpu provider miscomputes ELSR's 6 -> 48 channel conv (scripts/ort-webgpu-conv.mjs)
+  const elsr = j.checks.find((x) => x.model === 'ELSR' && x.engine === 'ort-web-webgpu')!;
+  assert.ok(!elsr.ok && elsr.maxDiff255! > 1, `ELSR on ort-web-webgpu is expected to differ (an onnxruntime-web bug); if it now agrees, update the README: ${JSON.stringify(elsr)}`);
+  assert.ok(!j.rows.some((x) => x.model === 'ELSR' && x.engine === 'ort-web-webgpu'), 'an engine whose output differs is not timed');
+  assert.ok(j.rows.some((x) => x.model === 'ELSR' && x.engine === 'mvsr-webgpu'));
+  assert.deepEqual(j.failures.map((f) => f.split(':')[0]), ['ELSR on ort-web-webgpu']);
+  assert.equal(r.status, 1, 'a failed check makes the command exit 1');
 });
 
 test('mvsr bench prints a markdown table with the definitions; bad flags are refused in one line', () => {

@@ -15,6 +15,7 @@ import { REPO_ROOT } from './data.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
 import { createBackend, type Backend } from '../src/runtime/backend.node.js';
 import { gpuDevice } from '../src/runtime/webgpu/backend.js';
+import { convTiling } from '../src/runtime/webgpu/wgsl.js';
 import { VideoStream } from '../src/runtime/video.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { manualSeed } from '../src/nn/index.js';
@@ -117,6 +118,56 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
   }
   console.log(`WebGPU (SwiftShader) vs wasm, 8-bit outputs:\n${rows.join('\n')}`);
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
+});
+
+test('dense conv tilings (pixels and output blocks per invocation, a tail\'s blocks and pixels): every one gives wasm\'s output, widths not a multiple of the tile included', { skip: noGpu }, async (t) => {
+  await useEngine(1);
+  const saved = { ...convTiling };
+  // strided, dilated and odd-channel dense convs, then a conv + residual + pixel-shuffle tail (ETDS) and one without a residual (ESPCN)
+  const hand = (): Graph => {
+    const b = new GraphBuilder({ arch: 'tiles', args: {}, scale: 1 });
+    const x = b.input(3);
+    const a = b.conv('a', x, w([7, 3, 3, 3], 51), w([7], 52), { act: { kind: 'relu' } });
+    const s2 = b.conv('s', a, w([9, 7, 3, 3], 53), w([9], 54), { stride: 2 });
+    const d = b.conv('d', s2, w([6, 9, 3, 3], 55), w([6], 56), { dilation: 2, padding: 2, act: { kind: 'leaky', slope: 0.1 } });
+    return b.output(b.conv('e', d, w([5, 6, 5, 5], 57), null, { padding: 2 }));
+  };
+  const family = (arch: string, args: Record<string, unknown>, sd: number) => (): Graph => {
+    manualSeed(sd);
+    const m = createModel(arch, args);
+    try {
+      randomize(m, 0.25, sd);
+      return toGraph(m);
+    } finally {
+      m.dispose();
+    }
+  };
+  const graphs: [string, () => Graph][] = [
+    ['strided, dilated, odd channels', hand],
+    ['ETDS x4 (tail with residual)', family('ETDS', { upscale: 4, num_block: 2, num_feat: 12, num_residual_feat: 4 }, 61)],
+    ['ESPCN x3 (tail, 27 channels)', family('ESPCN', { colors: 3, upscale: 3 }, 62)],
+  ];
+  const tilings = [
+    { px: 1, co: 1, tailBlocks: 1, tailPx: 1 },
+    { px: 3, co: 2, tailBlocks: 2, tailPx: 3 },
+    { px: 8, co: 8, tailBlocks: 5, tailPx: 4 },
+  ];
+  try {
+    for (const tiling of tilings) {
+      for (const [name, f] of graphs) {
+        await t.test(`${name}, ${JSON.stringify(tiling)}`, async () => {
+          Object.assign(convTiling, tiling);
+          const x = randomImage([1, 11, 13, 3], 70);
+          const [a, b, backend] = await runBoth(f(), x);
+          await backend.dispose();
+          x.dispose();
+          assert.ok(maxAbs(a, b) * 255 < 0.01, `max |diff| ${maxAbs(a, b) * 255}/255`);
+        });
+      }
+    }
+  } finally {
+    Object.assign(convTiling, saved);
+  }
 });
 
 test('layer norm on WebGPU: channel counts 1 to 13 (the padded lanes of the last block kept out of the statistics), batches of 2, equal to wasm', { skip: noGpu }, async () => {

@@ -843,12 +843,13 @@ options:
                          with the frames on the GPU (round trip beside it); an emulated adapter
                          (SwiftShader) is flagged: its timings say nothing about a GPU
       --warmup <n>, --reps <n>  runs before and during timing
+      --gpu-frames <n>   frames per timed sample on a GPU engine (default 50)
       --check <HxW>      input size of the output check (default 23x37)
       --json             print one JSON document on stdout`,
   async run(argv) {
     const { values: v } = parse('bench', argv, {
       quick: { type: 'boolean' }, json: { type: 'boolean' }, models: { type: 'string' }, settings: { type: 'string' }, input: { type: 'string' },
-      engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, check: { type: 'string' },
+      engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, check: { type: 'string' }, 'gpu-frames': { type: 'string' },
     });
     const { runInferBench, formatInferMarkdown, parseSize, INFER_SETTINGS } = await import('../bench/infer.js');
     if (typeof v.input === 'string' && typeof v.settings === 'string') throw new Error('mvsr bench: choose one of --settings and --input');
@@ -866,7 +867,7 @@ options:
     const list = (x: string | boolean | undefined) => (typeof x === 'string' ? x.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
     const r = await runInferBench({
       quick: !!v.quick, models: list(v.models), engines: list(v.engines), settings,
-      warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'),
+      warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'), gpuFrames: intFlag('bench', v['gpu-frames'], 'gpu-frames'),
       checkSize: typeof v.check === 'string' ? parseSize('--check', v.check) : undefined,
       log: err,
     });

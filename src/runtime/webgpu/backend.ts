@@ -40,22 +40,24 @@ export function resetGpuDevice(): void {
 export interface GpuAdapterSummary {
   vendor: string;
   architecture: string;
+  /** e.g. "nvidia-h200" (Dawn). */
+  device: string;
   description: string;
   /** Every optional feature the adapter offers (e.g. shader-f16). */
   features: string[];
   /** A CPU emulator: its timings say nothing about a GPU. */
   emulated: boolean;
-  /** One line: "nvidia hopper (NVIDIA H200)". */
+  /** One line: vendor, architecture, device and description, e.g. "nvidia nvidia-h200 (NVIDIA: 580.159.04 580.159.4.0)". */
   name: string;
 }
 
 export function summarizeAdapter(a: GPUAdapter): GpuAdapterSummary {
   const info = (a as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const vendor = info?.vendor ?? '', architecture = info?.architecture ?? '', description = info?.description ?? '';
+  const vendor = info?.vendor ?? '', architecture = info?.architecture ?? '', device = (info as { device?: string } | undefined)?.device ?? '', description = info?.description ?? '';
   const fallback = (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true || (a as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  const emulated = fallback || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${vendor} ${architecture} ${description}`);
-  const name = [vendor, architecture].filter(Boolean).join(' ') + (description ? ` (${description})` : '') || 'unnamed adapter';
-  return { vendor, architecture, description, features: [...a.features].map(String).sort(), emulated, name };
+  const emulated = fallback || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${vendor} ${architecture} ${device} ${description}`);
+  const name = [vendor, architecture, device].filter(Boolean).join(' ') + (description ? ` (${description})` : '') || 'unnamed adapter';
+  return { vendor, architecture, device, description, features: [...a.features].map(String).sort(), emulated, name };
 }
 
 const adapters = new WeakMap<GPUDevice, GpuAdapterSummary>();
@@ -282,7 +284,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     switch (n.op) {
       case 'conv': {
         const Cout = out[2], Cin = inp[2];
-        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, dilation: n.dilation ?? 1, stride: n.stride ?? 1, groups: n.groups, act: n.act, coPerThread: 4 };
+        const base = { N, H, W, Ho: out[0], Wo: out[1], Cin, Cout, K: n.kernel, padding: n.padding, dilation: n.dilation ?? 1, stride: n.stride ?? 1, groups: n.groups, act: n.act, coPerThread: wgsl.convTiling.co };
         const wd = weightOf(fg, n, n.weight).data;
         let spec: { code: string; grid: wgsl.Grid }, w: GPUBuffer;
         if (n.groups === 1) {

@@ -86,6 +86,10 @@ export interface ConvSpec {
   tail?: ConvTail;
   /** Output channel blocks each invocation computes (groups 1, no tail). */
   coPerThread: number;
+  /** Output pixels along x each invocation computes (dense convs; default convTiling). */
+  pixelsPerThread?: number;
+  /** A tail's output blocks per invocation (default convTiling.tailBlocks; 0: all). */
+  tailBlocks?: number;
 }
 
 /**
@@ -107,14 +111,32 @@ ${indent}}`;
 }
 
 /**
+ * How convDense tiles its work. `px`: output pixels along x per invocation (the weights loaded
+ * once serve them all); `co`: output blocks per invocation; `tailBlocks`: output blocks per
+ * invocation of a fused tail (its pixel shuffle scatters every block it computes), 0 for all of
+ * them; `tailPx`: a tail's pixels per invocation. Chosen on an NVIDIA H200 (Dawn, Vulkan) by
+ * scripts/tune-webgpu.mjs (docs/bench/webgpu-h200-tuning.log): at the MAI setting more pixels per
+ * invocation left too few invocations for the small networks (ECBSR-M4C16 0.27 ms at px 1, 1.32
+ * at px 4), 4 blocks beat 2 and 8, and a tail computing all its blocks for 2 pixels took ESPCN
+ * from 0.65 to 0.47 ms (the tail variants were not all timed: the run ran out of time).
+ */
+export const convTiling = { px: 1, co: 4, tailBlocks: 0, tailPx: 2 };
+
+/**
  * Dense (groups 1) convolution, weights as mat4x4 per (tap, input block, output block), columns
- * the 4 input channels: acc += w * x. Invocations cover (ox, oy, n * ZB + zb) with zb a group of
- * coPerThread output blocks; bindings x, w, b, y [, alpha] [, residual].
+ * the 4 input channels: acc += w * x. An invocation computes PX pixels along x times T output
+ * blocks (convTiling, or the spec's coPerThread / pixelsPerThread), over (ox / PX, oy, n * ZB + zb);
+ * bindings x, w, b, y [, alpha] [, residual]. With a tail it adds the residual, applies the
+ * activation and writes each channel to its place in the HR image (pixel shuffle).
  */
 export function convDense(s: ConvSpec): { code: string; grid: Grid } {
-  const CIB = blocks(s.Cin), COB = blocks(s.Cout), T = s.tail ? 1 : Math.max(1, Math.min(s.coPerThread, COB));
-  const ZB = Math.ceil(COB / T);
-  const grid = { W: s.Wo, H: s.Ho, Z: s.N * ZB };
+  const CIB = blocks(s.Cin), COB = blocks(s.Cout);
+  const wantT = s.tail ? (s.tailBlocks ?? convTiling.tailBlocks) || COB : s.coPerThread;
+  const T = Math.max(1, Math.min(wantT, COB));
+  const PX = Math.max(1, Math.min(s.pixelsPerThread ?? (s.tail ? convTiling.tailPx : convTiling.px), s.Wo));
+  const ZB = Math.ceil(COB / T), XB = Math.ceil(s.Wo / PX);
+  const grid = { W: XB, H: s.Ho, Z: s.N * ZB };
+  const d = s.dilation ?? 1, st = s.stride ?? 1;
   let bind = 4;
   const alphaB = s.act?.kind === 'prelu' ? bind++ : -1;
   const resB = s.tail?.residualMap ? bind++ : -1;
@@ -125,56 +147,83 @@ export function convDense(s: ConvSpec): { code: string; grid: Grid } {
 @group(0) @binding(3) var<storage, read_write> y: ${out};
 ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage, read> res: array<f32>;\n` : ''}`;
   const body: string[] = [];
+  // acc[t * PX + j]: output block cb0 + t at pixel ox0 + j
   body.push(`  let n = oz / ${ZB};
   let cb0 = (oz % ${ZB}) * ${T};
-  var acc: array<vec4<f32>, ${T}>;
-  for (var t = 0; t < ${T}; t++) { acc[t] = b[min(cb0 + t, ${COB - 1})]; }
-${taps(s, `let xb = p * ${CIB};
-let wb = (ky * ${s.K} + kx) * ${CIB * COB};
-for (var ci = 0; ci < ${CIB}; ci++) {
-  let xv = x[xb + ci];
+  let ox0 = ox * ${PX};
+  var acc: array<vec4<f32>, ${T * PX}>;
   for (var t = 0; t < ${T}; t++) {
-    acc[t] += w[wb + ci * ${COB} + min(cb0 + t, ${COB - 1})] * xv;
+    let bt = b[min(cb0 + t, ${COB - 1})];
+    for (var j = 0; j < ${PX}; j++) { acc[t * ${PX} + j] = bt; }
   }
-}`)}`);
+  for (var ky = 0; ky < ${s.K}; ky++) {
+    let iy = oy * ${st} + ky * ${d} - ${s.padding};
+    if (iy < 0 || iy >= ${s.H}) { continue; }
+    for (var kx = 0; kx < ${s.K}; kx++) {
+      var xp: array<i32, ${PX}>;
+      var inside: array<bool, ${PX}>;
+      for (var j = 0; j < ${PX}; j++) {
+        let ix = (ox0 + j) * ${st} + kx * ${d} - ${s.padding};
+        inside[j] = ix >= 0 && ix < ${s.W};
+        xp[j] = ((n * ${s.H} + iy) * ${s.W} + clamp(ix, 0, ${s.W - 1})) * ${CIB};
+      }
+      let wb = (ky * ${s.K} + kx) * ${CIB * COB};
+      for (var ci = 0; ci < ${CIB}; ci++) {
+        var xv: array<vec4<f32>, ${PX}>;
+        for (var j = 0; j < ${PX}; j++) { xv[j] = select(vec4<f32>(0.0), x[xp[j] + ci], inside[j]); }
+        for (var t = 0; t < ${T}; t++) {
+          let wm = w[wb + ci * ${COB} + min(cb0 + t, ${COB - 1})];
+          for (var j = 0; j < ${PX}; j++) { acc[t * ${PX} + j] += wm * xv[j]; }
+        }
+      }
+    }
+  }`);
   if (!s.tail) {
-    body.push(`  let yb = ((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${COB};
-  for (var t = 0; t < ${T}; t++) {
-    let cb = cb0 + t;
-    if (cb < ${COB}) {
-      let v = acc[t];
-      y[yb + cb] = ${actCode(s.act, 'v', 'cb')};
+    body.push(`  for (var j = 0; j < ${PX}; j++) {
+    let oxj = ox0 + j;
+    if (oxj >= ${s.Wo}) { break; }
+    let yb = ((n * ${s.Ho} + oy) * ${s.Wo} + oxj) * ${COB};
+    for (var t = 0; t < ${T}; t++) {
+      let cb = cb0 + t;
+      if (cb < ${COB}) {
+        let v = acc[t * ${PX} + j];
+        y[yb + cb] = ${actCode(s.act, 'v', 'cb')};
+      }
     }
   }`);
   } else {
     const { scale: sc, order } = s.tail;
     const C = s.Cout / (sc * sc), CB = blocks(C);
-    // per conv output channel: residual channel, HR offset (dy, dx) and HR channel
-    const lanes: string[] = [];
-    if (s.tail.residualMap) body.push(`  let rb = ((n * ${s.Ho} + oy) * ${s.Wo} + ox) * ${blocks(s.tail.residualChannels) * 4};`);
-    body.push(`  var v = acc[0];`);
-    if (s.tail.residualMap) {
-      body.push(`  var r = vec4<f32>(0.0);`);
-      body.push(`  switch (cb0) {`);
-      for (let cb = 0; cb < blocks(s.Cout); cb++) {
-        const reads = [0, 1, 2, 3].filter((j) => cb * 4 + j < s.Cout).map((j) => `r[${j}] = res[rb + ${s.tail!.residualMap![cb * 4 + j]}];`);
-        body.push(`    case ${cb}: { ${reads.join(' ')} }`);
+    const RB = blocks(s.tail.residualChannels) * 4;
+    // per output block (a constant when T covers every block, else chosen by cb0): residual,
+    // activation, then each lane to its HR pixel (dy, dx) and channel
+    const blockCode = (cb: number, t: string): string => {
+      const lines: string[] = [`var v = acc[${t} * ${PX} + j];`];
+      if (s.tail!.residualMap) {
+        const reads = [0, 1, 2, 3].filter((k) => cb * 4 + k < s.Cout).map((k) => `res[rb + ${s.tail!.residualMap![cb * 4 + k]}]`);
+        while (reads.length < 4) reads.push('0.0');
+        lines.push(`v += vec4<f32>(${reads.join(', ')});`);
       }
-      body.push(`    default: {}\n  }\n  v += r;`);
-    }
-    body.push(`  v = ${actCode(s.act, 'v', 'cb0')};`);
-    body.push(`  switch (cb0) {`);
-    for (let cb = 0; cb < blocks(s.Cout); cb++) {
-      lanes.length = 0;
-      for (let j = 0; j < 4 && cb * 4 + j < s.Cout; j++) {
-        const co = cb * 4 + j;
+      lines.push(`v = ${actCode(s.act, 'v', `${cb}`)};`);
+      for (let k = 0; k < 4 && cb * 4 + k < s.Cout; k++) {
+        const co = cb * 4 + k;
         const [c, sub] = order === 'pytorch' ? [Math.floor(co / (sc * sc)), co % (sc * sc)] : [co % C, Math.floor(co / C)];
         const dy = Math.floor(sub / sc), dx = sub % sc;
-        lanes.push(`y[((n * ${s.Ho * sc} + oy * ${sc} + ${dy}) * ${s.Wo * sc} + ox * ${sc} + ${dx}) * ${CB * 4} + ${c}] = v[${j}];`);
+        lines.push(`y[((n * ${s.Ho * sc} + oy * ${sc} + ${dy}) * ${s.Wo * sc} + oxj * ${sc} + ${dx}) * ${CB * 4} + ${c}] = v[${k}];`);
       }
-      body.push(`    case ${cb}: { ${lanes.join(' ')} }`);
+      return lines.join(' ');
+    };
+    body.push(`  for (var j = 0; j < ${PX}; j++) {
+    let oxj = ox0 + j;
+    if (oxj >= ${s.Wo}) { break; }${s.tail.residualMap ? `\n    let rb = ((n * ${s.Ho} + oy) * ${s.Wo} + oxj) * ${RB};` : ''}`);
+    if (T === COB) {
+      for (let cb = 0; cb < COB; cb++) body.push(`    { ${blockCode(cb, String(cb))} }`);
+    } else {
+      body.push(`    for (var t = 0; t < ${T}; t++) {\n      switch (cb0 + t) {`);
+      for (let cb = 0; cb < COB; cb++) body.push(`        case ${cb}: { ${blockCode(cb, 't')} }`);
+      body.push(`        default: {}\n      }\n    }`);
     }
-    body.push(`    default: {}\n  }`);
+    body.push(`  }`);
   }
   return { code: `${decls}${header(grid)}\n${body.join('\n')}\n}\n`, grid };
 }
@@ -293,23 +342,36 @@ ${kind === 'act' ? actDecls(act, yb + 1) : ''}${header(grid)}
 
 /**
  * Each channel's mean or population standard deviation over the H x W pixels of its image: one
- * invocation per (image, block) walks every pixel (twice for 'std', the deviation from the mean
- * as the CPU kernels compute it). Bindings x, y ([N, 1, 1, C]).
+ * 8 x 8 workgroup per (image, block), its 64 invocations striding over the pixels and summing in a
+ * tree in workgroup memory (for 'std' a second pass sums the squared deviations from the mean, as
+ * the CPU kernels compute it). Bindings x, y ([N, 1, 1, C]).
  */
 export function globalPool(stat: 'mean' | 'std', N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
-  const CB = blocks(C), P = H * W;
-  const grid = { W: 1, H: 1, Z: N * CB };
+  const CB = blocks(C), P = H * W, L = WG * WG;
+  const grid = { W: WG, H: WG, Z: N * CB };
+  const reduce = (v: string): string => `  part[li] = ${v};
+  workgroupBarrier();
+  for (var k = ${L / 2}u; k > 0u; k = k >> 1u) {
+    if (li < k) { part[li] += part[li + k]; }
+    workgroupBarrier();
+  }`;
   const code = `@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> y: array<vec4<f32>>;
-${header(grid)}
+var<workgroup> part: array<vec4<f32>, ${L}>;
+@compute @workgroup_size(${WG}, ${WG}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let oz = i32(wid.z);
   let n = oz / ${CB};
   let cb = oz % ${CB};
   var s = vec4<f32>(0.0);
-  for (var p = 0; p < ${P}; p++) { s += x[(n * ${P} + p) * ${CB} + cb]; }
-  let mean = s / ${f32(P)};
-${stat === 'mean' ? '  y[oz] = mean;' : `  var v = vec4<f32>(0.0);
-  for (var p = 0; p < ${P}; p++) { let d = x[(n * ${P} + p) * ${CB} + cb] - mean; v += d * d; }
-  y[oz] = sqrt(v / ${f32(P)});`}
+  for (var p = i32(li); p < ${P}; p += ${L}) { s += x[(n * ${P} + p) * ${CB} + cb]; }
+${reduce('s')}
+  let mean = part[0] / ${f32(P)};
+${stat === 'mean' ? '  if (li == 0u) { y[oz] = mean; }' : `  workgroupBarrier();
+  var v = vec4<f32>(0.0);
+  for (var p = i32(li); p < ${P}; p += ${L}) { let e = x[(n * ${P} + p) * ${CB} + cb] - mean; v += e * e; }
+${reduce('v')}
+  if (li == 0u) { y[oz] = sqrt(part[0] / ${f32(P)}); }`}
 }
 `;
   return { code, grid };
