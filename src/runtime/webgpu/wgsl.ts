@@ -115,7 +115,7 @@ ${indent}}`;
  * once serve them all); `co`: output blocks per invocation; `tailBlocks`: output blocks per
  * invocation of a fused tail (its pixel shuffle scatters every block it computes), 0 for all of
  * them; `tailPx`: a tail's pixels per invocation. Chosen on an NVIDIA H200 (Dawn, Vulkan) by
- * scripts/tune-webgpu.mjs (docs/bench/webgpu-h200-tuning.log): at the MAI setting more pixels per
+ * scripts/tune-webgpu.mjs (docs/bench/webgpu-h200-tuning.txt): at the MAI setting more pixels per
  * invocation left too few invocations for the small networks (ECBSR-M4C16 0.27 ms at px 1, 1.32
  * at px 4), 4 blocks beat 2 and 8, and a tail computing all its blocks for 2 pixels took ESPCN
  * from 0.65 to 0.47 ms (the tail variants were not all timed: the run ran out of time).
