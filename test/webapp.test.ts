@@ -229,7 +229,7 @@ test('the benchmark page completes in quick mode: every engine timed, outputs ch
   const s = await open('/bench.html?quick&models=etds-t-x4');
   try {
     await s.page.waitForFunction(() => (window as unknown as { __bench?: { done: boolean } }).__bench?.done, null, { timeout: 180_000 });
-    const r = await s.page.evaluate(() => (window as unknown as { __bench: { error?: string; result: { rows: { model: string; psnr: number; cells: Record<string, { ms: number | null; maxDiff255: number | null; error?: string }> }[] } } }).__bench);
+    const r = await s.page.evaluate(() => (window as unknown as { __bench: { error?: string; result: { framesPerGpuSample: number; rows: { model: string; psnr: number; cells: Record<string, { ms: number | null; gpuMs: number | null; gpuRuns: number[]; maxDiff255: number | null; error?: string }> }[] } } }).__bench);
     assert.equal(r.error, undefined);
     const row = r.result.rows[0]!;
     assert.equal(row.model, 'etds-t-x4');
@@ -238,9 +238,14 @@ test('the benchmark page completes in quick mode: every engine timed, outputs ch
       assert.equal(c.error, undefined, `${e}: ${c.error}`);
       assert.ok(c.ms !== null && c.ms > 0, `${e} timed`);
       if (e !== 'mvsr wasm') assert.ok(c.maxDiff255! < 0.5, `${e} output vs mvsr wasm: ${c.maxDiff255}/255`);
+      // the WebGPU engines are also timed with the frames kept on the GPU; the WASM ones are not
+      if (e.endsWith('webgpu')) assert.ok(c.gpuMs !== null && c.gpuMs > 0 && c.gpuRuns.length === 2, `${e} timed on the GPU: ${JSON.stringify(c)}`);
+      else assert.equal(c.gpuMs, null);
     }
     assert.ok(row.psnr > 10 && row.psnr < 60, `PSNR ${row.psnr}`);
+    assert.equal(r.result.framesPerGpuSample, 4);
     assert.match((await s.page.textContent('body'))!, /arXiv:2211\.05256/);
+    assert.match((await s.page.textContent('body'))!, /frames on the GPU/);
     const [dl] = await Promise.all([s.page.waitForEvent('download'), s.page.click('#download')]);
     assert.match(dl.suggestedFilename(), /^mvsr-bench-.*\.json$/);
     assert.deepEqual(s.blocked, []);

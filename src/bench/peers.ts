@@ -574,14 +574,13 @@ export async function createOrtNodePeer(g: Graph, o: { threads?: number } = {}):
 
 // ---- on the GPU: mvsr's webgpu backend and onnxruntime-web's webgpu execution provider -----------
 
-const STORAGE = 0x80, COPY_SRC = 0x04, COPY_DST = 0x08;
-
 /** mvsr's webgpu backend (compileWebGpu) on the `webgpu` package's device. */
 export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
   validateGraph(g);
   const { nodeGpu } = await import('../runtime/webgpu.node.js');
   await nodeGpu();
   const { gpuDevice, compileWebGpu, adapterOf } = await import('../runtime/webgpu/backend.js');
+  const { timeResident, submitFrame } = await import('../runtime/webgpu/resident.js');
   const d = await gpuDevice();
   const adapter = adapterOf(d)!;
   const prog = await compileWebGpu(g, d);
@@ -609,18 +608,7 @@ export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
       return {
         run,
         toNhwc: (y) => y,
-        async resident(frames) {
-          const t0 = performance.now();
-          for (let i = 0; i < frames; i++) {
-            const enc = d.createCommandEncoder();
-            const pass = enc.beginComputePass();
-            bufs.encode(pass);
-            pass.end();
-            d.queue.submit([enc.finish()]);
-          }
-          await d.queue.onSubmittedWorkDone();
-          return performance.now() - t0;
-        },
+        resident: (frames) => timeResident(d, frames, () => submitFrame(d, bufs)),
         dispose: () => xt.dispose(),
       };
     },
@@ -662,6 +650,7 @@ export function loadOrtWebGpu(): Promise<OrtWebGpuModule> {
   ortGpuLoading ??= withoutFetch('onnxruntime-web (webgpu)', async () => {
     const { nodeGpu } = await import('../runtime/webgpu.node.js');
     const { summarizeAdapter } = await import('../runtime/webgpu/backend.js');
+    const { requestPeerDevice, ortWebGpuOptions } = await import('../runtime/webgpu/resident.js');
     const gpu = await nodeGpu();
     const g = globalThis as { navigator?: { gpu?: GPU } };
     if (!g.navigator) g.navigator = { gpu };
@@ -682,18 +671,9 @@ export function loadOrtWebGpu(): Promise<OrtWebGpuModule> {
     }
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('no GPU adapter is available');
-    const l = adapter.limits;
-    const device = await adapter.requestDevice({
-      requiredFeatures: (['shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f)),
-      requiredLimits: {
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY, maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      },
-    });
+    const device = await requestPeerDevice(adapter);
     try {
-      const s = await ort.InferenceSession.create(onnxProbeModel(), { executionProviders: [{ name: 'webgpu', device } as never] });
+      const s = await ort.InferenceSession.create(onnxProbeModel(), ortWebGpuOptions(device, false));
       await s.release();
     } catch (e) {
       throw new Error(`onnxruntime-web's webgpu execution provider does not initialise here: ${firstLine(e)}`);
@@ -709,15 +689,9 @@ export async function createOrtWebGpuPeer(g: Graph): Promise<Peer> {
   validateGraph(g);
   const m = await loadOrtWebGpu();
   const { ort, device } = m;
+  const { ortWebGpuOptions, ortResident } = await import('../runtime/webgpu/resident.js');
   const Cin = inputNode(g).channels;
-  const sessions: Promise<OrtWeb.InferenceSession>[] = [];
-  const create = (H: number, W: number, gpuOut: boolean): Promise<OrtWeb.InferenceSession> => {
-    const p = ort.InferenceSession.create(exportOnnx(g, { layout: 'nchw', inputShape: [H, W] }), {
-      executionProviders: [{ name: 'webgpu', device } as never], graphOptimizationLevel: 'all', ...(gpuOut ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-    });
-    sessions.push(p);
-    return p;
-  };
+  const open: { dispose(): Promise<void> }[] = [];
   return {
     id: 'ort-web-webgpu',
     label: `onnxruntime-web ${m.version} (webgpu, ${m.adapter.name})`,
@@ -729,9 +703,11 @@ export async function createOrtWebGpuPeer(g: Graph): Promise<Peer> {
     async prepare(x, H, W) {
       const [Ho, Wo, Co] = inferShapes(g, H, W).get(outputNode(g).id)!;
       const data = nhwcToNchw(x, H, W, Cin), dims = [1, Cin, H, W];
-      const s = await create(H, W, false);
+      const onnx = exportOnnx(g, { layout: 'nchw', inputShape: [H, W] });
+      const s = await ort.InferenceSession.create(onnx, ortWebGpuOptions(device, false));
+      open.push({ dispose: () => s.release() });
       const feeds = { [s.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
-      let resident: { s: OrtWeb.InferenceSession; feeds: Record<string, OrtWeb.Tensor>; buf: GPUBuffer } | null = null;
+      let resident: Promise<Awaited<ReturnType<typeof ortResident>>> | null = null;
       return {
         async run() {
           const r = await s.run(feeds);
@@ -740,26 +716,16 @@ export async function createOrtWebGpuPeer(g: Graph): Promise<Peer> {
         toNhwc: (y) => nchwToNhwc(y, Ho, Wo, Co),
         async resident(frames) {
           if (!resident) {
-            const rs = await create(H, W, true);
-            const buf = device.createBuffer({ size: Math.ceil(data.byteLength / 16) * 16, usage: STORAGE | COPY_SRC | COPY_DST });
-            device.queue.writeBuffer(buf, 0, data);
-            resident = { s: rs, buf, feeds: { [rs.inputNames[0]!]: ort.Tensor.fromGpuBuffer(buf as never, { dataType: 'float32', dims }) } };
+            resident = ortResident(ort, device, onnx, { [inputNode(g).id]: { data, dims } });
+            open.push({ dispose: async () => (await resident!).dispose() });
           }
-          const { s: rs, feeds: f } = resident;
-          const t0 = performance.now();
-          for (let i = 0; i < frames; i++) {
-            const r = await rs.run(f);
-            for (const v of Object.values(r)) v.dispose();
-          }
-          await device.queue.onSubmittedWorkDone();
-          return performance.now() - t0;
+          return (await resident).time(frames);
         },
-        dispose: () => resident?.buf.destroy(),
+        dispose: () => undefined,
       };
     },
     async dispose() {
-      const all = sessions.splice(0);
-      await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+      await Promise.all(open.splice(0).map((o) => o.dispose().catch(() => undefined)));
     },
   };
 }
