@@ -83,6 +83,18 @@ function groupedGraph(): Graph {
   return b.output(b.resize('half', t, 0.5, 'bilinear'));
 }
 
+/** A family's deploy graph with seeded random weights (amplitude 0.25). */
+const familyGraph = (arch: string, args: Record<string, unknown>, sd: number) => (): Graph => {
+  manualSeed(sd);
+  const m = createModel(arch, args);
+  try {
+    randomize(m, 0.25, sd);
+    return toGraph(m);
+  } finally {
+    m.dispose();
+  }
+};
+
 test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit output', { skip: noGpu }, async (t) => {
   await useEngine(1);
   const live = liveTensorCount();
@@ -92,16 +104,7 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     for (const s of [2, 3, 4]) {
       const args = argsOf(s), sd = seed++;
-      cases.push([`${arch} x${s} ${JSON.stringify(args)}`, () => {
-        manualSeed(sd);
-        const m = createModel(arch, args);
-        try {
-          randomize(m, 0.25, sd);
-          return toGraph(m);
-        } finally {
-          m.dispose();
-        }
-      }]);
+      cases.push([`${arch} x${s} ${JSON.stringify(args)}`, familyGraph(arch, args, sd)]);
     }
   }
   cases.push(...HAND, ['grouped, space_to_depth, transposed', groupedGraph], ['grouped, dilated, GELU, attention', groupedDilatedGraph], ['ESA: strided conv, max pool, resize to size', esaGraph]);
@@ -132,20 +135,10 @@ test('dense conv tilings (pixels and output blocks per invocation, a tail\'s blo
     const d = b.conv('d', s2, w([6, 9, 3, 3], 55), w([6], 56), { dilation: 2, padding: 2, act: { kind: 'leaky', slope: 0.1 } });
     return b.output(b.conv('e', d, w([5, 6, 5, 5], 57), null, { padding: 2 }));
   };
-  const family = (arch: string, args: Record<string, unknown>, sd: number) => (): Graph => {
-    manualSeed(sd);
-    const m = createModel(arch, args);
-    try {
-      randomize(m, 0.25, sd);
-      return toGraph(m);
-    } finally {
-      m.dispose();
-    }
-  };
   const graphs: [string, () => Graph][] = [
     ['strided, dilated, odd channels', hand],
-    ['ETDS x4 (tail with residual)', family('ETDS', { upscale: 4, num_block: 2, num_feat: 12, num_residual_feat: 4 }, 61)],
-    ['ESPCN x3 (tail, 27 channels)', family('ESPCN', { colors: 3, upscale: 3 }, 62)],
+    ['ETDS x4 (tail with residual)', familyGraph('ETDS', { upscale: 4, num_block: 2, num_feat: 12, num_residual_feat: 4 }, 61)],
+    ['ESPCN x3 (tail, 27 channels)', familyGraph('ESPCN', { colors: 3, upscale: 3 }, 62)],
   ];
   const tilings = [
     { px: 1, co: 1, tailBlocks: 1, tailPx: 1 },
