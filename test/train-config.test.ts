@@ -58,7 +58,7 @@ test('every config in configs/ loads, names its file, and fits its stated time b
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
   const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f) && f !== SW_CONFIG);
   assert.deepEqual(files, [
-    'train_ABPN_M4C28_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_EFDN_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
+    'train_ABPN_M4C28_x4.yml', 'train_BSRN_S_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_EFDN_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
     'train_IMDN_plus_x4.yml', 'train_IMDN_x4.yml', 'train_MobileSR_x4.yml', 'train_RFDN_x4.yml', 'train_RLFN_S_x4.yml', 'train_VapSR_S_x4.yml',
   ]);
   assert.deepEqual(all.filter((f) => VIDEO_CONFIGS.includes(f)), VIDEO_CONFIGS);
