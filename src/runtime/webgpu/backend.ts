@@ -157,13 +157,22 @@ interface Dispatch {
   binds: (string | GPUBuffer)[];
 }
 
+/** A dispatch ready to encode. */
+interface Pass { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: wgsl.Grid }
+
 interface Plan {
   N: number;
   H: number;
   W: number;
   inputs: Map<string, GPUBuffer>;
-  outputs: { id: string; buffer: GPUBuffer; staging: GPUBuffer; shape: NodeShape }[];
-  passes: { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: wgsl.Grid }[];
+  /**
+   * Per input: where a run writes the tight NHWC floats, and the pass that pads them into the
+   * input's buffer (null when C is a multiple of 4: the layouts are the same).
+   */
+  uploads: Map<string, { tight: GPUBuffer; pad: Pass | null }>;
+  /** Per output: the padded buffer, the tight one it is unpadded into (with its pass) and the staging buffer it is read from. */
+  outputs: { id: string; buffer: GPUBuffer; tight: GPUBuffer; unpad: Pass | null; staging: GPUBuffer; shape: NodeShape }[];
+  passes: Pass[];
   buffers: GPUBuffer[];
   /** Each translate's tap buffer, written at every run from the shifts estimated on the CPU. */
   translates: { node: TranslateNode; H: number; W: number; buffer: GPUBuffer }[];
@@ -176,6 +185,8 @@ interface Plan {
 }
 
 const bytesOf = (N: number, s: NodeShape): number => Math.max(16, N * s[0] * s[1] * wgsl.blocks(s[2]) * 16);
+/** Bytes of the tight NHWC floats of a value (rounded up to 16). */
+const tightBytesOf = (N: number, s: NodeShape): number => Math.max(16, Math.ceil((N * s[0] * s[1] * s[2] * 4) / 16) * 16);
 
 /** Compile `g` for WebGPU on `d`: the IR passes and fused tails now, a plan per input size on first use. */
 export interface WebGpuProgram {
@@ -373,6 +384,30 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
       d.queue.writeBuffer(b, 0, data);
       return b;
     };
+    /** A pass over given buffers (the shader compiled, the bind group validated). */
+    const passOf = async (node: GraphNode | null, code: string, grid: wgsl.Grid, bufs: GPUBuffer[]): Promise<Pass> => {
+      let p: GPUComputePipeline;
+      try {
+        p = await pipeline(d, code);
+      } catch (e) {
+        throw graphError(original, node, `webgpu: the shader did not compile: ${(e as Error).message}`);
+      }
+      d.pushErrorScope('validation');
+      const group = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+      const err = await d.popErrorScope();
+      if (err) throw graphError(original, node, `webgpu: ${err.message}`);
+      return { pipeline: p, group, grid };
+    };
+    const uploads: Plan['uploads'] = new Map();
+    for (const i of ins) {
+      const sh = shapes.get(i.id)!;
+      if (sh[2] % 4 === 0) uploads.set(i.id, { tight: inputs.get(i.id)!, pad: null });
+      else {
+        const tight = newBuffer(tightBytesOf(N, sh), STORAGE | COPY_DST);
+        const r = wgsl.repack('pad', N, sh[0], sh[1], sh[2]);
+        uploads.set(i.id, { tight, pad: await passOf(i, r.code, r.grid, [tight, inputs.get(i.id)!]) });
+      }
+    }
     const all: Dispatch[][] = steps.map((s) => dispatches(s, N, shapes, { taps, constant }));
     all.forEach((ds) => ds.forEach((dsp) => dsp.binds.forEach((v) => { if (typeof v === 'string') left.set(v, (left.get(v) ?? 0) + 1); })));
     for (const o of outs) left.set(o.inputs[0]!, Infinity);
@@ -385,17 +420,7 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
           if (!b) values.set(v, (b = take(bytesOf(N, shapes.get(v)!))));
           return b;
         });
-        let p: GPUComputePipeline;
-        try {
-          p = await pipeline(d, dsp.code);
-        } catch (e) {
-          throw graphError(original, dsp.node, `webgpu: the shader did not compile: ${(e as Error).message}`);
-        }
-        d.pushErrorScope('validation');
-        const group = d.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-        const err = await d.popErrorScope();
-        if (err) throw graphError(original, dsp.node, `webgpu: ${err.message}`);
-        passes.push({ pipeline: p, group, grid: dsp.grid });
+        passes.push(await passOf(dsp.node, dsp.code, dsp.grid, bufs));
         for (const v of dsp.binds) {
           if (typeof v !== 'string') continue;
           const k = left.get(v)! - 1;
@@ -409,11 +434,18 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
         }
       }
     }
-    const outputs = outs.map((o) => {
-      const src = o.inputs[0]!, shape = shapes.get(src)!;
-      return { id: o.id, buffer: values.get(src)!, staging: newBuffer(bytesOf(N, shape), MAP_READ | COPY_DST), shape };
-    });
-    return { N, H, W, inputs, outputs, passes, buffers, translates, state: fg.meta.video?.state ?? [], clearState: true, queue: Promise.resolve() };
+    const outputs: Plan['outputs'] = [];
+    for (const o of outs) {
+      const src = o.inputs[0]!, shape = shapes.get(src)!, buffer = values.get(src)!;
+      const staging = newBuffer(tightBytesOf(N, shape), MAP_READ | COPY_DST);
+      if (shape[2] % 4 === 0) outputs.push({ id: o.id, buffer, tight: buffer, unpad: null, staging, shape });
+      else {
+        const tight = newBuffer(tightBytesOf(N, shape), STORAGE | COPY_SRC);
+        const r = wgsl.repack('unpad', N, shape[0], shape[1], shape[2]);
+        outputs.push({ id: o.id, buffer, tight, unpad: await passOf(o, r.code, r.grid, [buffer, tight]), staging, shape });
+      }
+    }
+    return { N, H, W, inputs, uploads, outputs, passes, buffers, translates, state: fg.meta.video?.state ?? [], clearState: true, queue: Promise.resolve() };
   };
 
   const planFor = (N: number, H: number, W: number): Promise<Plan> => {
@@ -462,21 +494,22 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
    */
   const runOn = async (plan: Plan, given: Record<string, Tensor>, resident: boolean): Promise<Record<string, Tensor>> => {
     const stateIn = new Set(resident ? plan.state.map((s) => s.input) : []), stateOut = new Set(resident ? plan.state.map((s) => s.output) : []);
-    for (const [id, buf] of plan.inputs) {
+    const pads: Pass[] = [];
+    for (const id of plan.inputs.keys()) {
       if (stateIn.has(id)) continue;
-      const x = given[id]!, C = x.shape[3]!, CB4 = wgsl.blocks(C) * 4, src = x.data, P = src.length / C;
-      const data = new Float32Array(P * CB4);
-      for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) data[p * CB4 + c] = src[p * C + c]!;
-      d.queue.writeBuffer(buf, 0, data);
+      const up = plan.uploads.get(id)!;
+      // a copy: the tensor's data may be a view of the engine's shared memory, which Dawn refuses to read
+      d.queue.writeBuffer(up.tight, 0, given[id]!.data.slice());
+      if (up.pad) pads.push(up.pad);
     }
     if (plan.translates.length) writeTaps(plan, given);
     const enc = d.createCommandEncoder();
     if (resident && plan.clearState) for (const id of stateIn) enc.clearBuffer(plan.inputs.get(id)!);
-    const pass = enc.beginComputePass();
-    encodePasses(pass, plan.passes);
-    pass.end();
     const read = plan.outputs.filter((o) => !stateOut.has(o.id));
-    for (const o of read) enc.copyBufferToBuffer(o.buffer, 0, o.staging, 0, o.staging.size);
+    const pass = enc.beginComputePass();
+    encodePasses(pass, [...pads, ...plan.passes, ...read.flatMap((o) => (o.unpad ? [o.unpad] : []))]);
+    pass.end();
+    for (const o of read) enc.copyBufferToBuffer(o.tight, 0, o.staging, 0, o.staging.size);
     for (const st of resident ? plan.state : []) {
       const src = plan.outputs.find((o) => o.id === st.output)!.buffer, dst = plan.inputs.get(st.input)!;
       enc.copyBufferToBuffer(src, 0, dst, 0, dst.size);
@@ -489,10 +522,9 @@ export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgr
     await Promise.all(read.map((o) => o.staging.mapAsync(MAP_MODE_READ)));
     const result: Record<string, Tensor> = {};
     for (const o of read) {
-      const [Ho, Wo, C] = o.shape, CB4 = wgsl.blocks(C) * 4;
-      const raw = new Float32Array(o.staging.getMappedRange());
-      const y = Tensor.empty([plan.N, Ho, Wo, C]), dst = y.data, P = plan.N * Ho * Wo;
-      for (let p = 0; p < P; p++) for (let c = 0; c < C; c++) dst[p * C + c] = raw[p * CB4 + c]!;
+      const [Ho, Wo, C] = o.shape;
+      const y = Tensor.empty([plan.N, Ho, Wo, C]);
+      y.data.set(new Float32Array(o.staging.getMappedRange(), 0, y.data.length));
       o.staging.unmap();
       result[o.id] = y;
     }

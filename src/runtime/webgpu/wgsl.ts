@@ -501,6 +501,36 @@ ${header(grid)}
 }
 
 /**
+ * Between tight NHWC floats (C per pixel, as Tensors hold them) and the kernels' layout (C padded
+ * to vec4 blocks): 'pad' reads tight and writes padded, the extra lanes zero; 'unpad' the reverse.
+ * So that an upload and a readback move C floats a pixel and need no repacking loop in JS.
+ * Bindings x, y.
+ */
+export function repack(kind: 'pad' | 'unpad', N: number, H: number, W: number, C: number): { code: string; grid: Grid } {
+  const CB = blocks(C);
+  const grid = { W, H, Z: N };
+  const tight = 'array<f32>', padded = 'array<vec4<f32>>';
+  const lanes = (cb: number): number[] => [0, 1, 2, 3].filter((j) => cb * 4 + j < C);
+  const body: string[] = [];
+  for (let cb = 0; cb < CB; cb++) {
+    if (kind === 'pad') {
+      const v = [0, 1, 2, 3].map((j) => (cb * 4 + j < C ? `x[p * ${C} + ${cb * 4 + j}]` : '0.0'));
+      body.push(`  y[p * ${CB} + ${cb}] = vec4<f32>(${v.join(', ')});`);
+    } else {
+      body.push(`  { let v = x[p * ${CB} + ${cb}]; ${lanes(cb).map((j) => `y[p * ${C} + ${cb * 4 + j}] = v[${j}];`).join(' ')} }`);
+    }
+  }
+  const code = `@group(0) @binding(0) var<storage, read> x: ${kind === 'pad' ? tight : padded};
+@group(0) @binding(1) var<storage, read_write> y: ${kind === 'pad' ? padded : tight};
+${header(grid)}
+  let p = (oz * ${H} + oy) * ${W} + ox;
+${body.join('\n')}
+}
+`;
+  return { code, grid };
+}
+
+/**
  * Copy channels [from, from + count) of x (C channels) into channels [to, to + count) of y
  * (Cy channels), same pixels. Grid over output blocks touched. Bindings x, y.
  */
