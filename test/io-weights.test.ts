@@ -323,6 +323,10 @@ test('pth: os.system via GLOBAL+REDUCE or STACK_GLOBAL, and other dangerous glob
     const pkl = new PickleWriter().proto().global(m!, n!).emptyTuple().reduce().stop().bytes();
     throwsOneLine(() => readPth(makePth(pkl, {}), 'evil.pth'), refused(m!, n!));
   }
+  // a global named with control characters (a terminal escape, a carriage return) is shown escaped, on one line
+  const ansi = new PickleWriter().proto(4).shortStr('os\x1b[2J').shortStr('sys\rtem').op(0x93).emptyTuple().reduce().stop().bytes();
+  const e = throwsOneLine(() => readPth(makePth(ansi, {}), 'evil.pth'), /the global os\\x1b\[2J\.sys\\x0dtem, which mvsr does not allow/);
+  assert.doesNotMatch(e.message, /[\x00-\x1f\x7f]/, 'no raw control character reaches the message');
   assert.equal(existsSync(MARKER), false, 'the pickle payload must not have run');
 });
 

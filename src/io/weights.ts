@@ -18,7 +18,8 @@ export class WeightsFileError extends Error {
   readonly file: string;
   readonly problem: string;
   constructor(file: string, problem: string) {
-    const oneLine = problem.replace(/\s*\n\s*/g, ' ');
+    // one line, and nothing a terminal would act on: names from the file may hold control characters
+    const oneLine = problem.replace(/\s*\n\s*/g, ' ').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
     super(`mvsr: ${file}: ${oneLine}`);
     this.name = 'WeightsFileError';
     this.file = file;
