@@ -1,5 +1,6 @@
 // Flag parsing shared by the commands (node:util parseArgs with typed accessors and clear errors).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { listBackends } from '../runtime/backend.node.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -43,4 +44,12 @@ export interface Command {
   summary: string;
   help: string;
   run(argv: string[]): Promise<number>;
+}
+
+/** The --backend flag, checked against the backends this process has. */
+export function backendFlag(cmd: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const known = [...listBackends(), 'auto'];
+  if (typeof v !== 'string' || !known.includes(v)) throw new Error(`mvsr ${cmd}: --backend must be one of ${known.join(', ')}, got "${String(v)}"`);
+  return v;
 }

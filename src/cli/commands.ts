@@ -4,7 +4,7 @@ import { serveCmd } from './serve.js';
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { parse, intFlag, jsonArgs, type Command } from './args.js';
+import { parse, intFlag, jsonArgs, backendFlag, type Command } from './args.js';
 import { MODEL_FLAGS, EVAL_FLAGS, EVAL_VIDEO_FLAGS, EXPORT_FLAGS } from './flags.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
@@ -28,7 +28,6 @@ import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
 import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
-import { listBackends } from '../runtime/backend.node.js';
 import { loadTrainConfig } from '../train/config.node.js';
 import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
@@ -60,13 +59,6 @@ const MODEL_HELP = `  -m, --model <m>     a weights file (.safetensors with its 
                       float ones but webgpu, keeps the fastest); ort, tflite and webgpu need their npm
                       package installed`;
 
-/** The --backend flag, checked against the backends this process has. */
-function backendFlag(cmd: string, v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  const known = [...listBackends(), 'auto'];
-  if (typeof v !== 'string' || !known.includes(v)) throw new Error(`mvsr ${cmd}: --backend must be one of ${known.join(', ')}, got "${String(v)}"`);
-  return v;
-}
 
 async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>): Promise<SRModel>;
 async function modelFromFlags(cmd: string, v: Record<string, string | boolean | undefined>, video: true): Promise<SRModel | VideoSRModel>;

@@ -4,6 +4,12 @@
 
 const toWorker = process.env.MVSR_PROGRESS === 'ipc' && typeof process.send === 'function';
 
+/** A bar of `width` cells, the fraction `p` of them filled. */
+export function barGlyphs(p: number, width: number): string {
+  const fill = Math.round(width * Math.min(1, Math.max(0, p)));
+  return '█'.repeat(fill) + '░'.repeat(width - fill);
+}
+
 export class Progress {
   private readonly t0 = performance.now();
   private last = 0;
@@ -37,8 +43,7 @@ export class Progress {
     const eta = measured?.eta ?? (rate > 0 ? (this.total - done) / rate : 0);
     const pct = this.total ? Math.floor((100 * done) / this.total) : 100;
     const width = 24;
-    const fill = Math.round((width * pct) / 100);
-    const bar = '█'.repeat(fill) + '░'.repeat(width - fill);
+    const bar = barGlyphs(pct / 100, width);
     const line = `${this.label} ${bar} ${pct}% ${done}/${this.total}${this.unit} ${rate.toFixed(rate < 10 ? 2 : 0)}${this.unit || ' it'}/s ETA ${fmtTime(eta)}${extra ? ' ' + extra : ''}`;
     if (this.tty) process.stderr.write(`\r\x1b[2K${line}${finished ? '\n' : ''}`);
     else process.stderr.write(line + '\n');

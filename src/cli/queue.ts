@@ -2,9 +2,9 @@
 // in src/queue/ (loaded on first use, so other commands never load the Redis client).
 import { existsSync } from 'node:fs';
 import { resolve, extname } from 'node:path';
-import { parse, intFlag, jsonArgs, type Command, type Options } from './args.js';
+import { parse, intFlag, jsonArgs, backendFlag, type Command, type Options } from './args.js';
+import { barGlyphs } from './progress.js';
 import { EVAL_FLAGS, EVAL_VIDEO_FLAGS, EXPORT_FLAGS, QUANTIZE_FLAGS } from './flags.js';
-import { listBackends } from '../runtime/backend.node.js';
 import { COMMAND_JOBS, type CommandJobName } from '../queue/jobs.node.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -54,12 +54,6 @@ Failed jobs are retried with exponential backoff (3 attempts) unless retrying ca
 missing or changed input, an undecodable image, a model whose file has another hash, a command
 that stopped with its own error); a failed segment fails its video job.`;
 
-function backendFlag(v: unknown): string | undefined {
-  if (v === undefined) return undefined;
-  const known = [...listBackends(), 'auto'];
-  if (typeof v !== 'string' || !known.includes(v)) throw new Error(`mvsr queue add: --backend must be one of ${known.join(', ')}, got "${String(v)}"`);
-  return v;
-}
 
 /** An eval report's headline figures. */
 function summary(report: unknown): string {
@@ -69,10 +63,6 @@ function summary(report: unknown): string {
   return '';
 }
 
-function bar(p: number, width = 20): string {
-  const fill = Math.round(width * p);
-  return '█'.repeat(fill) + '░'.repeat(width - fill);
-}
 
 type QueueModule = typeof import('../queue/queue.node.js');
 
@@ -165,7 +155,7 @@ export const queueCmd: Command = {
         if (!video && (v['segment-frames'] !== undefined || v.warmup !== undefined)) throw new Error(`mvsr ${cmd}: --segment-frames and --warmup are for video inputs`);
         const req = {
           input, output: v.output, model: v.model, arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs(cmd, v.args),
-          scale: intFlag(cmd, v.scale, 'scale'), tile: intFlag(cmd, v.tile, 'tile'), halo: intFlag(cmd, v.halo, 'halo', 0), backend: backendFlag(v.backend),
+          scale: intFlag(cmd, v.scale, 'scale'), tile: intFlag(cmd, v.tile, 'tile'), halo: intFlag(cmd, v.halo, 'halo', 0), backend: backendFlag('queue add', v.backend),
         };
         const data = video
           ? await q.videoJobData({ ...req, segmentFrames: intFlag(cmd, v['segment-frames'], 'segment-frames'), warmup: intFlag(cmd, v.warmup, 'warmup', 0) })
@@ -200,7 +190,7 @@ export const queueCmd: Command = {
                 const segs = r.segments ? `  [segments: ${r.segments.completed}/${r.segments.total} done${r.segments.active ? `, ${r.segments.active} running` : ''}${r.segments.failed ? `, ${r.segments.failed} failed` : ''}]` : '';
                 const what = r.parent ? `  └ segment ${r.id.slice(r.id.lastIndexOf('-s') + 2)}` : `${r.command} ${r.input} -> ${r.output || '(report in the job)'}`;
                 const report = r.state === 'completed' && r.result?.report ? `  ${summary(r.result.report)}` : '';
-                out(`${r.id.slice(0, 19)}  ${r.state.padEnd(r.state === 'waiting-children' ? 16 : 9)} ${bar(r.progress)} ${String(Math.floor(r.progress * 100)).padStart(3)}%  ${what}${r.attemptsMade > 1 ? `  [${r.attemptsMade} attempts]` : ''}${segs}${report}${tail}`);
+                out(`${r.id.slice(0, 19)}  ${r.state.padEnd(r.state === 'waiting-children' ? 16 : 9)} ${barGlyphs(r.progress, 20)} ${String(Math.floor(r.progress * 100)).padStart(3)}%  ${what}${r.attemptsMade > 1 ? `  [${r.attemptsMade} attempts]` : ''}${segs}${report}${tail}`);
               }
             }
           } else if (sub === 'wait') {
