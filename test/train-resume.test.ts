@@ -254,3 +254,30 @@ test('--init <run dir> starts from the run\'s training-form weights; a deploy-fo
   assert.equal(rd.status, 1);
   assert.match(rd.stderr, /images: a folder, but it holds no training checkpoint/);
 });
+
+test('train() that fails while setting up (no training images, a missing validation folder, an unreadable checkpoint) releases what it made: no tensor left live', async () => {
+  const { dir, cfg } = await makeRun();
+  const { parseTrainConfig } = await import('../src/train/config.js');
+  const { train } = await import('../src/train/trainer.node.js');
+  const { liveTensorCount } = await import('../src/tensor/tensor.js');
+  const empty = path.join(dir, 'empty');
+  mkdirSync(empty);
+  const text = readFileSync(cfg, 'utf8');
+  const cases: [string, string[], RegExp][] = [
+    ['no training images', [`datasets.train.dataroot_gt=${empty}`], /no PNG\/JPEG\/WebP images/],
+    ['a validation folder that is not there', [`datasets.val={name: V, type: HRFolder, dataroot_gt: ${path.join(dir, 'nowhere')}}`], /nowhere/],
+  ];
+  for (const [what, overrides, err] of cases) {
+    const live = liveTensorCount();
+    await assert.rejects(train(parseTrainConfig(text, cfg, overrides), { runDir: path.join(dir, `run-${cases.findIndex((c) => c[0] === what)}`), threads: 1, onMessage: () => undefined }), err, what);
+    assert.equal(liveTensorCount(), live, `${what}: every tensor made before the error is released`);
+  }
+  // distillation from a teacher of another scale: refused after the teacher and its backend exist
+  const { createModel } = await import('../src/models/registry.js');
+  const live = liveTensorCount();
+  await assert.rejects(train(parseTrainConfig(text, cfg, ['distill={teacher: t.safetensors, loss: {type: L1Loss, loss_weight: 1.0}}']), {
+    runDir: path.join(dir, 'run-distill'), threads: 1, onMessage: () => undefined,
+    loadTeacher: () => ({ model: createModel('ESPCN', { upscale: 4 }) as never, name: 't.safetensors', sha256: '0'.repeat(64) }),
+  }), /upscales x4, the student x2/);
+  assert.equal(liveTensorCount(), live, 'the teacher too is released');
+});

@@ -142,17 +142,31 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     say(`initialised ${used}/${names.length} parameters from ${src.describe}`);
     initFrom = src.provenance;
   }
+  // what is made before the training loop, released if setting up fails (the loop's finally releases it after)
+  const owned: (() => unknown)[] = [() => model.dispose()];
+  const orRelease = async <T>(f: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      for (const d of owned.splice(0).reverse()) await d();
+      throw e;
+    }
+  };
   const og = cfg.train.optim_g;
   const opt = new Adam(params, { lr: og.lr, betas: og.betas, eps: og.eps, weightDecay: og.weight_decay, decoupled: og.type === 'AdamW' });
+  owned.push(() => opt.dispose());
   const sched = new LRScheduler(og.lr, cfg.train.scheduler, cfg.train.warmup_iter);
   const ema = cfg.train.ema_decay > 0 ? new ModelEMA(model, cfg.train.ema_decay) : null;
+  owned.push(() => ema?.dispose());
   const frozen = new Set(frozenParameterNames(names, cfg.train.fix_keys, type));
   const frozenParams = params.filter((_, i) => frozen.has(names[i]!));
   let state: TrainState = { iter: 0, seed: cfg.manual_seed, elapsedSeconds: 0, best: null, configHash: identity, config: cfg.source, ...(initFrom ? { init: initFrom } : {}) };
   if (ckpt) {
-    model.loadStateDict(ckpt.model);
-    if (ema && ckpt.ema) ema.load(ckpt.ema);
-    opt.setState(ckpt.optimizer);
+    await orRelease(() => {
+      model.loadStateDict(ckpt.model);
+      if (ema && ckpt.ema) ema.load(ckpt.ema);
+      opt.setState(ckpt.optimizer);
+    });
     state = ckpt.state;
     // drop log lines written after the checkpoint by the interrupted session
     if (existsSync(logFile)) {
@@ -177,10 +191,11 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       onWarning: (w) => say(`warning: ${w}`),
     },
   );
+  owned.push(() => loader.close());
   const vd = cfg.datasets.val;
-  const valSet = vd && !video ? await loadValSet(vd.dataroot_gt, cfg.scale, 12) : [];
-  const valClips = vd && video ? await loadValClips(vd.dataroot_gt, { include: vd.include ?? undefined, exclude: vd.exclude ?? undefined, maxFrames: vd.max_frames }) : [];
-  const info = await loader.ready;
+  const valSet = vd && !video ? await orRelease(() => loadValSet(vd.dataroot_gt, cfg.scale, 12)) : [];
+  const valClips = vd && video ? await orRelease(() => loadValClips(vd.dataroot_gt, { include: vd.include ?? undefined, exclude: vd.exclude ?? undefined, maxFrames: vd.max_frames })) : [];
+  const info = await orRelease(() => loader.ready);
   const unit = video ? 'clips' : 'images';
   say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training ${motion ? 'stills' : unit}${video ? ` (sequences of ${T} frames${motion ? ' filmed by a moving camera' : ''})` : ''}${info.skipped.length ? ` (${info.skipped.length} skipped)` : ''}; ${video ? valClips.length : valSet.length} validation ${unit}`);
 
@@ -191,11 +206,18 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const distilLoss = cfg.distill ? lossFn(cfg.distill.loss) : null;
   const teacherInfo: Record<string, string> = {};
   if (cfg.distill) {
-    if (!o.loadTeacher) throw new Error(`mvsr train: the config distils from ${cfg.distill.teacher}: pass TrainOptions.loadTeacher (mvsr train does)`);
-    const t = o.loadTeacher(cfg.distill);
+    const dc = cfg.distill;
+    const { t, backend } = await orRelease(async () => {
+      if (!o.loadTeacher) throw new Error(`mvsr train: the config distils from ${dc.teacher}: pass TrainOptions.loadTeacher (mvsr train does)`);
+      const t = o.loadTeacher(dc);
+      owned.push(() => t.model.dispose());
+      if (t.model.scale !== cfg.scale) throw new Error(`mvsr train: distill.teacher ${dc.teacher} upscales x${t.model.scale}, the student x${cfg.scale}`);
+      const backend = await createBackend(toGraph(t.model), { backend: 'wasm' });
+      owned.push(() => backend.dispose());
+      return { t, backend };
+    });
     teacherModel = t.model;
-    if (t.model.scale !== cfg.scale) throw new Error(`mvsr train: distill.teacher ${cfg.distill.teacher} upscales x${t.model.scale}, the student x${cfg.scale}`);
-    teacher = await createBackend(toGraph(t.model), { backend: 'wasm' });
+    teacher = backend;
     teacherInfo.distilled_from = t.name;
     teacherInfo.distill_teacher_sha256 = t.sha256;
     say(`distilling from ${t.name} (${t.model.arch} x${t.model.scale}, SHA-256 ${t.sha256.slice(0, 12)}…), ${cfg.distill.loss.type} weight ${cfg.distill.loss.loss_weight}`);
