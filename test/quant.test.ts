@@ -341,10 +341,9 @@ test('the QDQ .onnx of every quantizable zoo image family without PReLU or a req
 });
 
 for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
-  // what has no integer form yet is refused by name: global alignment, grouped (not depthwise)
-  // convs, channel attention's global pooling, VAB's dilated depthwise conv (and layer norm)
+  // what has no integer form yet is refused by name: global alignment, channel attention's global
+  // pooling, VAB's dilated depthwise conv (and layer norm); grouped convs are split per group
   const refused = args.align === 'global' ? /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/
-    : Number(args.groups ?? 1) > 1 ? /node '[^']+' \(conv\): a grouped conv \(groups \d+\) that is not depthwise has no int8 form/
       : args.block === 'imdb' ? /node '[^']+' \(globalPool\): global pooling \(channel attention\) is not quantized yet/
         : args.block === 'vab' ? /node '[^']+' \(conv\): a dilated conv \(dilation \d+\) is not quantized yet/ : null;
   test(`${arch} ${JSON.stringify(args)}: the int8 step graph${refused ? ' (no integer form yet: refused by name)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {

@@ -133,14 +133,15 @@ export function hoistActivationsAboveDepthToSpace(g: Graph): Graph {
  * A grouped conv that is not depthwise (VapSR-S's groups-2 body conv) as one conv per group over
  * its channel slice, joined by a concat: the same values, for formats whose convs have no groups
  * (TFLite's CONV_2D, DEPTHWISE_CONV_2D). Weights, biases and per-channel PReLU slopes are cut per group.
+ * `stayWhole` says which grouped convs stay whole (default: the depthwise ones, Cin = Cout = groups).
  */
-export function splitGroupedConvs(g: Graph, channels: Map<string, number>): Graph {
+export function splitGroupedConvs(g: Graph, channels: Map<string, number>, stayWhole: (n: GraphNode & { op: 'conv' }, Cin: number, Cout: number) => boolean = (n, Cin, Cout) => n.groups === Cin && Cout === Cin): Graph {
   const nodes: GraphNode[] = [];
   const weights = { ...g.weights };
   for (const n of g.nodes) {
     const Cin = n.op === 'conv' ? channels.get(n.inputs[0]!)! : 0;
     const Cout = n.op === 'conv' ? g.weights[n.weight]!.shape[0]! : 0;
-    if (n.op !== 'conv' || n.groups === 1 || (n.groups === Cin && Cout === Cin)) {
+    if (n.op !== 'conv' || n.groups === 1 || stayWhole(n, Cin, Cout)) {
       nodes.push(n);
       continue;
     }

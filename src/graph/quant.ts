@@ -5,7 +5,8 @@
 // arithmetic (QuantizeMultiplier, SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, and the
 // float32 requantization of TFLite's XNNPACK path), which runtime/int8.ts and the TFLite writer share. Browser-safe.
 import { type Graph, type GraphNode, type GraphWeight, graphError, graphInputs, validateGraph, weightOf } from './ir.js';
-import { optimizeGraph } from './passes.js';
+import { optimizeGraph, splitGroupedConvs } from './passes.js';
+import { inferChannels } from './shapes.js';
 
 /** A tensor's affine int8 quantization: real = scale * (q - zeroPoint); scale is a float32 value. */
 export interface QParams { scale: number; zeroPoint: number }
@@ -186,20 +187,20 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
  * The float graph an int8 model computes, before quantization: the optimized graph with every
  * fused conv activation other than ReLU split off into an act node (TFLite fuses only ReLU into
  * CONV_2D; PReLU, tanh and sigmoid are ops of their own with an int8 tensor in between). The act
- * keeps the node's id, the conv becomes `<id>.conv`. Ops with no integer form stop with an error
+ * keeps the node's id, the conv becomes `<id>.conv`. A grouped conv that is not depthwise is split
+ * per group (slices, convs, a concat). Ops with no integer form stop with an error
  * naming the node.
  */
 export function int8Graph(g0: Graph): Graph {
-  const g = optimizeGraph(g0);
+  // a grouped conv that is not depthwise (one input channel per group) becomes one conv per group
+  // over its channel slice and a concat, as the TFLite export writes it; depthwise ones stay whole
+  const g1 = optimizeGraph(g0);
+  const g = splitGroupedConvs(g1, inferChannels(g1), (n) => weightOf(g1, n, n.weight).shape[1] === 1);
   const nodes: GraphNode[] = [];
   for (const n of g.nodes) {
     const why = NO_INT8[n.op] ?? (n.op === 'resize' && n.mode !== 'nearest' && n.mode !== 'bilinear' ? `${n.mode} resize has no integer form` : null);
     if (why) throw graphError(g, n, `${why}; the model cannot be quantized to int8`);
     if (n.op === 'conv' && (n.dilation ?? 1) !== 1) throw graphError(g, n, `a dilated conv (dilation ${n.dilation}) is not quantized yet; the model cannot be quantized to int8`);
-    if (n.op === 'conv' && n.groups !== 1) {
-      const w = weightOf(g, n, n.weight);
-      if (w.shape[1] !== 1) throw graphError(g, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no int8 form`);
-    }
     if (n.op === 'conv' && n.act && n.act.kind !== 'relu') {
       const conv = { ...n, id: `${n.id}.conv` };
       delete conv.act;
