@@ -12,8 +12,8 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const load = (f) => import(pathToFileURL(path.join(here, 'dist/src', f)).href);
-const [{ initEngine }, { manualSeed }, { createModel, toGraph }, { convTiling }, { createMvsrWebGpuPeer }, { INFER_MODELS, ESR_MODELS }, { gpuDevice, adapterOf }] = await Promise.all(
-  ['tensor/engine.js', 'nn/init.js', 'models/registry.js', 'runtime/webgpu/wgsl.js', 'bench/peers.js', 'bench/infer.js', 'runtime/webgpu/backend.js'].map(load));
+const [{ initEngine }, { manualSeed }, { createModel, toGraph }, { convTiling }, { createMvsrWebGpuPeer }, { INFER_MODELS, ESR_MODELS }, { gpuDevice, adapterOf }, { residentSamples }] = await Promise.all(
+  ['tensor/engine.js', 'nn/init.js', 'models/registry.js', 'runtime/webgpu/wgsl.js', 'bench/peers.js', 'bench/infer.js', 'runtime/webgpu/backend.js', 'runtime/webgpu/resident.js'].map(load));
 const args = process.argv.slice(2);
 const flag = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 const frames = Number(flag('--frames', 20)), reps = Number(flag('--reps', 5)), out = flag('--out', null);
@@ -35,10 +35,7 @@ async function timeTiling(tiling) {
   for (const { name, g } of graphs) {
     const p = await createMvsrWebGpuPeer(g);
     const r = await p.prepare(x, H, W);
-    await r.resident(frames);
-    const s = [];
-    for (let i = 0; i < reps; i++) s.push((await r.resident(frames)) / frames);
-    ms[name] = median(s);
+    ms[name] = median(await residentSamples(r.resident, frames, reps));
     r.dispose();
     await p.dispose();
   }

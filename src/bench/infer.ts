@@ -20,6 +20,7 @@ import { outputShape } from '../graph/shapes.js';
 import { profileGraph } from '../graph/profile.js';
 import { machineDescription, median, percentile } from './timing.js';
 import type { GpuAdapterSummary } from '../runtime/webgpu/backend.js';
+import { residentSamples } from '../runtime/webgpu/resident.js';
 import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, createMvsrWebGpuPeer, createOrtWebGpuPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
 
 /** The x4 networks mvsr trains and ships, in their training form (toGraph gives the deploy form). */
@@ -79,10 +80,8 @@ export const GPU_FRAMES = 50;
 /** Outputs must match mvsr's to max |diff| * 255 below this, unless an engine states its own below. */
 export const DEFAULT_TOLERANCE_255 = 0.01;
 /** Looser tolerances, each with its reason (none needed so far: every peer meets the default). */
-export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = {
-  'mvsr-webgpu': { tol: 0.5, reason: 'GPU float arithmetic (fused multiply-adds, another summation order): within half an 8-bit level' },
-  'ort-web-webgpu': { tol: 0.5, reason: 'GPU float arithmetic (fused multiply-adds, another summation order): within half an 8-bit level' },
-};
+const GPU_TOLERANCE = { tol: 0.5, reason: 'GPU float arithmetic (fused multiply-adds, another summation order): within half an 8-bit level' };
+export const PEER_TOLERANCE_255: Record<string, { tol: number; reason: string }> = { 'mvsr-webgpu': GPU_TOLERANCE, 'ort-web-webgpu': GPU_TOLERANCE };
 
 export interface InferBenchOptions {
   /** Names from INFER_MODELS or ESR_MODELS (default: all of INFER_MODELS). */
@@ -463,11 +462,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
           if (p.id === 'mvsr-1') refFull = y;
           const full = p.id === 'mvsr-1' ? 0 : refFull ? maxDiff255(y, refFull) : null;
           let ms = trips;
-          if (r.resident) {
-            for (let i = 0; i < warmup; i++) await r.resident(gpuFrames);
-            ms = [];
-            for (let i = 0; i < reps; i++) ms.push((await r.resident(gpuFrames)) / gpuFrames);
-          }
+          if (r.resident) ms = await residentSamples(r.resident, gpuFrames, reps, warmup);
           const med = median(ms);
           const gflops = (2 * macs) / med / 1e6;
           const row: TimingRow = {

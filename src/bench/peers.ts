@@ -580,7 +580,7 @@ export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
   const { nodeGpu } = await import('../runtime/webgpu.node.js');
   await nodeGpu();
   const { gpuDevice, compileWebGpu, adapterOf } = await import('../runtime/webgpu/backend.js');
-  const { timeResident, submitFrame } = await import('../runtime/webgpu/resident.js');
+  const { mvsrResident } = await import('../runtime/webgpu/resident.js');
   const d = await gpuDevice();
   const adapter = adapterOf(d)!;
   const prog = await compileWebGpu(g, d);
@@ -603,12 +603,10 @@ export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
           y.dispose();
         }
       };
-      await run(); // the plan at this size exists and its input buffer holds x
-      const bufs = await prog.buffersAt(1, H, W);
       return {
         run,
         toNhwc: (y) => y,
-        resident: (frames) => timeResident(d, frames, () => submitFrame(d, bufs)),
+        resident: await mvsrResident(prog, d, { [inId]: xt }),
         dispose: () => xt.dispose(),
       };
     },

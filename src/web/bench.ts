@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { Tensor } from '../tensor/tensor.js';
 import { createBackend, timeRuns } from '../runtime/backend.js';
 import { gpuDevice, compileWebGpu } from '../runtime/webgpu/backend.js';
-import { timeResident, submitFrame, requestPeerDevice, ortWebGpuOptions, ortResident } from '../runtime/webgpu/resident.js';
+import { residentSamples, mvsrResident, requestPeerDevice, ortWebGpuOptions, ortResident } from '../runtime/webgpu/resident.js';
 import { graphInputs, graphOutputs, type Graph } from '../graph/ir.js';
 import { exportOnnx } from '../export/onnx.js';
 import { renderSampleFrame } from '../data/synthetic.js';
@@ -80,10 +80,7 @@ async function timeOrt(g: Graph, ep: 'webgpu' | 'wasm', x: Record<string, Tensor
     if (!device) return { runs: ms, out };
     const res = await ortResident(ort, device, bytes, Object.fromEntries(Object.entries(x).map(([k, t]) => [k, { data: t.toArray(), dims: [...t.shape] }])));
     try {
-      await res.time(frames);
-      const gpuRuns: number[] = [];
-      for (let i = 0; i < runs; i++) gpuRuns.push((await res.time(frames)) / frames);
-      return { runs: ms, out, gpuRuns };
+      return { runs: ms, out, gpuRuns: await residentSamples(res.time, frames, runs) };
     } finally {
       await res.dispose();
     }
@@ -93,16 +90,11 @@ async function timeOrt(g: Graph, ep: 'webgpu' | 'wasm', x: Record<string, Tensor
 }
 
 /** mvsr's WebGPU program with the frames resident on the GPU: per-frame ms of `runs` samples of `frames` frames. */
-async function timeMvsrResident(g: Graph, x: Record<string, Tensor>, H: number, W: number, runs: number, frames: number): Promise<number[]> {
+async function timeMvsrResident(g: Graph, x: Record<string, Tensor>, runs: number, frames: number): Promise<number[]> {
   const d = await gpuDevice();
   const prog = await compileWebGpu(g, d);
   try {
-    for (const t of Object.values(await prog.runNamed(x))) t.dispose(); // the plan exists and holds the inputs
-    const bufs = await prog.buffersAt(1, H, W);
-    await timeResident(d, frames, () => submitFrame(d, bufs));
-    const ms: number[] = [];
-    for (let i = 0; i < runs; i++) ms.push((await timeResident(d, frames, () => submitFrame(d, bufs))) / frames);
-    return ms;
+    return await residentSamples(await mvsrResident(prog, d, x), frames, runs);
   } finally {
     prog.dispose();
   }
@@ -192,7 +184,7 @@ async function main(): Promise<void> {
               } finally {
                 await b.dispose();
               }
-              if (e === 'mvsr webgpu') r.gpuRuns = await timeMvsrResident(g, x, H, W, runs, frames);
+              if (e === 'mvsr webgpu') r.gpuRuns = await timeMvsrResident(g, x, runs, frames);
             } else {
               if (e === 'ort webgpu' && !gpu.ok) throw new Error('no WebGPU');
               r = await timeOrt(g, e === 'ort webgpu' ? 'webgpu' : 'wasm', x, H, W, runs, frames);

@@ -4,7 +4,8 @@
 // (Node, through the `webgpu` package) and the web app's benchmark page, for mvsr's compiled
 // program and for onnxruntime-web's webgpu execution provider alike.
 import type * as OrtWeb from 'onnxruntime-web';
-import type { GpuBuffers } from './backend.js';
+import type { WebGpuProgram } from './backend.js';
+import type { Tensor } from '../../tensor/tensor.js';
 
 const STORAGE = 0x80, COPY_SRC = 0x04, COPY_DST = 0x08;
 
@@ -16,13 +17,29 @@ export async function timeResident(d: GPUDevice, frames: number, issue: () => vo
   return performance.now() - t0;
 }
 
-/** One frame of a compiled mvsr program on the buffers its plan holds: one command buffer, one submit. */
-export function submitFrame(d: GPUDevice, bufs: GpuBuffers): void {
-  const enc = d.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  bufs.encode(pass);
-  pass.end();
-  d.queue.submit([enc.finish()]);
+/** Per-frame milliseconds of `reps` samples of `frames` frames each (see timeResident), after `warm` untimed samples. */
+export async function residentSamples(time: (frames: number) => Promise<number>, frames: number, reps: number, warm = 1): Promise<number[]> {
+  for (let i = 0; i < warm; i++) await time(frames);
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) ms.push((await time(frames)) / frames);
+  return ms;
+}
+
+/**
+ * A compiled mvsr program's frames-resident timer: one run with `inputs` makes the plan at their
+ * size and leaves them in its input buffers; then each frame is one command buffer, one submit.
+ */
+export async function mvsrResident(prog: WebGpuProgram, d: GPUDevice, inputs: Record<string, Tensor>): Promise<(frames: number) => Promise<number>> {
+  for (const t of Object.values(await prog.runNamed(inputs))) t.dispose();
+  const [N, H, W] = Object.values(inputs)[0]!.shape as [number, number, number];
+  const bufs = await prog.buffersAt(N, H, W);
+  return (frames) => timeResident(d, frames, () => {
+    const enc = d.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    bufs.encode(pass);
+    pass.end();
+    d.queue.submit([enc.finish()]);
+  });
 }
 
 /**
