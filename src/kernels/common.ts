@@ -47,24 +47,31 @@ export const ACT_GELU: i32 = 7;
 
 /**
  * e^x for f32x4, relative error a few ulps: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of
- * ln2, n*LN2_HI exact), e^r by its degree-7 Taylor polynomial (truncation < 1e-8), times 2^n
- * built in the exponent bits. x is clamped to [-87, 88] so 2^n stays a normal float: results
- * saturate near 1.6e-38 and 1.7e38 instead of reaching 0 / Inf (enough for sigmoid and tanh).
+ * ln2, n*LN2_HI exact), e^r by its degree-7 Taylor polynomial (truncation < 1e-8, Horner in
+ * multiply-adds), times 2^n built in the exponent bits. x is clamped to [-87, 88] so 2^n stays a
+ * normal float: results saturate near 1.6e-38 and 1.7e38 instead of reaching 0 / Inf (enough for
+ * sigmoid and tanh). The clamp is pmax / pmin with x first (one maxps / minps each, and a NaN
+ * passes through), and n = round(x log2 e) comes from adding 1.5 * 2^23, whose sum holds n in its
+ * low mantissa bits: shifted left 23, those bits are n's exponent field. Both replace
+ * NaN-checking min / max and a float -> int conversion that cost 4.6 of 8.5 ns per vector here.
  */
 @inline export function expV(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-87)), f32x4.splat(88));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.4426950408889634)));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444005471377e-4)));
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87)), f32x4.splat(88));
+  const magic = f32x4.splat(12582912);
+  const t = madd(x, f32x4.splat(1.4426950408889634), magic);
+  const n = f32x4.sub(t, magic);
+  let r = madd(n, f32x4.splat(-0.693359375), x);
+  r = madd(n, f32x4.splat(2.1219444005471377e-4), r);
   let p = f32x4.splat(<f32>(1.0 / 5040));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 720)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 720)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 120)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 24)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 6)));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(p, r, f32x4.splat(1));
+  p = madd(p, r, f32x4.splat(1));
+  // the low bits of t are 0x400000 + n; shifted left 23 only n survives (mod 2^32)
+  const scale = i32x4.add(i32x4.shl(t, 23), i32x4.splat(127 << 23));
   return f32x4.mul(p, scale);
 }
 
@@ -82,12 +89,12 @@ export const ACT_GELU: i32 = 7;
   const ax = f32x4.abs(x);
   const x2 = f32x4.mul(x, x);
   let p = f32x4.splat(<f32>(21844.0 / 6081075));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1382.0 / 155925)));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(62.0 / 2835)));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(17.0 / 315)));
-  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(<f32>(2.0 / 15)));
-  p = f32x4.sub(f32x4.mul(p, x2), f32x4.splat(<f32>(1.0 / 3)));
-  const small = f32x4.add(x, f32x4.mul(f32x4.mul(p, x2), x));
+  p = madd(p, x2, f32x4.splat(<f32>(-1382.0 / 155925)));
+  p = madd(p, x2, f32x4.splat(<f32>(62.0 / 2835)));
+  p = madd(p, x2, f32x4.splat(<f32>(-17.0 / 315)));
+  p = madd(p, x2, f32x4.splat(<f32>(2.0 / 15)));
+  p = madd(p, x2, f32x4.splat(<f32>(-1.0 / 3)));
+  const small = madd(f32x4.mul(p, x2), x, x);
   const one = f32x4.splat(1);
   const t = f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(ax, ax)), one)));
   const large = v128.or(t, v128.and(x, i32x4.splat(0x80000000)));
