@@ -25,6 +25,53 @@
 }
 
 /**
+ * conv2d_s8's output pixels ox = 0, 2, ... of row oy, two at a time in a function of its own
+ * (eight i32x4 accumulators: four pixels' sixteen did not fit V8's registers); returns the
+ * first pixel left.
+ */
+function pairs_s8(
+  xp: usize, oy: i32, W: i32, G: i32, K: i32, w: usize, Cout: i32, bias: usize, scale: usize,
+  vzp: v128, vlo: v128, vhi: v128, y: usize, rowStride: i32, pixStride: i32, offs: usize,
+  rowBytes: usize, groupBytes: usize, wBlock: usize,
+): i32 {
+  let ox = 0;
+  for (; ox + 2 <= W; ox += 2) {
+    for (let co = 0; co < Cout; co += 4) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+      let pw = w + <usize>(co >> 2) * wBlock;
+      for (let ky = 0; ky < K; ky++) {
+        const row = xp + <usize>(oy + ky) * rowBytes + (<usize>ox << 4);
+        for (let g = 0; g < G; g++) {
+          let px = row + <usize>g * groupBytes;
+          for (let kx = 0; kx < K; kx++) {
+            const xu = v128.load(px), xv = v128.load(px, 16);
+            let v = v128.load(pw);
+            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
+            b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
+            v = v128.load(pw, 16);
+            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
+            b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
+            v = v128.load(pw, 32);
+            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
+            b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
+            v = v128.load(pw, 48);
+            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
+            b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
+            px += 16;
+            pw += 64;
+          }
+        }
+      }
+      const out = y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride;
+      store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out, offs);
+      store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>pixStride, offs);
+    }
+  }
+  return ox;
+}
+
+/**
  * y[oy,ox,co] = clamp(nearest(f32(bias[co] + sum xp[oy+ky,ox+kx,ci] w[co,ky,kx,ci]) * scale[co]) + zp, lo, 127)
  * xp: i16, padded (H+K-1 rows of Wp = W+K-1 pixels), channels in groups of 8 stored group-major
  * within a row: [row][g][Wp][8] (G = CinP/8 groups; zero filled past the real channels), so that
@@ -47,53 +94,7 @@ export function conv2d_s8(
   const wBlock = <usize>(K * K * G) << 6;  // the filters of four output channels
   const vzp = i32x4.splat(zp), vlo = i32x4.splat(lo), vhi = i32x4.splat(127);
   for (let oy = r0; oy < r1; oy++) {
-    let ox = 0;
-    // four output pixels at a time: each weight vector loaded once serves all four (16 accumulators)
-    for (; ox + 4 <= W; ox += 4) {
-      for (let co = 0; co < Cout; co += 4) {
-        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-        let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
-        let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
-        let d0 = i32x4.splat(0), d1 = i32x4.splat(0), d2 = i32x4.splat(0), d3 = i32x4.splat(0);
-        let pw = w + <usize>(co >> 2) * wBlock;
-        for (let ky = 0; ky < K; ky++) {
-          const row = xp + <usize>(oy + ky) * rowBytes + (<usize>ox << 4);
-          for (let g = 0; g < G; g++) {
-            let px = row + <usize>g * groupBytes;
-            for (let kx = 0; kx < K; kx++) {
-              const xu = v128.load(px), xv = v128.load(px, 16), xw = v128.load(px, 32), xz = v128.load(px, 48);
-              let v = v128.load(pw);
-              a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xu, v));
-              b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xv, v));
-              c0 = i32x4.add(c0, i32x4.dot_i16x8_s(xw, v));
-              d0 = i32x4.add(d0, i32x4.dot_i16x8_s(xz, v));
-              v = v128.load(pw, 16);
-              a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xu, v));
-              b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xv, v));
-              c1 = i32x4.add(c1, i32x4.dot_i16x8_s(xw, v));
-              d1 = i32x4.add(d1, i32x4.dot_i16x8_s(xz, v));
-              v = v128.load(pw, 32);
-              a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xu, v));
-              b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xv, v));
-              c2 = i32x4.add(c2, i32x4.dot_i16x8_s(xw, v));
-              d2 = i32x4.add(d2, i32x4.dot_i16x8_s(xz, v));
-              v = v128.load(pw, 48);
-              a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xu, v));
-              b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xv, v));
-              c3 = i32x4.add(c3, i32x4.dot_i16x8_s(xw, v));
-              d3 = i32x4.add(d3, i32x4.dot_i16x8_s(xz, v));
-              px += 16;
-              pw += 64;
-            }
-          }
-        }
-        const out = y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride, ps = <usize>pixStride;
-        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out, offs);
-        store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + ps, offs);
-        store4(hsum4(c0, c1, c2, c3), co, Cout, bias, scale, vzp, vlo, vhi, out + 2 * ps, offs);
-        store4(hsum4(d0, d1, d2, d3), co, Cout, bias, scale, vzp, vlo, vhi, out + 3 * ps, offs);
-      }
-    }
+    let ox = pairs_s8(xp, oy, W, G, K, w, Cout, bias, scale, vzp, vlo, vhi, y, rowStride, pixStride, offs, rowBytes, groupBytes, wBlock);
     for (; ox < W; ox++) {
       for (let co = 0; co < Cout; co += 4) {
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
