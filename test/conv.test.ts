@@ -30,6 +30,9 @@ const GRAD_SHAPES: (typeof SHAPES)[number][] = [
   [1, 3, 3, 6, 6, 3, 6],
   [1, 4, 3, 6, 9, 3, 3],
   [2, 3, 4, 5, 4, 1, 1],
+  // 8 or more output channels: the input gradient runs on the Winograd kernel (and the forward too with 8 in)
+  [1, 3, 5, 4, 9, 3, 1],
+  [2, 2, 3, 8, 8, 3, 1],
 ];
 
 function forwardCase(seed: number, s: (typeof SHAPES)[number]) {
@@ -84,6 +87,7 @@ const SPREAD: [(typeof SHAPES)[number], { dilation?: number; stride?: number; pa
   [[2, 7, 10, 3, 5, 3, 1], { stride: 2, padding: 1 }],
   [[1, 8, 7, 6, 6, 3, 6], { stride: 3, padding: 1 }],
   [[1, 5, 6, 2, 3, 1, 1], { stride: 2, padding: 0 }],
+  [[1, 7, 6, 3, 8, 3, 1], { stride: 2, padding: 0 }],
 ];
 
 test('dilated and strided conv2d (depthwise, dense, grouped) match the float64 reference, forward on 1 and 2 threads and gradients', async () => {
@@ -128,6 +132,42 @@ test('conv2d fused activations equal conv followed by the reference activation',
     assertClose(y.data, c.r.data, 1e-4, 1e-4, `fused ${c.act.kind}`);
     y.dispose();
   }
+});
+
+test('3x3 convs with 8 or more input channels (the Winograd F(2x2, 3x3) kernel) match the float64 reference: odd sizes, 1x1 images, valid padding, a chunk of tiles and a bit, Cout not a multiple of 4, every activation; the same bits on 1 and 2 threads', async () => {
+  const rng = mulberry32(23);
+  // [N, H, W, Cin, Cout, padding]: W 17 and 35 give 9 and 18 tiles a row (chunks of 8 and a rest)
+  const shapes = [[1, 1, 1, 8, 4, 1], [2, 5, 7, 9, 5, 1], [1, 4, 17, 16, 13, 1], [1, 6, 35, 12, 20, 1], [1, 7, 9, 8, 1, 0], [1, 3, 3, 10, 8, 0], [1, 2, 2, 24, 16, 1]] as const;
+  const acts = [undefined, { kind: 'relu' as const }, { kind: 'leaky' as const, slope: 0.1 }, { kind: 'clamp' as const, lo: -0.5, hi: 0.5 }, { kind: 'tanh' as const }, { kind: 'sigmoid' as const }, { kind: 'gelu' as const }];
+  const refAct = (a: (typeof acts)[number], v: ReturnType<typeof ref.conv2d>) => {
+    if (!a) return v;
+    switch (a.kind) {
+      case 'relu': return ref.relu(v);
+      case 'leaky': return ref.leakyRelu(v, a.slope);
+      case 'clamp': return ref.clamp(v, a.lo, a.hi);
+      case 'tanh': return ref.tanh(v);
+      case 'sigmoid': return ref.sigmoid(v);
+      default: return { ...v, data: v.data.map((u) => 0.5 * u * (1 + ref.erf(u / Math.SQRT2))) };
+    }
+  };
+  const cases = shapes.map(([N, H, W, Cin, Cout, padding], k) => {
+    const x = randomRT([N, H, W, Cin], rng), w = randomRT([Cout, Cin, 3, 3], rng), b = k % 2 ? null : randomRT([Cout], rng);
+    return { x, w, b, padding, act: acts[k % acts.length], alpha: randomRT([Cout], rng, 0, 0.5) };
+  });
+  const outs = await assertSameOnThreadCounts(() => cases.flatMap((c) => {
+    const [xt, wt] = [toTensor(c.x), toTensor(c.w)];
+    const bt = c.b ? toTensor(c.b) : null, at = toTensor(c.alpha);
+    const y = conv2dRaw(xt, wt, bt, { padding: c.padding, act: c.act });
+    const yp = conv2dRaw(xt, wt, bt, { padding: c.padding, act: { kind: 'prelu', alpha: at } });
+    const out = [[...y.data], [...yp.data]];
+    [xt, wt, at, y, yp, ...(bt ? [bt] : [])].forEach((t) => t.dispose());
+    return out;
+  }));
+  cases.forEach((c, k) => {
+    const pre = ref.conv2d(c.x, c.w, c.b, { padding: c.padding });
+    assertClose(outs[2 * k]!, refAct(c.act, pre).data, 1e-4, 1e-4, `winograd ${JSON.stringify(shapes[k])} ${c.act?.kind ?? 'none'}`);
+    assertClose(outs[2 * k + 1]!, ref.prelu(pre, c.alpha).data, 1e-4, 1e-4, `winograd ${JSON.stringify(shapes[k])} prelu`);
+  });
 });
 
 test('fused last layer (conv [+ residual] + clamp or sigmoid + depth_to_space) equals the unfused reference', async () => {

@@ -10,7 +10,7 @@ import { madd, shareStart, f4, storeLanes, activate } from './common';
 // [6] output channels C, [7] pointer to i32 table co -> offset (floats) of its HR sample from the
 //     HR pixel (oy*s, ox*s): precomputed so the store needs no division
 
-@inline function emit(
+@inline export function emit(
   v: v128, nvalid: i32, n: i32, oy: i32, ox: i32, co: i32, H: i32, W: i32,
   y: usize, ys: i32, act: i32, p0: f32, p1: f32, alpha: usize, epi: usize,
 ): void {

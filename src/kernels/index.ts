@@ -16,3 +16,4 @@ export * from './conv8';
 export * from './channels';
 export * from './norm';
 export * from './attention';
+export * from './winograd';
