@@ -1,10 +1,11 @@
 // The float-to-pixel kernel (tensorToImage, tiles, video frames) against float32ToImage, the
-// JavaScript rounding it replaces: clamp to [0, 1], times 255 / 65535 in float32, half to even.
+// JavaScript rounding it replaces: clamp to [0, 1], times 255 / 65535 in float32, half to even;
+// and the pixel-to-float kernel (imageToTensor) against imageToFloat32's float64 division.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useEngine, mulberry32 } from './helpers.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { float32ToImage, tensorToImage } from '../src/io/image.js';
+import { float32ToImage, tensorToImage, imageToFloat32, imageToTensor } from '../src/io/image.js';
 
 /** Values around every rounding boundary (k + 0.5) / max, outside [0, 1], signed zeros and infinities. */
 function tricky(n: number, max: number, seed: number): Float32Array {
@@ -51,5 +52,25 @@ test('a NaN is reported with its index, as float32ToImage does', async () => {
     assert.throws(() => tensorToImage(t), /value 77 is NaN/);
   } finally {
     t.dispose();
+  }
+});
+
+test('imageToTensor equals imageToFloat32 bit for bit: every 8-bit and 16-bit value, odd lengths, 1 and 2 threads', async () => {
+  for (const threads of [1, 2]) {
+    await useEngine(threads);
+    for (const bitDepth of [8, 16] as const) {
+      const max = bitDepth === 16 ? 65535 : 255;
+      // every value, then a length that leaves a tail after the 16-sample blocks of each thread
+      for (const width of [max + 1, 37]) {
+        const data = bitDepth === 16 ? new Uint16Array(width) : new Uint8Array(width);
+        for (let i = 0; i < width; i++) data[i] = (i * 7919) % (max + 1);
+        const img = { width, height: 1, channels: 1 as const, bitDepth, data };
+        const t = imageToTensor(img);
+        assert.deepEqual([...t.shape], [1, 1, width, 1]);
+        const want = imageToFloat32(img);
+        for (let i = 0; i < width; i++) assert.ok(Object.is(t.data[i], want[i]), `${bitDepth}-bit value ${data[i]}: ${t.data[i]} vs ${want[i]}`);
+        t.dispose();
+      }
+    }
   }
 });

@@ -157,6 +157,37 @@ test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, 
   }
 });
 
+test('VideoUpscaler.recycle: frames handed back are reused for later outputs (same arrays) and the frames are those of a run without it; a frame of another size is refused in one line; after flush it does nothing', async () => {
+  await useEngine(2);
+  for (const [arch, args] of [SMALL_VIDEO[1]!, SMALL_VIDEO[2]!]) {
+    const clip = clipImages(9, 10, 8, 13);
+    const plain = new VideoUpscaler(model(arch, args));
+    const want: Image[] = [];
+    for (const f of clip) want.push(...(await plain.push(f)));
+    want.push(...(await plain.flush()));
+    await plain.dispose();
+    const up = new VideoUpscaler(model(arch, args));
+    const got: Image[] = [], arrays = new Set<unknown>();
+    let reused = 0;
+    for (const f of clip) {
+      const out = await up.push(f);
+      for (const o of out) {
+        if (arrays.has(o.data)) reused++;
+        arrays.add(o.data);
+        got.push({ ...o, data: o.data.slice() }); // a copy: the frame itself goes back
+      }
+      up.recycle(out);
+    }
+    assert.ok(reused > 0, `${arch}: no output array was reused`);
+    assert.throws(() => up.recycle([clip[0]!]), /^Error: mvsr: VideoUpscaler\.recycle: a 10x8 3-channel 8-bit frame is not an output frame of this clip \(20x16 RGB, 8-bit\)$/);
+    const rest = await up.flush();
+    got.push(...rest);
+    up.recycle([...rest, clip[0]!]); // between clips: nothing to reuse them for, nothing refused
+    assertSameFrames(got, want, `${arch} recycled`);
+    await up.dispose();
+  }
+});
+
 test('VideoUpscaler in steady state: the WebAssembly heap stops growing, the live tensors stay the same, dispose frees them all', async () => {
   await useEngine(2);
   const { engine } = await import('../src/tensor/engine.js');

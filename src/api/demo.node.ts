@@ -122,6 +122,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       await sbsW!.write(sideBySide(bic, sr));
       o.onFrame?.(++done, Number.isFinite(total) ? total : 0);
     }
+    up.recycle(srs); // written and scored: their arrays take the next frames (a video model's)
   };
   let backendName = '';
   let lrSize = { width: 0, height: 0 }, hrSize = { width: 0, height: 0 };

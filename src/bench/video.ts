@@ -35,14 +35,18 @@ export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unkn
 export interface StreamingUpscaler {
   readonly latency: number;
   push(frame: Image): Promise<Image[]>;
+  /** Hand output frames back for reuse (this build's VideoUpscaler; absent in older checkouts). */
+  recycle?(frames: Image[]): void;
   dispose(): unknown;
 }
 
 /**
  * Milliseconds per frame of `up` in steady state at H x W: 2 + latency untimed frames, then at
- * least `reps` timed ones (a chunked model's call is spread over the frames it answers).
+ * least `reps` timed ones (a chunked model's call is spread over the frames it answers). With
+ * `recycle` (default) the output frames are handed back after each call, as `mvsr upscale` does
+ * once it has written them.
  */
-export async function timeStreaming(up: StreamingUpscaler, H: number, W: number, reps: number): Promise<number[]> {
+export async function timeStreaming(up: StreamingUpscaler, H: number, W: number, reps: number, recycle = true): Promise<number[]> {
   const rng = new Rng(1);
   const frame = (): Image => ({ width: W, height: H, channels: 3, bitDepth: 8, data: Uint8Array.from({ length: W * H * 3 }, () => Math.floor(rng.next() * 256)) });
   const frames = Array.from({ length: 4 }, frame);
@@ -52,6 +56,7 @@ export async function timeStreaming(up: StreamingUpscaler, H: number, W: number,
     const t = performance.now();
     const out = await up.push(frames[i % frames.length]!);
     const ms = performance.now() - t;
+    if (recycle) up.recycle?.(out);
     if (i >= warm && out.length) for (let k = 0; k < out.length; k++) times.push(ms / out.length);
   }
   return times;

@@ -118,6 +118,7 @@ async function upscaleVideo(input: string, output: string, v: Record<string, str
       await writer.write(f);
       bar.update(++n);
     }
+    up.recycle(frames); // written (the writers are done with a frame when write resolves)
   };
   try {
     for await (const frame of video.frames({ signal: ac.signal })) await write(await up.push(frame, { signal: ac.signal }));

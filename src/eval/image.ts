@@ -5,7 +5,7 @@
 import type { Image } from '../io/image.js';
 import { makePair, prepareHr } from '../data/pairs.js';
 import { calculatePsnr, calculateSsim } from '../metrics/index.js';
-import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
+import { toRGB, imageToTensor, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { toGraph, type SRModel } from '../models/registry.js';
 import type { Graph } from '../graph/ir.js';
@@ -31,7 +31,7 @@ export async function withBackend<T>(m: EvalModel, backend: string | undefined, 
 
 /** An image (as RGB) through a one-input graph on a backend, whole, as an 8-bit RGB image. */
 export async function runImage(b: Backend, img: Image): Promise<Image> {
-  const x = Tensor.from([1, img.height, img.width, 3], imageToFloat32(toRGB(img)));
+  const x = imageToTensor(toRGB(img));
   try {
     const y = await b.run(x);
     try {

@@ -8,7 +8,7 @@
 import type { Image } from '../io/image.js';
 import { makePair } from '../data/pairs.js';
 import { calculatePsnr, calculateSsim, psnrFromMse, temporalSquaredError } from '../metrics/index.js';
-import { toRGB, imageToFloat32, tensorToImage } from '../io/image.js';
+import { toRGB, imageToTensor, tensorToImage } from '../io/image.js';
 import { Tensor } from '../tensor/tensor.js';
 import { stepGraph, toGraph, type SRModel } from '../models/registry.js';
 import { isVideoModel, type VideoSRModel } from '../models/vsr.js';
@@ -96,7 +96,7 @@ export async function evaluateVideo(
     }
   };
   const up = {
-    push: async (lr: Image, c: { signal?: AbortSignal }) => images(await stream.push(Tensor.from([1, lr.height, lr.width, 3], imageToFloat32(toRGB(lr))), c)),
+    push: async (lr: Image, c: { signal?: AbortSignal }) => images(await stream.push(imageToTensor(toRGB(lr)), c)),
     flush: async (c: { signal?: AbortSignal }) => images(await stream.flush(c)),
   };
   const rows: ClipRow[] = [];

@@ -2,7 +2,7 @@
 // conversions, crops, and the float32 [0,1] NHWC conversions used around models.
 // No Node-only imports here: codecs that need zlib take it injected (see png.ts, image.node.ts).
 import { Tensor, shapeStr } from '../tensor/tensor.js';
-import { tensorToPixels } from '../tensor/ops/pixels.js';
+import { tensorToPixels, pixelsToTensor } from '../tensor/ops/pixels.js';
 
 export type ImageChannels = 1 | 2 | 3 | 4;
 export type ImageBitDepth = 8 | 16;
@@ -239,14 +239,15 @@ export function float32ToImage(values: ArrayLike<number>, width: number, height:
 
 /** An Image as a [1, H, W, C] engine tensor with values in [0, 1]. */
 export function imageToTensor(img: Image): Tensor {
-  return Tensor.from([1, img.height, img.width, img.channels], imageToFloat32(img));
+  assertImage(img);
+  return pixelsToTensor(img.data, img.bitDepth, [1, img.height, img.width, img.channels]);
 }
 
-/** A [1, H, W, C] tensor (C 1..4) as an Image, rounded as float32ToImage (in one threaded kernel pass). */
-export function tensorToImage(t: Tensor, bitDepth: ImageBitDepth = 8): Image {
+/** A [1, H, W, C] tensor (C 1..4) as an Image, rounded as float32ToImage (in one threaded kernel pass); its samples go to `into` when given. */
+export function tensorToImage(t: Tensor, bitDepth: ImageBitDepth = 8, into?: Uint8Array | Uint16Array): Image {
   const [N, H, W, C] = t.shape as [number, number, number, number];
   if (t.shape.length !== 4 || N !== 1 || C < 1 || C > 4) {
     throw new Error(`mvsr: tensorToImage: expected a [1, H, W, C] tensor with 1..4 channels, got ${shapeStr(t.shape)}`);
   }
-  return { width: W, height: H, channels: C as ImageChannels, bitDepth, data: tensorToPixels(t, bitDepth) };
+  return { width: W, height: H, channels: C as ImageChannels, bitDepth, data: tensorToPixels(t, bitDepth, into) };
 }

@@ -38,3 +38,38 @@ export function float_to_pixels(x: usize, n: i32, bits: i32, out: usize, bad: us
     else store<u8>(out + <usize>i, <u8>q);
   }
 }
+
+/**
+ * out[i] = f32(src[i]) / maxv for i < n: 8-bit (bits 8) or 16-bit samples to floats in [0, 1], as
+ * io/image.ts imageToFloat32 computes them (a float32 division is correctly rounded, and so is
+ * x / 255 in float64 rounded to float32: the quotient's bits repeat with period 8 or 16, never
+ * within 2^-53 of a float32 halfway point). Threads split the values in blocks of 16.
+ */
+export function pixels_to_float(src: usize, n: i32, bits: i32, out: usize, tid: i32, nt: i32): void {
+  const blocks = (n + 15) >> 4;
+  const i0 = shareStart(blocks, tid, nt) << 4, i1 = min(n, shareStart(blocks, tid + 1, nt) << 4);
+  const maxv: f32 = bits == 16 ? 65535 : 255;
+  const m = f32x4.splat(maxv);
+  let i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    const o = out + f4(i);
+    if (bits == 16) {
+      const a = v128.load(src + (<usize>i << 1)), b = v128.load(src + (<usize>i << 1), 16);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(a)), m));
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(a)), m), 16);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(b)), m), 32);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(b)), m), 48);
+    } else {
+      const v = v128.load(src + <usize>i);
+      const lo = i16x8.extend_low_i8x16_u(v), hi = i16x8.extend_high_i8x16_u(v);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), m));
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), m), 16);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), m), 32);
+      v128.store(o, f32x4.div(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), m), 48);
+    }
+  }
+  for (; i < i1; i++) {
+    const q: f32 = bits == 16 ? <f32>load<u16>(src + (<usize>i << 1)) : <f32>load<u8>(src + <usize>i);
+    store<f32>(out + f4(i), q / maxv);
+  }
+}
