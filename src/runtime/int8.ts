@@ -28,10 +28,43 @@ const sat8 = (v: number): number => (v < INT8_MIN ? INT8_MIN : v > INT8_MAX ? IN
  * Outside XNNPACK's ratio range [2^-8, 2^7] TFLite's reference Requantize runs instead.
  */
 export function requantizeInt8(src: Int8Array, from: QParams, to: QParams): Int8Array {
+  return gather(src, requantizeTable(from, to));
+}
+
+/** requantizeInt8's value for every int8 input, by the int8 value's low byte. */
+function requantizeTable(from: QParams, to: QParams): Int8Array {
+  const all = Int8Array.from({ length: 256 }, (_, i) => i - 128);
   const ratio = Math.fround(from.scale / to.scale);
-  if (!(ratio >= 2 ** -8 && ratio <= 2 ** 7)) return requantize(src, from, to) as Int8Array;
-  const m = roundHalfEven(256 * ratio), bias = to.zeroPoint * 256 - m * from.zeroPoint + 128, out = new Int8Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = sat8(Math.floor((bias + src[i]! * m) / 256));
+  const out = new Int8Array(256);
+  if (!(ratio >= 2 ** -8 && ratio <= 2 ** 7)) {
+    requantize(all, from, to).forEach((v, i) => { out[all[i]! & 255] = v; });
+    return out;
+  }
+  const m = roundHalfEven(256 * ratio), bias = to.zeroPoint * 256 - m * from.zeroPoint + 128;
+  for (const v of all) out[v & 255] = sat8(Math.floor((bias + v * m) / 256));
+  return out;
+}
+
+/**
+ * out[i] = table[src[i] & 255]: an int8 op of one int8 input takes at most 256 values, so each
+ * one is computed once, by the op's own arithmetic, into a table that the run then reads.
+ */
+function gather(src: Int8Array, table: Int8Array): Int8Array {
+  const out = new Int8Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]! & 255]!;
+  return out;
+}
+
+/** An int8 op of two int8 inputs, f(a, b), tabulated over all 65,536 pairs (index: a's low byte * 256 + b's). */
+function pairTable(f: (a: number, b: number) => number): Int8Array {
+  const t = new Int8Array(65536);
+  for (let a = INT8_MIN; a <= INT8_MAX; a++) for (let b = INT8_MIN; b <= INT8_MAX; b++) t[((a & 255) << 8) | (b & 255)] = f(a, b);
+  return t;
+}
+
+function gather2(a: Int8Array, b: Int8Array, table: Int8Array): Int8Array {
+  const out = new Int8Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = table[((a[i]! & 255) << 8) | (b[i]! & 255)]!;
   return out;
 }
 
@@ -201,10 +234,10 @@ function lut(qin: QParams, qout: QParams, f: (v: number) => number): Int8Array {
 }
 
 function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParams): Exec {
-  const map = (f: (v: number) => number): Exec => ([x]) => {
-    const out = new Int8Array(x!.data.length);
-    for (let i = 0; i < out.length; i++) out[i] = f(x!.data[i]!);
-    return { ...x!, data: out, q: qout };
+  const map = (f: (v: number) => number): Exec => {
+    const table = new Int8Array(256);
+    for (let v = INT8_MIN; v <= INT8_MAX; v++) table[v & 255] = f(v);
+    return ([x]) => ({ ...x!, data: gather(x!.data, table), q: qout });
   };
   switch (a.kind) {
     case 'gelu': {
@@ -248,13 +281,18 @@ function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParam
       const qa = g.quant.alpha[a.alpha]!, al = weightOf(g, n, a.alpha).data;
       const aq = Int32Array.from(al, (v) => quantizeValue(v, qa) - qa.zeroPoint);
       const [m1, s1] = quantizeMultiplier(qin.scale / qout.scale), [m2, s2] = quantizeMultiplier((qin.scale * qa.scale) / qout.scale);
-      return ([x]) => {
-        const C = x!.c, out = new Int8Array(x!.data.length);
-        for (let i = 0; i < out.length; i++) {
-          const d = x!.data[i]! - qin.zeroPoint;
-          const v = d >= 0 ? multiplyByQuantizedMultiplier(d, m1, s1) : multiplyByQuantizedMultiplier(d * aq[aq.length === 1 ? 0 : i % C]!, m2, s2);
-          out[i] = sat8(v + qout.zeroPoint);
+      // one table of 256 per slope
+      const tables = new Int8Array(aq.length * 256);
+      for (let c = 0; c < aq.length; c++) {
+        for (let v = INT8_MIN; v <= INT8_MAX; v++) {
+          const d = v - qin.zeroPoint;
+          tables[c * 256 + (v & 255)] = sat8((d >= 0 ? multiplyByQuantizedMultiplier(d, m1, s1) : multiplyByQuantizedMultiplier(d * aq[c]!, m2, s2)) + qout.zeroPoint);
         }
+      }
+      return ([x]) => {
+        if (aq.length === 1) return { ...x!, data: gather(x!.data, tables), q: qout };
+        const C = x!.c, src = x!.data, out = new Int8Array(src.length);
+        for (let p = 0; p < src.length; p += C) for (let c = 0; c < C; c++) out[p + c] = tables[(c << 8) | (src[p + c]! & 255)]!;
         return { ...x!, data: out, q: qout };
       };
     }
@@ -267,14 +305,11 @@ function addExec(qa: QParams, qb: QParams, qout: QParams): Exec {
   const [ma, sa] = quantizeMultiplier(qa.scale / twiceMax), [mb, sb] = quantizeMultiplier(qb.scale / twiceMax);
   const [mo, so] = quantizeMultiplier(twiceMax / (2 ** 20 * qout.scale));
   const smaller = (x: number, m: number, s: number): number => roundingDivideByPOT(srdhm(x, m), -s);
-  return ([a, b]) => {
-    const out = new Int8Array(a!.data.length);
-    for (let i = 0; i < out.length; i++) {
-      const x = smaller((a!.data[i]! - qa.zeroPoint) * 1048576, ma, sa), y = smaller((b!.data[i]! - qb.zeroPoint) * 1048576, mb, sb);
-      out[i] = sat8(smaller(x + y, mo, so) + qout.zeroPoint);
-    }
-    return { ...a!, data: out, q: qout };
-  };
+  const table = pairTable((va, vb) => {
+    const x = smaller((va - qa.zeroPoint) * 1048576, ma, sa), y = smaller((vb - qb.zeroPoint) * 1048576, mb, sb);
+    return sat8(smaller(x + y, mo, so) + qout.zeroPoint);
+  });
+  return ([a, b]) => ({ ...a!, data: gather2(a!.data, b!.data, table), q: qout });
 }
 
 /**
@@ -293,11 +328,8 @@ function mulExec(qa: QParams, qb: QParams, qout: QParams): Exec {
     const [m, s] = quantizeMultiplier((qa.scale * qb.scale) / qout.scale);
     rescale = (acc) => multiplyByQuantizedMultiplier(acc, m, s);
   }
-  return ([a, b]) => {
-    const out = new Int8Array(a!.data.length);
-    for (let i = 0; i < out.length; i++) out[i] = sat8(rescale((a!.data[i]! - qa.zeroPoint) * (b!.data[i]! - qb.zeroPoint)) + qout.zeroPoint);
-    return { ...a!, data: out, q: qout };
-  };
+  const table = pairTable((va, vb) => sat8(rescale((va - qa.zeroPoint) * (vb - qb.zeroPoint)) + qout.zeroPoint));
+  return ([a, b]) => ({ ...a!, data: gather2(a!.data, b!.data, table), q: qout });
 }
 
 /**
@@ -476,18 +508,24 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
-      case 'concat':
+      case 'concat': {
+        // an input at other parameters is requantized into the output's as it is copied
+        const tables = n.inputs.map((i) => (q.act[i]!.scale === qout.scale && q.act[i]!.zeroPoint === qout.zeroPoint ? null : requantizeTable(q.act[i]!, qout)));
         steps.set(n.id, (xs) => {
-          const parts = xs.map((x) => (x.q.scale === qout.scale && x.q.zeroPoint === qout.zeroPoint ? x : { ...x, data: requantizeInt8(x.data, x.q, qout) }));
-          const C = parts.reduce((a, x) => a + x.c, 0), { h, w } = parts[0]!, out = new Int8Array(h * w * C);
+          const C = xs.reduce((a, x) => a + x.c, 0), { h, w } = xs[0]!, out = new Int8Array(h * w * C);
           let c0 = 0;
-          for (const x of parts) {
-            for (let p = 0; p < h * w; p++) out.set(x.data.subarray(p * x.c, (p + 1) * x.c), p * C + c0);
-            c0 += x.c;
-          }
+          xs.forEach((x, k) => {
+            const src = x.data, Ck = x.c, t = tables[k];
+            for (let p = 0, o = c0; p < src.length; p += Ck, o += C) {
+              if (t) for (let c = 0; c < Ck; c++) out[o + c] = t[src[p + c]! & 255]!;
+              else for (let c = 0; c < Ck; c++) out[o + c] = src[p + c]!;
+            }
+            c0 += Ck;
+          });
           return { h, w, c: C, data: out, q: qout };
         });
         break;
+      }
       default: steps.set(n.id, n.op === 'depthToSpace' && e ? depthToSpaceKernel(n, qout, e) : layoutExec(n, shape, qout));
     }
   }
