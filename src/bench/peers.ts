@@ -566,8 +566,11 @@ export async function createOrtNodePeer(g: Graph, o: { threads?: number } = {}):
   const ort = await loadOrtNode();
   const threads = o.threads ?? 1;
   const version = ort.env.versions?.node ?? ort.env.versions?.common ?? '?';
-  return onnxPeer(g, `ort-node-${threads}`, `onnxruntime-node ${version} (CPU, native)`, version, threads,
-    ['exportOnnx NCHW, fixed input shape; CPU execution provider (native code: AVX2/AVX-512 where the CPU has them), graph optimisation "all"'],
+  // a quantized graph exports in the QDQ form, which onnxruntime runs on its int8 kernels (QLinearConv and the like)
+  const int8 = 'quant' in g;
+  return onnxPeer(g, `ort-node-${int8 ? 'int8-' : ''}${threads}`, `onnxruntime-node ${version} (CPU, native${int8 ? ', int8 QDQ' : ''})`, version, threads,
+    [int8 ? 'exportOnnx of the int8 model (QDQ: QuantizeLinear/DequantizeLinear around every int8 tensor, int8 per-channel weights, int32 biases), NCHW, fixed input shape; CPU execution provider, graph optimisation "all" (fuses the QDQ pairs into int8 kernels)'
+      : 'exportOnnx NCHW, fixed input shape; CPU execution provider (native code: AVX2/AVX-512 where the CPU has them), graph optimisation "all"'],
     async (bytes) => (await ort.InferenceSession.create(bytes, sessionOptions(threads))) as unknown as OrtLikeSession,
     (data, dims) => new ort.Tensor('float32', data, dims));
 }

@@ -818,7 +818,8 @@ const benchCmd: Command = {
 Times the deploy graphs of ELSR, ESPCN, ECBSR-M4C16, ETDS-T and ABPN-M4C28 (x4, seeded random
 weights) at the MAI setting (180x320 -> 720x1280) and the ETDS setting (360x640 -> 1440x2560) on
 mvsr's wasm engine, onnxruntime-node and onnxruntime-web's wasm backend (each on 1 and 2 threads)
-and TensorFlow.js's wasm backend (1 thread: it has none in Node), all on the same graph and weights. Every engine's output
+and TensorFlow.js's wasm backend (1 thread: it has none in Node), all on the same graph and weights,
+and the same graph quantized to int8 on mvsr's int8 kernels and onnxruntime-node (1 and 2 threads). Every engine's output
 is first checked against mvsr's (max |diff| * 255 < 0.01 on a small input); an engine that does
 not load is skipped with the reason. Prints median and p90 ms per frame, fps, GFLOP/s and % of
 the SIMD128 peak measured on this machine (its definition is printed with the table). Exits 1
@@ -830,8 +831,11 @@ options:
                          x4 sizes: IMDN, IMDN+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S
       --settings <list>  mai, etds (default both)
       --input <HxW>      one custom input size instead of the settings
-      --engines <list>   mvsr-1, mvsr-2, ort-node-1, ort-node-2, ort-web-1, ort-web-2, tfjs-wasm
-                         (default these; onnxruntime-web on 2 threads runs in a child process), and on
+      --engines <list>   mvsr-1, mvsr-2, ort-node-1, ort-node-2, ort-web-1, ort-web-2, tfjs-wasm, and
+                         the int8 model (calibrated once per model) on mvsr-int8-1, mvsr-int8-2,
+                         ort-node-int8-1, ort-node-int8-2 (onnxruntime on the QDQ export), checked
+                         against mvsr's integer inference (default all these; onnxruntime-web on 2
+                         threads runs in a child process), and on
                          the GPU through the webgpu package (Dawn) mvsr-webgpu and ort-web-webgpu, timed
                          with the frames on the GPU (round trip beside it); an emulated adapter
                          (SwiftShader) is flagged: its timings say nothing about a GPU
