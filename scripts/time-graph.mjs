@@ -1,39 +1,52 @@
-// Compare builds on the bench's networks (INFER_MODELS of src/bench/infer.ts) at the MAI setting
-// (180x320 -> 720x1280): each checkout's own compiled graphs, 2 warm-ups then 25 timed runs,
-// min / p25 / median ms. Checkouts run one after another, each in its own process, so
-// `old . old .` alternates two builds; run on an idle machine. Default checkout: this one.
-//   node scripts/time-graph.mjs [threads] [checkout ...]
+// A/B of builds on the bench's networks (INFER_MODELS of src/bench/infer.ts) at the MAI setting
+// (180x320 -> 720x1280): each checkout's own compiled graphs and engine, all loaded in this one
+// process and run in turn, one run each per round, so that a machine whose speed drifts (ours
+// moved by 30% within minutes) slows every build alike. 2 warm-up rounds, then `runs` timed ones;
+// per build min and median ms, and per model the median of the paired speed-ups of the first build
+// (each other build's time over the first's, round by round). Default checkout: this one. Run on an idle machine.
+//   node scripts/time-graph.mjs [threads] [runs] [checkout ...]
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const [threadsArg = '1', ...roots] = process.argv.slice(2);
-const root = process.env.MVSR_TIME_ROOT;
-if (root) {
+const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const [threadsArg = '1', runsArg = '15', ...rest] = process.argv.slice(2);
+const threads = Number(threadsArg), runs = Number(runsArg);
+const roots = (rest.length ? rest : [here]).map((r) => path.resolve(r));
+const builds = [];
+for (const root of roots) {
   const load = (f) => import(pathToFileURL(path.join(root, 'dist/src', f)).href);
   const exists = (f) => existsSync(path.join(root, 'dist/src', f));
   // builds before the one-inference-path change kept toGraph in graph/build and the executor in graph/run
-  const [{ initEngine }, { Tensor }, { createModel }, { toGraph }, { compileGraph }, { INFER_MODELS, INFER_SETTINGS }, { timeIt, percentile }] = await Promise.all(
+  const [{ initEngine }, { Tensor }, { createModel }, { toGraph }, { compileGraph }, { INFER_MODELS, INFER_SETTINGS }] = await Promise.all(
     ['tensor/engine.js', 'tensor/tensor.js', 'models/registry.js', exists('graph/build.js') ? 'graph/build.js' : 'models/registry.js',
-      exists('graph/run.js') ? 'graph/run.js' : 'runtime/wasm.js', 'bench/infer.js', 'bench/timing.js'].map(load));
-  await initEngine({ threads: Number(threadsArg) });
+      exists('graph/run.js') ? 'graph/run.js' : 'runtime/wasm.js', 'bench/infer.js'].map(load));
+  await initEngine({ threads });
   const { H, W } = INFER_SETTINGS.mai;
   const x = Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => ((i * 7919) % 255) / 255));
-  const out = [];
-  for (const m of INFER_MODELS) {
+  const nets = INFER_MODELS.map((m) => {
     const model = createModel(m.arch, m.args);
     const c = compileGraph(toGraph(model));
     model.dispose();
-    const t = timeIt(() => c.run(x).dispose(), 2, 25);
-    c.dispose();
-    out.push(`${m.name} ${Math.min(...t).toFixed(1)} / ${percentile(t, 0.25).toFixed(1)} / ${percentile(t, 0.5).toFixed(1)}`);
-  }
-  x.dispose();
-  console.log(`${root} (${threadsArg} thread(s)), ms min / p25 / median: ${out.join(', ')}`);
-} else {
-  const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  for (const r of roots.length ? roots : [here]) {
-    execFileSync(process.execPath, [fileURLToPath(import.meta.url), threadsArg], { stdio: 'inherit', env: { ...process.env, MVSR_TIME_ROOT: path.resolve(r) } });
+    return { name: m.name, c };
+  });
+  builds.push({ root, x, nets });
+}
+const names = builds[0].nets.map((n) => n.name);
+const times = builds.map(() => names.map(() => []));
+for (let r = 0; r < runs + 2; r++) {
+  for (let m = 0; m < names.length; m++) {
+    for (let b = 0; b < builds.length; b++) {
+      const t0 = performance.now();
+      builds[b].nets[m].c.run(builds[b].x).dispose();
+      if (r >= 2) times[b][m].push(performance.now() - t0);
+    }
   }
 }
+const median = (a) => { const s = [...a].sort((p, q) => p - q); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+console.log(`${threads} thread(s), ${runs} rounds; ms min / median per build${builds.length > 1 ? '; speed-up of the first: paired median of other / first' : ''}`);
+names.forEach((name, m) => {
+  const cols = builds.map((b, i) => `${path.basename(b.root)} ${Math.min(...times[i][m]).toFixed(1)} / ${median(times[i][m]).toFixed(1)}`);
+  const ratios = builds.slice(1).map((_, k) => median(times[0][m].map((t, j) => times[k + 1][m][j] / t)).toFixed(2) + 'x');
+  console.log(`${name}: ${cols.join(' | ')}${ratios.length ? ` | ${ratios.join(' ')}` : ''}`);
+});
