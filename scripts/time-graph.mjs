@@ -4,13 +4,16 @@
 // moved by 30% within minutes) slows every build alike. 2 warm-up rounds, then `runs` timed ones;
 // per build min and median ms, and per model the median of the paired speed-ups of the first build
 // (each other build's time over the first's, round by round). Default checkout: this one. Run on an idle machine.
-//   node scripts/time-graph.mjs [threads] [runs] [checkout ...]
+// --int8: the int8 programs instead (each model calibrated as mvsr bench calibrates it: INT8_CALIBRATION
+// on seeded inputs; a run quantizes the frame, runs the integer program and dequantizes its output).
+//   node scripts/time-graph.mjs [--int8] [threads] [runs] [checkout ...]
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const [threadsArg = '1', runsArg = '15', ...rest] = process.argv.slice(2);
+const int8 = process.argv.includes('--int8');
+const [threadsArg = '1', runsArg = '15', ...rest] = process.argv.slice(2).filter((a) => a !== '--int8');
 const threads = Number(threadsArg), runs = Number(runsArg);
 const roots = (rest.length ? rest : [here]).map((r) => path.resolve(r));
 const builds = [];
@@ -24,12 +27,21 @@ for (const root of roots) {
   await initEngine({ threads });
   const { H, W } = INFER_SETTINGS.mai;
   const x = Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => ((i * 7919) % 255) / 255));
-  const nets = INFER_MODELS.map((m) => {
+  const nets = [];
+  for (const m of INFER_MODELS) {
     const model = createModel(m.arch, m.args);
-    const c = compileGraph(toGraph(model));
+    const g = toGraph(model);
     model.dispose();
-    return { name: m.name, c };
-  });
+    if (!int8) {
+      nets.push({ name: m.name, c: compileGraph(g) });
+      continue;
+    }
+    const [{ calibrateGraph }, { compileInt8, quantizeTensor, dequantizeTensor }, { INT8_CALIBRATION: cal }] = await Promise.all(['eval/calibrate.js', 'runtime/int8.js', 'bench/infer.js'].map(load));
+    const frames = Array.from({ length: cal.samples }, (_, k) => Tensor.from([1, cal.H, cal.W, 3], Float32Array.from({ length: cal.H * cal.W * 3 }, (_, i) => ((i * 2654435761 + k * 97) % 1000) / 1000)));
+    const qg = await calibrateGraph(g, frames.map((f) => ({ frames: [f] })), { method: cal.method });
+    const prog = compileInt8(qg), inId = qg.nodes.find((n) => n.op === 'input').id, outId = qg.nodes.find((n) => n.op === 'output').id;
+    nets.push({ name: m.name, c: { run: (t) => dequantizeTensor(prog.run({ [inId]: quantizeTensor(t, qg.quant.act[inId]) })[outId]) } });
+  }
   builds.push({ root, x, nets });
 }
 const names = builds[0].nets.map((n) => n.name);

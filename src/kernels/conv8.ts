@@ -11,17 +11,46 @@
   return i32x4.add(i8x16.shuffle(t0, t1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), i8x16.shuffle(t0, t1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31));
 }
 
-/** Requantize four channels' sums (bias added) and store the valid ones at base + offs[co + k]. */
-@inline function store4(s: v128, co: i32, Cout: i32, bias: usize, scale: usize, vzp: v128, vlo: v128, vhi: v128, base: usize, offs: usize): void {
+/**
+ * The epilogue of an int8 op fused after the conv, on the conv's int8 value v of channel co:
+ * ep (0: none) points at i32 [lut, lutStride, pair, resOffs, res, resPix]: lut (0: none) i8
+ * tables of 256 indexed by v's low byte, channel co's at lut + co * lutStride (an activation);
+ * then pair (0: none) an i8 [256][256] table indexed by (v's low byte, the residual's low byte),
+ * the residual read at r + resOffs[co] (r: this pixel's residual, 0 without one): an ADD.
+ */
+@inline function epi(v: i32, co: i32, ep: usize, r: usize): i32 {
+  const lut = <usize>load<i32>(ep);
+  if (lut) v = <i32>load<i8>(lut + <usize>(co * load<i32>(ep, 4)) + <usize>(v & 255));
+  const pair = <usize>load<i32>(ep, 8);
+  if (pair) v = <i32>load<i8>(pair + (<usize>(v & 255) << 8) + <usize>load<u8>(r + <usize>load<i32>(<usize>load<i32>(ep, 12) + (<usize>co << 2))));
+  return v;
+}
+
+/** Requantize four channels' sums (bias added), apply the epilogue (ep, r) and store the valid ones at base + offs[co + k]. */
+@inline function store4(s: v128, co: i32, Cout: i32, bias: usize, scale: usize, vzp: v128, vlo: v128, vhi: v128, base: usize, offs: usize, ep: usize, r: usize): void {
   const acc = i32x4.add(s, v128.load(bias + (<usize>co << 2)));
   const f = f32x4.nearest(f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(scale + (<usize>co << 2))));
   let q = i32x4.add(i32x4.trunc_sat_f32x4_s(f), vzp);
   q = i32x4.min_s(i32x4.max_s(q, vlo), vhi);
   const o = offs + (<usize>co << 2);
+  if (ep) {
+    store<i8>(base + <usize>load<i32>(o), <i8>epi(i32x4.extract_lane(q, 0), co, ep, r));
+    if (co + 1 < Cout) store<i8>(base + <usize>load<i32>(o, 4), <i8>epi(i32x4.extract_lane(q, 1), co + 1, ep, r));
+    if (co + 2 < Cout) store<i8>(base + <usize>load<i32>(o, 8), <i8>epi(i32x4.extract_lane(q, 2), co + 2, ep, r));
+    if (co + 3 < Cout) store<i8>(base + <usize>load<i32>(o, 12), <i8>epi(i32x4.extract_lane(q, 3), co + 3, ep, r));
+    return;
+  }
   store<i8>(base + <usize>load<i32>(o), <i8>i32x4.extract_lane(q, 0));
   if (co + 1 < Cout) store<i8>(base + <usize>load<i32>(o, 4), <i8>i32x4.extract_lane(q, 1));
   if (co + 2 < Cout) store<i8>(base + <usize>load<i32>(o, 8), <i8>i32x4.extract_lane(q, 2));
   if (co + 3 < Cout) store<i8>(base + <usize>load<i32>(o, 12), <i8>i32x4.extract_lane(q, 3));
+}
+
+/** The residual of output pixel (oy, ox) for the epilogue: res + (oy * W + ox) * resPix, or 0. */
+@inline function resAt(ep: usize, oy: i32, ox: i32, W: i32): usize {
+  if (!ep) return 0;
+  const res = <usize>load<i32>(ep, 16);
+  return res ? res + <usize>((oy * W + ox) * load<i32>(ep, 20)) : 0;
 }
 
 /**
@@ -32,7 +61,7 @@
 function pairs_s8(
   xp: usize, oy: i32, W: i32, G: i32, K: i32, w: usize, Cout: i32, bias: usize, scale: usize,
   vzp: v128, vlo: v128, vhi: v128, y: usize, rowStride: i32, pixStride: i32, offs: usize,
-  rowBytes: usize, groupBytes: usize, wBlock: usize,
+  rowBytes: usize, groupBytes: usize, wBlock: usize, ep: usize,
 ): i32 {
   let ox = 0;
   for (; ox + 2 <= W; ox += 2) {
@@ -64,8 +93,8 @@ function pairs_s8(
         }
       }
       const out = y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride;
-      store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out, offs);
-      store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>pixStride, offs);
+      store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, out, offs, ep, resAt(ep, oy, ox, W));
+      store4(hsum4(b0, b1, b2, b3), co, Cout, bias, scale, vzp, vlo, vhi, out + <usize>pixStride, offs, ep, resAt(ep, oy, ox + 1, W));
     }
   }
   return ox;
@@ -80,12 +109,13 @@ function pairs_s8(
  * bias: i32 [CoP]; scale: f32 [CoP]. Output pixel (oy, ox) channel co goes to
  * y + oy * rowStride + ox * pixStride + offs[co] (offs: i32 [CoP]): y i8 [H][W][Cout] with
  * (W * Cout, Cout, co), or a depth_to_space of it written in place. Every load in the inner loop
- * is at a constant offset from one of two pointers. Threads split the output rows.
+ * is at a constant offset from one of two pointers. ep: the fused epilogue (see epi; 0: none).
+ * Threads split the output rows.
  */
 export function conv2d_s8(
   xp: usize, H: i32, W: i32, CinP: i32, K: i32,
   w: usize, Cout: i32, bias: usize, scale: usize, zp: i32, lo: i32,
-  y: usize, rowStride: i32, pixStride: i32, offs: usize, tid: i32, nt: i32,
+  y: usize, rowStride: i32, pixStride: i32, offs: usize, ep: usize, tid: i32, nt: i32,
 ): void {
   const Wp = W + K - 1, G = CinP >> 3;
   const r0 = <i32>((<i64>H * <i64>tid) / <i64>nt), r1 = <i32>((<i64>H * <i64>(tid + 1)) / <i64>nt);
@@ -94,7 +124,7 @@ export function conv2d_s8(
   const wBlock = <usize>(K * K * G) << 6;  // the filters of four output channels
   const vzp = i32x4.splat(zp), vlo = i32x4.splat(lo), vhi = i32x4.splat(127);
   for (let oy = r0; oy < r1; oy++) {
-    let ox = pairs_s8(xp, oy, W, G, K, w, Cout, bias, scale, vzp, vlo, vhi, y, rowStride, pixStride, offs, rowBytes, groupBytes, wBlock);
+    let ox = pairs_s8(xp, oy, W, G, K, w, Cout, bias, scale, vzp, vlo, vhi, y, rowStride, pixStride, offs, rowBytes, groupBytes, wBlock, ep);
     for (; ox < W; ox++) {
       for (let co = 0; co < Cout; co += 4) {
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -114,7 +144,7 @@ export function conv2d_s8(
             }
           }
         }
-        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride, offs);
+        store4(hsum4(a0, a1, a2, a3), co, Cout, bias, scale, vzp, vlo, vhi, y + <usize>oy * <usize>rowStride + <usize>ox * <usize>pixStride, offs, ep, resAt(ep, oy, ox, W));
       }
     }
   }

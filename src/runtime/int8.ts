@@ -88,15 +88,43 @@ type Exec = (ins: Int8Tensor[]) => Int8Tensor;
 const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
 
 /**
+ * int8 ops that a WASM conv applies in its stores (conv8.ts epi), each the only reader of the one
+ * before: an activation (its tables), then an ADD (its table indexed by the conv's or activation's
+ * value and the residual's; ch[co]: the residual tensor's channel that output channel co adds),
+ * then a depth_to_space (the stores' positions). q: the last one's parameters.
+ */
+export interface ConvEpilogue {
+  act?: { tables: Int8Array; perChannel: boolean };
+  add?: { table: Int8Array; ch: Int32Array };
+  d2s?: DepthToSpaceNode;
+  q?: QParams;
+}
+
+/**
  * A groups-1 conv on the WASM kernel conv2d_s8 (int16 dot products, the same float32
  * requantization): weights packed once as int16 in the kernel's reading order; per run the input
  * is padded and offset by its zero point into int16 (channel groups of 8, group-major per row).
  * Bit-exact with the JavaScript loop below.
  */
-function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, bias: Int32Array, scale: Float32Array, Ig: number, O: number, K: number, qin: QParams, qout: QParams, lo: number, held: number[], d2s?: DepthToSpaceNode): Exec {
+function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, bias: Int32Array, scale: Float32Array, Ig: number, O: number, K: number, qin: QParams, qout: QParams, lo: number, held: number[], ep: ConvEpilogue = {}): Exec {
   const CinP = roundUp(Ig, 8), CoP = roundUp(O, 4);
   const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4), op = e.alloc(CoP * 4);
   held.push(wp, bp, sp, op);
+  const d2s = ep.d2s, qfinal = ep.q ?? qout;
+  // the epilogue's tables and its header (conv8.ts epi: lut, lutStride, pair, resOffs, res, resPix)
+  let hp = 0;
+  if (ep.act || ep.add) {
+    const put = (bytes: Int8Array | Int32Array): number => {
+      const p = e.alloc(bytes.byteLength);
+      held.push(p);
+      new Uint8Array(e.memory.buffer, p, bytes.byteLength).set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return p;
+    };
+    const header = new Int32Array(6);
+    if (ep.act) header.set([put(ep.act.tables), ep.act.perChannel ? 256 : 0], 0);
+    if (ep.add) header.set([put(ep.add.table), put(ep.add.ch)], 2);
+    hp = put(header);
+  }
   // where channel co of a pixel goes: co itself, or (fused depth_to_space) its place among the s x s output pixels
   const s = d2s?.scale ?? 1, C = O / (s * s); // C: the channels after the depth_to_space
   const offsFor = (Wo: number): Int32Array => Int32Array.from({ length: CoP }, (_, co) => {
@@ -120,28 +148,34 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   new Int32Array(e.memory.buffer, bp, CoP).fill(0).set(bias);
   new Float32Array(e.memory.buffer, sp, CoP).fill(0).set(scale);
   const pad = n.padding;
-  return ([x]) => {
+  return ([x, res]) => {
     const { h: H, w: W, c: Cin } = x!;
     const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
-    const x8 = e.alloc(H * W * Cin), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
+    if (ep.add && (res!.h !== Ho || res!.w !== Wo)) throw new Error(`mvsr: int8: conv '${n.id}': its ${Ho}x${Wo} output and the ${res!.h}x${res!.w} tensor added to it differ in size`);
+    const x8 = e.alloc(H * W * Cin), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O), rp = ep.add ? e.alloc(res!.data.length) : 0;
     try {
       new Int8Array(e.memory.buffer, x8, H * W * Cin).set(x!.data);
       e.run('pad_s8_i16', [x8, H, W, Cin, pad, qin.zeroPoint, CinP, xp]);
       if (offsW !== Wo) new Int32Array(e.memory.buffer, op, CoP).set(offsFor((offsW = Wo)));
+      if (rp) {
+        new Int8Array(e.memory.buffer, rp, res!.data.length).set(res!.data);
+        new Int32Array(e.memory.buffer, hp, 6).set([rp, res!.c], 4);
+      }
       const [rowStride, pixStride] = d2s ? [s * Wo * s * C, s * C] : [Wo * O, O];
-      e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp, rowStride, pixStride, op]);
+      e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp, rowStride, pixStride, op, hp]);
       const data = new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice();
-      return d2s ? { h: Ho * s, w: Wo * s, c: C, data, q: qout } : { h: Ho, w: Wo, c: O, data, q: qout };
+      return d2s ? { h: Ho * s, w: Wo * s, c: C, data, q: qfinal } : { h: Ho, w: Wo, c: O, data, q: qfinal };
     } finally {
       e.release(x8);
       e.release(xp);
       e.release(yp);
+      if (rp) e.release(rp);
     }
   };
 }
 
 /** One conv (groups 1 or depthwise) in int8: precomputed weights, int32 biases and per-channel multipliers. */
-function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[], d2s?: DepthToSpaceNode): Exec {
+function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[], ep?: ConvEpilogue): Exec {
   const w = weightOf(g, n, n.weight), scales = g.quant.weights[n.weight]!;
   const [O, Ig, K] = w.shape as [number, number, number];
   const wq = quantizeWeight(w, scales); // OIHW
@@ -149,8 +183,8 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
   const scale = Float32Array.from(scales, (s) => convScale(qin.scale, s, qout.scale));
   const lo = n.act?.kind === 'relu' ? Math.max(INT8_MIN, qout.zeroPoint) : INT8_MIN;
   const depthwise = n.groups !== 1, S = n.stride ?? 1;
-  if (e && !depthwise && S === 1) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held, d2s);
-  if (d2s) throw new Error('mvsr: int8: a depth_to_space is fused only into a WASM conv');
+  if (e && !depthwise && S === 1) return wasmConvExec(e, n, wq, bias, scale, Ig, O, K, qin, qout, lo, held, ep);
+  if (ep) throw new Error(`mvsr: int8: conv '${n.id}': ops are fused only into a WASM conv`);
   // OIHW -> per output channel [ky][kx][i], matching the patch layout below
   const wt = new Int32Array(wq.length);
   for (let o = 0; o < O; o++) for (let i = 0; i < Ig; i++) for (let t = 0; t < K * K; t++) wt[(o * K * K + t) * Ig + i] = wq[(o * Ig + i) * K * K + t]!;
@@ -233,11 +267,16 @@ function lut(qin: QParams, qout: QParams, f: (v: number) => number): Int8Array {
   return table;
 }
 
-function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParams): Exec {
-  const map = (f: (v: number) => number): Exec => {
+/**
+ * An int8 activation as lookup tables computed by its own arithmetic: 256 values by the input's low
+ * byte, one table for every channel (`perChannel` false) or one per channel (PReLU's slopes),
+ * channel c's at c * 256.
+ */
+function actTables(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParams): { tables: Int8Array; perChannel: boolean } {
+  const map = (f: (v: number) => number): { tables: Int8Array; perChannel: boolean } => {
     const table = new Int8Array(256);
     for (let v = INT8_MIN; v <= INT8_MAX; v++) table[v & 255] = f(v);
-    return ([x]) => ({ ...x!, data: gather(x!.data, table), q: qout });
+    return { tables: table, perChannel: false };
   };
   switch (a.kind) {
     case 'gelu': {
@@ -289,26 +328,35 @@ function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParam
           tables[c * 256 + (v & 255)] = sat8((d >= 0 ? multiplyByQuantizedMultiplier(d, m1, s1) : multiplyByQuantizedMultiplier(d * aq[c]!, m2, s2)) + qout.zeroPoint);
         }
       }
-      return ([x]) => {
-        if (aq.length === 1) return { ...x!, data: gather(x!.data, tables), q: qout };
-        const C = x!.c, src = x!.data, out = new Int8Array(src.length);
-        for (let p = 0; p < src.length; p += C) for (let c = 0; c < C; c++) out[p + c] = tables[(c << 8) | (src[p + c]! & 255)]!;
-        return { ...x!, data: out, q: qout };
-      };
+      return { tables, perChannel: aq.length > 1 };
     }
   }
 }
 
+function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParams): Exec {
+  const { tables, perChannel } = actTables(g, n, a, qin, qout);
+  return ([x]) => {
+    if (!perChannel) return { ...x!, data: gather(x!.data, tables), q: qout };
+    const C = x!.c, src = x!.data, out = new Int8Array(src.length);
+    for (let p = 0; p < src.length; p += C) for (let c = 0; c < C; c++) out[p + c] = tables[(c << 8) | (src[p + c]! & 255)]!;
+    return { ...x!, data: out, q: qout };
+  };
+}
+
 /** TFLite's int8 ADD: both inputs rescaled to twice the larger scale at a 2^20 left shift, summed, rescaled to the output. */
-function addExec(qa: QParams, qb: QParams, qout: QParams): Exec {
+function addTable(qa: QParams, qb: QParams, qout: QParams): Int8Array {
   const twiceMax = 2 * Math.max(qa.scale, qb.scale);
   const [ma, sa] = quantizeMultiplier(qa.scale / twiceMax), [mb, sb] = quantizeMultiplier(qb.scale / twiceMax);
   const [mo, so] = quantizeMultiplier(twiceMax / (2 ** 20 * qout.scale));
   const smaller = (x: number, m: number, s: number): number => roundingDivideByPOT(srdhm(x, m), -s);
-  const table = pairTable((va, vb) => {
+  return pairTable((va, vb) => {
     const x = smaller((va - qa.zeroPoint) * 1048576, ma, sa), y = smaller((vb - qb.zeroPoint) * 1048576, mb, sb);
     return sat8(smaller(x + y, mo, so) + qout.zeroPoint);
   });
+}
+
+function addExec(qa: QParams, qb: QParams, qout: QParams): Exec {
+  const table = addTable(qa, qb, qout);
   return ([a, b]) => ({ ...a!, data: gather2(a!.data, b!.data, table), q: qout });
 }
 
@@ -460,7 +508,7 @@ export interface Int8Program {
   run(inputs: Record<string, Int8Tensor>, onStep?: (n: GraphNode, ms: number) => void): Record<string, Int8Tensor>;
   /** Free the packed weights of the WASM kernels. */
   dispose(): void;
-  /** The depth_to_space nodes whose values their conv writes in place (WASM kernels only). */
+  /** The nodes whose values their conv computes in its stores (WASM kernels only): activations, ADDs (and a concat of the residual not built), depth_to_space. */
   readonly fused: readonly string[];
 }
 
@@ -485,26 +533,91 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   const steps = new Map<string, Exec>();
   let shapes = new Map<string, NodeShape>();
   const shape = (id: string): NodeShape => shapes.get(id)!;
-  // a depth_to_space that is the only reader of a WASM conv at the same parameters is written by the conv's stores
+  // ops fused into a WASM conv's stores (ConvEpilogue): an activation, an ADD, a depth_to_space at
+  // its input's parameters, in that order, each the only reader of the one before; the conv then
+  // runs at the last one's place with [its input, the residual]. An ADD's residual that is a concat
+  // of one tensor's channels (a tail's repeated input) is read from that tensor: the concat is not built.
   const readers = new Map<string, number>();
   for (const n of g.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
-  const fusedD2s = new Map<string, DepthToSpaceNode>();
-  for (const n of g.nodes) {
-    const c = n.op === 'depthToSpace' ? g.nodes.find((m) => m.id === n.inputs[0]) : undefined;
-    if (e && c?.op === 'conv' && c.groups === 1 && readers.get(c.id) === 1 && q.act[c.id]!.scale === q.act[n.id]!.scale && q.act[c.id]!.zeroPoint === q.act[n.id]!.zeroPoint) {
-      fusedD2s.set(c.id, n as DepthToSpaceNode);
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const soleReader = (id: string): GraphNode | undefined => (readers.get(id) === 1 ? g.nodes.find((m) => m.inputs.includes(id)) : undefined);
+  const sameQ = (a: string, b: string): boolean => q.act[a]!.scale === q.act[b]!.scale && q.act[a]!.zeroPoint === q.act[b]!.zeroPoint;
+  /** The tensor and channels a concat copies, when all of them come from one tensor at its parameters (directly or through channel slices). */
+  const channelsOf = (id: string): { src: string; ch: number[] } | undefined => {
+    const c = byId.get(id);
+    if (c?.op !== 'concat' || readers.get(id) !== 1) return undefined;
+    let src: string | undefined;
+    const ch: number[] = [];
+    for (const i of c.inputs) {
+      const m = byId.get(i)!, [from, chans] = m.op === 'slice' ? [m.inputs[0]!, Array.from({ length: m.end - m.start }, (_, k) => m.start + k)] : [i, Array.from({ length: shapeC(i) }, (_, k) => k)];
+      if ((src !== undefined && from !== src) || !sameQ(from, id) || !sameQ(i, id)) return undefined;
+      src = from;
+      ch.push(...chans);
+    }
+    return src === undefined ? undefined : { src, ch };
+  };
+  let channelCounts: Map<string, NodeShape> | undefined;
+  const shapeC = (id: string): number => {
+    // channels do not depend on the size: the first size the graph takes
+    for (const size of [16, 48, 64]) {
+      if (channelCounts) break;
+      try { channelCounts = inferShapes(g, size, size); } catch { /* a size this graph does not take */ }
+    }
+    if (!channelCounts) throw graphError(g, byId.get(id)!, 'int8: no input size gives this graph shapes');
+    return channelCounts.get(id)![2];
+  };
+  const fusion = new Map<string, { conv: GraphNode & { op: 'conv' }; ep: ConvEpilogue; res?: string }>(); // by the last fused node's id
+  const absorbed = new Set<string>(); // nodes whose values no step computes
+  const claimed = new Set<string>(); // nodes in some conv's epilogue
+  for (const c of e ? g.nodes : []) {
+    if (c.op !== 'conv' || c.groups !== 1 || (c.stride ?? 1) !== 1) continue;
+    const ep: ConvEpilogue = {}, nodes: string[] = [];
+    const next = (id: string): GraphNode | undefined => { const r = soleReader(id); return r && !claimed.has(r.id) ? r : undefined; };
+    let cur: string = c.id, m = next(cur), res: string | undefined;
+    if (m?.op === 'act') {
+      ep.act = actTables(g, m, m.act, q.act[cur]!, q.act[m.id]!);
+      nodes.push((cur = m.id));
+      m = next(cur);
+    }
+    if (m?.op === 'add' && m.inputs[0] !== m.inputs[1]) {
+      const first = m.inputs[0] === cur, other = first ? m.inputs[1]! : m.inputs[0]!;
+      const t = addTable(q.act[m.inputs[0]!]!, q.act[m.inputs[1]!]!, q.act[m.id]!);
+      // indexed by (the conv's value, the residual's)
+      const table = first ? t : Int8Array.from({ length: 65536 }, (_, i) => t[((i & 255) << 8) | (i >> 8)]!);
+      const rep = channelsOf(other);
+      res = rep?.src ?? other;
+      if (rep) nodes.push(other);
+      ep.add = { table, ch: Int32Array.from(rep?.ch ?? Array.from({ length: shapeC(other) }, (_, k) => k)) };
+      nodes.push((cur = m.id));
+      m = next(cur);
+    }
+    if (m?.op === 'depthToSpace' && sameQ(cur, m.id)) {
+      ep.d2s = m as DepthToSpaceNode;
+      nodes.push((cur = m.id));
+    }
+    if (!nodes.length) continue;
+    ep.q = q.act[cur]!;
+    fusion.set(cur, { conv: c, ep, res });
+    absorbed.add(c.id);
+    for (const id of nodes) {
+      claimed.add(id);
+      if (id !== cur) absorbed.add(id);
     }
   }
-  const fusedInto = new Set([...fusedD2s.values()].map((n) => n.id));
+  for (const [id, f] of fusion) if (f.res && absorbed.has(f.res)) throw graphError(g, byId.get(id)!, `int8: the residual '${f.res}' of the fused conv '${f.conv.id}' is itself fused away`);
+  const inputsOf = new Map<string, string[]>();
   for (const n of g.nodes) {
     const qout = q.act[n.id]!, qin = n.inputs.length ? q.act[n.inputs[0]!]! : qout;
-    if (fusedInto.has(n.id)) {
-      steps.set(n.id, ([x]) => x!); // its conv wrote it
+    const f = fusion.get(n.id);
+    if (f) {
+      steps.set(n.id, convExec(g, f.conv, q.act[f.conv.inputs[0]!]!, q.act[f.conv.id]!, e, held, f.ep));
+      inputsOf.set(n.id, f.res ? [f.conv.inputs[0]!, f.res] : [f.conv.inputs[0]!]);
       continue;
     }
+    if (absorbed.has(n.id)) continue; // computed by its conv's stores
     switch (n.op) {
       case 'input': case 'output': break;
-      case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held, fusedD2s.get(n.id))); break;
+      case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held)); break;
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
@@ -531,7 +644,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   }
   return {
     graph: g,
-    fused: [...fusedInto],
+    fused: [...absorbed].filter((id) => byId.get(id)!.op !== 'conv').concat([...fusion.keys()]),
     run(inputs, onStep) {
       const first = graphInputs(g)[0]!, x0 = inputs[first.id];
       if (!x0) throw graphError(g, first, 'no tensor given for this input');
@@ -546,11 +659,11 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
           if (x.q.scale !== want.scale || x.q.zeroPoint !== want.zeroPoint) throw graphError(g, n, `input quantized at scale ${x.q.scale} zero point ${x.q.zeroPoint}, the graph's is ${want.scale}, ${want.zeroPoint}`);
           vals.set(n.id, x);
         } else if (n.op === 'output') vals.set(n.id, vals.get(n.inputs[0]!)!);
-        else if (!onStep) vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
+        else if (absorbed.has(n.id)) continue;
         else {
-          const t0 = performance.now();
-          vals.set(n.id, steps.get(n.id)!(n.inputs.map((i) => vals.get(i)!)));
-          onStep(n, performance.now() - t0);
+          const t0 = onStep ? performance.now() : 0;
+          vals.set(n.id, steps.get(n.id)!((inputsOf.get(n.id) ?? n.inputs).map((i) => vals.get(i)!)));
+          onStep?.(n, performance.now() - t0);
         }
       }
       return Object.fromEntries(graphOutputs(g).map((o) => [o.id, vals.get(o.id)!]));
