@@ -11,7 +11,7 @@ import { manualSeed } from '../nn/init.js';
 import { Adam } from '../train/optim.js';
 import { Rng } from '../tensor/random.js';
 import { AbpnLike } from './abpn-like.js';
-import { machineDescription, median, percentile, timeIt } from './timing.js';
+import { describeMachine, machineDescription, median, percentile, timeIt } from './timing.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -122,7 +122,7 @@ async function timeItAsync(fn: () => Promise<void>, warm: number, n: number): Pr
 
 async function main(): Promise<void> {
   const machine = await machineDescription();
-  log(`mvsr engine benchmark on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  log(`mvsr engine benchmark on ${describeMachine(machine)}, Node ${machine.node}`);
   const conv: ConvRow[] = [];
   const steps: StepRow[] = [];
   let simd = '';
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     return;
   }
   const out: string[] = [];
-  out.push(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, kernels: ${simd}`);
+  out.push(`machine: ${describeMachine(machine)}, Node ${machine.node}, kernels: ${simd}`);
   out.push('');
   out.push(`| conv3x3 28->28 on 180x320 | threads | ms | GFLOP/s | GFLOP/s per thread |`);
   out.push(`|---|---|---|---|---|`);

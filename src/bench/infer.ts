@@ -22,7 +22,7 @@ import { calibrateGraph } from '../eval/calibrate.js';
 import type { QuantGraph } from '../graph/quant.js';
 import { outputShape } from '../graph/shapes.js';
 import { profileGraph } from '../graph/profile.js';
-import { machineDescription, median, percentile } from './timing.js';
+import { describeMachine, machineDescription, median, percentile } from './timing.js';
 import type { GpuAdapterSummary } from '../runtime/webgpu/backend.js';
 import { residentSamples } from '../runtime/webgpu/resident.js';
 import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, createMvsrWebGpuPeer, createOrtWebGpuPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
@@ -398,7 +398,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   const local = INFER_ENGINES.filter((e) => engines.includes(e) && !ortWebChildren.includes(e));
 
   const machine = await machineDescription();
-  log(`mvsr inference benchmark on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  log(`mvsr inference benchmark on ${describeMachine(machine)}, Node ${machine.node}`);
   let peak = o.peak;
   if (!peak) {
     log('measuring the SIMD128 peak...');
@@ -654,7 +654,7 @@ const fmt = (v: number, d: number): string => (Number.isFinite(v) ? v.toFixed(d)
 export function formatInferMarkdown(r: InferBenchResult): string {
   const out: string[] = [];
   const m = r.machine;
-  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; mvsr kernels: ${m.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}`);
+  out.push(`machine: ${describeMachine(m)}, ${m.memGiB} GiB, Node ${m.node}; mvsr kernels: ${m.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}`);
   const pk = Object.entries(r.peak.gflops).filter(([, v]) => Number.isFinite(v)).map(([t, v]) => `${v.toFixed(1)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ');
   out.push(`SIMD128 peak (${r.peak.build} build): ${pk}${r.peak.otherBuild ? `; ${r.peak.otherBuild.build} build: ${r.peak.otherBuild.gflops1.toFixed(1)} GFLOP/s on 1 thread` : ''}`);
   out.push('');

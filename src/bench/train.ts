@@ -9,7 +9,7 @@ import { manualSeed } from '../nn/init.js';
 import { Adam } from './../train/optim.js';
 import { Rng } from '../tensor/random.js';
 import { createModel } from '../models/registry.js';
-import { machineDescription, median, timeIt } from './timing.js';
+import { describeMachine, machineDescription, median, timeIt } from './timing.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -63,7 +63,7 @@ for (const n of TRAINED_NETS.filter((t) => !only || t.name.toLowerCase().startsW
 }
 if (json) process.stdout.write(JSON.stringify({ machine, batch: 16, lrPatch: 64, scale: 4, rows }, null, 2) + '\n');
 else {
-  const out = [`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; batch 16 of 64x64 LR patches, x4, L1 + Adam`, '',
+  const out = [`machine: ${describeMachine(machine)}, Node ${machine.node}; batch 16 of 64x64 LR patches, x4, L1 + Adam`, '',
     '| network (training form) | threads | ms/step | LR pixels/s | steps/hour |', '|---|---|---|---|---|'];
   for (const r of rows) out.push(`| ${r.net} | ${r.threads} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.lrPixelsPerSec)} | ${Math.round(3.6e6 / r.msPerStep)} |`);
   process.stdout.write(out.join('\n') + '\n');

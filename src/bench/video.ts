@@ -14,7 +14,7 @@ import { videoMacsPerPixel, type VideoSRModel } from '../models/vsr.js';
 import { VideoUpscaler } from '../api/video.js';
 import { listBackends } from '../runtime/backend.node.js';
 import type { Image } from '../io/image.js';
-import { machineDescription, median, percentile } from './timing.js';
+import { describeMachine, machineDescription, median, percentile } from './timing.js';
 
 /** The video models (x4, registry defaults unless given). */
 export const VIDEO_NETS: { name: string; arch: string; args: Record<string, unknown> }[] = [
@@ -99,7 +99,8 @@ async function main(): Promise<void> {
         try {
           times = await timeStreaming(up, H, W, quick ? 4 : 12);
         } catch (e) {
-          notes.push(`${n.name} on ${backend}: ${(e as Error).message.split('\n')[0]}`);
+          const note = `${n.name} on ${backend}: ${(e as Error).message.split('\n')[0]}`;
+          if (!notes.includes(note)) notes.push(note); // once, not once per thread count
           log(`  ${n.name}, ${backend}, ${threads} thread(s): failed (${(e as Error).message.split('\n')[0]})`);
           await up.dispose();
           continue;
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ machine, input: [H, W], scale: 4, rows, notes }, null, 2) + '\n');
     return;
   }
-  const out = [`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${H}x${W} -> ${H * 4}x${W * 4} per frame, VideoUpscaler (8-bit RGB in and out), steady state; the step graph on each backend`, '',
+  const out = [`machine: ${describeMachine(machine)}, Node ${machine.node}; ${H}x${W} -> ${H * 4}x${W * 4} per frame, VideoUpscaler (8-bit RGB in and out), steady state; the step graph on each backend`, '',
     '| model | GMACs/frame | backend | threads | median ms | p90 ms | fps | GFLOP/s |', '|---|---|---|---|---|---|---|---|'];
   for (const r of rows) out.push(`| ${r.net} | ${(r.macsPerFrame / 1e9).toFixed(2)} | ${r.backend} | ${r.threads} | ${r.msMedian.toFixed(1)} | ${r.msP90.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.gflops.toFixed(1)} |`);
   for (const n of notes) out.push(`note: ${n}`);
