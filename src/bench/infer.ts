@@ -271,6 +271,18 @@ async function timeAsync(fn: () => Promise<Float32Array>, warm: number, n: numbe
   return { ms, last };
 }
 
+/** The process-wide engine on `threads` threads (started again when it runs on another count). */
+async function engineOn(threads: number): Promise<void> {
+  let e: ReturnType<typeof engine> | null = null;
+  try {
+    e = engine();
+  } catch {
+    e = null;
+  }
+  if (!e || e.threads !== threads) e = await initEngine({ threads });
+  if (e.threads !== threads) throw new Error(`engine started with ${e.threads} threads, not ${threads}`);
+}
+
 /** An mvsr engine configuration as a peer: compileGraph on the process-wide engine with `threads`. */
 function mvsrPeer(g: Graph, threads: number, simd: string): Peer {
   const Cin = inputNode(g).channels;
@@ -282,14 +294,7 @@ function mvsrPeer(g: Graph, threads: number, simd: string): Peer {
     layout: 'nhwc',
     notes: ['compileGraph (conv + activation and conv + residual + pixel shuffle fused), engine defaults (NaN/Inf checks of conv inputs on); output read back with toArray()'],
     async prepare(x, H, W) {
-      let e: ReturnType<typeof engine> | null = null;
-      try {
-        e = engine();
-      } catch {
-        e = null;
-      }
-      if (!e || e.threads !== threads) e = await initEngine({ threads });
-      if (e.threads !== threads) throw new Error(`engine started with ${e.threads} threads, not ${threads}`);
+      await engineOn(threads);
       const c = compileGraph(g);
       const xt = Tensor.from([1, H, W, Cin], x);
       return {
@@ -333,15 +338,9 @@ function mvsrInt8Peer(qg: QuantGraph, threads: number): Peer {
     version: '',
     threads,
     layout: 'nhwc',
-    notes: ['compileInt8 (TFLite reference arithmetic, per-channel int8 weights, int32 accumulators, fused requantize); a run quantizes the float input, runs the int8 program and dequantizes the output into a JS Float32Array'],
+    notes: ['compileInt8 (TFLite reference arithmetic, per-channel int8 weights, int32 accumulators, fused requantize; an activation, ADD and depth_to_space after a conv applied in its stores); a run quantizes the float input, runs the int8 program and dequantizes the output into a JS Float32Array'],
     async prepare(x, H, W) {
-      let e: ReturnType<typeof engine> | null = null;
-      try {
-        e = engine();
-      } catch {
-        e = null;
-      }
-      if (!e || e.threads !== threads) e = await initEngine({ threads });
+      await engineOn(threads);
       const p = compileInt8(qg);
       const xt = Tensor.from([1, H, W, Cin], x);
       return {
