@@ -264,6 +264,7 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
   assert.deepEqual(qt.data, Int8Array.from(vals, (v) => quantizeValue(v, qp)));
   let seed = 1700;
   const fusedOps = new Set<string>();
+  const eng = (await import('../src/tensor/engine.js')).engine();
   for (const [arch, argsOf] of SMALL_FAMILIES) {
     if (NO_INT8.test(arch)) continue;
     for (const s of [2, 3]) {
@@ -273,7 +274,11 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
         const x: Int8Tensor = { h: H, w: W, c: C, data: randomInt8([H, W, C], r), q: qg.quant.act['input']! };
         const fast = compileInt8(qg), ref = compileInt8(qg, { kernels: false });
         try {
-          assert.deepEqual(fast.run({ input: x }).output!.data, ref.run({ input: x }).output!.data, `${arch} x${s} ${H}x${W}`);
+          const inUse = eng.bytesInUse, y = fast.run({ input: x }).output!;
+          // the kernels' outputs stay in the engine's memory during the run: all released after it, the output copied out
+          assert.equal(eng.bytesInUse, inUse, `${arch}: a run releases what it left in the engine's memory`);
+          assert.ok(!(y.data.buffer instanceof SharedArrayBuffer), `${arch}: the output is a copy, not a view of the engine's memory`);
+          assert.deepEqual(y.data, ref.run({ input: x }).output!.data, `${arch} x${s} ${H}x${W}`);
           for (const id of fast.fused) fusedOps.add(qg.nodes.find((n) => n.id === id)!.op);
         } finally {
           fast.dispose();

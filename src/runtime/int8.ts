@@ -20,6 +20,29 @@ import {
 /** An int8 NHWC tensor (batch 1) with its quantization. */
 export interface Int8Tensor { h: number; w: number; c: number; data: Int8Array; q: QParams }
 
+/**
+ * Values that WASM kernels wrote and left in the engine's memory during a run (data a view at the
+ * pointer): the next kernel reads them where they are, and the run releases them after their last
+ * reader. The memory is shared, so a view stays valid when it grows.
+ */
+const resident = new WeakMap<Int8Array, number>();
+
+/** data's place in the engine's memory: where it already is, or a copy made there (`copied`: release it after use). */
+function inEngine(e: Engine, data: Int8Array): { ptr: number; copied: boolean } {
+  const at = resident.get(data);
+  if (at !== undefined) return { ptr: at, copied: false };
+  const ptr = e.alloc(data.length);
+  new Int8Array(e.memory.buffer, ptr, data.length).set(data);
+  return { ptr, copied: true };
+}
+
+/** n bytes at ptr as a resident value's data. */
+function residentView(e: Engine, ptr: number, n: number): Int8Array {
+  const v = new Int8Array(e.memory.buffer, ptr, n);
+  resident.set(v, ptr);
+  return v;
+}
+
 const sat8 = (v: number): number => (v < INT8_MIN ? INT8_MIN : v > INT8_MAX ? INT8_MAX : v);
 
 /**
@@ -152,25 +175,24 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
     const { h: H, w: W, c: Cin } = x!;
     const Ho = H + 2 * pad - K + 1, Wo = W + 2 * pad - K + 1, Hp = H + 2 * pad, Wp = W + 2 * pad;
     if (ep.add && (res!.h !== Ho || res!.w !== Wo)) throw new Error(`mvsr: int8: conv '${n.id}': its ${Ho}x${Wo} output and the ${res!.h}x${res!.w} tensor added to it differ in size`);
-    const x8 = e.alloc(H * W * Cin), xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O), rp = ep.add ? e.alloc(res!.data.length) : 0;
+    const x8 = inEngine(e, x!.data), rp = ep.add ? inEngine(e, res!.data) : null;
+    const xp = e.alloc(Hp * Wp * CinP * 2), yp = e.alloc(Ho * Wo * O);
     try {
-      new Int8Array(e.memory.buffer, x8, H * W * Cin).set(x!.data);
-      e.run('pad_s8_i16', [x8, H, W, Cin, pad, qin.zeroPoint, CinP, xp]);
+      e.run('pad_s8_i16', [x8.ptr, H, W, Cin, pad, qin.zeroPoint, CinP, xp]);
       if (offsW !== Wo) new Int32Array(e.memory.buffer, op, CoP).set(offsFor((offsW = Wo)));
-      if (rp) {
-        new Int8Array(e.memory.buffer, rp, res!.data.length).set(res!.data);
-        new Int32Array(e.memory.buffer, hp, 6).set([rp, res!.c], 4);
-      }
+      if (rp) new Int32Array(e.memory.buffer, hp, 6).set([rp.ptr, res!.c], 4);
       const [rowStride, pixStride] = d2s ? [s * Wo * s * C, s * C] : [Wo * O, O];
       e.run('conv2d_s8', [xp, Ho, Wo, CinP, K, wp, O, bp, sp, qout.zeroPoint, lo, yp, rowStride, pixStride, op, hp]);
-      const data = new Int8Array(e.memory.buffer, yp, Ho * Wo * O).slice();
-      return d2s ? { h: Ho * s, w: Wo * s, c: C, data, q: qfinal } : { h: Ho, w: Wo, c: O, data, q: qfinal };
-    } finally {
-      e.release(x8);
-      e.release(xp);
+    } catch (err) {
       e.release(yp);
-      if (rp) e.release(rp);
+      throw err;
+    } finally {
+      if (x8.copied) e.release(x8.ptr);
+      if (rp?.copied) e.release(rp.ptr);
+      e.release(xp);
     }
+    const data = residentView(e, yp, Ho * Wo * O); // left in place for the next kernel; the run releases it
+    return d2s ? { h: Ho * s, w: Wo * s, c: C, data, q: qfinal } : { h: Ho, w: Wo, c: O, data, q: qfinal };
   };
 }
 
@@ -487,15 +509,16 @@ function depthToSpaceKernel(n: DepthToSpaceNode, qout: QParams, e: Engine): Exec
   const s = n.scale;
   return ([x]) => {
     const { h: H, w: W, c: Cin, data } = x!, C = Cin / (s * s), len = data.length;
-    const xp = e.alloc(len), yp = e.alloc(len);
+    const xp = inEngine(e, data), yp = e.alloc(len);
     try {
-      new Int8Array(e.memory.buffer, xp, len).set(data);
-      e.run('s8_depth_to_space', [xp, H, W, C, s, n.order === 'pytorch' ? 0 : 1, yp]);
-      return { h: H * s, w: W * s, c: C, data: new Int8Array(e.memory.buffer, yp, len).slice(), q: qout };
-    } finally {
-      e.release(xp);
+      e.run('s8_depth_to_space', [xp.ptr, H, W, C, s, n.order === 'pytorch' ? 0 : 1, yp]);
+    } catch (err) {
       e.release(yp);
+      throw err;
+    } finally {
+      if (xp.copied) e.release(xp.ptr);
     }
+    return { h: H * s, w: W * s, c: C, data: residentView(e, yp, len), q: qout };
   };
 }
 
@@ -642,6 +665,13 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       default: steps.set(n.id, n.op === 'depthToSpace' && e ? depthToSpaceKernel(n, qout, e) : layoutExec(n, shape, qout));
     }
   }
+  // how often a run reads each value (graph outputs: never released during the run)
+  const reads = new Map<string, number>();
+  for (const n of g.nodes) {
+    if (n.op === 'input' || absorbed.has(n.id)) continue;
+    for (const i of n.op === 'output' ? [] : inputsOf.get(n.id) ?? n.inputs) reads.set(i, (reads.get(i) ?? 0) + 1);
+  }
+  for (const o of graphOutputs(g)) reads.set(o.inputs[0]!, Infinity);
   return {
     graph: g,
     fused: [...absorbed].filter((id) => byId.get(id)!.op !== 'conv').concat([...fusion.keys()]),
@@ -651,22 +681,57 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       const k = first.scale ?? 1;
       shapes = inferShapes(g, x0.h / k, x0.w / k);
       const vals = new Map<string, Int8Tensor>();
-      for (const n of g.nodes) {
-        if (n.op === 'input') {
-          const x = inputs[n.id], [H, W, C] = shape(n.id);
-          if (!x || x.h !== H || x.w !== W || x.c !== C || x.data.length !== H * W * C) throw graphError(g, n, `needs an int8 tensor ${H}x${W}x${C}`);
-          const want = q.act[n.id]!;
-          if (x.q.scale !== want.scale || x.q.zeroPoint !== want.zeroPoint) throw graphError(g, n, `input quantized at scale ${x.q.scale} zero point ${x.q.zeroPoint}, the graph's is ${want.scale}, ${want.zeroPoint}`);
-          vals.set(n.id, x);
-        } else if (n.op === 'output') vals.set(n.id, vals.get(n.inputs[0]!)!);
-        else if (absorbed.has(n.id)) continue;
+      // kernel outputs stay in the engine's memory (resident): each is released after its last
+      // read, graph outputs copied out at the end
+      const pending = new Map<number, number>(); // pointer -> reads left
+      const hold = (id: string, v: Int8Tensor): void => {
+        const p = resident.get(v.data);
+        if (p === undefined) return;
+        const left = (pending.get(p) ?? 0) + (reads.get(id) ?? 0);
+        if (left > 0) pending.set(p, left);
         else {
-          const t0 = onStep ? performance.now() : 0;
-          vals.set(n.id, steps.get(n.id)!((inputsOf.get(n.id) ?? n.inputs).map((i) => vals.get(i)!)));
-          onStep?.(n, performance.now() - t0);
+          pending.delete(p);
+          e!.release(p);
         }
+      };
+      const consume = (ids: readonly string[]): void => {
+        for (const i of ids) {
+          const p = resident.get(vals.get(i)!.data);
+          if (p === undefined) continue;
+          const left = pending.get(p)! - 1;
+          if (left > 0) pending.set(p, left);
+          else {
+            pending.delete(p);
+            e!.release(p);
+          }
+        }
+      };
+      try {
+        for (const n of g.nodes) {
+          if (n.op === 'input') {
+            const x = inputs[n.id], [H, W, C] = shape(n.id);
+            if (!x || x.h !== H || x.w !== W || x.c !== C || x.data.length !== H * W * C) throw graphError(g, n, `needs an int8 tensor ${H}x${W}x${C}`);
+            const want = q.act[n.id]!;
+            if (x.q.scale !== want.scale || x.q.zeroPoint !== want.zeroPoint) throw graphError(g, n, `input quantized at scale ${x.q.scale} zero point ${x.q.zeroPoint}, the graph's is ${want.scale}, ${want.zeroPoint}`);
+            vals.set(n.id, x);
+          } else if (n.op === 'output') vals.set(n.id, vals.get(n.inputs[0]!)!);
+          else if (absorbed.has(n.id)) continue;
+          else {
+            const t0 = onStep ? performance.now() : 0;
+            const ins = inputsOf.get(n.id) ?? n.inputs, v = steps.get(n.id)!(ins.map((i) => vals.get(i)!));
+            vals.set(n.id, v);
+            hold(n.id, v);
+            consume(ins);
+            onStep?.(n, performance.now() - t0);
+          }
+        }
+        return Object.fromEntries(graphOutputs(g).map((o) => {
+          const v = vals.get(o.id)!;
+          return [o.id, resident.has(v.data) ? { ...v, data: v.data.slice() } : v];
+        }));
+      } finally {
+        for (const p of pending.keys()) e!.release(p); // the outputs' (copied) and, after an error, any left
       }
-      return Object.fromEntries(graphOutputs(g).map((o) => [o.id, vals.get(o.id)!]));
     },
     dispose() {
       for (const p of held.splice(0)) e!.release(p);
