@@ -688,7 +688,10 @@ for the next step (the metadata key mvsr.video lists them).
 
 A quantized model (from mvsr quantize) written as .onnx is in the QDQ form: QuantizeLinear /
 DequantizeLinear at every int8 tensor, int8 per-channel weights and int32 biases behind
-DequantizeLinear, which onnxruntime turns into its integer kernels.
+DequantizeLinear, which onnxruntime turns into its integer kernels. --int8-tables writes the ops
+mvsr and TFLite compute through tables (activations other than ReLU, PReLU, a concat's
+requantized inputs) as int8 lookups (Gather) instead, so that onnxruntime computes their exact
+values (it rounds the float forms otherwise); accelerators that fuse QDQ patterns will not fuse them.
 
 A .tflite output is a TFLite model (schema in vendor/tflite): NHWC float32 inputs and outputs of
 a fixed size (--input, default 180x320), named through the SignatureDef 'serving_default';
@@ -708,6 +711,7 @@ options:
       --io <t>         with --int8: float32 | uint8 | int8 inputs and outputs
       --nhwc           NHWC input and output
       --opset <n>      13..20 (default 17)
+      --int8-tables    a quantized model's table ops as exact int8 lookups (.onnx)
       --arch, --args, --scale as for upscale`,
   async run(argv) {
     const { values: v, positionals } = parse('export', argv, EXPORT_FLAGS);
@@ -719,7 +723,7 @@ options:
     if (v.dynamic && v.input) throw new Error('mvsr export: choose one of --dynamic and --input');
     const ext = extname(v.output).toLowerCase(), tflite = ext === '.tflite';
     if (!tflite && ext !== '.onnx') throw new Error(`mvsr export: ${v.output}: the output must be a .onnx or .tflite file`);
-    if (tflite && (v.dynamic || v.opset || v.nhwc)) throw new Error('mvsr export: --dynamic, --opset and --nhwc are ONNX options (a .tflite is NHWC with a fixed --input size)');
+    if (tflite && (v.dynamic || v.opset || v.nhwc || v['int8-tables'])) throw new Error('mvsr export: --dynamic, --opset, --nhwc and --int8-tables are ONNX options (a .tflite is NHWC with a fixed --input size)');
     let inputShape: [number, number] | undefined;
     if (typeof v.input === 'string') {
       const m = /^(\d+)x(\d+)$/.exec(v.input);
@@ -731,6 +735,7 @@ options:
     const scale = intFlag('export', v.scale, 'scale');
     const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('export', v.args), scale });
     const quantized = 'quant' in g;
+    if (v['int8-tables'] && !quantized) throw new Error(`mvsr export: --int8-tables: ${spec} is not a quantized model (mvsr quantize makes one)`);
     if (v.int8 && !quantized) {
       throw new Error(`mvsr export: ${spec} is not a quantized model: --int8 needs calibration first (mvsr quantize ${spec} --calib <folder> -o m-int8.safetensors, then mvsr export m-int8.safetensors --int8)`);
     }
@@ -743,9 +748,9 @@ options:
     }
     const bytes = writeOnnxFile(v.output, g, {
       layout: v.nhwc ? 'nhwc' : 'nchw', fp16: !!v.fp16, dynamic: inputShape ? false : true, inputShape,
-      opset: intFlag('export', v.opset, 'opset'),
+      opset: intFlag('export', v.opset, 'opset'), int8Tables: !!v['int8-tables'],
     });
-    err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${quantized ? 'int8 QDQ (float32 in and out)' : v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
+    err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, ${quantized ? `int8 QDQ${v['int8-tables'] ? ' with table lookups' : ''} (float32 in and out)` : v.fp16 ? 'float16' : 'float32'}, ${v.nhwc ? 'NHWC' : 'NCHW'}, ${inputShape ? `input ${inputShape.join('x')}` : 'dynamic shape'}`);
     return 0;
   },
 };

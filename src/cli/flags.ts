@@ -24,7 +24,7 @@ export const EVAL_VIDEO_FLAGS = {
 
 export const EXPORT_FLAGS = {
   output: { type: 'string', short: 'o' }, input: { type: 'string' }, dynamic: { type: 'boolean' }, fp16: { type: 'boolean' },
-  nhwc: { type: 'boolean' }, opset: { type: 'string' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
+  nhwc: { type: 'boolean' }, opset: { type: 'string' }, 'int8-tables': { type: 'boolean' }, arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
   int8: { type: 'boolean' }, io: { type: 'string' },
 } as const satisfies Options;
 

@@ -22,6 +22,7 @@ import {
 } from './onnx-builder.js';
 import { translateNode, estimateShiftNode } from './onnx-align.js';
 import { type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeValue } from '../graph/quant.js';
+import { actTables, requantizeTable } from '../graph/int8-tables.js';
 
 export { ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array };
 
@@ -52,6 +53,14 @@ export interface OnnxExportOptions {
    * frames (which must be graph inputs).
    */
   estimateShift?: 'onnx' | 'host';
+  /**
+   * Quantized models only: the int8 ops that mvsr and TFLite compute through tables (activations
+   * other than ReLU, PReLU, and the requantization of a concat's inputs) as int8 lookups
+   * (QuantizeLinear, Cast, Add, Gather on the table, DequantizeLinear) instead of float ops
+   * between QDQ pairs, which onnxruntime rounds otherwise (float, where TFLite uses fixed point).
+   * Exact in any runtime, but no longer the plain QDQ pattern that accelerators fuse (default false).
+   */
+  int8Tables?: boolean;
 }
 
 export const ONNX_DEFAULT_OPSET = 17;
@@ -183,6 +192,25 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
     return b.node('DequantizeLinear', [b.node('QuantizeLinear', [x, s, z], b.fresh(`${id}.q`)), s, z], b.fresh(`${id}.dq`));
   };
   inNodes.forEach((n, i) => value.set(n.id, qdq(n.id, toNchw(inNames[i]!))));
+  const tables = quant !== null && (o.int8Tables ?? false);
+  if (o.int8Tables && !quant) throw new Error('mvsr: exportOnnx: int8Tables applies to quantized models only');
+  /**
+   * int8Tables: the float value x (at `from`'s int8 parameters) through table t (mvsr's layout:
+   * entry v & 255, channel c's at c * 256 when perChannel) as int8 ops, dequantized at `to`'s.
+   */
+  const lookup = (id: string, from: string, to: string, x: string, t: Int8Array, perChannel: boolean, out: string): string => {
+    const qi = quant!.act[from]!, qo = quant!.act[to]!, C = perChannel ? t.length / 256 : 1;
+    const zp = (q: typeof qi, name: string): string => b.raw(name, ONNX_INT8, [], Uint8Array.of(q.zeroPoint & 255));
+    const q8 = b.node('QuantizeLinear', [x, b.float32(`${id}.lut_in_scale`, [], [qi.scale]), zp(qi, `${id}.lut_in_zero_point`)], b.fresh(`${id}.lut_in`));
+    const i32 = b.node('Cast', [q8], b.fresh(`${id}.lut_in_i32`), [{ name: 'to', int: ONNX_INT32 }]);
+    // entry v + 128 (+ 256 c) of the table as written holds mvsr's entry (v & 255) (+ 256 c)
+    const table = new Uint8Array(C * 256);
+    for (let c = 0; c < C; c++) for (let v = -128; v < 128; v++) table[c * 256 + v + 128] = t[c * 256 + (v & 255)]! & 255;
+    const offsets = Int32Array.from({ length: C }, (_, c) => c * 256 + 128);
+    const idx = b.node('Add', [i32, b.raw(`${id}.lut_offset`, ONNX_INT32, perChannel ? [1, C, 1, 1] : [], new Uint8Array(offsets.buffer))], b.fresh(`${id}.lut_index`));
+    const y8 = b.node('Gather', [b.raw(`${id}.lut`, ONNX_INT8, [C * 256], table), idx], b.fresh(`${id}.lut_out`), [{ name: 'axis', int: 0 }]);
+    return b.node('DequantizeLinear', [y8, b.float32(`${id}.lut_out_scale`, [], [qo.scale]), zp(qo, `${id}.lut_out_zero_point`)], out);
+  };
   // an estimateShift's result in float32 (what mvsr's interpreter hands to translate), also in fp16 models
   const shiftF32 = new Map<string, string>();
   external.forEach((n, i) => {
@@ -281,7 +309,10 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         break;
       }
       case 'act':
-        act(n, n.act, inOf(n), out);
+        if (tables && n.act.kind !== 'relu' && n.act.kind !== 'clamp') {
+          const t = actTables(g as QuantGraph, n, n.act, quant!.act[n.inputs[0]!]!, quant!.act[n.id]!);
+          lookup(n.id, n.inputs[0]!, n.id, inOf(n), t.tables, t.perChannel, out);
+        } else act(n, n.act, inOf(n), out);
         break;
       case 'add':
         b.node('Add', [inOf(n, 0), inOf(n, 1)], out);
@@ -289,10 +320,17 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
       case 'mul':
         b.node('Mul', [inOf(n, 0), inOf(n, 1)], out);
         break;
-      case 'concat':
-        if (n.inputs.length === 1) b.node('Identity', [inOf(n)], out);
-        else b.node('Concat', n.inputs.map((_, i) => inOf(n, i)), out, [{ name: 'axis', int: 1 }]);
+      case 'concat': {
+        // int8Tables: an input at other int8 parameters is requantized into the concat's by its table
+        const ins = n.inputs.map((src, i) => {
+          const qi = quant?.act[src], qo = quant?.act[n.id];
+          if (!tables || (qi!.scale === qo!.scale && qi!.zeroPoint === qo!.zeroPoint)) return inOf(n, i);
+          return lookup(`${n.id}.${i}`, src, n.id, inOf(n, i), requantizeTable(qi!, qo!), false, b.fresh(`${n.id}.requantized${i}`));
+        });
+        if (ins.length === 1) b.node('Identity', ins, out);
+        else b.node('Concat', ins, out, [{ name: 'axis', int: 1 }]);
         break;
+      }
       case 'slice':
         b.node('Slice', [inOf(n), b.int64(`${n.id}.starts`, [n.start]), b.int64(`${n.id}.ends`, [n.end]), b.int64(`${n.id}.axes`, [1])], out);
         break;
