@@ -136,6 +136,7 @@ export async function upscaleSegment(input: string, seg: Segment, up: VideoUpsca
       }
       out++;
     }
+    up.recycle(frames); // written or dropped (warm-up, look-ahead): their arrays take the next frames
   };
   try {
     up.reset();
