@@ -134,10 +134,10 @@ test('conv2d fused activations equal conv followed by the reference activation',
   }
 });
 
-test('3x3 convs with 8 or more input channels (the Winograd F(2x2, 3x3) kernel) match the float64 reference: odd sizes, 1x1 images, valid padding, a chunk of tiles and a bit, Cout not a multiple of 4, every activation; the same bits on 1 and 2 threads', async () => {
+test('3x3 convs with 8 or more input channels, or 6-7 in and 32 or more out (the Winograd F(2x2, 3x3) kernel) match the float64 reference: odd sizes, 1x1 images, valid padding, a chunk of tiles and a bit, Cout not a multiple of 4, every activation; the same bits on 1 and 2 threads', async () => {
   const rng = mulberry32(23);
   // [N, H, W, Cin, Cout, padding]: W 17 and 35 give 9 and 18 tiles a row (chunks of 8 and a rest)
-  const shapes = [[1, 1, 1, 8, 4, 1], [2, 5, 7, 9, 5, 1], [1, 4, 17, 16, 13, 1], [1, 6, 35, 12, 20, 1], [1, 7, 9, 8, 1, 0], [1, 3, 3, 10, 8, 0], [1, 2, 2, 24, 16, 1]] as const;
+  const shapes = [[1, 1, 1, 8, 4, 1], [2, 5, 7, 9, 5, 1], [1, 4, 17, 16, 13, 1], [1, 6, 35, 12, 20, 1], [1, 7, 9, 8, 1, 0], [1, 3, 3, 10, 8, 0], [1, 2, 2, 24, 16, 1], [1, 5, 17, 6, 33, 1], [1, 4, 6, 7, 48, 0]] as const;
   const acts = [undefined, { kind: 'relu' as const }, { kind: 'leaky' as const, slope: 0.1 }, { kind: 'clamp' as const, lo: -0.5, hi: 0.5 }, { kind: 'tanh' as const }, { kind: 'sigmoid' as const }, { kind: 'gelu' as const }];
   const refAct = (a: (typeof acts)[number], v: ReturnType<typeof ref.conv2d>) => {
     if (!a) return v;
