@@ -6,7 +6,10 @@
 //   node scripts/compression.mjs <model> --file <graph file> [--label L] [--json]
 //     one row for a file from mvsr quantize (--qat) or mvsr compress (--tune).
 // Sizes: the .tflite at 180x320 (int8 for a quantized file), in KiB, and its gzip -9 size.
-// Needs the build (npm run build) and ../shared/data (Set5, Set14, the training photos).
+// A video model (rlsp-x4) is measured on clips instead, every frame counted (mean PSNR-Y over
+// clips): Vimeo group 00002 (8 clips of 7 frames) / basketballpass (100 frames), both real camera
+// video not among the calibration clips (../shared/data/train/video/clips, 8 frames of 4 clips).
+// Needs the build (npm run build) and ../shared/data (Set5, Set14, the training photos and video).
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -20,18 +23,28 @@ if (!name) {
   process.exit(2);
 }
 const data = path.join(here, '..', '..', 'shared', 'data');
-const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { exportTflite }, { createBackend }, { evaluateFolder }, { loadGraphFile }, { clusterWeights }, { profileGraph }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js', 'api/graph-file.node.js', 'graph/compress.js', 'graph/profile.js'].map(dist));
+const [{ initEngine }, { resolveAnyModel }, { toGraph, stepGraph, getArch }, { loadCalibrationData }, { calibrateGraph }, { exportTflite }, { createBackend }, { evaluateFolder, evaluateClips }, { loadGraphFile }, { clusterWeights }, { profileGraph }, { listClips }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'export/tflite.js', 'runtime/backend.node.js', 'eval/files.node.js', 'api/graph-file.node.js', 'graph/compress.js', 'graph/profile.js', 'data/clips.node.js'].map(dist));
 await initEngine({ threads: 1 });
 const model = resolveAnyModel(name);
-const g = toGraph(model);
+const g = getArch(model.arch).kind === 'video' ? stepGraph(model) : toGraph(model);
+const video = !!g.meta.video;
+const clipSets = video ? [
+  await listClips(path.join(data, 'train', 'video', 'vimeo'), { include: ['00002_*'] }),
+  await listClips(path.join(data, 'train', 'video', 'basketballpass')),
+] : [];
 const measure = async (graph, fp16 = false) => {
-  const b = await createBackend(graph, { backend: fp16 ? 'tflite-fp16' : 'tflite' });
+  const backend = fp16 ? 'tflite-fp16' : 'tflite';
   const psnr = [];
-  try {
-    for (const set of ['Set5', 'Set14']) psnr.push((await evaluateFolder(b, path.join(data, 'benchmarks', set), { scale: model.scale })).psnr);
-  } finally {
-    await b.dispose();
+  if (video) {
+    for (const clips of clipSets) psnr.push((await evaluateClips(graph, clips, { scale: model.scale, backend })).psnrY);
+  } else {
+    const b = await createBackend(graph, { backend });
+    try {
+      for (const set of ['Set5', 'Set14']) psnr.push((await evaluateFolder(b, path.join(data, 'benchmarks', set), { scale: model.scale })).psnr);
+    } finally {
+      await b.dispose();
+    }
   }
   const bytes = exportTflite(graph, { inputShape: [180, 320], ...('quant' in graph ? { int8: true } : { fp16 }) });
   return { kb: bytes.length / 1024, gzipKb: gzipSync(bytes, { level: 9 }).length / 1024, params: profileGraph(graph, 180, 320).params, psnr };
@@ -46,7 +59,7 @@ if (v.file) {
 } else {
   add('FP32', fp32);
   add('FP16', await measure(g, true));
-  const { samples } = await loadCalibrationData(v.calib ?? path.join(data, 'train', 'images'), false, { scale: model.scale });
+  const { samples } = await loadCalibrationData(v.calib ?? path.join(data, 'train', video ? 'video/clips' : 'images'), video, { scale: model.scale });
   for (const method of ['minmax', 'percentile', 'mse']) add(`INT8 PTQ ${method}`, await measure(await calibrateGraph(g, samples, { method })));
   for (const k of [16, 32]) add(`clustered ${k}`, await measure(clusterWeights(g, k)));
 }

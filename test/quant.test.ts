@@ -12,16 +12,17 @@ import { join } from 'node:path';
 import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
 import { SMALL_VIDEO, RLFB_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
-import { GraphBuilder, graphInputs, graphOutputs, type Graph } from '../src/graph/ir.js';
+import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
   quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS,
   int8Graph, assignQParams, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
-import { compileInt8, dequantizeTensor, quantizeTensor, type Int8Tensor } from '../src/runtime/int8.js';
+import { compileInt8, dequantizeTensor, quantizeTensor, int8EstimateShift, int8Translate, type Int8Tensor } from '../src/runtime/int8.js';
+import { hostAlignment, type HostAlign } from '../src/graph/host-align.js';
 import { requantize } from '../src/graph/int8-tables.js';
-import { exportTflite, type TfliteIo } from '../src/export/tflite.js';
+import { exportTflite, readTfliteMetadata, type TfliteIo } from '../src/export/tflite.js';
 import { loadLiteRtNode, TfliteModel, type TfliteData } from '../src/runtime/tflite.node.js';
 import { loadOrtNode, sessionOptions } from '../src/runtime/ort.node.js';
 import { exportOnnx } from '../src/export/onnx.js';
@@ -372,10 +373,10 @@ test('with int8Tables the .onnx of every quantizable zoo image family, PReLU, ta
 });
 
 for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
-  // what has no integer form yet is refused by name: global alignment, channel attention's global
-  // pooling, VAB's dilated depthwise conv (and layer norm); grouped convs are split per group
-  const refused = args.align === 'global' ? /node '[^']+' \((estimateShift|translate)\): global alignment .* has no integer form; the model cannot be quantized to int8/
-      : args.block === 'imdb' ? /node '[^']+' \(globalPool\): global pooling \(channel attention\) is not quantized yet/
+  // what has no integer form yet is refused by name: channel attention's global pooling, VAB's
+  // dilated depthwise conv (and layer norm); grouped convs are split per group. Global alignment
+  // runs on the host: the .tflite takes the moved frames and state (graph/host-align.ts)
+  const refused = args.block === 'imdb' ? /node '[^']+' \(globalPool\): global pooling \(channel attention\) is not quantized yet/
         : args.block === 'vab' ? /node '[^']+' \(conv\): a dilated conv \(dilation \d+\) is not quantized yet/ : null;
   test(`${arch} ${JSON.stringify(args)}: the int8 step graph${refused ? ' (no integer form yet: refused by name)' : ', run a clip frame by frame in LiteRT.js with the state fed back as uint8, equals mvsr\'s integer inference'}`, { skip: noLiteRt }, async () => {
     await useEngine(1);
@@ -391,7 +392,7 @@ for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
         return;
       }
       const qg = await calibrateGraph(g, samples, { method: 'minmax' });
-      const prog = compileInt8(qg), shapes = inferShapes(qg, H, W), r = mulberry32(5);
+      const prog = compileInt8(qg), shapes = inferShapes(qg, H, W), r = mulberry32(5), { align } = hostAlignment(qg);
       const tm = await TfliteModel.create(exportTflite(qg, { inputShape: [H, W], int8: true, io: 'uint8' }));
       try {
         const clip = Array.from({ length: T }, () => randomInt8([H, W, 3], r));
@@ -405,6 +406,13 @@ for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
             feeds[id] = Uint8Array.from(clip[idx[k]!]!, (y) => y + 128);
           });
           for (const s of v.state) { const [h, w, c] = shapes.get(s.input)!; ins[s.input] = { h, w, c, data: state[s.input]!, q: qg.quant.act[s.input]! }; }
+          if (align) {
+            // the host's part, on LiteRT's side of the state: shifts from the frames, then the moved inputs as uint8
+            const own: Record<string, Int8Tensor> = { ...ins };
+            for (const s of v.state) own[s.input] = { ...ins[s.input]!, data: Int8Array.from(stateU8[s.input]!, (y) => y - 128) };
+            const shift = new Map(align.shifts.map((d) => [d.id, int8EstimateShift(own[d.prev]!, own[d.cur]!, d.radius)]));
+            for (const t of align.inputs) feeds[t.id] = Uint8Array.from(int8Translate(own[t.from]!, shift.get(t.shift)!, t.factor).data, (y) => y + 128);
+          }
           const ref = prog.run(ins), got = await tm.run(feeds);
           for (const id of v.outputs) {
             const want = requantize(ref[id]!.data, ref[id]!.q, UINT8_PIXELS, 0, 255, new Uint8Array(ref[id]!.data.length));
@@ -428,6 +436,72 @@ for (const [arch, args] of [...SMALL_VIDEO, RLFB_VIDEO]) {
     }
   });
 }
+
+test('the MAI deliverable: mvsr quantize rlsp-x4, mvsr export --int8 --io uint8 --input 180x320; LiteRT.js runs the file on a 180x320 clip frame by frame, the host aligning as its metadata says, and equals mvsr\'s integer inference', { skip: noLiteRt }, async () => {
+  await useEngine(1);
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-mai-'));
+  try {
+    const { writeImage } = await import('../src/io/image.node.js');
+    const { renderSampleFrame } = await import('../src/data/synthetic.js');
+    // calibration: one panning clip (frames of the sample scene, 128x96 HR -> 32x24 LR)
+    const clip = join(dir, 'calib', 'pan');
+    mkdirSync(clip, { recursive: true });
+    for (let t = 0; t < 4; t++) await writeImage(join(clip, `im${t}.png`), renderSampleFrame(4 * t, { width: 128, height: 96, supersample: 1 }));
+    const q = join(dir, 'rlsp-int8.safetensors'), file = join(dir, 'rlsp-int8.tflite');
+    const a = mvsr('quantize', 'rlsp-x4', '--calib', join(dir, 'calib'), '--frames', '4', '-o', q);
+    assert.equal(a.status, 0, a.stderr);
+    const e = mvsr('export', q, '--int8', '--io', 'uint8', '--input', '180x320', '-o', file);
+    assert.equal(e.status, 0, e.stderr);
+    assert.match(e.stderr, /global alignment runs on the host/);
+    const bytes = new Uint8Array(readFileSync(file));
+    // what the host must do comes from the file itself
+    const align = JSON.parse(readTfliteMetadata(bytes).mvsr_host_align!) as HostAlign;
+    const qg = loadGraphFile(q) as QuantGraph, v = qg.meta.video!, shapes = inferShapes(qg, 180, 320);
+    const tm = await TfliteModel.create(bytes);
+    try {
+      const ins = new Map(tm.inputs().map((i) => [i.name, i]));
+      for (const t of align.inputs) assert.deepEqual([ins.get(t.id)?.dtype, ins.get(t.id)?.shape], ['uint8', [1, ...shapes.get(t.from)!]], `input ${t.id}`);
+      assert.deepEqual(tm.outputs().find((o) => o.name === v.outputs[0])?.shape, [1, 720, 1280, 3]);
+      const prog = compileInt8(qg);
+      // the clip: 4 LR frames of a pan, 180x320, as uint8 pixels (int8 = uint8 - 128 at the pixel parameters)
+      const frames = Array.from({ length: 4 }, (_, t) => Int8Array.from(renderSampleFrame(3 * t, { width: 320, height: 180, supersample: 1 }).data, (y) => y - 128));
+      const zeros = (id: string): Int8Array => new Int8Array(shapes.get(id)!.reduce((x, y) => x * y, 1)).fill(qg.quant.act[id]!.zeroPoint);
+      let mine: Record<string, Int8Array> = Object.fromEntries(v.state.map((st) => [st.input, zeros(st.input)]));
+      let theirs: Record<string, Int8Array> = { ...mine };
+      const tensor = (id: string, data: Int8Array): Int8Tensor => { const [h, w, c] = shapes.get(id)!; return { h, w, c, data, q: qg.quant.act[id]! }; };
+      let moved = 0;
+      for (let t = 0; t < frames.length; t++) {
+        const idx = windowIndices(frames.length, t, v.count, v.window);
+        const step: Record<string, Int8Array> = Object.fromEntries(v.frames.map((id, k) => [id, frames[idx[k]!]!]));
+        const ref = prog.run(Object.fromEntries([...Object.entries({ ...step, ...mine })].map(([id, d]) => [id, tensor(id, d)])));
+        // the host: shifts from the frames, the moved frames and state (LiteRT's own) as uint8
+        const own = { ...step, ...theirs };
+        const shift = new Map(align.shifts.map((d) => [d.id, int8EstimateShift(tensor(d.prev, own[d.prev]!), tensor(d.cur, own[d.cur]!), d.radius)]));
+        for (const d of shift.values()) if (d[0] !== 0 || d[1] !== 0) moved++;
+        const feeds: Record<string, TfliteData> = {};
+        for (const [id, d] of Object.entries(own)) feeds[id] = Uint8Array.from(d, (y) => y + 128);
+        for (const m of align.inputs) feeds[m.id] = Uint8Array.from(int8Translate(tensor(m.from, own[m.from]!), shift.get(m.shift)!, m.factor).data, (y) => y + 128);
+        const got = await tm.run(feeds);
+        for (const id of v.outputs) {
+          const want = requantize(ref[id]!.data, ref[id]!.q, UINT8_PIXELS, 0, 255, new Uint8Array(ref[id]!.data.length)), g8 = got[id]!.data as Uint8Array;
+          const stepLevels = Math.max(1, Math.ceil(255 * ref[id]!.q.scale - 1e-9));
+          let equal = 0, max = 0;
+          for (let i = 0; i < want.length; i++) { const d = Math.abs(want[i]! - g8[i]!); if (d === 0) equal++; max = Math.max(max, d); }
+          assert.ok(equal >= 0.999 * want.length && max <= stepLevels, `frame ${t}: ${(100 * equal / want.length).toFixed(3)}% equal, ${max} levels apart (one step is ${stepLevels})`);
+          console.log(`rlsp-x4 int8 .tflite, frame ${t}: shifts ${[...shift.values()].map((d) => `(${d[0]!.toFixed(2)}, ${d[1]!.toFixed(2)})`).join(' ')}; ${(100 * equal / want.length).toFixed(3)}% of the HR values equal mvsr's, at most ${max} level(s) apart`);
+        }
+        mine = Object.fromEntries(v.state.map((st) => [st.input, ref[st.output]!.data]));
+        theirs = Object.fromEntries(v.state.map((st) => [st.input, Int8Array.from(got[st.output]!.data as Uint8Array, (y) => y - 128)]));
+      }
+      assert.ok(moved >= 3, `the pan moves the frames (${moved} non-zero shifts)`);
+      prog.dispose();
+    } finally {
+      tm.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('a quantized model file round-trips: the same int8 outputs, the same .tflite bytes', async () => {
   await useEngine(1);
@@ -495,7 +569,7 @@ test('mvsr quantize -> eval (int8) -> export --int8 --io uint8 runs in LiteRT.js
       [['export', q, '--int8-tables', '-o', join(dir, 'u.tflite')], /--int8-tables are ONNX options/],
       [['export', 'etds-t-x4', '--int8', '-o', join(dir, 'x.tflite')], /etds-t-x4 is not a quantized model: --int8 needs calibration first/],
       [['quantize', 'etds-t-x4', '--calib', empty, '-o', join(dir, 'y.safetensors')], /empty: no PNG\/JPEG\/WebP images to calibrate on/],
-      [['quantize', 'rlsp-x4', '--calib', empty, '-o', join(dir, 'z.safetensors')], /node 'shift_back' \(estimateShift\): global alignment \(estimateShift\) has no integer form/],
+      [['quantize', 'rlsp-x4', '--calib', empty, '-o', join(dir, 'z.safetensors')], /empty: no clips \(a clip is a video file or a folder/],
       [['quantize', 'etds-t-x4', '--calib', calib, '--method', 'kl', '-o', join(dir, 'w.safetensors')], /--method must be one of minmax, percentile, mse/],
       [['export', q, '--io', 'uint8', '-o', join(dir, 'v.tflite')], /--io goes with --int8/],
     ];

@@ -33,6 +33,7 @@ import { train } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
+import { hostAlignment } from '../graph/host-align.js';
 import { writeOnnxFile, writeTfliteFile, writeFileAtomic } from '../export/write.node.js';
 import { queueCmd, workerCmd } from './queue.js';
 import { quantizeCmd } from './quantize.js';
@@ -699,8 +700,9 @@ a fixed size (--input, default 180x320), named through the SignatureDef 'serving
 --int8 writes a quantized model (from mvsr quantize) as full integer: int8 tensors, int8
 per-channel weights, int32 biases; --io sets the type of its inputs and outputs: float32
 (default, QUANTIZE/DEQUANTIZE inside), uint8 (frames as 0-255 pixels, a video state as uint8
-at its own scale) or int8. Ops with no TFLite builtin (bicubic resize, the alignment of
-align: global) stop the export.
+at its own scale) or int8. Ops with no TFLite builtin (bicubic resize) stop the export. The
+alignment of align: global runs on the host: the model takes the moved frames and state as
+inputs, and its metadata 'mvsr_host_align' says how to compute them.
 
 options:
   -o, --output <file>  the .onnx file
@@ -744,6 +746,8 @@ options:
       const io = (v.io ?? 'float32') as TfliteIo;
       const bytes = writeTfliteFile(v.output, g, { fp16: !!v.fp16, inputShape: shape, ...(v.int8 ? { int8: true, io } : {}) });
       err(`${spec} -> ${v.output}: ${g.meta.arch} x${g.meta.scale}, ${bytes} bytes, TFLite ${v.int8 ? `int8 (${io} in and out)` : v.fp16 ? 'float16 weights' : 'float32'}, NHWC, input ${shape.join('x')}`);
+      const { align } = hostAlignment(g);
+      if (align) err(`global alignment runs on the host (TFLite has no op for it): the model takes ${align.inputs.map((t) => `${t.id} (${t.from} moved by ${t.factor === 1 ? '' : `${t.factor} x `}${t.shift})`).join(', ')}; the shifts are estimateShift(${align.shifts.map((d) => `${d.prev}, ${d.cur}`).join('; ')}); metadata 'mvsr_host_align' has the JSON`);
       return 0;
     }
     const bytes = writeOnnxFile(v.output, g, {

@@ -406,7 +406,8 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         break;
       }
     }
-    value.set(n.id, qdq(n.id, out));
+    // an estimateShift's value is a float shift, not an int8 tensor
+    value.set(n.id, n.op === 'estimateShift' ? out : qdq(n.id, out));
   }
 
   outNodes.forEach((n, i) => {

@@ -7,13 +7,14 @@
 // where it is read only there, else by a GATHER. A quantized graph (graph/quant.ts) exports as
 // full integer: int8 tensors with their scales and zero points, int8 per-channel weights, int32
 // biases, and float32, int8 or uint8 (0-255 pixels) inputs and outputs. Browser-safe.
-import { Builder, type Offset } from 'flatbuffers';
+import { Builder, ByteBuffer, type Offset } from 'flatbuffers';
 import {
   type Graph, type GraphNode, type Act, type GraphWeight, graphError, graphInputs, graphOutputs, validateGraph, weightOf,
   convSpan,
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
 import { optimizeGraph, useCounts, splitGroupedConvs } from '../graph/passes.js';
+import { hostAlignment } from '../graph/host-align.js';
 import { attentionScale } from '../tensor/ops/attention.js';
 import { toFloat16Array } from './onnx-builder.js';
 import {
@@ -149,19 +150,21 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     throw new Error(`mvsr: exportTflite: ${g0.meta.arch} has no int8 calibration: quantize it first (mvsr quantize <model> --calib <folder> -o m-int8.safetensors), then export that file with --int8`);
   }
   if (int8) validateQuant(g0);
-  for (const n of g0.nodes) {
-    const why = n.op === 'resize' && (n.mode === 'bicubic' || n.mode === 'matlabBicubic') ? `${n.mode} resize`
-      : n.op === 'estimateShift' || n.op === 'translate' ? `${n.op} (global alignment)` : null;
-    if (why) throw graphError(g0, n, `${why} has no TFLite builtin op; it cannot be exported to TFLite`);
+  // global alignment (estimateShift, translate) has no TFLite op: the model takes the moved inputs
+  // and the host computes them (graph/host-align.ts; the 'mvsr_host_align' metadata says how)
+  const { graph: gc, align } = hostAlignment(g0);
+  for (const n of gc.nodes) {
+    const why = n.op === 'resize' && (n.mode === 'bicubic' || n.mode === 'matlabBicubic') ? `${n.mode} resize` : null;
+    if (why) throw graphError(gc, n, `${why} has no TFLite builtin op; it cannot be exported to TFLite`);
     if (int8 && n.op === 'conv' && n.groups !== 1) {
-      const Cin = inferChannels(g0).get(n.inputs[0]!)!, Cout = weightOf(g0, n, n.weight).shape[0]!;
-      if (!(n.groups === Cin && Cout === Cin)) throw graphError(g0, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no TFLite builtin op`);
+      const Cin = inferChannels(gc).get(n.inputs[0]!)!, Cout = weightOf(gc, n, n.weight).shape[0]!;
+      if (!(n.groups === Cin && Cout === Cin)) throw graphError(gc, n, `a grouped conv (groups ${n.groups}) that is not depthwise has no TFLite builtin op`);
     }
   }
-  inferChannels(g0);
+  inferChannels(gc);
   // an int8 graph is already optimized, its activations split as its integer tensors need; a float
   // graph's grouped convs become one conv per group (TFLite convs have no groups)
-  const g = int8 ? g0 : optimizeGraph(splitGroupedConvs(g0, inferChannels(g0)));
+  const g = int8 ? gc : optimizeGraph(splitGroupedConvs(gc, inferChannels(gc)));
   const quant = int8 ? (g0 as QuantGraph).quant : null;
   const shapes = inferShapes(g, H!, W!);
   const uses = useCounts(g);
@@ -509,11 +512,13 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
     return { name: out.id, tensor: t };
   });
   const ins = graphInputs(g).map((i) => ({ name: i.id, tensor: ioTensors.get(i.id) ?? value.get(i.id)! }));
-  return serialize(m, ins, outs, g);
+  return serialize(m, ins, outs, g0, align ? { mvsr_host_align: JSON.stringify(align) } : {});
 }
 
 /** The Model flatbuffer (schema.fbs field slots in the comments' order). */
-function serialize(m: TfliteModel, ins: { name: string; tensor: number }[], outs: { name: string; tensor: number }[], g: Graph): Uint8Array {
+function serialize(m: TfliteModel, ins: { name: string; tensor: number }[], outs: { name: string; tensor: number }[], g: Graph, metadata: Record<string, string>): Uint8Array {
+  // Model.metadata: a named buffer each (UTF-8)
+  const meta = Object.entries(metadata).map(([name, text]) => ({ name, buffer: m.buffers.push(new TextEncoder().encode(text)) - 1 }));
   const b = new Builder(1024 + m.buffers.reduce((a, x) => a + x.length, 0));
   const ints = (xs: readonly number[]): Offset => {
     b.startVector(4, xs.length, 4);
@@ -629,13 +634,46 @@ function serialize(m: TfliteModel, ins: { name: string; tensor: number }[], outs
   const modelCodes = offsets(opcodes), subgraphs = offsets([subgraph]);
   const description = b.createString(`mvsr ${g.meta.arch}${g.meta.from ? ` (deploy form of ${g.meta.from})` : ''} x${g.meta.scale}${g.meta.video ? ' video step' : ''}: ${JSON.stringify(g.meta.args)}${g.meta.video ? ` ${JSON.stringify(g.meta.video)}` : ''}`);
   const modelBuffers = offsets(buffers), signatures = offsets([signature]);
+  // Metadata { name, buffer }
+  const metas = meta.length ? offsets(meta.map((x) => {
+    const name = b.createString(x.name);
+    b.startObject(2);
+    b.addFieldOffset(0, name, 0);
+    b.addFieldInt32(1, x.buffer, 0);
+    return b.endObject();
+  })) : 0;
   b.startObject(8);
   b.addFieldInt32(0, 3, -1);
   b.addFieldOffset(1, modelCodes, 0);
   b.addFieldOffset(2, subgraphs, 0);
   b.addFieldOffset(3, description, 0);
   b.addFieldOffset(4, modelBuffers, 0);
+  if (metas) b.addFieldOffset(6, metas, 0);
   b.addFieldOffset(7, signatures, 0);
   b.finish(b.endObject(), 'TFL3');
   return b.asUint8Array().slice();
+}
+
+/**
+ * A .tflite's Model.metadata entries as text by name (e.g. 'mvsr_host_align', the JSON of what
+ * the host computes for an aligned video model: graph/host-align.ts HostAlign).
+ */
+export function readTfliteMetadata(bytes: Uint8Array): Record<string, string> {
+  const bb = new ByteBuffer(bytes);
+  const root = bb.readInt32(0);
+  const field = (table: number, slot: number): number => {
+    const o = bb.__offset(table, 4 + 2 * slot);
+    return o ? table + o : 0;
+  };
+  const metas = field(root, 6), buffers = field(root, 4), out: Record<string, string> = {};
+  if (!metas || !buffers) return out;
+  for (let i = 0; i < bb.__vector_len(metas); i++) {
+    const t = bb.__indirect(bb.__vector(metas) + 4 * i);
+    const nameAt = field(t, 0), bufAt = field(t, 1);
+    if (!nameAt || !bufAt) continue;
+    const buf = bb.__indirect(bb.__vector(buffers) + 4 * bb.readUint32(bufAt)), dataAt = field(buf, 0);
+    const data = dataAt ? bytes.subarray(bb.__vector(dataAt), bb.__vector(dataAt) + bb.__vector_len(dataAt)) : new Uint8Array(0);
+    out[bb.__string(nameAt) as string] = new TextDecoder().decode(data);
+  }
+  return out;
 }

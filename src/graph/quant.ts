@@ -174,8 +174,6 @@ export function convScale(inScale: number, weightScale: number, outScale: number
 // ---- the quantized graph's shape ----
 
 const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
-  estimateShift: 'global alignment (estimateShift) has no integer form',
-  translate: 'global alignment (translate) has no integer form',
   convTranspose: 'transposed convolution is not quantized yet',
   globalPool: 'global pooling (channel attention) is not quantized yet',
   scaleChannels: 'channel scaling (channel attention) is not quantized yet',
@@ -265,7 +263,8 @@ export function assignQParams(g: Graph, ranges: Map<string, [number, number]>): 
     return q;
   };
   for (const inp of graphInputs(g)) resolve(inp, new Set());
-  for (const n of g.nodes) resolve(n, new Set());
+  // an estimateShift's value is a float shift, not an int8 tensor: no parameters
+  for (const n of g.nodes) if (n.op !== 'estimateShift') resolve(n, new Set());
   return act;
 }
 
@@ -294,6 +293,7 @@ export function validateQuant(g: Graph): asserts g is QuantGraph {
   const own = <T>(m: Record<string, T>, k: string): T | undefined => (Object.hasOwn(m, k) ? m[k] : undefined);
   const okQ = (p: QParams | undefined): boolean => !!p && p.scale > 0 && Number.isFinite(p.scale) && Number.isInteger(p.zeroPoint) && p.zeroPoint >= INT8_MIN && p.zeroPoint <= INT8_MAX;
   for (const n of g.nodes) {
+    if (n.op === 'estimateShift') continue; // a float shift (the host's, in a .tflite)
     if (!okQ(own(q.act, n.id))) throw graphError(g, n, 'has no valid int8 scale and zero point in the quant section');
     if (n.op === 'conv') {
       if (n.act && n.act.kind !== 'relu') throw graphError(g, n, `an int8 conv fuses only relu, not ${n.act.kind}`);

@@ -12,14 +12,18 @@ import { Tensor } from '../tensor/tensor.js';
 import { engine, type Engine } from '../tensor/engine.js';
 import { type Graph, type GraphNode, type DepthToSpaceNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
 import { inferShapes, type NodeShape } from '../graph/shapes.js';
+import { estimateShiftTensor, translateTensor } from '../tensor/ops/align.js';
 import {
   type QParams, type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeMultiplier, multiplyByQuantizedMultiplier,
   quantizeValue, roundHalfEven, requantizeFp32, convScale, INT8_MIN, INT8_MAX,
 } from '../graph/quant.js';
 import { sat8, requantize, requantizeTable, pairTable, actTables, addTable } from '../graph/int8-tables.js';
 
-/** An int8 NHWC tensor (batch 1) with its quantization. */
-export interface Int8Tensor { h: number; w: number; c: number; data: Int8Array; q: QParams }
+/**
+ * An int8 NHWC tensor (batch 1) with its quantization. An estimateShift's value is not int8: its
+ * (dx, dy) is in `shift` (float32, data empty).
+ */
+export interface Int8Tensor { h: number; w: number; c: number; data: Int8Array; q: QParams; shift?: Float32Array }
 
 /**
  * Values that WASM kernels wrote and left in the engine's memory during a run (data a view at the
@@ -485,6 +489,8 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
     if (absorbed.has(n.id)) continue; // computed by its conv's stores
     switch (n.op) {
       case 'input': case 'output': break;
+      case 'estimateShift': steps.set(n.id, ([a, b]) => ({ h: 1, w: 1, c: 2, data: new Int8Array(0), q: qin, shift: int8EstimateShift(a!, b!, n.radius) })); break;
+      case 'translate': steps.set(n.id, ([x, d]) => int8Translate(x!, d!.shift!, n.factor)); break;
       case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held)); break;
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
@@ -582,6 +588,35 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       for (const p of held.splice(0)) e!.release(p);
     },
   };
+}
+
+/**
+ * Global alignment on int8 frames (align: global), which TFLite has no op for and a .tflite
+ * leaves to its host (graph/host-align.ts): the shift from frame a to frame b estimated on their
+ * dequantized values, as the float graph estimates it (float32 dx, dy).
+ */
+export function int8EstimateShift(a: Int8Tensor, b: Int8Tensor, radius: number): Float32Array {
+  const fa = dequantizeTensor(a), fb = dequantizeTensor(b);
+  try {
+    const d = estimateShiftTensor(fa, fb, radius);
+    try { return d.toArray(); } finally { d.dispose(); }
+  } finally {
+    fa.dispose();
+    fb.dispose();
+  }
+}
+
+/** x moved by factor x shift (bilinear, edges replicated) on its dequantized values, quantized back at x's parameters. */
+export function int8Translate(x: Int8Tensor, shift: Float32Array, factor: number): Int8Tensor {
+  if (shift[0] === 0 && shift[1] === 0) return x;
+  const fx = dequantizeTensor(x), d = Tensor.from([1, 1, 1, 2], shift);
+  try {
+    const y = translateTensor(fx, d, factor);
+    try { return quantizeTensor(y, x.q); } finally { y.dispose(); }
+  } finally {
+    fx.dispose();
+    d.dispose();
+  }
 }
 
 /** A float NHWC tensor (batch 1) in int8 at q. */

@@ -36,6 +36,8 @@ import { inferShapes } from '../graph/shapes.js';
 import { registerBackend } from './backend.js';
 import { exportTflite, type TfliteExportOptions } from '../export/tflite.js';
 import { SizeCache, engineThreads, namedInputs, runOneInput } from './sized.js';
+import { hostAlignment, type HostAlign } from '../graph/host-align.js';
+import { hostAlignInputs } from './host-align.js';
 
 export type LiteRtCoreModule = typeof LiteRtCore;
 
@@ -434,6 +436,8 @@ const PROBE_SIZE = 16;
 export class TfliteGraphBackend {
   readonly name = 'tflite' as const;
   private readonly models: SizeCache<TfliteModel>;
+  /** The model's inputs and, for an aligned video model, what the host computes (graph/host-align.ts). */
+  private readonly cut: { graph: Graph; align: HostAlign | null };
 
   private constructor(
     readonly graph: Graph,
@@ -444,6 +448,7 @@ export class TfliteGraphBackend {
     /** Why `threads` is lower than asked, or null. */
     readonly note: string | null,
   ) {
+    this.cut = hostAlignment(graph);
     this.models = new SizeCache('tflite backend', maxModels,
       (H, W) => TfliteModel.create(exportTflite(graph, exportOptions(graph, H, W, fp16)), { threads }), (m) => m.dispose());
   }
@@ -483,7 +488,7 @@ export class TfliteGraphBackend {
 
   /** Named NHWC inputs (every input node's id) to a new tensor per output id; a batch of N runs as N frames. */
   async runNamed(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    const ins = graphInputs(this.graph), outs = graphOutputs(this.graph);
+    const ins = graphInputs(this.cut.graph), outs = graphOutputs(this.graph);
     const { N, H, W, shapes } = namedInputs(this.graph, inputs);
     const m = await this.model(H, W);
     const byName = new Map(m.outputs().map((o) => [o.name, o]));
@@ -495,6 +500,8 @@ export class TfliteGraphBackend {
       }
     }
     const result: Record<string, Tensor> = {};
+    // an aligned model takes the moved inputs, which the host computes here
+    const moved = this.cut.align ? hostAlignInputs(this.graph, this.cut.align, inputs) : {};
     try {
       for (const o of outs) {
         const [Ho, Wo, Co] = shapes.get(o.id)!;
@@ -503,7 +510,7 @@ export class TfliteGraphBackend {
       for (let n = 0; n < N; n++) {
         const feeds: Record<string, TfliteData> = {};
         for (const i of ins) {
-          const x = inputs[i.id]!, per = x.size / N;
+          const x = moved[i.id] ?? inputs[i.id]!, per = x.size / N;
           feeds[i.id] = x.data.subarray(n * per, (n + 1) * per); // LiteRT copies it into its own memory
         }
         await m.runInto(feeds, undefined, (name, view) => {
@@ -516,6 +523,8 @@ export class TfliteGraphBackend {
     } catch (e) {
       for (const t of Object.values(result)) t.dispose();
       throw e;
+    } finally {
+      for (const t of Object.values(moved)) t.dispose();
     }
     return result;
   }
