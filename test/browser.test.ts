@@ -12,7 +12,7 @@ import { assertClose } from './helpers.js';
 
 const CHROMIUM = process.env.MVSR_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..'); // dist/test -> repo root
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
 
 function serve(isolated: boolean): Promise<{ server: Server; url: string }> {
   const server = createServer(async (req, res) => {
@@ -38,7 +38,9 @@ function serve(isolated: boolean): Promise<{ server: Server; url: string }> {
 
 interface PageResult { threads: number; simd: string; isolated: boolean; conv: number[]; losses: number[]; error?: string }
 
-async function runPage(isolated: boolean): Promise<PageResult> {
+async function runPage(isolated: boolean): Promise<PageResult>;
+async function runPage<T>(isolated: boolean, page: string): Promise<T>;
+async function runPage(isolated: boolean, file = 'engine.html'): Promise<unknown> {
   const { chromium } = await import('playwright-core');
   const { server, url } = await serve(isolated);
   const browser = await chromium.launch({
@@ -47,9 +49,9 @@ async function runPage(isolated: boolean): Promise<PageResult> {
   });
   try {
     const page = await browser.newPage();
-    await page.goto(`${url}/test/browser/engine.html?threads=2`);
+    await page.goto(`${url}/test/browser/${file}?threads=2`);
     await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 });
-    return (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as PageResult;
+    return await page.evaluate(() => (window as unknown as { __result: unknown }).__result);
   } finally {
     await browser.close();
     server.close();
@@ -100,4 +102,24 @@ test('browser: without cross-origin isolation the engine falls back to one threa
   assert.equal(page.threads, 1);
   const node = await runNode();
   assertClose(page.conv, node.conv, 1e-6, 1e-6, 'conv2d browser (1 thread) vs Node');
+});
+
+interface Int8Result { threads: number; simd: string; isolated: boolean; cases: Record<string, { fused: number; shape: number[]; bytes: number[] }>; error?: string }
+
+test('browser: the int8 runtime\'s WASM kernels (fused epilogues, 2 threads under cross-origin isolation) give the same bytes in Chromium as in Node, and as the JavaScript reference loops', { skip, timeout: 180_000 }, async () => {
+  // the same module (test/browser/int8-case.mjs, on the built dist/) in the page and here
+  const { int8Case, INT8_CASES } = (await import(join(ROOT, 'test', 'browser', 'int8-case.mjs'))) as { int8Case: (o?: { threads?: number; kernels?: boolean }) => Promise<Int8Result>; INT8_CASES: [string, unknown][] };
+  const page = await runPage<Int8Result>(true, 'int8.html');
+  assert.equal(page.error, undefined, page.error ?? '');
+  assert.equal(page.isolated, true);
+  assert.equal(page.threads, 2);
+  const node = await int8Case({ threads: 2 }), ref = await int8Case({ threads: 2, kernels: false });
+  for (const [arch] of INT8_CASES) {
+    const b = page.cases[arch]!, n = node.cases[arch]!, r = ref.cases[arch]!;
+    assert.ok(b.fused > 0, `${arch}: the page ran the WASM kernels with fused epilogues`);
+    assert.equal(r.fused, 0, `${arch}: the reference ran no kernels`);
+    assert.deepEqual(b.shape, r.shape);
+    assert.deepEqual(b.bytes, n.bytes, `${arch}: Chromium vs Node`);
+    assert.deepEqual(b.bytes, r.bytes, `${arch}: Chromium's kernels vs the JavaScript reference`);
+  }
 });
