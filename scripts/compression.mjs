@@ -5,6 +5,8 @@
 //     64x64 LR, seed 7) and weight clustering at 16 and 32 centroids (no fine-tuning);
 //   node scripts/compression.mjs <model> --file <graph file> [--label L] [--json]
 //     one row for a file from mvsr quantize (--qat) or mvsr compress (--tune).
+// --mvsr-int8 also measures every int8 row on mvsr's own integer runtime (backend 'int8', the
+// kernels `mvsr bench` times as mvsr-int8), printed after the LiteRT.js figures.
 // Sizes: the .tflite at 180x320 (int8 for a quantized file), in KiB, and its gzip -9 size.
 // A video model (rlsp-x4) is measured on clips instead, every frame counted (mean PSNR-Y over
 // clips): Vimeo group 00002 (8 clips of 7 frames) / basketballpass (100 frames), both real camera
@@ -17,7 +19,7 @@ import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
-const { values: v, positionals: [name] } = parseArgs({ allowPositionals: true, options: { file: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' }, calib: { type: 'string' } } });
+const { values: v, positionals: [name] } = parseArgs({ allowPositionals: true, options: { file: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' }, calib: { type: 'string' }, 'mvsr-int8': { type: 'boolean' } } });
 if (!name) {
   console.error('usage: node scripts/compression.mjs <model> [--file <graph file> [--label L]] [--calib <folder>] [--json]');
   process.exit(2);
@@ -33,8 +35,7 @@ const clipSets = video ? [
   await listClips(path.join(data, 'train', 'video', 'vimeo'), { include: ['00002_*'] }),
   await listClips(path.join(data, 'train', 'video', 'basketballpass')),
 ] : [];
-const measure = async (graph, fp16 = false) => {
-  const backend = fp16 ? 'tflite-fp16' : 'tflite';
+const figures = async (graph, backend) => {
   const psnr = [];
   if (video) {
     for (const clips of clipSets) psnr.push((await evaluateClips(graph, clips, { scale: model.scale, backend })).psnrY);
@@ -46,8 +47,16 @@ const measure = async (graph, fp16 = false) => {
       await b.dispose();
     }
   }
-  const bytes = exportTflite(graph, { inputShape: [180, 320], ...('quant' in graph ? { int8: true } : { fp16 }) });
-  return { kb: bytes.length / 1024, gzipKb: gzipSync(bytes, { level: 9 }).length / 1024, params: profileGraph(graph, 180, 320).params, psnr };
+  return psnr;
+};
+const measure = async (graph, fp16 = false) => {
+  const psnr = await figures(graph, fp16 ? 'tflite-fp16' : 'tflite');
+  const int8 = 'quant' in graph;
+  const bytes = exportTflite(graph, { inputShape: [180, 320], ...(int8 ? { int8: true } : { fp16 }) });
+  return {
+    kb: bytes.length / 1024, gzipKb: gzipSync(bytes, { level: 9 }).length / 1024, params: profileGraph(graph, 180, 320).params, psnr,
+    ...(int8 && v['mvsr-int8'] ? { psnrMvsrInt8: await figures(graph, 'int8') } : {}),
+  };
 };
 const fp32 = await measure(g);
 const rows = [];
@@ -67,5 +76,5 @@ model.dispose();
 if (v.json) console.log(JSON.stringify({ model: name, fp32, rows }, null, 2));
 else {
   const f = (x) => x.toFixed(3), d = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
-  for (const r of rows) console.log(`| ${name} | ${r.label} | ${r.params.toLocaleString('en-US')} | ${r.kb.toFixed(1)} | ${r.gzipKb.toFixed(1)} | ${f(r.psnr[0])} / ${f(r.psnr[1])} | ${d(r.drop[0])} / ${d(r.drop[1])} |`);
+  for (const r of rows) console.log(`| ${name} | ${r.label} | ${r.params.toLocaleString('en-US')} | ${r.kb.toFixed(1)} | ${r.gzipKb.toFixed(1)} | ${f(r.psnr[0])} / ${f(r.psnr[1])} | ${d(r.drop[0])} / ${d(r.drop[1])} |${r.psnrMvsrInt8 ? ` mvsr int8 runtime: ${f(r.psnrMvsrInt8[0])} / ${f(r.psnrMvsrInt8[1])}` : ''}`);
 }
