@@ -90,3 +90,53 @@ test('distill: the loss to a teacher is zero for a student that starts as it, sc
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+function videoConfig(o: { name: string; pixel: number; distill: number; iters: number }): string {
+  return `name: ${o.name}
+scale: 4
+manual_seed: 3
+network_g: { type: MobileRRN, upscale: 4, num_feat: 4, num_block: 1 }
+datasets:
+  train: { type: VideoFolder, dataroot_gt: clips, num_frame: 3, gt_size: 32, batch_size_per_gpu: 2 }
+path: { experiments_root: runs }
+train:
+  optim_g: { type: Adam, lr: !!float 2e-3 }
+  total_iter: ${o.iters}
+  pixel_opt: { type: L1Loss, loss_weight: ${o.pixel} }
+logger: { print_freq: 1, save_checkpoint_freq: 1000 }
+distill:
+  teacher: teacher.safetensors
+  loss: { type: L1Loss, loss_weight: ${o.distill} }
+`;
+}
+
+test('distill: a video student learns from an image teacher frame by frame: the loss scales with loss_weight, adds to the pixel loss, falls; the model names the teacher', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-distill-video-'));
+  try {
+    // one clip of the sample scene's pan, 8 frames of 128x96
+    mkdirSync(join(dir, 'clips', 'pan'), { recursive: true });
+    for (let t = 0; t < 8; t++) await writeImage(join(dir, 'clips', 'pan', `im${t}.png`), renderSampleFrame(3 * t, { width: 128, height: 96 }));
+    copyFileSync(join(shippedWeightsDir(), 'etds-t-x4.safetensors'), join(dir, 'teacher.safetensors'));
+    const train = (name: string, yaml: string) => {
+      writeFileSync(join(dir, `${name}.yml`), yaml);
+      return spawnSync(process.execPath, [CLI, 'train', `${name}.yml`, '--threads', '1'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    };
+    const losses = (name: string) => readFileSync(join(dir, 'runs', name, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number }).filter((r) => r.loss !== undefined).map((r) => r.loss!);
+    for (const [name, pixel, distill, iters] of [['full', 0, 1, 40], ['half', 0, 0.5, 1], ['pix', 1, 0, 1], ['both', 1, 1, 1]] as const) {
+      const r = train(name, videoConfig({ name, pixel, distill, iters }));
+      assert.equal(r.status, 0, r.stderr);
+      if (name === 'full') assert.match(r.stderr, /distilling from teacher\.safetensors \(ETDSForInference x4/);
+    }
+    const full = losses('full');
+    assert.ok(full[0]! > 0.01, `a random student is far from the teacher (L1 ${full[0]})`);
+    assert.ok(Math.abs(losses('half')[0]! - 0.5 * full[0]!) <= 1e-6 * full[0]!, `loss_weight 0.5: ${losses('half')[0]} against ${full[0]}`);
+    assert.ok(Math.abs(losses('both')[0]! - (losses('pix')[0]! + full[0]!)) <= 1e-6, 'pixel + distillation, per frame and averaged alike');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(mean(full.slice(-10)) < 0.7 * mean(full.slice(0, 5)), `the distillation loss falls: ${full.map((x) => x.toFixed(4)).join(' ')}`);
+    const meta = loadWeightsFile(join(dir, 'runs', 'full', 'model.safetensors')).metadata;
+    assert.equal(meta.distilled_from, 'teacher.safetensors');
+    assert.equal(meta.arch, 'MobileRRN');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -942,7 +942,6 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
     const dl = distill.loss as Obj;
     if (dl.eps === undefined) dl.eps = 0;
     if (c.quant) cx.err('distill', 'distill: and quant: in one run are not supported: distil into a float model first, then quantize it (quant: with --init)');
-    if (videoArch) cx.err('distill', `distill: ${String(network.type)} is a video model; distillation takes image models for now`);
   }
 
   // ETDS's spellings: fixed_residual_model_iters and interpolation_loss_weight

@@ -296,7 +296,10 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
         if (video) {
           // backpropagation through time: the mean of the per-frame losses over the whole sequence
           const ys = forwardClip(model as VideoSRModel, xs);
-          loss = ys.map((y, t) => pixel(y, ts[t]!)).reduce((a, b) => add(a, b));
+          const terms = ys.map((y, t) => pixel(y, ts[t]!));
+          // distillation from an image teacher: each frame against the teacher's output on that LR frame
+          if (teacher) for (let t = 0; t < ys.length; t++) terms[t] = add(terms[t]!, await distilled(ys[t]!, xs[t]!));
+          loss = terms.reduce((a, b) => add(a, b));
           if (T > 1) loss = mul(loss, constant(Tensor.full([1], 1 / T)));
         } else if (aux) {
           const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(xs[0]!);
