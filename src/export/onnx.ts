@@ -21,7 +21,7 @@ import {
   OnnxGraphBuilder, type Attr, type OnnxNode, type SubGraph, type Initializer, type Dim, type ValueInfo,
 } from './onnx-builder.js';
 import { translateNode, estimateShiftNode } from './onnx-align.js';
-import { type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeValue } from '../graph/quant.js';
+import { type QuantGraph, validateQuant, quantizeWeight, quantizeBias, quantizeValue, weightAxis } from '../graph/quant.js';
 import { actTables, requantizeTable } from '../graph/int8-tables.js';
 
 export { ONNX_FLOAT, ONNX_INT64, ONNX_FLOAT16, ONNX_DOUBLE, ONNX_BOOL, toFloat16Bits, fromFloat16Bits, toFloat16Array, fromFloat16Array };
@@ -233,15 +233,16 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
   };
   // QDQ weights: conv weights int8 per output channel (axis 0), biases int32 at input x weight scale, PReLU slopes int8 per tensor
   const quantizedWeight = (n: GraphNode, name: string, w: GraphWeight, dims: number[]): string => {
-    const q = quant!, axis = (scales: number[]): Attr[] => (scales.length > 1 ? [{ name: 'axis', int: 0 }] : []);
-    const dq = (raw: string, scales: number[], zp: string): string =>
-      b.node('DequantizeLinear', [raw, b.float32(`${name}.scale`, scales.length > 1 ? [scales.length] : [], scales), zp], b.fresh(`${name}.dq`), axis(scales));
-    if (n.op === 'conv' && name === n.weight) {
-      const s = q.weights[name]!;
-      const raw = b.raw(name, ONNX_INT8, dims, new Uint8Array(quantizeWeight(w, s).buffer));
-      return dq(raw, s, b.raw(`${name}.zero_point`, ONNX_INT8, s.length > 1 ? [s.length] : [], new Uint8Array(s.length)));
+    const q = quant!, axis = (scales: number[], k = 0): Attr[] => (scales.length > 1 ? [{ name: 'axis', int: k }] : []);
+    const dq = (raw: string, scales: number[], zp: string, k = 0): string =>
+      b.node('DequantizeLinear', [raw, b.float32(`${name}.scale`, scales.length > 1 ? [scales.length] : [], scales), zp], b.fresh(`${name}.dq`), axis(scales, k));
+    if ((n.op === 'conv' || n.op === 'convTranspose') && name === n.weight) {
+      // a ConvTranspose weight [Cin, Cout, k, k] has its output channels on axis 1
+      const s = q.weights[name]!, k = weightAxis(n);
+      const raw = b.raw(name, ONNX_INT8, dims, new Uint8Array(quantizeWeight(w, s, k).buffer));
+      return dq(raw, s, b.raw(`${name}.zero_point`, ONNX_INT8, s.length > 1 ? [s.length] : [], new Uint8Array(s.length)), k);
     }
-    if (n.op === 'conv' && name === n.bias) {
+    if ((n.op === 'conv' || n.op === 'convTranspose') && name === n.bias) {
       const ws = q.weights[n.weight]!, sIn = q.act[n.inputs[0]!]!.scale, s = ws.map((x) => Math.fround(sIn * x));
       const raw = b.raw(name, ONNX_INT32, dims, new Uint8Array(quantizeBias(w.data, w.data.length, sIn, ws).buffer));
       return dq(raw, s, b.raw(`${name}.zero_point`, ONNX_INT32, s.length > 1 ? [s.length] : [], new Uint8Array(4 * s.length)));

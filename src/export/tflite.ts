@@ -298,14 +298,24 @@ export function exportTflite(g0: Graph, o: TfliteExportOptions): Uint8Array {
         const w = weightOf(g, n, n.weight), [Cin, Cout, K] = w.shape as [number, number, number];
         const [, Hi, Wi] = nhwc(n.inputs[0]!) as [number, number, number];
         const full = [1, (Hi - 1) * n.stride + K, (Wi - 1) * n.stride + K, Cout];
+        // int8: the weights quantizeWeight gives per output channel (axis 1 of PyTorch's layout)
+        const scales = quant ? quant.weights[n.weight]! : null;
+        const wv = scales ? Float32Array.from(quantizeWeight(w, scales, 1)) : w.data;
         const filt = new Float32Array(w.data.length); // [Cin, Cout, k, k] -> [Cout, k, k, Cin]
-        for (let i = 0; i < Cin; i++) for (let oc = 0; oc < Cout; oc++) for (let t = 0; t < K * K; t++) filt[(oc * K * K + t) * Cin + i] = w.data[(i * Cout + oc) * K * K + t]!;
+        for (let i = 0; i < Cin; i++) for (let oc = 0; oc < Cout; oc++) for (let t = 0; t < K * K; t++) filt[(oc * K * K + t) * Cin + i] = wv[(i * Cout + oc) * K * K + t]!;
         const bias = n.bias === null ? new Float32Array(Cout) : weightOf(g, n, n.bias).data;
-        const big = m.tensor(`${n.id}.full`, full);
-        m.op(Op.TRANSPOSE_CONV, [m.int32(`${n.id}.output_shape`, full), m.float(n.weight, [Cout, K, K, Cin], filt), inOf(n), m.float(n.bias ?? `${n.id}.bias`, [Cout], bias)], [big], {
+        const inScale = quant ? quant.act[n.inputs[0]!]!.scale : 0, bname = n.bias ?? `${n.id}.bias`;
+        const filter = scales
+          ? m.tensor(n.weight, [Cout, K, K, Cin], TensorType.INT8, bytesOf(Int8Array.from(filt)), { scale: scales, zeroPoint: scales.map(() => 0), dim: 0 })
+          : m.float(n.weight, [Cout, K, K, Cin], filt);
+        const b = scales
+          ? m.tensor(bname, [Cout], TensorType.INT32, bytesOf(quantizeBias(bias, Cout, inScale, scales)), { scale: scales.map((sc) => Math.fround(inScale * sc)), zeroPoint: scales.map(() => 0), dim: 0 })
+          : m.float(bname, [Cout], bias);
+        const big = act8(`${n.id}.full`, full, n.id);
+        m.op(Op.TRANSPOSE_CONV, [m.int32(`${n.id}.output_shape`, full), filter, inOf(n), b], [big], {
           type: Opt.TransposeConv, fields: [[0, 'i8', PADDING_VALID], [1, 'i32', n.stride], [2, 'i32', n.stride], [3, 'i8', ACT_NONE]],
         });
-        y = m.tensor(n.id, shape);
+        y = act8(n.id, shape, n.id);
         const p = n.padding;
         m.op(Op.STRIDED_SLICE, [big, m.int32(`${n.id}.begin`, [0, p, p, 0]), m.int32(`${n.id}.end`, [1, p + shape[1]!, p + shape[2]!, Cout]), m.int32(`${n.id}.strides`, [1, 1, 1, 1])], [y], {
           type: Opt.StridedSlice, fields: [],

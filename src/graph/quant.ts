@@ -69,15 +69,22 @@ export function qRange(q: QParams): [number, number] {
   return [q.scale * (INT8_MIN - q.zeroPoint), q.scale * (INT8_MAX - q.zeroPoint)];
 }
 
-/** Per-output-channel symmetric scales of an OIHW conv weight: max |w| / 127 (1 for an all-zero channel). */
-export function weightScales(w: GraphWeight): number[] {
-  const O = w.shape[0]!, per = w.data.length / O, out: number[] = [];
-  for (let o = 0; o < O; o++) {
-    let m = 0;
-    for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(w.data[i]!));
-    out.push(m > 0 ? Math.fround(m / 127) : 1);
-  }
-  return out;
+/** The output-channel axis of a node's weight: 0 for a conv (OIHW), 1 for a transposed conv ([Cin, Cout, k, k]). */
+export function weightAxis(n: GraphNode): 0 | 1 {
+  return n.op === 'convTranspose' ? 1 : 0;
+}
+
+/** The output channel of each value of a weight whose channels lie along `axis`. */
+function channelOf(w: GraphWeight, axis: 0 | 1): (i: number) => number {
+  const O = w.shape[axis]!, inner = w.data.length / w.shape.slice(0, axis + 1).reduce((a, b) => a * b, 1);
+  return (i) => Math.floor(i / inner) % O;
+}
+
+/** Per-output-channel symmetric scales of a conv weight (channels along `axis`): max |w| / 127 (1 for an all-zero channel). */
+export function weightScales(w: GraphWeight, axis: 0 | 1 = 0): number[] {
+  const O = w.shape[axis]!, m = new Float64Array(O), ch = channelOf(w, axis);
+  for (let i = 0; i < w.data.length; i++) m[ch(i)] = Math.max(m[ch(i)]!, Math.abs(w.data[i]!));
+  return Array.from(m, (x) => (x > 0 ? Math.fround(x / 127) : 1));
 }
 
 /** A weight value in symmetric int8 at `scale` ([-127, 127]). */
@@ -85,10 +92,10 @@ function quantizeSymmetric(v: number, scale: number): number {
   return clampInt(roundHalfAway(v / scale), -127, 127);
 }
 
-/** The int8 values of a weight at per-output-channel scales (axis 0). */
-export function quantizeWeight(w: GraphWeight, scales: readonly number[]): Int8Array {
-  const O = w.shape[0]!, per = w.data.length / O, q = new Int8Array(w.data.length);
-  for (let o = 0; o < O; o++) for (let i = o * per; i < (o + 1) * per; i++) q[i] = quantizeSymmetric(w.data[i]!, scales[o]!);
+/** The int8 values of a weight at per-output-channel scales (channels along `axis`). */
+export function quantizeWeight(w: GraphWeight, scales: readonly number[], axis: 0 | 1 = 0): Int8Array {
+  const q = new Int8Array(w.data.length), ch = channelOf(w, axis);
+  for (let i = 0; i < w.data.length; i++) q[i] = quantizeSymmetric(w.data[i]!, scales[ch(i)]!);
   return q;
 }
 
@@ -174,7 +181,6 @@ export function convScale(inScale: number, weightScale: number, outScale: number
 // ---- the quantized graph's shape ----
 
 const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
-  convTranspose: 'transposed convolution is not quantized yet',
   globalPool: 'global pooling (channel attention) is not quantized yet',
   scaleChannels: 'channel scaling (channel attention) is not quantized yet',
   layerNorm: 'layer normalisation is not quantized yet',
@@ -213,7 +219,7 @@ export function int8Graph(g0: Graph): Graph {
 /** How a node's output range is set: observed in calibration, fixed by the op, or the same as its input's. */
 export function rangeKind(n: GraphNode): 'observed' | 'fixed' | 'same' | 'union' {
   switch (n.op) {
-    case 'conv': case 'add': case 'mul': return 'observed';
+    case 'conv': case 'convTranspose': case 'add': case 'mul': return 'observed';
     case 'act': return n.act.kind === 'tanh' || n.act.kind === 'sigmoid' ? 'fixed' : n.act.kind === 'clamp' ? 'same' : 'observed';
     case 'input': return 'fixed';
     case 'concat': return 'union';
@@ -272,7 +278,7 @@ export function assignQParams(g: Graph, ranges: Map<string, [number, number]>): 
 export function quantizeWeights(g: Graph): Pick<GraphQuant, 'weights' | 'alpha'> {
   const weights: Record<string, number[]> = {}, alpha: Record<string, QParams> = {};
   for (const n of g.nodes) {
-    if (n.op === 'conv') weights[n.weight] = weightScales(weightOf(g, n, n.weight));
+    if (n.op === 'conv' || n.op === 'convTranspose') weights[n.weight] = weightScales(weightOf(g, n, n.weight), weightAxis(n));
     const a = n.op === 'act' ? n.act : n.op === 'conv' ? n.act : undefined;
     if (a?.kind === 'prelu') {
       const d = weightOf(g, n, a.alpha).data;
@@ -295,9 +301,9 @@ export function validateQuant(g: Graph): asserts g is QuantGraph {
   for (const n of g.nodes) {
     if (n.op === 'estimateShift') continue; // a float shift (the host's, in a .tflite)
     if (!okQ(own(q.act, n.id))) throw graphError(g, n, 'has no valid int8 scale and zero point in the quant section');
-    if (n.op === 'conv') {
-      if (n.act && n.act.kind !== 'relu') throw graphError(g, n, `an int8 conv fuses only relu, not ${n.act.kind}`);
-      const s = own(q.weights, n.weight), O = weightOf(g, n, n.weight).shape[0]!;
+    if (n.op === 'conv' || n.op === 'convTranspose') {
+      if (n.op === 'conv' && n.act && n.act.kind !== 'relu') throw graphError(g, n, `an int8 conv fuses only relu, not ${n.act.kind}`);
+      const s = own(q.weights, n.weight), O = weightOf(g, n, n.weight).shape[weightAxis(n)]!;
       if (!Array.isArray(s) || s.length !== O || !s.every((v) => typeof v === 'number' && v > 0 && Number.isFinite(v))) throw graphError(g, n, `weight '${n.weight}' needs ${O} positive per-channel scales in the quant section`);
     }
     if (n.op === 'act' && n.act.kind === 'prelu' && !okQ(own(q.alpha, n.act.alpha))) throw graphError(g, n, `PReLU slope '${n.act.alpha}' has no int8 parameters`);

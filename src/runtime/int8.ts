@@ -167,6 +167,52 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   };
 }
 
+/**
+ * A transposed conv (PyTorch ConvTranspose2d, groups 1) in int8, as TFLite's TRANSPOSE_CONV runs it:
+ * each input value minus its zero point scattered times the int8 weights into int32 accumulators,
+ * the int32 bias added, requantized per output channel by a float32 scale (rounded to even, as for
+ * CONV_2D) and saturated. PyTorch's padding crops the full output, output_padding extends it at the end.
+ */
+function convTransposeExec(g: QuantGraph, n: GraphNode & { op: 'convTranspose' }, qin: QParams, qout: QParams): Exec {
+  const w = weightOf(g, n, n.weight), scales = g.quant.weights[n.weight]!;
+  const [Ci, O, K] = w.shape as [number, number, number];
+  const wq = quantizeWeight(w, scales, 1); // [Ci, O, K, K]
+  const bias = quantizeBias(n.bias === null ? null : weightOf(g, n, n.bias).data, O, qin.scale, scales);
+  const scale = Float32Array.from(scales, (s) => convScale(qin.scale, s, qout.scale));
+  const S = n.stride, p = n.padding;
+  return ([x]) => {
+    const { h: H, w: W, c: C } = x!;
+    if (C !== Ci) throw graphError(g, n, `int8: input has ${C} channels, the weight ${Ci}`);
+    const Ho = (H - 1) * S - 2 * p + K + n.outputPadding, Wo = (W - 1) * S - 2 * p + K + n.outputPadding;
+    const acc = new Int32Array(Ho * Wo * O);
+    for (let i = 0; i < acc.length; i++) acc[i] = bias[i % O]!;
+    for (let iy = 0; iy < H; iy++) {
+      for (let ix = 0; ix < W; ix++) {
+        for (let ci = 0; ci < C; ci++) {
+          const v = x!.data[(iy * W + ix) * C + ci]! - qin.zeroPoint;
+          if (v === 0) continue;
+          for (let ky = 0; ky < K; ky++) {
+            const oy = iy * S - p + ky;
+            if (oy < 0 || oy >= Ho) continue;
+            for (let kx = 0; kx < K; kx++) {
+              const ox = ix * S - p + kx;
+              if (ox < 0 || ox >= Wo) continue;
+              const a = (oy * Wo + ox) * O, wb = (ci * O * K + ky) * K + kx;
+              for (let o = 0; o < O; o++) acc[a + o] += v * wq[wb + o * K * K]!;
+            }
+          }
+        }
+      }
+    }
+    const out = new Int8Array(acc.length);
+    for (let i = 0; i < acc.length; i++) {
+      const r = requantizeFp32(acc[i]!, scale[i % O]!) + qout.zeroPoint;
+      out[i] = r < INT8_MIN ? INT8_MIN : r > INT8_MAX ? INT8_MAX : r;
+    }
+    return { h: Ho, w: Wo, c: O, data: out, q: qout };
+  };
+}
+
 /** One conv (groups 1 or depthwise) in int8: precomputed weights, int32 biases and per-channel multipliers. */
 function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qout: QParams, e: Engine | null, held: number[], ep?: ConvEpilogue): Exec {
   const w = weightOf(g, n, n.weight), scales = g.quant.weights[n.weight]!;
@@ -492,6 +538,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       case 'estimateShift': steps.set(n.id, ([a, b]) => ({ h: 1, w: 1, c: 2, data: new Int8Array(0), q: qin, shift: int8EstimateShift(a!, b!, n.radius) })); break;
       case 'translate': steps.set(n.id, ([x, d]) => int8Translate(x!, d!.shift!, n.factor)); break;
       case 'conv': steps.set(n.id, convExec(g, n, qin, qout, e, held)); break;
+      case 'convTranspose': steps.set(n.id, convTransposeExec(g, n, qin, qout)); break;
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
