@@ -664,6 +664,75 @@ test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-t
   }
 });
 
+test('video QAT: an aligned step graph fake-quantized and run frame by frame tracks mvsr\'s integer inference; fine-tuning on sequences (state carried, BPTT) lowers the int8 model\'s L1 on its clip', async () => {
+  await useEngine(1);
+  const { GraphNet } = await import('../src/train/graph-net.js');
+  const { fineTuneGraph, runSequence } = await import('../src/train/graph-tune.node.js');
+  const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
+  const { writeImage } = await import('../src/io/image.node.js');
+  const { renderSampleFrame } = await import('../src/data/synthetic.js');
+  const { makePair } = await import('../src/data/pairs.js');
+  // random weights small enough that the recurrence does not amplify a rounding difference (as trained ones)
+  const m = model('RLSP', { upscale: 2, num_feat: 6, num_layer: 3, align: 'global', align_radius: 2 }, 7, 0.15);
+  const g = stepGraph(m);
+  m.dispose();
+  // a pan of the sample scene: HR 64x48 frames, LR 32x24 by MATLAB bicubic
+  const T = 4, pairs = Array.from({ length: T }, (_, t) => makePair(renderSampleFrame(4 * t, { width: 64, height: 48, supersample: 1 }), 2, 2));
+  const lrT = (t: number) => Tensor.from([1, 24, 32, 3], Array.from(pairs[t]!.lr.data, (v) => v / 255));
+  const samples: CalibrationSample[] = [{ frames: Array.from({ length: T }, (_, t) => lrT(t)) }];
+  const qg = await calibrateGraph(g, samples, { method: 'minmax' });
+  freeSamples(samples);
+  const v = qg.meta.video!, shapes = inferShapes(qg, 24, 32);
+  // the int8 model on the clip, step by step with its state carried: its L1 to the HR frames and its outputs
+  const integer = (q: QuantGraph): { l1: number; outs: Float32Array[] } => {
+    const prog = compileInt8(q);
+    let state: Record<string, Int8Tensor> = Object.fromEntries(v.state.map((st) => { const [h, w, c] = shapes.get(st.input)!; return [st.input, { h, w, c, data: new Int8Array(h * w * c).fill(q.quant.act[st.input]!.zeroPoint), q: q.quant.act[st.input]! }]; }));
+    let s = 0, n = 0;
+    const outs: Float32Array[] = [];
+    for (let t = 0; t < T; t++) {
+      const idx = windowIndices(T, t, 1, v.window);
+      const ins: Record<string, Int8Tensor> = { ...state };
+      v.frames.forEach((id, k) => { ins[id] = { h: 24, w: 32, c: 3, data: Int8Array.from(pairs[idx[k]!]!.lr.data, (x) => x - 128), q: q.quant.act[id]! }; });
+      const r = prog.run(ins), y = r[v.outputs[0]!]!, hr = pairs[t]!.hr.data;
+      const f = Float32Array.from(y.data, (x) => y.q.scale * (x - y.q.zeroPoint));
+      outs.push(f);
+      for (let i = 0; i < f.length; i++) { s += Math.abs(f[i]! - hr[i]! / 255); n++; }
+      state = Object.fromEntries(v.state.map((st) => [st.input, r[st.output]!]));
+    }
+    prog.dispose();
+    return { l1: s / n, outs };
+  };
+  const before = integer(qg);
+  // simulated (GraphNet, fake quantization, the shift from the fake-quantized frames) against integer, the whole clip
+  const net = new GraphNet(qg);
+  const frames = Array.from({ length: T }, (_, t) => leaf(lrT(t)));
+  const own: Tensor[] = [];
+  const sim = noGrad(() => runSequence(net, qg, frames, own).map((y) => y.value.toArray()));
+  clearTape();
+  for (const x of [...frames.map((f) => f.value), ...own]) x.dispose();
+  net.dispose();
+  const step = qg.quant.act[graphOutputs(qg).find((o) => o.id === v.outputs[0])!.inputs[0]!]!.scale;
+  let close = 0, total = 0;
+  sim.forEach((f, t) => { for (let i = 0; i < f.length; i++) { total++; if (Math.abs(f[i]! - before.outs[t]![i]!) <= 2 * step + 1e-6) close++; } });
+  const perFrame = sim.map((f, t) => { let c = 0; for (let i = 0; i < f.length; i++) if (Math.abs(f[i]! - before.outs[t]![i]!) <= 2 * step + 1e-6) c++; return (100 * c / f.length).toFixed(2); });
+  const maxd = sim.map((f, t) => { let d = 0; for (let i = 0; i < f.length; i++) d = Math.max(d, Math.abs(f[i]! - before.outs[t]![i]!)); return (d / step).toFixed(1); });
+  assert.ok(close / total >= 0.99, `only ${(100 * close / total).toFixed(2)}% of the fake-quantized frames within 2 steps of the integer ones (per frame ${perFrame.join(', ')}; max steps ${maxd.join(', ')})`);
+  console.log(`video QAT: fake-quantized vs integer, % within 2 steps per frame ${perFrame.join(', ')}; max steps apart ${maxd.join(', ')}`);
+  // fine-tuning on the clip's sequences
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-vqat-'));
+  try {
+    mkdirSync(join(dir, 'pan'));
+    for (let t = 0; t < T; t++) await writeImage(join(dir, 'pan', `im${t}.png`), pairs[t]!.hr);
+    const tuned = await fineTuneGraph(qg, { dirs: [dir], iterations: 30, lr: 3e-3, batchSize: 2, patch: 12, numFrame: 3, seed: 1 });
+    const after = integer(tuned).l1;
+    assert.ok(after < before.l1 * 0.9, `int8 L1 ${before.l1.toFixed(5)} -> ${after.toFixed(5)} after 30 QAT steps on 3-frame sequences`);
+    assert.deepEqual(tuned.quant.act, qg.quant.act, 'activation parameters are kept');
+    assert.equal((tuned.quant.calibration as { qat?: { frames?: number } }).qat?.frames, 3);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('mvsr train with a quant: section quantizes the --init model (calibration, then QAT steps) into an int8 graph file that mvsr eval runs; without --init it stops in one line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-yaml-'));
   try {

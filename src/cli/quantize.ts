@@ -39,10 +39,13 @@ options:
       --lr              the calibration files are model inputs already
       --qat <n>         then quantization-aware training: n iterations of fine-tuning with every
                         int8 tensor and weight fake-quantized (ranges from the calibration kept)
-      --qat-data <dirs> HR training images for --qat, comma-separated (default: the --calib folder)
+      --qat-data <dirs> HR training images (a video model: clips) for --qat, comma-separated
+                        (default: the --calib folder)
       --qat-lr <x>      peak learning rate, cosine-decayed (default 1e-4)
-      --qat-batch <n>   patches per step (default 8)
+      --qat-batch <n>   patches (a video model: sequences) per step (default 8)
       --qat-patch <n>   LR patch edge (default 48)
+      --qat-frames <n>  a video model: frames per sequence, run step by step with the state
+                        carried (default 7)
       --cache <dir>     keep the LR images made for --qat here between runs
       --arch, --args, --scale as for upscale`,
   async run(argv) {
@@ -78,12 +81,12 @@ options:
         provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
       });
       if (qatIters !== undefined) {
-        if (video) throw new Error('mvsr quantize: --qat takes an image model; video step graphs are not trained with quantization yet');
-        const load = new Progress('qat: loading', 0, ' images');
+        const load = new Progress('qat: loading', 0, video ? ' clips' : ' images');
         let train: Progress | null = null, avg = 0;
         q = await fineTuneGraph(q, {
           dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
           patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
+          numFrame: intFlag('quantize', v['qat-frames'], 'qat-frames'),
           onLoad: (d, t) => { load.setTotal(t); load.update(d); },
           onStep: (it, loss) => {
             train ??= new Progress('qat', qatIters, ' it');

@@ -15,6 +15,9 @@ import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
 import { layerNorm } from '../autograd/ops/norm.js';
 import { windowAttention } from '../autograd/ops/attention.js';
 import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
+import { translateBy } from '../autograd/ops/align.js';
+import { convTranspose2d } from '../autograd/ops/convTranspose.js';
+import { estimateShiftTensor } from '../tensor/ops/align.js';
 import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
 import { Parameter } from '../nn/module.js';
@@ -37,8 +40,8 @@ export class GraphNet {
     if (quant) validateQuant(graph);
     this.quant = quant ?? null;
     const g = graph;
-    if (g.meta.video || graphInputs(g).length !== 1 || graphOutputs(g).length !== 1) {
-      throw graphError(g, null, 'fine-tuning a graph takes an image model (one input, one output); video step graphs are not trained this way yet');
+    if (!g.meta.video && (graphInputs(g).length !== 1 || graphOutputs(g).length !== 1)) {
+      throw graphError(g, null, 'fine-tuning an image graph takes one input and one output (a video step graph describes its own in meta.video)');
     }
     for (const [k, w] of Object.entries(g.weights)) {
       const c = clusters[k];
@@ -50,14 +53,33 @@ export class GraphNet {
     return [...this.params.values()];
   }
 
-  /** The graph's function on x [N, H, W, C] (every int8 tensor fake-quantized in an int8 graph). */
+  /** An image graph's function on x [N, H, W, C] (every int8 tensor fake-quantized in an int8 graph). */
   forward(x: Var): Var {
-    const q = this.quant, vals = new Map<string, Var>();
+    const g = this.graph;
+    return this.forwardNamed({ [graphInputs(g)[0]!.id]: x })[graphOutputs(g)[0]!.id]!;
+  }
+
+  /**
+   * One run of the graph on named inputs (a video step: its frames and state), every output by id.
+   * Global alignment estimates its shift from the (fake-quantized) frames' values, without a
+   * gradient, as the int8 runtime does; the moved tensor is fake-quantized at its own parameters.
+   */
+  forwardNamed(inputs: Record<string, Var>): Record<string, Var> {
+    const q = this.quant, vals = new Map<string, Var>(), shifts: Tensor[] = [];
+    try {
+      return this.run(inputs, q, vals, shifts);
+    } finally {
+      for (const d of shifts) d.dispose();
+    }
+  }
+
+  private run(inputs: Record<string, Var>, q: QuantGraph['quant'] | null, vals: Map<string, Var>, shifts: Tensor[]): Record<string, Var> {
+    const shiftOf = new Map<string, Tensor>();
     const p = (name: string): Parameter => this.params.get(name)!;
     const fq = (id: string, v: Var): Var => (q ? fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint) : v);
-    const weightOf = (name: string): Var => {
+    const weightOf = (name: string, axis: 0 | 1 = 0): Var => {
       const c = this.clusters[name], v = c ? sharedWeight(p(name), c.assign, this.graph.weights[name]!.shape) : p(name);
-      return q ? fakeQuantPerChannel(v) : v;
+      return q ? fakeQuantPerChannel(v, axis) : v;
     };
     const inOf = (i: string): Var => vals.get(i)!;
     // an activation (fused into a conv in a float graph: every kind; in an int8 graph only ReLU is)
@@ -75,7 +97,24 @@ export class GraphNet {
     for (const n of this.graph.nodes) {
       let y: Var;
       switch (n.op) {
-        case 'input': y = fq(n.id, x); break;
+        case 'input': {
+          const x = inputs[n.id];
+          if (!x) throw graphError(this.graph, n, 'no value given for this input');
+          y = fq(n.id, x);
+          break;
+        }
+        case 'estimateShift': {
+          const d = estimateShiftTensor(inOf(n.inputs[0]!).value, inOf(n.inputs[1]!).value, n.radius);
+          shifts.push(d);
+          shiftOf.set(n.id, d);
+          continue;
+        }
+        case 'translate': y = fq(n.id, translateBy(inOf(n.inputs[0]!), shiftOf.get(n.inputs[1]!)!, n.factor)); break;
+        case 'convTranspose': {
+          const b = n.bias === null ? null : p(n.bias);
+          y = fq(n.id, convTranspose2d(inOf(n.inputs[0]!), weightOf(n.weight, 1), b, { stride: n.stride, padding: n.padding, outputPadding: n.outputPadding }));
+          break;
+        }
         case 'output': y = inOf(n.inputs[0]!); break;
         case 'conv': {
           const w = weightOf(n.weight), b = n.bias === null ? null : p(n.bias);
@@ -113,11 +152,11 @@ export class GraphNet {
         }
         case 'layerNorm': y = fq(n.id, layerNorm(inOf(n.inputs[0]!), p(n.weight), p(n.bias), n.eps)); break;
         case 'windowAttention': y = fq(n.id, windowAttention(inOf(n.inputs[0]!), { heads: n.heads, window: n.window })); break;
-        default: throw graphError(this.graph, n, `${n.op} is not trained with quantization`);
+        default: throw graphError(this.graph, n, `${(n as { op: string }).op} is not trained with quantization`);
       }
       vals.set(n.id, y);
     }
-    return vals.get(graphOutputs(this.graph)[0]!.id)!;
+    return Object.fromEntries(graphOutputs(this.graph).map((o) => [o.id, vals.get(o.id)!]));
   }
 
   /** The graph with the trained weights; an int8 graph keeps its activation parameters and gets its weight and slope scales recomputed. */

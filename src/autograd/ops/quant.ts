@@ -22,16 +22,19 @@ export function fakeQuant(x: Var, scale: number, zeroPoint: number, qmin = -128,
 }
 
 /**
- * Per output channel (axis 0), symmetric in [-127, 127] at max |w| / 127 of the current values
- * (the scales the int8 export computes), so no value is clipped and the gradient passes through.
+ * Per output channel (axis 0 of a conv's OIHW weight, 1 of a transposed conv's [Cin, Cout, k, k]),
+ * symmetric in [-127, 127] at max |w| / 127 of the current values (the scales the int8 export
+ * computes), so no value is clipped and the gradient passes through.
  */
-export function fakeQuantPerChannel(w: Var): Var {
-  const src = w.value.toArray(), O = w.value.shape[0]!, per = src.length / O, y = Tensor.empty(w.value.shape);
-  for (let o = 0; o < O; o++) {
-    let m = 0;
-    for (let i = o * per; i < (o + 1) * per; i++) m = Math.max(m, Math.abs(src[i]!));
-    const s = m > 0 ? Math.fround(m / 127) : 1;
-    for (let i = o * per; i < (o + 1) * per; i++) y.data[i] = s * Math.max(-127, Math.min(127, roundHalfAway(src[i]! / s)));
+export function fakeQuantPerChannel(w: Var, axis: 0 | 1 = 0): Var {
+  const src = w.value.toArray(), shape = w.value.shape, O = shape[axis]!, y = Tensor.empty(shape);
+  const inner = src.length / shape.slice(0, axis + 1).reduce((a, b) => a * b, 1), ch = (i: number) => Math.floor(i / inner) % O;
+  const m = new Float64Array(O);
+  for (let i = 0; i < src.length; i++) m[ch(i)] = Math.max(m[ch(i)]!, Math.abs(src[i]!));
+  const sc = Array.from(m, (x) => (x > 0 ? Math.fround(x / 127) : 1));
+  for (let i = 0; i < src.length; i++) {
+    const s = sc[ch(i)]!;
+    y.data[i] = s * Math.max(-127, Math.min(127, roundHalfAway(src[i]! / s)));
   }
   return record('fakeQuantPerChannel', [w], y, (gy) => [gy.clone()]);
 }
