@@ -33,6 +33,22 @@ function plainGraph(seed: number, act: 'relu' | 'prelu'): Graph {
   return g;
 }
 
+/** The reference: the original graph with every pruned channel's filter and bias zeroed (act(0) = 0 for ReLU and PReLU). */
+function zeroedLike(g: Graph, pruned: { id: string; from: number; to: number }[]): Graph {
+  const zeroed: Graph = { ...g, weights: { ...g.weights } };
+  for (const r of pruned) {
+    const n = g.nodes.find((x) => x.id === r.id) as ConvNode;
+    const w = g.weights[n.weight]!, O = w.shape[0]!, per = w.data.length / O;
+    const l1 = Array.from({ length: O }, (_, o) => w.data.subarray(o * per, (o + 1) * per).reduce((a, b) => a + Math.abs(b), 0));
+    const dropped = l1.map((v, o) => [v, o] as const).sort((a, b) => a[0] - b[0] || b[1] - a[1]).slice(0, r.from - r.to).map(([, o]) => o);
+    const wz = Float32Array.from(w.data), bz = Float32Array.from(g.weights[n.bias!]!.data);
+    for (const o of dropped) { wz.fill(0, o * per, (o + 1) * per); bz[o] = 0; }
+    zeroed.weights[n.weight] = { shape: w.shape, data: wz };
+    zeroed.weights[n.bias!] = { shape: [O], data: bz };
+  }
+  return zeroed;
+}
+
 test('pruning keeps the filters of largest L1 norm and computes the original graph with the pruned filters zeroed', async () => {
   await useEngine(1);
   for (const act of ['relu', 'prelu'] as const) {
@@ -40,24 +56,45 @@ test('pruning keeps the filters of largest L1 norm and computes the original gra
     const { graph: p, pruned } = pruneChannels(g, 0.5);
     assert.ok(pruned.length >= 2, `${act}: ${JSON.stringify(pruned)}`);
     for (const r of pruned) assert.equal(r.to, r.from - Math.floor(r.from / 2));
-    // the reference: the original graph with every pruned channel's filter and bias zeroed (act(0) = 0 for ReLU and PReLU)
-    const zeroed: Graph = { ...g, weights: { ...g.weights } };
-    for (const r of pruned) {
-      const n = g.nodes.find((x) => x.id === r.id) as ConvNode;
-      const w = g.weights[n.weight]!, O = w.shape[0]!, per = w.data.length / O;
-      const l1 = Array.from({ length: O }, (_, o) => w.data.subarray(o * per, (o + 1) * per).reduce((a, b) => a + Math.abs(b), 0));
-      const dropped = l1.map((v, o) => [v, o] as const).sort((a, b) => a[0] - b[0] || b[1] - a[1]).slice(0, r.from - r.to).map(([, o]) => o);
-      const wz = Float32Array.from(w.data), bz = Float32Array.from(g.weights[n.bias!]!.data);
-      for (const o of dropped) { wz.fill(0, o * per, (o + 1) * per); bz[o] = 0; }
-      zeroed.weights[n.weight] = { shape: w.shape, data: wz };
-      zeroed.weights[n.bias!] = { shape: [O], data: bz };
-    }
+    const zeroed = zeroedLike(g, pruned);
     const r = mulberry32(5), x = { shape: [1, 9, 7, 3], data: Float32Array.from({ length: 9 * 7 * 3 }, () => r()) };
     const a = runGraphArray(p, x), b = runGraphArray(zeroed, x);
     assert.deepEqual(a.shape, b.shape);
     assert.ok(maxAbsDiff(a.data, b.data) < 1e-5, `${act}: max diff ${maxAbsDiff(a.data, b.data)}`);
     assert.ok(profileGraph(p, 18, 32).params < profileGraph(g, 18, 32).params);
   }
+});
+
+test('a video step graph (RLSP, aligned) prunes the same way: one step of the pruned graph equals the original\'s with the pruned filters zeroed, state included', async () => {
+  await useEngine(1);
+  const { createVideoModel, stepGraph } = await import('../src/models/registry.js');
+  const { compileGraph } = await import('../src/runtime/wasm.js');
+  const { graphInputs } = await import('../src/graph/ir.js');
+  const { inferShapes } = await import('../src/graph/shapes.js');
+  const { Tensor } = await import('../src/tensor/tensor.js');
+  manualSeed(9);
+  const m = createVideoModel('RLSP', { upscale: 2, num_feat: 8, num_layer: 4, align: 'global', align_radius: 2 });
+  randomize(m, 0.3, 9);
+  const g = optimizeGraph(stepGraph(m));
+  m.dispose();
+  const { graph: p, pruned } = pruneChannels(g, 0.25);
+  assert.ok(pruned.length >= 2, JSON.stringify(pruned));
+  const shapes = inferShapes(g, 7, 9), r = mulberry32(3);
+  const ins = Object.fromEntries(graphInputs(g).map((n) => [n.id, Tensor.from([1, ...shapes.get(n.id)!], Array.from({ length: shapes.get(n.id)!.reduce((a, b) => a * b, 1) }, () => r()))]));
+  const a = compileGraph(p), b = compileGraph(zeroedLike(g, pruned));
+  try {
+    const ya = a.runNamed(ins), yb = b.runNamed(ins);
+    for (const id of Object.keys(yb)) {
+      assert.ok(maxAbsDiff(ya[id]!.toArray(), yb[id]!.toArray()) < 1e-5, `output ${id}`);
+      ya[id]!.dispose();
+      yb[id]!.dispose();
+    }
+  } finally {
+    a.dispose();
+    b.dispose();
+    for (const t of Object.values(ins)) t.dispose();
+  }
+  assert.ok(profileGraph(p, 18, 32).params < profileGraph(g, 18, 32).params);
 });
 
 test('a pruned graph is a plain network the TFLite export handles: LiteRT.js gives mvsr\'s output within 1e-4', { skip: noLiteRt }, async () => {
@@ -107,7 +144,7 @@ test('mvsr compress --prune / --cluster writes a graph file eval and export take
       [['compress', 'elsr-x4', '-o', join(dir, 'a.safetensors')], /give one of --prune <ratio> and --cluster <k>/],
       [['compress', 'elsr-x4', '--prune', '1.5', '-o', join(dir, 'b.safetensors')], /--prune must be a fraction in \(0, 1\)/],
       [['compress', 'elsr-x4', '--cluster', '8', '--tune', '5', '-o', join(dir, 'c.safetensors')], /--tune needs --data/],
-      [['compress', 'rlsp-x4', '--cluster', '8', '-o', join(dir, 'd.safetensors')], /rlsp-x4 is a video model/],
+      [['compress', 'rlsp-x4', '--cluster', '8', '--tune', '5', '-o', join(dir, 'd.safetensors')], /--tune needs --data <folder of HR images, or of clips for a video model>/],
     ] as [string[], RegExp][]) {
       const b = mvsr(...args);
       assert.notEqual(b.status, 0);

@@ -23,7 +23,8 @@ those with the smallest L1 filter norm (Li et al. 2017), and the matching inputs
 after it: a smaller plain network. --cluster replaces every conv weight by the nearest of k
 per-layer centroids (k-means), as TF Model Optimization's weight clustering: the same network,
 whose file compresses (the gzip size of its .tflite is printed). --tune N fine-tunes the result
-for N iterations on HR images (a clustered weight trains as its k shared centroids, so it stays
+for N iterations on HR images, or for a video model on 7-frame sequences of clips with its
+state carried (a clustered weight trains as its k shared centroids, so it stays
 clustered). The output
 is a graph file that mvsr eval, upscale, export and quantize take like any model.
 
@@ -32,7 +33,7 @@ options:
       --prune <r>      fraction of channels to remove, in (0, 1)
       --cluster <k>    centroids per conv weight
       --tune <n>       fine-tuning iterations (default 0)
-      --data <dirs>    HR training images for --tune, comma-separated
+      --data <dirs>    HR training images (a video model: clips) for --tune, comma-separated
       --tune-lr <x>    peak learning rate, cosine-decayed (default 1e-4)
       --cache <dir>    keep the LR images made for --tune here between runs
       --arch, --args, --scale as for upscale`,
@@ -54,12 +55,11 @@ options:
     const lr = v['tune-lr'] === undefined ? undefined : Number(v['tune-lr']);
     if (lr !== undefined && !(lr > 0 && Number.isFinite(lr))) throw new Error(`mvsr compress: --tune-lr must be a positive number, got "${String(v['tune-lr'])}"`);
     const dirs = typeof v.data === 'string' ? v.data.split(',').filter(Boolean) : [];
-    if (tune > 0 && !dirs.length) throw new Error('mvsr compress: --tune needs --data <folder of HR images>');
+    if (tune > 0 && !dirs.length) throw new Error('mvsr compress: --tune needs --data <folder of HR images, or of clips for a video model>');
     for (const d of dirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
     const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('compress', v.args), scale: intFlag('compress', v.scale, 'scale') });
     if ('quant' in g) throw new Error(`mvsr compress: ${spec} is quantized (int8); compress the float model, then quantize`);
-    if (g.meta.video) throw new Error(`mvsr compress: ${spec} is a video model; compress takes image models`);
     const before = profileGraph(g, 180, 320).params;
     const clustered = k !== undefined ? clusterGraph(g, k) : null;
     let out = clustered ? clustered.graph : pruneChannels(g, ratio!).graph;
