@@ -17,13 +17,13 @@ import { shippedWeightsDir } from '../src/api/shipped.node.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-function config(o: { name: string; pixel: number; distill: number; iters: number; teacher?: string; extra?: string }): string {
+function config(o: { name: string; pixel: number; distill: number; iters: number; teacher?: string; extra?: string; network?: string; data?: string }): string {
   return `name: ${o.name}
 scale: 4
 manual_seed: 3
-network_g: { type: ESPCN, colors: 3, upscale: 4 }
+network_g: ${o.network ?? '{ type: ESPCN, colors: 3, upscale: 4 }'}
 datasets:
-  train: { type: HRFolder, dataroot_gt: hr, gt_size: 32, batch_size_per_gpu: 2 }
+  train: ${o.data ?? '{ type: HRFolder, dataroot_gt: hr, gt_size: 32, batch_size_per_gpu: 2 }'}
 path: { experiments_root: runs }
 train:
   optim_g: { type: Adam, lr: !!float 2e-3 }
@@ -92,22 +92,10 @@ test('distill: the loss to a teacher is zero for a student that starts as it, sc
 });
 
 function videoConfig(o: { name: string; pixel: number; distill: number; iters: number }): string {
-  return `name: ${o.name}
-scale: 4
-manual_seed: 3
-network_g: { type: MobileRRN, upscale: 4, num_feat: 4, num_block: 1 }
-datasets:
-  train: { type: VideoFolder, dataroot_gt: clips, num_frame: 3, gt_size: 32, batch_size_per_gpu: 2 }
-path: { experiments_root: runs }
-train:
-  optim_g: { type: Adam, lr: !!float 2e-3 }
-  total_iter: ${o.iters}
-  pixel_opt: { type: L1Loss, loss_weight: ${o.pixel} }
-logger: { print_freq: 1, save_checkpoint_freq: 1000 }
-distill:
-  teacher: teacher.safetensors
-  loss: { type: L1Loss, loss_weight: ${o.distill} }
-`;
+  return config({
+    ...o, network: '{ type: MobileRRN, upscale: 4, num_feat: 4, num_block: 1 }',
+    data: '{ type: VideoFolder, dataroot_gt: clips, num_frame: 3, gt_size: 32, batch_size_per_gpu: 2 }',
+  });
 }
 
 test('distill: a video student learns from an image teacher frame by frame: the loss scales with loss_weight, adds to the pixel loss, falls; the model names the teacher', { timeout: 240_000 }, async () => {
