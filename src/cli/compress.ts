@@ -35,12 +35,15 @@ options:
       --tune <n>       fine-tuning iterations (default 0)
       --data <dirs>    HR training images (a video model: clips) for --tune, comma-separated
       --tune-lr <x>    peak learning rate, cosine-decayed (default 1e-4)
+      --tune-batch <n> patches (a video model: sequences) per step (default 8)
+      --tune-patch <n> LR patch edge (default 48)
+      --tune-frames <n> a video model: frames per sequence (default 7)
       --cache <dir>    keep the LR images made for --tune here between runs
       --arch, --args, --scale as for upscale`,
   async run(argv) {
     const { values: v, positionals } = parse('compress', argv, {
       output: { type: 'string', short: 'o' }, prune: { type: 'string' }, cluster: { type: 'string' }, tune: { type: 'string' },
-      data: { type: 'string' }, 'tune-lr': { type: 'string' }, cache: { type: 'string' },
+      data: { type: 'string' }, 'tune-lr': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-patch': { type: 'string' }, 'tune-frames': { type: 'string' }, cache: { type: 'string' },
       arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
     });
     const [spec] = positionals;
@@ -67,6 +70,8 @@ options:
       let bar: Progress | null = null, avg = 0;
       out = await fineTuneGraph(out, {
         dirs, iterations: tune, lr, cacheDir: typeof v.cache === 'string' ? v.cache : undefined, clusters: clustered?.clusters,
+        batchSize: intFlag('compress', v['tune-batch'], 'tune-batch'), patch: intFlag('compress', v['tune-patch'], 'tune-patch'),
+        numFrame: intFlag('compress', v['tune-frames'], 'tune-frames'),
         onStep: (it, loss) => {
           bar ??= new Progress('tune', tune, ' it');
           avg = it === 1 ? loss : 0.98 * avg + 0.02 * loss;
