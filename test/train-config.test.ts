@@ -56,7 +56,7 @@ function edit(text: string, from: string, to: string): string {
 test('every config in configs/ loads, names its file, and fits its stated time budget', async () => {
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
-  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f) && f !== SW_CONFIG);
+  const files = all.filter((f) => !VIDEO_CONFIGS.includes(f) && !MOTION_CONFIGS.includes(f) && f !== ALIGN_CONFIG && !RLSP_CONFIGS.includes(f) && f !== SW_CONFIG && !DISTILL_CONFIGS.includes(f));
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_BSRN_S_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_EFDN_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
     'train_IMDN_plus_x4.yml', 'train_IMDN_x4.yml', 'train_MobileSR_x4.yml', 'train_RFDN_x4.yml', 'train_RLFN_S_x4.yml', 'train_VapSR_S_x4.yml',
@@ -189,6 +189,35 @@ test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer 
   assert.ok(macs < videoMacsPerPixel(rrn!), `SlidingWindowVSR ${macs} MACs per pixel`);
   assert.ok(readFileSync(join(CONFIGS, SW_CONFIG), 'utf8').includes(`${macs.toLocaleString('en-US')} MACs per LR pixel`), 'the header states the MACs');
   sw!.dispose(); rrn!.dispose();
+});
+
+const DISTILL_CONFIGS = ['train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
+
+test('the distillation configs: the official ETDS-L teacher, a student that --init fits, held-out validation, a stated budget', async () => {
+  await useEngine(1);
+  assert.deepEqual(readdirSync(CONFIGS).filter((f) => f.includes('distill')).sort(), DISTILL_CONFIGS);
+  const [img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  for (const [f, c] of [[DISTILL_CONFIGS[0]!, img!], [DISTILL_CONFIGS[1]!, vid!]] as const) {
+    assert.equal(`train_${c.name}.yml`, f);
+    assert.ok(c.distill, `${f}: has a distill: section`);
+    assert.match(c.distill.teacher, /ETDS_M7C48_x4\.pth$/, `${f}: the official ETDS-L`);
+    assert.deepEqual(c.datasets.train.dataroot_gt, ['../shared/data/train/images'], `${f}: trains on the stills only`);
+    if (existsSync(resolve(ROOT, '../shared/data'))) assert.ok(existsSync(resolve(ROOT, c.distill.teacher)), `${f}: the teacher exists`);
+    const ms = assumedMs(join(CONFIGS, f));
+    assert.ok(ms > 0, `${f}: states its assumed ms per step`);
+    const hours = (c.train.total_iter * ms) / 3.6e6;
+    // one session, or a header that says how to run it in stretches
+    assert.ok(hours <= 3 || readFileSync(join(CONFIGS, f), 'utf8').includes('--max-minutes'), `${f}: ${hours.toFixed(2)} h and no word on running it in stretches`);
+  }
+  // the image student is the shipped etds-t-x4's network, so --init weights/etds-t-x4.safetensors fits
+  const shipped = loadTrainConfig(join(CONFIGS, 'train_ETDS_M5C16_x4.yml'));
+  assert.deepEqual(img!.network_g, { ...shipped.network_g, type: 'ETDSForInference' });
+  assert.equal(img!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
+  // the video student is the RLSP of train_RLSP_x4.yml, validated on real clips that no training set of it holds
+  assert.deepEqual(vid!.network_g, loadTrainConfig(join(CONFIGS, RLSP_CONFIGS[0]!)).network_g);
+  assert.equal(vid!.datasets.train.type, 'HRFolder');
+  assert.ok(vid!.datasets.train.num_frame > 1 && vid!.datasets.train.motion_shift > 0, 'sequences filmed by a moving camera');
+  assert.deepEqual(vid!.datasets.val?.include, ['basketballpass', 'clips/vtest.avi']);
 });
 
 test('the ETDS config trains as the ETDS repository does: aux loss 0.5, residual stream frozen for 1/16 of the run', async () => {
