@@ -788,6 +788,79 @@ quant:
   }
 });
 
+test('mvsr train with a quant: section fine-tunes a video model into an int8 step graph on a VideoFolder\'s clips (sequences, state carried, exclude honoured) that mvsr eval-video runs; clips all excluded or stills stop in one line with no model file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-video-yaml-'));
+  try {
+    const { writeImage } = await import('../src/io/image.node.js');
+    const { writeFileSync, existsSync } = await import('node:fs');
+    for (const [name, speed] of [['pan', 2], ['drift', -1], ['held', 3]] as const) {
+      const clip = join(dir, 'clips', name);
+      mkdirSync(clip, { recursive: true });
+      for (let t = 0; t < 6; t++) {
+        const W = 64, H = 48, px = new Uint8Array(W * H * 3);
+        for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) px[(y * W + x) * 3 + c] = Math.round(127.5 + 100 * Math.sin((x + speed * t) / 5 + c) * Math.cos(y / 7));
+        await writeImage(join(clip, `f${t}.png`), { width: W, height: H, channels: 3, bitDepth: 8, data: px });
+      }
+    }
+    const yaml = (name: string, exclude: string, type = 'VideoFolder') => {
+      const f = join(dir, `${name}.yml`);
+      writeFileSync(f, `name: ${name}
+scale: 4
+network_g:
+  type: MobileRRN
+datasets:
+  train:
+    type: ${type}
+    dataroot_gt: ${join(dir, 'clips')}
+${type === 'VideoFolder' ? `    exclude: ['${exclude}']\n` : ''}    num_frame: 4
+    gt_size: 32
+    batch_size_per_gpu: 2
+train:
+  optim_g:
+    lr: !!float 1e-5
+  total_iter: 2
+path:
+  experiments_root: ${join(dir, 'runs')}
+quant:
+  calib: ${join(dir, 'clips')}
+  samples: 2
+  frames: 4
+  patch: 12
+`);
+      return f;
+    };
+    const weights = new URL('../../weights/mobilerrn-x4.safetensors', import.meta.url).pathname;
+    const t = mvsr('train', yaml('rrn-int8', 'held'), '--init', weights);
+    assert.equal(t.status, 0, t.stderr);
+    const file = join(dir, 'runs', 'rrn-int8', 'models', 'rrn-int8-int8.safetensors');
+    const g = loadGraphFile(file) as QuantGraph;
+    assert.equal(g.quant.scheme, 'int8');
+    assert.ok(g.meta.video, 'the int8 file is a video step graph');
+    const qat = (g.quant.calibration as { qat?: { iterations?: number; frames?: number; exclude?: string[] } }).qat;
+    assert.deepEqual([qat?.iterations, qat?.frames, qat?.exclude], [2, 4, ['held']]);
+    const run = (m: string) => {
+      const r = mvsr('eval-video', '-m', m, '--data', join(dir, 'clips'), '--clips', 'held', '--json');
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { psnrY: number; frames: number };
+    };
+    const i8 = run(file), f32 = run('mobilerrn-x4');
+    assert.equal(i8.frames, 6);
+    assert.ok(Math.abs(i8.psnrY - f32.psnrY) < 1.5, `int8 after QAT ${i8.psnrY} vs float ${f32.psnrY}`);
+    // every clip excluded: the loader finds nothing to train on
+    const none = mvsr('train', yaml('none-int8', '*'), '--init', weights);
+    assert.notEqual(none.status, 0);
+    assert.equal(none.stderr.trim().split('\n').length, 1, none.stderr);
+    assert.match(none.stderr, /clip/);
+    assert.ok(!existsSync(join(dir, 'runs', 'none-int8', 'models', 'none-int8-int8.safetensors')));
+    // stills filmed by a moving camera are float pre-training data, not QAT data
+    const stills = mvsr('train', yaml('stills-int8', '', 'HRFolder'), '--init', weights);
+    assert.notEqual(stills.status, 0);
+    assert.match(stills.stderr, /^mvsr train: quant: fine-tunes the video model MobileRRN on clips: datasets.train must be a VideoFolder, not HRFolder\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('mvsr quantize of a video model calibrates on clips (state carried) and mvsr eval-video runs the int8 step graph; PSNR stays near the float model\'s', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-quant-video-'));
   try {

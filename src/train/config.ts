@@ -105,12 +105,14 @@ export interface ValSection {
 
 /** Quantization-aware training: the int8 model of the --init weights, calibrated, then fine-tuned with quantization in the loop. */
 export interface QuantSection {
-  /** Folder of calibration images (HR; their LR made as evaluation makes it). */
+  /** Folder of calibration images (HR; their LR made as evaluation makes it), or of clips for a video model. */
   calib: string;
   method: 'minmax' | 'percentile' | 'mse';
-  /** Calibration patches and their LR edge. */
+  /** Calibration patches (a video model: clips) and their LR edge. */
   samples: number;
   patch: number;
+  /** A video model: the first `frames` frames of each calibration clip, run with the state carried. */
+  frames: number;
 }
 
 /** Distillation: an L1/MSE/Charbonnier loss to a teacher model's output on the same LR patches, added to pixel_opt's. */
@@ -656,10 +658,11 @@ const networkG: Check<Record<string, unknown>> = {
 
 const quantSection: MapSpec = {
   fields: {
-    calib: req(str(), 'folder of calibration images (HR; LR made by MATLAB bicubic as in evaluation)'),
+    calib: req(str(), 'folder of calibration images (HR; LR made by MATLAB bicubic as in evaluation), or of clips for a video model'),
     method: opt(oneOf(['minmax', 'percentile', 'mse'] as const), 'mse', 'how each int8 range is chosen: the extremes, the central 99.99%, or the least round-trip error'),
-    samples: opt(int(1), 32, 'calibration patches'),
+    samples: opt(int(1), 32, 'calibration patches (a video model: clips, one patch each)'),
     patch: opt(int(8), 64, 'calibration patch edge (LR pixels)'),
+    frames: opt(int(1), 8, 'a video model: frames of each calibration clip, run with the state carried'),
   },
 };
 

@@ -20,6 +20,8 @@ export interface TuneOptions {
   dirs: string[];
   /** A video step graph: frames per training sequence, run step by step with the state carried (default 7). */
   numFrame?: number;
+  /** A video step graph: clips whose name matches (include) or does not (exclude), and at most maxFrames of each (VideoFolder's keys). */
+  clips?: { include?: string[]; exclude?: string[]; maxFrames?: number };
   iterations: number;
   /** Peak learning rate (default 1e-4), cosine-decayed to 0. */
   lr?: number;
@@ -73,7 +75,7 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
   const net = new GraphNet(g, o.clusters);
   const loader = createBatchLoader(
     video
-      ? { kind: 'videoFolder', roots: o.dirs, scale, options: { numFrame: T } }
+      ? { kind: 'videoFolder', roots: o.dirs, scale, options: { ...o.clips, numFrame: T } }
       : { kind: 'hrFolder', dirs: o.dirs, scale, options: { cacheDir: o.cacheDir } },
     { seed: o.seed ?? 0, batchSize, lrPatch, hflip: true, rot: true, channelShuffle: false, numFrame: T, onProgress: (d, t) => o.onLoad?.(d, t) },
   );
@@ -103,7 +105,7 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
         for (const t of own) t.dispose();
       }
     }
-    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T } : {}) }) as G;
+    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T, ...o.clips } : {}) }) as G;
   } finally {
     await loader.close();
     opt.dispose();

@@ -1,10 +1,13 @@
 // `mvsr train` with a quant: section: the --init model's deploy graph quantized to int8
 // (calibrated on quant.calib), then fine-tuned with quantization in the loop for train.total_iter
-// steps on datasets.train's HR images (its lq_size patches, batch_size_per_gpu, optim_g.lr
-// cosine-decayed), written as <run dir>/models/<name>-int8.safetensors (a graph file).
+// steps on datasets.train (its lq_size patches, batch_size_per_gpu, optim_g.lr cosine-decayed):
+// an image model on an HRFolder's photos, a video model's step graph on a VideoFolder's clips
+// (num_frame-frame sequences, the state carried, include/exclude/max_frames honoured), written as
+// <run dir>/models/<name>-int8.safetensors (a graph file).
 import { join } from 'node:path';
 import { initEngine } from '../tensor/engine.js';
-import { createModel, toGraph, getArch } from '../models/registry.js';
+import { createAnyModel, toGraph, stepGraph, getArch } from '../models/registry.js';
+import type { SRModel, VideoSRModel } from '../models/types.js';
 import { calibrateGraph } from '../eval/calibrate.js';
 import { loadCalibrationData } from '../eval/calibration.node.js';
 import { encodeGraphFile } from '../graph/file.js';
@@ -13,6 +16,8 @@ import { fineTuneGraph } from './graph-tune.node.js';
 import type { TrainConfig } from './config.js';
 import type { StateDict } from '../nn/module.js';
 import { makeDirs } from '../io/files.node.js';
+import { listClips } from '../data/clips.node.js';
+import { listImages } from '../data/sources.node.js';
 
 /** The TrainOptions a quant: run reads. */
 export interface QuantRunOptions {
@@ -32,13 +37,18 @@ export async function trainQuantized(
   if (o.resume) throw new Error('mvsr train: a quant: run does not resume; start it again (it is short: train.total_iter fine-tuning steps)');
   if (!o.init) throw new Error('mvsr train: a quant: run quantizes a trained float model: pass it with --init <model file>');
   const { type, ...args } = cfg.network_g;
-  if (getArch(type).kind === 'video') throw new Error(`mvsr train: quant: takes an image model; ${type} is a video model`);
-  const dt = cfg.datasets.train;
-  if (dt.type !== 'HRFolder') throw new Error(`mvsr train: quant: fine-tunes on an HRFolder dataset, not ${dt.type}`);
+  const video = getArch(type).kind === 'video', dt = cfg.datasets.train;
+  if (video && dt.type !== 'VideoFolder') throw new Error(`mvsr train: quant: fine-tunes the video model ${type} on clips: datasets.train must be a VideoFolder, not ${dt.type}`);
+  if (!video && dt.type !== 'HRFolder') throw new Error(`mvsr train: quant: fine-tunes the image model ${type} on an HRFolder dataset, not ${dt.type}`);
+  // the training data is looked at before the (long) calibration: an empty selection stops here
+  for (const r of dt.dataroot_gt) {
+    if (video) await listClips(r, { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined });
+    else if (!(await listImages(r, true)).length) throw new Error(`mvsr: ${r}: no PNG/JPEG/WebP images to fine-tune on`);
+  }
   const t0 = performance.now();
   await initEngine({ threads: o.threads });
   const runDir = o.runDir ?? join(cfg.path.experiments_root, cfg.name);
-  const model = createModel(type, args);
+  const model = createAnyModel(type, args);
   let g;
   try {
     const src = init(o.init);
@@ -48,11 +58,11 @@ export async function trainQuantized(
       throw new Error(`mvsr train: --init ${o.init} does not fit ${type}: ${(e as Error).message.replace(/^mvsr: (loadStateDict: )?/, '')}`);
     }
     say(`quantizing ${src.describe} (${type} x${cfg.scale}) to int8: calibration on ${q.calib}, then ${cfg.train.total_iter} steps of quantization-aware training`);
-    g = toGraph(model);
+    g = video ? stepGraph(model as VideoSRModel) : toGraph(model as SRModel);
   } finally {
     model.dispose();
   }
-  const { samples, files } = await loadCalibrationData(q.calib, false, { scale: cfg.scale, count: q.samples, patch: q.patch, seed: cfg.manual_seed });
+  const { samples, files } = await loadCalibrationData(q.calib, video, { scale: cfg.scale, count: q.samples, patch: q.patch, frames: q.frames, seed: cfg.manual_seed });
   let qg;
   try {
     qg = await calibrateGraph(g, samples, { method: q.method, provenance: { folder: q.calib, files: files.length, patch: q.patch } });
@@ -63,6 +73,7 @@ export async function trainQuantized(
   const tuned = await fineTuneGraph(qg, {
     dirs: dt.dataroot_gt, iterations: cfg.train.total_iter, lr: cfg.train.optim_g.lr, batchSize: dt.batch_size_per_gpu, patch: dt.lq_size,
     seed: cfg.manual_seed, cacheDir: dt.cache_dir ?? undefined,
+    ...(video ? { numFrame: dt.num_frame, clips: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames } } : {}),
     onStep: (it, loss) => {
       last = loss;
       const rate = it / ((performance.now() - t0) / 1000);
