@@ -343,7 +343,11 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         spaceToDepthNode(n, b, inOf(n), channels.get(n.inputs[0]!)!, out);
         break;
       case 'resize':
-        resizeNode(g, n, b, inOf(n), out);
+        if (tables && n.mode === 'bilinear') {
+          const hw = b.node('Slice', [b.node('Shape', [inOf(n)], b.fresh(`${n.id}.shape`)), b.int64(`${n.id}.hw.starts`, [2]), b.int64(`${n.id}.hw.ends`, [4])], b.fresh(`${n.id}.hw`));
+          const scaled = b.node('Floor', [b.node('Mul', [b.node('Cast', [hw], b.fresh(`${n.id}.hw_f64`), [{ name: 'to', int: ONNX_DOUBLE }]), b.float64(`${n.id}.scale`, n.scale)], b.fresh(`${n.id}.hw_scaled`))], b.fresh(`${n.id}.hw_floor`));
+          bilinearInt8(g, n, b, quant!, inOf(n), b.node('Cast', [scaled], b.fresh(`${n.id}.hw_out`), [{ name: 'to', int: ONNX_INT64 }]), out);
+        } else resizeNode(g, n, b, inOf(n), out);
         break;
       case 'estimateShift': {
         const size = shapes ? shapes.get(n.inputs[0]!)! : null;
@@ -373,6 +377,11 @@ export function exportOnnx(g0: Graph, o: OnnxExportOptions = {}): Uint8Array {
         b.node('MaxPool', [inOf(n)], out, [{ name: 'kernel_shape', ints: [n.kernel, n.kernel] }, { name: 'strides', ints: [n.stride, n.stride] }, { name: 'pads', ints: [0, 0, 0, 0] }]);
         break;
       case 'resizeLike': {
+        if (tables && n.mode === 'bilinear') {
+          const hw = b.node('Slice', [b.node('Shape', [inOf(n, 1)], b.fresh(`${n.id}.like_shape`)), b.int64(`${n.id}.hw.starts`, [2]), b.int64(`${n.id}.hw.ends`, [4])], b.fresh(`${n.id}.hw`));
+          bilinearInt8(g, n, b, quant!, inOf(n, 0), hw, out);
+          break;
+        }
         // sizes = concat(shape(x)[0:2], shape(like)[2:4])
         const nc = b.node('Slice', [b.node('Shape', [inOf(n, 0)], b.fresh(`${n.id}.shape`)), b.int64(`${n.id}.nc.starts`, [0]), b.int64(`${n.id}.nc.ends`, [2])], b.fresh(`${n.id}.nc`));
         const hw = b.node('Slice', [b.node('Shape', [inOf(n, 1)], b.fresh(`${n.id}.like_shape`)), b.int64(`${n.id}.hw.starts`, [2]), b.int64(`${n.id}.hw.ends`, [4])], b.fresh(`${n.id}.hw`));
@@ -561,6 +570,57 @@ function resizeNode(g: Graph, n: Extract<GraphNode, { op: 'resize' }>, b: OnnxGr
   const hwo = b.node('Cast', [scaled], b.fresh(`${n.id}.hw_out`), [{ name: 'to', int: ONNX_INT64 }]);
   const sizes = b.node('Concat', [nc, hwo], b.fresh(`${n.id}.sizes`), [{ name: 'axis', int: 0 }]);
   b.node('Resize', [x, '', '', sizes], out, attrs);
+}
+
+/**
+ * int8Tables: an int8 bilinear resize (half-pixel centres) as TFLite's XNNPACK path and mvsr's
+ * int8 runtime compute it (runtime/int8.ts resizeBilinearInt8), in ONNX integer ops: source
+ * positions in float32 (Range, Mul, Add, clamped), 11-bit weights rounded to even, the four taps
+ * gathered as int32, a horizontal then a vertical blend, rounded at 2^21 and floored at 2^22 (an
+ * offset of 2^29 keeps the dividend non-negative, so Div's truncation is the floor). x is the
+ * dequantized input, hwOut the output's [H, W] (int64); the result is dequantized at the node's
+ * parameters, which a resize shares with its input.
+ */
+function bilinearInt8(g: Graph, n: GraphNode, b: OnnxGraphBuilder, quant: QuantGraph['quant'], x: string, hwOut: string, out: string): string {
+  const q = quant.act[n.id]!, qi = quant.act[n.inputs[0]!]!;
+  if (q.scale !== qi.scale || q.zeroPoint !== qi.zeroPoint) throw graphError(g, n, 'an int8 resize must keep its input\'s scale and zero point');
+  const id = n.id, s = b.float32(`${id}.rs_scale`, [], [q.scale]), z = b.raw(`${id}.rs_zero_point`, ONNX_INT8, [], Uint8Array.of(q.zeroPoint & 255));
+  const v = b.node('Cast', [b.node('QuantizeLinear', [x, s, z], b.fresh(`${id}.rs_q`))], b.fresh(`${id}.rs_i32`), [{ name: 'to', int: ONNX_INT32 }]);
+  const hwIn = b.node('Slice', [b.node('Shape', [x], b.fresh(`${id}.rs_in_shape`)), b.int64(`${id}.rs_hw.starts`, [2]), b.int64(`${id}.rs_hw.ends`, [4])], b.fresh(`${id}.rs_in_hw`));
+  const f32 = (name: string, v: number): string => b.float32(`${id}.${name}`, [], [v]);
+  const i32 = (name: string, v: number): string => b.raw(`${id}.${name}`, ONNX_INT32, [], new Uint8Array(Int32Array.of(v).buffer));
+  /** One axis (0: rows, 1: columns): the low and high source index (int64) and the weight of the high one (int32, of 2048). */
+  const taps = (axis: number): { lo: string; hi: string; a: string } => {
+    const pick = (t: string, name: string): string => b.node('Slice', [t, b.int64(`${id}.${name}.starts`, [axis]), b.int64(`${id}.${name}.ends`, [axis + 1])], b.fresh(`${id}.${name}`));
+    const size = pick(hwIn, `rs_size${axis}`), outN = pick(hwOut, `rs_out${axis}`);
+    const sizeF = b.node('Cast', [size], b.fresh(`${id}.rs_size_f${axis}`), [{ name: 'to', int: ONNX_FLOAT }]);
+    const outF = b.node('Cast', [outN], b.fresh(`${id}.rs_out_f${axis}`), [{ name: 'to', int: ONNX_FLOAT }]);
+    const scale = b.node('Div', [sizeF, outF], b.fresh(`${id}.rs_ratio${axis}`));
+    const offset = b.node('Sub', [b.node('Mul', [scale, f32(`rs_half${axis}`, 0.5)], b.fresh(`${id}.rs_half_ratio${axis}`)), f32(`rs_half_px${axis}`, 0.5)], b.fresh(`${id}.rs_offset${axis}`));
+    const limit = b.node('Reshape', [outN, b.int64(`${id}.rs_scalar${axis}`, [])], b.fresh(`${id}.rs_limit${axis}`));
+    const idx = b.node('Range', [b.int64Scalar(`${id}.rs_zero${axis}`, 0), limit, b.int64Scalar(`${id}.rs_one${axis}`, 1)], b.fresh(`${id}.rs_range${axis}`));
+    const pos = b.node('Add', [b.node('Mul', [b.node('Cast', [idx], b.fresh(`${id}.rs_range_f${axis}`), [{ name: 'to', int: ONNX_FLOAT }]), scale], b.fresh(`${id}.rs_scaled${axis}`)), offset], b.fresh(`${id}.rs_src${axis}`));
+    const last = b.node('Sub', [sizeF, f32(`rs_one_f${axis}`, 1)], b.fresh(`${id}.rs_last${axis}`));
+    const p = b.node('Min', [b.node('Max', [pos, f32(`rs_zero_f${axis}`, 0)], b.fresh(`${id}.rs_src_lo${axis}`)), last], b.fresh(`${id}.rs_src_clamped${axis}`));
+    const loF = b.node('Floor', [p], b.fresh(`${id}.rs_lo_f${axis}`));
+    const lo = b.node('Cast', [loF], b.fresh(`${id}.rs_lo${axis}`), [{ name: 'to', int: ONNX_INT64 }]);
+    const lastI = b.node('Sub', [size, b.int64(`${id}.rs_one_i${axis}`, [1])], b.fresh(`${id}.rs_last_i${axis}`));
+    const hi = b.node('Min', [b.node('Add', [lo, b.int64(`${id}.rs_step${axis}`, [1])], b.fresh(`${id}.rs_next${axis}`)), lastI], b.fresh(`${id}.rs_hi${axis}`));
+    const w = b.node('Round', [b.node('Mul', [b.node('Sub', [p, loF], b.fresh(`${id}.rs_frac${axis}`)), f32(`rs_2048_${axis}`, 2048)], b.fresh(`${id}.rs_frac2048_${axis}`))], b.fresh(`${id}.rs_weight_f${axis}`));
+    const a = b.node('Reshape', [b.node('Cast', [w], b.fresh(`${id}.rs_weight${axis}`), [{ name: 'to', int: ONNX_INT32 }]), b.int64(`${id}.rs_wshape${axis}`, axis === 0 ? [1, 1, -1, 1] : [1, 1, 1, -1])], b.fresh(`${id}.rs_weight_b${axis}`));
+    return { lo, hi, a };
+  };
+  const ty = taps(0), tx = taps(1);
+  const gather = (t: string, idx: string, axis: number, name: string): string => b.node('Gather', [t, idx], b.fresh(`${id}.${name}`), [{ name: 'axis', int: axis }]);
+  const top = gather(v, ty.lo, 2, 'rs_top'), bottom = gather(v, ty.hi, 2, 'rs_bottom');
+  const blend = (p0: string, p1: string, a: string, name: string): string =>
+    b.node('Add', [b.node('Mul', [p0, i32(`${name}_2048`, 2048)], b.fresh(`${id}.${name}_base`)), b.node('Mul', [b.node('Sub', [p1, p0], b.fresh(`${id}.${name}_diff`)), a], b.fresh(`${id}.${name}_step`))], b.fresh(`${id}.${name}`));
+  const vt = blend(gather(top, tx.lo, 3, 'rs_tl'), gather(top, tx.hi, 3, 'rs_tr'), tx.a, 'rs_vt');
+  const vb = blend(gather(bottom, tx.lo, 3, 'rs_bl'), gather(bottom, tx.hi, 3, 'rs_br'), tx.a, 'rs_vb');
+  const sum = b.node('Add', [blend(vt, vb, ty.a, 'rs_v'), i32('rs_round', 2 ** 21 + 2 ** 29)], b.fresh(`${id}.rs_rounded`));
+  const r = b.node('Sub', [b.node('Div', [sum, i32('rs_pot', 2 ** 22)], b.fresh(`${id}.rs_div`)), i32('rs_unoffset', 128)], b.fresh(`${id}.rs_int`));
+  const r8 = b.node('Cast', [r], b.fresh(`${id}.rs_int8`), [{ name: 'to', int: ONNX_INT8 }]);
+  return b.node('DequantizeLinear', [r8, s, z], out);
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
