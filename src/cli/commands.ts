@@ -691,8 +691,9 @@ A quantized model (from mvsr quantize) written as .onnx is in the QDQ form: Quan
 DequantizeLinear at every int8 tensor, int8 per-channel weights and int32 biases behind
 DequantizeLinear, which onnxruntime turns into its integer kernels. --int8-tables writes the ops
 mvsr and TFLite compute through tables (activations other than ReLU, PReLU, a concat's
-requantized inputs) as int8 lookups (Gather) instead, so that onnxruntime computes their exact
-values (it rounds the float forms otherwise); accelerators that fuse QDQ patterns will not fuse them.
+requantized inputs) as int8 lookups (Gather) instead, and a bilinear resize as TFLite's
+fixed-point resize in integer ops, so that onnxruntime computes their exact values (it rounds the
+float forms otherwise); accelerators that fuse QDQ patterns will not fuse them.
 
 A .tflite output is a TFLite model (schema in vendor/tflite): NHWC float32 inputs and outputs of
 a fixed size (--input, default 180x320), named through the SignatureDef 'serving_default';

@@ -56,8 +56,9 @@ export interface OnnxExportOptions {
   /**
    * Quantized models only: the int8 ops that mvsr and TFLite compute through tables (activations
    * other than ReLU, PReLU, and the requantization of a concat's inputs) as int8 lookups
-   * (QuantizeLinear, Cast, Add, Gather on the table, DequantizeLinear) instead of float ops
-   * between QDQ pairs, which onnxruntime rounds otherwise (float, where TFLite uses fixed point).
+   * (QuantizeLinear, Cast, Add, Gather on the table, DequantizeLinear), and a bilinear resize as
+   * TFLite's fixed-point resize in integer ops (bilinearInt8), instead of float ops between QDQ
+   * pairs, which onnxruntime rounds otherwise (float, where TFLite uses fixed point).
    * Exact in any runtime, but no longer the plain QDQ pattern that accelerators fuse (default false).
    */
   int8Tables?: boolean;
