@@ -15,7 +15,7 @@ import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
 import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
-  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS,
+  quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS, roundHalfAway,
   int8Graph, assignQParams, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
@@ -608,6 +608,54 @@ test('fakeQuant rounds to the int8 grid and passes the gradient only inside the 
   w.value.dispose();
 });
 
+test('learned ranges (fakeQuantRange): the clipping gradient equals finite differences; trained on Gaussian data from too wide and too narrow a range, the range reaches the round-trip error of the best clipping a brute-force search finds', async () => {
+  await useEngine(1);
+  const { leaf, backward, clearTape } = await import('../src/autograd/var.js');
+  const { fakeQuantRange } = await import('../src/autograd/ops/quant.js');
+  const { l1Loss, mseLoss } = await import('../src/autograd/ops/loss.js');
+  const { Adam } = await import('../src/train/optim.js');
+  // every value above the range: the output is hi, so d sum(y) / d hi = N (scaled by LSQ's 1 / sqrt(N * 255))
+  {
+    const xs = [3, 4.5, 10, 7], N = xs.length, f = (hi: number) => { const q = chooseQParams(0, hi); return N * q.scale * (127 - q.zeroPoint); };
+    const x = leaf(Tensor.from([N], xs)), range = leaf(Tensor.from([2], [0, 2]), true);
+    const y = fakeQuantRange(x, range, chooseQParams(0, 2));
+    const zero = leaf(Tensor.zeros([N]));
+    backward(l1Loss(y, zero));
+    zero.value.dispose();
+    const fd = (f(2 + 1e-3) - f(2 - 1e-3)) / 2e-3 / N;
+    assert.ok(Math.abs(range.grad!.data[1]! * Math.sqrt(N * 255) - fd) < 1e-3, `d/dhi ${range.grad!.data[1]! * Math.sqrt(N * 255)} vs finite differences ${fd}`);
+    assert.equal(range.grad!.data[0], 0);
+    clearTape();
+    x.value.dispose();
+    range.value.dispose();
+  }
+  // N(0, 1) samples: MSE of the round trip at symmetric clipping c, brute force over c
+  const r = new Rng(5), N = 4096, xs = Array.from({ length: N }, () => r.normal());
+  const mse = (q: QParams): number => xs.reduce((a, v) => a + (q.scale * (Math.max(-128, Math.min(127, roundHalfAway(v / q.scale) + q.zeroPoint)) - q.zeroPoint) - v) ** 2, 0) / N;
+  let best = Infinity;
+  for (let c = 0.5; c <= 8; c += 0.01) best = Math.min(best, mse(chooseQParams(-c, c)));
+  for (const start of [[-16, 16], [-0.6, 0.6]]) {
+    const x = leaf(Tensor.from([N], xs)), range = leaf(Tensor.from([2], start), true);
+    const opt = new Adam([range], { lr: 0.1, betas: [0.9, 0.99] }); // as fineTuneGraph trains ranges
+    const first = mse(chooseQParams(start[0]!, start[1]!));
+    for (let it = 0; it < 2000; it++) {
+      opt.lr = 0.1 * 0.5 * (1 + Math.cos((Math.PI * it) / 2000)); // cosine-decayed, as fineTuneGraph does
+      const [lo, hi] = range.value.toArray();
+      backward(mseLoss(fakeQuantRange(x, range, chooseQParams(lo!, hi!)), x));
+      opt.update();
+      opt.zeroGrad();
+      clearTape();
+    }
+    const [lo, hi] = range.value.toArray();
+    const got = mse(chooseQParams(lo!, hi!));
+    console.log(`from [${start}]: learned [${lo!.toFixed(3)}, ${hi!.toFixed(3)}], MSE ${got.toExponential(3)}, best clipping ${best.toExponential(3)}`);
+    assert.ok(got < 1.15 * best && got < 0.5 * first, `from [${start}]: learned [${lo!.toFixed(3)}, ${hi!.toFixed(3)}], MSE ${got.toExponential(3)} against the best clipping's ${best.toExponential(3)} (start ${first.toExponential(3)})`);
+    opt.dispose();
+    x.value.dispose();
+    range.value.dispose();
+  }
+});
+
 test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-tuning through it lowers the int8 model\'s L1 on its training patches', async () => {
   await useEngine(1);
   const { GraphNet } = await import('../src/train/graph-net.js');
@@ -656,6 +704,15 @@ test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-t
     assert.ok(after < before * 0.9, `int8 L1 ${before.toFixed(5)} -> ${after.toFixed(5)} after 40 QAT steps`);
     assert.deepEqual(tuned.quant.act, qg.quant.act, 'activation parameters are kept');
     assert.ok((tuned.quant.calibration as { qat?: { iterations?: number } }).qat?.iterations === 40);
+    // learned ranges: the same run training the observed tensors' ranges too; the int8 file it
+    // writes has new, consistent parameters (LiteRT.js runs its .tflite exactly as mvsr does)
+    const learned = await fineTuneGraph(qg, { dirs: [dir], iterations: 40, lr: 3e-3, batchSize: 4, patch: 12, seed: 1, learnRanges: true, rangeLr: 3e-2 });
+    const afterLearned = l1(learned);
+    assert.ok(afterLearned < before * 0.9, `int8 L1 ${before.toFixed(5)} -> ${afterLearned.toFixed(5)} after 40 QAT steps with learned ranges`);
+    const moved = Object.keys(qg.quant.act).filter((id) => learned.quant.act[id]!.scale !== qg.quant.act[id]!.scale);
+    assert.ok(moved.length >= 3, `the learned ranges moved (${moved.length} tensors)`);
+    assert.equal((learned.quant.calibration as { qat?: { learnedRanges?: number } }).qat?.learnedRanges! > 0, true);
+    if (!noLiteRt) assertAgreement(await agreement(learned, 9, 11, 'float32', 14), 'learned ranges in LiteRT.js');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -765,6 +822,7 @@ quant:
   calib: ${hr}
   samples: 4
   patch: 8
+  ranges: learn
 `);
     const weights = new URL('../../weights/elsr-x4.safetensors', import.meta.url).pathname;
     const t = mvsr('train', cfg, '--init', weights);
@@ -773,6 +831,7 @@ quant:
     const g = loadGraphFile(file) as QuantGraph;
     assert.equal(g.quant.scheme, 'int8');
     assert.equal((g.quant.calibration as { qat?: { iterations?: number } }).qat?.iterations, 3);
+    assert.ok(((g.quant.calibration as { qat?: { learnedRanges?: number } }).qat?.learnedRanges ?? 0) > 0, 'quant.ranges: learn trained the ranges');
     const e = mvsr('eval', '-m', file, '--data', hr, '--json');
     assert.equal(e.status, 0, e.stderr);
     assert.ok((JSON.parse(e.stdout) as { psnr: number }).psnr > 15);

@@ -46,6 +46,10 @@ options:
       --qat-patch <n>   LR patch edge (default 48)
       --qat-frames <n>  a video model: frames per sequence, run step by step with the state
                         carried (default 7)
+      --qat-ranges <r>  fixed (default): the activation ranges stay calibration's; learn: they
+                        are trained too (asymmetric LSQ: each observed tensor's [lo, hi] gets the
+                        clipping and rounding gradients; resizes, concats and states follow)
+      --qat-range-lr <x> peak learning rate of the learned ranges (default: --qat-lr's)
       --cache <dir>     keep the LR images made for --qat here between runs
       --arch, --args, --scale as for upscale`,
   async run(argv) {
@@ -61,6 +65,11 @@ options:
     const qatIters = intFlag('quantize', v.qat, 'qat');
     const qatLr = v['qat-lr'] === undefined ? undefined : Number(v['qat-lr']);
     if (qatLr !== undefined && !(qatLr > 0 && Number.isFinite(qatLr))) throw new Error(`mvsr quantize: --qat-lr must be a positive number, got "${String(v['qat-lr'])}"`);
+    const qatRanges = v['qat-ranges'] ?? 'fixed';
+    if (qatRanges !== 'fixed' && qatRanges !== 'learn') throw new Error(`mvsr quantize: --qat-ranges must be fixed or learn, got "${qatRanges}"`);
+    const rangeLr = v['qat-range-lr'] === undefined ? undefined : Number(v['qat-range-lr']);
+    if (rangeLr !== undefined && !(rangeLr > 0 && Number.isFinite(rangeLr))) throw new Error(`mvsr quantize: --qat-range-lr must be a positive number, got "${String(v['qat-range-lr'])}"`);
+    if ((v['qat-ranges'] !== undefined || rangeLr !== undefined) && qatIters === undefined) throw new Error('mvsr quantize: --qat-ranges and --qat-range-lr apply to --qat N (quantization-aware training)');
     const qatDirs = typeof v['qat-data'] === 'string' ? v['qat-data'].split(',').filter(Boolean) : [v.calib];
     for (const d of qatDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
@@ -86,7 +95,7 @@ options:
         q = await fineTuneGraph(q, {
           dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
           patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
-          numFrame: intFlag('quantize', v['qat-frames'], 'qat-frames'),
+          numFrame: intFlag('quantize', v['qat-frames'], 'qat-frames'), learnRanges: qatRanges === 'learn', rangeLr,
           onLoad: (d, t) => { load.setTotal(t); load.update(d); },
           onStep: (it, loss) => {
             train ??= new Progress('qat', qatIters, ' it');
@@ -96,7 +105,7 @@ options:
         });
       }
       saveGraphFile(v.output, q);
-      process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations${qatRanges === 'learn' ? ', ranges learned' : ''}` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     } finally {
       for (const s of samples) for (const t of s.frames) t.dispose();
     }

@@ -113,6 +113,10 @@ export interface QuantSection {
   patch: number;
   /** A video model: the first `frames` frames of each calibration clip, run with the state carried. */
   frames: number;
+  /** fixed: calibration's activation ranges are kept; learn: they are trained with the weights (asymmetric LSQ). */
+  ranges: 'fixed' | 'learn';
+  /** Peak learning rate of learned ranges (null: optim_g.lr). */
+  range_lr: number | null;
 }
 
 /** Distillation: an L1/MSE/Charbonnier loss to a teacher model's output on the same LR patches, added to pixel_opt's. */
@@ -663,6 +667,8 @@ const quantSection: MapSpec = {
     samples: opt(int(1), 32, 'calibration patches (a video model: clips, one patch each)'),
     patch: opt(int(8), 64, 'calibration patch edge (LR pixels)'),
     frames: opt(int(1), 8, 'a video model: frames of each calibration clip, run with the state carried'),
+    ranges: opt(oneOf(['fixed', 'learn'] as const), 'fixed', "the activation ranges: calibration's kept (fixed), or trained with the weights (learn: asymmetric LSQ)"),
+    range_lr: opt(nullable(num(0, Infinity, true)), null, 'peak learning rate of learned ranges (default: optim_g.lr)'),
   },
 };
 

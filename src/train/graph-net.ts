@@ -14,7 +14,7 @@ import { maxPool2d } from '../autograd/ops/pool.js';
 import { globalPool, scaleChannels } from '../autograd/ops/channels.js';
 import { layerNorm } from '../autograd/ops/norm.js';
 import { windowAttention } from '../autograd/ops/attention.js';
-import { fakeQuant, fakeQuantPerChannel } from '../autograd/ops/quant.js';
+import { fakeQuant, fakeQuantPerChannel, fakeQuantRange } from '../autograd/ops/quant.js';
 import { translateBy } from '../autograd/ops/align.js';
 import { convTranspose2d } from '../autograd/ops/convTranspose.js';
 import { estimateShiftTensor } from '../tensor/ops/align.js';
@@ -22,23 +22,31 @@ import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
 import { Parameter } from '../nn/module.js';
 import { graphError, graphInputs, graphOutputs, type Graph, type Act } from '../graph/ir.js';
-import { validateQuant, quantizeWeights, type QuantGraph } from '../graph/quant.js';
+import { validateQuant, quantizeWeights, assignQParams, rangeKind, qRange, type QuantGraph, type QParams } from '../graph/quant.js';
 
 export class GraphNet {
   private readonly params = new Map<string, Parameter>();
   private readonly quant: QuantGraph['quant'] | null;
 
   private readonly clusters: Clusters;
+  /** learnRanges: the range [lo, hi] of every tensor whose int8 parameters calibration observed, trained (fakeQuantRange). */
+  private readonly ranges = new Map<string, Parameter>();
 
   /**
    * `g` with a quant section trains with fake quantization (QAT); without, in float. Weights in
    * `clusters` train as their centroids (each value stays its centroid: clustering is kept).
+   * `learnRanges` (an int8 graph) also trains the activation ranges calibration chose; the
+   * tensors whose parameters follow others' (a resize, a concat, a video state) follow them.
    */
-  constructor(readonly graph: Graph, clusters: Clusters = {}) {
+  constructor(readonly graph: Graph, clusters: Clusters = {}, o: { learnRanges?: boolean } = {}) {
     this.clusters = clusters;
     const quant = (graph as Partial<QuantGraph>).quant;
     if (quant) validateQuant(graph);
     this.quant = quant ?? null;
+    if (o.learnRanges) {
+      if (!quant) throw graphError(graph, null, 'learned ranges need an int8 graph (quantize it first)');
+      for (const n of graph.nodes) if (n.op !== 'estimateShift' && rangeKind(n) === 'observed') this.ranges.set(n.id, new Parameter(Tensor.from([2], qRange(quant.act[n.id]!))));
+    }
     const g = graph;
     if (!g.meta.video && (graphInputs(g).length !== 1 || graphOutputs(g).length !== 1)) {
       throw graphError(g, null, 'fine-tuning an image graph takes one input and one output (a video step graph describes its own in meta.video)');
@@ -51,6 +59,23 @@ export class GraphNet {
 
   parameters(): Parameter[] {
     return [...this.params.values()];
+  }
+
+  /** The learned activation ranges (empty unless learnRanges). */
+  rangeParameters(): Parameter[] {
+    return [...this.ranges.values()];
+  }
+
+  /** The int8 parameters of every tensor now: calibration's, or with learnRanges those the current ranges give. */
+  private activationParams(): Record<string, QParams> {
+    const q = this.quant!;
+    if (!this.ranges.size) return q.act;
+    const r = new Map<string, [number, number]>(Object.entries(q.act).map(([id, p]) => [id, qRange(p)]));
+    for (const [id, p] of this.ranges) {
+      const [lo, hi] = p.value.toArray();
+      r.set(id, [lo!, hi!]);
+    }
+    return assignQParams(this.graph, r);
   }
 
   /** An image graph's function on x [N, H, W, C] (every int8 tensor fake-quantized in an int8 graph). */
@@ -76,7 +101,12 @@ export class GraphNet {
   private run(inputs: Record<string, Var>, q: QuantGraph['quant'] | null, vals: Map<string, Var>, shifts: Tensor[]): Record<string, Var> {
     const shiftOf = new Map<string, Tensor>();
     const p = (name: string): Parameter => this.params.get(name)!;
-    const fq = (id: string, v: Var): Var => (q ? fakeQuant(v, q.act[id]!.scale, q.act[id]!.zeroPoint) : v);
+    const act = q ? this.activationParams() : null;
+    const fq = (id: string, v: Var): Var => {
+      if (!act) return v;
+      const r = this.ranges.get(id);
+      return r ? fakeQuantRange(v, r, act[id]!) : fakeQuant(v, act[id]!.scale, act[id]!.zeroPoint);
+    };
     const weightOf = (name: string, axis: 0 | 1 = 0): Var => {
       const c = this.clusters[name], v = c ? sharedWeight(p(name), c.assign, this.graph.weights[name]!.shape) : p(name);
       return q ? fakeQuantPerChannel(v, axis) : v;
@@ -167,10 +197,12 @@ export class GraphNet {
     }));
     const g = { ...this.graph, weights };
     if (!this.quant) return { ...g, meta: { ...g.meta, history: [...(g.meta.history ?? []), { tune: provenance }] } };
-    return { ...g, quant: { ...this.quant, ...quantizeWeights(g), calibration: { ...this.quant.calibration, qat: provenance } } } as QuantGraph;
+    const qat = this.ranges.size ? { ...provenance, learnedRanges: this.ranges.size } : provenance;
+    return { ...g, quant: { ...this.quant, act: this.activationParams(), ...quantizeWeights(g), calibration: { ...this.quant.calibration, qat } } } as QuantGraph;
   }
 
   dispose(): void {
     for (const v of this.params.values()) v.value.dispose();
+    for (const v of this.ranges.values()) v.value.dispose();
   }
 }

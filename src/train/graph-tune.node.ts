@@ -35,6 +35,9 @@ export interface TuneOptions {
   onLoad?: (done: number, total: number) => void;
   /** Clustered weights (graph/compress.ts clusterGraph): trained as shared centroids, so they stay clustered. */
   clusters?: Clusters;
+  /** An int8 graph: also train the activation ranges calibration observed (GraphNet learnRanges), by Adam at rangeLr (default lr), cosine-decayed alike. */
+  learnRanges?: boolean;
+  rangeLr?: number;
 }
 
 /**
@@ -72,7 +75,9 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
   const scale = g.meta.scale, batchSize = o.batchSize ?? 8, lrPatch = o.patch ?? 48, peak = o.lr ?? 1e-4;
   const video = g.meta.video !== undefined, T = video ? o.numFrame ?? 7 : 1;
   if (!Number.isInteger(T) || T < 1) throw new Error(`mvsr: fine-tune: numFrame must be a positive integer, got ${T}`);
-  const net = new GraphNet(g, o.clusters);
+  const net = new GraphNet(g, o.clusters, { learnRanges: o.learnRanges });
+  const rangePeak = o.rangeLr ?? peak;
+  if (o.learnRanges && !(rangePeak > 0 && Number.isFinite(rangePeak))) throw new Error(`mvsr: fine-tune: the range learning rate must be a positive number, got ${o.rangeLr}`);
   const loader = createBatchLoader(
     video
       ? { kind: 'videoFolder', roots: o.dirs, scale, options: { ...o.clips, numFrame: T } }
@@ -81,11 +86,13 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
   );
   const shapes = batchShapes({ batchSize, lrPatch }, scale);
   const nl = shapes.lr.reduce((a, b) => a * b, 1), nh = shapes.hr.reduce((a, b) => a * b, 1);
-  const opt = new Adam(net.parameters(), { lr: peak });
+  const opt = new Adam(net.parameters(), { lr: peak }), rangeOpt = new Adam(net.rangeParameters(), { lr: rangePeak, betas: [0.9, 0.99] });
   try {
     await loader.ready;
     for (let it = 1; it <= o.iterations; it++) {
-      opt.lr = peak * 0.5 * (1 + Math.cos((Math.PI * (it - 1)) / o.iterations));
+      const decay = 0.5 * (1 + Math.cos((Math.PI * (it - 1)) / o.iterations));
+      opt.lr = peak * decay;
+      rangeOpt.lr = rangePeak * decay;
       const b = await loader.next(it);
       const xs = Array.from({ length: T }, (_, t) => leaf(Tensor.from(shapes.lr, b.lr.subarray(t * nl, (t + 1) * nl))));
       const ys = Array.from({ length: T }, (_, t) => constant(Tensor.from(shapes.hr, b.hr.subarray(t * nh, (t + 1) * nh))));
@@ -98,6 +105,8 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
         backward(loss);
         opt.update();
         opt.zeroGrad();
+        rangeOpt.update();
+        rangeOpt.zeroGrad();
         o.onStep?.(it, value);
       } finally {
         clearTape();
@@ -105,10 +114,11 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
         for (const t of own) t.dispose();
       }
     }
-    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T, ...o.clips } : {}) }) as G;
+    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T, ...o.clips } : {}), ...(o.learnRanges ? { rangeLr: rangePeak } : {}) }) as G;
   } finally {
     await loader.close();
     opt.dispose();
+    rangeOpt.dispose();
     net.dispose();
   }
 }
