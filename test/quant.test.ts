@@ -608,6 +608,38 @@ test('fakeQuant rounds to the int8 grid and passes the gradient only inside the 
   w.value.dispose();
 });
 
+test('quantizationReport (mvsr quantize --report): each conv\'s int8 weight SNR equals a naive per-channel symmetric quantization\'s; a weight on the grid is exact (Infinity)', async () => {
+  await useEngine(1);
+  const g = randomGraph('Plain', { upscale: 2, num_block: 2, num_feat: 8 }, 77, 0.3);
+  const conv0 = g.nodes.find((n) => n.op === 'conv')!;
+  if (conv0.op !== 'conv') throw new Error('unreachable');
+  // the first conv's weights made integers in [-127, 127] with 127 in every output channel: scale 1, all on the grid
+  const w0 = g.weights[conv0.weight]!, inner = w0.data.length / w0.shape[0]!;
+  for (let i = 0; i < w0.data.length; i++) w0.data[i] = i % inner === 0 ? 127 : Math.round(w0.data[i]! * 300) % 127;
+  const qg = await calibrated(g, 2, 10, 10, 78);
+  const { quantizationReport } = await import('../src/graph/quant.js');
+  const rows = quantizationReport(qg);
+  assert.equal(rows.length, qg.nodes.filter((n) => n.op === 'conv').length);
+  for (const r of rows) {
+    const w = qg.weights[r.weight]!, O = w.shape[0]!, k = w.data.length / O;
+    let sig = 0, err = 0;
+    for (let o = 0; o < O; o++) {
+      let m = 0;
+      for (let i = 0; i < k; i++) m = Math.max(m, Math.abs(w.data[o * k + i]!));
+      const sc = Math.fround(m / 127);
+      for (let i = 0; i < k; i++) {
+        const v = w.data[o * k + i]!, q = Math.max(-127, Math.min(127, Math.sign(v) * Math.round(Math.abs(v) / sc)));
+        sig += v * v;
+        err += (v - q * sc) ** 2;
+      }
+    }
+    const want = err > 0 ? 10 * Math.log10(sig / err) : Infinity;
+    if (r.id === conv0.id) assert.equal(r.weightSnrDb, Infinity, 'integer weights at scale 1 are exact');
+    else assert.ok(Math.abs(r.weightSnrDb - want) < 1e-9, `${r.id}: ${r.weightSnrDb} vs naive ${want}`);
+    assert.deepEqual(r.range, qRange(qg.quant.act[r.id]!));
+  }
+});
+
 test('learned ranges (fakeQuantRange): the clipping gradient equals finite differences; trained on Gaussian data from too wide and too narrow a range, the range reaches the round-trip error of the best clipping a brute-force search finds', async () => {
   await useEngine(1);
   const { leaf, backward, clearTape } = await import('../src/autograd/var.js');

@@ -30,7 +30,7 @@ export const EXPORT_FLAGS = {
 
 export const QUANTIZE_FLAGS = {
   output: { type: 'string', short: 'o' }, calib: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' },
-  patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' },
+  patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' }, report: { type: 'boolean' },
   qat: { type: 'string' }, 'qat-data': { type: 'string' }, 'qat-lr': { type: 'string' }, 'qat-batch': { type: 'string' }, 'qat-patch': { type: 'string' }, 'qat-frames': { type: 'string' },
   'qat-ranges': { type: 'string' }, 'qat-range-lr': { type: 'string' },
   cache: { type: 'string' },

@@ -11,7 +11,7 @@ import { loadCalibrationData } from '../eval/calibration.node.js';
 import { saveGraphFile } from '../api/graph-file.node.js';
 import { calibrateGraph } from '../eval/calibrate.js';
 import { fineTuneGraph } from '../train/graph-tune.node.js';
-import { CALIBRATION_METHODS, int8Graph, type CalibrationMethod } from '../graph/quant.js';
+import { CALIBRATION_METHODS, int8Graph, quantizationReport, type CalibrationMethod } from '../graph/quant.js';
 
 export const quantizeCmd: Command = {
   summary: 'int8 post-training quantization of a model, calibrated on a folder of images or clips',
@@ -51,6 +51,8 @@ options:
                         clipping and rounding gradients; resizes, concats and states follow)
       --qat-range-lr <x> peak learning rate of the learned ranges (default: --qat-lr's)
       --cache <dir>     keep the LR images made for --qat here between runs
+      --report          print, per conv, the SNR of its int8 weight against the float one
+                        (dB; "exact" when every value is on the grid) and its int8 output range
       --arch, --args, --scale as for upscale`,
   async run(argv) {
     const { values: v, positionals } = parse('quantize', argv, QUANTIZE_FLAGS);
@@ -105,6 +107,12 @@ options:
         });
       }
       saveGraphFile(v.output, q);
+      if (v.report) {
+        process.stderr.write('conv                               weight SNR   output range\n');
+        for (const r of quantizationReport(q)) {
+          process.stderr.write(`${r.id.padEnd(34)} ${(Number.isFinite(r.weightSnrDb) ? `${r.weightSnrDb.toFixed(1)} dB` : 'exact').padStart(10)}   [${r.range[0].toFixed(3)}, ${r.range[1].toFixed(3)}]\n`);
+        }
+      }
       process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations${qatRanges === 'learn' ? ', ranges learned' : ''}` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     } finally {
       for (const s of samples) for (const t of s.frames) t.dispose();

@@ -99,6 +99,26 @@ export function quantizeWeight(w: GraphWeight, scales: readonly number[], axis: 
   return q;
 }
 
+/**
+ * Per conv of an int8 graph: the signal-to-noise ratio (dB) of its int8 weight against the float
+ * one (sum w^2 / sum (w - scale * q)^2; Infinity when every value is on the grid) and its output's
+ * real range: where a model loses precision in quantization (`mvsr quantize --report`).
+ */
+export function quantizationReport(g: QuantGraph): { id: string; weight: string; weightSnrDb: number; range: [number, number] }[] {
+  const rows = [];
+  for (const n of g.nodes) {
+    if (n.op !== 'conv' && n.op !== 'convTranspose') continue;
+    const w = weightOf(g, n, n.weight), axis = weightAxis(n), s = g.quant.weights[n.weight]!, q = quantizeWeight(w, s, axis), ch = channelOf(w, axis);
+    let sig = 0, err = 0;
+    for (let i = 0; i < w.data.length; i++) {
+      sig += w.data[i]! ** 2;
+      err += (w.data[i]! - q[i]! * s[ch(i)]!) ** 2;
+    }
+    rows.push({ id: n.id, weight: n.weight, weightSnrDb: err > 0 ? 10 * Math.log10(sig / err) : Infinity, range: qRange(g.quant.act[n.id]!) });
+  }
+  return rows;
+}
+
 /** A real tensor in int8 at q (TFLite's AffineQuantize: round(x / scale) + zero point, in float32, saturated). */
 export function quantizeValue(x: number, q: QParams): number {
   return clampInt(roundHalfAway(Math.fround(Math.fround(x) / q.scale)) + q.zeroPoint, INT8_MIN, INT8_MAX);
