@@ -131,3 +131,31 @@ test('config: a video model needs VideoFolder data and an image model refuses it
   const ok = parseTrainConfig(base('RLSP', 'VideoFolder').replace('lq_size: 16', "lq_size: 16, num_frame: 7, exclude: ['00001_*']"), 'a.yml');
   assert.deepEqual([ok.datasets.train.num_frame, ok.datasets.train.exclude], [7, ['00001_*']]);
 });
+
+test('mvsr train --init an ECBSRT into RECBSR: the first conv is widened with zeros (said in the log), so a run that barely moves the weights scores as the image model in eval-video', async () => {
+  const root = await clips();
+  const { createModel } = await import('../src/models/registry.js');
+  const { randomize, useEngine } = await import('./helpers.js');
+  await useEngine(1);
+  const { encodeModelMetadata } = await import('../src/io/weights.js');
+  const { writeSafetensors } = await import('../src/io/safetensors.js');
+  const img = createModel('ECBSRT', { upscale: 2, num_feat: 6, num_block: 1 });
+  randomize(img, 0.2, 5);
+  const imgFile = path.join(tmp, 'ecbsrt.safetensors');
+  fs.writeFileSync(imgFile, writeSafetensors(img.stateDict(), encodeModelMetadata({ arch: 'ECBSRT', args: img.args, scale: 2 })));
+  img.dispose();
+  const cfg = path.join(tmp, 'recbsr.yml');
+  // one step at a learning rate that cannot move a weight by more than 1e-10
+  fs.writeFileSync(cfg, config(root, 1).replace('{type: MobileRRN, upscale: 2, num_feat: 8, num_block: 1}', '{type: RECBSR, upscale: 2, num_feat: 6, num_block: 1, align_radius: 2}').replace('lr: 0.003', 'lr: 1.0e-10'));
+  const dir = path.join(tmp, 'R');
+  const r = run(['train', cfg, '--run-dir', dir, '--threads', '2', '--init', imgFile]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /initialised 8\/8 parameters .*widened with zero weights for the new inputs: backbone\.0\.0\.weight \(3 -> 12 input channels\)/);
+  const psnr = (m: string) => {
+    const ev = spawnSync(process.execPath, [CLI, 'eval-video', '--model', m, '--data', root, '--clips', '00001_*', '--json', '--threads', '1'], { encoding: 'utf8' });
+    assert.equal(ev.status, 0, ev.stderr);
+    return (JSON.parse(ev.stdout) as { psnrY: number }).psnrY;
+  };
+  const a = psnr(imgFile), b = psnr(path.join(dir, 'model.safetensors'));
+  assert.ok(Math.abs(a - b) < 1e-3, `ECBSRT ${a} dB, RECBSR started from it ${b} dB`);
+});

@@ -15,7 +15,7 @@ import { mseLoss } from '../src/autograd/ops/loss.js';
 
 test('every video architecture is registered as kind video, and the image factory refuses it', () => {
   const video = listArchs().filter((a) => getArch(a).kind === 'video').sort();
-  assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RLSP', 'SWRN', 'SlidingWindowVSR']);
+  assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RECBSR', 'RLSP', 'SWRN', 'SlidingWindowVSR']);
   assert.throws(() => createModel('RLSP'), /RLSP is a video model/);
   assert.throws(() => createVideoModel('ETDS'), /ETDS is an image model/);
 });
@@ -136,12 +136,14 @@ test('backpropagation through time: gradients of a loss on the last frame reach 
   }
 });
 
-test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, RLSP 7-16 and the 12-block single-frame net)', async () => {
+test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, RLSP 7-16, RECBSR and the 12-block single-frame net)', async () => {
   await useEngine(1);
   const conv = (cin: number, cout: number, k = 3) => k * k * cin * cout;
   const cases: [string, Record<string, unknown>, number][] = [
     ['MobileRRN', {}, conv(2 * 3 + 16, 16) + 5 * 2 * conv(16, 16) + conv(16, 16) + conv(16, 48)],
     ['RLSP', {}, conv(3 * 3 + 16 + 48, 16) + 5 * conv(16, 16) + conv(16, 48 + 16)],
+    // ECBSR-M4C16's layers, the first one reading the previous frame and the 16-channel state too
+    ['RECBSR', {}, conv(3 + 3 + 16, 16) + 4 * conv(16, 16) + conv(16, 48)],
     ['MultiFramePlain', { num_frame: 1, num_block: 12 }, conv(3, 16) + 12 * conv(16, 16) + conv(16, 48)],
     ['MultiFramePlain', { num_frame: 1, num_block: 6, block: 'residual' }, conv(3, 16) + 6 * 2 * conv(16, 16) + conv(16, 48)],
     ['SWRN', {}, conv(9, 16) + 2 * conv(32, 16) + conv(48, 16, 1) + 3 * conv(16, 16) + conv(16, 48)],
@@ -212,5 +214,47 @@ test('VideoUpscaler in steady state: the WebAssembly heap stops growing, the liv
     const params = [...m.namedParameters()].length;
     await up.dispose();
     assert.equal(liveTensorCount(), base - params, `${arch}: dispose frees the backend, the frames, the state and the model`);
+  }
+});
+
+test('RECBSR initialised from an ECBSRT (first conv widened with zeros) gives that image model\'s output on every frame; with the new weights nonzero it does not', async () => {
+  await useEngine(1);
+  const { randomize } = await import('./helpers.js');
+  const { widenConvInputs } = await import('../src/models/surgery.js');
+  const clip = clipImages(6, 11, 9, 5);
+  for (const align of ['none', 'global'] as const) {
+    const img = createModel('ECBSRT', { upscale: 2, num_feat: 6, num_block: 2 });
+    randomize(img, 0.3, 21);
+    const vid = createVideoModel('RECBSR', { upscale: 2, num_feat: 6, num_block: 2, align, align_radius: 2 });
+    const { tensors, widened } = widenConvInputs(img.stateDict(), new Map([...vid.namedParameters()].map(([n, p]) => [n, p.value.shape])));
+    assert.deepEqual(widened, ['backbone.0.0.weight (3 -> 12 input channels)']);
+    vid.loadStateDict(tensors, true);
+    // the reference: the image model's own forward on each frame alone
+    const ref = clip.map((f) => {
+      const x = leaf(Tensor.from([1, f.height, f.width, 3], Float32Array.from(f.data, (v) => v / 255)));
+      try {
+        const y = noGrad(() => img.forward(x));
+        return Float32Array.from(y.value.data);
+      } finally {
+        clearTape();
+        x.value.dispose();
+      }
+    });
+    const vars = clip.map((f) => leaf(Tensor.from([1, f.height, f.width, 3], Float32Array.from(f.data, (v) => v / 255))));
+    const worst = (m: VideoSRModel) => {
+      const out = noGrad(() => forwardClip(m, vars));
+      const d = Math.max(...out.map((y, t) => Math.max(...y.value.data.map((v, i) => Math.abs(v - ref[t]![i]!)))));
+      clearTape();
+      return d;
+    };
+    assert.ok(worst(vid) < 1e-5, `${align}: the widened model is the image model (max diff ${worst(vid)})`);
+    // the previous frame and the state do reach the output once their weights are nonzero
+    const wd = tensors['backbone.0.0.weight']!.data;
+    for (let o = 0; o < 6; o++) for (let i = 3; i < 12; i++) for (let k = 0; k < 9; k++) wd[(o * 12 + i) * 9 + k] = 0.05;
+    vid.loadStateDict(tensors, true);
+    assert.ok(worst(vid) > 1e-3, `${align}: history changes the output`);
+    vars.forEach((v) => v.value.dispose());
+    img.dispose();
+    vid.dispose();
   }
 });

@@ -26,7 +26,7 @@ export type ECBSRArgs = {
 };
 
 /** The reference's ECB.get_activation for the activations the engine has. */
-function activation(actType: string, channels: number): Module {
+export function activation(actType: string, channels: number): Module {
   switch (actType) {
     case 'prelu': return new PReLU(channels);
     case 'relu': return new ReLU();
@@ -39,14 +39,14 @@ function activation(actType: string, channels: number): Module {
   }
 }
 
-function checkArgs(arch: string, a: ECBSRArgs): void {
+export function checkArgs(arch: string, a: ECBSRArgs): void {
   if (a.num_in_ch > 1 && a.num_in_ch !== a.num_out_ch) {
     throw new Error(`mvsr: ${arch}: the input shortcut needs num_in_ch (${a.num_in_ch}) = num_out_ch (${a.num_out_ch}) or num_in_ch = 1`);
   }
 }
 
 /** The LR input repeated to every sub-pixel channel (repeat_interleave, or broadcasting for one input channel). */
-function shortcut(x: Var, a: ECBSRArgs): Var {
+export function shortcut(x: Var, a: ECBSRArgs): Var {
   const s2 = a.upscale * a.upscale;
   return repeatInterleaveChannels(x, a.num_in_ch > 1 ? s2 : a.num_out_ch * s2);
 }
@@ -370,7 +370,7 @@ export class ECBSRET extends Module implements SRModel {
 }
 
 /** ECB activation of act_type (PReLU slopes from `${key}.weight`), or undefined for 'linear'. */
-function graphAct(b: GraphBuilder, a: ECBSRArgs, key: string): Act | undefined {
+export function graphAct(b: GraphBuilder, a: ECBSRArgs, key: string): Act | undefined {
   switch (a.act_type) {
     case 'prelu': return b.prelu(`${key}.weight`);
     case 'relu': return { kind: 'relu' };

@@ -22,6 +22,7 @@ import { rlfnArch } from './rlfn.js';
 import { vapsrArch } from './vapsr.js';
 import { bsrnArch, bsrnsArch } from './bsrn.js';
 import { slidingWindowVsrArch } from './swvsr.js';
+import { recbsrArch } from './recbsr.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import type { ArchArgs, ArchSpec, ImageArchSpec, SRModel, VideoArchSpec, VideoSRModel } from './types.js';
 
@@ -108,7 +109,7 @@ const builtins: [string, ArchSpec][] = [
   ['IMDN', imdnArch], ['IMDN_plus', imdnPlusArch], ['IMDN_baseline', imdnBaselineArch], ['RFDN', rfdnArch], ['RLFN', rlfnArch], ['vapsr', vapsrArch],
   ['BSRN', bsrnArch], ['RFDNFINALB5', bsrnsArch], ['EFDN', efdnArch], ['EFDN_EDBB', efdnEdbbArch], ['MobileSR', mobileSrArch],
   ['RLSP', rlspArch], ['MobileRRN', mobileRrnArch], ['SWRN', swrnArch], ['MultiFramePlain', multiFramePlainArch],
-  ['SlidingWindowVSR', slidingWindowVsrArch],
+  ['SlidingWindowVSR', slidingWindowVsrArch], ['RECBSR', recbsrArch],
 ];
 for (const [name, spec] of builtins) registerArch(name, spec);
 

@@ -66,3 +66,25 @@ export function etTail(sd: StateDict, src: StateDict, key: string, clipKey: stri
 export function dropLastAtX3(b: GraphBuilder, y: string, s: number, channels: number): string {
   return s === 3 ? b.slice('drop_last', y, 0, channels - 1) : y;
 }
+
+/**
+ * An initialisation for a network whose convs read more input channels than the source's: each
+ * OIHW weight of `src` whose shape differs from `want[key]` only by fewer input channels is put
+ * in the leading input channels of a zero tensor of the wanted shape. The new inputs then start
+ * with no effect, so the widened network computes the source's function. Other entries pass
+ * through unchanged; `widened` names the ones that grew, with their input counts.
+ */
+export function widenConvInputs(src: StateDict, want: ReadonlyMap<string, readonly number[]>): { tensors: StateDict; widened: string[] } {
+  const tensors: StateDict = { ...src }, widened: string[] = [];
+  for (const [key, t] of Object.entries(src)) {
+    const w = want.get(key);
+    if (!w || w.length !== 4 || t.shape.length !== 4) continue;
+    const [O, I, kh, kw] = t.shape as [number, number, number, number];
+    if (w[0] !== O || w[2] !== kh || w[3] !== kw || kh !== kw || !(I < w[1]!)) continue;
+    const grown = zerosTensor([...w]);
+    placeKernel(grown, t, 0, 0);
+    tensors[key] = grown;
+    widened.push(`${key} (${I} -> ${w[1]} input channels)`);
+  }
+  return { tensors, widened };
+}

@@ -30,6 +30,7 @@ import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import type { StateDict } from '../nn/module.js';
 import { makeDirs } from '../io/files.node.js';
+import { widenConvInputs } from '../models/surgery.js';
 
 export interface TrainOptions {
   /** Run directory (default <experiments_root>/<name>). */
@@ -127,9 +128,11 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   if (o.init && !ckpt) {
     const src = loadInit(o.init);
     const used = names.filter((n) => n in src.tensors).length;
+    // an image model's first conv into a video model's wider one (RECBSR from ECBSRT): new inputs start at zero
+    const { tensors, widened } = widenConvInputs(src.tensors, new Map([...model.namedParameters()].map(([n, p]) => [n, p.value.shape])));
     try {
       if (!used) throw new Error(`no parameter of ${type} is in it`);
-      model.loadStateDict(src.tensors, false);
+      model.loadStateDict(tensors, false);
     } catch (e) {
       const d = deployModel(model);
       const deployArch = d.arch;
@@ -139,7 +142,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       const other = src.arch && src.arch !== type ? ` It holds ${src.arch} weights${src.arch === deployArch ? ` (the deploy form of ${type})` : ''}: fine-tune them as network_g.type: ${src.arch}, or pass a training run's directory (--init <run dir>) to start from its training-form weights.` : '';
       throw new Error(`mvsr train: --init ${o.init} does not fit ${type} (${why}).${other}`);
     }
-    say(`initialised ${used}/${names.length} parameters from ${src.describe}`);
+    say(`initialised ${used}/${names.length} parameters from ${src.describe}${widened.length ? `; widened with zero weights for the new inputs: ${widened.join(', ')}` : ''}`);
     initFrom = src.provenance;
   }
   // what is made before the training loop, released if setting up fails (the loop's finally releases it after)
