@@ -24,6 +24,7 @@ export const SMALL_VIDEO: [string, Record<string, unknown>][] = [
   ['SlidingWindowVSR', { upscale: 2, num_feat: 6, num_block: 1, chunk: 3, block: 'vab' }],
   ['RECBSR', { upscale: 2, num_feat: 6, num_block: 1, align: 'none' }],
   ['RECBSR', { upscale: 3, num_feat: 4, num_block: 2, align: 'global', align_radius: 2 }],
+  ['RECBSR', { upscale: 2, num_feat: 4, num_block: 1, align: 'global', align_radius: 2, feedback: true }],
 ];
 
 /** SlidingWindowVSR with RLFN's block, whose attention (stride-2 conv, 7x7 max pool stride 3) needs frames of at least 15x15. */

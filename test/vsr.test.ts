@@ -18,6 +18,7 @@ test('every video architecture is registered as kind video, and the image factor
   assert.deepEqual(video, ['MobileRRN', 'MultiFramePlain', 'RECBSR', 'RLSP', 'SWRN', 'SlidingWindowVSR']);
   assert.throws(() => createModel('RLSP'), /RLSP is a video model/);
   assert.throws(() => createVideoModel('ETDS'), /ETDS is an image model/);
+  assert.throws(() => createVideoModel('RECBSR', { feedback: 'yes' }), /RECBSR: argument 'feedback' must be true or false, got "yes"/);
 });
 
 for (const [arch, args, W, H] of VIDEO_CASES) {
@@ -144,6 +145,7 @@ test('videoMacsPerPixel counts every conv at LR size (hand counts of MobileRRN, 
     ['RLSP', {}, conv(3 * 3 + 16 + 48, 16) + 5 * conv(16, 16) + conv(16, 48 + 16)],
     // ECBSR-M4C16's layers, the first one reading the previous frame and the 16-channel state too
     ['RECBSR', {}, conv(3 + 3 + 16, 16) + 4 * conv(16, 16) + conv(16, 48)],
+    ['RECBSR', { feedback: true }, conv(3 + 3 + 16 + 48, 16) + 4 * conv(16, 16) + conv(16, 48)],
     ['MultiFramePlain', { num_frame: 1, num_block: 12 }, conv(3, 16) + 12 * conv(16, 16) + conv(16, 48)],
     ['MultiFramePlain', { num_frame: 1, num_block: 6, block: 'residual' }, conv(3, 16) + 6 * 2 * conv(16, 16) + conv(16, 48)],
     ['SWRN', {}, conv(9, 16) + 2 * conv(32, 16) + conv(48, 16, 1) + 3 * conv(16, 16) + conv(16, 48)],
@@ -222,12 +224,13 @@ test('RECBSR initialised from an ECBSRT (first conv widened with zeros) gives th
   const { randomize } = await import('./helpers.js');
   const { widenConvInputs } = await import('../src/models/surgery.js');
   const clip = clipImages(6, 11, 9, 5);
-  for (const align of ['none', 'global'] as const) {
+  for (const [align, feedback] of [['none', false], ['global', false], ['global', true]] as const) {
     const img = createModel('ECBSRT', { upscale: 2, num_feat: 6, num_block: 2 });
     randomize(img, 0.3, 21);
-    const vid = createVideoModel('RECBSR', { upscale: 2, num_feat: 6, num_block: 2, align, align_radius: 2 });
+    const vid = createVideoModel('RECBSR', { upscale: 2, num_feat: 6, num_block: 2, align, align_radius: 2, feedback });
     const { tensors, widened } = widenConvInputs(img.stateDict(), new Map([...vid.namedParameters()].map(([n, p]) => [n, p.value.shape])));
-    assert.deepEqual(widened, ['backbone.0.0.weight (3 -> 12 input channels)']);
+    const Cin = feedback ? 24 : 12;
+    assert.deepEqual(widened, [`backbone.0.0.weight (3 -> ${Cin} input channels)`]);
     vid.loadStateDict(tensors, true);
     // the reference: the image model's own forward on each frame alone
     const ref = clip.map((f) => {
@@ -250,7 +253,7 @@ test('RECBSR initialised from an ECBSRT (first conv widened with zeros) gives th
     assert.ok(worst(vid) < 1e-5, `${align}: the widened model is the image model (max diff ${worst(vid)})`);
     // the previous frame and the state do reach the output once their weights are nonzero
     const wd = tensors['backbone.0.0.weight']!.data;
-    for (let o = 0; o < 6; o++) for (let i = 3; i < 12; i++) for (let k = 0; k < 9; k++) wd[(o * 12 + i) * 9 + k] = 0.05;
+    for (let o = 0; o < 6; o++) for (let i = 3; i < Cin; i++) for (let k = 0; k < 9; k++) wd[(o * Cin + i) * 9 + k] = 0.05;
     vid.loadStateDict(tensors, true);
     assert.ok(worst(vid) > 1e-3, `${align}: history changes the output`);
     vars.forEach((v) => v.value.dispose());

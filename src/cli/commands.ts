@@ -513,7 +513,9 @@ options:
       --resume          continue the run from its checkpoint
       --max-minutes <n> stop cleanly, with a checkpoint, after n minutes
       --init <file|run> initialise the weights from another model (fine-tuning): a model file, or a
-                        run directory, whose checkpoint holds the training form (ECBSR, ETDS)
+                        run directory, whose checkpoint holds the training form (ECBSR, ETDS);
+                        a conv with more input channels than the source's is widened with zero
+                        weights (an ECBSRT into RECBSR starts as that image model)
       --run-dir <dir>   run directory (default <experiments_root>/<name>)
   -t, --threads <n>     worker threads (default: all cores)
       --json            print the result as one JSON document on stdout`,

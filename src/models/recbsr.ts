@@ -4,24 +4,26 @@
 // state-dict names. Only the first conv reads more: the current frame, then the previous LR frame
 // and the hidden state (the last hidden layer's features at the previous frame), both moved onto
 // the current frame by their global translation when align is 'global'. Causal: one frame of
-// history, no look-ahead, so it streams with one frame of latency.
+// history, no look-ahead, so it streams with one frame of latency. With feedback: true the first
+// conv also reads the previous HR output, moved at HR by scale x the LR shift and folded back to LR
+// size (space_to_depth, C*s^2 channels), as RLSP feeds its output back.
 // Initialised from an ECBSRT (`mvsr convert` of an ECBSR model, then `mvsr train --init`, which
 // widens the first conv with zeros for the new input channels), it starts as exactly that image
 // model, frame by frame, and training can only learn to use the other frame and the state.
 // MACs per LR pixel: ECBSRT's plus 9 * F * (C + F) for the wider first conv (ECBSR-M4C16:
-// 16,560 + 2,736 = 19,296).
+// 16,560 + 2,736 = 19,296), and 9 * F * C * s^2 more with feedback (+ 6,912 = 26,208).
 import { Module } from '../nn/module.js';
 import { Conv2d, Sequential } from '../nn/layers.js';
 import type { Var } from '../autograd/var.js';
 import { add } from '../autograd/ops/pointwise.js';
-import { concat, depthToSpace } from '../autograd/ops/layout.js';
+import { concat, depthToSpace, spaceToDepth } from '../autograd/ops/layout.js';
 import { checkAlignArgs, estimateShift, translate, type AlignArgs } from '../autograd/ops/align.js';
 import type { Graph, WeightSource } from '../graph/ir.js';
 import { activation, checkArgs, shortcut, graphAct, type ECBSRArgs } from './ecbsr.js';
 import { zeroState, StepGraph } from './vsr.js';
 import type { VideoArchSpec, VideoSRModel, VideoState } from './types.js';
 
-export type RECBSRArgs = ECBSRArgs & AlignArgs;
+export type RECBSRArgs = ECBSRArgs & AlignArgs & { feedback: boolean };
 
 export class RECBSR extends Module implements VideoSRModel {
   readonly kind = 'video';
@@ -38,9 +40,9 @@ export class RECBSR extends Module implements VideoSRModel {
     if (args.act_type === 'linear') throw new Error("mvsr: RECBSR: act_type 'linear' leaves no hidden layer to carry as state (supported: prelu, relu)");
     const { num_in_ch: C, num_out_ch: O, upscale: s, num_block, num_feat: F, act_type } = args;
     this.scale = s;
-    // layer 0 reads [current frame, previous frame, hidden state]: the current frame first, so
-    // an image model's first conv fills the leading input channels
-    const layers = [new Sequential(new Conv2d(2 * C + F, F, 3), activation(act_type, F))];
+    // layer 0 reads [current frame, previous frame, hidden state (, previous output folded)]: the
+    // current frame first, so an image model's first conv fills the leading input channels
+    const layers = [new Sequential(new Conv2d(2 * C + F + (args.feedback ? O * s * s : 0), F, 3), activation(act_type, F))];
     for (let i = 0; i < num_block; i++) layers.push(new Sequential(new Conv2d(F, F, 3), activation(act_type, F)));
     layers.push(new Sequential(new Conv2d(F, O * s * s, 3)));
     this.backbone = this.child('backbone', new Sequential(...layers));
@@ -48,7 +50,9 @@ export class RECBSR extends Module implements VideoSRModel {
 
   forwardFrames(frames: Var[], count: number, state: VideoState | null): { outputs: Var[]; state: VideoState } {
     const [N, H, W] = frames[0]!.shape as [number, number, number, number];
+    const s = this.scale, fb = this.args.feedback;
     let hidden = state?.[0] ?? zeroState([N, H, W, this.args.num_feat]);
+    let out = fb ? state?.[1] ?? zeroState([N, H * s, W * s, this.args.num_out_ch]) : null;
     const layers = this.backbone.layers as Sequential[];
     const outputs: Var[] = [];
     for (let t = 0; t < count; t++) {
@@ -58,13 +62,16 @@ export class RECBSR extends Module implements VideoSRModel {
         const d = estimateShift(prev.value, cur.value, this.args.align_radius);
         prev = translate(prev, d);
         hidden = translate(hidden, d);
+        if (out) out = translate(out, d.map((m) => ({ dx: m.dx * s, dy: m.dy * s })));
       }
-      let y = concat([cur, prev, hidden]);
+      let y = concat(out ? [cur, prev, hidden, spaceToDepth(out, s)] : [cur, prev, hidden]);
       for (let i = 0; i < layers.length - 1; i++) y = layers[i]!.forward(y);
       hidden = y;
-      outputs.push(depthToSpace(add(layers.at(-1)!.forward(y), shortcut(cur, this.args)), this.scale));
+      const hr = depthToSpace(add(layers.at(-1)!.forward(y), shortcut(cur, this.args)), s);
+      if (out) out = hr;
+      outputs.push(hr);
     }
-    return { outputs, state: [hidden] };
+    return { outputs, state: out ? [hidden, out] : [hidden] };
   }
 
   forward(): Var {
@@ -77,6 +84,7 @@ export function recbsrStepGraph(a: RECBSRArgs, sd: WeightSource, count: number):
   const { num_in_ch: C, num_out_ch: O, upscale: s, num_block: nb, num_feat: F } = a;
   const b = new StepGraph('RECBSR', a, sd, count, { past: 1, future: 0 });
   let hidden = b.state('hidden', F);
+  let out = a.feedback ? b.state('prev', O, s) : null;
   const hr: string[] = [];
   for (let t = 0; t < count; t++) {
     const tag = count > 1 ? `@${t}` : '';
@@ -86,20 +94,23 @@ export function recbsrStepGraph(a: RECBSRArgs, sd: WeightSource, count: number):
       const d = b.estimateShift(`shift${tag}`, prev, cur, a.align_radius);
       prev = b.translate(`align_prev${tag}`, prev, d);
       hidden = b.translate(`align_hidden${tag}`, hidden, d);
+      if (out) out = b.translate(`align_out${tag}`, out, d, s);
     }
-    let y = b.concat(`cat${tag}`, [cur, prev, hidden]);
+    let y = b.concat(`cat${tag}`, out ? [cur, prev, hidden, b.spaceToDepth(`fold_prev${tag}`, out, s)] : [cur, prev, hidden]);
     for (let i = 0; i <= nb; i++) y = b.convOf(`backbone.${i}.0`, y, { id: `backbone.${i}${tag}`, act: graphAct(b, a, `backbone.${i}.1`) });
     hidden = y;
-    const out = b.convOf(`backbone.${nb + 1}.0`, y, { id: `backbone.${nb + 1}${tag}` });
+    const last = b.convOf(`backbone.${nb + 1}.0`, y, { id: `backbone.${nb + 1}${tag}` });
     const sc = b.repeatInterleave(`shortcut${tag}`, cur, C, C > 1 ? s * s : O * s * s);
-    hr.push(b.depthToSpace(`upsampler${tag}`, b.add(`add_shortcut${tag}`, out, sc), s));
+    const y2 = b.depthToSpace(`upsampler${tag}`, b.add(`add_shortcut${tag}`, last, sc), s);
+    if (out) out = y2;
+    hr.push(y2);
   }
-  return b.finish(hr, { hidden });
+  return b.finish(hr, out ? { hidden, prev: out } : { hidden });
 }
 
 export const recbsrArch: VideoArchSpec<RECBSRArgs, RECBSR> = {
   kind: 'video',
-  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 4, num_feat: 16, act_type: 'prelu', align: 'global', align_radius: 4 },
+  defaults: { num_in_ch: 3, num_out_ch: 3, upscale: 4, num_block: 4, num_feat: 16, act_type: 'prelu', align: 'global', align_radius: 4, feedback: false },
   create: (a) => new RECBSR(a),
   stepGraph: recbsrStepGraph,
 };

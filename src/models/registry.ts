@@ -62,6 +62,9 @@ export function resolveArgs(name: string, args: ArchArgs = {}): ArchArgs {
     if (typeof d === 'string' && typeof v !== 'string') {
       throw new Error(`mvsr: ${name}: argument '${k}' must be a string, got ${JSON.stringify(v)}`);
     }
+    if (typeof d === 'boolean' && typeof v !== 'boolean') {
+      throw new Error(`mvsr: ${name}: argument '${k}' must be true or false, got ${JSON.stringify(v)}`);
+    }
     out[k] = v;
   }
   return out;
