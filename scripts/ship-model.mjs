@@ -34,6 +34,7 @@ if (isVideoModel(model)) {
   const real = join(data, 'train/video');
   const q = await evaluateClips(model, await listClips(real, { include: REAL_CLIPS }), { scale: model.scale });
   Object.assign(meta, { real_psnr_y: q.psnrY.toFixed(3), real_ssim_y: q.ssimY.toFixed(4), real_tpsnr_y: q.tPsnrY.toFixed(3) });
+  meta.real_clip_psnr_y = JSON.stringify(Object.fromEntries(q.clips.map((c) => [c.name, c.psnrY.toFixed(3)])));
   process.stderr.write(`${REAL_CLIPS.join(' + ')}: ${q.psnrY.toFixed(3)} dB / ${q.ssimY.toFixed(4)}, tPSNR ${q.tPsnrY.toFixed(3)} dB\n`);
   meta.metrics_protocol = `mvsr eval-video on ${root} clips 00001_* (vimeo00001_*) and on ${real} clips ${REAL_CLIPS.join(', ')} (real_*), each held out of training: Y (BT.601), crop = scale, every frame, mean over clips`;
 } else {

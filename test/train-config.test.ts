@@ -57,7 +57,7 @@ test('every config in configs/ loads, names its file, and fits its stated time b
   await useEngine(1);
   const all = readdirSync(CONFIGS).filter((f) => f.endsWith('.yml')).sort();
   // the video, sliding-window and distillation configs have tests of their own (below)
-  const own = [...VIDEO_CONFIGS, ...MOTION_CONFIGS, ALIGN_CONFIG, ...RLSP_CONFIGS, SW_CONFIG, ...DISTILL_CONFIGS];
+  const own = [...VIDEO_CONFIGS, ...MOTION_CONFIGS, ALIGN_CONFIG, ...RLSP_CONFIGS, SW_CONFIG, ...DISTILL_CONFIGS, RECBSR_CONFIG];
   const files = all.filter((f) => !own.includes(f));
   assert.deepEqual(files, [
     'train_ABPN_M4C28_x4.yml', 'train_BSRN_S_x4.yml', 'train_ECBSR_M4C16_x4.yml', 'train_EFDN_x4.yml', 'train_ELSR_x4.yml', 'train_ESPCN_x4.yml', 'train_ETDS_M5C16_x4.yml',
@@ -455,4 +455,48 @@ test('loadTrainConfig names a missing file; the schema description covers every 
   assert.equal(closest('lrr', ['lr', 'eps', 'betas']), 'lr');
   assert.equal(closest('batch_szie', ['batch_size', 'gt_size']), 'batch_size');
   assert.equal(closest('xyz', ['lr', 'eps']), undefined);
+});
+
+test('resume: a checkpoint written before the architecture gained an argument (at its default) still belongs to the run; a changed argument or learning rate does not', async () => {
+  const { runIdentity, resumableIdentities } = await import('../src/train/trainer.node.js');
+  const file = join(CONFIGS, 'train_RECBSR_x4.yml');
+  const a = loadTrainConfig(file);
+  assert.equal(a.network_g.feedback, false);
+  const { feedback: _f, ...before } = a.network_g;
+  const old = runIdentity(a, before);
+  assert.notEqual(old, runIdentity(a));
+  assert.ok(resumableIdentities(a).includes(runIdentity(a)) && resumableIdentities(a).includes(old));
+  for (const o of ['network_g.feedback=true', 'network_g.num_feat=8', 'train.optim_g.lr=2e-4', 'manual_seed=14']) {
+    const b = resumableIdentities(loadTrainConfig(file, [o]));
+    assert.ok(!b.includes(old) && !b.includes(runIdentity(a)), `${o}: a different run`);
+  }
+});
+
+const RECBSR_CONFIG = 'train_RECBSR_x4.yml';
+
+test('the RECBSR config: ECBSR-M4C16 made recurrent, started from the shipped ecbsr-m4c16-x4 (it fits once widened), trained on stills only, validated on the real clips held out by name', async () => {
+  await useEngine(1);
+  const { widenConvInputs } = await import('../src/models/surgery.js');
+  const { loadWeightsFile } = await import('../src/io/weights.node.js');
+  const path = join(CONFIGS, RECBSR_CONFIG);
+  const c = loadTrainConfig(path), ecbsr = loadTrainConfig(join(CONFIGS, 'train_ECBSR_M4C16_x4.yml'));
+  assert.equal(`train_${c.name}.yml`, RECBSR_CONFIG);
+  assert.equal(c.network_g.type, 'RECBSR');
+  for (const k of ['num_feat', 'num_block', 'act_type', 'upscale'] as const) assert.equal(c.network_g[k], ecbsr.network_g[k], k);
+  const { type, ...args } = c.network_g;
+  const m = createVideoModel(type, args);
+  assert.equal(videoMacsPerPixel(m), 19296);
+  // what the header's command does: the shipped image model, widened, loads into every parameter
+  const shipped = join(ROOT, 'weights/ecbsr-m4c16-x4.safetensors');
+  assert.match(readFileSync(path, 'utf8'), /--init weights\/ecbsr-m4c16-x4\.safetensors/);
+  const { tensors, widened } = widenConvInputs(loadWeightsFile(shipped).tensors, new Map([...m.namedParameters()].map(([n, p]) => [n, p.value.shape])));
+  assert.deepEqual(widened, ['backbone.0.0.weight (3 -> 22 input channels)']);
+  m.loadStateDict(tensors, true);
+  m.dispose();
+  assert.equal(c.datasets.train.type, 'HRFolder');
+  assert.deepEqual(c.datasets.train.dataroot_gt, ['../shared/data/train/images'], 'no clip is trained on');
+  assert.ok(c.datasets.train.num_frame > 1 && c.datasets.train.motion_shift > 0, 'sequences filmed by a moving camera');
+  assert.deepEqual(c.datasets.val?.include, ['basketballpass', 'clips/vtest.avi']);
+  const ms = assumedMs(path);
+  assert.ok(ms > 0 && (c.train.total_iter * ms) / 3.6e6 <= 3, `${RECBSR_CONFIG}: fits a session`);
 });

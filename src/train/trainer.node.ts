@@ -75,15 +75,34 @@ export interface TrainResult {
 }
 
 /** What must match for a checkpoint to continue this config. */
-export function runIdentity(cfg: TrainConfig): string {
+export function runIdentity(cfg: TrainConfig, networkG: Record<string, unknown> = cfg.network_g): string {
   // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
   const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, ...imageData } = cfg.datasets.train;
   const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : imageData;
   const id = {
-    network_g: cfg.network_g, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
+    network_g: networkG, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
     ...(cfg.distill ? { distill: cfg.distill } : {}),
   };
   return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The identities a checkpoint of this run may carry: runIdentity, and the same with any one
+ * network argument that is at its default left out. network_g holds every argument resolved, so
+ * a checkpoint written before its architecture gained an argument (at its default, the model
+ * unchanged) still resumes.
+ */
+export function resumableIdentities(cfg: TrainConfig): string[] {
+  const { type, ...args } = cfg.network_g;
+  const defaults = getArch(type).defaults;
+  const ids = [runIdentity(cfg)];
+  for (const k of Object.keys(args)) {
+    if (k in defaults && args[k] === defaults[k]) {
+      const { [k]: _dropped, ...rest } = cfg.network_g;
+      ids.push(runIdentity(cfg, rest));
+    }
+  }
+  return ids;
 }
 
 function lossFn(c: LossConfig): (p: Var, t: Var) => Var {
@@ -108,7 +127,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     throw new Error(`mvsr train: ${runDir} already holds a checkpoint: pass --resume to continue it, or give the run another name`);
   }
   const identity = runIdentity(cfg);
-  if (ckpt && ckpt.state.configHash !== identity) {
+  if (ckpt && !resumableIdentities(cfg).includes(ckpt.state.configHash)) {
     throw new Error(`mvsr train: the checkpoint in ${runDir} belongs to a different run (model, data, optimizer, loss or seed changed)`);
   }
   makeDirs(runDir);
