@@ -88,3 +88,23 @@ test('shipped video models: the recurrent rlsp-x4 beats the single-frame mobiler
   const gain = got.get('rlsp-x4')! - got.get('mobilerrn-single-x4')!;
   assert.ok(gain >= 0.2, `recurrent ${got.get('rlsp-x4')} vs single-frame ${got.get('mobilerrn-single-x4')}: +${gain.toFixed(3)} dB`);
 });
+
+test('shipped recbsr-x4 (ECBSR-M4C16 made recurrent): its history helps where the camera pans (Vimeo 00001, and basketballpass held out by name) and both figures are as recorded', { skip: needData('train/video/basketballpass') || needData('train/video/vimeo') }, async () => {
+  await useEngine(2);
+  const m = byName('recbsr-x4');
+  assert.equal(m.arch, 'RECBSR');
+  const model = loadAnyModelFile(m.file);
+  const run = async (root: string, include: string[], restartEvery?: number) =>
+    (await evaluateClips(model, await listClips(path.join(DATA_DIR, root), { include }), { scale: m.scale, ...(restartEvery ? { restartEvery } : {}) })).psnrY;
+  try {
+    const vimeo = await run('train/video/vimeo', ['00001_*']), vimeo1 = await run('train/video/vimeo', ['00001_*'], 1);
+    const bp = await run('train/video', ['basketballpass']), bp1 = await run('train/video', ['basketballpass'], 1);
+    const recorded = JSON.parse(m.metadata.real_clip_psnr_y!) as Record<string, string>;
+    assert.ok(Math.abs(bp - Number(recorded.basketballpass)) < 0.0015, `basketballpass ${bp} dB, metadata ${recorded.basketballpass}`);
+    // with its state against each frame upscaled alone (--restart-every 1), same weights
+    assert.ok(vimeo - vimeo1 >= 0.1, `Vimeo 00001: ${vimeo} with history, ${vimeo1} without`);
+    assert.ok(bp - bp1 >= 0.02, `basketballpass: ${bp} with history, ${bp1} without`);
+  } finally {
+    model.dispose();
+  }
+});
