@@ -7,6 +7,7 @@
 //   npx mvsr eval -m /tmp/w.safetensors --data ../shared/data/benchmarks/Set5
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readSafetensors, writeSafetensors } from '../dist/src/io/safetensors.js';
+import { weightScales, quantizeWeight } from '../dist/src/graph/quant.js';
 
 const [src, list, dst] = process.argv.slice(2);
 if (!src || !list || !dst) {
@@ -22,14 +23,9 @@ if (!chosen.length) {
 }
 const out = { ...tensors };
 for (const k of chosen) {
-  const t = tensors[k], O = t.shape[0], n = t.data.length / O, d = Float32Array.from(t.data);
-  for (let o = 0; o < O; o++) {
-    let mx = 0;
-    for (let j = 0; j < n; j++) mx = Math.max(mx, Math.abs(d[o * n + j]));
-    const s = mx / 127;
-    if (s > 0) for (let j = 0; j < n; j++) d[o * n + j] = Math.round(d[o * n + j] / s) * s;
-  }
-  out[k] = { shape: t.shape, data: d };
+  // mvsr quantize's own per-channel scales and rounding, dequantized back to float
+  const t = tensors[k], scales = weightScales(t), q = quantizeWeight(t, scales), n = t.data.length / t.shape[0];
+  out[k] = { shape: t.shape, data: Float32Array.from(q, (v, i) => v * scales[Math.floor(i / n)]) };
 }
 writeFileSync(dst, writeSafetensors(out, metadata));
 process.stderr.write(`${dst}: ${chosen.join(', ')} rounded to int8 per output channel\n`);

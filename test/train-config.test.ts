@@ -489,7 +489,7 @@ test('the RECBSR config: ECBSR-M4C16 made recurrent, started from the shipped ec
   // what the header's command does: the shipped image model, widened, loads into every parameter
   const shipped = join(ROOT, 'weights/ecbsr-m4c16-x4.safetensors');
   assert.match(readFileSync(path, 'utf8'), /--init weights\/ecbsr-m4c16-x4\.safetensors/);
-  const { tensors, widened } = widenConvInputs(loadWeightsFile(shipped).tensors, new Map([...m.namedParameters()].map(([n, p]) => [n, p.value.shape])));
+  const { tensors, widened } = widenConvInputs(loadWeightsFile(shipped).tensors, m);
   assert.deepEqual(widened, ['backbone.0.0.weight (3 -> 22 input channels)']);
   m.loadStateDict(tensors, true);
   m.dispose();

@@ -1,6 +1,6 @@
 // OIHW weight surgery for re-parameterisation and ETDS's equivalent transformation: state-dict
 // level, float32 arrays in PyTorch layout, shared by the families that fold into plain nets.
-import type { StateDict, StateTensor } from '../nn/module.js';
+import type { Module, StateDict, StateTensor } from '../nn/module.js';
 import type { GraphBuilder } from '../graph/ir.js';
 
 export function zerosTensor(shape: number[], fill = 0): StateTensor {
@@ -69,12 +69,13 @@ export function dropLastAtX3(b: GraphBuilder, y: string, s: number, channels: nu
 
 /**
  * An initialisation for a network whose convs read more input channels than the source's: each
- * OIHW weight of `src` whose shape differs from `want[key]` only by fewer input channels is put
- * in the leading input channels of a zero tensor of the wanted shape. The new inputs then start
+ * OIHW weight of `src` whose shape differs from the model's parameter of that name only by fewer
+ * input channels is put in the leading input channels of a zero tensor of the parameter's shape. The new inputs then start
  * with no effect, so the widened network computes the source's function. Other entries pass
  * through unchanged; `widened` names the ones that grew, with their input counts.
  */
-export function widenConvInputs(src: StateDict, want: ReadonlyMap<string, readonly number[]>): { tensors: StateDict; widened: string[] } {
+export function widenConvInputs(src: StateDict, model: Module): { tensors: StateDict; widened: string[] } {
+  const want = new Map([...model.namedParameters()].map(([n, p]) => [n, p.value.shape]));
   const tensors: StateDict = { ...src }, widened: string[] = [];
   for (const [key, t] of Object.entries(src)) {
     const w = want.get(key);

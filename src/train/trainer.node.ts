@@ -148,7 +148,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     const src = loadInit(o.init);
     const used = names.filter((n) => n in src.tensors).length;
     // an image model's first conv into a video model's wider one (RECBSR from ECBSRT): new inputs start at zero
-    const { tensors, widened } = widenConvInputs(src.tensors, new Map([...model.namedParameters()].map(([n, p]) => [n, p.value.shape])));
+    const { tensors, widened } = widenConvInputs(src.tensors, model);
     try {
       if (!used) throw new Error(`no parameter of ${type} is in it`);
       model.loadStateDict(tensors, false);
