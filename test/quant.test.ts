@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
 import { SMALL_VIDEO, RLFB_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
-import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph } from '../src/graph/ir.js';
+import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph, type ConvNode } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
   quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS, roundHalfAway,
-  int8Graph, assignQParams, type QParams, type QuantGraph,
+  int8Graph, assignQParams, quantizeWeights, splitOutlierWeights, reluFedAdds, quantizationReport, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
 import { compileInt8, dequantizeTensor, quantizeTensor, int8EstimateShift, int8Translate, type Int8Tensor } from '../src/runtime/int8.js';
@@ -247,6 +247,142 @@ test('int8 MUL equals LiteRT.js on every pair of int8 inputs; SiLU (a conv outpu
   const qg = await calibrated(siluGraph(), 4, 12, 16, 31);
   for (const io of ['float32', 'uint8'] as const) assertAgreement(await agreement(qg, 9, 11, io, 32), `SiLU ${io}`);
   if (!noOrt) assertAgreement(await ortAgreement(await loadOrtNode(), qg, 9, 11, 33), 'SiLU QDQ in onnxruntime');
+});
+
+test('int8 ADD of inputs at unequal scales equals LiteRT.js on every pair of int8 values: XNNPACK\'s qs8 add where both rescales lie in [2^-10, 2^8), TFLite\'s own kernel outside', { skip: noLiteRt }, async () => {
+  await useEngine(1);
+  const data = Int8Array.from({ length: 256 * 256 * 2 }, (_, i) => (i % 2 === 0 ? (i >> 9) : ((i >> 1) & 255)) - 128);
+  const f = Math.fround;
+  // (a, b, out): etds-t-x4's split conv_first add (small corrections plus the image, out at the
+  // ReLU's range) and the parameters among 200 random ones where the two kernels differ most (on 4
+  // and 10 pairs), then a rescale below 2^-10 (TFLite's kernel)
+  const cases: [QParams, QParams, QParams][] = [
+    [{ scale: f(0.0001365320204058662), zeroPoint: 102 }, { scale: f(0.003992627840489149), zeroPoint: -128 }, { scale: f(0.003922074101865292), zeroPoint: -128 }],
+    [{ scale: f(0.016843091696500778), zeroPoint: 110 }, { scale: f(0.0018184480722993612), zeroPoint: 113 }, { scale: f(0.017871009185910225), zeroPoint: 104 }],
+    [{ scale: f(2e-6), zeroPoint: 0 }, { scale: f(0.01), zeroPoint: -128 }, { scale: f(0.011), zeroPoint: -100 }],
+  ];
+  for (const [qa, qb, qm] of cases) {
+    // a and b: 1x1 convs that give each input channel's int8 value unchanged at their own
+    // parameters (b's bias moves its zero point), so the add sees every (a, b) pair
+    const s = f(1 / 128), qin = { scale: s, zeroPoint: qa.zeroPoint };
+    const gb = new GraphBuilder({ arch: 'add_pairs', args: {}, scale: 1 });
+    const x = gb.input(2);
+    const ca = gb.conv('a', x, { shape: [1, 2, 1, 1], data: Float32Array.of(qa.scale / s, 0) }, null, { padding: 0 });
+    const cb = gb.conv('b', x, { shape: [1, 2, 1, 1], data: Float32Array.of(0, qb.scale / s) }, { shape: [1], data: Float32Array.of(qb.scale * (qa.zeroPoint - qb.zeroPoint)) }, { padding: 0 });
+    const g0 = gb.output(gb.add('m', ca, cb));
+    const g: Graph = { ...g0, meta: { ...g0.meta, probe: true }, nodes: [...g0.nodes, { op: 'output', id: 'outA', inputs: ['a'] }, { op: 'output', id: 'outB', inputs: ['b'] }] };
+    const act = { input: qin, a: qa, b: qb, m: qm, output: qm, outA: qa, outB: qb };
+    const qg: QuantGraph = { ...g, quant: { scheme: 'int8', method: 'minmax', act, ...quantizeWeights(g) } };
+    const y = compileInt8(qg, { kernels: false }).run({ input: { h: 256, w: 256, c: 2, data, q: qin } });
+    for (let i = 0; i < 65536; i++) assert.ok(y.outA!.data[i] === data[2 * i] && y.outB!.data[i] === data[2 * i + 1], `pair ${i}: the convs pass the int8 values through`);
+    const tm = await TfliteModel.create(exportTflite(qg, { inputShape: [256, 256], int8: true }));
+    try {
+      const got = (await tm.run({ input: Float32Array.from(data, (v) => s * (v - qin.zeroPoint)) })).output!.data;
+      const off: string[] = [];
+      for (let i = 0; i < 65536; i++) {
+        const t = Math.round(got[i]! / qm.scale) + qm.zeroPoint;
+        if (t !== y.output!.data[i]) off.push(`(${data[2 * i]}, ${data[2 * i + 1]}): mvsr ${y.output!.data[i]}, LiteRT.js ${t}`);
+      }
+      assert.equal(off.length, 0, `scales ${qa.scale}, ${qb.scale} -> ${qm.scale}: ${off.length} of 65536 pairs differ, e.g. ${off.slice(0, 3).join('; ')}`);
+    } finally {
+      tm.dispose();
+    }
+  }
+});
+
+/**
+ * An x2 ETDS whose residual stream has learned a little, as a trained one has: the identity
+ * weights that carry the image plus small random ones (and the features reading the image):
+ * its deploy graph, in which the carrier channels' centre weight is ~100x their others.
+ */
+function carrierEtds(seed: number): Graph {
+  manualSeed(seed);
+  const m = createModel('ETDS', { upscale: 2, num_block: 2, num_feat: 12, num_residual_feat: 3 }) as unknown as Record<string, unknown>;
+  const r = mulberry32(seed);
+  const nudge = (c: unknown, amp: number): void => {
+    const d = (c as { weight: { value: Tensor } }).weight.value.toArray(), t = (c as { weight: { value: Tensor } }).weight.value;
+    t.data.set(d.map((v) => v + amp * (2 * r() - 1)));
+  };
+  nudge(m.conv_residual_first, 0.01);
+  for (const c of m.residual_convs as unknown[]) nudge(c, 0.01);
+  for (const c of m.add_residual_convs as unknown[]) nudge(c, 0.1);
+  nudge(m.conv_residual_last, 0.01);
+  const g = toGraph(m as never);
+  (m as unknown as { dispose(): void }).dispose();
+  return g;
+}
+
+test('outlier split (mvsr quantize\'s default): a conv whose channel carries the image with one centre weight ~100x its others becomes carrier rows (main + 1x1 centre, added, ReLU) concatenated with the rest; the float function is unchanged, the int8 weights keep the small ones, the int8 output is closer to float, and LiteRT.js and the WASM kernels run it as mvsr\'s integer reference does', async () => {
+  await useEngine(1);
+  const g = carrierEtds(41);
+  const whole = int8Graph(g, { splitOutliers: false }), split = splitOutlierWeights(whole);
+  const ids = new Set(split.nodes.map((n) => n.id));
+  // conv_first and the backbone convs: 9 feature rows whole, the 3 image carriers split; conv_last
+  // (every channel carries the image beside weights under 0.1): split whole
+  for (const id of ['conv_first', 'backbone_convs.0', 'backbone_convs.1']) {
+    for (const part of ['rows0', 'rows9.main', 'rows9.centre', 'rows9.add', 'rows9']) assert.ok(ids.has(`${id}.${part}`), `${id}.${part} in ${[...ids].join(', ')}`);
+    assert.equal(split.nodes.find((n) => n.id === id)!.op, 'concat');
+  }
+  for (const part of ['main', 'centre', 'add']) assert.ok(ids.has(`conv_last.${part}`));
+  assert.ok(!ids.has('conv_clip.main'), 'a 1x1 conv stays whole');
+  assert.deepEqual([...reluFedAdds(split).keys()].sort(), ['backbone_convs.0.rows9.add', 'backbone_convs.1.rows9.add', 'conv_first.rows9.add', 'conv_last.add']);
+  // the same function in float, against the graph before the pass
+  const { compileGraph } = await import('../src/runtime/wasm.js');
+  const r = mulberry32(5), H = 11, W = 13;
+  const x = Tensor.from([1, H, W, 3], Array.from({ length: H * W * 3 }, () => r()));
+  const [a, b] = [whole, split].map((q) => { const c = compileGraph(q, { fuse: false }); try { return c.run(x).toArray(); } finally { c.dispose(); } });
+  x.dispose();
+  let maxDiff = 0;
+  for (let i = 0; i < a!.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a![i]! - b![i]!));
+  assert.ok(maxDiff < 1e-5, `split graph differs from the whole one by ${maxDiff}`);
+  // int8: both calibrated on the same patches; the split one's weights keep the carriers' small
+  // weights (weight SNR) and its output is nearer the float model's
+  const samples = randomSamples(4, 1, 16, 16, 3, 42);
+  try {
+    const [qw, qs] = [await calibrateGraph(g, samples, { splitOutliers: false }), await calibrateGraph(g, samples)];
+    const snr = (q: QuantGraph, id: string): number => quantizationReport(q).find((row) => row.id === id)!.weightSnrDb;
+    for (const id of ['conv_first', 'backbone_convs.0', 'backbone_convs.1']) {
+      // the carriers' small weights (every weight of rows 9-11 but each row's largest) as the whole conv rounds them
+      const wt = qw.weights[(qw.nodes.find((n) => n.id === id) as ConvNode).weight]!, per = wt.data.length / wt.shape[0]!;
+      let sig = 0, err = 0;
+      for (let o = 9; o < 12; o++) {
+        const row = wt.data.subarray(o * per, (o + 1) * per), m = Math.max(...Array.from(row, Math.abs)), step = m / 127;
+        for (const v of row) if (Math.abs(v) < m) { sig += v * v; err += (v - Math.round(v / step) * step) ** 2; }
+      }
+      const carriedSnr = 10 * Math.log10(sig / err);
+      assert.ok(snr(qs, `${id}.rows9.main`) > carriedSnr + 20, `${id}: the carriers' small weights at ${snr(qs, `${id}.rows9.main`).toFixed(1)} dB split, ${carriedSnr.toFixed(1)} dB whole`);
+      assert.ok(snr(qs, `${id}.rows9.centre`) > 120, `${id}: the centre weights are exact up to float32 (${snr(qs, `${id}.rows9.centre`).toFixed(1)} dB)`);
+      assert.deepEqual(qs.quant.act[`${id}.rows9.add`], qs.quant.act[`${id}.rows9`], `${id}: the add before the ReLU has the ReLU's parameters`);
+    }
+    const rr = mulberry32(6), XH = 14, XW = 15;
+    const img = Float32Array.from({ length: XH * XW * 3 }, (_, i) => 0.5 + 0.4 * Math.sin(i / 17) * Math.cos(i / 41) + 0.05 * rr());
+    const xf = Tensor.from([1, XH, XW, 3], img);
+    const c = compileGraph(g);
+    const want = c.run(xf).toArray();
+    c.dispose();
+    xf.dispose();
+    const rms = (q: QuantGraph): number => {
+      const xq: Int8Tensor = { h: XH, w: XW, c: 3, data: Int8Array.from(img, (v) => quantizeValue(v, q.quant.act['input']!)), q: q.quant.act['input']! };
+      const y = compileInt8(q, { kernels: false }).run({ input: xq }).output!;
+      let e = 0;
+      for (let i = 0; i < want.length; i++) e += (y.q.scale * (y.data[i]! - y.q.zeroPoint) - want[i]!) ** 2;
+      return Math.sqrt(e / want.length);
+    };
+    const [ew, es] = [rms(qw), rms(qs)];
+    assert.ok(es < 0.8 * ew, `int8 output RMS error against float: ${es.toExponential(3)} split, ${ew.toExponential(3)} whole`);
+    // the WASM kernels (the conv fused with the add and the ReLU after it) bit-exact with the JavaScript reference
+    const xi: Int8Tensor = { h: 9, w: 10, c: 3, data: randomInt8([9, 10, 3], rr), q: qs.quant.act['input']! };
+    const fast = compileInt8(qs);
+    try {
+      assert.deepEqual(fast.run({ input: xi }).output!.data, compileInt8(qs, { kernels: false }).run({ input: xi }).output!.data);
+      assert.ok(fast.fused.includes('conv_first.rows9'), `the carriers' add and ReLU run in the conv's stores (fused: ${fast.fused.join(', ')})`);
+    } finally {
+      fast.dispose();
+    }
+    if (!noLiteRt) for (const io of ['float32', 'uint8'] as const) assertAgreement(await agreement(qs, 9, 11, io, 43), `split ETDS ${io}`);
+  } finally {
+    freeSamples(samples);
+  }
 });
 
 test('the WASM int8 kernels (conv by int16 dot products with float32 requantization, with an activation, an ADD and a depth_to_space fused into its stores; depth_to_space) are bit-exact with the JavaScript reference on every quantizable zoo image family and odd sizes; dequantization gives scale * (q - zero point) in float32', async () => {

@@ -33,6 +33,6 @@ export const QUANTIZE_FLAGS = {
   patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' }, report: { type: 'boolean' },
   qat: { type: 'string' }, 'qat-data': { type: 'string' }, 'qat-lr': { type: 'string' }, 'qat-batch': { type: 'string' }, 'qat-patch': { type: 'string' }, 'qat-frames': { type: 'string' },
   'qat-ranges': { type: 'string' }, 'qat-range-lr': { type: 'string' },
-  cache: { type: 'string' },
+  cache: { type: 'string' }, 'no-outlier-split': { type: 'boolean' },
   arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
 } as const satisfies Options;

@@ -50,6 +50,11 @@ options:
                         are trained too (asymmetric LSQ: each observed tensor's [lo, hi] gets the
                         clipping and rounding gradients; resizes, concats and states follow)
       --qat-range-lr <x> peak learning rate of the learned ranges (default: --qat-lr's)
+      --no-outlier-split  keep every conv whole: by default a conv in which one channel's centre
+                        weight is >= 4x its other weights (ETDS's image-carrying channels) has
+                        those weights moved into a 1x1 conv of their own, added back, so that
+                        int8 keeps the small weights beside them (the --report rows .main,
+                        .centre)
       --cache <dir>     keep the LR images made for --qat here between runs
       --report          print, per conv, the SNR of its int8 weight against the float one
                         (dB; "exact" when every value is on the grid) and its int8 output range
@@ -79,7 +84,7 @@ options:
     const g = resolveGraph(spec, { arch: typeof v.arch === 'string' ? v.arch : undefined, args: jsonArgs('quantize', v.args), scale: intFlag('quantize', v.scale, 'scale') });
     if ('quant' in g) throw new Error(`mvsr quantize: ${spec} is quantized already`);
     const video = g.meta.video !== undefined;
-    int8Graph(g); // an op with no integer form stops here, before the calibration data is read
+    int8Graph(g, { splitOutliers: false }); // an op with no integer form stops here, before the calibration data is read
     const { samples, files } = await loadCalibrationData(v.calib, video, {
       scale: g.meta.scale, lr: !!v.lr, count: intFlag('quantize', v.samples, 'samples'), patch: intFlag('quantize', v.patch, 'patch'),
       frames: intFlag('quantize', v.frames, 'frames'),
@@ -88,7 +93,7 @@ options:
     const t0 = performance.now();
     try {
       let q = await calibrateGraph(g, samples, {
-        method, onSample: (i) => bar.update(i),
+        method, onSample: (i) => bar.update(i), splitOutliers: !v['no-outlier-split'],
         provenance: { folder: v.calib, files: files.length, patch: v.patch ? Number(v.patch) : 64, lr: !!v.lr },
       });
       if (qatIters !== undefined) {

@@ -26,6 +26,8 @@ export interface CalibrateOptions {
   /** Provenance recorded in the quant section (files, patch size, ...). */
   provenance?: Record<string, unknown>;
   onSample?: (i: number, n: number) => void;
+  /** Split outlier centre weights into 1x1 convs of their own (graph/quant.ts splitOutlierWeights; default true). */
+  splitOutliers?: boolean;
 }
 
 /** Running statistics of one tensor: exact extremes and a reservoir sample of its values. */
@@ -99,7 +101,7 @@ export async function calibrateGraph(g: Graph, samples: CalibrationSample[], o: 
   const method = o.method ?? 'mse';
   if (!CALIBRATION_METHODS.includes(method)) throw new Error(`mvsr: quantize: method '${method}' is not one of ${CALIBRATION_METHODS.join(', ')}`);
   if (!samples.length) throw new Error('mvsr: quantize: no calibration samples');
-  const q = int8Graph(g);
+  const q = int8Graph(g, { splitOutliers: o.splitOutliers });
   const video = q.meta.video;
   const probed = q.nodes.filter((n) => n.op !== 'input' && n.op !== 'output');
   const probe: Graph = {

@@ -57,7 +57,8 @@ export function fuseConvActivations(g: Graph): Graph {
   });
 }
 
-function rows(w: GraphWeight, start: number, end: number): GraphWeight {
+/** Output channels [start, end) of a weight (OIHW) or bias. */
+export function rows(w: GraphWeight, start: number, end: number): GraphWeight {
   const per = w.shape.slice(1).reduce((a, b) => a * b, 1);
   return { shape: [end - start, ...w.shape.slice(1)], data: w.data.slice(start * per, end * per) };
 }

@@ -4,8 +4,8 @@
 // as int8 tensors), choosing scales from calibration statistics, and TFLite's fixed-point
 // arithmetic (QuantizeMultiplier, SaturatingRoundingDoublingHighMul, RoundingDivideByPOT, and the
 // float32 requantization of TFLite's XNNPACK path), which runtime/int8.ts and the TFLite writer share. Browser-safe.
-import { type Graph, type GraphNode, type GraphWeight, graphError, graphInputs, validateGraph, weightOf } from './ir.js';
-import { optimizeGraph, splitGroupedConvs } from './passes.js';
+import { type Graph, type GraphNode, type GraphWeight, graphError, graphInputs, usedWeights, validateGraph, weightOf } from './ir.js';
+import { optimizeGraph, rows, splitGroupedConvs } from './passes.js';
 import { inferChannels } from './shapes.js';
 
 /** A tensor's affine int8 quantization: real = scale * (q - zeroPoint); scale is a float32 value. */
@@ -215,7 +215,7 @@ const NO_INT8: Partial<Record<GraphNode['op'], string>> = {
  * per group (slices, convs, a concat). Ops with no integer form stop with an error
  * naming the node.
  */
-export function int8Graph(g0: Graph): Graph {
+export function int8Graph(g0: Graph, o: { splitOutliers?: boolean } = {}): Graph {
   // a grouped conv that is not depthwise (one input channel per group) becomes one conv per group
   // over its channel slice and a concat, as the TFLite export writes it; depthwise ones stay whole
   const g1 = optimizeGraph(g0);
@@ -233,6 +233,122 @@ export function int8Graph(g0: Graph): Graph {
   }
   const out: Graph = { meta: g.meta, nodes, weights: g.weights };
   validateGraph(out);
+  return o.splitOutliers === false ? out : splitOutlierWeights(out);
+}
+
+/** A conv is split when some channel's centre weight is at least this many times every other weight of the channel... */
+export const OUTLIER_TRIGGER = 4;
+/** ...and when every channel's centre weight is at least this many times the rest, the whole conv is split by weights. */
+export const OUTLIER_RATIO = 1.5;
+
+/**
+ * Per-channel int8 weights lose a channel's small weights when one weight dwarfs them: the step
+ * is max |w| / 127. ETDS's residual channels carry the image through every conv with a centre
+ * weight near 1 beside learned weights below 0.01 (ratio ~100), and each of its conv_last
+ * channels has one of 0.92-1.05 beside weights of RMS 0.05-0.09; rounding those weights alone
+ * costs etds-t-x4 0.31 dB on Set5. This pass moves such a centre weight into a 1x1 conv of its
+ * own, added back before the activation: conv(x) = main(x) + centre(x), where `centre` holds one
+ * weight per output channel (exact in int8: it is its channel's max) and `main` the rest, at its
+ * own steps. It applies to a stride-1, groups-1, 'same'-padded conv (no activation or ReLU) in
+ * which some channel's centre weight is >= OUTLIER_TRIGGER x the channel's next largest:
+ * - when every channel's is >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`, `<id>.centre`,
+ *   their add);
+ * - otherwise only the channels at >= OUTLIER_TRIGGER x (the carriers) split, and the others stay
+ *   one conv: each run of consecutive channels becomes a conv over those output channels
+ *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. The carriers'
+ *   small sums then get an int8 tensor of their own: in a shared one their step would be the
+ *   other channels' (features whose range is wider than the image's).
+ * The float graph computes the same function (up to float summation order). An add that a ReLU
+ * reads takes the ReLU's int8 parameters (reluFedAdds).
+ */
+export function splitOutlierWeights(g: Graph): Graph {
+  const nodes: GraphNode[] = [];
+  const weights = { ...g.weights };
+  const put = (n: GraphNode, name: string, w: GraphWeight): string => {
+    if (weights[name]) throw graphError(g, n, `splitting its outlier weights needs the weight name '${name}', which the graph uses already`);
+    weights[name] = w;
+    return name;
+  };
+  for (const n of g.nodes) {
+    const k = n.op === 'conv' ? n.kernel : 0;
+    if (n.op !== 'conv' || k < 3 || k % 2 === 0 || n.groups !== 1 || (n.stride ?? 1) !== 1 || (n.dilation ?? 1) !== 1 || n.padding !== (k - 1) / 2 || n.linear || (n.act && n.act.kind !== 'relu')) {
+      nodes.push(n);
+      continue;
+    }
+    const w = weightOf(g, n, n.weight), [O, I] = w.shape as [number, number], kk = k * k, per = I * kk, centre = (kk - 1) / 2;
+    const bias = n.bias === null ? null : weightOf(g, n, n.bias);
+    // per channel: the index of its centre outlier and how many times the next largest weight it is (0: none)
+    const at = new Int32Array(O).fill(-1), ratio = new Float64Array(O);
+    for (let o = 0; o < O; o++) {
+      let m1 = 0, j1 = -1, m2 = 0;
+      for (let j = 0; j < per; j++) {
+        const v = Math.abs(w.data[o * per + j]!);
+        if (v > m1) { m2 = m1; m1 = v; j1 = j; } else if (v > m2) m2 = v;
+      }
+      // a channel with one nonzero weight is exact already
+      if (j1 >= 0 && j1 % kk === centre && m2 > 0) { at[o] = j1; ratio[o] = m1 / m2; }
+    }
+    if (!ratio.some((r) => r >= OUTLIER_TRIGGER)) {
+      nodes.push(n);
+      continue;
+    }
+    const whole = ratio.every((r) => r >= OUTLIER_RATIO);
+    const carrier = (o: number): boolean => ratio[o]! >= (whole ? OUTLIER_RATIO : OUTLIER_TRIGGER);
+    // runs of consecutive channels of one kind: [first, end)
+    const runs: [number, number][] = [];
+    for (let o = 0; o < O; o++) {
+      if (o > 0 && carrier(o) === carrier(o - 1)) runs[runs.length - 1]![1] = o + 1;
+      else runs.push([o, o + 1]);
+    }
+    const pieces: string[] = [];
+    for (const [a, b] of runs) {
+      const id = whole ? n.id : `${n.id}.rows${a}`, wr = rows(w, a, b), br = bias && (whole ? bias : rows(bias, a, b));
+      const biasName = bias === null ? null : whole ? n.bias : put(n, `${id}.bias`, br!);
+      if (!carrier(a)) {
+        nodes.push({ ...n, id, weight: put(n, `${id}.weight`, wr), bias: biasName });
+        pieces.push(id);
+        continue;
+      }
+      const main = Float32Array.from(wr.data), c = new Float32Array((b - a) * I);
+      for (let o = a; o < b; o++) {
+        const j = at[o]!, r = (o - a) * per + j;
+        c[(o - a) * I + Math.floor(j / kk)] = main[r]!;
+        main[r] = 0;
+      }
+      const mainNode: GraphNode = { ...n, id: `${id}.main`, weight: put(n, `${id}.main.weight`, { shape: wr.shape, data: main }), bias: biasName };
+      delete (mainNode as { act?: unknown }).act;
+      const addId = n.act ? `${id}.add` : id;
+      nodes.push(
+        mainNode,
+        { op: 'conv', id: `${id}.centre`, inputs: [n.inputs[0]!], weight: put(n, `${id}.centre.weight`, { shape: [b - a, I, 1, 1], data: c }), bias: null, kernel: 1, groups: 1, padding: 0 },
+        { op: 'add', id: addId, inputs: [`${id}.main`, `${id}.centre`] },
+      );
+      if (n.act) nodes.push({ op: 'act', id, inputs: [addId], act: n.act });
+      pieces.push(id);
+    }
+    if (!whole) nodes.push({ op: 'concat', id: n.id, inputs: pieces });
+  }
+  const out: Graph = { meta: g.meta, nodes, weights };
+  const keep = new Set(usedWeights(out));
+  out.weights = Object.fromEntries(Object.entries(weights).filter(([name]) => keep.has(name)));
+  validateGraph(out);
+  return out;
+}
+
+/**
+ * Adds whose only reader is a ReLU, by id, with that ReLU's id. Such an add takes the ReLU's
+ * int8 parameters: saturating at their zero point (real 0) is the ReLU, as TFLite's ADD with a
+ * fused RELU does, and the add's values keep the ReLU's finer step instead of a range that also
+ * holds the negatives; the ReLU then maps each int8 value to itself.
+ */
+export function reluFedAdds(g: Graph): Map<string, string> {
+  const readers = new Map<string, GraphNode[]>();
+  for (const n of g.nodes) for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+  const out = new Map<string, string>();
+  for (const n of g.nodes) {
+    const r = readers.get(n.id);
+    if (n.op === 'add' && r?.length === 1 && r[0]!.op === 'act' && r[0]!.act.kind === 'relu' && r[0]!.inputs.length === 1) out.set(n.id, r[0]!.id);
+  }
   return out;
 }
 
@@ -262,6 +378,7 @@ export function assignQParams(g: Graph, ranges: Map<string, [number, number]>): 
     if (!r) throw graphError(g, n, 'no calibration range was recorded for this tensor');
     return chooseQParams(r[0], r[1]);
   };
+  const reluOf = reluFedAdds(g);
   const stateSource = new Map<string, string>(); // state input id -> the node its output reads
   for (const s of g.meta.video?.state ?? []) stateSource.set(s.input, byId.get(s.output)!.inputs[0]!);
   const resolve = (n: GraphNode, seen: Set<string>): QParams => {
@@ -270,7 +387,7 @@ export function assignQParams(g: Graph, ranges: Map<string, [number, number]>): 
     seen.add(n.id);
     let q: QParams;
     switch (rangeKind(n)) {
-      case 'observed': q = observed(n); break;
+      case 'observed': q = observed(reluOf.has(n.id) ? byId.get(reluOf.get(n.id)!)! : n); break;
       case 'fixed':
         if (n.op === 'input') {
           const src = stateSource.get(n.id);

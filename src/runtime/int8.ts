@@ -508,6 +508,16 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       ep.add = { table, ch: Int32Array.from(rep?.ch ?? Array.from({ length: shapeC(other) }, (_, k) => k)) };
       nodes.push((cur = m.id));
       m = next(cur);
+      // an activation after the add (a split conv's ReLU): its table composed into the add's
+      if (m?.op === 'act') {
+        const after = actTables(g, m, m.act, q.act[cur]!, q.act[m.id]!);
+        if (!after.perChannel) {
+          const t = after.tables;
+          ep.add.table = ep.add.table.map((v) => t[v & 255]!);
+          nodes.push((cur = m.id));
+          m = next(cur);
+        }
+      }
     }
     if (m?.op === 'depthToSpace' && sameQ(cur, m.id)) {
       ep.d2s = m as DepthToSpaceNode;

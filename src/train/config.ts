@@ -117,6 +117,8 @@ export interface QuantSection {
   ranges: 'fixed' | 'learn';
   /** Peak learning rate of learned ranges (null: optim_g.lr). */
   range_lr: number | null;
+  /** Move dominant centre weights into 1x1 convs of their own before quantizing (graph/quant.ts splitOutlierWeights). */
+  outlier_split: boolean;
 }
 
 /** Distillation: an L1/MSE/Charbonnier loss to a teacher model's output on the same LR patches, added to pixel_opt's. */
@@ -669,6 +671,7 @@ const quantSection: MapSpec = {
     frames: opt(int(1), 8, 'a video model: frames of each calibration clip, run with the state carried'),
     ranges: opt(oneOf(['fixed', 'learn'] as const), 'fixed', "the activation ranges: calibration's kept (fixed), or trained with the weights (learn: asymmetric LSQ)"),
     range_lr: opt(nullable(num(0, Infinity, true)), null, 'peak learning rate of learned ranges (default: optim_g.lr)'),
+    outlier_split: opt(bool, true, "move a channel's dominant centre weight (>= 4x its others, e.g. ETDS's image-carrying channels) into a 1x1 conv of its own before quantizing (mvsr quantize --no-outlier-split: false)"),
   },
 };
 

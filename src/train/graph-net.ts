@@ -22,7 +22,7 @@ import { sharedWeight } from '../autograd/ops/cluster.js';
 import type { Clusters } from '../graph/compress.js';
 import { Parameter } from '../nn/module.js';
 import { graphError, graphInputs, graphOutputs, type Graph, type Act } from '../graph/ir.js';
-import { validateQuant, quantizeWeights, assignQParams, rangeKind, qRange, type QuantGraph, type QParams } from '../graph/quant.js';
+import { validateQuant, quantizeWeights, assignQParams, rangeKind, reluFedAdds, qRange, type QuantGraph, type QParams } from '../graph/quant.js';
 
 export class GraphNet {
   private readonly params = new Map<string, Parameter>();
@@ -36,7 +36,8 @@ export class GraphNet {
    * `g` with a quant section trains with fake quantization (QAT); without, in float. Weights in
    * `clusters` train as their centroids (each value stays its centroid: clustering is kept).
    * `learnRanges` (an int8 graph) also trains the activation ranges calibration chose; the
-   * tensors whose parameters follow others' (a resize, a concat, a video state) follow them.
+   * tensors whose parameters follow others' (a resize, a concat, a video state, an add
+   * before a ReLU) follow them.
    */
   constructor(readonly graph: Graph, clusters: Clusters = {}, o: { learnRanges?: boolean } = {}) {
     this.clusters = clusters;
@@ -45,7 +46,8 @@ export class GraphNet {
     this.quant = quant ?? null;
     if (o.learnRanges) {
       if (!quant) throw graphError(graph, null, 'learned ranges need an int8 graph (quantize it first)');
-      for (const n of graph.nodes) if (n.op !== 'estimateShift' && rangeKind(n) === 'observed') this.ranges.set(n.id, new Parameter(Tensor.from([2], qRange(quant.act[n.id]!))));
+      const followers = reluFedAdds(graph); // an add before a ReLU has the ReLU's range
+      for (const n of graph.nodes) if (n.op !== 'estimateShift' && rangeKind(n) === 'observed' && !followers.has(n.id)) this.ranges.set(n.id, new Parameter(Tensor.from([2], qRange(quant.act[n.id]!))));
     }
     const g = graph;
     if (!g.meta.video && (graphInputs(g).length !== 1 || graphOutputs(g).length !== 1)) {

@@ -65,7 +65,7 @@ export async function trainQuantized(
   const { samples, files } = await loadCalibrationData(q.calib, video, { scale: cfg.scale, count: q.samples, patch: q.patch, frames: q.frames, seed: cfg.manual_seed });
   let qg;
   try {
-    qg = await calibrateGraph(g, samples, { method: q.method, provenance: { folder: q.calib, files: files.length, patch: q.patch } });
+    qg = await calibrateGraph(g, samples, { method: q.method, splitOutliers: q.outlier_split, provenance: { folder: q.calib, files: files.length, patch: q.patch } });
   } finally {
     for (const s of samples) for (const t of s.frames) t.dispose();
   }
