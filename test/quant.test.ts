@@ -312,7 +312,7 @@ function carrierEtds(seed: number): Graph {
   return g;
 }
 
-test('outlier split (mvsr quantize\'s default): a conv whose channel carries the image with one centre weight ~100x its others becomes carrier rows (main + 1x1 centre, added, ReLU) concatenated with the rest; the float function is unchanged, the int8 weights keep the small ones, the int8 output is closer to float, and LiteRT.js and the WASM kernels run it as mvsr\'s integer reference does', async () => {
+test('outlier split (mvsr quantize\'s default): a conv whose channel carries the image with one centre weight ~100x its others becomes carrier rows (main + 1x1 centre, added, ReLU) concatenated with the rest; the float function is unchanged, the int8 weights keep the small ones, calibration keeps the carriers\' extremes, the int8 output is closer to float, and LiteRT.js and the WASM kernels run it as mvsr\'s integer reference does', async () => {
   await useEngine(1);
   const g = carrierEtds(41);
   const whole = int8Graph(g, { splitOutliers: false }), split = splitOutlierWeights(whole);
@@ -340,6 +340,11 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
   const samples = randomSamples(4, 1, 16, 16, 3, 42);
   try {
     const [qw, qs] = [await calibrateGraph(g, samples, { splitOutliers: false }), await calibrateGraph(g, samples)];
+    // the carriers' centre, add and ReLU hold the image: mse keeps their observed extremes (minmax's parameters), not a clipping of them
+    const [qmse, qmin] = [await calibrateGraph(g, samples, { method: 'mse' }), await calibrateGraph(g, samples, { method: 'minmax' })];
+    for (const id of ['conv_first.rows9.centre', 'conv_first.rows9.add', 'conv_first.rows9', 'conv_last.centre', 'conv_last']) assert.deepEqual(qmse.quant.act[id], qmin.quant.act[id], `${id}: mse keeps the extremes`);
+    const clipped = Object.keys(qmin.quant.act).filter((id) => qmse.quant.act[id]!.scale < qmin.quant.act[id]!.scale);
+    assert.ok(clipped.length >= 2, `mse clips other tensors (${clipped.join(', ')})`);
     const snr = (q: QuantGraph, id: string): number => quantizationReport(q).find((row) => row.id === id)!.weightSnrDb;
     for (const id of ['conv_first', 'backbone_convs.0', 'backbone_convs.1']) {
       // the carriers' small weights (every weight of rows 9-11 but each row's largest) as the whole conv rounds them

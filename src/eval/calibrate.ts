@@ -149,7 +149,12 @@ export async function calibrateGraph(g: Graph, samples: CalibrationSample[], o: 
   } finally {
     c.dispose();
   }
-  const ranges = new Map([...obs].map(([id, ob]) => [id, ob.range(method, o.percentile)]));
+  // an outlier split's centre conv, add and ReLU carry the image itself (ETDS's residual channels):
+  // clipping them clips pixels, so they keep the extremes observed whatever the method
+  const carriers = new Set<string>();
+  for (const n of q.nodes) if (n.op === 'add' && n.inputs.some((i) => i.endsWith('.centre'))) carriers.add(n.id).add(n.inputs[1]!);
+  for (const n of q.nodes) if (n.op === 'act' && carriers.has(n.inputs[0]!)) carriers.add(n.id);
+  const ranges = new Map([...obs].map(([id, ob]) => [id, ob.range(carriers.has(id) ? 'minmax' : method, o.percentile)]));
   const act = assignQParams(q, ranges);
   return {
     ...q,
