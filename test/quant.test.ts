@@ -324,7 +324,7 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
     assert.equal(split.nodes.find((n) => n.id === id)!.op, 'concat');
   }
   for (const part of ['main', 'centre', 'add']) assert.ok(ids.has(`conv_last.${part}`));
-  assert.ok(!ids.has('conv_clip.main'), 'a 1x1 conv stays whole');
+  assert.ok(!ids.has('conv_clip.main'), 'a conv with one weight per channel (the clip, -I) is exact already and stays whole');
   assert.deepEqual([...reluFedAdds(split).keys()].sort(), ['backbone_convs.0.rows9.add', 'backbone_convs.1.rows9.add', 'conv_first.rows9.add', 'conv_last.add']);
   // the same function in float, against the graph before the pass
   const { compileGraph } = await import('../src/runtime/wasm.js');

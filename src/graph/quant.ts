@@ -249,8 +249,9 @@ export const OUTLIER_RATIO = 1.5;
  * costs etds-t-x4 0.31 dB on Set5. This pass moves such a centre weight into a 1x1 conv of its
  * own, added back before the activation: conv(x) = main(x) + centre(x), where `centre` holds one
  * weight per output channel (exact in int8: it is its channel's max) and `main` the rest, at its
- * own steps. It applies to a stride-1, groups-1, 'same'-padded conv (no activation or ReLU) in
- * which some channel's centre weight is >= OUTLIER_TRIGGER x the channel's next largest:
+ * own steps. It applies to a stride-1, groups-1, 'same'-padded conv (no activation or ReLU; a
+ * 1x1 conv too: etds-t-kd-x4's fine-tuned clip, -I plus small weights) in which some channel's
+ * centre weight is >= OUTLIER_TRIGGER x the channel's next largest:
  * - when every channel's is >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`, `<id>.centre`,
  *   their add);
  * - otherwise only the channels at >= OUTLIER_TRIGGER x (the carriers) split, and the others stay
@@ -271,7 +272,7 @@ export function splitOutlierWeights(g: Graph): Graph {
   };
   for (const n of g.nodes) {
     const k = n.op === 'conv' ? n.kernel : 0;
-    if (n.op !== 'conv' || k < 3 || k % 2 === 0 || n.groups !== 1 || (n.stride ?? 1) !== 1 || (n.dilation ?? 1) !== 1 || n.padding !== (k - 1) / 2 || n.linear || (n.act && n.act.kind !== 'relu')) {
+    if (n.op !== 'conv' || k % 2 === 0 || n.groups !== 1 || (n.stride ?? 1) !== 1 || (n.dilation ?? 1) !== 1 || n.padding !== (k - 1) / 2 || n.linear || (n.act && n.act.kind !== 'relu')) {
       nodes.push(n);
       continue;
     }
