@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { useEngine, mulberry32, randomize, skipReason, w, SMALL_FAMILIES, sized, layerNormGraph } from './helpers.js';
 import { SMALL_VIDEO, RLFB_VIDEO, model } from './video-helpers.js';
 import { createModel, toGraph, stepGraph } from '../src/models/registry.js';
-import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph, type ConvNode } from '../src/graph/ir.js';
+import { GraphBuilder, graphInputs, graphOutputs, windowIndices, type Graph, type GraphNode, type ConvNode } from '../src/graph/ir.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import {
   quantizeMultiplier, multiplyByQuantizedMultiplier, srdhm, roundingDivideByPOT, requantizeFp32, quantizeValue, quantizeBias, chooseQParams, qRange, UINT8_PIXELS, roundHalfAway,
@@ -318,14 +318,22 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
   const whole = int8Graph(g, { splitOutliers: false }), split = splitOutlierWeights(whole);
   const ids = new Set(split.nodes.map((n) => n.id));
   // conv_first and the backbone convs: 9 feature rows whole, the 3 image carriers split; conv_last
-  // (every channel carries the image beside weights under 0.1): split whole
+  // (every channel carries the image beside weights under 0.1): split whole. The next conv reads
+  // the pieces, not their concat: feature rows read both (two convs, added), carrier rows only the
+  // carriers, so no concat is left to put the image at the features' step
+  const node = (id: string): GraphNode => split.nodes.find((n) => n.id === id)!;
   for (const id of ['conv_first', 'backbone_convs.0', 'backbone_convs.1']) {
     for (const part of ['rows0', 'rows9.main', 'rows9.centre', 'rows9.add', 'rows9']) assert.ok(ids.has(`${id}.${part}`), `${id}.${part} in ${[...ids].join(', ')}`);
-    assert.equal(split.nodes.find((n) => n.id === id)!.op, 'concat');
   }
-  for (const part of ['main', 'centre', 'add']) assert.ok(ids.has(`conv_last.${part}`));
+  assert.ok(!split.nodes.some((n) => n.op === 'concat'), 'no concat left');
+  for (const [id, prev] of [['backbone_convs.0', 'conv_first'], ['backbone_convs.1', 'backbone_convs.0']]) {
+    assert.deepEqual(node(`${id}.rows0.add`).inputs, [`${id}.rows0.from0`, `${id}.rows0.from9`]);
+    assert.deepEqual([node(`${id}.rows0.from0`).inputs, node(`${id}.rows0.from9`).inputs], [[`${prev}.rows0`], [`${prev}.rows9`]]);
+    assert.deepEqual([node(`${id}.rows9.main`).inputs, node(`${id}.rows9.centre`).inputs], [[`${prev}.rows9`], [`${prev}.rows9`]], `${id}: the carriers read only the carriers`);
+  }
+  for (const part of ['main.from0', 'main.from9', 'main', 'centre', 'add']) assert.ok(ids.has(`conv_last.${part}`), `conv_last.${part}`);
   assert.ok(!ids.has('conv_clip.main'), 'a conv with one weight per channel (the clip, -I) is exact already and stays whole');
-  assert.deepEqual([...reluFedAdds(split).keys()].sort(), ['backbone_convs.0.rows9.add', 'backbone_convs.1.rows9.add', 'conv_first.rows9.add', 'conv_last.add']);
+  assert.deepEqual([...reluFedAdds(split).keys()].sort(), ['backbone_convs.0.rows0.add', 'backbone_convs.0.rows9.add', 'backbone_convs.1.rows0.add', 'backbone_convs.1.rows9.add', 'conv_first.rows9.add', 'conv_last.add']);
   // the same function in float, against the graph before the pass
   const { compileGraph } = await import('../src/runtime/wasm.js');
   const r = mulberry32(5), H = 11, W = 13;

@@ -265,6 +265,7 @@ export const OUTLIER_RATIO = 1.5;
 export function splitOutlierWeights(g: Graph): Graph {
   const nodes: GraphNode[] = [];
   const weights = { ...g.weights };
+  const built = new Map<string, { id: string; start: number; end: number }[]>(); // concats of row pieces: their pieces' channels
   const put = (n: GraphNode, name: string, w: GraphWeight): string => {
     if (weights[name]) throw graphError(g, n, `splitting its outlier weights needs the weight name '${name}', which the graph uses already`);
     weights[name] = w;
@@ -327,9 +328,51 @@ export function splitOutlierWeights(g: Graph): Graph {
       if (n.act) nodes.push({ op: 'act', id, inputs: [addId], act: n.act });
       pieces.push(id);
     }
-    if (!whole) nodes.push({ op: 'concat', id: n.id, inputs: pieces });
+    if (!whole) {
+      nodes.push({ op: 'concat', id: n.id, inputs: pieces });
+      built.set(n.id, runs.map(([a, b], k) => ({ id: pieces[k]!, start: a, end: b })));
+    }
   }
-  const out: Graph = { meta: g.meta, nodes, weights };
+  // a conv reading such a concat reads its pieces instead: one conv per piece whose columns of the
+  // weight are not all zero, summed by adds (the bias on the first), then the activation. The
+  // carriers then never share an int8 tensor with the features (whose wider range would set their
+  // step), and a conv that reads only carriers (their own next rows) reads them directly.
+  const final: GraphNode[] = [];
+  for (const n of nodes) {
+    const parts = n.op === 'conv' && n.groups === 1 ? built.get(n.inputs[0]!) : undefined;
+    if (!parts || n.op !== 'conv') {
+      final.push(n);
+      continue;
+    }
+    const w = weightOf({ ...g, weights }, n, n.weight), [O, I, kh, kw] = w.shape as [number, number, number, number], kk = kh * kw;
+    const used = parts.map((p) => {
+      const data = new Float32Array(O * (p.end - p.start) * kk);
+      for (let o = 0; o < O; o++) data.set(w.data.subarray((o * I + p.start) * kk, (o * I + p.end) * kk), o * (p.end - p.start) * kk);
+      return { p, data };
+    }).filter((u) => u.data.some((v) => v !== 0));
+    if (used.length === 0) used.push({ p: parts[0]!, data: new Float32Array(O * (parts[0]!.end - parts[0]!.start) * kk) });
+    if (used.length === 1) {
+      const { p, data } = used[0]!;
+      final.push({ ...n, inputs: [p.id], weight: put(n, `${n.id}.from${p.start}.weight`, { shape: [O, p.end - p.start, kh, kw], data }) });
+      continue;
+    }
+    const convs = used.map(({ p, data }, k): GraphNode & { op: 'conv' } => {
+      const c: GraphNode & { op: 'conv' } = { ...n, id: `${n.id}.from${p.start}`, inputs: [p.id], weight: put(n, `${n.id}.from${p.start}.weight`, { shape: [O, p.end - p.start, kh, kw], data }), bias: k === 0 ? n.bias : null };
+      delete c.act;
+      return c;
+    });
+    final.push(...convs);
+    let sum = convs[0]!.id;
+    convs.slice(1).forEach((c, k) => {
+      const id = k === convs.length - 2 ? (n.act ? `${n.id}.add` : n.id) : `${n.id}.sum${k + 1}`;
+      final.push({ op: 'add', id, inputs: [sum, c.id] });
+      sum = id;
+    });
+    if (n.act) final.push({ op: 'act', id: n.id, inputs: [sum], act: n.act });
+  }
+  // concats that no node reads any more
+  const read = new Set(final.flatMap((n) => n.inputs));
+  const out: Graph = { meta: g.meta, nodes: final.filter((n) => !built.has(n.id) || read.has(n.id)), weights };
   const keep = new Set(usedWeights(out));
   out.weights = Object.fromEntries(Object.entries(weights).filter(([name]) => keep.has(name)));
   validateGraph(out);
