@@ -238,7 +238,7 @@ export function int8Graph(g0: Graph, o: { splitOutliers?: boolean } = {}): Graph
 
 /** A conv is split when some channel's centre weight is at least this many times every other weight of the channel... */
 export const OUTLIER_TRIGGER = 4;
-/** ...and when every channel's centre weight is at least this many times the rest, the whole conv is split by weights. */
+/** ...and when at least half its channels' centre weights are this many times the rest, the whole conv is split by weights. */
 export const OUTLIER_RATIO = 1.5;
 
 /**
@@ -252,8 +252,8 @@ export const OUTLIER_RATIO = 1.5;
  * own steps. It applies to a stride-1, groups-1, 'same'-padded conv (no activation or ReLU; a
  * 1x1 conv too: etds-t-kd-x4's fine-tuned clip, -I plus small weights) in which some channel's
  * centre weight is >= OUTLIER_TRIGGER x the channel's next largest:
- * - when every channel's is >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`, `<id>.centre`,
- *   their add);
+ * - when at least half the channels' are >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`,
+ *   `<id>.centre`, their add), every channel whose largest weight is a centre one moving it;
  * - otherwise only the channels at >= OUTLIER_TRIGGER x (the carriers) split, and the others stay
  *   one conv: each run of consecutive channels becomes a conv over those output channels
  *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. The carriers'
@@ -294,8 +294,9 @@ export function splitOutlierWeights(g: Graph): Graph {
       nodes.push(n);
       continue;
     }
-    const whole = ratio.every((r) => r >= OUTLIER_RATIO);
-    const carrier = (o: number): boolean => ratio[o]! >= (whole ? OUTLIER_RATIO : OUTLIER_TRIGGER);
+    const whole = 2 * ratio.filter((r) => r >= OUTLIER_RATIO).length >= O;
+    // whole: every channel whose largest weight is a centre one moves it
+    const carrier = (o: number): boolean => (whole ? at[o]! >= 0 : ratio[o]! >= OUTLIER_TRIGGER);
     // runs of consecutive channels of one kind: [first, end)
     const runs: [number, number][] = [];
     for (let o = 0; o < O; o++) {
