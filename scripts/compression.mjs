@@ -5,6 +5,7 @@
 //     64x64 LR, seed 7) and weight clustering at 16 and 32 centroids (no fine-tuning);
 //   node scripts/compression.mjs <model> --file <graph file> [--label L] [--json]
 //     one row for a file from mvsr quantize (--qat) or mvsr compress (--tune).
+// --no-outlier-split: the PTQ rows with every conv whole (mvsr quantize --no-outlier-split).
 // --mvsr-int8 also measures every int8 row on mvsr's own integer runtime (backend 'int8', the
 // kernels `mvsr bench` times as mvsr-int8), printed after the LiteRT.js figures.
 // Sizes: the .tflite at 180x320 (int8 for a quantized file), in KiB, and its gzip -9 size.
@@ -19,9 +20,9 @@ import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
-const { values: v, positionals: [name] } = parseArgs({ allowPositionals: true, options: { file: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' }, calib: { type: 'string' }, 'mvsr-int8': { type: 'boolean' } } });
+const { values: v, positionals: [name] } = parseArgs({ allowPositionals: true, options: { file: { type: 'string' }, label: { type: 'string' }, json: { type: 'boolean' }, calib: { type: 'string' }, 'mvsr-int8': { type: 'boolean' }, 'no-outlier-split': { type: 'boolean' } } });
 if (!name) {
-  console.error('usage: node scripts/compression.mjs <model> [--file <graph file> [--label L]] [--calib <folder>] [--json]');
+  console.error('usage: node scripts/compression.mjs <model> [--file <graph file> [--label L]] [--calib <folder>] [--no-outlier-split] [--mvsr-int8] [--json]');
   process.exit(2);
 }
 const data = path.join(here, '..', '..', 'shared', 'data');
@@ -69,7 +70,8 @@ if (v.file) {
   add('FP32', fp32);
   add('FP16', await measure(g, true));
   const { samples } = await loadCalibrationData(v.calib ?? path.join(data, 'train', video ? 'video/clips' : 'images'), video, { scale: model.scale });
-  for (const method of ['minmax', 'percentile', 'mse']) add(`INT8 PTQ ${method}`, await measure(await calibrateGraph(g, samples, { method })));
+  const whole = !!v['no-outlier-split'];
+  for (const method of ['minmax', 'percentile', 'mse']) add(`INT8 PTQ ${method}${whole ? ', whole' : ''}`, await measure(await calibrateGraph(g, samples, { method, splitOutliers: !whole })));
   for (const k of [16, 32]) add(`clustered ${k}`, await measure(clusterWeights(g, k)));
 }
 model.dispose();
