@@ -837,12 +837,62 @@ test('learned ranges (fakeQuantRange): the clipping gradient equals finite diffe
   }
 });
 
+/** Three 64x64 smooth pictures (products of sines) written as PNGs into `dir`: QAT tests' training photos. */
+async function smoothPictures(dir: string, r: () => number): Promise<{ hr: Uint8Array; W: number; H: number }[]> {
+  const { writeImage } = await import('../src/io/image.node.js');
+  const pics: { hr: Uint8Array; W: number; H: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const PW = 64, PH = 64, px = new Uint8Array(PW * PH * 3), fx = 3 + 4 * r(), fy = 3 + 4 * r();
+    for (let y = 0; y < PH; y++) for (let x = 0; x < PW; x++) for (let c = 0; c < 3; c++) px[(y * PW + x) * 3 + c] = Math.round(127.5 + 110 * Math.sin(x / fx + 2 * c) * Math.cos(y / fy));
+    await writeImage(join(dir, `s${i}.png`), { width: PW, height: PH, channels: 3, bitDepth: 8, data: px });
+    pics.push({ hr: px, W: PW, H: PH });
+  }
+  return pics;
+}
+
+test('QAT to the float model (--qat-target float): fine-tuning lowers the int8 model\'s distance to the float model\'s own output (mvsr\'s float runtime), and the file records the target', async () => {
+  await useEngine(1);
+  const { fineTuneGraph } = await import('../src/train/graph-tune.node.js');
+  const { compileGraph } = await import('../src/runtime/wasm.js');
+  const { makePair } = await import('../src/data/pairs.js');
+  const g = randomGraph('ECBSRT', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' }, 12, 0.3);
+  const qg = await calibrated(g, 4, 12, 12, 13);
+  const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-float-'));
+  try {
+    const pics = await smoothPictures(dir, mulberry32(3));
+    const fl = compileGraph(g);
+    const dist = (q: QuantGraph): number => {
+      let s = 0, n = 0;
+      const prog = compileInt8(q);
+      for (const p of pics) {
+        const { lr } = makePair({ width: p.W, height: p.H, channels: 3, bitDepth: 8, data: p.hr }, 2, 2);
+        const xf = Tensor.from([1, lr.height, lr.width, 3], Float32Array.from(lr.data, (v) => v / 255));
+        const want = fl.run(xf).toArray();
+        xf.dispose();
+        const y = prog.run({ input: { h: lr.height, w: lr.width, c: 3, data: Int8Array.from(lr.data, (v) => v - 128), q: q.quant.act['input']! } }).output!;
+        for (let i = 0; i < y.data.length; i++) { s += Math.abs(y.q.scale * (y.data[i]! - y.q.zeroPoint) - want[i]!); n++; }
+      }
+      return s / n;
+    };
+    // the same 40 steps to the HR patches move the int8 model away from the float one; to the float model, towards it
+    const before = dist(qg);
+    const tuned = await fineTuneGraph(qg, { dirs: [dir], iterations: 40, lr: 3e-4, batchSize: 4, patch: 12, seed: 1, target: 'float' });
+    const toHr = await fineTuneGraph(qg, { dirs: [dir], iterations: 40, lr: 3e-4, batchSize: 4, patch: 12, seed: 1 });
+    const [after, afterHr] = [dist(tuned), dist(toHr)];
+    fl.dispose();
+    assert.ok(after < before && after < 0.8 * afterHr, `int8 to float L1 ${before.toFixed(5)} -> ${after.toFixed(5)} after 40 QAT steps to the float model, ${afterHr.toFixed(5)} to the HR`);
+    assert.equal((tuned.quant.calibration as { qat?: { target?: string } }).qat?.target, 'float');
+    await assert.rejects(fineTuneGraph(qg, { dirs: [dir], iterations: 1, target: 'teacher' as never }), /the target must be hr or float/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-tuning through it lowers the int8 model\'s L1 on its training patches', async () => {
   await useEngine(1);
   const { GraphNet } = await import('../src/train/graph-net.js');
   const { fineTuneGraph } = await import('../src/train/graph-tune.node.js');
   const { noGrad, leaf, clearTape } = await import('../src/autograd/var.js');
-  const { writeImage } = await import('../src/io/image.node.js');
   const qg = await calibrated(randomGraph('ECBSRT', { upscale: 2, num_block: 2, num_feat: 8, act_type: 'prelu' }, 12, 0.3), 4, 12, 12, 13);
   // simulated vs integer: the same int8 model to within a few output steps
   const r = mulberry32(2), H = 10, W = 12;
@@ -860,13 +910,7 @@ test('QAT: the fake-quantized graph tracks mvsr\'s integer inference, and fine-t
   // fine-tuning on smooth pictures: the int8 model (integer executor) gets closer to the HR
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-qat-'));
   try {
-    const pics: { hr: Uint8Array; W: number; H: number }[] = [];
-    for (let i = 0; i < 3; i++) {
-      const PW = 64, PH = 64, px = new Uint8Array(PW * PH * 3), fx = 3 + 4 * r(), fy = 3 + 4 * r();
-      for (let y = 0; y < PH; y++) for (let x = 0; x < PW; x++) for (let c = 0; c < 3; c++) px[(y * PW + x) * 3 + c] = Math.round(127.5 + 110 * Math.sin(x / fx + 2 * c) * Math.cos(y / fy));
-      await writeImage(join(dir, `s${i}.png`), { width: PW, height: PH, channels: 3, bitDepth: 8, data: px });
-      pics.push({ hr: px, W: PW, H: PH });
-    }
+    const pics = await smoothPictures(dir, r);
     const { makePair } = await import('../src/data/pairs.js');
     const l1 = (q: QuantGraph): number => {
       let s = 0, n = 0;

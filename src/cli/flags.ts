@@ -32,7 +32,7 @@ export const QUANTIZE_FLAGS = {
   output: { type: 'string', short: 'o' }, calib: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' },
   patch: { type: 'string' }, frames: { type: 'string' }, lr: { type: 'boolean' }, report: { type: 'boolean' },
   qat: { type: 'string' }, 'qat-data': { type: 'string' }, 'qat-lr': { type: 'string' }, 'qat-batch': { type: 'string' }, 'qat-patch': { type: 'string' }, 'qat-frames': { type: 'string' },
-  'qat-ranges': { type: 'string' }, 'qat-range-lr': { type: 'string' },
+  'qat-ranges': { type: 'string' }, 'qat-range-lr': { type: 'string' }, 'qat-target': { type: 'string' },
   cache: { type: 'string' }, 'no-outlier-split': { type: 'boolean' },
   arch: { type: 'string' }, args: { type: 'string' }, scale: { type: 'string', short: 's' },
 } as const satisfies Options;

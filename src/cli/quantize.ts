@@ -50,6 +50,9 @@ options:
                         are trained too (asymmetric LSQ: each observed tensor's [lo, hi] gets the
                         clipping and rounding gradients; resizes, concats and states follow)
       --qat-range-lr <x> peak learning rate of the learned ranges (default: --qat-lr's)
+      --qat-target <t>  hr (default): the L1 is to the HR patches; float: to the float model's
+                        own output on the same LR patches (self-distillation: the int8 model
+                        learns to match the model it quantizes)
       --no-outlier-split  keep every conv whole: by default a conv in which one channel's centre
                         weight is >= 4x its other weights (ETDS's image-carrying channels) has
                         those weights moved into a 1x1 conv of their own, added back, so that
@@ -76,7 +79,9 @@ options:
     if (qatRanges !== 'fixed' && qatRanges !== 'learn') throw new Error(`mvsr quantize: --qat-ranges must be fixed or learn, got "${qatRanges}"`);
     const rangeLr = v['qat-range-lr'] === undefined ? undefined : Number(v['qat-range-lr']);
     if (rangeLr !== undefined && !(rangeLr > 0 && Number.isFinite(rangeLr))) throw new Error(`mvsr quantize: --qat-range-lr must be a positive number, got "${String(v['qat-range-lr'])}"`);
-    if ((v['qat-ranges'] !== undefined || rangeLr !== undefined) && qatIters === undefined) throw new Error('mvsr quantize: --qat-ranges and --qat-range-lr apply to --qat N (quantization-aware training)');
+    const qatTarget = v['qat-target'] ?? 'hr';
+    if (qatTarget !== 'hr' && qatTarget !== 'float') throw new Error(`mvsr quantize: --qat-target must be hr or float, got "${qatTarget}"`);
+    if ((v['qat-ranges'] !== undefined || rangeLr !== undefined || v['qat-target'] !== undefined) && qatIters === undefined) throw new Error('mvsr quantize: --qat-ranges, --qat-range-lr and --qat-target apply to --qat N (quantization-aware training)');
     const qatDirs = typeof v['qat-data'] === 'string' ? v['qat-data'].split(',').filter(Boolean) : [v.calib];
     for (const d of qatDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`mvsr: ${d}: not a folder`);
     await initEngine({});
@@ -102,7 +107,7 @@ options:
         q = await fineTuneGraph(q, {
           dirs: qatDirs, iterations: qatIters, lr: qatLr, batchSize: intFlag('quantize', v['qat-batch'], 'qat-batch'),
           patch: intFlag('quantize', v['qat-patch'], 'qat-patch'), cacheDir: typeof v.cache === 'string' ? v.cache : undefined,
-          numFrame: intFlag('quantize', v['qat-frames'], 'qat-frames'), learnRanges: qatRanges === 'learn', rangeLr,
+          numFrame: intFlag('quantize', v['qat-frames'], 'qat-frames'), learnRanges: qatRanges === 'learn', rangeLr, target: qatTarget,
           onLoad: (d, t) => { load.setTotal(t); load.update(d); },
           onStep: (it, loss) => {
             train ??= new Progress('qat', qatIters, ' it');
@@ -118,7 +123,7 @@ options:
           process.stderr.write(`${r.id.padEnd(34)} ${(Number.isFinite(r.weightSnrDb) ? `${r.weightSnrDb.toFixed(1)} dB` : 'exact').padStart(10)}   [${r.range[0].toFixed(3)}, ${r.range[1].toFixed(3)}]\n`);
         }
       }
-      process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations${qatRanges === 'learn' ? ', ranges learned' : ''}` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`${spec} -> ${v.output}: int8 (${method}${qatIters !== undefined ? `, QAT ${qatIters} iterations${qatRanges === 'learn' ? ', ranges learned' : ''}${qatTarget === 'float' ? ', to the float model' : ''}` : ''}) from ${samples.length} ${video ? 'clips' : 'patches'} of ${files.length} file(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     } finally {
       for (const s of samples) for (const t of s.frames) t.dispose();
     }

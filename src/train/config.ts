@@ -119,6 +119,8 @@ export interface QuantSection {
   range_lr: number | null;
   /** Move dominant centre weights into 1x1 convs of their own before quantizing (graph/quant.ts splitOutlierWeights). */
   outlier_split: boolean;
+  /** What the int8 model's output learns: the HR patches, or the float model's own output (self-distillation). */
+  target: 'hr' | 'float';
 }
 
 /** Distillation: an L1/MSE/Charbonnier loss to a teacher model's output on the same LR patches, added to pixel_opt's. */
@@ -671,6 +673,7 @@ const quantSection: MapSpec = {
     frames: opt(int(1), 8, 'a video model: frames of each calibration clip, run with the state carried'),
     ranges: opt(oneOf(['fixed', 'learn'] as const), 'fixed', "the activation ranges: calibration's kept (fixed), or trained with the weights (learn: asymmetric LSQ)"),
     range_lr: opt(nullable(num(0, Infinity, true)), null, 'peak learning rate of learned ranges (default: optim_g.lr)'),
+    target: opt(oneOf(['hr', 'float'] as const), 'hr', "what the int8 model's output learns: the HR patches (hr), or the float model's own output on the same LR patches (float)"),
     outlier_split: opt(bool, true, "move a channel's dominant centre weight (>= 4x its others, e.g. ETDS's image-carrying channels) into a 1x1 conv of its own before quantizing (mvsr quantize --no-outlier-split: false)"),
   },
 };

@@ -3,7 +3,7 @@
 // an int8 graph: quantization-aware training), Adam with a cosine-decayed learning rate.
 // Node-only: the batches come from the training data loader (a worker thread).
 import { Tensor } from '../tensor/tensor.js';
-import { leaf, constant, backward, clearTape, type Var } from '../autograd/var.js';
+import { leaf, constant, backward, clearTape, noGrad, type Var } from '../autograd/var.js';
 import { add, mul } from '../autograd/ops/pointwise.js';
 import { inferShapes } from '../graph/shapes.js';
 import { graphError, windowIndices } from '../graph/ir.js';
@@ -38,6 +38,12 @@ export interface TuneOptions {
   /** An int8 graph: also train the activation ranges calibration observed (GraphNet learnRanges), by Adam at rangeLr (default lr), cosine-decayed alike. */
   learnRanges?: boolean;
   rangeLr?: number;
+  /**
+   * What the output learns: 'hr' (default), the HR patches; 'float', the float graph's own output
+   * on the same input (the weights it starts from, run without quantization): an int8 graph then
+   * learns to match the model it quantizes instead of refitting the training photos.
+   */
+  target?: 'hr' | 'float';
 }
 
 /**
@@ -65,6 +71,12 @@ export function runSequence(net: GraphNet, g: Graph, frames: Var[], own: Tensor[
   return out;
 }
 
+/** The float graph an int8 graph quantizes (its weights, no quant section). */
+function floatOf(g: Graph): Graph {
+  const { quant: _q, ...rest } = g as Graph & { quant?: unknown };
+  return rest;
+}
+
 /**
  * Fine-tune a graph (with quantization in the loop for an int8 one); returns the graph with the new
  * weights. An image graph learns from HR photos' patches; a video step graph from sequences of
@@ -75,7 +87,11 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
   const scale = g.meta.scale, batchSize = o.batchSize ?? 8, lrPatch = o.patch ?? 48, peak = o.lr ?? 1e-4;
   const video = g.meta.video !== undefined, T = video ? o.numFrame ?? 7 : 1;
   if (!Number.isInteger(T) || T < 1) throw new Error(`mvsr: fine-tune: numFrame must be a positive integer, got ${T}`);
+  const target = o.target ?? 'hr';
+  if (target !== 'hr' && target !== 'float') throw new Error(`mvsr: fine-tune: the target must be hr or float, got "${String(target)}"`);
   const net = new GraphNet(g, o.clusters, { learnRanges: o.learnRanges });
+  // the float model (the graph's starting weights, no fake quantization) as the teacher
+  const teacher = target === 'float' ? new GraphNet(floatOf(g)) : null;
   const rangePeak = o.rangeLr ?? peak;
   if (o.learnRanges && !(rangePeak > 0 && Number.isFinite(rangePeak))) throw new Error(`mvsr: fine-tune: the range learning rate must be a positive number, got ${o.rangeLr}`);
   const loader = createBatchLoader(
@@ -95,8 +111,13 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
       rangeOpt.lr = rangePeak * decay;
       const b = await loader.next(it);
       const xs = Array.from({ length: T }, (_, t) => leaf(Tensor.from(shapes.lr, b.lr.subarray(t * nl, (t + 1) * nl))));
-      const ys = Array.from({ length: T }, (_, t) => constant(Tensor.from(shapes.hr, b.hr.subarray(t * nh, (t + 1) * nh))));
       const own: Tensor[] = [];
+      let taught: Tensor[] | null = null;
+      if (teacher) {
+        taught = noGrad(() => (video ? runSequence(teacher, g, xs.map((x) => constant(x.value.clone())), own) : [teacher.forward(constant(xs[0]!.value.clone()))]).map((y) => y.value.clone()));
+        clearTape(); // the teacher's values, its input copies included (its outputs were copied)
+      }
+      const ys = taught ? taught.map((y) => constant(y)) : Array.from({ length: T }, (_, t) => constant(Tensor.from(shapes.hr, b.hr.subarray(t * nh, (t + 1) * nh))));
       try {
         const outs = video ? runSequence(net, g, xs, own) : [net.forward(xs[0]!)];
         let loss = outs.map((y, t) => l1Loss(y, ys[t]!)).reduce((a, c) => add(a, c));
@@ -114,11 +135,12 @@ export async function fineTuneGraph<G extends Graph>(g: G, o: TuneOptions): Prom
         for (const t of own) t.dispose();
       }
     }
-    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T, ...o.clips } : {}), ...(o.learnRanges ? { rangeLr: rangePeak } : {}) }) as G;
+    return net.toGraph({ iterations: o.iterations, lr: peak, batchSize, patch: lrPatch, data: o.dirs, ...(video ? { frames: T, ...o.clips } : {}), ...(o.learnRanges ? { rangeLr: rangePeak } : {}), ...(teacher ? { target } : {}) }) as G;
   } finally {
     await loader.close();
     opt.dispose();
     rangeOpt.dispose();
     net.dispose();
+    teacher?.dispose();
   }
 }

@@ -72,7 +72,7 @@ export async function trainQuantized(
   let last = 0;
   const tuned = await fineTuneGraph(qg, {
     dirs: dt.dataroot_gt, iterations: cfg.train.total_iter, lr: cfg.train.optim_g.lr, batchSize: dt.batch_size_per_gpu, patch: dt.lq_size,
-    seed: cfg.manual_seed, cacheDir: dt.cache_dir ?? undefined, learnRanges: q.ranges === 'learn', rangeLr: q.range_lr ?? undefined,
+    seed: cfg.manual_seed, cacheDir: dt.cache_dir ?? undefined, learnRanges: q.ranges === 'learn', rangeLr: q.range_lr ?? undefined, target: q.target,
     ...(video ? { numFrame: dt.num_frame, clips: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames } } : {}),
     onStep: (it, loss) => {
       last = loss;
