@@ -333,6 +333,18 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
   }
   for (const part of ['main.from0', 'main.from9', 'main', 'centre', 'add']) assert.ok(ids.has(`conv_last.${part}`), `conv_last.${part}`);
   assert.ok(!ids.has('conv_clip.main'), 'a conv with one weight per channel (the clip, -I) is exact already and stays whole');
+  // one carrier among 4 channels: its rows split when only convs read them (they then read the
+  // pieces), and stay whole when something else does (the concat would put the carrier back)
+  const tiny = (reader: 'conv' | 'act'): Graph => {
+    const r2 = mulberry32(9), gb = new GraphBuilder({ arch: `carrier_read_by_${reader}`, args: {}, scale: 1 });
+    const wdata = Float32Array.from({ length: 4 * 3 * 9 }, () => 0.2 * (r2() - 0.5));
+    wdata[4] = 1; // channel 0, input 0, centre tap: 1 beside weights under 0.1
+    const c = gb.conv('c', gb.input(3), { shape: [4, 3, 3, 3], data: wdata }, null, { padding: 1 });
+    return gb.output(reader === 'conv' ? gb.conv('d', c, { shape: [3, 4, 1, 1], data: Float32Array.from({ length: 12 }, () => r2() - 0.5) }, null, { padding: 0 }) : gb.act('a', c, { kind: 'sigmoid' }));
+  };
+  const byConv = splitOutlierWeights(tiny('conv')).nodes.map((n) => n.id);
+  for (const id of ['c.rows0.main', 'c.rows0.centre', 'c.rows0', 'c.rows1', 'd.from0', 'd.from1', 'd']) assert.ok(byConv.includes(id), `${id} in ${byConv.join(', ')}`);
+  assert.deepEqual(splitOutlierWeights(tiny('act')).nodes.map((n) => n.id), tiny('act').nodes.map((n) => n.id));
   assert.deepEqual([...reluFedAdds(split).keys()].sort(), ['backbone_convs.0.rows0.add', 'backbone_convs.0.rows9.add', 'backbone_convs.1.rows0.add', 'backbone_convs.1.rows9.add', 'conv_first.rows9.add', 'conv_last.add']);
   // the same function in float, against the graph before the pass
   const { compileGraph } = await import('../src/runtime/wasm.js');

@@ -254,8 +254,8 @@ export const OUTLIER_RATIO = 1.5;
  * centre weight is >= OUTLIER_TRIGGER x the channel's next largest:
  * - when at least half the channels' are >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`,
  *   `<id>.centre`, their add), every channel whose largest weight is a centre one moving it;
- * - otherwise only the channels at >= OUTLIER_TRIGGER x (the carriers) split, and the others stay
- *   one conv: each run of consecutive channels becomes a conv over those output channels
+ * - otherwise, when every reader of the conv is a groups-1 conv, only the channels at >=
+ *   OUTLIER_TRIGGER x (the carriers) split, and the others stay one conv: each run of consecutive channels becomes a conv over those output channels
  *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. The carriers'
  *   small sums then get an int8 tensor of their own: in a shared one their step would be the
  *   other channels' (features whose range is wider than the image's).
@@ -266,6 +266,8 @@ export function splitOutlierWeights(g: Graph): Graph {
   const nodes: GraphNode[] = [];
   const weights = { ...g.weights };
   const built = new Map<string, { id: string; start: number; end: number }[]>(); // concats of row pieces: their pieces' channels
+  const readers = new Map<string, GraphNode[]>();
+  for (const n of g.nodes) for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
   const put = (n: GraphNode, name: string, w: GraphWeight): string => {
     if (weights[name]) throw graphError(g, n, `splitting its outlier weights needs the weight name '${name}', which the graph uses already`);
     weights[name] = w;
@@ -295,6 +297,12 @@ export function splitOutlierWeights(g: Graph): Graph {
       continue;
     }
     const whole = 2 * ratio.filter((r) => r >= OUTLIER_RATIO).length >= O;
+    // split rows pay only where the next convs can read the carriers as a tensor of their own: a
+    // concat that something else reads (ECBSR's PReLU) would put them back at the features' step
+    if (!whole && !(readers.get(n.id) ?? []).every((r) => r.op === 'conv' && r.groups === 1)) {
+      nodes.push(n);
+      continue;
+    }
     // whole: every channel whose largest weight is a centre one moves it
     const carrier = (o: number): boolean => (whole ? at[o]! >= 0 : ratio[o]! >= OUTLIER_TRIGGER);
     // runs of consecutive channels of one kind: [first, end)
