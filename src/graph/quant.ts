@@ -256,9 +256,9 @@ export const OUTLIER_RATIO = 1.5;
  *   `<id>.centre`, their add), every channel whose largest weight is a centre one moving it;
  * - otherwise, when every reader of the conv is a groups-1 conv, only the channels at >=
  *   OUTLIER_TRIGGER x (the carriers) split, and the others stay one conv: each run of consecutive channels becomes a conv over those output channels
- *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. The carriers'
- *   small sums then get an int8 tensor of their own: in a shared one their step would be the
- *   other channels' (features whose range is wider than the image's).
+ *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. A next conv
+ *   that reads only the carriers reads their piece (`<id>.from<first>` weights), so the image
+ *   keeps an int8 tensor of its own from layer to layer instead of the features' coarser step.
  * The float graph computes the same function (up to float summation order). An add that a ReLU
  * reads takes the ReLU's int8 parameters (reluFedAdds).
  */
@@ -342,10 +342,10 @@ export function splitOutlierWeights(g: Graph): Graph {
       built.set(n.id, runs.map(([a, b], k) => ({ id: pieces[k]!, start: a, end: b })));
     }
   }
-  // a conv reading such a concat reads its pieces instead: one conv per piece whose columns of the
-  // weight are not all zero, summed by adds (the bias on the first), then the activation. The
-  // carriers then never share an int8 tensor with the features (whose wider range would set their
-  // step), and a conv that reads only carriers (their own next rows) reads them directly.
+  // a conv reading such a concat whose weights read only one piece (the carriers' next rows read
+  // only the carriers) reads that piece directly: the image then passes from layer to layer in a
+  // tensor of its own, at its own step. Convs that read both kinds keep reading the concat (one
+  // conv each per piece, added, measured no better on etds-t-x4 and twice as slow in int8).
   const final: GraphNode[] = [];
   for (const n of nodes) {
     const parts = n.op === 'conv' && n.groups === 1 ? built.get(n.inputs[0]!) : undefined;
@@ -354,30 +354,18 @@ export function splitOutlierWeights(g: Graph): Graph {
       continue;
     }
     const w = weightOf({ ...g, weights }, n, n.weight), [O, I, kh, kw] = w.shape as [number, number, number, number], kk = kh * kw;
-    const used = parts.map((p) => {
+    const cols = (p: { start: number; end: number }): Float32Array => {
       const data = new Float32Array(O * (p.end - p.start) * kk);
       for (let o = 0; o < O; o++) data.set(w.data.subarray((o * I + p.start) * kk, (o * I + p.end) * kk), o * (p.end - p.start) * kk);
-      return { p, data };
-    }).filter((u) => u.data.some((v) => v !== 0));
-    if (used.length === 0) used.push({ p: parts[0]!, data: new Float32Array(O * (parts[0]!.end - parts[0]!.start) * kk) });
-    if (used.length === 1) {
-      const { p, data } = used[0]!;
-      final.push({ ...n, inputs: [p.id], weight: put(n, `${n.id}.from${p.start}.weight`, { shape: [O, p.end - p.start, kh, kw], data }) });
+      return data;
+    };
+    const used = parts.filter((p) => cols(p).some((v) => v !== 0));
+    if (used.length !== 1) {
+      final.push(n);
       continue;
     }
-    const convs = used.map(({ p, data }, k): GraphNode & { op: 'conv' } => {
-      const c: GraphNode & { op: 'conv' } = { ...n, id: `${n.id}.from${p.start}`, inputs: [p.id], weight: put(n, `${n.id}.from${p.start}.weight`, { shape: [O, p.end - p.start, kh, kw], data }), bias: k === 0 ? n.bias : null };
-      delete c.act;
-      return c;
-    });
-    final.push(...convs);
-    let sum = convs[0]!.id;
-    convs.slice(1).forEach((c, k) => {
-      const id = k === convs.length - 2 ? (n.act ? `${n.id}.add` : n.id) : `${n.id}.sum${k + 1}`;
-      final.push({ op: 'add', id, inputs: [sum, c.id] });
-      sum = id;
-    });
-    if (n.act) final.push({ op: 'act', id: n.id, inputs: [sum], act: n.act });
+    const p = used[0]!;
+    final.push({ ...n, inputs: [p.id], weight: put(n, `${n.id}.from${p.start}.weight`, { shape: [O, p.end - p.start, kh, kw], data: cols(p) }) });
   }
   // concats that no node reads any more
   const read = new Set(final.flatMap((n) => n.inputs));
