@@ -236,6 +236,13 @@ export function int8Graph(g0: Graph, o: { splitOutliers?: boolean } = {}): Graph
   return o.splitOutliers === false ? out : splitOutlierWeights(out);
 }
 
+/** The nodes that read each node's value, by id (a node reading a value twice listed once). */
+function readersOf(g: Graph): Map<string, GraphNode[]> {
+  const readers = new Map<string, GraphNode[]>();
+  for (const n of g.nodes) for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+  return readers;
+}
+
 /** A conv is split when some channel's centre weight is at least this many times every other weight of the channel... */
 export const OUTLIER_TRIGGER = 4;
 /** ...and when at least half its channels' centre weights are this many times the rest, the whole conv is split by weights. */
@@ -255,8 +262,9 @@ export const OUTLIER_RATIO = 1.5;
  * - when at least half the channels' are >= OUTLIER_RATIO x, the whole conv splits (`<id>.main`,
  *   `<id>.centre`, their add), every channel whose largest weight is a centre one moving it;
  * - otherwise, when every reader of the conv is a groups-1 conv, only the channels at >=
- *   OUTLIER_TRIGGER x (the carriers) split, and the others stay one conv: each run of consecutive channels becomes a conv over those output channels
- *   (`<id>.rows<first>`, split as above for carriers), concatenated back in order. A next conv
+ *   OUTLIER_TRIGGER x (the carriers) split, and the others stay one conv: each run of
+ *   consecutive channels becomes a conv over those output channels (`<id>.rows<first>`, split
+ *   as above for carriers), concatenated back in order. A next conv
  *   that reads only the carriers reads their piece (`<id>.from<first>` weights), so the image
  *   keeps an int8 tensor of its own from layer to layer instead of the features' coarser step.
  * The float graph computes the same function (up to float summation order). An add that a ReLU
@@ -266,8 +274,7 @@ export function splitOutlierWeights(g: Graph): Graph {
   const nodes: GraphNode[] = [];
   const weights = { ...g.weights };
   const built = new Map<string, { id: string; start: number; end: number }[]>(); // concats of row pieces: their pieces' channels
-  const readers = new Map<string, GraphNode[]>();
-  for (const n of g.nodes) for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+  const readers = readersOf(g);
   const put = (n: GraphNode, name: string, w: GraphWeight): string => {
     if (weights[name]) throw graphError(g, n, `splitting its outlier weights needs the weight name '${name}', which the graph uses already`);
     weights[name] = w;
@@ -344,8 +351,9 @@ export function splitOutlierWeights(g: Graph): Graph {
   }
   // a conv reading such a concat whose weights read only one piece (the carriers' next rows read
   // only the carriers) reads that piece directly: the image then passes from layer to layer in a
-  // tensor of its own, at its own step. Convs that read both kinds keep reading the concat (one
-  // conv each per piece, added, measured no better on etds-t-x4 and twice as slow in int8).
+  // tensor of its own, at its own step. Convs that read both kinds keep reading the concat (reading
+  // each piece through a conv of its own, added, measured no better on etds-t-x4 and 1.6x slower
+  // in int8).
   const final: GraphNode[] = [];
   for (const n of nodes) {
     const parts = n.op === 'conv' && n.groups === 1 ? built.get(n.inputs[0]!) : undefined;
@@ -383,8 +391,7 @@ export function splitOutlierWeights(g: Graph): Graph {
  * holds the negatives; the ReLU then maps each int8 value to itself.
  */
 export function reluFedAdds(g: Graph): Map<string, string> {
-  const readers = new Map<string, GraphNode[]>();
-  for (const n of g.nodes) for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+  const readers = readersOf(g);
   const out = new Map<string, string>();
   for (const n of g.nodes) {
     const r = readers.get(n.id);
