@@ -1,6 +1,7 @@
 // Per-frame time of a model at the MAI setting (180x320 -> 720x1280) on the fp32 wasm backend and
 // on the int8 backend (its quantized graph: mvsr quantize --method mse on the training photos; a
-// model whose outlier weights that splits also without the split), alternating in one process: 2 warm-ups, then N timed runs each, median and min ms.
+// model that the outlier split changes is also timed whole, as --no-outlier-split gives it),
+// alternating in one process: 2 warm-ups, then N timed runs each, median and min ms.
 // Then a per-op profile of the int8 program (median ms per node over the runs, with the input
 // quantization and the output dequantization).
 //   node scripts/time-int8.mjs <model> [threads=2] [runs=15]
@@ -11,16 +12,14 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
 const [name = 'etds-t-x4', threadsArg = '2', runsArg = '15'] = process.argv.slice(2);
-const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }, { compileInt8, quantizeTensor, dequantizeTensor }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js', 'runtime/int8.js'].map(dist));
+const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }, { compileInt8, quantizeTensor, dequantizeTensor }, { outlierCarriers }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js', 'runtime/int8.js', 'graph/quant.js'].map(dist));
 await initEngine({ threads: Number(threadsArg) });
 const model = resolveAnyModel(name);
 const g = toGraph(model);
 const { samples } = await loadCalibrationData(path.join(here, '..', '..', 'shared', 'data', 'train', 'images'), false, { scale: model.scale });
 const q = await calibrateGraph(g, samples, { method: 'mse' });
-// a model that mvsr quantize splits (graph/quant.ts splitOutlierWeights) is also timed whole, as --no-outlier-split gives it
-const split = q.nodes.some((n) => n.id.endsWith('.centre'));
-const whole = split ? await calibrateGraph(g, samples, { method: 'mse', splitOutliers: false }) : null;
+const whole = outlierCarriers(q).size ? await calibrateGraph(g, samples, { method: 'mse', splitOutliers: false }) : null;
 const x = Tensor.from([1, 180, 320, 3], Array.from({ length: 180 * 320 * 3 }, (_, i) => ((i * 2654435761) % 1000) / 1000));
 const backends = { fp32: await createBackend(g, { backend: 'wasm' }), int8: await createBackend(q), ...(whole ? { 'int8 --no-outlier-split': await createBackend(whole) } : {}) };
 const ms = Object.fromEntries(Object.keys(backends).map((k) => [k, []]));

@@ -30,6 +30,8 @@ import { saveGraphFile, loadGraphFile } from '../src/api/graph-file.node.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/tensor/random.js';
 import { manualSeed } from '../src/nn/init.js';
+import type { ETDS } from '../src/models/etds.js';
+import type { Conv2d } from '../src/nn/layers.js';
 
 const noLiteRt = await skipReason(() => loadLiteRtNode(), '@litertjs/core');
 const noOrt = await skipReason(() => loadOrtNode(), 'onnxruntime-node');
@@ -297,18 +299,18 @@ test('int8 ADD of inputs at unequal scales equals LiteRT.js on every pair of int
  */
 function carrierEtds(seed: number): Graph {
   manualSeed(seed);
-  const m = createModel('ETDS', { upscale: 2, num_block: 2, num_feat: 12, num_residual_feat: 3 }) as unknown as Record<string, unknown>;
+  const m = createModel('ETDS', { upscale: 2, num_block: 2, num_feat: 12, num_residual_feat: 3 }) as ETDS;
   const r = mulberry32(seed);
-  const nudge = (c: unknown, amp: number): void => {
-    const d = (c as { weight: { value: Tensor } }).weight.value.toArray(), t = (c as { weight: { value: Tensor } }).weight.value;
-    t.data.set(d.map((v) => v + amp * (2 * r() - 1)));
+  const nudge = (c: Conv2d, amp: number): void => {
+    const t = c.weight.value;
+    t.data.set(t.toArray().map((v) => v + amp * (2 * r() - 1)));
   };
   nudge(m.conv_residual_first, 0.01);
-  for (const c of m.residual_convs as unknown[]) nudge(c, 0.01);
-  for (const c of m.add_residual_convs as unknown[]) nudge(c, 0.1);
+  for (const c of m.residual_convs) nudge(c, 0.01);
+  for (const c of m.add_residual_convs) nudge(c, 0.1);
   nudge(m.conv_residual_last, 0.01);
-  const g = toGraph(m as never);
-  (m as unknown as { dispose(): void }).dispose();
+  const g = toGraph(m);
+  m.dispose();
   return g;
 }
 

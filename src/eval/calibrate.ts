@@ -9,7 +9,7 @@ import { Rng } from '../tensor/random.js';
 import { type Graph, type GraphNode, graphInputs, graphError, windowIndices } from '../graph/ir.js';
 import { inferShapes } from '../graph/shapes.js';
 import {
-  type CalibrationMethod, type QuantGraph, CALIBRATION_METHODS, int8Graph, assignQParams, quantizeWeights, chooseQParams, INT8_MIN, INT8_MAX,
+  type CalibrationMethod, type QuantGraph, CALIBRATION_METHODS, int8Graph, assignQParams, quantizeWeights, chooseQParams, outlierCarriers, INT8_MIN, INT8_MAX,
 } from '../graph/quant.js';
 import { compileGraph } from '../runtime/wasm.js';
 
@@ -151,9 +151,7 @@ export async function calibrateGraph(g: Graph, samples: CalibrationSample[], o: 
   }
   // an outlier split's centre conv, add and ReLU carry the image itself (ETDS's residual channels):
   // clipping them clips pixels, so they keep the extremes observed whatever the method
-  const carriers = new Set<string>();
-  for (const n of q.nodes) if (n.op === 'add' && n.inputs.some((i) => i.endsWith('.centre'))) carriers.add(n.id).add(n.inputs[1]!);
-  for (const n of q.nodes) if (n.op === 'act' && carriers.has(n.inputs[0]!)) carriers.add(n.id);
+  const carriers = outlierCarriers(q);
   const ranges = new Map([...obs].map(([id, ob]) => [id, ob.range(carriers.has(id) ? 'minmax' : method, o.percentile)]));
   const act = assignQParams(q, ranges);
   return {

@@ -167,8 +167,8 @@ export function actTables(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qou
  * (round(scale ratio * 2^shift), ties to even, the shift set by the larger ratio's exponent),
  * summed with a bias that holds the zero points and half a step, shifted right (floor).
  * Otherwise TFLite's own kernel runs: both inputs rescaled to twice the larger scale at a 2^20
- * left shift, summed, rescaled to the output. The two differ by a step on a few pairs (1 in
- * 5,760 values of a split ETDS conv's add).
+ * left shift, summed, rescaled to the output. The two differ by a step on a few pairs (4 of
+ * 65,536 at etds-t-x4's split conv_first add; test/quant.test.ts compares every pair with LiteRT.js).
  */
 export function addTable(qa: QParams, qb: QParams, qout: QParams): Int8Array {
   const ra = Math.fround(qa.scale / qout.scale), rb = Math.fround(qb.scale / qout.scale);

@@ -385,6 +385,21 @@ export function splitOutlierWeights(g: Graph): Graph {
 }
 
 /**
+ * The tensors of splitOutlierWeights' result that carry the carriers' values themselves (ETDS:
+ * the image): each centre conv, the add that takes it, and the ReLU after that add. Empty for a
+ * graph the pass left whole.
+ */
+export function outlierCarriers(g: Graph): Set<string> {
+  const carriers = new Set<string>();
+  for (const n of g.nodes) {
+    const centre = n.op === 'add' ? n.inputs.find((i) => i.endsWith('.centre')) : undefined;
+    if (centre) carriers.add(n.id).add(centre);
+  }
+  for (const n of g.nodes) if (n.op === 'act' && carriers.has(n.inputs[0]!)) carriers.add(n.id);
+  return carriers;
+}
+
+/**
  * Adds whose only reader is a ReLU, by id, with that ReLU's id. Such an add takes the ReLU's
  * int8 parameters: saturating at their zero point (real 0) is the ReLU, as TFLite's ADD with a
  * fused RELU does, and the add's values keep the ReLU's finer step instead of a range that also
