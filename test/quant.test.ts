@@ -19,7 +19,7 @@ import {
   int8Graph, assignQParams, quantizeWeights, splitOutlierWeights, reluFedAdds, quantizationReport, type QParams, type QuantGraph,
 } from '../src/graph/quant.js';
 import { calibrateGraph, RangeObserver, type CalibrationSample } from '../src/eval/calibrate.js';
-import { compileInt8, dequantizeTensor, quantizeTensor, int8EstimateShift, int8Translate, type Int8Tensor } from '../src/runtime/int8.js';
+import { compileInt8, dequantizeTensor, quantizeTensor, requantizeInt8, int8EstimateShift, int8Translate, type Int8Tensor } from '../src/runtime/int8.js';
 import { hostAlignment, type HostAlign } from '../src/graph/host-align.js';
 import { requantize } from '../src/graph/int8-tables.js';
 import { exportTflite, readTfliteMetadata, type TfliteIo } from '../src/export/tflite.js';
@@ -452,6 +452,40 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
   }
   // what the conv kernel's stores computed, in some family: activations (tanh, sigmoid, PReLU), a tail's ADD with its repeated input (the concat not built), depth_to_space
   assert.deepEqual([...fusedOps].sort(), ['act', 'add', 'concat', 'depthToSpace']);
+});
+
+test('the int8 concat on the WASM kernel (s8_concat_into, 2 threads) puts each input in its channels, one at other parameters requantized as TFLite converts int8, as the JavaScript reference does', async () => {
+  await useEngine(2);
+  try {
+    // inputs of 20, 11 and 5 channels (the kernel's 16-, 8- and 1-byte copies), b at other parameters than the concat's
+    const r = mulberry32(4242), gb = new GraphBuilder({ arch: 'concat_probe', args: {}, scale: 1 });
+    const x = gb.input(3);
+    const conv = (id: string, O: number): string => gb.conv(id, x, { shape: [O, 3, 3, 3], data: Float32Array.from({ length: O * 27 }, () => r() - 0.5) }, null, { padding: 1 });
+    const ids = [conv('a', 20), conv('b', 11), conv('c', 5)];
+    const g0 = gb.output(gb.concat('cat', ids));
+    const g: Graph = { ...g0, meta: { ...g0.meta, probe: true }, nodes: [...g0.nodes, ...ids.map((i) => ({ op: 'output' as const, id: `out_${i}`, inputs: [i] }))] };
+    const qcat = { scale: 0.02, zeroPoint: -3 }, qb = { scale: 0.013, zeroPoint: 9 };
+    const act = { input: { scale: 1 / 255, zeroPoint: -128 }, a: qcat, b: qb, c: qcat, cat: qcat, output: qcat, out_a: qcat, out_b: qb, out_c: qcat };
+    const qg: QuantGraph = { ...g, quant: { scheme: 'int8', method: 'minmax', act, ...quantizeWeights(g) } };
+    for (const [H, W] of [[7, 9], [12, 5]] as const) {
+      const xi: Int8Tensor = { h: H, w: W, c: 3, data: randomInt8([H, W, 3], r), q: act.input };
+      const fast = compileInt8(qg);
+      try {
+        const y = fast.run({ input: xi }), ref = compileInt8(qg, { kernels: false }).run({ input: xi });
+        assert.deepEqual(y.output!.data, ref.output!.data, `${H}x${W}: kernel and reference`);
+        // independently: each input's values (b's converted) at its channels of every pixel
+        const parts = [y.out_a!.data, requantizeInt8(y.out_b!.data, qb, qcat), y.out_c!.data], Cs = [20, 11, 5];
+        const want = new Int8Array(H * W * 36);
+        for (let p = 0; p < H * W; p++) for (let k = 0, c0 = 0; k < 3; c0 += Cs[k]!, k++) for (let c = 0; c < Cs[k]!; c++) want[p * 36 + c0 + c] = parts[k]![p * Cs[k]! + c]!;
+        assert.deepEqual(y.output!.data, want, `${H}x${W}: channels in place`);
+        assert.ok(parts[1]!.some((v, i) => v !== y.out_b!.data[i]), 'b is converted, not copied');
+      } finally {
+        fast.dispose();
+      }
+    }
+  } finally {
+    await useEngine(1);
+  }
 });
 
 /** One run of a quantized graph by mvsr and by onnxruntime-node (its QDQ .onnx, NHWC) on the same int8 input: values equal and the largest difference in int8 steps. */

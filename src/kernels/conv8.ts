@@ -234,3 +234,23 @@ export function s8_depth_to_space(x: usize, H: i32, W: i32, C: i32, s: i32, orde
     }
   }
 }
+
+/**
+ * One input of an int8 concat along channels: x (i8 [n][Ck]) into channels c0 .. c0+Ck-1 of y
+ * (i8 [n][C]), each value through the 256-entry i8 table t indexed by its low byte (a
+ * requantization into the concat's parameters; t = 0: copied as is). Threads split the pixels.
+ */
+export function s8_concat_into(x: usize, n: i32, Ck: i32, t: usize, y: usize, C: i32, c0: i32, tid: i32, nt: i32): void {
+  const p0 = <i32>((<i64>n * <i64>tid) / <i64>nt), p1 = <i32>((<i64>n * <i64>(tid + 1)) / <i64>nt);
+  for (let p = p0; p < p1; p++) {
+    const s = x + <usize>(p * Ck), d = y + <usize>(p * C + c0);
+    let c = 0;
+    if (t) {
+      for (; c < Ck; c++) store<i8>(d + <usize>c, load<i8>(t + <usize>load<u8>(s + <usize>c)));
+      continue;
+    }
+    for (; c + 16 <= Ck; c += 16) v128.store(d + <usize>c, v128.load(s + <usize>c));
+    for (; c + 8 <= Ck; c += 8) store<u64>(d + <usize>c, load<u64>(s + <usize>c));
+    for (; c < Ck; c++) store<i8>(d + <usize>c, load<i8>(s + <usize>c));
+  }
+}

@@ -399,6 +399,57 @@ function layoutExec(n: GraphNode, shape: (id: string) => NodeShape, q: QParams):
   }
 }
 
+/**
+ * An int8 concat along channels: each input copied into its channels, one at other parameters
+ * than the output's requantized as it is copied (its 256-entry table). On the WASM kernel
+ * s8_concat_into when the engine is up (the output left in the engine's memory for the next
+ * kernel), else the JavaScript loop, which is its reference.
+ */
+function concatExec(qins: QParams[], qout: QParams, e: Engine | null, held: number[]): Exec {
+  const tables = qins.map((qi) => (qi.scale === qout.scale && qi.zeroPoint === qout.zeroPoint ? null : requantizeTable(qi, qout)));
+  if (e) {
+    const tp = tables.map((t) => {
+      if (!t) return 0;
+      const p = e.alloc(256);
+      held.push(p);
+      new Int8Array(e.memory.buffer, p, 256).set(t);
+      return p;
+    });
+    return (xs) => {
+      const C = xs.reduce((a, x) => a + x.c, 0), { h, w } = xs[0]!, len = h * w * C, yp = e.alloc(len);
+      try {
+        let c0 = 0;
+        xs.forEach((x, k) => {
+          const xp = inEngine(e, x.data);
+          try {
+            e.run('s8_concat_into', [xp.ptr, h * w, x.c, tp[k]!, yp, C, c0]);
+          } finally {
+            if (xp.copied) e.release(xp.ptr);
+          }
+          c0 += x.c;
+        });
+      } catch (err) {
+        e.release(yp);
+        throw err;
+      }
+      return { h, w, c: C, data: residentView(e, yp, len), q: qout };
+    };
+  }
+  return (xs) => {
+    const C = xs.reduce((a, x) => a + x.c, 0), { h, w } = xs[0]!, out = new Int8Array(h * w * C);
+    let c0 = 0;
+    xs.forEach((x, k) => {
+      const src = x.data, Ck = x.c, t = tables[k];
+      for (let p = 0, o = c0; p < src.length; p += Ck, o += C) {
+        if (t) for (let c = 0; c < Ck; c++) out[o + c] = t[src[p + c]! & 255]!;
+        else for (let c = 0; c < Ck; c++) out[o + c] = src[p + c]!;
+      }
+      c0 += Ck;
+    });
+    return { h, w, c: C, data: out, q: qout };
+  };
+}
+
 /** depth_to_space on the WASM kernel (the value permutation of layoutExec's loops, on the engine's threads). */
 function depthToSpaceKernel(n: DepthToSpaceNode, qout: QParams, e: Engine): Exec {
   const s = n.scale;
@@ -552,24 +603,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       case 'act': steps.set(n.id, actExec(g, n, n.act, qin, qout)); break;
       case 'add': steps.set(n.id, addExec(qin, q.act[n.inputs[1]!]!, qout)); break;
       case 'mul': steps.set(n.id, mulExec(qin, q.act[n.inputs[1]!]!, qout)); break;
-      case 'concat': {
-        // an input at other parameters is requantized into the output's as it is copied
-        const tables = n.inputs.map((i) => (q.act[i]!.scale === qout.scale && q.act[i]!.zeroPoint === qout.zeroPoint ? null : requantizeTable(q.act[i]!, qout)));
-        steps.set(n.id, (xs) => {
-          const C = xs.reduce((a, x) => a + x.c, 0), { h, w } = xs[0]!, out = new Int8Array(h * w * C);
-          let c0 = 0;
-          xs.forEach((x, k) => {
-            const src = x.data, Ck = x.c, t = tables[k];
-            for (let p = 0, o = c0; p < src.length; p += Ck, o += C) {
-              if (t) for (let c = 0; c < Ck; c++) out[o + c] = t[src[p + c]! & 255]!;
-              else for (let c = 0; c < Ck; c++) out[o + c] = src[p + c]!;
-            }
-            c0 += Ck;
-          });
-          return { h, w, c: C, data: out, q: qout };
-        });
-        break;
-      }
+      case 'concat': steps.set(n.id, concatExec(n.inputs.map((i) => q.act[i]!), qout, e, held)); break;
       default: steps.set(n.id, n.op === 'depthToSpace' && e ? depthToSpaceKernel(n, qout, e) : layoutExec(n, shape, qout));
     }
   }
