@@ -6,14 +6,16 @@
 // (each other build's time over the first's, round by round). Default checkout: this one. Run on an idle machine.
 // --int8: the int8 programs instead (each model calibrated as mvsr bench calibrates it: INT8_CALIBRATION
 // on seeded inputs; a run quantizes the frame, runs the integer program and dequantizes its output).
-//   node scripts/time-graph.mjs [--int8] [threads] [runs] [checkout ...]
+// --shipped: the shipped models' weights (weights/<name>-x4.safetensors, each checkout's own loader)
+// instead of the seeded initialisation; they change the int8 graph (etds-t-x4's outlier split).
+//   node scripts/time-graph.mjs [--int8] [--shipped] [threads] [runs] [checkout ...]
 import path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const int8 = process.argv.includes('--int8');
-const [threadsArg = '1', runsArg = '15', ...rest] = process.argv.slice(2).filter((a) => a !== '--int8');
+const int8 = process.argv.includes('--int8'), shipped = process.argv.includes('--shipped');
+const [threadsArg = '1', runsArg = '15', ...rest] = process.argv.slice(2).filter((a) => a !== '--int8' && a !== '--shipped');
 const threads = Number(threadsArg), runs = Number(runsArg);
 const roots = (rest.length ? rest : [here]).map((r) => path.resolve(r));
 const builds = [];
@@ -28,8 +30,9 @@ for (const root of roots) {
   const { H, W } = INFER_SETTINGS.mai;
   const x = Tensor.from([1, H, W, 3], Float32Array.from({ length: H * W * 3 }, (_, i) => ((i * 7919) % 255) / 255));
   const nets = [];
+  const { resolveAnyModel } = shipped ? await load('api/models.node.js') : {};
   for (const m of INFER_MODELS) {
-    const model = createModel(m.arch, m.args);
+    const model = shipped ? resolveAnyModel(path.join(root, 'weights', `${m.name.toLowerCase()}-x4.safetensors`)) : createModel(m.arch, m.args);
     const g = toGraph(model);
     model.dispose();
     if (!int8) {

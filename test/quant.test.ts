@@ -396,12 +396,12 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
     };
     const [ew, es] = [rms(qw), rms(qs)];
     assert.ok(es < 0.8 * ew, `int8 output RMS error against float: ${es.toExponential(3)} split, ${ew.toExponential(3)} whole`);
-    // the WASM kernels (the conv fused with the add and the ReLU after it) bit-exact with the JavaScript reference
+    // the WASM kernels (the conv fused with the add, its centre conv as per-channel tables, and the ReLU after it) bit-exact with the JavaScript reference
     const xi: Int8Tensor = { h: 9, w: 10, c: 3, data: randomInt8([9, 10, 3], rr), q: qs.quant.act['input']! };
     const fast = compileInt8(qs);
     try {
       assert.deepEqual(fast.run({ input: xi }).output!.data, compileInt8(qs, { kernels: false }).run({ input: xi }).output!.data);
-      assert.ok(fast.fused.includes('conv_first.rows9'), `the carriers' add and ReLU run in the conv's stores (fused: ${fast.fused.join(', ')})`);
+      for (const id of ['conv_first.rows9', 'conv_first.rows9.centre', 'conv_last.centre']) assert.ok(fast.fused.includes(id), `${id} runs in the conv's stores (fused: ${fast.fused.join(', ')})`);
     } finally {
       fast.dispose();
     }
@@ -450,8 +450,9 @@ test('the WASM int8 kernels (conv by int16 dot products with float32 requantizat
       }
     }
   }
-  // what the conv kernel's stores computed, in some family: activations (tanh, sigmoid, PReLU), a tail's ADD with its repeated input (the concat not built), depth_to_space
-  assert.deepEqual([...fusedOps].sort(), ['act', 'add', 'concat', 'depthToSpace']);
+  // what the conv kernel's stores computed, in some family: activations (tanh, sigmoid, PReLU), a tail's ADD with its repeated input (the concat not built),
+  // an outlier split's centre conv added through its per-channel tables (EFDN's re-parameterized convs split), depth_to_space
+  assert.deepEqual([...fusedOps].sort(), ['act', 'add', 'concat', 'conv', 'depthToSpace']);
 });
 
 test('the int8 concat on the WASM kernel (s8_concat_into, 2 threads) puts each input in its channels, one at other parameters requantized as TFLite converts int8, as the JavaScript reference does', async () => {

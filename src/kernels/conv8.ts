@@ -13,16 +13,23 @@
 
 /**
  * The epilogue of an int8 op fused after the conv, on the conv's int8 value v of channel co:
- * ep (0: none) points at i32 [lut, lutStride, pair, resOffs, res, resPix]: lut (0: none) i8
- * tables of 256 indexed by v's low byte, channel co's at lut + co * lutStride (an activation);
+ * ep (0: none) points at i32 [lut, lutStride, pair, resOffs, res, resPix, resLut]: lut (0: none)
+ * i8 tables of 256 indexed by v's low byte, channel co's at lut + co * lutStride (an activation);
  * then pair (0: none) an i8 [256][256] table indexed by (v's low byte, the residual's low byte),
- * the residual read at r + resOffs[co] (r: this pixel's residual, 0 without one): an ADD.
+ * the residual read at r + resOffs[co] (r: this pixel's residual, 0 without one) and, when resLut
+ * is set, first through channel co's table of 256 at resLut + co * 256 (a pointwise conv of one
+ * input channel that computed the residual): an ADD.
  */
 @inline function epi(v: i32, co: i32, ep: usize, r: usize): i32 {
   const lut = <usize>load<i32>(ep);
   if (lut) v = <i32>load<i8>(lut + <usize>(co * load<i32>(ep, 4)) + <usize>(v & 255));
   const pair = <usize>load<i32>(ep, 8);
-  if (pair) v = <i32>load<i8>(pair + (<usize>(v & 255) << 8) + <usize>load<u8>(r + <usize>load<i32>(<usize>load<i32>(ep, 12) + (<usize>co << 2))));
+  if (pair) {
+    let b = <usize>load<u8>(r + <usize>load<i32>(<usize>load<i32>(ep, 12) + (<usize>co << 2)));
+    const resLut = <usize>load<i32>(ep, 24);
+    if (resLut) b = <usize>load<u8>(resLut + (<usize>co << 8) + b);
+    v = <i32>load<i8>(pair + (<usize>(v & 255) << 8) + b);
+  }
   return v;
 }
 

@@ -84,12 +84,14 @@ const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
 /**
  * int8 ops that a WASM conv applies in its stores (conv8.ts epi), each the only reader of the one
  * before: an activation (its tables), then an ADD (its table indexed by the conv's or activation's
- * value and the residual's; ch[co]: the residual tensor's channel that output channel co adds),
- * then a depth_to_space (the stores' positions). q: the last one's parameters.
+ * value and the residual's; ch[co]: the residual tensor's channel that output channel co adds;
+ * lut: when the added value is a pointwise conv's of that channel, its tables of 256 per output
+ * channel, read by the residual's value), then a depth_to_space (the stores' positions). q: the
+ * last one's parameters.
  */
 export interface ConvEpilogue {
   act?: { tables: Int8Array; perChannel: boolean };
-  add?: { table: Int8Array; ch: Int32Array };
+  add?: { table: Int8Array; ch: Int32Array; lut?: Int8Array };
   d2s?: DepthToSpaceNode;
   q?: QParams;
 }
@@ -105,7 +107,7 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
   const wp = e.alloc(CoP * K * K * CinP * 2), bp = e.alloc(CoP * 4), sp = e.alloc(CoP * 4), op = e.alloc(CoP * 4);
   held.push(wp, bp, sp, op);
   const d2s = ep.d2s, qfinal = ep.q ?? qout;
-  // the epilogue's tables and its header (conv8.ts epi: lut, lutStride, pair, resOffs, res, resPix)
+  // the epilogue's tables and its header (conv8.ts epi: lut, lutStride, pair, resOffs, res, resPix, resLut)
   let hp = 0;
   if (ep.act || ep.add) {
     const put = (bytes: Int8Array | Int32Array): number => {
@@ -114,9 +116,10 @@ function wasmConvExec(e: Engine, n: GraphNode & { op: 'conv' }, wq: Int8Array, b
       new Uint8Array(e.memory.buffer, p, bytes.byteLength).set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       return p;
     };
-    const header = new Int32Array(6);
+    const header = new Int32Array(7);
     if (ep.act) header.set([put(ep.act.tables), ep.act.perChannel ? 256 : 0], 0);
     if (ep.add) header.set([put(ep.add.table), put(ep.add.ch)], 2);
+    if (ep.add?.lut) header[6] = put(ep.add.lut);
     hp = put(header);
   }
   // where channel co of a pixel goes: co itself, or (fused depth_to_space) its place among the s x s output pixels
@@ -260,6 +263,34 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
 
 
 
+
+/**
+ * A 1x1 conv (groups 1, stride 1, no padding, no activation) whose int8 weights have at most one
+ * nonzero per output channel (the outlier split's centre convs) makes each output channel from
+ * one input channel: its int8 value is a table of that channel's. Per output channel, the input
+ * channel read (0 when every weight is zero) and its table of 256 (indexed by the input value's
+ * low byte), by convExec's arithmetic; undefined for any other conv.
+ */
+function pointwiseTables(g: QuantGraph, n: GraphNode, qin: QParams, qout: QParams): { ch: Int32Array; tables: Int8Array } | undefined {
+  if (n.op !== 'conv' || n.groups !== 1 || (n.stride ?? 1) !== 1 || n.padding !== 0 || (n.dilation ?? 1) !== 1 || n.act) return undefined;
+  const w = weightOf(g, n, n.weight), [O, I, K] = w.shape as [number, number, number];
+  if (K !== 1) return undefined;
+  const scales = g.quant.weights[n.weight]!, wq = quantizeWeight(w, scales);
+  const bias = quantizeBias(n.bias === null ? null : weightOf(g, n, n.bias).data, O, qin.scale, scales);
+  const ch = new Int32Array(O), tables = new Int8Array(O * 256);
+  for (let o = 0; o < O; o++) {
+    let at = -1;
+    for (let i = 0; i < I; i++) {
+      if (wq[o * I + i] === 0) continue;
+      if (at >= 0) return undefined;
+      at = i;
+    }
+    ch[o] = Math.max(at, 0);
+    const wo = at >= 0 ? wq[o * I + at]! : 0, scale = convScale(qin.scale, scales[o]!, qout.scale);
+    for (let v = INT8_MIN; v <= INT8_MAX; v++) tables[o * 256 + (v & 255)] = sat8(requantizeFp32(bias[o]! + wo * (v - qin.zeroPoint), scale) + qout.zeroPoint);
+  }
+  return { ch, tables };
+}
 
 function actExec(g: QuantGraph, n: GraphNode, a: Act, qin: QParams, qout: QParams): Exec {
   const { tables, perChannel } = actTables(g, n, a, qin, qout);
@@ -477,7 +508,7 @@ export interface Int8Program {
   run(inputs: Record<string, Int8Tensor>, onStep?: (n: GraphNode, ms: number) => void): Record<string, Int8Tensor>;
   /** Free the packed weights of the WASM kernels. */
   dispose(): void;
-  /** The nodes whose values their conv computes in its stores (WASM kernels only): activations, ADDs (and a concat of the residual not built), depth_to_space. */
+  /** The nodes whose values their conv computes in its stores (WASM kernels only): activations, ADDs (and a concat of the residual not built, or a pointwise conv of it computed by tables), depth_to_space. */
   readonly fused: readonly string[];
 }
 
@@ -553,10 +584,13 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       const t = addTable(q.act[m.inputs[0]!]!, q.act[m.inputs[1]!]!, q.act[m.id]!);
       // indexed by (the conv's value, the residual's)
       const table = first ? t : Int8Array.from({ length: 65536 }, (_, i) => t[((i & 255) << 8) | (i >> 8)]!);
-      const rep = channelsOf(other);
-      res = rep?.src ?? other;
-      if (rep) nodes.push(other);
-      ep.add = { table, ch: Int32Array.from(rep?.ch ?? Array.from({ length: shapeC(other) }, (_, k) => k)) };
+      // the residual: a concat of one tensor's channels read from that tensor; a pointwise conv
+      // of one input channel per output (pointwiseTables) read through its tables from its input
+      const rep = channelsOf(other), on = byId.get(other)!;
+      const pw = !rep && readers.get(other) === 1 && !claimed.has(other) ? pointwiseTables(g, on, q.act[on.inputs[0]!]!, q.act[other]!) : undefined;
+      res = rep?.src ?? (pw ? on.inputs[0]! : other);
+      if (rep || pw) nodes.push(other);
+      ep.add = { table, ch: pw?.ch ?? Int32Array.from(rep?.ch ?? Array.from({ length: shapeC(other) }, (_, k) => k)), lut: pw?.tables };
       nodes.push((cur = m.id));
       m = next(cur);
       // an activation after the add (a split conv's ReLU): its table composed into the add's
@@ -583,6 +617,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       if (id !== cur) absorbed.add(id);
     }
   }
+  const hosts = new Set([...fusion.values()].map((f) => f.conv.id));
   for (const [id, f] of fusion) if (f.res && absorbed.has(f.res)) throw graphError(g, byId.get(id)!, `int8: the residual '${f.res}' of the fused conv '${f.conv.id}' is itself fused away`);
   const inputsOf = new Map<string, string[]>();
   for (const n of g.nodes) {
@@ -616,7 +651,7 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
   for (const o of graphOutputs(g)) reads.set(o.inputs[0]!, Infinity);
   return {
     graph: g,
-    fused: [...absorbed].filter((id) => byId.get(id)!.op !== 'conv').concat([...fusion.keys()]),
+    fused: [...absorbed].filter((id) => !hosts.has(id)).concat([...fusion.keys()]),
     run(inputs, onStep) {
       const first = graphInputs(g)[0]!, x0 = inputs[first.id];
       if (!x0) throw graphError(g, first, 'no tensor given for this input');
