@@ -294,9 +294,12 @@ test('mvsr bench --quick --json on a tiny size: every engine that loads is check
     checks: { model: string; engine: string; maxDiff255: number; tolerance255: number; ok: boolean }[];
     rows: { model: string; engine: string; msMedian: number; msP90: number; fps: number; gflops: number; pctPeak: number; samplesMs: number[]; fullSizeMaxDiff255: number | null }[];
     settings: { H: number; W: number; outH: number; outW: number }[];
+    models: { name: string; weights?: string }[];
     failures: string[];
   };
   assert.deepEqual(j.failures, []);
+  // the shipped models' weights, as users run them (the int8 graph depends on them)
+  assert.deepEqual(j.models.map((m) => m.weights), ['shipped elsr-x4', 'shipped ecbsr-m4c16-x4']);
   assert.deepEqual(j.settings.map((s) => [s.H, s.W, s.outH, s.outW]), [[12, 16, 48, 64]]);
   assert.match(j.peak.definition, /simd_peak/);
   const available = j.engines.filter((e) => e.available).map((e) => e.id);
@@ -313,8 +316,7 @@ test('mvsr bench --quick --json on a tiny size: every engine that loads is check
     for (const id of available) {
       const c = j.checks.find((x) => x.model === model && x.engine === id);
       // float engines against mvsr's float graph; mvsr's int8 engines bit for bit against its integer
-      // inference on 1 thread; onnxruntime's int8 within 8 steps of the output's int8 scale (a random
-      // net's output spans a few units, so a step is a few /255)
+      // inference on 1 thread; onnxruntime's int8 within 8 steps of the output's int8 scale
       const tol = !int8(id) || id.startsWith('mvsr') ? TOL_255 : c!.tolerance255;
       assert.ok(tol < 40, `${model} on ${id}: tolerance ${tol}/255`);
       assert.ok(c?.ok && c.maxDiff255 < tol, `${model} on ${id}: checked before timing (${JSON.stringify(c)})`);
@@ -376,6 +378,10 @@ test('mvsr bench prints a markdown table with the definitions; bad flags are ref
   assert.match(r.stdout, /SIMD128 peak \((relaxed|simd128) build\): [\d.]+ GFLOP\/s on 1 thread/);
   assert.match(r.stdout, /- peak: SIMD128 peak: the best of several runs of simd_peak/);
   assert.match(r.stdout, /Output check before timing \(5×5 input\)/);
+  assert.match(r.stdout, /- weights run: ESPCN shipped espcn-x4/);
+  const init = mvsrCli('bench', '--quick', '--input', '8x8', '--check', '5x5', '--models', 'ESPCN', '--engines', 'mvsr-1', '--init-weights');
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stdout, /- weights run: ESPCN initialisation, seed 1/);
   const bad = mvsrCli('bench', '--models', 'NoSuchNet', '--input', '8x8');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28, IMDN, IMDN\+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S, BSRN, BSRN-S, IMDN-baseline, EFDN, MobileSR\)/);

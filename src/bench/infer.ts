@@ -27,13 +27,17 @@ import type { GpuAdapterSummary } from '../runtime/webgpu/backend.js';
 import { residentSamples } from '../runtime/webgpu/resident.js';
 import { createOrtNodePeer, createOrtWebPeer, createTfjsPeer, createMvsrWebGpuPeer, createOrtWebGpuPeer, ortWebThreadsLoaded, type Peer, type PeerRun } from './peers.js';
 
-/** The x4 networks mvsr trains and ships, in their training form (toGraph gives the deploy form). */
-export const INFER_MODELS: { name: string; arch: string; args: Record<string, unknown> }[] = [
-  { name: 'ELSR', arch: 'ELSR', args: { upscale: 4 } },
-  { name: 'ESPCN', arch: 'ESPCN', args: { upscale: 4 } },
-  { name: 'ECBSR-M4C16', arch: 'ECBSR', args: { num_block: 4, num_feat: 16, upscale: 4 } },
-  { name: 'ETDS-T', arch: 'ETDS', args: { num_block: 5, num_feat: 16, num_residual_feat: 3, upscale: 4 } },
-  { name: 'ABPN-M4C28', arch: 'ABPN', args: { num_block: 4, num_feat: 28, scale: 4 } },
+/**
+ * The x4 networks mvsr trains and ships, in their training form (toGraph gives the deploy form);
+ * `shipped`: the shipped model of that architecture, whose weights the bench runs (the int8 graph
+ * depends on them: etds-t-x4's outlier split).
+ */
+export const INFER_MODELS: { name: string; arch: string; args: Record<string, unknown>; shipped?: string }[] = [
+  { name: 'ELSR', arch: 'ELSR', args: { upscale: 4 }, shipped: 'elsr-x4' },
+  { name: 'ESPCN', arch: 'ESPCN', args: { upscale: 4 }, shipped: 'espcn-x4' },
+  { name: 'ECBSR-M4C16', arch: 'ECBSR', args: { num_block: 4, num_feat: 16, upscale: 4 }, shipped: 'ecbsr-m4c16-x4' },
+  { name: 'ETDS-T', arch: 'ETDS', args: { num_block: 5, num_feat: 16, num_residual_feat: 3, upscale: 4 }, shipped: 'etds-t-x4' },
+  { name: 'ABPN-M4C28', arch: 'ABPN', args: { num_block: 4, num_feat: 28, scale: 4 }, shipped: 'abpn-m4c28-x4' },
 ];
 
 /**
@@ -119,8 +123,10 @@ export interface InferBenchOptions {
   gpuFrames?: number;
   /** Input of the correctness check before timing (default 23 x 37: odd sizes reach every edge case). */
   checkSize?: [number, number];
-  /** Seed of the weights (default init after manualSeed) and of the inputs. */
+  /** Seed of the weights (default init after manualSeed, for a model mvsr does not ship) and of the inputs. */
   seed?: number;
+  /** The default initialisation for every model, the shipped ones too (mvsr bench --init-weights). */
+  initWeights?: boolean;
   log?: (s: string) => void;
 }
 
@@ -160,7 +166,7 @@ export interface InferBenchResult {
   peak: PeakResult;
   method: Record<string, string | number>;
   engines: EngineInfo[];
-  models: { name: string; arch: string; deployArch: string; args: Record<string, unknown>; params: number; macs: Record<string, number> }[];
+  models: { name: string; arch: string; deployArch: string; args: Record<string, unknown>; params: number; weights?: string; macs: Record<string, number> }[];
   settings: (BenchSetting & { outH: number; outW: number })[];
   checks: CheckRow[];
   rows: TimingRow[];
@@ -412,11 +418,20 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
 
   // graphs, built once on one thread (the weights are plain arrays afterwards)
   const simd = (await initEngine({ threads: 1 })).simd;
+  const { resolveAnyModel } = await import('../api/models.node.js');
   const graphs = models.map((m) => {
     manualSeed(seed);
-    const model = createModel(m.arch, m.args);
+    const shipped = o.initWeights ? undefined : (m as { shipped?: string }).shipped;
+    const model = shipped ? resolveAnyModel(shipped) : createModel(m.arch, m.args);
     try {
-      return { ...m, g: toGraph(model), params: model.numParameters() };
+      const g = toGraph(model);
+      if (shipped) {
+        const ref = createModel(m.arch, m.args);
+        const refG = toGraph(ref);
+        ref.dispose();
+        if (JSON.stringify(g.nodes.map((n) => n.op)) !== JSON.stringify(refG.nodes.map((n) => n.op))) throw new Error(`mvsr bench: the shipped ${shipped}'s deploy graph is not ${m.name}'s`);
+      }
+      return { ...m, g, params: model.numParameters(), weights: shipped ? `shipped ${shipped}` : `initialisation, seed ${seed}` };
     } finally {
       model.dispose();
     }
@@ -426,7 +441,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
     machine: { ...machine, simd },
     peak,
     method: {
-      weights: `the architectures' default initialisation after manualSeed(${seed}), then toGraph (deploy form); weights do not change the work done`,
+      weights: `the shipped model's weights where mvsr ships one of the architecture (models[].weights; --init-weights: none), else the architecture's default initialisation after manualSeed(${seed}); then toGraph (deploy form). Weights do not change the float work; the int8 graph depends on them (the outlier split of mvsr quantize: etds-t-x4's carrier channels)`,
       input: 'uniform [0, 1) RGB, seeded; batch 1',
       check: `before timing, every engine's output on a ${cH}x${cW} input is compared with mvsr's runGraph: max |diff| * 255 < ${DEFAULT_TOLERANCE_255} unless a looser tolerance is stated; the int8 engines with mvsr's integer inference of the same int8 model instead (onnxruntime-node's QDQ run within ${ORT_INT8_STEPS.steps} steps of the output's int8 scale); the last timed output at full size is compared with the same reference on 1 thread too`,
       int8: `the int8 engines run the float graph quantized once per model: calibrateGraph (method '${INT8_CALIBRATION.method}', as mvsr quantize) on ${INT8_CALIBRATION.samples} seeded uniform ${INT8_CALIBRATION.H}x${INT8_CALIBRATION.W} inputs; per-channel int8 weights, int8 activations, int32 biases; a timed run takes the float input and returns the dequantized float output (quantize and dequantize included, inside the QDQ graph for onnxruntime); GFLOP/s counts the same MACs; % of peak is left out (the peak is a float one)`,
@@ -438,7 +453,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
     },
     engines: [],
     models: graphs.map((m) => ({
-      name: m.name, arch: m.arch, deployArch: m.g.meta.arch, args: m.args, params: m.params,
+      name: m.name, arch: m.arch, deployArch: m.g.meta.arch, args: m.args, params: m.params, weights: m.weights,
       macs: Object.fromEntries(settings.map((s) => [s.name, profileGraph(m.g, s.H, s.W).macs])),
     })),
     settings: [],
@@ -511,7 +526,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
 
   for (const m of graphs) {
     const g = m.g, Cin = inputNode(g).channels;
-    log(`${m.name} (${g.meta.arch}${g.meta.from ? ` from ${g.meta.from}` : ''}, ${m.params} parameters)`);
+    log(`${m.name} (${g.meta.arch}${g.meta.from ? ` from ${g.meta.from}` : ''}, ${m.params} parameters, ${m.weights} weights)`);
     // 1. every engine against its reference on a small input
     const xc = randomInput(cH, cW, Cin, seed + 1);
     const refs = new Map<boolean, Float32Array>();
@@ -699,6 +714,7 @@ export function formatInferMarkdown(r: InferBenchResult): string {
   out.push('');
   out.push('Method:');
   for (const [k, v] of Object.entries(r.method)) if (typeof v === 'string') out.push(`- ${k}: ${v}`);
+  if (r.models.some((m) => m.weights)) out.push(`- weights run: ${r.models.map((m) => `${m.name} ${m.weights ?? '?'}`).join(', ')}`);
   out.push(`- peak: ${r.peak.definition}`);
   for (const [id, t] of Object.entries(PEER_TOLERANCE_255)) out.push(`- ${id} tolerance ${t.tol}/255: ${t.reason}`);
   out.push(`- ort-node-int8 tolerance ${ORT_INT8_STEPS.steps} steps of the output's int8 scale: ${ORT_INT8_STEPS.reason}`);

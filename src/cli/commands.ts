@@ -854,10 +854,13 @@ options:
       --warmup <n>, --reps <n>  runs before and during timing
       --gpu-frames <n>   frames per timed sample on a GPU engine (default 50)
       --check <HxW>      input size of the output check (default 23x37)
+      --init-weights     run the architectures' seeded initialisation instead of the shipped
+                         models' weights (the default for the five shipped architectures; the int8
+                         graph depends on the weights: etds-t-x4's outlier split)
       --json             print one JSON document on stdout`,
   async run(argv) {
     const { values: v } = parse('bench', argv, {
-      quick: { type: 'boolean' }, json: { type: 'boolean' }, models: { type: 'string' }, settings: { type: 'string' }, input: { type: 'string' },
+      quick: { type: 'boolean' }, json: { type: 'boolean' }, 'init-weights': { type: 'boolean' }, models: { type: 'string' }, settings: { type: 'string' }, input: { type: 'string' },
       engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, check: { type: 'string' }, 'gpu-frames': { type: 'string' },
     });
     const { runInferBench, formatInferMarkdown, parseSize, INFER_SETTINGS } = await import('../bench/infer.js');
@@ -875,7 +878,7 @@ options:
     }
     const list = (x: string | boolean | undefined) => (typeof x === 'string' ? x.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
     const r = await runInferBench({
-      quick: !!v.quick, models: list(v.models), engines: list(v.engines), settings,
+      quick: !!v.quick, models: list(v.models), engines: list(v.engines), settings, initWeights: !!v['init-weights'],
       warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'), gpuFrames: intFlag('bench', v['gpu-frames'], 'gpu-frames'),
       checkSize: typeof v.check === 'string' ? parseSize('--check', v.check) : undefined,
       log: err,
