@@ -623,7 +623,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   // 3. further onnxruntime-web thread counts, each in a child process running this file
   for (const id of ortWebChildren) {
     log(`${id}: in a child process (onnxruntime-web fixes its thread count once per process)`);
-    const childOpts: InferBenchOptions = { models: models.map((m) => m.name), settings, engines: [id], quick, warmup, reps, checkSize: [cH, cW], seed, peak };
+    const childOpts: InferBenchOptions = { models: models.map((m) => m.name), settings, engines: [id], quick, warmup, reps, checkSize: [cH, cW], seed, peak, initWeights: o.initWeights };
     const c = await runChild(childOpts, (line) => log(`  [${id}] ${line}`));
     if ('error' in c) {
       unavailable(id, new Error(c.error));
