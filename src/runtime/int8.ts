@@ -4,10 +4,11 @@
 // for ADD (inputs rescaled at a 2^20 left shift), PRELU, LEAKY_RELU, lookup-table TANH/LOGISTIC.
 // Where TFLite's CPU runtime (the XNNPACK delegate, on by default, what a phone's CPU runs)
 // computes otherwise, mvsr follows it: conv and MUL requantization by a float32 scale (round to
-// even), int8 -> int8 requantize by an 8-bit multiplier, bilinear resize with 11-bit weights. Measured
-// against LiteRT.js, every tensor of the zoo's int8 graphs then matches exactly except ADD (about
-// 1 value in 10^4 one step off). Groups-1 convs run on a WASM kernel (kernels/conv8.ts) when the
-// engine is up, the rest as JavaScript loops, which also serve as the conv's reference. Browser-safe.
+// even), int8 -> int8 requantize by an 8-bit multiplier, bilinear resize with 11-bit weights, ADD
+// by XNNPACK's qs8 formula where TFLite hands it the node. Against LiteRT.js the zoo's int8 graphs'
+// tensors then match (test/quant.test.ts: >= 99.9% of values equal, none more than a step off).
+// Groups-1 convs and concats run on WASM kernels (kernels/conv8.ts) when the engine is up, the
+// rest as JavaScript loops, which also serve as the kernels' reference. Browser-safe.
 import { Tensor } from '../tensor/tensor.js';
 import { engine, type Engine } from '../tensor/engine.js';
 import { type Graph, type GraphNode, type DepthToSpaceNode, type Act, graphError, graphInputs, graphOutputs, weightOf } from '../graph/ir.js';
