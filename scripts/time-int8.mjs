@@ -2,8 +2,9 @@
 // on the int8 backend (its quantized graph: mvsr quantize --method mse on the training photos; a
 // model that the outlier split changes is also timed whole, as --no-outlier-split gives it),
 // alternating in one process: 2 warm-ups, then N timed runs each, median and min ms.
-// Then a per-op profile of the int8 program (median ms per node over the runs, with the input
-// quantization and the output dequantization).
+// Then where the time goes: a per-op profile of the int8 program (median ms per node over the
+// runs, with the input quantization and the output dequantization) and a per-step profile of the
+// fp32 compiled graph (median ms per fused step, with reading the output back to JS).
 //   node scripts/time-int8.mjs <model> [threads=2] [runs=15]
 // Needs the build and ../shared/data/train/images (for the calibration).
 import path from 'node:path';
@@ -12,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = (f) => import(path.join(here, '..', 'dist/src', f));
 const [name = 'etds-t-x4', threadsArg = '2', runsArg = '15'] = process.argv.slice(2);
-const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }, { compileInt8, quantizeTensor, dequantizeTensor }, { outlierCarriers }] = await Promise.all(
-  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js', 'runtime/int8.js', 'graph/quant.js'].map(dist));
+const [{ initEngine }, { resolveAnyModel }, { toGraph }, { loadCalibrationData }, { calibrateGraph }, { createBackend }, { Tensor }, { compileInt8, quantizeTensor, dequantizeTensor }, { outlierCarriers }, { compileGraph }] = await Promise.all(
+  ['tensor/engine.js', 'api/models.node.js', 'models/registry.js', 'eval/calibration.node.js', 'eval/calibrate.js', 'runtime/backend.js', 'tensor/tensor.js', 'runtime/int8.js', 'graph/quant.js', 'runtime/wasm.js'].map(dist));
 await initEngine({ threads: Number(threadsArg) });
 const model = resolveAnyModel(name);
 const g = toGraph(model);
@@ -51,7 +52,25 @@ for (let r = -2; r < Number(runsArg); r++) {
   y.dispose();
 }
 prog.dispose();
-const rows = [...per].map(([k, v]) => [k, med(v)]).sort((a, b) => b[1] - a[1]);
-const total = rows.reduce((a, [, v]) => a + v, 0);
-console.log(`per-op medians (sum ${total.toFixed(1)} ms):`);
-for (const [k, v] of rows) console.log(`  ${v.toFixed(2).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
+const show = (title, per) => {
+  const rows = [...per].map(([k, v]) => [k, med(v)]).sort((a, b) => b[1] - a[1]);
+  const total = rows.reduce((a, [, v]) => a + v, 0);
+  console.log(`${title} (sum ${total.toFixed(1)} ms):`);
+  for (const [k, v] of rows) console.log(`  ${v.toFixed(2).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
+};
+show('int8 per-op medians', per);
+
+// per-step profile of the fp32 compiled graph (the wasm backend's plan: fused steps)
+const cg = compileGraph(g);
+const perF = new Map();
+const addF = (k, v) => perF.set(k, [...(perF.get(k) ?? []), v]);
+for (let r = -2; r < Number(runsArg); r++) {
+  let t0 = performance.now();
+  const y = cg.run(x, (label) => { const t = performance.now(); if (r >= 0) addF(label, t - t0); t0 = t; });
+  t0 = performance.now();
+  y.toArray();
+  if (r >= 0) addF('(read the output back)', performance.now() - t0);
+  y.dispose();
+}
+cg.dispose();
+show('fp32 per-step medians', perF);

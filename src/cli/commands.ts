@@ -827,15 +827,17 @@ const benchCmd: Command = {
   summary: 'inference speed of the shipped architectures against onnxruntime and TensorFlow.js, same run',
   help: `usage: mvsr bench [--quick] [--json] [--models A,B] [--settings mai,etds | --input HxW] [--engines E,F]
 
-Times the deploy graphs of ELSR, ESPCN, ECBSR-M4C16, ETDS-T and ABPN-M4C28 (x4, seeded random
-weights) at the MAI setting (180x320 -> 720x1280) and the ETDS setting (360x640 -> 1440x2560) on
-mvsr's wasm engine, onnxruntime-node and onnxruntime-web's wasm backend (each on 1 and 2 threads)
-and TensorFlow.js's wasm backend (1 thread: it has none in Node), all on the same graph and weights,
-and the same graph quantized to int8 on mvsr's int8 kernels and onnxruntime-node (1 and 2 threads). Every engine's output
-is first checked against mvsr's (max |diff| * 255 < 0.01 on a small input); an engine that does
-not load is skipped with the reason. Prints median and p90 ms per frame, fps, GFLOP/s and % of
-the SIMD128 peak measured on this machine (its definition is printed with the table). Exits 1
-when an output check fails. Run it on an otherwise idle machine.
+Times the deploy graphs of ELSR, ESPCN, ECBSR-M4C16, ETDS-T and ABPN-M4C28 (x4, the shipped
+models' weights; --init-weights: the seeded initialisation) at the MAI setting (180x320 ->
+720x1280) and the ETDS setting (360x640 -> 1440x2560) on mvsr's wasm engine, onnxruntime-node and
+onnxruntime-web's wasm backend (each on 1 and 2 threads) and TensorFlow.js's wasm backend (1
+thread: it has none in Node), all on the same graph and weights, and the same graph quantized to
+int8 on mvsr's int8 kernels and onnxruntime-node (1 and 2 threads). Every engine's output is
+first checked against mvsr's (max |diff| * 255 < 0.01 on a small input; int8 engines within the
+stated steps); an engine that does not load is skipped with the reason. Prints median and p90 ms
+per frame, fps, GFLOP/s and % of the SIMD128 peak measured on this machine (its definition is
+printed with the table). Exits 1 when an output check fails. Run it on an otherwise idle
+machine.
 
 options:
       --quick            1 warm-up and 3 timed runs (default 2 and 10)
