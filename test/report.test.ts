@@ -16,7 +16,7 @@ import { maxGradientWindow, magnifyNearest, officialCheckpointSpec, parseBenchJs
 import { findChromium } from '../src/bench/report.node.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
-const BENCH = path.join(REPO_ROOT, 'docs/bench/infer-amd-epyc-2c-2026-11-22.json');
+const BENCH = path.join(REPO_ROOT, 'docs/bench/infer-intel-xeon-2c-2026-12-06.json');
 const ETDS = path.join(ZOO_DIR, 'ETDS/ETDS_M5C16_x4.pth');
 const ESPCN = path.join(ZOO_DIR, 'ESPCN/ESPCN_x4.pth');
 
@@ -132,11 +132,11 @@ const skipData = needData('benchmarks/Set14') || needData('checkpoints/etds-offi
 test('report: leaderboard, crops and screenshot against eval, profile, the paper and the bench JSON', { skip: skipData, timeout: 300_000 }, async () => {
   const outDir = path.join(mkdtempSync(path.join(tmpdir(), 'mvsr-report-')), 'rep');
   const chromium = findChromium();
-  const r = mvsr(['report', '-o', outDir, '--data', DATA_DIR, '--models', `bicubic,${ETDS},${ESPCN}`, '-t', '2', '--json', ...(chromium ? ['--screenshot'] : [])]);
+  const r = mvsr(['report', '-o', outDir, '--data', DATA_DIR, '--models', `bicubic,${ETDS},${ESPCN},etds-t-x4`, '-t', '2', '--json', ...(chromium ? ['--screenshot'] : [])]);
   assert.equal(r.code, 0, r.stderr);
   const rep = JSON.parse(r.stdout) as ReportJson;
-  assert.deepEqual(rep.models.map((m) => m.name), ['ETDS_M5C16_x4', 'ESPCN_x4', 'Bicubic'], 'ranked by Set5 PSNR');
-  const etds = rep.models[0]!, espcn = rep.models[1]!, bic = rep.models[2]!;
+  assert.deepEqual(rep.models.map((m) => m.name), ['ETDS_M5C16_x4', 'ESPCN_x4', 'etds-t-x4', 'Bicubic'], 'ranked by Set5 PSNR');
+  const etds = rep.models[0]!, espcn = rep.models[1]!, shipped = rep.models[2]!, bic = rep.models[3]!;
   assert.equal(etds.source, 'official');
   assert.equal(bic.source, 'weightless');
 
@@ -162,17 +162,22 @@ test('report: leaderboard, crops and screenshot against eval, profile, the paper
     assert.equal(m.macs, pj.macs, `${m.name} MACs`);
   }
 
-  // speed: the bench JSON's MAI medians of the network with the same deploy graph; none for bicubic
-  const bench = JSON.parse(readFileSync(BENCH, 'utf8')) as { rows: { model: string; setting: string; engine: string; msMedian: number }[] };
+  // speed: the bench JSON's MAI medians of the network with the same deploy graph; none for
+  // bicubic; the int8 engines' only for the weights the bench ran (the shipped etds-t-x4's: the
+  // official ETDS checkpoint has another int8 graph)
+  const bench = JSON.parse(readFileSync(BENCH, 'utf8')) as { models: { name: string; weights: string }[]; rows: { model: string; setting: string; engine: string; msMedian: number }[] };
+  assert.equal(bench.models.find((m) => m.name === 'ETDS-T')!.weights, 'shipped etds-t-x4');
   assert.equal(etds.benchModel, 'ETDS-T');
   assert.equal(espcn.benchModel, 'ESPCN');
+  assert.equal(shipped.benchModel, 'ETDS-T');
   assert.equal(bic.benchModel, null);
   const engines = rep.bench.engines.map((e) => e.id);
-  assert.deepEqual([...engines].sort(), ['mvsr-1', 'mvsr-2', 'ort-node-1', 'ort-node-2', 'ort-web-1', 'ort-web-2', 'tfjs-wasm']);
-  for (const m of [etds, espcn]) {
+  const int8 = ['mvsr-int8-1', 'mvsr-int8-2', 'ort-node-int8-1', 'ort-node-int8-2'];
+  assert.deepEqual([...engines].sort(), ['mvsr-1', 'mvsr-2', ...int8, 'ort-node-1', 'ort-node-2', 'ort-web-1', 'ort-web-2', 'tfjs-wasm'].sort());
+  for (const m of [etds, espcn, shipped]) {
     for (const e of engines) {
       const row = bench.rows.find((x) => x.model === m.benchModel && x.setting === 'MAI' && x.engine === e)!;
-      assert.equal(m.ms[e], row.msMedian, `${m.name} ${e}`);
+      assert.equal(m.ms[e], int8.includes(e) && m !== shipped ? null : row.msMedian, `${m.name} ${e}`);
     }
   }
   for (const e of engines) assert.equal(bic.ms[e], null);
@@ -180,11 +185,12 @@ test('report: leaderboard, crops and screenshot against eval, profile, the paper
   const bicRow = md.split('\n').find((l) => l.startsWith('| Bicubic |'))!;
   assert.equal(bicRow.split('|').filter((c) => c.trim() === '–').length, 1 + engines.length, 'timed-as and every ms cell empty');
   assert.match(md, /–: no benchmarked network has the deploy graph of Bicubic/);
+  assert.match(md, /mvsr-int8-1, mvsr-int8-2, ort-node-int8-1, ort-node-int8-2: the int8 graph depends on the weights .*ETDS-T: shipped etds-t-x4/);
   assert.ok(md.includes(`| ${etds.set5.psnr.toFixed(3)} |`) && md.includes(`| ${etds.ms['mvsr-2']!.toFixed(1)} |`));
 
   // the plot: one labelled point per timed model, bicubic as the reference line
   const html = readFileSync(rep.files.html, 'utf8');
-  assert.deepEqual([...html.matchAll(/class="point" data-name="([^"]+)"/g)].map((m) => m[1]).sort(), ['ESPCN_x4', 'ETDS_M5C16_x4']);
+  assert.deepEqual([...html.matchAll(/class="point" data-name="([^"]+)"/g)].map((m) => m[1]).sort(), ['ESPCN_x4', 'ETDS_M5C16_x4', 'etds-t-x4']);
   assert.equal([...html.matchAll(/class="reference"/g)].length, 1);
 
   // crops: the window is the brute-force best of the mod-cropped HR, the GT crop its pixels magnified

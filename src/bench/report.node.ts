@@ -20,7 +20,7 @@ import { toGraph } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { makeDirs } from '../io/files.node.js';
 import {
-  REPORT_INPUT, REPORT_SCALE, SOURCE_LABELS, officialCheckpointSpec, parseBenchJson, benchDeployKeys, benchTimes, sameDeploy,
+  REPORT_INPUT, REPORT_SCALE, SOURCE_LABELS, officialCheckpointSpec, parseBenchJson, benchDeployKeys, benchTimes, benchRanWeights, sameDeploy,
   maxGradientWindow, zoomCrop, slug, reportNotes, reportHtml, reportMarkdown, psnrLatencySvg,
   type ModelSource, type ReportData, type ReportModel, type DeployKey, type Metric,
 } from './report.js';
@@ -38,7 +38,7 @@ export function defaultDataDir(): string {
 
 /** The committed benchmark of the development machine, at the package root. */
 export function defaultBenchFile(): string {
-  return fileURLToPath(new URL('../../../docs/bench/infer-amd-epyc-2c-2026-11-22.json', import.meta.url));
+  return fileURLToPath(new URL('../../../docs/bench/infer-intel-xeon-2c-2026-12-06.json', import.meta.url));
 }
 
 export interface ReportOptions {
@@ -99,7 +99,8 @@ function deployKey(model: SRModel): DeployKey & { params: number } {
 
 // ---- models ----------------------------------------------------------------------------------
 
-interface OpenedModel { spec: string; name: string; source: ModelSource; sourceLabel: string; model: SRModel }
+/** shipped: the shipped model's name when the spec named one. */
+interface OpenedModel { spec: string; name: string; source: ModelSource; sourceLabel: string; model: SRModel; shipped?: string }
 
 /** Where a .safetensors file's weights came from, from its metadata. */
 function sourceOf(meta: Record<string, string>): { source: ModelSource; label: string } {
@@ -128,12 +129,13 @@ export function openReportModel(spec: string): OpenedModel {
         return { spec, name, source: 'official', sourceLabel: SOURCE_LABELS.official, model: loadModelFile(spec, off) };
       }
       const { source, label } = sourceOf(loadWeightsFile(spec).metadata);
-      return { spec, name, source, sourceLabel: label, model: loadModelFile(spec) };
+      const shipped = listShippedModels().find((s) => resolve(s.file) === resolve(spec))?.name;
+      return { spec, name, source, sourceLabel: label, model: loadModelFile(spec), ...(shipped ? { shipped } : {}) };
     }
     const shipped = findShippedModel(spec, REPORT_SCALE);
     if (shipped) {
       const { source, label } = sourceOf(shipped.metadata);
-      return { spec, name: shipped.name, source, sourceLabel: label, model: loadModelFile(shipped.file) };
+      return { spec, name: shipped.name, source, sourceLabel: label, model: loadModelFile(shipped.file), shipped: shipped.name };
     }
     throw new Error(`mvsr report: unknown model "${spec}": give a weights file (.safetensors, or an official .pth such as ETDS_M5C16_x4.pth), a shipped model (${listShippedModels().map((m) => m.name).join(', ') || 'none ship yet'}) or bicubic`);
   })();
@@ -273,7 +275,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       rows.push({
         name: m.name, spec: m.spec, source: m.source, sourceLabel: m.sourceLabel, arch: m.model.arch, deployArch: key.arch, deployArgs: key.args,
         params: key.params, macs: key.macs, set5: metric(set5), set14: metric(set14),
-        benchModel: match?.name ?? null, ms: benchTimes(bench, match?.name ?? null), crop: { file, ...metric(c) },
+        benchModel: match?.name ?? null, ms: benchTimes(bench, match?.name ?? null, benchRanWeights(bench, match?.name ?? null, m.shipped ?? null)), crop: { file, ...metric(c) },
       });
     }
     writeAtomic(join(o.outDir, 'crop-gt.png'), encodePng(zoomCrop(cropHr, win)));

@@ -72,6 +72,8 @@ export interface ReportBench {
   engines: { id: string; label: string; threads: number }[];
   warmup: number | null;
   reps: number | null;
+  /** The weights the bench ran, as "<network>: <models[].weights>" (empty for JSONs from before it said). */
+  weights: string[];
 }
 
 export interface ReportData {
@@ -97,7 +99,8 @@ export { officialCheckpointSpec } from '../models/official.js';
 // ---- the benchmark JSON ------------------------------------------------------------------------
 
 export interface BenchRow { model: string; setting: string; engine: string; msMedian: number }
-export interface BenchModel { name: string; arch: string; args: Record<string, unknown>; macs: Record<string, number> }
+/** weights: which weights the bench ran (its models[].weights, e.g. "shipped etds-t-x4"; null in JSONs from before it said). */
+export interface BenchModel { name: string; arch: string; args: Record<string, unknown>; macs: Record<string, number>; weights: string | null }
 export interface BenchDoc { bench: ReportBench; models: BenchModel[]; rows: BenchRow[] }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -122,7 +125,7 @@ export function parseBenchJson(text: string, file: string): BenchDoc {
   });
   const models = doc.models.map((m, i): BenchModel => {
     if (!isObj(m) || typeof m.name !== 'string' || typeof m.arch !== 'string' || !isObj(m.args)) return bad(`models[${i}] lacks name, arch or args`);
-    return { name: m.name, arch: m.arch, args: m.args, macs: isObj(m.macs) ? (m.macs as Record<string, number>) : {} };
+    return { name: m.name, arch: m.arch, args: m.args, macs: isObj(m.macs) ? (m.macs as Record<string, number>) : {}, weights: typeof m.weights === 'string' ? m.weights : null };
   });
   const info = Array.isArray(doc.engines) ? doc.engines.filter(isObj) : [];
   // column order: the engines as the bench lists them, then any other engine of the rows
@@ -135,7 +138,8 @@ export function parseBenchJson(text: string, file: string): BenchDoc {
   const machine = [mc.cpu, typeof mc.cores === 'number' ? `${mc.cores} cores` : null, typeof mc.node === 'string' ? `Node ${mc.node}` : null].filter((x) => typeof x === 'string').join(', ');
   const method = isObj(doc.method) ? doc.method : {};
   const num = (v: unknown) => (typeof v === 'number' ? v : null);
-  return { bench: { file, machine: machine || 'unknown machine', engines, warmup: num(method.warmup), reps: num(method.reps) }, models, rows };
+  const weights = models.filter((m) => m.weights !== null).map((m) => `${m.name}: ${m.weights}`);
+  return { bench: { file, machine: machine || 'unknown machine', engines, warmup: num(method.warmup), reps: num(method.reps), weights }, models, rows };
 }
 
 // ---- matching a model to a benchmarked network -----------------------------------------------
@@ -172,10 +176,24 @@ export function benchDeployKeys(models: BenchModel[]): (DeployKey & { name: stri
 }
 
 /** The MAI-setting median of every engine for a benchmarked network (null where it has no row). */
-export function benchTimes(doc: BenchDoc, benchModel: string | null): Record<string, number | null> {
+/** An int8 engine: its graph, and so its time, depends on the weights (the outlier split of the int8 graph). */
+export const weightBound = (engineId: string): boolean => /(^|-)int8(-|$)/.test(engineId);
+
+/** Whether the bench ran these very weights: a shipped model's name against the bench's "shipped <name>". */
+export function benchRanWeights(doc: BenchDoc, benchModel: string | null, shippedName: string | null): boolean {
+  const m = benchModel === null ? undefined : doc.models.find((x) => x.name === benchModel);
+  return !!m && shippedName !== null && m.weights === `shipped ${shippedName}`;
+}
+
+/**
+ * The MAI medians of the benchmarked network benchModel, per engine; null where it was not timed.
+ * The float engines' times hold for any weights of the same deploy graph; the int8 engines' only
+ * for the weights the bench ran (sameWeights), since the int8 graph depends on them.
+ */
+export function benchTimes(doc: BenchDoc, benchModel: string | null, sameWeights: boolean): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const e of doc.bench.engines) {
-    const r = benchModel === null ? undefined : doc.rows.find((x) => x.model === benchModel && x.setting === REPORT_INPUT.setting && x.engine === e.id);
+    const r = benchModel === null || (weightBound(e.id) && !sameWeights) ? undefined : doc.rows.find((x) => x.model === benchModel && x.setting === REPORT_INPUT.setting && x.engine === e.id);
     out[e.id] = r ? r.msMedian : null;
   }
   return out;
@@ -254,8 +272,10 @@ export function reportNotes(d: Omit<ReportData, 'notes'>): string[] {
   const notes = [
     `PSNR (dB) / SSIM on ${p.testY ? 'Y (BT.601)' : 'RGB'}, ${p.cropBorder}-pixel border cropped, HR mod-${p.modCrop}, LR: ${p.lr}, output rounded to uint8 (the ETDS paper's protocol; \`mvsr eval\`).`,
     `Params and MACs of the deploy graph (ECBSR → ECBSRT, ETDS → ETDSForInference) at a ${d.input.H}×${d.input.W} input, KAIR/NTIRE counting (\`mvsr profile\`).`,
-    `ms per frame: ${d.bench.file} (${d.bench.machine}), ${d.input.setting} setting ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}${runs}. The bench times seeded random weights; timing does not depend on them, so a model takes the times of the benchmarked network whose deploy graph has the same architecture and arguments ("timed as").`,
+    `ms per frame: ${d.bench.file} (${d.bench.machine}), ${d.input.setting} setting ${d.input.H}×${d.input.W} → ${d.input.H * d.scale}×${d.input.W * d.scale}${runs}. The float engines' times do not depend on the weights, so a model takes the times of the benchmarked network whose deploy graph has the same architecture and arguments ("timed as").`,
   ];
+  const int8 = d.bench.engines.filter((e) => weightBound(e.id)).map((e) => e.id);
+  if (int8.length) notes.push(`${int8.join(', ')}: the int8 graph depends on the weights (the outlier split of \`mvsr quantize\`), so these columns are filled only for the model whose weights the bench ran (its models[].weights: ${d.bench.weights.length ? d.bench.weights.join(', ') : 'none given'}).`);
   const untimed = d.models.filter((m) => m.benchModel === null).map((m) => m.name);
   if (untimed.length) notes.push(`${DASH}: no benchmarked network has the deploy graph of ${untimed.join(', ')}, so ${untimed.length === 1 ? 'it has' : 'they have'} no times.`);
   return notes;

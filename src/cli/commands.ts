@@ -911,7 +911,7 @@ options:
                          of the benchmarked architectures, and the shipped x4 models)
       --data <folder>    shared data root with benchmarks/Set5 and benchmarks/Set14
                          (default $MVSR_DATA, else ../shared/data)
-      --bench <file>     a "mvsr bench --json" file (default docs/bench/infer-amd-epyc-2c-2026-11-22.json)
+      --bench <file>     a "mvsr bench --json" file (default docs/bench/infer-intel-xeon-2c-2026-12-06.json)
       --crop-image <n>   the crops' image: a Set14 or Set5 name, or a path (default baboon)
       --screenshot       also render the page to report.png with headless Chromium
   -t, --threads <n>      worker threads (default: all cores)
