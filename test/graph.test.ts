@@ -15,7 +15,7 @@ import { runGraph, compileGraph } from '../src/runtime/wasm.js';
 import { loadWeightsFile } from '../src/io/weights.node.js';
 import {
   GraphBuilder, inferShapes, profileGraph, serializeGraph, deserializeGraph,
-  optimizeGraph, validateGraph, usedWeights, type Graph, type GraphWeight,
+  optimizeGraph, optimizeFloatGraph, validateGraph, usedWeights, type Graph, type GraphWeight,
 } from '../src/graph/index.js';
 import { pruneChannels } from '../src/graph/compress.js';
 import { GraphNet } from '../src/train/graph-net.js';
@@ -266,6 +266,60 @@ test('a conv read only by channel slices becomes one conv per slice, each fusing
     plain.dispose();
     X.dispose();
   }
+});
+
+test('a 1x1 conv that scales each channel folds into the conv before it (ETDS\'s conv_clip: -I, bias 1, ReLU after ReLU is a clamp to [0, 1]), only where that is the same function', async () => {
+  await useEngine(1);
+  const r = mulberry32(31);
+  const w = (shape: number[], a = 0.5) => ({ shape, data: Float32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => (2 * r() - 1) * a) });
+  const diag = (d: number[]) => ({ shape: [d.length, d.length, 1, 1], data: Float32Array.from({ length: d.length * d.length }, (_, i) => (i % (d.length + 1) === 0 ? d[i / (d.length + 1)]! : 0)) });
+  const neg = () => Array.from({ length: 12 }, () => -0.2 - r());
+  const X = randomImage(6, 7, 32);
+  // A: a 3x3 conv 3 -> 12 [+ act]; B: a 1x1 conv over A's 12 channels [+ act]; then a pixel shuffle
+  const chain = (aAct: 'relu' | null, bw: GraphWeight, bb: GraphWeight | null, bAct: { kind: 'relu' } | { kind: 'prelu'; alpha: GraphWeight } | null, groups = 1, readATwice = false) => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+    const a = b.conv('a', b.input(3), w([12, 3, 3, 3]), w([12]), aAct ? { act: { kind: aAct } } : {});
+    const d = b.depthToSpace('d2s', b.conv('b', a, bw, bb, { groups, ...(bAct ? { act: bAct } : {}) }), 2);
+    return b.output(readATwice ? b.add('s', d, b.depthToSpace('d2s2', a, 2)) : d);
+  };
+  const bias = (v: number) => ({ shape: [12], data: new Float32Array(12).fill(v) });
+  const ones = Array.from({ length: 12 }, () => -1);
+  const mixed = neg().map((v, i) => (i === 5 ? 0.7 : v));
+  const offDiagonal = diag(neg());
+  offDiagonal.data[1] = 0.01;
+  const kept = ['conv(a)+relu', 'b+relu+depthToSpace(d2s)'];
+  const cases: Array<{ what: string; g: Graph; plan: string[] }> = [
+    { what: "ETDS's conv_clip (-I, bias 1, ReLU after ReLU)", g: chain('relu', diag(ones), bias(1), { kind: 'relu' }), plan: ['b+clamp+depthToSpace(d2s)'] },
+    { what: 'ReLU, negative scales, one bias, ReLU', g: chain('relu', diag(neg()), bias(0.3), { kind: 'relu' }), plan: ['b+clamp+depthToSpace(d2s)'] },
+    { what: 'no activation, then a depthwise 1x1 of mixed signs and per-channel PReLU', g: chain(null, w([12, 1, 1, 1]), w([12]), { kind: 'prelu', alpha: w([12]) }, 12), plan: ['b+prelu+depthToSpace(d2s)'] },
+    { what: 'ReLU, one positive scale, ReLU (not a clamp)', g: chain('relu', diag(mixed), bias(0.3), { kind: 'relu' }), plan: kept },
+    { what: 'ReLU, negative scales, biases that differ', g: chain('relu', diag(neg()), w([12]), { kind: 'relu' }), plan: kept },
+    { what: 'a weight off the diagonal', g: chain('relu', offDiagonal, bias(1), { kind: 'relu' }), plan: kept },
+    { what: 'the first conv read twice', g: chain('relu', diag(ones), bias(1), { kind: 'relu' }, 1, true), plan: ['conv(a)+relu', 'b+relu+depthToSpace(d2s)', 'depthToSpace(d2s2)', 'add(s)'] },
+  ];
+  for (const { what, g, plan } of cases) {
+    validateGraph(optimizeFloatGraph(g));
+    const fused = compileGraph(g), plain = compileGraph(g, { fuse: false });
+    try {
+      assert.deepEqual(fused.plan, plan, what);
+      const a = fused.runNamed({ input: X }), c = plain.runNamed({ input: X });
+      for (const k of Object.keys(c)) {
+        assert.ok(maxAbsDiff(a[k]!.data, c[k]!.data) < 1e-6, `${what}: ${k} fused vs unfused ${maxAbsDiff(a[k]!.data, c[k]!.data)}`);
+        a[k]!.dispose();
+        c[k]!.dispose();
+      }
+    } finally {
+      fused.dispose();
+      plain.dispose();
+    }
+  }
+  // the clamp's upper bound matters: some outputs sit at it
+  const up = compileGraph(cases[0]!.g);
+  const y = up.run(X);
+  assert.ok(y.data.some((v) => v === 1) && y.data.some((v) => v === 0) && y.data.some((v) => v > 0 && v < 1), 'the ETDS case reaches both bounds and values between');
+  y.dispose();
+  up.dispose();
+  X.dispose();
 });
 
 // ---- (a) the official checkpoints ------------------------------------------------------------

@@ -167,6 +167,72 @@ export function splitGroupedConvs(g: Graph, channels: Map<string, number>, stayW
   return out;
 }
 
+/**
+ * The diagonal of a 1x1 conv that scales each channel on its own (groups 1 with every weight off
+ * the diagonal 0, or depthwise), stride 1, no padding or dilation; null for any other conv.
+ */
+function channelScales(n: ConvNode, w: GraphWeight): Float32Array | null {
+  if (n.kernel !== 1 || n.padding !== 0 || (n.stride ?? 1) !== 1 || (n.dilation ?? 1) !== 1) return null;
+  const [C, cin] = w.shape as [number, number];
+  if (n.groups === C && cin === 1) return Float32Array.from(w.data);
+  if (n.groups !== 1 || cin !== C) return null;
+  const d = new Float32Array(C);
+  for (let o = 0; o < C; o++) {
+    for (let i = 0; i < C; i++) {
+      const v = w.data[o * C + i]!;
+      if (i === o) d[o] = v;
+      else if (v !== 0) return null;
+    }
+  }
+  return d;
+}
+
+/**
+ * B(A(x)) where B is a 1x1 conv that scales each channel on its own (d, plus its bias b) and A a
+ * conv that only B reads: one conv, A's weights and bias times d plus b, when the activations
+ * fold too: A without one (B's activation stays), or A and B both ReLU with every d < 0 and one b
+ * for all channels: relu(d relu(u) + b) = clamp(d u + b, 0, relu(b)) for d < 0 (u <= 0 gives
+ * relu(b); u > 0 gives relu(d u + b), which is below b). ETDS's structural conv_clip (-I, bias 1,
+ * ReLU after conv_last's ReLU) becomes a clamp to [0, 1] of conv_last with its weights negated,
+ * which then fuses with the pixel shuffle: one pass over the 48 channels less. For the float
+ * runtimes only: int8 keeps the graph as the model wrote it (the quantized ops, their ranges and
+ * the .tflite follow the source model's layers).
+ */
+export function foldChannelScales(g: Graph): Graph {
+  const uses = useCounts(g);
+  return rewrite(g, (n, emitted, weights) => {
+    if (n.op !== 'conv') return null;
+    const a = emitted.get(n.inputs[0]!);
+    if (!a || a.op !== 'conv' || uses.get(a.id) !== 1) return null;
+    const wa = weights[a.weight], wb = weights[n.weight];
+    const d = wa && wb ? channelScales(n, wb) : null;
+    if (!d || d.length !== wa!.shape[0]) return null;
+    const C = d.length;
+    const b = n.bias === null ? new Float32Array(C) : weights[n.bias]!.data;
+    let act: Act | undefined;
+    if (!a.act) act = n.act;
+    else if (a.act.kind === 'relu' && n.act?.kind === 'relu' && d.every((v) => v < 0) && b.every((v) => v === b[0])) act = { kind: 'clamp', lo: 0, hi: Math.max(0, b[0]!) };
+    else return null;
+    if (act?.kind === 'prelu' && weights[act.alpha]!.data.length !== 1 && weights[act.alpha]!.data.length !== C) return null;
+    const per = wa!.data.length / C;
+    const w = new Float32Array(wa!.data.length);
+    for (let o = 0; o < C; o++) for (let k = 0; k < per; k++) w[o * per + k] = Math.fround(d[o]! * wa!.data[o * per + k]!);
+    const ba = a.bias === null ? null : weights[a.bias]!.data;
+    const bias = Float32Array.from({ length: C }, (_, o) => (ba ? d[o]! * ba[o]! : 0) + b[o]!);
+    weights[`${a.weight}*${n.id}`] = { shape: [...wa!.shape], data: w };
+    weights[`${a.id}.bias*${n.id}`] = { shape: [C], data: bias };
+    const folded: ConvNode = { ...a, id: n.id, weight: `${a.weight}*${n.id}`, bias: `${a.id}.bias*${n.id}` };
+    if (act) folded.act = act;
+    else delete folded.act;
+    return folded;
+  });
+}
+
+/** The float runtimes' passes: optimizeGraph, then channel-scale convs folded into the conv before them. */
+export function optimizeFloatGraph(g: Graph): Graph {
+  return foldChannelScales(optimizeGraph(g));
+}
+
 /** The passes the wasm runtime applies (when fuse is on): activations above pixel shuffles, slices into convs, activations into convs. */
 export function optimizeGraph(g: Graph): Graph {
   validateGraph(g);

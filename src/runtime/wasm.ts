@@ -20,7 +20,7 @@ import {
   graphError, graphInputs, graphOutputs, inputNode, outputNode,
 } from '../graph/ir.js';
 import { inferShapes, inferChannels } from '../graph/shapes.js';
-import { optimizeGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../graph/passes.js';
+import { optimizeFloatGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../graph/passes.js';
 
 // ---- plan ------------------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ interface Step {
 }
 
 export interface RunOptions {
-  /** Apply optimizeGraph and the fused conv + residual + activation + depth_to_space kernel (default true). */
+  /** Apply optimizeFloatGraph and the fused conv + residual + activation + depth_to_space kernel (default true). */
   fuse?: boolean;
 }
 
@@ -60,7 +60,7 @@ export function compileGraph(g: Graph, opts: RunOptions = {}): CompiledGraph {
   const fuse = opts.fuse ?? true;
   const original = g;
   inferChannels(g); // channel consistency, with errors naming nodes
-  const fg = fuse ? optimizeGraph(g) : g;
+  const fg = fuse ? optimizeFloatGraph(g) : g;
   const channels = inferChannels(fg);
   const byId = new Map(fg.nodes.map((n) => [n.id, n]));
   const tensors = new Map<string, Tensor>();

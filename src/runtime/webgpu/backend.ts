@@ -10,7 +10,7 @@ import { type Graph, type GraphNode, type Act, type TranslateNode, type Estimate
 import { estimateShiftTensor } from '../../tensor/ops/align.js';
 import { attentionScale } from '../../tensor/ops/attention.js';
 import { inferChannels, inferShapes, type NodeShape } from '../../graph/shapes.js';
-import { optimizeGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../../graph/passes.js';
+import { optimizeFloatGraph, fusedTails, neededSteps, tailLabel, type FusedTail } from '../../graph/passes.js';
 import { interpolateMatrix, type ResampleMatrix } from '../../tensor/ops/resize.js';
 import { matlabResampleMatrix } from '../../tensor/ops/matlabResize.js';
 import { registerBackend, type Backend } from '../backend.js';
@@ -224,7 +224,7 @@ function encodePasses(pass: GPUComputePassEncoder, passes: Plan['passes']): void
 
 export async function compileWebGpu(g: Graph, d: GPUDevice): Promise<WebGpuProgram> {
   const original = g;
-  const fg = optimizeGraph(g);
+  const fg = optimizeFloatGraph(g);
   const channels = inferChannels(fg);
   const tails = fusedTails(fg, channels);
   const byId = new Map(fg.nodes.map((n) => [n.id, n]));
