@@ -401,13 +401,52 @@ test('outlier split (mvsr quantize\'s default): a conv whose channel carries the
     const fast = compileInt8(qs);
     try {
       assert.deepEqual(fast.run({ input: xi }).output!.data, compileInt8(qs, { kernels: false }).run({ input: xi }).output!.data);
-      for (const id of ['conv_first.rows9', 'conv_first.rows9.centre', 'conv_last.centre']) assert.ok(fast.fused.includes(id), `${id} runs in the conv's stores (fused: ${fast.fused.join(', ')})`);
+      for (const id of ['conv_first.rows9', 'conv_first.rows9.centre', 'conv_last.centre', 'conv_clip']) assert.ok(fast.fused.includes(id), `${id} runs in the conv's stores (fused: ${fast.fused.join(', ')})`);
     } finally {
       fast.dispose();
     }
     if (!noLiteRt) for (const io of ['float32', 'uint8'] as const) assertAgreement(await agreement(qs, 9, 11, io, 43), `split ETDS ${io}`);
   } finally {
     freeSamples(samples);
+  }
+});
+
+test('a 1x1 int8 conv that makes each channel from the same channel (ETDS\'s conv_clip) runs as tables composed into the conv before it: after its ReLU, its PReLU, or its ADD when every channel\'s table is the same; bit-exact with the JavaScript reference', async () => {
+  await useEngine(2);
+  const diag = (d: number[]) => ({ shape: [d.length, d.length, 1, 1], data: Float32Array.from({ length: d.length * d.length }, (_, i) => (i % (d.length + 1) === 0 ? d[i / (d.length + 1)]! : 0)) });
+  const r = mulberry32(77), C = 12;
+  const differ = Array.from({ length: C }, () => -0.3 - r());
+  const same = Array.from({ length: C }, () => -1);
+  const bias1 = { shape: [C], data: new Float32Array(C).fill(1) };
+  // conv 3 -> 12 [act] [+ residual conv] -> the 1x1 (ReLU) -> pixel shuffle
+  const chain = (act: 'relu' | 'prelu', add: boolean, d: number[], seed: number): Graph => {
+    const b = new GraphBuilder({ arch: 'toy', args: {}, scale: 2 });
+    const x = b.input(3);
+    let h = b.conv('a', x, w([C, 3, 3, 3], seed), w([C], seed + 1), act === 'relu' ? { act: { kind: 'relu' } } : {});
+    if (act === 'prelu') h = b.act('a.act', h, { kind: 'prelu', alpha: w([C], seed + 2) });
+    if (add) h = b.act('a.relu', b.add('a.add', h, b.conv('r', x, w([C, 3, 3, 3], seed + 3), null)), { kind: 'relu' });
+    return b.output(b.depthToSpace('d2s', b.conv('clip', h, diag(d), bias1, { act: { kind: 'relu' } }), 2));
+  };
+  const cases: Array<{ what: string; g: Graph; fused: boolean }> = [
+    { what: 'after a ReLU, the same table for every channel', g: chain('relu', false, same, 10), fused: true },
+    { what: 'after a ReLU, a table per channel', g: chain('relu', false, differ, 20), fused: true },
+    { what: 'after a per-channel PReLU, a table per channel', g: chain('prelu', false, differ, 30), fused: true },
+    { what: 'after an ADD and its ReLU, the same table for every channel', g: chain('relu', true, same, 40), fused: true },
+    { what: 'after an ADD, a table per channel (not fused: the ADD table is shared)', g: chain('relu', true, differ, 50), fused: false },
+  ];
+  for (const { what, g, fused } of cases) {
+    const qg = await calibrated(g, 3, 10, 12, 91);
+    const x: Int8Tensor = { h: 7, w: 9, c: 3, data: randomInt8([7, 9, 3], r), q: qg.quant.act['input']! };
+    const fast = compileInt8(qg), ref = compileInt8(qg, { kernels: false });
+    try {
+      assert.equal(fast.fused.includes('clip'), fused, `${what}: fused ${fast.fused.join(', ')}`);
+      const y = fast.run({ input: x }).output!.data, want = ref.run({ input: x }).output!.data;
+      assert.deepEqual(y, want, what);
+      assert.ok(new Set(want).size > 8, `${what}: the output takes many values`);
+    } finally {
+      fast.dispose();
+      ref.dispose();
+    }
   }
 });
 

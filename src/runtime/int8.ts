@@ -88,7 +88,8 @@ const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
  * value and the residual's; ch[co]: the residual tensor's channel that output channel co adds;
  * lut: when the added value is a pointwise conv's of that channel, its tables of 256 per output
  * channel, read by the residual's value), then a depth_to_space (the stores' positions). q: the
- * last one's parameters.
+ * last one's parameters. A 1x1 conv that makes each channel from the same channel (ETDS's
+ * conv_clip) joins as its tables composed into the activation's or the ADD's.
  */
 export interface ConvEpilogue {
   act?: { tables: Int8Array; perChannel: boolean };
@@ -266,14 +267,16 @@ function convExec(g: QuantGraph, n: GraphNode & { op: 'conv' }, qin: QParams, qo
 
 
 /**
- * A 1x1 conv (groups 1, stride 1, no padding, no activation) whose int8 weights have at most one
- * nonzero per output channel (the outlier split's centre convs) makes each output channel from
- * one input channel: its int8 value is a table of that channel's. Per output channel, the input
- * channel read (0 when every weight is zero) and its table of 256 (indexed by the input value's
- * low byte), by convExec's arithmetic; undefined for any other conv.
+ * A 1x1 conv (groups 1, stride 1, no padding; no activation, or a ReLU when `relu`) whose int8
+ * weights have at most one nonzero per output channel (the outlier split's centre convs, ETDS's
+ * conv_clip) makes each output channel from one input channel: its int8 value is a table of that
+ * channel's. Per output channel, the input channel read (0 when every weight is zero) and its table
+ * of 256 (indexed by the input value's low byte), by convExec's arithmetic; undefined for any other conv.
  */
-function pointwiseTables(g: QuantGraph, n: GraphNode, qin: QParams, qout: QParams): { ch: Int32Array; tables: Int8Array } | undefined {
-  if (n.op !== 'conv' || n.groups !== 1 || (n.stride ?? 1) !== 1 || n.padding !== 0 || (n.dilation ?? 1) !== 1 || n.act) return undefined;
+function pointwiseTables(g: QuantGraph, n: GraphNode, qin: QParams, qout: QParams, relu = false): { ch: Int32Array; tables: Int8Array } | undefined {
+  if (n.op !== 'conv' || n.groups !== 1 || (n.stride ?? 1) !== 1 || n.padding !== 0 || (n.dilation ?? 1) !== 1) return undefined;
+  if (n.act && !(relu && n.act.kind === 'relu')) return undefined;
+  const lo = n.act ? Math.max(INT8_MIN, qout.zeroPoint) : INT8_MIN;
   const w = weightOf(g, n, n.weight), [O, I, K] = w.shape as [number, number, number];
   if (K !== 1) return undefined;
   const scales = g.quant.weights[n.weight]!, wq = quantizeWeight(w, scales);
@@ -288,7 +291,7 @@ function pointwiseTables(g: QuantGraph, n: GraphNode, qin: QParams, qout: QParam
     }
     ch[o] = Math.max(at, 0);
     const wo = at >= 0 ? wq[o * I + at]! : 0, scale = convScale(qin.scale, scales[o]!, qout.scale);
-    for (let v = INT8_MIN; v <= INT8_MAX; v++) tables[o * 256 + (v & 255)] = sat8(requantizeFp32(bias[o]! + wo * (v - qin.zeroPoint), scale) + qout.zeroPoint);
+    for (let v = INT8_MIN; v <= INT8_MAX; v++) tables[o * 256 + (v & 255)] = Math.max(lo, sat8(requantizeFp32(bias[o]! + wo * (v - qin.zeroPoint), scale) + qout.zeroPoint));
   }
   return { ch, tables };
 }
@@ -603,6 +606,24 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
           nodes.push((cur = m.id));
           m = next(cur);
         }
+      }
+    }
+    // a 1x1 conv that makes each channel from the same channel (ETDS's conv_clip): its tables
+    // composed into what the stores already look up (an ADD's table only when every channel's is the same)
+    if (m?.op === 'conv' && m.inputs[0] === cur) {
+      const pw = pointwiseTables(g, m, q.act[cur]!, q.act[m.id]!, true);
+      const C = shapeC(cur), t = pw?.tables;
+      const shared = !!t && t.every((v, i) => v === t[i & 255]);
+      if (t && pw.ch.length === C && pw.ch.every((i, o) => i === o) && (!ep.add || shared)) {
+        if (ep.add) ep.add.table = ep.add.table.map((v) => t[v & 255]!);
+        else if (!ep.act) ep.act = shared ? { tables: t.slice(0, 256), perChannel: false } : { tables: t, perChannel: true };
+        else {
+          const a = ep.act;
+          ep.act = shared && !a.perChannel ? { tables: a.tables.map((v) => t[v & 255]!), perChannel: false }
+            : { tables: Int8Array.from({ length: C * 256 }, (_, i) => t[((i >> 8) << 8) | (a.tables[a.perChannel ? i : i & 255]! & 255)]!), perChannel: true };
+        }
+        nodes.push((cur = m.id));
+        m = next(cur);
       }
     }
     if (m?.op === 'depthToSpace' && sameQ(cur, m.id)) {
