@@ -382,6 +382,14 @@ test('mvsr bench prints a markdown table with the definitions; bad flags are ref
   const init = mvsrCli('bench', '--quick', '--input', '8x8', '--check', '5x5', '--models', 'ESPCN', '--engines', 'mvsr-1', '--init-weights');
   assert.equal(init.code, 0, init.stderr);
   assert.match(init.stdout, /- weights run: ESPCN initialisation, seed 1/);
+  // the timed runs in rounds, each timing every engine in turn: the samples add up to --reps
+  const rounds = mvsrCli('bench', '--json', '--input', '8x8', '--check', '5x5', '--models', 'ELSR', '--engines', 'mvsr-1,mvsr-2', '--warmup', '1', '--reps', '5', '--rounds', '2');
+  assert.equal(rounds.code, 0, rounds.stderr);
+  const rj = JSON.parse(rounds.stdout) as { method: { rounds: number; reps: number }; rows: { engine: string; samplesMs: number[] }[] };
+  assert.deepEqual([rj.method.rounds, rj.method.reps], [2, 5]);
+  assert.deepEqual(rj.rows.map((x) => [x.engine, x.samplesMs.length]), [['mvsr-1', 5], ['mvsr-2', 5]]);
+  assert.match(rounds.stderr, /8x8 round 1\/2: 2 timed runs each of mvsr-1, mvsr-2\n[^]*8x8 round 2\/2: 3 timed runs each of mvsr-1, mvsr-2\n/);
+  assert.match(mvsrCli('bench', '--rounds', '0', '--input', '8x8').stderr, /rounds/);
   const bad = mvsrCli('bench', '--models', 'NoSuchNet', '--input', '8x8');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28, IMDN, IMDN\+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S, BSRN, BSRN-S, IMDN-baseline, EFDN, MobileSR\)/);

@@ -122,6 +122,12 @@ export interface InferBenchOptions {
   quick?: boolean;
   warmup?: number;
   reps?: number;
+  /**
+   * The timed runs are split into this many rounds, each of which times every engine in turn
+   * (prepared again, its warm-up runs, its share of the runs), so that a machine whose speed drifts
+   * during the bench slows every engine alike (default 3; quick: 1).
+   */
+  rounds?: number;
   /** Frames per timed sample on a GPU engine (default GPU_FRAMES; quick: 4). */
   gpuFrames?: number;
   /** Input of the correctness check before timing (default 23 x 37: odd sizes reach every edge case). */
@@ -383,6 +389,9 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   const quick = o.quick ?? false;
   const warmup = o.warmup ?? (quick ? 1 : 2);
   const reps = o.reps ?? (quick ? 3 : 10);
+  const rounds = Math.max(1, Math.min(reps, Math.floor(o.rounds ?? (quick ? 1 : 3))));
+  /** The timed runs of round k (they add up to reps). */
+  const repsOf = (k: number): number => Math.floor((reps * (k + 1)) / rounds) - Math.floor((reps * k) / rounds);
   const seed = o.seed ?? 1;
   const [cH, cW] = o.checkSize ?? [23, 37];
   const settings = o.settings ?? [INFER_SETTINGS.mai!, INFER_SETTINGS.etds!];
@@ -448,11 +457,11 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       input: 'uniform [0, 1) RGB, seeded; batch 1; for the int8 engines the same frame on the int8 model\'s input grid (scale * (q - zero point)), so that onnxruntime\'s QuantizeLinear (half to even) and TFLite\'s QUANTIZE (half away from zero) give the same integers',
       check: `before timing, every engine's output on a ${cH}x${cW} input is compared with mvsr's runGraph: max |diff| * 255 < ${DEFAULT_TOLERANCE_255} unless a looser tolerance is stated; the int8 engines with mvsr's integer inference of the same int8 model instead (onnxruntime-node's QDQ run within ${ORT_INT8_STEPS.steps} steps of the output's int8 scale); the last timed output at full size is compared with the same reference on 1 thread too`,
       int8: `the int8 engines run the float graph quantized once per model: calibrateGraph (method '${INT8_CALIBRATION.method}', as mvsr quantize) on ${INT8_CALIBRATION.samples} seeded uniform ${INT8_CALIBRATION.H}x${INT8_CALIBRATION.W} inputs; per-channel int8 weights, int8 activations, int32 biases; a timed run takes the float input and returns the dequantized float output (quantize and dequantize included, inside the QDQ graph for onnxruntime); GFLOP/s counts the same MACs; % of peak is left out (the peak is a float one)`,
-      timing: `${warmup} warm-up run(s), then ${reps} timed runs per engine, one after another in this process; a run starts with the input in the engine's memory and native layout (NHWC for mvsr and TensorFlow.js, NCHW for onnxruntime) and ends with the output read back into a JS Float32Array`,
+      timing: `${reps} timed runs per engine in ${rounds} round(s): each round times every engine of this process in turn, prepared again, after ${warmup} warm-up run(s) (${rounds > 1 ? 'so a machine whose speed drifts during the bench slows every engine alike; ' : ''}onnxruntime-web on 2 threads runs in a child process after them); a run starts with the input in the engine's memory and native layout (NHWC for mvsr and TensorFlow.js, NCHW for onnxruntime) and ends with the output read back into a JS Float32Array`,
       gpu: `GPU engines (mvsr-webgpu, ort-web-webgpu): ms per frame with the frames resident on the GPU, as a player runs them: a sample is ${gpuFrames} frames issued one after another on an input already in a GPU buffer, the output left on the GPU, the GPU's completion awaited once at the end; ${warmup} warm-up sample(s), ${reps} timed; the round trip (upload, run, readback into JS) is given beside it`,
       gpuFrames,
       flops: 'GFLOP/s = 2 x MACs / time, with MACs as profileGraph counts them (convs + PReLU multiplies, the ETDS Table 2 convention)',
-      warmup, reps,
+      warmup, reps, rounds,
     },
     engines: [],
     models: graphs.map((m) => ({
@@ -593,44 +602,60 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       }
     }
 
-    // 2. timing, setting by setting, engine after engine
+    // 2. timing, setting by setting, in rounds of every engine in turn
     for (const s of settings) {
       const macs = profileGraph(g, s.H, s.W).macs;
       const x = randomInput(s.H, s.W, Cin, seed + 2);
       // the full-size reference of each family: the first engine of the family when it is mvsr on 1 thread, else computed untimed
       const refFull = new Map<boolean, Float32Array>();
-      for (const p of peers) {
-        let r: PeerRun | null = null;
-        const fam = isInt8(p.id), own = p.id === 'mvsr-1' || p.id === 'mvsr-int8-1';
-        try {
-          const xi = await inputOf(p.id, m, x);
-          if (!own && !refFull.has(fam)) refFull.set(fam, await referenceOf(p.id, m, xi, s.H, s.W));
-          r = await p.prepare(xi, s.H, s.W);
-          const { ms: trips, last } = await timeAsync(r.run, warmup, reps);
-          const y = r.toNhwc(last);
-          if (own) refFull.set(fam, y);
-          const full = own ? 0 : maxDiff255(y, refFull.get(fam)!);
-          let ms = trips;
-          if (r.resident) ms = await residentSamples(r.resident, gpuFrames, reps, warmup);
-          const med = median(ms);
-          const gflops = (2 * macs) / med / 1e6;
-          const row: TimingRow = {
-            model: m.name, setting: s.name, H: s.H, W: s.W, engine: p.id, label: p.label, threads: p.threads,
-            msMedian: med, msP90: percentile(ms, 0.9), fps: 1000 / med, gflops, pctPeak: fam ? NaN : pctOfPeak(gflops, p.threads, p.id),
-            samplesMs: ms, fullSizeMaxDiff255: full,
-            ...(r.resident ? { roundTripMsMedian: median(trips), residentFrames: gpuFrames } : {}),
-            ...(p.adapter ? { adapter: p.adapter.name, emulated: p.adapter.emulated } : {}),
-          };
-          result.rows.push(row);
-          const tol = await toleranceOf(p.id, m);
-          if (!(full < tol)) result.failures.push(`${m.name} ${s.name} on ${p.id}: full-size output differs from its reference by ${full}/255 (tolerance ${tol})`);
-          log(`  ${s.H}x${s.W} ${p.id.padEnd(15)} ${med.toFixed(2)} ms (p90 ${row.msP90.toFixed(2)}${row.roundTripMsMedian !== undefined ? `; frames on the GPU, round trip ${row.roundTripMsMedian.toFixed(2)} ms` : ''}), ${gflops.toFixed(2)} GFLOP/s${own ? '' : `, full-size max |diff| * 255 ${full.toExponential(2)}`}${row.emulated ? ' (EMULATED adapter: not a GPU timing)' : ''}`);
-        } catch (e) {
-          result.failures.push(`${m.name} ${s.name} on ${p.id}: ${(e as Error).message}`);
-          log(`  ${s.name} ${p.id}: ERROR ${(e as Error).message}`);
-        } finally {
-          r?.dispose();
+      const acc = new Map<string, { ms: number[]; trips: number[]; full: number; resident: boolean }>();
+      const failed = new Set<string>();
+      for (let k = 0; k < rounds; k++) {
+        if (rounds > 1) log(`  ${s.H}x${s.W} round ${k + 1}/${rounds}: ${repsOf(k)} timed runs each of ${peers.filter((p) => !failed.has(p.id)).map((p) => p.id).join(', ')}`);
+        for (const p of peers) {
+          if (failed.has(p.id)) continue;
+          let r: PeerRun | null = null;
+          const fam = isInt8(p.id), own = p.id === 'mvsr-1' || p.id === 'mvsr-int8-1';
+          try {
+            const xi = await inputOf(p.id, m, x);
+            if (k === 0 && !own && !refFull.has(fam)) refFull.set(fam, await referenceOf(p.id, m, xi, s.H, s.W));
+            r = await p.prepare(xi, s.H, s.W);
+            const { ms: trips, last } = await timeAsync(r.run, warmup, repsOf(k));
+            const a = acc.get(p.id) ?? { ms: [], trips: [], full: 0, resident: !!r.resident };
+            if (k === 0) {
+              const y = r.toNhwc(last);
+              if (own) refFull.set(fam, y);
+              a.full = own ? 0 : maxDiff255(y, refFull.get(fam)!);
+            }
+            a.trips.push(...trips);
+            a.ms.push(...(r.resident ? await residentSamples(r.resident, gpuFrames, repsOf(k), warmup) : trips));
+            acc.set(p.id, a);
+          } catch (e) {
+            failed.add(p.id);
+            result.failures.push(`${m.name} ${s.name} on ${p.id}: ${(e as Error).message}`);
+            log(`  ${s.name} ${p.id}: ERROR ${(e as Error).message}`);
+          } finally {
+            r?.dispose();
+          }
         }
+      }
+      for (const p of peers) {
+        const a = acc.get(p.id);
+        if (!a || failed.has(p.id)) continue;
+        const fam = isInt8(p.id), own = p.id === 'mvsr-1' || p.id === 'mvsr-int8-1', full = a.full, ms = a.ms;
+        const med = median(ms);
+        const gflops = (2 * macs) / med / 1e6;
+        const row: TimingRow = {
+          model: m.name, setting: s.name, H: s.H, W: s.W, engine: p.id, label: p.label, threads: p.threads,
+          msMedian: med, msP90: percentile(ms, 0.9), fps: 1000 / med, gflops, pctPeak: fam ? NaN : pctOfPeak(gflops, p.threads, p.id),
+          samplesMs: ms, fullSizeMaxDiff255: full,
+          ...(a.resident ? { roundTripMsMedian: median(a.trips), residentFrames: gpuFrames } : {}),
+          ...(p.adapter ? { adapter: p.adapter.name, emulated: p.adapter.emulated } : {}),
+        };
+        result.rows.push(row);
+        const tol = await toleranceOf(p.id, m);
+        if (!(full < tol)) result.failures.push(`${m.name} ${s.name} on ${p.id}: full-size output differs from its reference by ${full}/255 (tolerance ${tol})`);
+        log(`  ${s.H}x${s.W} ${p.id.padEnd(15)} ${med.toFixed(2)} ms (p90 ${row.msP90.toFixed(2)}${row.roundTripMsMedian !== undefined ? `; frames on the GPU, round trip ${row.roundTripMsMedian.toFixed(2)} ms` : ''}), ${gflops.toFixed(2)} GFLOP/s${own ? '' : `, full-size max |diff| * 255 ${full.toExponential(2)}`}${row.emulated ? ' (EMULATED adapter: not a GPU timing)' : ''}`);
       }
     }
     for (const p of peers) await p.dispose();
@@ -640,7 +665,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
   // 3. further onnxruntime-web thread counts, each in a child process running this file
   for (const id of ortWebChildren) {
     log(`${id}: in a child process (onnxruntime-web fixes its thread count once per process)`);
-    const childOpts: InferBenchOptions = { models: models.map((m) => m.name), settings, engines: [id], quick, warmup, reps, checkSize: [cH, cW], seed, peak, initWeights: o.initWeights };
+    const childOpts: InferBenchOptions = { models: models.map((m) => m.name), settings, engines: [id], quick, warmup, reps, rounds, checkSize: [cH, cW], seed, peak, initWeights: o.initWeights };
     const c = await runChild(childOpts, (line) => log(`  [${id}] ${line}`));
     if ('error' in c) {
       unavailable(id, new Error(c.error));

@@ -854,6 +854,9 @@ options:
                          with the frames on the GPU (round trip beside it); an emulated adapter
                          (SwiftShader) is flagged: its timings say nothing about a GPU
       --warmup <n>, --reps <n>  runs before and during timing
+      --rounds <n>       split the timed runs into n rounds, each timing every engine in turn, so
+                         that a machine whose speed drifts slows every engine alike (default 3;
+                         --quick: 1)
       --gpu-frames <n>   frames per timed sample on a GPU engine (default 50)
       --check <HxW>      input size of the output check (default 23x37)
       --init-weights     run the architectures' seeded initialisation instead of the shipped
@@ -863,7 +866,7 @@ options:
   async run(argv) {
     const { values: v } = parse('bench', argv, {
       quick: { type: 'boolean' }, json: { type: 'boolean' }, 'init-weights': { type: 'boolean' }, models: { type: 'string' }, settings: { type: 'string' }, input: { type: 'string' },
-      engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, check: { type: 'string' }, 'gpu-frames': { type: 'string' },
+      engines: { type: 'string' }, warmup: { type: 'string' }, reps: { type: 'string' }, rounds: { type: 'string' }, check: { type: 'string' }, 'gpu-frames': { type: 'string' },
     });
     const { runInferBench, formatInferMarkdown, parseSize, INFER_SETTINGS } = await import('../bench/infer.js');
     if (typeof v.input === 'string' && typeof v.settings === 'string') throw new Error('mvsr bench: choose one of --settings and --input');
@@ -881,7 +884,7 @@ options:
     const list = (x: string | boolean | undefined) => (typeof x === 'string' ? x.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
     const r = await runInferBench({
       quick: !!v.quick, models: list(v.models), engines: list(v.engines), settings, initWeights: !!v['init-weights'],
-      warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'), gpuFrames: intFlag('bench', v['gpu-frames'], 'gpu-frames'),
+      warmup: intFlag('bench', v.warmup, 'warmup', 0), reps: intFlag('bench', v.reps, 'reps'), rounds: intFlag('bench', v.rounds, 'rounds'), gpuFrames: intFlag('bench', v['gpu-frames'], 'gpu-frames'),
       checkSize: typeof v.check === 'string' ? parseSize('--check', v.check) : undefined,
       log: err,
     });
