@@ -389,7 +389,9 @@ test('mvsr bench prints a markdown table with the definitions; bad flags are ref
   assert.deepEqual([rj.method.rounds, rj.method.reps], [2, 5]);
   assert.deepEqual(rj.rows.map((x) => [x.engine, x.samplesMs.length]), [['mvsr-1', 5], ['mvsr-2', 5]]);
   assert.match(rounds.stderr, /8x8 round 1\/2: 2 timed runs each of mvsr-1, mvsr-2\n[^]*8x8 round 2\/2: 3 timed runs each of mvsr-1, mvsr-2\n/);
-  assert.match(mvsrCli('bench', '--rounds', '0', '--input', '8x8').stderr, /rounds/);
+  const noRounds = mvsrCli('bench', '--rounds', '0', '--input', '8x8');
+  assert.equal(noRounds.code, 1);
+  assert.match(noRounds.stderr, /--rounds must be an integer >= 1, got "0"/);
   const bad = mvsrCli('bench', '--models', 'NoSuchNet', '--input', '8x8');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown model 'NoSuchNet' \(have: ELSR, ESPCN, ECBSR-M4C16, ETDS-T, ABPN-M4C28, IMDN, IMDN\+, RFDN, RLFN, RLFN-S, RLFN-NTIRE, VapSR, VapSR-S, BSRN, BSRN-S, IMDN-baseline, EFDN, MobileSR\)/);

@@ -81,6 +81,9 @@ export const INFER_ENGINES = ['mvsr-1', 'mvsr-2', 'ort-node-1', 'ort-node-2', 'o
 /** The engines that run the int8 model: checked against mvsr's integer inference (mvsr-int8-1 at full size), not the float graph. */
 export const INT8_ENGINES: readonly string[] = ['mvsr-int8-1', 'mvsr-int8-2', 'ort-node-int8-1', 'ort-node-int8-2'];
 
+/** How models[].weights names a shipped model's weights (mvsr report matches it). */
+export const shippedWeights = (name: string): string => `shipped ${name}`;
+
 /** How the bench quantizes a model: calibrateGraph ('mse', as mvsr quantize) on this many seeded uniform inputs of this size. */
 export const INT8_CALIBRATION = { samples: 4, H: 48, W: 48, method: 'mse' } as const;
 
@@ -443,7 +446,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
         ref.dispose();
         if (JSON.stringify(g.nodes.map((n) => n.op)) !== JSON.stringify(refG.nodes.map((n) => n.op))) throw new Error(`mvsr bench: the shipped ${shipped}'s deploy graph is not ${m.name}'s`);
       }
-      return { ...m, g, params: model.numParameters(), weights: shipped ? `shipped ${shipped}` : `initialisation, seed ${seed}` };
+      return { ...m, g, params: model.numParameters(), weights: shipped ? shippedWeights(shipped) : `initialisation, seed ${seed}` };
     } finally {
       model.dispose();
     }
@@ -514,6 +517,8 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
     }
   };
   const isInt8 = (id: string): boolean => INT8_ENGINES.includes(id);
+  /** mvsr on 1 thread: its own timed output is its family's full-size reference. */
+  const ownReference = (id: string): boolean => id === 'mvsr-1' || id === 'mvsr-int8-1';
   /** The tolerance of an engine's output against its reference (the float graph, or the int8 model for the int8 engines). */
   const toleranceOf = async (id: string, m: { name: string; g: Graph }): Promise<number> => {
     if (id.startsWith('ort-node-int8-')) {
@@ -609,15 +614,17 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       // the full-size reference of each family: the first engine of the family when it is mvsr on 1 thread, else computed untimed
       const refFull = new Map<boolean, Float32Array>();
       const acc = new Map<string, { ms: number[]; trips: number[]; full: number; resident: boolean }>();
+      const inputs = new Map<string, Float32Array>(); // each engine's input, made in round 1
       const failed = new Set<string>();
       for (let k = 0; k < rounds; k++) {
         if (rounds > 1) log(`  ${s.H}x${s.W} round ${k + 1}/${rounds}: ${repsOf(k)} timed runs each of ${peers.filter((p) => !failed.has(p.id)).map((p) => p.id).join(', ')}`);
         for (const p of peers) {
           if (failed.has(p.id)) continue;
           let r: PeerRun | null = null;
-          const fam = isInt8(p.id), own = p.id === 'mvsr-1' || p.id === 'mvsr-int8-1';
+          const fam = isInt8(p.id), own = ownReference(p.id);
           try {
-            const xi = await inputOf(p.id, m, x);
+            const xi = inputs.get(p.id) ?? await inputOf(p.id, m, x);
+            inputs.set(p.id, xi);
             if (k === 0 && !own && !refFull.has(fam)) refFull.set(fam, await referenceOf(p.id, m, xi, s.H, s.W));
             r = await p.prepare(xi, s.H, s.W);
             const { ms: trips, last } = await timeAsync(r.run, warmup, repsOf(k));
@@ -642,7 +649,7 @@ export async function runInferBench(o: InferBenchOptions = {}): Promise<InferBen
       for (const p of peers) {
         const a = acc.get(p.id);
         if (!a || failed.has(p.id)) continue;
-        const fam = isInt8(p.id), own = p.id === 'mvsr-1' || p.id === 'mvsr-int8-1', full = a.full, ms = a.ms;
+        const fam = isInt8(p.id), own = ownReference(p.id), full = a.full, ms = a.ms;
         const med = median(ms);
         const gflops = (2 * macs) / med / 1e6;
         const row: TimingRow = {

@@ -8,6 +8,7 @@ import { createModel, getArch } from '../models/registry.js';
 import { toGraph } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
 import { escapeXml, niceTicks, gridAndTicks } from './plot.js';
+import { INT8_ENGINES, shippedWeights } from './infer.js';
 
 /** The MAI 2021/2022 input (180x320 -> 720x1280 at x4): params/MACs and the ms columns use it. */
 export const REPORT_INPUT = { setting: 'MAI', H: 180, W: 320 } as const;
@@ -175,14 +176,13 @@ export function benchDeployKeys(models: BenchModel[]): (DeployKey & { name: stri
   });
 }
 
-/** The MAI-setting median of every engine for a benchmarked network (null where it has no row). */
 /** An int8 engine: its graph, and so its time, depends on the weights (the outlier split of the int8 graph). */
-export const weightBound = (engineId: string): boolean => /(^|-)int8(-|$)/.test(engineId);
+const weightBound = (engineId: string): boolean => INT8_ENGINES.includes(engineId);
 
-/** Whether the bench ran these very weights: a shipped model's name against the bench's "shipped <name>". */
+/** Whether the bench ran these very weights: a shipped model's name against the bench's models[].weights. */
 export function benchRanWeights(doc: BenchDoc, benchModel: string | null, shippedName: string | null): boolean {
   const m = benchModel === null ? undefined : doc.models.find((x) => x.name === benchModel);
-  return !!m && shippedName !== null && m.weights === `shipped ${shippedName}`;
+  return !!m && shippedName !== null && m.weights === shippedWeights(shippedName);
 }
 
 /**

@@ -213,7 +213,6 @@ export function foldChannelScales(g: Graph): Graph {
     if (!a.act) act = n.act;
     else if (a.act.kind === 'relu' && n.act?.kind === 'relu' && d.every((v) => v < 0) && b.every((v) => v === b[0])) act = { kind: 'clamp', lo: 0, hi: Math.max(0, b[0]!) };
     else return null;
-    if (act?.kind === 'prelu' && weights[act.alpha]!.data.length !== 1 && weights[act.alpha]!.data.length !== C) return null;
     const per = wa!.data.length / C;
     const w = new Float32Array(wa!.data.length);
     for (let o = 0; o < C; o++) for (let k = 0; k < per; k++) w[o * per + k] = Math.fround(d[o]! * wa!.data[o * per + k]!);

@@ -82,6 +82,9 @@ type Exec = (ins: Int8Tensor[]) => Int8Tensor;
 
 const roundUp = (v: number, m: number): number => Math.ceil(v / m) * m;
 
+/** The int8 table of 256 that maps every value to itself (indexed by the value's low byte). */
+const IDENTITY8 = Int8Array.from({ length: 256 }, (_, i) => i);
+
 /**
  * int8 ops that a WASM conv applies in its stores (conv8.ts epi), each the only reader of the one
  * before: an activation (its tables), then an ADD (its table indexed by the conv's or activation's
@@ -615,12 +618,12 @@ export function compileInt8(g: Graph, o: CompileInt8Options = {}): Int8Program {
       const C = shapeC(cur), t = pw?.tables;
       const shared = !!t && t.every((v, i) => v === t[i & 255]);
       if (t && pw.ch.length === C && pw.ch.every((i, o) => i === o) && (!ep.add || shared)) {
+        // channel c's value v becomes t[c][v]: after the ADD's table, or after the activation's (none: the identity)
         if (ep.add) ep.add.table = ep.add.table.map((v) => t[v & 255]!);
-        else if (!ep.act) ep.act = shared ? { tables: t.slice(0, 256), perChannel: false } : { tables: t, perChannel: true };
         else {
-          const a = ep.act;
+          const a = ep.act ?? { tables: IDENTITY8, perChannel: false };
           ep.act = shared && !a.perChannel ? { tables: a.tables.map((v) => t[v & 255]!), perChannel: false }
-            : { tables: Int8Array.from({ length: C * 256 }, (_, i) => t[((i >> 8) << 8) | (a.tables[a.perChannel ? i : i & 255]! & 255)]!), perChannel: true };
+            : { tables: Int8Array.from({ length: C * 256 }, (_, i) => t[(i & ~255) | (a.tables[a.perChannel ? i : i & 255]! & 255)]!), perChannel: true };
         }
         nodes.push((cur = m.id));
         m = next(cur);
