@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, ZOO_DIR, DATA_DIR, needData, readTable } from './data.js';
@@ -105,6 +105,27 @@ test('a 4000x3000 photo upscales x4 with peak memory under 2 GiB', { timeout: 30
   // the PNG header says 16000x12000
   const head = readFileSync(path.join(dir, 'big-x4.png')).subarray(16, 24);
   assert.deepEqual([new DataView(head.buffer, head.byteOffset).getUint32(0), new DataView(head.buffer, head.byteOffset).getUint32(4)], [16000, 12000]);
+});
+
+test('eval searches sub-folders as training does, naming each image by its path under --data', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-evaltree-'));
+  const img = (seed: number) => {
+    const data = new Uint8Array(48 * 36 * 3);
+    for (let i = 0, v = seed; i < data.length; i++) data[i] = v = (v * 1103515245 + 12345) % 256;
+    return { width: 48, height: 36, channels: 3 as const, bitDepth: 8 as const, data };
+  };
+  mkdirSync(path.join(dir, 'sub'));
+  writeFileSync(path.join(dir, 'a.png'), encodePng(img(3)));
+  writeFileSync(path.join(dir, 'sub', 'b.png'), encodePng(img(5)));
+  const run = (d: string) => {
+    const r = mvsr('eval', '--model', 'bicubic', '--scale', '2', '--data', d, '--json', '--threads', '1');
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { rows: { name: string; psnr: number }[] };
+  };
+  const all = run(dir), sub = run(path.join(dir, 'sub'));
+  assert.deepEqual(all.rows.map((r) => r.name), ['a.png', 'sub/b.png']);
+  assert.deepEqual(sub.rows.map((r) => r.name), ['b.png']);
+  assert.equal(all.rows[1]!.psnr, sub.rows[0]!.psnr, 'the same image measures the same wherever it is found');
 });
 
 test('convert-weights then eval reproduces the published Set5 figure of ESPCN x4', { skip: needData('checkpoints/etds-official') || needData('benchmarks/Set5') }, async () => {

@@ -11,7 +11,7 @@ import { type Image, createImage, toRGB, to8Bit, modCrop, cropImage, imageToFloa
 import { writeImage, readImage } from '../src/io/image.node.js';
 import { imresizeUint8 } from '../src/data/imresize.js';
 import { makePair } from '../src/eval/image.js';
-import { sampleBatch, planBatch, type SampleOptions, type SrDataset, type SrItem } from '../src/data/dataset.js';
+import { sampleBatch, planBatch, patchEnergy, type SampleOptions, type SrDataset, type SrItem } from '../src/data/dataset.js';
 import { gatherPatch, CHANNEL_PERMUTATIONS, type AugmentPlan } from '../src/data/augment.js';
 import { hrFolderSource, pairedFolderSource, loadValSet } from '../src/data/sources.node.js';
 import { createBatchLoader, type SourceSpec } from '../src/data/loader.js';
@@ -209,6 +209,57 @@ test('channel shuffle: same crops and flips, channels permuted by one order shar
       }
     });
   }
+});
+
+/** Naive gradient energy: luma R+G+B as a 2-D array, then |right - here| and |below - here| inside the window. */
+function energyNaive(lr: Uint8Array, w: number, x: number, y: number, P: number): number {
+  const L = Array.from({ length: P }, (_, r) => Array.from({ length: P }, (_, c) => {
+    const i = ((y + r) * w + x + c) * 3;
+    return lr[i]! + lr[i + 1]! + lr[i + 2]!;
+  }));
+  let e = 0;
+  for (let r = 0; r < P; r++) for (let c = 0; c < P; c++) {
+    if (c + 1 < P) e += Math.abs(L[r]![c + 1]! - L[r]![c]!);
+    if (r + 1 < P) e += Math.abs(L[r + 1]![c]! - L[r]![c]!);
+  }
+  return e;
+}
+
+test('patch mining: crops drawn with the exact probability of "K uniform candidates, one kept by energy + 1" (enumerated reference)', () => {
+  // LR 16 x 8: left half flat grey, right half noise; 4 x 4 patches at 13 x 5 positions
+  const lrW = 16, lrH = 8, P = 4, K = 3;
+  const lr = new Uint8Array(lrW * lrH * 3).fill(100);
+  const rng = new Rng(7);
+  for (let y = 0; y < lrH; y++) for (let x = 8; x < lrW; x++) for (let c = 0; c < 3; c++) lr[(y * lrW + x) * 3 + c] = rng.int(256);
+  const item: SrItem = { name: 'half', file: '', lr, hr: new Uint8Array(lrW * lrH * 48), lrW, lrH, hrW: lrW * 4, hrH: lrH * 4 };
+  const ds: SrDataset = { items: [item], scale: 4, skipped: [] };
+  for (let x = 0; x <= lrW - P; x++) for (let y = 0; y <= lrH - P; y++) assert.equal(patchEnergy(lr, lrW, x, y, P), energyNaive(lr, lrW, x, y, P));
+  assert.equal(patchEnergy(lr, lrW, 0, 0, P), 0, 'a flat window has no energy');
+
+  // exact law of the kept crop's x: every tuple of K positions, each kept with weight / sum
+  const pos: [number, number][] = [];
+  for (let y = 0; y <= lrH - P; y++) for (let x = 0; x <= lrW - P; x++) pos.push([x, y]);
+  const wt = pos.map(([x, y]) => energyNaive(lr, lrW, x, y, P) + 1);
+  const pX = new Float64Array(lrW - P + 1);
+  const n = pos.length, tuples = n ** K;
+  for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) for (let c = 0; c < n; c++) {
+    const sum = wt[a]! + wt[b]! + wt[c]!;
+    for (const k of [a, b, c]) pX[pos[k]![0]]! += wt[k]! / sum / tuples;
+  }
+  const o: SampleOptions = { seed: 3, batchSize: 4000, lrPatch: P, hflip: true, rot: true, channelShuffle: false };
+  const plans = [0, 1, 2].flatMap((it) => planBatch(ds, it, { ...o, minePatches: K }));
+  const N = plans.length;
+  for (const [label, inSet] of [['flat (x = 0)', (x: number) => x === 0], ['all noise (x >= 8)', (x: number) => x >= 8], ['x = 5', (x: number) => x === 5]] as const) {
+    const p = pX.reduce((s, v, x) => s + (inSet(x) ? v : 0), 0);
+    const f = plans.filter((q) => inSet(q.x)).length / N;
+    assert.ok(Math.abs(f - p) < 4.5 * Math.sqrt(p * (1 - p) / N), `${label}: drawn ${f.toFixed(4)}, expected ${p.toFixed(4)}`);
+  }
+  assert.ok(pX[0]! < 0.25 / (lrW - P + 1), 'a flat crop is kept far less often than uniform sampling would');
+
+  // 1 candidate is the uniform crop, draw for draw
+  assert.deepEqual(planBatch(ds, 5, { ...o, batchSize: 50, minePatches: 1 }), planBatch(ds, 5, { ...o, batchSize: 50 }));
+  assert.throws(() => planBatch(ds, 0, { ...o, minePatches: 0 }), /minePatches 0 must be a positive integer/);
+  assert.throws(() => planBatch(ds, 0, { ...o, minePatches: 2, numFrame: 2 }), /patch mining \(minePatches 2\) is for single frames/);
 });
 
 test('batch loader: the worker gives the inline batches, in order, after jumps and on resume; each caller owns its buffers', async () => {

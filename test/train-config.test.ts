@@ -257,7 +257,7 @@ test('defaults are filled in for everything not given', () => {
     datasets: {
       train: {
         name: 'train', type: 'HRFolder', dataroot_gt: ['data/hr'], dataroot_lq: null, filename_tmpl: '{}', gt_size: 96, lq_size: 24,
-        use_hflip: true, use_rot: true, use_channel_shuffle: false, batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
+        use_hflip: true, use_rot: true, use_channel_shuffle: false, mine_patches: 1, batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
         num_frame: 1, flip_sequence: false, include: null, exclude: null, max_frames: 100, motion_shift: 2, motion_zoom: 0.01, motion_rotate: 0.005,
       },
       val: null,
@@ -470,6 +470,22 @@ test('resume: a checkpoint written before the architecture gained an argument (a
     const b = resumableIdentities(loadTrainConfig(file, [o]));
     assert.ok(!b.includes(old) && !b.includes(runIdentity(a)), `${o}: a different run`);
   }
+});
+
+test('patch mining: off by default, keeps the identity of runs written before the key existed, and is a different run when on', async () => {
+  const { runIdentity } = await import('../src/train/trainer.node.js');
+  const file = join(CONFIGS, 'train_ESPCN_x4.yml');
+  const a = loadTrainConfig(file);
+  assert.equal(a.datasets.train.mine_patches, 1);
+  const { mine_patches: _m, ...beforeData } = a.datasets.train;
+  const before = { ...a, datasets: { ...a.datasets, train: beforeData } } as unknown as typeof a;
+  assert.equal(runIdentity(a), runIdentity(before), 'a run from before mine_patches existed still resumes');
+  const m = loadTrainConfig(file, ['datasets.train.mine_patches=4']);
+  assert.equal(m.datasets.train.mine_patches, 4);
+  assert.notEqual(runIdentity(m), runIdentity(a));
+  assert.throws(() => loadTrainConfig(file, ['datasets.train.mine_patches=0']), /mine_patches/);
+  assert.throws(() => loadTrainConfig(join(CONFIGS, 'train_RLSP_x4_motion.yml'), ['datasets.train.mine_patches=4']),
+    /datasets\.train\.mine_patches picks crops of single frames; sequences \(num_frame \d+\) are cropped uniformly/);
 });
 
 const RECBSR_CONFIG = 'train_RECBSR_x4.yml';

@@ -226,7 +226,7 @@ upscaled, rounded to uint8 and compared with the HR: PSNR and SSIM on Y (BT.601,
 RGB, with a border of --crop pixels removed. Defaults match BasicSR and the published tables.
 
 options:
-      --data <folder> folder of HR images (PNG/JPEG/WebP)
+      --data <folder> folder of HR images (PNG/JPEG/WebP; sub-folders searched, as training does)
 ${MODEL_HELP}
       --y             metrics on the Y channel (default)
       --rgb           metrics on RGB

@@ -46,6 +46,11 @@ export interface SampleOptions {
   temporalFlip?: boolean;
   /** Sequences from still images (items of one frame): film them with a moving camera (see motion.ts). */
   motion?: MotionOptions;
+  /**
+   * Patch mining: candidate LR crops drawn per sample, one kept with probability proportional to
+   * its gradient energy (see patchEnergy). 1 (default): the uniform crop of BasicSR. Single frames only.
+   */
+  minePatches?: number;
 }
 
 /**
@@ -105,6 +110,9 @@ function checkOptions(ds: SrDataset, o: SampleOptions): void {
   if (ds.items.length === 0) throw new Error('mvsr: sampler: the dataset has no images');
   const T = o.numFrame ?? 1;
   if (!Number.isInteger(T) || T < 1) throw new Error(`mvsr: sampler: numFrame ${T} must be a positive integer`);
+  const K = o.minePatches ?? 1;
+  if (!Number.isInteger(K) || K < 1) throw new Error(`mvsr: sampler: minePatches ${K} must be a positive integer`);
+  if (K > 1 && T > 1) throw new Error(`mvsr: sampler: patch mining (minePatches ${K}) is for single frames, not sequences of ${T}`);
   for (const it of ds.items) {
     if (T > 1 && (it.frames ?? 1) === 1 && o.motion) {
       const min = minMotionSize(o.lrPatch * ds.scale, T, o.motion);
@@ -117,10 +125,30 @@ function checkOptions(ds: SrDataset, o: SampleOptions): void {
 }
 
 /**
+ * Gradient energy of the P x P LR window at (x, y) of an interleaved RGB uint8 image of width w:
+ * the sum over the window of |L(r, c+1) - L(r, c)| + |L(r+1, c) - L(r, c)|, L = R + G + B, with
+ * the differences taken inside the window. 0 for a flat window.
+ */
+export function patchEnergy(src: Uint8Array, w: number, x: number, y: number, P: number): number {
+  let e = 0;
+  for (let r = 0; r < P; r++) {
+    let i = ((y + r) * w + x) * 3;
+    for (let c = 0; c < P; c++, i += 3) {
+      const l = src[i]! + src[i + 1]! + src[i + 2]!;
+      if (c + 1 < P) e += Math.abs(src[i + 3]! + src[i + 4]! + src[i + 5]! - l);
+      if (r + 1 < P) { const j = i + w * 3; e += Math.abs(src[j]! + src[j + 1]! + src[j + 2]! - l); }
+    }
+  }
+  return e;
+}
+
+/**
  * Where each sample of batch `iteration` comes from. Per sample, in this order: item (uniform),
- * LR crop top y, left x (uniform over the valid positions, as BasicSR's paired_random_crop),
- * then the augmentation draws (see drawAugment); for sequences (numFrame > 1) then the first
- * frame (uniform over the valid starts) and the playing direction.
+ * LR crop top y, left x (uniform over the valid positions, as BasicSR's paired_random_crop);
+ * with patch mining (minePatches K > 1) then K - 1 more (y, x) candidates and one number that
+ * picks a candidate with probability proportional to its patchEnergy (plus 1, so flat crops keep
+ * a chance); then the augmentation draws (see drawAugment); for sequences (numFrame > 1) then
+ * the first frame (uniform over the valid starts) and the playing direction.
  */
 export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): SamplePlan[] {
   checkOptions(ds, o);
@@ -129,8 +157,20 @@ export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): S
   for (let b = 0; b < o.batchSize; b++) {
     const item = rng.int(ds.items.length);
     const it = ds.items[item]!;
-    const y = rng.int(it.lrH - P + 1);
-    const x = rng.int(it.lrW - P + 1);
+    let y = rng.int(it.lrH - P + 1);
+    let x = rng.int(it.lrW - P + 1);
+    const K = o.minePatches ?? 1;
+    if (K > 1) {
+      const cand: [number, number][] = [[x, y]];
+      for (let k = 1; k < K; k++) {
+        const cy = rng.int(it.lrH - P + 1);
+        cand.push([rng.int(it.lrW - P + 1), cy]);
+      }
+      const weights = cand.map(([cx, cy]) => patchEnergy(it.lr, it.lrW, cx, cy, P) + 1);
+      let u = rng.next() * weights.reduce((a, b) => a + b, 0), k = 0;
+      while (k < K - 1 && u >= weights[k]!) u -= weights[k++]!;
+      [x, y] = cand[k]!;
+    }
     const plan: SamplePlan = { item, x, y, ...drawAugment(rng, o) };
     const T = o.numFrame ?? 1;
     if (T > 1) {

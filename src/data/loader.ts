@@ -90,8 +90,8 @@ export type LoaderWorkerMessage =
 export type LoaderWorkerRequest = { type: 'want'; iterations: number[] } | { type: 'drop'; iterations: number[] };
 
 function sampleOptions(o: LoaderOptions): SampleOptions {
-  const { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip, motion } = o;
-  return { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip, motion };
+  const { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip, motion, minePatches } = o;
+  return { seed, batchSize, lrPatch, hflip, rot, channelShuffle, numFrame, temporalFlip, motion, minePatches };
 }
 
 /** A batch loader over `spec`: a worker thread (Node) or, with `inline`, this thread. */

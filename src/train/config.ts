@@ -28,6 +28,8 @@ export interface TrainDatasetConfig {
   use_hflip: boolean;
   use_rot: boolean;
   use_channel_shuffle: boolean;
+  /** Candidate LR crops per patch, one kept with probability proportional to its gradient energy; 1: uniform crops. */
+  mine_patches: number;
   batch_size_per_gpu: number;
   prefetch: number;
   /** HRFolder only: where generated LR images are kept between runs; null: no cache. */
@@ -474,6 +476,7 @@ const trainDataset: MapSpec = {
     use_hflip: opt(bool, true, 'random horizontal flips'),
     use_rot: opt(bool, true, "random vertical flips and transposes (BasicSR's rotation)"),
     use_channel_shuffle: opt(bool, false, 'random RGB channel permutations', ['use_channels_shuffle']),
+    mine_patches: opt(int(1), 1, 'patch mining: candidate LR crops drawn per patch, one kept with probability proportional to its gradient energy (sum of |horizontal| and |vertical| differences of R+G+B, plus 1), so textured crops are trained on more often than flat ones; 1: uniform crops, as BasicSR; single frames only (num_frame 1)'),
     batch_size_per_gpu: opt(int(1), 16, 'patches per iteration', ['batch_size']),
     prefetch: opt(int(0), 3, 'batches prepared ahead by the loader (0: none)'),
     cache_dir: opt(nullable(str()), null, 'HRFolder: folder keeping generated LR images between runs'),
@@ -902,6 +905,9 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
   if (td.type === 'PairedFolders' && (td.num_frame as number) !== 1) cx.err(`${p}.num_frame`, `${p}.num_frame: sequences need type: VideoFolder (clips) or HRFolder (stills filmed by a moving camera)`);
   if (videoArch && (td.type === 'PairedFolders' || (td.type === 'HRFolder' && (td.num_frame as number) < 2))) {
     cx.err(`${p}.type`, `${p}.type: ${String(network.type)} is a video model: train it on type: VideoFolder (clips), or on HRFolder stills with num_frame > 1 (camera motion)`);
+  }
+  if ((td.mine_patches as number) > 1 && (td.type === 'VideoFolder' || (td.num_frame as number) > 1)) {
+    cx.err(`${p}.mine_patches`, `${p}.mine_patches picks crops of single frames; sequences (num_frame ${String(td.num_frame)}) are cropped uniformly: remove it`);
   }
   if (!videoArch && (td.type === 'VideoFolder' || (td.num_frame as number) > 1)) {
     cx.err(td.type === 'VideoFolder' ? `${p}.type` : `${p}.num_frame`, `${p}.${td.type === 'VideoFolder' ? 'type: VideoFolder trains' : 'num_frame: sequences train'} video models; ${String(network.type)} is an image model (use HRFolder, e.g. on the frames)`);

@@ -77,8 +77,9 @@ export interface TrainResult {
 /** What must match for a checkpoint to continue this config. */
 export function runIdentity(cfg: TrainConfig, networkG: Record<string, unknown> = cfg.network_g): string {
   // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
-  const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, ...imageData } = cfg.datasets.train;
-  const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : imageData;
+  // likewise mine_patches, only when it mines
+  const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, mine_patches, ...imageData } = cfg.datasets.train;
+  const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : { ...imageData, ...(mine_patches > 1 ? { mine_patches } : {}) };
   const id = {
     network_g: networkG, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
     ...(cfg.distill ? { distill: cfg.distill } : {}),
@@ -210,7 +211,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     {
       seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
       channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence, motion,
-      onWarning: (w) => say(`warning: ${w}`),
+      minePatches: dt.mine_patches, onWarning: (w) => say(`warning: ${w}`),
     },
   );
   owned.push(() => loader.close());
