@@ -399,3 +399,17 @@ test('mvsr bench prints a markdown table with the definitions; bad flags are ref
   assert.equal(bad2.code, 1);
   assert.match(bad2.stderr, /--input must look like 180x320/);
 });
+
+test('bench:video: --help prints its options and times nothing; an unknown or incomplete argument is one line and exit 2', () => {
+  const run = (...a: string[]) => spawnSync(process.execPath, [path.join(REPO_ROOT, 'dist/src/bench/video.js'), ...a], { encoding: 'utf8', timeout: 60_000 });
+  const h = run('--help');
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /^usage: npm run bench:video -- \[options\]/);
+  for (const k of ['--input', '--threads', '--backends', '--only', '--quick', '--json']) assert.ok(h.stdout.includes(k), `usage lacks ${k}`);
+  assert.ok(!h.stderr.includes('ms/frame'), 'nothing was timed');
+  for (const [args, bad] of [[['--jsno'], '--jsno'], [['--json', '--input'], '--input']] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `bench:video: unknown or incomplete argument "${bad}" (npm run bench:video -- --help)\n`);
+  }
+});

@@ -62,10 +62,33 @@ export async function timeStreaming(up: StreamingUpscaler, H: number, W: number,
   return times;
 }
 
+const usage = (): string => `usage: npm run bench:video -- [options]
+
+Median ms per output frame of each video network through VideoUpscaler (8-bit RGB in and out,
+steady state), its step graph on each runtime backend, random weights.
+
+options:
+  --input HxW          LR frame size (default 180x320; output 4x)
+  --threads 1,2        thread counts to time (default 1,2)
+  --backends a,b       backends (default every float backend: ${listBackends().filter((b) => b !== 'int8').join(', ')})
+  --only name,name     networks whose name contains one of these
+  --quick              4 frames per setting instead of 12
+  --json               one JSON document on stdout
+`;
+
 interface Row { net: string; backend: string; threads: number; macsPerFrame: number; msMedian: number; msP90: number; fps: number; gflops: number }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(usage());
+    return;
+  }
+  const VALUED = ['--input', '--threads', '--only', '--backends'], BARE = ['--json', '--quick'];
+  for (let i = 0; i < args.length; i++) {
+    if (VALUED.includes(args[i]!) && i + 1 < args.length) i++;
+    else if (!BARE.includes(args[i]!)) throw new Error(`bench:video: unknown or incomplete argument "${args[i]}" (npm run bench:video -- --help)`);
+  }
   const flag = (k: string): string | undefined => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
   const json = args.includes('--json');
   const quick = args.includes('--quick');
@@ -123,4 +146,9 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await main().catch((e: unknown) => {
+    process.stderr.write(`${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+    process.exitCode = 2;
+  });
+}
