@@ -6,6 +6,7 @@
 // same graph exported to ONNX, the state fed back frame by frame), at the same thread counts, in
 // one run. scripts/time-video.mjs times other builds of mvsr the same way (A/B).
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { initEngine } from '../tensor/engine.js';
 import { manualSeed } from '../nn/init.js';
 import { Rng } from '../tensor/random.js';
@@ -79,31 +80,35 @@ options:
 interface Row { net: string; backend: string; threads: number; macsPerFrame: number; msMedian: number; msP90: number; fps: number; gflops: number }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  if (args.includes('--help') || args.includes('-h')) {
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    v = parseArgs({
+      args: process.argv.slice(2), strict: true,
+      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, quick: { type: 'boolean' }, input: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' }, backends: { type: 'string' } },
+    }).values;
+  } catch (e) {
+    const arg = /'(-[-\w]*)/.exec((e as Error).message)?.[1] ?? (e as Error).message;
+    throw new Error(`bench:video: unknown or incomplete argument "${arg}" (npm run bench:video -- --help)`);
+  }
+  if (v.help) {
     process.stdout.write(usage());
     return;
   }
-  const VALUED = ['--input', '--threads', '--only', '--backends'], BARE = ['--json', '--quick'];
-  for (let i = 0; i < args.length; i++) {
-    if (VALUED.includes(args[i]!) && i + 1 < args.length) i++;
-    else if (!BARE.includes(args[i]!)) throw new Error(`bench:video: unknown or incomplete argument "${args[i]}" (npm run bench:video -- --help)`);
-  }
-  const flag = (k: string): string | undefined => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
-  const json = args.includes('--json');
-  const quick = args.includes('--quick');
-  const size = flag('--input') ?? '180x320';
+  const flag = (k: string): string | undefined => v[k] as string | undefined;
+  const json = !!v.json;
+  const quick = !!v.quick;
+  const size = flag('input') ?? '180x320';
   const m = /^(\d+)x(\d+)$/.exec(size);
   if (!m) throw new Error(`bench:video: --input must look like 180x320, got "${size}"`);
   const H = Number(m[1]), W = Number(m[2]);
-  const threadList = (flag('--threads') ?? '1,2').split(',').map(Number);
+  const threadList = (flag('threads') ?? '1,2').split(',').map(Number);
   const log = (s: string) => process.stderr.write(s + '\n');
-  const only = flag('--only') ?? '';
+  const only = flag('only') ?? '';
   const wanted = only.split(',');
   const nets = VIDEO_NETS.filter((n) => wanted.some((w) => n.name.includes(w)));
   if (!nets.length) throw new Error(`bench:video: --only "${only}" matches none of: ${VIDEO_NETS.map((n) => n.name).join('; ')}`);
   // every float backend by default: 'int8' runs quantized graphs only (time those with mvsr quantize + eval-video)
-  const known = listBackends(), picked = flag('--backends')?.split(',') ?? known.filter((b) => b !== 'int8');
+  const known = listBackends(), picked = flag('backends')?.split(',') ?? known.filter((b) => b !== 'int8');
   const unknown = picked.filter((b) => !known.includes(b));
   if (unknown.length) throw new Error(`bench:video: --backends: unknown backend(s) ${unknown.join(', ')} (have: ${known.join(', ')})`);
   const backends = picked;

@@ -153,13 +153,12 @@ export function patchEnergy(src: Uint8Array, w: number, x: number, y: number, P:
 export function planBatch(ds: SrDataset, iteration: number, o: SampleOptions): SamplePlan[] {
   checkOptions(ds, o);
   const rng = batchRng(o.seed, iteration);
-  const P = o.lrPatch, plans: SamplePlan[] = [];
+  const P = o.lrPatch, K = o.minePatches ?? 1, plans: SamplePlan[] = [];
   for (let b = 0; b < o.batchSize; b++) {
     const item = rng.int(ds.items.length);
     const it = ds.items[item]!;
     let y = rng.int(it.lrH - P + 1);
     let x = rng.int(it.lrW - P + 1);
-    const K = o.minePatches ?? 1;
     if (K > 1) {
       const cand: [number, number][] = [[x, y]];
       for (let k = 1; k < K; k++) {
