@@ -15,6 +15,7 @@ import { sampleBatch, planBatch, patchEnergy, type SampleOptions, type SrDataset
 import { gatherPatch, CHANNEL_PERMUTATIONS, type AugmentPlan } from '../src/data/augment.js';
 import { hrFolderSource, pairedFolderSource, loadValSet } from '../src/data/sources.node.js';
 import { createBatchLoader, type SourceSpec } from '../src/data/loader.js';
+import { targetFile, writeTarget } from '../src/data/targets.node.js';
 import { DATA_DIR, needData } from './data.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -312,6 +313,49 @@ test('batch loader: a bad file or a dead worker rejects next() with one line nam
   await assert.rejects(l.next(0), /^Error: mvsr: batch loader worker failed: test crash at iteration 0$/m);
   await assert.rejects(l.next(1), /batch loader worker failed/);
   await l.close();
+});
+
+test('distillation targets: cropped and augmented exactly as the HR (naive reference), through the worker and inline; a missing or damaged target stops in one line naming the image and the file', async () => {
+  const { dir } = await fixture;
+  const ds = await hrFolderSource(dir, SCALE, { lrPatch: LR_PATCH });
+  const tdir = tmpDir('targets');
+  // each image's target: its HR with every byte moved by 17 (mod 256), so it differs from the HR everywhere
+  const targets = ds.items.map((it) => it.hr.map((v) => (v + 17) % 256));
+  for (const [i, it] of ds.items.entries()) await writeTarget(targetFile(tdir, it, SCALE), it.hrW, it.hrH, targets[i]!);
+  const spec: SourceSpec = { kind: 'hrFolder', dirs: dir, scale: SCALE, targetDir: tdir };
+  const o = opts({ channelShuffle: true, batchSize: 8 });
+  const Q = o.lrPatch * SCALE;
+  const worker = createBatchLoader(spec, o), inline = createBatchLoader(spec, { ...o, inline: true });
+  try {
+    for (const k of [0, 1, 7, 3]) {
+      const [w, i] = await Promise.all([worker.next(k), inline.next(k)]);
+      assert.deepEqual(w, i, `iteration ${k}: worker and inline`);
+      assert.ok(w.target && w.target.length === w.hr.length);
+      planBatch(ds, k, o).forEach((p, b) => {
+        const it = ds.items[p.item]!;
+        assert.deepEqual(slice(w.target!, b, Q * Q * 3), flat(augmentNaive(cropNaive(targets[p.item]!, it.hrW, p.x * SCALE, p.y * SCALE, Q), p)), `it ${k} sample ${b}`);
+      });
+      // the LR and HR are the batch without targets
+      const plain = sampleBatch(ds, k, o);
+      assert.deepEqual(w.lr, plain.lr);
+      assert.deepEqual(w.hr, plain.hr);
+    }
+  } finally {
+    await worker.close();
+    await inline.close();
+  }
+  // a damaged target (wrong size) and a missing one
+  const victim = ds.items[1]!, vf = targetFile(tdir, victim, SCALE);
+  await writeTarget(vf, victim.hrW - SCALE, victim.hrH, new Uint8Array((victim.hrW - SCALE) * victim.hrH * 3));
+  for (const why of [/holds \d+x\d+, expected/, /missing/]) {
+    if (String(why).includes('missing')) fs.rmSync(vf);
+    const l = createBatchLoader(spec, { ...o, inline: true });
+    const e = await l.next(0).then(() => null, (err: Error) => err);
+    assert.ok(e && !e.message.includes('\n'), String(e?.message));
+    assert.ok(e.message.includes(victim.file) && e.message.includes(vf), e.message);
+    assert.match(e.message, why);
+    await l.close();
+  }
 });
 
 test('pairedFolderSource: pairs by name with filenameTmpl, checks sizes naming both files, and that every HR has an LR', async () => {

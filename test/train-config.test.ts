@@ -193,17 +193,18 @@ test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer 
   sw!.dispose(); rrn!.dispose();
 });
 
-const DISTILL_CONFIGS = ['train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
+const DISTILL_CONFIGS = ['train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
 
-test('the distillation configs: the official ETDS-L teacher, a student that --init fits, held-out validation, a stated budget', async () => {
+test('the distillation configs: official DIV2K-trained teachers, a student that --init fits, held-out validation, a stated budget', async () => {
   await useEngine(1);
   assert.deepEqual(readdirSync(CONFIGS).filter((f) => f.includes('distill')).sort(), DISTILL_CONFIGS);
-  const [img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
-  for (const [i, c] of [img!, vid!].entries()) {
+  const [esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  const teachers = [/VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
+  for (const [i, c] of [esp!, img!, vid!].entries()) {
     const f = DISTILL_CONFIGS[i]!;
     assert.equal(`train_${c.name}.yml`, f);
     assert.ok(c.distill, `${f}: has a distill: section`);
-    assert.match(c.distill.teacher, /ETDS_M7C48_x4\.pth$/, `${f}: the official ETDS-L`);
+    assert.match(c.distill.teacher, teachers[i]!, `${f}: the official teacher`);
     assert.deepEqual(c.datasets.train.dataroot_gt, ['../shared/data/train/images'], `${f}: trains on the stills only`);
     if (existsSync(resolve(ROOT, '../shared/data'))) assert.ok(existsSync(resolve(ROOT, c.distill.teacher)), `${f}: the teacher exists`);
     const ms = assumedMs(join(CONFIGS, f));
@@ -212,6 +213,10 @@ test('the distillation configs: the official ETDS-L teacher, a student that --in
     // one session, or a header that says how to run it in stretches
     assert.ok(hours <= 3 || readFileSync(join(CONFIGS, f), 'utf8').includes('--max-minutes'), `${f}: ${hours.toFixed(2)} h and no word on running it in stretches`);
   }
+  // the ESPCN student is the shipped espcn-x4's network, taught from targets made once per image
+  assert.deepEqual(esp!.network_g, loadTrainConfig(join(CONFIGS, 'train_ESPCN_x4.yml')).network_g);
+  assert.equal(esp!.distill!.precompute, true);
+  assert.equal(esp!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
   // the image student is the shipped etds-t-x4's network, so --init weights/etds-t-x4.safetensors fits
   const shipped = loadTrainConfig(join(CONFIGS, 'train_ETDS_M5C16_x4.yml'));
   assert.deepEqual(img!.network_g, { ...shipped.network_g, type: 'ETDSForInference' });
@@ -486,6 +491,18 @@ test('patch mining: off by default, keeps the identity of runs written before th
   assert.throws(() => loadTrainConfig(file, ['datasets.train.mine_patches=0']), /mine_patches/);
   assert.throws(() => loadTrainConfig(join(CONFIGS, 'train_RLSP_x4_motion.yml'), ['datasets.train.mine_patches=4']),
     /datasets\.train\.mine_patches picks crops of single frames; sequences \(num_frame \d+\) are cropped uniformly/);
+});
+
+test('distill.precompute: off by default, keeps the identity of distillation runs written before the key existed, and is a different run when on', async () => {
+  const { runIdentity } = await import('../src/train/trainer.node.js');
+  const file = join(CONFIGS, 'train_ETDS_M5C16_x4_distill.yml');
+  const a = loadTrainConfig(file);
+  assert.equal(a.distill!.precompute, false);
+  const { precompute: _p, ...before } = a.distill!;
+  assert.equal(runIdentity(a), runIdentity({ ...a, distill: before } as unknown as typeof a), 'a run from before precompute existed still resumes');
+  const p = loadTrainConfig(file, ['distill.precompute=true']);
+  assert.equal(p.distill!.precompute, true);
+  assert.notEqual(runIdentity(p), runIdentity(a));
 });
 
 const RECBSR_CONFIG = 'train_RECBSR_x4.yml';

@@ -22,6 +22,11 @@ export interface SrItem {
   lrH: number;
   /** Frames in hr / lr (video clips); absent or 1 for a still image. */
   frames?: number;
+  /**
+   * A distillation target: a teacher's output on the whole LR image, HR-sized and laid out as
+   * hr (see data/targets.node.ts). Cropped and augmented with hr; still images only.
+   */
+  target?: Uint8Array;
 }
 
 export interface SrDataset {
@@ -60,6 +65,8 @@ export interface SampleOptions {
 export interface Batch {
   lr: Float32Array;
   hr: Float32Array;
+  /** The items' distillation targets, cropped and augmented as hr (when the dataset has them). */
+  target?: Float32Array;
 }
 
 /** Where one sample of a batch comes from: item index, LR crop corner (x, y), augmentation. */
@@ -190,8 +197,15 @@ export function sampleBatch(ds: SrDataset, iteration: number, o: SampleOptions):
   const s = ds.scale, P = o.lrPatch, Q = P * s, B = o.batchSize, T = o.numFrame ?? 1;
   const lr = new Float32Array(T * B * P * P * 3);
   const hr = new Float32Array(T * B * Q * Q * 3);
+  const withTargets = ds.items.some((it) => it.target);
+  if (withTargets && T > 1) throw new Error(`mvsr: sampler: distillation targets are for single frames, not sequences of ${T}`);
+  const target = withTargets ? new Float32Array(B * Q * Q * 3) : undefined;
   plans.forEach((p, b) => {
     const it = ds.items[p.item]!;
+    if (target) {
+      if (!it.target) throw new Error(`mvsr: sampler: ${it.file || it.name} has no distillation target (the other images have)`);
+      gatherPatch(it.target, it.hrW, p.x * s, p.y * s, Q, p, target, b * Q * Q * 3);
+    }
     if (p.path) {
       // a still filmed by a moving camera: the patches are made here, then augmented like any other
       const seq = motionSequence(it.hr, it.hrW, it.hrH, p.path, T, Q, s);
@@ -211,7 +225,7 @@ export function sampleBatch(ds: SrDataset, iteration: number, o: SampleOptions):
       gatherPatch(hrSrc, it.hrW, p.x * s, p.y * s, Q, p, hr, (t * B + b) * Q * Q * 3);
     }
   });
-  return { lr, hr };
+  return target ? { lr, hr, target } : { lr, hr };
 }
 
 /** The tensor shapes of a batch (of one frame of a sequence batch). */

@@ -1,6 +1,6 @@
 // Worker side of the batch loader: load the source once (reporting progress), then build the
 // asked-for batches one per macrotask (so 'drop' requests get in between) and transfer them.
-import { sampleBatch, type SrDataset } from './dataset.js';
+import { sampleBatch, type Batch, type SrDataset } from './dataset.js';
 import { loadSource, sourceInfo, type LoaderWorkerInit, type LoaderWorkerMessage, type LoaderWorkerRequest } from './loader.js';
 
 const { parentPort, workerData } = await import('node:worker_threads');
@@ -31,13 +31,16 @@ function pump(): void {
   const k = queue.shift();
   if (k === undefined || !ds) return;
   if (init.crashAt === k) throw new Error(`test crash at iteration ${k}`); // uncaught on purpose: the worker dies
-  let b: { lr: Float32Array; hr: Float32Array } | null = null;
+  let b: Batch | null = null;
   try {
     b = sampleBatch(ds, k, init.sample);
   } catch (e) {
     send({ type: 'batchError', iteration: k, message: oneLine(e) });
   }
-  if (b) send({ type: 'batch', iteration: k, lr: b.lr, hr: b.hr }, [b.lr.buffer as ArrayBuffer, b.hr.buffer as ArrayBuffer]);
+  if (b) {
+    const bufs = [b.lr.buffer as ArrayBuffer, b.hr.buffer as ArrayBuffer, ...(b.target ? [b.target.buffer as ArrayBuffer] : [])];
+    send({ type: 'batch', iteration: k, lr: b.lr, hr: b.hr, ...(b.target ? { target: b.target } : {}) }, bufs);
+  }
   schedule();
 }
 

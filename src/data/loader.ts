@@ -10,11 +10,15 @@ import type { VideoSourceOptions } from './videoSources.node.js';
 
 type NoCallbacks<T> = Omit<T, 'onProgress' | 'onWarning'>;
 
-/** Where the training pairs come from; plain data, so it can be sent to a worker. */
-export type SourceSpec =
+/**
+ * Where the training pairs come from; plain data, so it can be sent to a worker. `targetDir`: a
+ * folder of distillation targets for the images (see targets.node.ts), cropped with the HR.
+ */
+export type SourceSpec = (
   | { kind: 'hrFolder'; dirs: string | string[]; scale: number; options?: NoCallbacks<HrFolderOptions> }
   | { kind: 'paired'; gtDir: string; lqDir: string; scale: number; options?: NoCallbacks<PairedFolderOptions> }
-  | { kind: 'videoFolder'; roots: string[]; scale: number; options?: NoCallbacks<VideoSourceOptions> };
+  | { kind: 'videoFolder'; roots: string[]; scale: number; options?: NoCallbacks<VideoSourceOptions> }
+) & { targetDir?: string };
 
 export interface LoaderOptions extends SampleOptions {
   /** Batches prepared ahead of the one asked for (default 3). */
@@ -52,10 +56,13 @@ export async function loadSource(
 ): Promise<FolderSource> {
   const src = await import('./sources.node.js');
   const cb = { onProgress, onWarning };
-  if (spec.kind === 'hrFolder') return src.hrFolderSource(spec.dirs, spec.scale, { lrPatch, ...spec.options, ...cb });
-  if (spec.kind === 'paired') return src.pairedFolderSource(spec.gtDir, spec.lqDir, spec.scale, { lrPatch, ...spec.options, ...cb });
-  if (spec.kind === 'videoFolder') return (await import('./videoSources.node.js')).videoFolderSource(spec.roots, spec.scale, { lrPatch, ...spec.options, ...cb });
-  throw new Error(`mvsr: batch loader: unknown source kind '${(spec as { kind: unknown }).kind}'`);
+  let s: FolderSource;
+  if (spec.kind === 'hrFolder') s = await src.hrFolderSource(spec.dirs, spec.scale, { lrPatch, ...spec.options, ...cb });
+  else if (spec.kind === 'paired') s = await src.pairedFolderSource(spec.gtDir, spec.lqDir, spec.scale, { lrPatch, ...spec.options, ...cb });
+  else if (spec.kind === 'videoFolder') s = await (await import('./videoSources.node.js')).videoFolderSource(spec.roots, spec.scale, { lrPatch, ...spec.options, ...cb });
+  else throw new Error(`mvsr: batch loader: unknown source kind '${(spec as { kind: unknown }).kind}'`);
+  if (spec.targetDir) await (await import('./targets.node.js')).attachTargets(s, spec.targetDir);
+  return s;
 }
 
 export function sourceInfo(s: FolderSource): LoaderInfo {
@@ -83,7 +90,7 @@ export type LoaderWorkerMessage =
   | { type: 'warning'; message: string }
   | { type: 'ready'; info: LoaderInfo }
   | { type: 'error'; message: string }
-  | { type: 'batch'; iteration: number; lr: Float32Array; hr: Float32Array }
+  | { type: 'batch'; iteration: number; lr: Float32Array; hr: Float32Array; target?: Float32Array }
   | { type: 'batchError'; iteration: number; message: string };
 
 /** Messages to the worker: prepare these iterations (in this order) / forget these if still queued. */
@@ -211,9 +218,10 @@ class WorkerLoader implements BatchLoader {
         const ws = this.waiters.get(m.iteration);
         if (ws) {
           this.waiters.delete(m.iteration);
-          ws.forEach((w, i) => w.resolve(i === 0 ? { lr: m.lr, hr: m.hr } : { lr: m.lr.slice(), hr: m.hr.slice() }));
+          const b: Batch = m.target ? { lr: m.lr, hr: m.hr, target: m.target } : { lr: m.lr, hr: m.hr };
+          ws.forEach((w, i) => w.resolve(i === 0 ? b : { lr: b.lr.slice(), hr: b.hr.slice(), ...(b.target ? { target: b.target.slice() } : {}) }));
         } else if (m.iteration >= this.anchor && m.iteration <= this.anchor + this.depth) {
-          this.buffered.set(m.iteration, { lr: m.lr, hr: m.hr });
+          this.buffered.set(m.iteration, m.target ? { lr: m.lr, hr: m.hr, target: m.target } : { lr: m.lr, hr: m.hr });
         }
         break;
       }

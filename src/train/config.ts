@@ -133,6 +133,8 @@ export interface DistillSection {
   network: ({ type: string } & ArchArgs) | null;
   /** The loss between the student's and the teacher's outputs (loss_weight scales it). */
   loss: LossConfig;
+  /** Run the teacher once per whole training image before training and crop its output with the HR patches, instead of on every batch. */
+  precompute: boolean;
 }
 
 export interface TrainConfig {
@@ -686,6 +688,7 @@ const distillSection: MapSpec = {
     teacher: req(str(), 'the teacher: a weights file (.safetensors, or .pth with network) or a shipped model name, run without gradients through its deploy graph'),
     network: opt(nullable(networkG), null, "the teacher's architecture and arguments, for a .pth file (type: ... as in network_g)"),
     loss: opt(loss, { type: 'L1Loss' }, "the loss between the student's and the teacher's outputs, added to pixel_opt's"),
+    precompute: opt(bool, false, "run the teacher once on every whole training image before the first step (kept in datasets.train.cache_dir, else the run folder) and crop its uint8 output with the HR patches, instead of running it on every batch: a step then costs what it costs without a teacher; still images only"),
   },
 };
 
@@ -963,6 +966,10 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
     const dl = distill.loss as Obj;
     if (dl.eps === undefined) dl.eps = 0;
     if (c.quant) cx.err('distill', 'distill: and quant: in one run are not supported: distil into a float model first, then quantize it (quant: with --init)');
+    const td = (c.datasets as Obj).train as Obj;
+    if (distill.precompute && (td.type === 'VideoFolder' || (td.num_frame as number) > 1)) {
+      cx.err('distill.precompute', `distill.precompute keeps the teacher's output on whole still images; sequences (num_frame ${String(td.num_frame)}) run the teacher on every batch: remove it`);
+    }
   }
 
   // ETDS's spellings: fixed_residual_model_iters and interpolation_loss_weight

@@ -22,7 +22,8 @@ import { ModelEMA } from './ema.js';
 import { clipGradNorm } from './clip.js';
 import { frozenParameterNames, isFrozenAt, type TrainConfig, type LossConfig, type DistillSection } from './config.js';
 import { saveCheckpoint, loadCheckpoint, type TrainState } from './checkpoint.node.js';
-import { createBatchLoader, type BatchLoader } from '../data/loader.js';
+import { createBatchLoader, type BatchLoader, type SourceSpec } from '../data/loader.js';
+import { makeTeacherTargets } from './teacher-targets.node.js';
 import { loadValSet } from '../data/sources.node.js';
 import { evalPair, withBackend } from '../eval/image.js';
 import { createBackend, type Backend } from '../runtime/backend.js';
@@ -82,9 +83,15 @@ export function runIdentity(cfg: TrainConfig, networkG: Record<string, unknown> 
   const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : { ...imageData, ...(mine_patches > 1 ? { mine_patches } : {}) };
   const id = {
     network_g: networkG, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
-    ...(cfg.distill ? { distill: cfg.distill } : {}),
+    // distill.precompute enters only when on, so earlier distillation runs keep their identity
+    ...(cfg.distill ? { distill: distillIdentity(cfg.distill) } : {}),
   };
   return createHash('sha256').update(JSON.stringify(id)).digest('hex').slice(0, 16);
+}
+
+function distillIdentity(d: DistillSection): object {
+  const { precompute, ...rest } = d;
+  return precompute ? d : rest;
 }
 
 /**
@@ -202,12 +209,44 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const dt = cfg.datasets.train;
   const T = dt.num_frame;
   const motion = dt.type === 'HRFolder' && T > 1 ? { maxShift: dt.motion_shift, maxZoom: dt.motion_zoom, maxRotate: dt.motion_rotate } : undefined;
+  const source: SourceSpec = dt.type === 'HRFolder'
+    ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined, minHrSize: motion ? minMotionSize(dt.gt_size, T, motion) : undefined } }
+    : dt.type === 'VideoFolder'
+      ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
+      : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } };
+  // distillation: the teacher's deploy graph, without gradients, on each batch's LR patches or (precompute) once on each whole image
+  let teacher: Backend | null = null, teacherModel: SRModel | null = null, targetDir: string | null = null;
+  const distilLoss = cfg.distill ? lossFn(cfg.distill.loss) : null;
+  const teacherInfo: Record<string, string> = {};
+  if (cfg.distill) {
+    const dc = cfg.distill;
+    const { t, backend, release } = await orRelease(async () => {
+      if (!o.loadTeacher) throw new Error(`mvsr train: the config distils from ${dc.teacher}: pass TrainOptions.loadTeacher (mvsr train does)`);
+      const t = o.loadTeacher(dc);
+      owned.push(() => t.model.dispose());
+      if (t.model.scale !== cfg.scale) throw new Error(`mvsr train: distill.teacher ${dc.teacher} upscales x${t.model.scale}, the student x${cfg.scale}`);
+      const backend = await createBackend(toGraph(t.model), { backend: 'wasm' });
+      let released = false;
+      const release = async () => { if (!released) { released = true; await backend.dispose(); } };
+      owned.push(release);
+      return { t, backend, release };
+    });
+    teacherModel = t.model;
+    teacher = backend;
+    teacherInfo.distilled_from = t.name;
+    teacherInfo.distill_teacher_sha256 = t.sha256;
+    say(`distilling from ${t.name} (${t.model.arch} x${t.model.scale}, SHA-256 ${t.sha256.slice(0, 12)}…), ${cfg.distill.loss.type} weight ${cfg.distill.loss.loss_weight}${dc.precompute ? ', targets precomputed on the whole images' : ''}`);
+    if (dc.precompute) {
+      // the teacher runs here, once per image; the steps read its output from the batches
+      targetDir = join(dt.cache_dir ?? runDir, `teacher-${t.sha256.slice(0, 16)}`);
+      const r = await orRelease(() => makeTeacherTargets(source, dt.lq_size, backend, targetDir!, say));
+      say(`teacher targets: ${r.made} computed, ${r.reused} reused from ${targetDir} (${r.seconds.toFixed(0)} s)`);
+      await release();
+      teacher = null;
+    }
+  }
   const loader: BatchLoader = createBatchLoader(
-    dt.type === 'HRFolder'
-      ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined, minHrSize: motion ? minMotionSize(dt.gt_size, T, motion) : undefined } }
-      : dt.type === 'VideoFolder'
-        ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
-        : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } },
+    targetDir ? { ...source, targetDir } : source,
     {
       seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
       channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence, motion,
@@ -224,27 +263,6 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
 
   const pixel = lossFn(cfg.train.pixel_opt);
   const aux = cfg.train.aux_opt ? lossFn(cfg.train.aux_opt) : null;
-  // distillation: the teacher's deploy graph on the batch's LR patches, without gradients
-  let teacher: Backend | null = null, teacherModel: SRModel | null = null;
-  const distilLoss = cfg.distill ? lossFn(cfg.distill.loss) : null;
-  const teacherInfo: Record<string, string> = {};
-  if (cfg.distill) {
-    const dc = cfg.distill;
-    const { t, backend } = await orRelease(async () => {
-      if (!o.loadTeacher) throw new Error(`mvsr train: the config distils from ${dc.teacher}: pass TrainOptions.loadTeacher (mvsr train does)`);
-      const t = o.loadTeacher(dc);
-      owned.push(() => t.model.dispose());
-      if (t.model.scale !== cfg.scale) throw new Error(`mvsr train: distill.teacher ${dc.teacher} upscales x${t.model.scale}, the student x${cfg.scale}`);
-      const backend = await createBackend(toGraph(t.model), { backend: 'wasm' });
-      owned.push(() => backend.dispose());
-      return { t, backend };
-    });
-    teacherModel = t.model;
-    teacher = backend;
-    teacherInfo.distilled_from = t.name;
-    teacherInfo.distill_teacher_sha256 = t.sha256;
-    say(`distilling from ${t.name} (${t.model.arch} x${t.model.scale}, SHA-256 ${t.sha256.slice(0, 12)}…), ${cfg.distill.loss.type} weight ${cfg.distill.loss.loss_weight}`);
-  }
   const evalModel = createAnyModel(type, args);
   const validate = async (): Promise<{ psnr: number; ssim: number }> => {
     if (ema) ema.copyTo(evalModel);
@@ -287,8 +305,8 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
 
   /** The distillation loss of the student's output y against the teacher's on the same LR batch. */
   const teacherOuts: Tensor[] = [];
-  const distilled = async (y: Var, x: Var): Promise<Var> => {
-    const target = await teacher!.run(x.value);
+  const distilled = async (y: Var, x: Var, pre?: Tensor): Promise<Var> => {
+    const target = pre ?? await teacher!.run(x.value);
     teacherOuts.push(target);
     return distilLoss!(y, constant(target));
   };
@@ -328,10 +346,12 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
           const dual = (model as unknown as { forwardDual(x: Var): { output: Var; residual: Var } }).forwardDual(xs[0]!);
           loss = add(pixel(dual.output, ts[0]!), aux(dual.residual, ts[0]!));
           if (teacher) loss = add(loss, await distilled(dual.output, xs[0]!));
+          else if (batch.target) loss = add(loss, await distilled(dual.output, xs[0]!, Tensor.from([B, Q, Q, 3], batch.target)));
         } else {
           const y = (model as SRModel).forward(xs[0]!);
           loss = pixel(y, ts[0]!);
           if (teacher) loss = add(loss, await distilled(y, xs[0]!));
+          else if (batch.target) loss = add(loss, await distilled(y, xs[0]!, Tensor.from([B, Q, Q, 3], batch.target)));
         }
         lossVal = loss.value.data[0]!;
         if (!Number.isFinite(lossVal)) {

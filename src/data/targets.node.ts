@@ -1,0 +1,56 @@
+// Distillation targets kept on disk: a teacher's uint8 output on a whole training image, one file
+// per image, named by a hash of the image's LR pixels (so a changed or reordered training set
+// never picks up a stale target) and stored in a folder per teacher. The trainer writes them
+// once (train/teacher-targets.node.ts); the batch loader attaches them to the items it loaded,
+// and sampleBatch crops them with the HR patches.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { SrDataset, SrItem } from './dataset.js';
+
+const MAGIC = 0x3154564d; // 'MVT1' little-endian
+const HEADER = 12;
+
+/** The file holding `item`'s target in `dir`: a hash of the scale, the LR size and the LR pixels. */
+export function targetFile(dir: string, item: SrItem, scale: number): string {
+  const h = createHash('sha256');
+  h.update(`${scale} ${item.lrW} ${item.lrH} `);
+  h.update(item.lr.subarray(0, item.lrW * item.lrH * 3));
+  return path.join(dir, `${h.digest('hex').slice(0, 32)}.u8`);
+}
+
+/** Write an HR-sized RGB uint8 target (atomically: a half-written file is never read as a target). */
+export async function writeTarget(file: string, width: number, height: number, data: Uint8Array): Promise<void> {
+  if (data.length !== width * height * 3) throw new Error(`mvsr: ${file}: target has ${data.length} bytes, expected ${width}x${height}x3`);
+  const head = new Uint32Array([MAGIC, width, height]);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, Buffer.concat([Buffer.from(head.buffer), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  await fsp.rename(tmp, file);
+}
+
+/** The target in `file` if it is a whole target of width x height, else a reason it is not. */
+export async function readTarget(file: string, width: number, height: number): Promise<Uint8Array | { bad: string }> {
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(file);
+  } catch (e) {
+    return { bad: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message.split('\n')[0]! };
+  }
+  if (buf.length < HEADER) return { bad: 'truncated header' };
+  const head = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + HEADER));
+  if (head[0] !== MAGIC) return { bad: 'not an mvsr target file' };
+  if (head[1] !== width || head[2] !== height) return { bad: `holds ${head[1]}x${head[2]}, expected ${width}x${height}` };
+  if (buf.length !== HEADER + width * height * 3) return { bad: `${buf.length - HEADER} pixel bytes, expected ${width * height * 3}` };
+  return new Uint8Array(buf.buffer, buf.byteOffset + HEADER, width * height * 3);
+}
+
+/** Attach every item's target from `dir`; one missing or damaged target is an error naming the image and the file. */
+export async function attachTargets(ds: SrDataset, dir: string): Promise<void> {
+  for (const it of ds.items) {
+    if ((it.frames ?? 1) !== 1) throw new Error(`mvsr: ${it.file || it.name}: distillation targets are for still images, not clips`);
+    const file = targetFile(dir, it, ds.scale);
+    const t = await readTarget(file, it.hrW, it.hrH);
+    if ('bad' in t) throw new Error(`mvsr: ${it.file || it.name}: distillation target ${file}: ${t.bad}`);
+    it.target = t;
+  }
+}
