@@ -108,7 +108,8 @@ test('a checkpoint left mid-swap (only checkpoint.old and a temporary directory)
 test('SIGTERM stops a running training within a few iterations and leaves a checkpoint at the iteration it stopped', { timeout: 120_000 }, async () => {
   const { dir, cfg } = await makeRun();
   const run = path.join(dir, 'D');
-  const child = spawn(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--threads', '1', 'logger.save_checkpoint_freq=1000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // an override holding a space: the printed resume command must quote it
+  const child = spawn(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--threads', '1', 'logger.save_checkpoint_freq=1000', 'train.scheduler.milestones=[150, 180]'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
   const log = path.join(run, 'train_log.jsonl');
@@ -138,9 +139,11 @@ test('SIGTERM stops a running training within a few iterations and leaves a chec
   assert.equal(snap.metadata.iterations, String(ck.state.iter));
   assert.equal(snap.metadata.total_iter, '200');
   assert.equal(snap.metadata.arch, 'ETDSForInference');
-  // finished, the run replaces the snapshot by its model
-  const done = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', run, '--resume', '--threads', '1'], { encoding: 'utf8' });
-  assert.equal(done.status, 0, done.stderr);
+  // finished with the printed command, pasted into a real shell, the run replaces the snapshot by its model
+  const again = /^continue with: mvsr (.*)$/m.exec(stderr)![1]!;
+  const done = spawnSync('/bin/sh', ['-c', `"$0" "$1" ${again} --threads 1`, process.execPath, CLI], { encoding: 'utf8' });
+  assert.equal(done.status, 0, `${again}\n${done.stderr}`);
+  assert.match(done.stderr, /resuming .* at iteration/);
   assert.ok(existsSync(path.join(run, 'model.safetensors')) && !existsSync(path.join(run, 'snapshot.safetensors')));
 });
 

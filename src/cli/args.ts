@@ -53,3 +53,8 @@ export function backendFlag(cmd: string, v: unknown): string | undefined {
   if (typeof v !== 'string' || !known.includes(v)) throw new Error(`mvsr ${cmd}: --backend must be one of ${known.join(', ')}, got "${String(v)}"`);
   return v;
 }
+
+/** `a` quoted for a POSIX shell (single quotes) unless it is made only of characters no shell treats specially. */
+export function shellQuote(a: string): string {
+  return /^[A-Za-z0-9_\-.,/=:@%+]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}

@@ -4,7 +4,7 @@ import { serveCmd } from './serve.js';
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { parse, intFlag, jsonArgs, backendFlag, type Command } from './args.js';
+import { parse, intFlag, jsonArgs, backendFlag, shellQuote, type Command } from './args.js';
 import { MODEL_FLAGS, EVAL_FLAGS, EVAL_VIDEO_FLAGS, EXPORT_FLAGS } from './flags.js';
 import { Progress } from './progress.js';
 import { initEngine } from '../tensor/engine.js';
@@ -565,7 +565,9 @@ options:
       const how = { done: 'finished', time: `stopped after --max-minutes ${maxMinutes}`, signal: `stopped by ${signalled}`, nan: 'stopped: loss not finite' }[r.stoppedBy];
       err(`${cfg.name}: ${how} at iteration ${r.iter}/${cfg.train.total_iter} (${(r.elapsedSeconds / 60).toFixed(1)} min of training)${r.lastVal ? `, last validation ${r.lastVal.psnr.toFixed(3)} dB / ${r.lastVal.ssim.toFixed(4)}` : ''}`);
       if (r.stoppedBy !== 'done' && r.stoppedBy !== 'nan') {
-        err(`continue with: mvsr train ${file} --resume${typeof v['run-dir'] === 'string' ? ` --run-dir ${v['run-dir']}` : ''}${overrides.length ? ' ' + overrides.join(' ') : ''}`);
+        // quoted, so that it can be pasted: an override such as 'train.scheduler.milestones=[15000, 20000]' holds a space
+        const again = [file, '--resume', ...(typeof v['run-dir'] === 'string' ? ['--run-dir', v['run-dir']] : []), ...overrides];
+        err(`continue with: mvsr train ${again.map(shellQuote).join(' ')}`);
         if (r.iter > 0) err(`the model as it stands: ${join(r.runDir, 'snapshot.safetensors')}`);
       }
       if (r.modelFile) err(`model: ${r.modelFile}`);
