@@ -54,8 +54,12 @@ test('mvsr serve: its own files with cross-origin isolation, the model list and 
     assert.equal(index.headers['cross-origin-opener-policy'], 'same-origin');
     assert.equal(index.headers['cross-origin-embedder-policy'], 'require-corp');
     assert.match(index.body, /mvsr player/);
-    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string }[];
+    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string; distilledFrom: string | null }[];
     assert.deepEqual(list.map((m) => m.name), listShippedModels().map((m) => m.name));
+    // a distilled model names its teacher (the player shows it in the model list)
+    const kd = list.find((m) => m.name === 'espcn-kd-x4');
+    assert.equal(kd?.distilledFrom, 'VapSR_X4.pth');
+    assert.equal(list.find((m) => m.name === 'espcn-x4')?.distilledFrom, null);
     assert.equal((await rawGet(url, list[0]!.url, 'HEAD')).status, 200);
     for (const p of ['/../package.json', '/%2e%2e/package.json', '/js/../../package.json', '/js/%2E%2E/%2E%2E/package.json', '/..%2fpackage.json',
       '/etc/passwd', '//etc/passwd', '/%2Fetc%2Fpasswd', '/models/../../package.json', '/models/nope.safetensors', '/..\\package.json', '/%00', '/js/%ZZ']) {

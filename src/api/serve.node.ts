@@ -31,7 +31,11 @@ export interface ServeOptions {
 }
 
 /** A model the app can load: shipped .safetensors files, listed at /models/index.json. */
-export interface ServedModel { name: string; arch: string; scale: number; params: number; video: boolean; url: string }
+export interface ServedModel {
+  name: string; arch: string; scale: number; params: number; video: boolean; url: string;
+  /** The teacher's file name, for a model trained by distillation (its metadata's distilled_from). */
+  distilledFrom: string | null;
+}
 
 export function servedModels(): ServedModel[] {
   return listShippedModels().map((m) => {
@@ -39,7 +43,7 @@ export function servedModels(): ServedModel[] {
     try {
       video = getArch(m.arch).kind === 'video';
     } catch { /* an unknown architecture loads (and fails) in the page */ }
-    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors` };
+    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors`, distilledFrom: m.metadata.distilled_from ?? null };
   });
 }
 

@@ -12,7 +12,7 @@ import type { Graph } from '../graph/ir.js';
 import type { StepGraphSource } from '../runtime/video.js';
 import { gpuDevice } from '../runtime/webgpu/backend.js';
 
-export interface ModelEntry { name: string; arch: string; scale: number; params: number; video: boolean; url: string }
+export interface ModelEntry { name: string; arch: string; scale: number; params: number; video: boolean; url: string; distilledFrom?: string | null }
 
 /** A loaded model: what a VideoStream runs (an image graph is a one-frame step). */
 export interface LoadedModel {
