@@ -4,7 +4,6 @@
 // teacher on every batch. The teacher sees each image's real surroundings rather than a
 // zero-padded patch, and a step costs what it costs without distillation, so a large teacher
 // (VapSR, IMDN) costs minutes once instead of most of every step.
-import { existsSync } from 'node:fs';
 import type { Backend } from '../runtime/backend.js';
 import { upscaleBands } from '../api/tiling.js';
 import { UINT8_TO_UNIT } from '../data/augment.js';
@@ -33,12 +32,12 @@ export async function makeTeacherTargets(
   const { targetDir: _, ...plain } = spec;
   const ds = await loadSource(plain as SourceSpec, lrPatch);
   makeDirs(dir);
-  const todo = [];
+  const todo: { it: (typeof ds.items)[number]; file: string }[] = [];
   let reused = 0;
   for (const it of ds.items) {
     if ((it.frames ?? 1) !== 1) throw new Error(`mvsr train: distill.precompute: ${it.file || it.name} is a clip; precomputed targets are for still images`);
     const file = targetFile(dir, it, ds.scale);
-    if (existsSync(file) && !('bad' in (await readTarget(file, it.hrW, it.hrH)))) reused++;
+    if (!('bad' in (await readTarget(file, it.hrW, it.hrH)))) reused++;
     else todo.push({ it, file });
   }
   const px = todo.reduce((a, { it }) => a + it.lrW * it.lrH, 0);
