@@ -216,12 +216,12 @@ class WorkerLoader implements BatchLoader {
       case 'batch': {
         this.requested.delete(m.iteration);
         const ws = this.waiters.get(m.iteration);
+        const { type: _t, iteration: _i, ...b } = m;
         if (ws) {
           this.waiters.delete(m.iteration);
-          const b: Batch = m.target ? { lr: m.lr, hr: m.hr, target: m.target } : { lr: m.lr, hr: m.hr };
           ws.forEach((w, i) => w.resolve(i === 0 ? b : { lr: b.lr.slice(), hr: b.hr.slice(), ...(b.target ? { target: b.target.slice() } : {}) }));
         } else if (m.iteration >= this.anchor && m.iteration <= this.anchor + this.depth) {
-          this.buffered.set(m.iteration, m.target ? { lr: m.lr, hr: m.hr, target: m.target } : { lr: m.lr, hr: m.hr });
+          this.buffered.set(m.iteration, b);
         }
         break;
       }

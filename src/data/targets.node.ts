@@ -28,20 +28,45 @@ export async function writeTarget(file: string, width: number, height: number, d
   await fsp.rename(tmp, file);
 }
 
+/** Why a target file of `size` bytes starting with `head` is not a whole width x height target, or null. */
+function badTarget(head: Buffer, size: number, width: number, height: number): string | null {
+  if (head.length < HEADER) return 'truncated header';
+  const [magic, w, h] = [head.readUInt32LE(0), head.readUInt32LE(4), head.readUInt32LE(8)];
+  if (magic !== MAGIC) return 'not an mvsr target file';
+  if (w !== width || h !== height) return `holds ${w}x${h}, expected ${width}x${height}`;
+  if (size !== HEADER + width * height * 3) return `${size - HEADER} pixel bytes, expected ${width * height * 3}`;
+  return null;
+}
+
+function ioReason(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message.split('\n')[0]!;
+}
+
 /** The target in `file` if it is a whole target of width x height, else a reason it is not. */
 export async function readTarget(file: string, width: number, height: number): Promise<Uint8Array | { bad: string }> {
   let buf: Buffer;
   try {
     buf = await fsp.readFile(file);
   } catch (e) {
-    return { bad: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message.split('\n')[0]! };
+    return { bad: ioReason(e) };
   }
-  if (buf.length < HEADER) return { bad: 'truncated header' };
-  const head = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + HEADER));
-  if (head[0] !== MAGIC) return { bad: 'not an mvsr target file' };
-  if (head[1] !== width || head[2] !== height) return { bad: `holds ${head[1]}x${head[2]}, expected ${width}x${height}` };
-  if (buf.length !== HEADER + width * height * 3) return { bad: `${buf.length - HEADER} pixel bytes, expected ${width * height * 3}` };
-  return new Uint8Array(buf.buffer, buf.byteOffset + HEADER, width * height * 3);
+  const bad = badTarget(buf.subarray(0, HEADER), buf.length, width, height);
+  return bad ? { bad } : new Uint8Array(buf.buffer, buf.byteOffset + HEADER, width * height * 3);
+}
+
+/** Whether `file` holds a whole width x height target, from its header and size only (no pixel read). */
+export async function hasTarget(file: string, width: number, height: number): Promise<boolean> {
+  let fh: fsp.FileHandle | null = null;
+  try {
+    fh = await fsp.open(file, 'r');
+    const head = Buffer.alloc(HEADER);
+    const { bytesRead } = await fh.read(head, 0, HEADER, 0);
+    return badTarget(head.subarray(0, bytesRead), (await fh.stat()).size, width, height) === null;
+  } catch {
+    return false;
+  } finally {
+    await fh?.close();
+  }
 }
 
 /** Attach every item's target from `dir`; one missing or damaged target is an error naming the image and the file. */

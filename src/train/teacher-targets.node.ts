@@ -8,7 +8,7 @@ import type { Backend } from '../runtime/backend.js';
 import { upscaleBands } from '../api/tiling.js';
 import { UINT8_TO_UNIT } from '../data/augment.js';
 import { loadSource, type SourceSpec } from '../data/loader.js';
-import { readTarget, targetFile, writeTarget } from '../data/targets.node.js';
+import { hasTarget, targetFile, writeTarget } from '../data/targets.node.js';
 import { makeDirs } from '../io/files.node.js';
 
 export interface TargetsResult {
@@ -37,7 +37,8 @@ export async function makeTeacherTargets(
   for (const it of ds.items) {
     if ((it.frames ?? 1) !== 1) throw new Error(`mvsr train: distill.precompute: ${it.file || it.name} is a clip; precomputed targets are for still images`);
     const file = targetFile(dir, it, ds.scale);
-    if (!('bad' in (await readTarget(file, it.hrW, it.hrH)))) reused++;
+    // header and size only: the loader reads (and checks) the pixels when it attaches them
+    if (await hasTarget(file, it.hrW, it.hrH)) reused++;
     else todo.push({ it, file });
   }
   const px = todo.reduce((a, { it }) => a + it.lrW * it.lrH, 0);
