@@ -2,7 +2,9 @@
 // webgpu backend on this machine's GPU: the shipped x4 networks and a few efficient-SR families at
 // the MAI setting (180x320 -> 720x1280), ms per frame with the frames resident on the GPU (the
 // bench's GPU timing), for each tiling. Stage 1 varies the pixels and output blocks per invocation
-// of plain convs, stage 2 the fused tail's; the score is the sum of the models' medians. Also
+// of plain convs, stage 2 the fused tail's, stage 3 stages each workgroup's input tile in workgroup
+// memory (`shared`); the score is the sum of the models' medians. --out is rewritten after every
+// timing, so a run cut short keeps what it measured. Also
 // times an empty command buffer per frame (the per-frame floor of submitting at all).
 //   npm run build && node scripts/tune-webgpu.mjs [--out tuning.json] [--frames 20] [--reps 5] [--input 180x320]
 // Needs a GPU through the `webgpu` package; on an emulated adapter (SwiftShader) it refuses.
@@ -55,20 +57,25 @@ for (let i = 0; i < reps + 1; i++) {
 console.error(`empty frame: ${median(floor).toFixed(3)} ms`);
 
 const results = [];
-const before = { px: 1, co: 4, tailBlocks: 1, tailPx: 1 }; // the tiling before tuning
-results.push(await timeTiling(before));
 let best = null;
-for (const px of [1, 2, 4]) for (const co of [2, 4, 8]) {
-  const r = await timeTiling({ px, co, tailBlocks: 0, tailPx: 2 });
+// the file is rewritten after every timing, so a run cut short still leaves what it measured
+const save = () => {
+  const doc = { date: new Date().toISOString(), adapter, H, W, frames, reps, emptyFrameMs: median(floor), before: results[0], best, results };
+  if (out) writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+  return doc;
+};
+const time = async (tiling) => {
+  const r = await timeTiling(tiling);
   results.push(r);
-  if (!best || r.total < best.total) best = r;
-}
-for (const [tailBlocks, tailPx] of [[1, 1], [0, 1], [0, 4], [4, 2], [2, 4]]) {
-  const r = await timeTiling({ ...best.tiling, tailBlocks, tailPx });
-  results.push(r);
-  if (r.total < best.total) best = r;
-}
-const doc = { date: new Date().toISOString(), adapter, H, W, frames, reps, emptyFrameMs: median(floor), before: results[0], best, results };
+  if (results.length > 1 && (!best || r.total < best.total)) best = r;
+  save();
+  return r;
+};
+await time({ px: 1, co: 4, tailBlocks: 1, tailPx: 1, shared: false }); // the tiling before tuning
+for (const px of [1, 2, 4]) for (const co of [2, 4, 8]) await time({ px, co, tailBlocks: 0, tailPx: 2, shared: false });
+for (const [tailBlocks, tailPx] of [[1, 1], [0, 1], [0, 4], [4, 2], [2, 4]]) await time({ ...best.tiling, tailBlocks, tailPx });
+// stage 3: the input tile staged in workgroup memory, where more pixels per invocation may pay
+const plain = best.tiling;
+for (const px of [plain.px, 2, 4].filter((v, i, a) => a.indexOf(v) === i)) await time({ ...plain, px, shared: true });
 console.error(`best: ${JSON.stringify(best.tiling)} sum ${best.total.toFixed(3)} ms (before: ${results[0].total.toFixed(3)} ms)`);
-if (out) writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
-else console.log(JSON.stringify(doc, null, 2));
+if (!out) console.log(JSON.stringify(save(), null, 2));

@@ -123,7 +123,7 @@ test('every image family and hand graph: WebGPU gives the wasm runtime\'s 8-bit 
   assert.equal(liveTensorCount(), live, 'no tensor leaked');
 });
 
-test('dense conv tilings (pixels and output blocks per invocation, a tail\'s blocks and pixels): every one gives wasm\'s output, widths not a multiple of the tile included', { skip: noGpu }, async (t) => {
+test('dense conv tilings (pixels and output blocks per invocation, a tail\'s blocks and pixels, the input tile in workgroup memory): every one gives wasm\'s output, widths not a multiple of the tile included', { skip: noGpu }, async (t) => {
   await useEngine(1);
   const saved = { ...convTiling };
   // strided, dilated and odd-channel dense convs, then a conv + residual + pixel-shuffle tail (ETDS) and one without a residual (ESPCN)
@@ -144,6 +144,10 @@ test('dense conv tilings (pixels and output blocks per invocation, a tail\'s blo
     { px: 1, co: 1, tailBlocks: 1, tailPx: 1 },
     { px: 3, co: 2, tailBlocks: 2, tailPx: 3 },
     { px: 8, co: 8, tailBlocks: 5, tailPx: 4 },
+    // the input tile staged in workgroup memory: one chunk of input blocks, then several (ESPCN's 64 and 32 channels at
+    // px 3 take chunks of 3 blocks, the last one short), the strided conv falling back to global reads
+    { px: 1, co: 4, tailBlocks: 0, tailPx: 2, shared: true },
+    { px: 3, co: 2, tailBlocks: 2, tailPx: 3, shared: true },
   ];
   try {
     for (const tiling of tilings) {

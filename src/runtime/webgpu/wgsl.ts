@@ -90,6 +90,8 @@ export interface ConvSpec {
   pixelsPerThread?: number;
   /** A tail's output blocks per invocation (default convTiling.tailBlocks; 0: all). */
   tailBlocks?: number;
+  /** Dense stride-1 convs: stage the input tile in workgroup memory (default convTiling.shared). */
+  shared?: boolean;
 }
 
 /**
@@ -119,8 +121,16 @@ ${indent}}`;
  * invocation left too few invocations for the small networks (ECBSR-M4C16 0.27 ms at px 1, 1.32
  * at px 4), 4 blocks beat 2 and 8, and a tail computing all its blocks for 2 pixels took ESPCN
  * from 0.65 to 0.47 ms (the tail variants were not all timed: the run ran out of time).
+ * `shared`: each workgroup first copies the input tile its outputs read (zeros outside the image)
+ * into workgroup memory, a chunk of input blocks at a time, so the K x K taps of neighbouring
+ * outputs read it there instead of from the storage buffer; stride-1 convs only. Off until a GPU
+ * times it (scripts/tune-webgpu.mjs, stage 3): it is checked on SwiftShader, which says nothing
+ * about speed.
  */
-export const convTiling = { px: 1, co: 4, tailBlocks: 0, tailPx: 2 };
+export const convTiling = { px: 1, co: 4, tailBlocks: 0, tailPx: 2, shared: false };
+
+/** Workgroup memory a kernel may use: WebGPU's default maxComputeWorkgroupStorageSize. */
+const WORKGROUP_BYTES = 16384;
 
 /**
  * Dense (groups 1) convolution, weights as mat4x4 per (tap, input block, output block), columns
@@ -146,6 +156,9 @@ export function convDense(s: ConvSpec): { code: string; grid: Grid } {
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> y: ${out};
 ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage, read> res: array<f32>;\n` : ''}`;
+  // the input tile in workgroup memory: stride 1 only, and only when one input block of the tile fits
+  const span = (s.K - 1) * d, TW = WG * PX + span, TH = WG + span;
+  const shared = (s.shared ?? convTiling.shared) && st === 1 && TH * TW * 16 <= WORKGROUP_BYTES;
   const body: string[] = [];
   // acc[t * PX + j]: output block cb0 + t at pixel ox0 + j
   body.push(`  let n = oz / ${ZB};
@@ -155,8 +168,10 @@ ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage
   for (var t = 0; t < ${T}; t++) {
     let bt = b[min(cb0 + t, ${COB - 1})];
     for (var j = 0; j < ${PX}; j++) { acc[t * ${PX} + j] = bt; }
-  }
-  for (var ky = 0; ky < ${s.K}; ky++) {
+  }`);
+  let head = header(grid);
+  if (!shared) {
+    body.push(`  for (var ky = 0; ky < ${s.K}; ky++) {
     let iy = oy * ${st} + ky * ${d} - ${s.padding};
     if (iy < 0 || iy >= ${s.H}) { continue; }
     for (var kx = 0; kx < ${s.K}; kx++) {
@@ -178,6 +193,53 @@ ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage
       }
     }
   }`);
+  } else {
+    // The workgroup's WG*PX x WG outputs read a TH x TW input tile (zeros outside the image), CC
+    // input blocks at a time: its invocations load it together, then every tap reads it there.
+    // No invocation may return before a barrier, so the grid check moves to the epilogue.
+    const chunks = Math.ceil(CIB / Math.max(1, Math.min(CIB, Math.floor(WORKGROUP_BYTES / (TH * TW * 16)))));
+    const CC = Math.ceil(CIB / chunks), L = TH * TW * CC;
+    head = `
+var<workgroup> tile: array<vec4<f32>, ${L}>;
+@compute @workgroup_size(${WG}, ${WG}, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let ox = i32(gid.x);
+  let oy = i32(gid.y);
+  let oz = i32(gid.z);`;
+    body.push(`  let tx0 = i32(wid.x) * ${WG * PX} - ${s.padding};
+  let ty0 = i32(wid.y) * ${WG} - ${s.padding};
+  let lx = i32(lid.x) * ${PX};
+  let ly = i32(lid.y);
+  for (var c0 = 0; c0 < ${CIB}; c0 += ${CC}) {
+    workgroupBarrier();
+    for (var i = i32(li); i < ${L}; i += ${WG * WG}) {
+      let q = i / ${CC};
+      let c = c0 + i % ${CC};
+      let iy = ty0 + q / ${TW};
+      let ix = tx0 + q % ${TW};
+      var v = vec4<f32>(0.0);
+      if (iy >= 0 && iy < ${s.H} && ix >= 0 && ix < ${s.W} && c < ${CIB}) { v = x[((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB} + c]; }
+      tile[i] = v;
+    }
+    workgroupBarrier();
+    for (var ky = 0; ky < ${s.K}; ky++) {
+      for (var kx = 0; kx < ${s.K}; kx++) {
+        let tb = (ly + ky * ${d}) * ${TW} + lx + kx * ${d};
+        let wb = (ky * ${s.K} + kx) * ${CIB * COB};
+        for (var ci = 0; ci < ${CC}; ci++) {
+          if (c0 + ci >= ${CIB}) { break; }
+          var xv: array<vec4<f32>, ${PX}>;
+          for (var j = 0; j < ${PX}; j++) { xv[j] = tile[(tb + j) * ${CC} + ci]; }
+          for (var t = 0; t < ${T}; t++) {
+            let wm = w[wb + (c0 + ci) * ${COB} + min(cb0 + t, ${COB - 1})];
+            for (var j = 0; j < ${PX}; j++) { acc[t * ${PX} + j] += wm * xv[j]; }
+          }
+        }
+      }
+    }
+  }
+  if (gid.x >= ${grid.W}u || gid.y >= ${grid.H}u) { return; }`);
+  }
   if (!s.tail) {
     body.push(`  for (var j = 0; j < ${PX}; j++) {
     let oxj = ox0 + j;
@@ -225,7 +287,7 @@ ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage
     }
     body.push(`  }`);
   }
-  return { code: `${decls}${header(grid)}\n${body.join('\n')}\n}\n`, grid };
+  return { code: `${decls}${head}\n${body.join('\n')}\n}\n`, grid };
 }
 
 /** Depthwise conv (groups == Cin == Cout): weights one vec4 per (tap, block); bindings x, w, b, y [, alpha]. */
