@@ -6,7 +6,7 @@
 // memory (`shared`); the score is the sum of the models' medians. --out is rewritten after every
 // timing, so a run cut short keeps what it measured. Also
 // times an empty command buffer per frame (the per-frame floor of submitting at all).
-//   npm run build && node scripts/tune-webgpu.mjs [--out tuning.json] [--frames 20] [--reps 5] [--input 180x320]
+//   npm run build && node scripts/tune-webgpu.mjs [--out tuning.json] [--frames 20] [--reps 5] [--input 180x320] [--models ESPCN,ETDS-T]
 // Needs a GPU through the `webgpu` package; on an emulated adapter (SwiftShader) it refuses.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +26,11 @@ const d = await gpuDevice();
 const adapter = adapterOf(d);
 if (adapter.emulated && !args.includes('--allow-emulated')) throw new Error(`tune-webgpu: ${adapter.name} is an emulator: its timings say nothing about a GPU`);
 const pick = ['ESR:IMDN', 'ESR:RFDN', 'ESR:RLFN-S'];
-const nets = [...INFER_MODELS, ...ESR_MODELS.filter((m) => pick.includes(`ESR:${m.name}`))];
+const all = [...INFER_MODELS, ...ESR_MODELS.filter((m) => pick.includes(`ESR:${m.name}`))];
+const only = flag('--models', null)?.split(',');
+const unknown = only?.filter((n) => !all.some((m) => m.name === n)) ?? [];
+if (unknown.length) throw new Error(`tune-webgpu: --models: unknown ${unknown.join(', ')} (known: ${all.map((m) => m.name).join(', ')})`);
+const nets = only ? all.filter((m) => only.includes(m.name)) : all;
 const graphs = nets.map((m) => { manualSeed(1); const model = createModel(m.arch, m.args); try { return { name: m.name, g: toGraph(model) }; } finally { model.dispose(); } });
 const x = Float32Array.from({ length: H * W * 3 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2);
 const median = (v) => [...v].sort((a, b) => a - b)[(v.length - 1) >> 1];

@@ -7,9 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
+import { encodePng } from '../src/io/image.node.js';
 import { useEngine, mulberry32, maxAbsDiff, randomize, runGraphArray, skipReason, HAND, residualTailGraph, sharedProducerGraph } from './helpers.js';
 import { engine } from '../src/tensor/engine.js';
 import { Tensor, liveTensorCount } from '../src/tensor/tensor.js';
@@ -368,6 +370,30 @@ test('mvsr bench --engines mvsr-webgpu,ort-web-webgpu: both checked against mvsr
   assert.ok(j.rows.some((x) => x.model === 'ELSR' && x.engine === 'mvsr-webgpu'));
   assert.deepEqual(j.failures.map((f) => f.split(':')[0]), ['ELSR on ort-web-webgpu']);
   assert.equal(r.status, 1, 'a failed check makes the command exit 1');
+});
+
+test('MVSR_WEBGPU_TILING: the shipped x4 models with the input tile in workgroup memory give the wasm engine\'s output in mvsr bench, the tiling named in the engine notes; a bad value is one line', { skip: vkIcd ? false : 'no Vulkan driver and no SwiftShader (Debian chromium)' }, () => {
+  const tiling = { px: 2, co: 2, tailBlocks: 0, tailPx: 3, shared: true };
+  const r = spawnSync(process.execPath, [CLI, 'bench', '--quick', '--json', '--input', '12x16', '--check', '9x11', '--engines', 'mvsr-webgpu'],
+    { encoding: 'utf8', timeout: 300_000, env: { ...process.env, VK_ICD_FILENAMES: vkIcd, MVSR_WEBGPU_TILING: JSON.stringify(tiling) } });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { checks: { model: string; engine: string; maxDiff255: number | null; ok: boolean }[]; engines: { id: string; notes: string[] }[] };
+  assert.ok(j.engines[0]!.notes.includes(`dense-conv tiling ${JSON.stringify(tiling)}`), j.engines[0]!.notes.join(' | '));
+  const models = j.checks.map((c) => c.model);
+  for (const m of ['ELSR', 'ESPCN', 'ECBSR-M4C16', 'ETDS-T', 'ABPN-M4C28']) assert.ok(models.includes(m), `${m} checked (${models.join(', ')})`);
+  for (const c of j.checks) assert.ok(c.ok && c.maxDiff255! < 0.01, `${c.model}: ${JSON.stringify(c)}`);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mvsr-tiling-'));
+  const png = path.join(tmp, 'in.png');
+  writeFileSync(png, encodePng({ width: 6, height: 5, channels: 3, bitDepth: 8, data: Uint8Array.from({ length: 90 }, (_, i) => (i * 37) % 256) }));
+  for (const [value, want] of [['{px:2}', /MVSR_WEBGPU_TILING is not JSON/], ['{"pixels":2}', /unknown key 'pixels'/], ['{"shared":1}', /'shared' must be true or false/], ['{"px":0}', /'px' must be an integer ≥ 1/]] as const) {
+    const bad = spawnSync(process.execPath, [CLI, 'upscale', '--backend', 'webgpu', '-m', 'etds-t-x4', png, '-o', path.join(tmp, 'never.png')],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, VK_ICD_FILENAMES: vkIcd, MVSR_WEBGPU_TILING: value } });
+    assert.notEqual(bad.status, 0, value);
+    assert.match(bad.stderr.trim(), want);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.ok(!existsSync(path.join(tmp, 'never.png')), 'no output written');
+  }
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 test('mvsr bench prints a markdown table with the definitions; bad flags are refused in one line', () => {

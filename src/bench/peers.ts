@@ -584,6 +584,7 @@ export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
   await nodeGpu();
   const { gpuDevice, compileWebGpu, adapterOf } = await import('../runtime/webgpu/backend.js');
   const { mvsrResident } = await import('../runtime/webgpu/resident.js');
+  const { convTiling } = await import('../runtime/webgpu/wgsl.js');
   const d = await gpuDevice();
   const adapter = adapterOf(d)!;
   const prog = await compileWebGpu(g, d);
@@ -595,7 +596,7 @@ export async function createMvsrWebGpuPeer(g: Graph): Promise<Peer> {
     threads: 1,
     layout: 'nhwc',
     adapter,
-    notes: ['compileWebGpu: WGSL generated per shape, conv + activation and conv + residual + pixel shuffle fused, f32; round trip = upload, one submit, readback; resident = one command buffer per frame, input and output on the GPU'],
+    notes: ['compileWebGpu: WGSL generated per shape, conv + activation and conv + residual + pixel shuffle fused, f32; round trip = upload, one submit, readback; resident = one command buffer per frame, input and output on the GPU', `dense-conv tiling ${JSON.stringify(convTiling)}`],
     async prepare(x, H, W) {
       const xt = Tensor.from([1, H, W, Cin], x);
       const run = async (): Promise<Float32Array> => {
