@@ -43,7 +43,7 @@ fi
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
   if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd" VK_ICD_FILENAMES="$icd"; break; fi
 done
-{ echo "node $(node --version)"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; } | tee "$out/machine.txt"
+{ echo "node $(node --version) ($(command -v node))"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1; echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-}"; } | tee "$out/machine.txt"
 
 node --input-type=module -e "
 const { gpuDevice, adapterOf } = await import('./dist/src/runtime/webgpu/backend.js');
