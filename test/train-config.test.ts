@@ -193,14 +193,14 @@ test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer 
   sw!.dispose(); rrn!.dispose();
 });
 
-const DISTILL_CONFIGS = ['train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
+const DISTILL_CONFIGS = ['train_ABPN_M4C28_x4_distill.yml', 'train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
 
 test('the distillation configs: official DIV2K-trained teachers, a student that --init fits, held-out validation, a stated budget', async () => {
   await useEngine(1);
   assert.deepEqual(readdirSync(CONFIGS).filter((f) => f.includes('distill')).sort(), DISTILL_CONFIGS);
-  const [esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
-  const teachers = [/VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
-  for (const [i, c] of [esp!, img!, vid!].entries()) {
+  const [abpn, esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  const teachers = [/VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
+  for (const [i, c] of [abpn!, esp!, img!, vid!].entries()) {
     const f = DISTILL_CONFIGS[i]!;
     assert.equal(`train_${c.name}.yml`, f);
     assert.ok(c.distill, `${f}: has a distill: section`);
@@ -213,7 +213,10 @@ test('the distillation configs: official DIV2K-trained teachers, a student that 
     // one session, or a header that says how to run it in stretches
     assert.ok(hours <= 3 || readFileSync(join(CONFIGS, f), 'utf8').includes('--max-minutes'), `${f}: ${hours.toFixed(2)} h and no word on running it in stretches`);
   }
-  // the ESPCN student is the shipped espcn-x4's network, taught from targets made once per image
+  // the ABPN and ESPCN students are the shipped abpn-m4c28-x4's and espcn-x4's networks, taught from targets made once per image
+  assert.deepEqual(abpn!.network_g, loadTrainConfig(join(CONFIGS, 'train_ABPN_M4C28_x4.yml')).network_g);
+  assert.equal(abpn!.distill!.precompute, true);
+  assert.equal(abpn!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
   assert.deepEqual(esp!.network_g, loadTrainConfig(join(CONFIGS, 'train_ESPCN_x4.yml')).network_g);
   assert.equal(esp!.distill!.precompute, true);
   assert.equal(esp!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
