@@ -3,12 +3,14 @@
 # .gpu-kit): unpacks Node, mvsr and the packages, finds a Vulkan driver, then within a deadline
 #   1. names the adapter (adapter.json) and checks mvsr's WebGPU output against the wasm engine on
 #      every shipped x4 model (the bench's check step);
-#   2. tunes the dense-conv tiling (tuning.json, rewritten after every timing: scripts/tune-webgpu.mjs);
+#   2. tunes the dense-conv tiling, the default and the shared input tile first (tuning.json,
+#      rewritten after every timing: scripts/tune-webgpu.mjs);
 #   3. times the shipped models at the MAI setting and at 1440p output against onnxruntime-web's
 #      webgpu provider, with the tiling in effect (bench-mai.json, bench-1440p.json).
 # Results go to $OUT (or ./gpu-out). Each stage stops at its own timeout so a later one still runs.
 #   bash scripts/gpu-run.sh [--skip-tune] [--tiling '{"px":2,"shared":true}'] [--quick --allow-emulated]
-# The device tool: run(command="bash scripts/gpu-run.sh", carry=[".gpu-kit"], timeout_s=540)
+# The device tool: run(command="bash scripts/gpu-run.sh", carry=[".gpu-kit"], timeout_s=450): at most
+# 150 + 2 x 120 s of stages plus unpacking, leaving a 15-minute lease room for the start and a rerun.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -57,7 +59,7 @@ cat "$out/adapter.json"
 
 if [ "$skipTune" = 0 ]; then
   if [ "$quick" = 1 ]; then targs=(--frames 1 --reps 1 --input 12x16 --models ETDS-T,ESPCN --allow-emulated); else targs=(--frames 20 --reps 5); fi
-  timeout 240 node scripts/tune-webgpu.mjs "${targs[@]}" --out "$out/tuning.json" 2> >(tee "$out/tuning.txt" >&2)
+  timeout 150 node scripts/tune-webgpu.mjs "${targs[@]}" --out "$out/tuning.json" 2> >(tee "$out/tuning.txt" >&2)
   echo "gpu-run: tuning ended ($?)"
 fi
 # the tiling the timing run uses: --tiling, else the tuner's best, else the default
@@ -68,7 +70,7 @@ settings=("180x320 mai" "360x640 1440p"); bargs=()
 [ "$quick" = 1 ] && { settings=("12x16 quick"); bargs=(--quick --check 7x9 --models ETDS-T,ESPCN); }
 for setting in "${settings[@]}"; do
   set -- $setting
-  timeout 150 node dist/src/cli/main.js bench --engines mvsr-webgpu,ort-web-webgpu --input "$1" "${bargs[@]}" --json > "$out/bench-$2.json" 2> "$out/bench-$2.txt"
+  timeout 120 node dist/src/cli/main.js bench --engines mvsr-webgpu,ort-web-webgpu --input "$1" "${bargs[@]}" --json > "$out/bench-$2.json" 2> "$out/bench-$2.txt"
   echo "gpu-run: bench $2 ended ($?)"
 done
 ls -la "$out"
