@@ -196,7 +196,9 @@ ${actDecls(s.act, alphaB)}${resB >= 0 ? `@group(0) @binding(${resB}) var<storage
   } else {
     // The workgroup's WG*PX x WG outputs read a TH x TW input tile (zeros outside the image), CC
     // input blocks at a time: its invocations load it together, then every tap reads it there.
-    // No invocation may return before a barrier, so the grid check moves to the epilogue.
+    // Loads walk the storage buffer in order (pixel-major, as it is laid out); the tile is stored
+    // block-major, so neighbouring invocations read neighbouring vec4s of it (no bank conflicts
+    // when PX is 1). No invocation may return before a barrier, so the grid check moves to the epilogue.
     const chunks = Math.ceil(CIB / Math.max(1, Math.min(CIB, Math.floor(WORKGROUP_BYTES / (TH * TW * 16)))));
     const CC = Math.ceil(CIB / chunks), L = TH * TW * CC;
     head = `
@@ -214,12 +216,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     workgroupBarrier();
     for (var i = i32(li); i < ${L}; i += ${WG * WG}) {
       let q = i / ${CC};
-      let c = c0 + i % ${CC};
+      let cc = i % ${CC};
+      let c = c0 + cc;
       let iy = ty0 + q / ${TW};
       let ix = tx0 + q % ${TW};
       var v = vec4<f32>(0.0);
       if (iy >= 0 && iy < ${s.H} && ix >= 0 && ix < ${s.W} && c < ${CIB}) { v = x[((n * ${s.H} + iy) * ${s.W} + ix) * ${CIB} + c]; }
-      tile[i] = v;
+      tile[cc * ${TH * TW} + q] = v;
     }
     workgroupBarrier();
     for (var ky = 0; ky < ${s.K}; ky++) {
@@ -229,7 +232,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         for (var ci = 0; ci < ${CC}; ci++) {
           if (c0 + ci >= ${CIB}) { break; }
           var xv: array<vec4<f32>, ${PX}>;
-          for (var j = 0; j < ${PX}; j++) { xv[j] = tile[(tb + j) * ${CC} + ci]; }
+          for (var j = 0; j < ${PX}; j++) { xv[j] = tile[ci * ${TH * TW} + tb + j]; }
           for (var t = 0; t < ${T}; t++) {
             let wm = w[wb + (c0 + ci) * ${COB} + min(cb0 + t, ${COB - 1})];
             for (var j = 0; j < ${PX}; j++) { acc[t * ${PX} + j] += wm * xv[j]; }
