@@ -10,7 +10,7 @@ import { convTiling } from './webgpu/wgsl.js';
  * GPU is first asked for (the tiling scripts/tune-webgpu.mjs found on a GPU, tried in `mvsr bench`
  * before it becomes the default).
  */
-export function applyTilingOverride(text: string | undefined): void {
+function applyTilingOverride(text: string | undefined): void {
   if (!text) return;
   let o: unknown;
   try {
@@ -21,9 +21,10 @@ export function applyTilingOverride(text: string | undefined): void {
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error(`mvsr: MVSR_WEBGPU_TILING must be a JSON object of ${Object.keys(convTiling).join(', ')}: ${text}`);
   for (const [k, v] of Object.entries(o)) {
     if (!(k in convTiling)) throw new Error(`mvsr: MVSR_WEBGPU_TILING: unknown key '${k}' (known: ${Object.keys(convTiling).join(', ')})`);
-    const want = typeof (convTiling as Record<string, unknown>)[k];
-    const ok = want === 'boolean' ? typeof v === 'boolean' : Number.isInteger(v) && (v as number) >= (k === 'tailBlocks' ? 0 : 1);
-    if (!ok) throw new Error(`mvsr: MVSR_WEBGPU_TILING: '${k}' must be ${want === 'boolean' ? 'true or false' : `an integer ≥ ${k === 'tailBlocks' ? 0 : 1}`}, not ${JSON.stringify(v)}`);
+    const flag = typeof (convTiling as Record<string, unknown>)[k] === 'boolean';
+    const least = k === 'tailBlocks' ? 0 : 1; // tailBlocks 0: all of a tail's blocks
+    const ok = flag ? typeof v === 'boolean' : Number.isInteger(v) && (v as number) >= least;
+    if (!ok) throw new Error(`mvsr: MVSR_WEBGPU_TILING: '${k}' must be ${flag ? 'true or false' : `an integer ≥ ${least}`}, not ${JSON.stringify(v)}`);
   }
   Object.assign(convTiling, o);
 }
