@@ -430,6 +430,62 @@ test('disk cache: reused on the next load, rebuilt when damaged or stale, option
   assert.equal(fs.readdirSync(cacheDir).length, 4, 'no temporary files left behind');
 });
 
+/** MATLAB imresize by 1/2 at an interior output pixel, written out: Keys' cubic (a = -0.5) stretched by 2, 8 taps. */
+function halveNaive(img: Image, x: number, y: number, ch: number): number {
+  const cubic = (t: number) => {
+    const a = Math.abs(t);
+    return a <= 1 ? 1.5 * a ** 3 - 2.5 * a ** 2 + 1 : a <= 2 ? -0.5 * a ** 3 + 2.5 * a ** 2 - 4 * a + 2 : 0;
+  };
+  // output pixel i is centred on input 2i + 0.5: taps 2i - 3 ... 2i + 4 at distances 3.5 ... 0.5
+  const taps = [-3, -2, -1, 0, 1, 2, 3, 4].map((k) => ({ k, w: cubic((k - 0.5) / 2) / 2 }));
+  let v = 0;
+  for (const r of taps) for (const c of taps) v += r.w * c.w * img.data[((2 * y + r.k) * img.width + 2 * x + c.k) * 3 + ch]!;
+  return v;
+}
+
+test('hrScales: every image again downscaled (MATLAB bicubic, checked against the 8-tap x1/2 filter), LR from it, cached apart', async () => {
+  const dir = tmpDir('scales');
+  const big = noise(102, 90, 3, 11), small = noise(60, 52, 3, 12);
+  await writeImage(path.join(dir, 'big.png'), big);
+  await writeImage(path.join(dir, 'small.png'), small);
+  const cacheDir = path.join(tmpDir('scales-cache'), 'c');
+  const progress: [number, number][] = [];
+  const load = (hrScales?: number[]) => hrFolderSource(dir, SCALE, { lrPatch: LR_PATCH, cacheDir, hrScales, onProgress: (d, t) => progress.push([d, t]) });
+  const ds = await load([1, 0.5]);
+  // small at 1/2 is 30x26 -> 28x24 HR, LR 7x6: one 6x6 LR patch fits; big at 1/2 is 51x45 -> 48x44
+  assert.deepEqual(ds.items.map((i) => i.name), ['big', 'big@0.5', 'small', 'small@0.5']);
+  assert.deepEqual(progress, [[1, 4], [2, 4], [3, 4], [4, 4]]);
+  assert.equal(ds.stats.decoded, 2, 'each file decoded once for both factors');
+  for (const [it, src] of [[ds.items[1]!, big], [ds.items[3]!, small]] as const) {
+    const w = Math.floor(Math.ceil(src.width / 2) / SCALE) * SCALE, h = Math.floor(Math.ceil(src.height / 2) / SCALE) * SCALE;
+    assert.deepEqual([it.hrW, it.hrH, it.lrW, it.lrH], [w, h, w / SCALE, h / SCALE], it.name);
+    assert.equal(it.file, path.join(dir, `${it.name.replace('@0.5', '')}.png`));
+    let worst = 0;
+    for (let y = 2; y < h - 3; y++) {
+      for (let x = 2; x < w - 3; x++) {
+        for (let c = 0; c < 3; c++) {
+          const want = Math.min(255, Math.max(0, Math.round(halveNaive(src, x, y, c))));
+          worst = Math.max(worst, Math.abs(it.hr[(y * w + x) * 3 + c]! - want));
+        }
+      }
+    }
+    assert.ok(worst <= 1, `${it.name}: interior HR differs from the 8-tap x1/2 filter by up to ${worst}`);
+    assert.deepEqual(it.lr, imresizeUint8({ ...createImage(w, h, 3, 8), data: it.hr }, 1 / SCALE).data, `${it.name} LR`);
+  }
+  // the factor-1 items are those of a load without hrScales
+  const plain = await hrFolderSource(dir, SCALE, { lrPatch: LR_PATCH });
+  assert.deepEqual([ds.items[0]!.lr, ds.items[2]!.lr], plain.items.map((i) => i.lr));
+  // one cache entry per image and factor; a run with [1] reads only its own, and nothing is rebuilt
+  assert.equal(fs.readdirSync(cacheDir).length, 4);
+  assert.deepEqual((await load([1, 0.5])).stats, { decoded: 2, cacheHits: 4, cacheMisses: 0, cacheRebuilt: 0 });
+  assert.deepEqual((await load()).stats, { decoded: 2, cacheHits: 2, cacheMisses: 0, cacheRebuilt: 0 });
+  // a factor at which an image is too small skips that item only, naming the factor
+  const three = await hrFolderSource(dir, SCALE, { lrPatch: LR_PATCH, hrScales: [1, 0.3] });
+  assert.deepEqual(three.items.map((i) => i.name), ['big', 'big@0.3', 'small']);
+  assert.match(three.skipped.join('\n'), /small\.png downscaled by 0\.3: /);
+  await assert.rejects(hrFolderSource(dir, SCALE, { hrScales: [1, 1.5] }), /hrScales 1, 1\.5: each factor must be > 0 and <= 1/);
+});
+
 test('loadValSet: the pairs eval/image makePair makes (RGB, mod-crop, MATLAB bicubic)', async () => {
   const { dir, imgs } = await fixture;
   const valDir = tmpDir('val');

@@ -265,7 +265,7 @@ test('defaults are filled in for everything not given', () => {
     datasets: {
       train: {
         name: 'train', type: 'HRFolder', dataroot_gt: ['data/hr'], dataroot_lq: null, filename_tmpl: '{}', gt_size: 96, lq_size: 24,
-        use_hflip: true, use_rot: true, use_channel_shuffle: false, mine_patches: 1, batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
+        use_hflip: true, use_rot: true, use_channel_shuffle: false, mine_patches: 1, hr_scales: [1], batch_size_per_gpu: 16, prefetch: 3, cache_dir: null,
         num_frame: 1, flip_sequence: false, include: null, exclude: null, max_frames: 100, motion_shift: 2, motion_zoom: 0.01, motion_rotate: 0.005,
       },
       val: null,
@@ -494,6 +494,26 @@ test('patch mining: off by default, keeps the identity of runs written before th
   assert.throws(() => loadTrainConfig(file, ['datasets.train.mine_patches=0']), /mine_patches/);
   assert.throws(() => loadTrainConfig(join(CONFIGS, 'train_RLSP_x4_motion.yml'), ['datasets.train.mine_patches=4']),
     /datasets\.train\.mine_patches picks crops of single frames; sequences \(num_frame \d+\) are cropped uniformly/);
+});
+
+test('hr_scales: [1] by default, keeps the identity of runs written before the key existed, a different run with more factors, and checked', async () => {
+  const { runIdentity } = await import('../src/train/trainer.node.js');
+  const file = join(CONFIGS, 'train_ESPCN_x4_distill.yml');
+  const a = loadTrainConfig(file);
+  assert.deepEqual(a.datasets.train.hr_scales, [1]);
+  const { hr_scales: _h, ...beforeData } = a.datasets.train;
+  const before = { ...a, datasets: { ...a.datasets, train: beforeData } } as unknown as typeof a;
+  assert.equal(runIdentity(a), runIdentity(before), 'a run from before hr_scales existed still resumes');
+  const m = loadTrainConfig(file, ['datasets.train.hr_scales=[1, 0.5]']);
+  assert.deepEqual(m.datasets.train.hr_scales, [1, 0.5]);
+  assert.notEqual(runIdentity(m), runIdentity(a));
+  assert.notEqual(runIdentity(m), runIdentity(loadTrainConfig(file, ['datasets.train.hr_scales=[1, 0.75]'])));
+  for (const bad of ['[0]', '[1, 1.5]', '[]', '0.5']) {
+    assert.throws(() => loadTrainConfig(file, [`datasets.train.hr_scales=${bad}`]), /datasets\.train\.hr_scales(\[\d\])?: expected a (list of at least 1 item, each a )?number > 0 and <= 1/, bad);
+  }
+  assert.throws(() => loadTrainConfig(file, ['datasets.train.hr_scales=[1, 0.5, 1]']), /hr_scales lists 1, 0\.5, 1: a factor appears twice/);
+  assert.throws(() => loadTrainConfig(join(CONFIGS, 'train_MobileRRN_x4.yml'), ['datasets.train.hr_scales=[1, 0.5]']),
+    /datasets\.train\.hr_scales downscales the HR images of an HRFolder dataset; VideoFolder reads its LR as given/);
 });
 
 test('distill.precompute: off by default, keeps the identity of distillation runs written before the key existed, and is a different run when on', async () => {

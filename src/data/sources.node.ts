@@ -33,6 +33,11 @@ export interface HrFolderOptions extends SourceOptions {
   cacheHr?: boolean;
   /** Skip images whose HR is smaller than this each way (camera-motion sequences need room to move). */
   minHrSize?: number;
+  /**
+   * Each image once per factor, its HR downscaled by it (imresizeUint8, MATLAB bicubic) before
+   * the mod-crop and the LR; default [1]. Items of a factor other than 1 are named `name@f`.
+   */
+  hrScales?: number[];
 }
 
 export interface PairedFolderOptions extends SourceOptions {
@@ -118,6 +123,8 @@ interface CacheKey {
   size: number;
   mtimeMs: number;
   scale: number;
+  /** The HR downscale factor; absent for 1, so entries written before it existed stay valid. */
+  hrScale?: number;
 }
 
 interface CacheHeader {
@@ -135,13 +142,13 @@ interface CacheEntry {
   hr: Uint8Array | null;
 }
 
-function cachePath(cacheDir: string, file: string, scale: number): string {
-  const h = createHash('sha1').update(`${path.resolve(file)}\0${scale}`).digest('hex').slice(0, 20);
-  return path.join(cacheDir, `${stem(file).replace(/[^\w.-]/g, '_').slice(0, 40)}-x${scale}-${h}.mvsrcache`);
+function cachePath(cacheDir: string, file: string, scale: number, hrScale = 1): string {
+  const h = createHash('sha1').update(`${path.resolve(file)}\0${scale}${hrScale === 1 ? '' : `\0${hrScale}`}`).digest('hex').slice(0, 20);
+  return path.join(cacheDir, `${stem(file).replace(/[^\w.-]/g, '_').slice(0, 40)}${hrScale === 1 ? '' : `@${hrScale}`}-x${scale}-${h}.mvsrcache`);
 }
 
 function sameKey(a: CacheKey, b: CacheKey): boolean {
-  return a.v === b.v && a.file === b.file && a.size === b.size && a.mtimeMs === b.mtimeMs && a.scale === b.scale;
+  return a.v === b.v && a.file === b.file && a.size === b.size && a.mtimeMs === b.mtimeMs && a.scale === b.scale && (a.hrScale ?? 1) === (b.hrScale ?? 1);
 }
 
 type CacheRead = { entry: CacheEntry } | { absent: true } | { bad: string };
@@ -204,7 +211,8 @@ async function writeCache(p: string, e: CacheEntry): Promise<void> {
 /**
  * Every PNG/JPEG/WebP directly inside `dirs` (one folder or several, each sorted by name): decoded
  * once to RGB uint8, HR mod-cropped to a multiple of `scale` (top-left), LR = imresizeUint8(HR,
- * 1/scale) made once and kept in memory (and in `cacheDir` when given). Images smaller than one
+ * 1/scale) made once and kept in memory (and in `cacheDir` when given); with `hrScales`, once more
+ * per factor from the HR downscaled by it. Images smaller than one
  * HR patch are left out and listed in `skipped`. Item names are file names without extension,
  * prefixed by the folder name when several folders are given.
  */
@@ -222,6 +230,8 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
   }
   if (opts.limit !== undefined) files = files.slice(0, Math.max(0, opts.limit));
   if (files.length === 0) throw new Error(`mvsr: ${list.join(', ')}: no PNG/JPEG/WebP images`);
+  const hrScales = opts.hrScales ?? [1];
+  for (const f of hrScales) if (!(f > 0 && f <= 1)) throw new Error(`mvsr: hrFolderSource: hrScales ${hrScales.join(', ')}: each factor must be > 0 and <= 1`);
   if (opts.cacheDir) makeDirs(opts.cacheDir);
 
   const items: SrItem[] = [], skipped: string[] = [];
@@ -232,16 +242,21 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
     warn(m);
   };
 
-  /** One image: decoded or read from the cache, then appended to items or skipped. */
-  async function loadOne(file: string, name: string, i: number): Promise<void> {
+  const total = files.length * hrScales.length;
+  /**
+   * One image at one HR factor f: decoded (once for all factors: `decode`) or read from the
+   * cache, then appended to items or skipped.
+   */
+  async function loadOne(file: string, name: string, i: number, f: number, decode: () => Promise<Image>): Promise<void> {
     let item: SrItem | null = null;
     let cp: string | null = null, key: CacheKey | null = null, cached: CacheRead = { absent: true };
+    if (f !== 1) name = `${name}@${f}`;
     if (opts.cacheDir) {
       const st = await fsp.stat(file).catch((e) => {
         throw new Error(`mvsr: ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
       });
-      key = { v: CACHE_VERSION, file: path.resolve(file), size: st.size, mtimeMs: st.mtimeMs, scale };
-      cp = cachePath(opts.cacheDir, file, scale);
+      key = { v: CACHE_VERSION, file: path.resolve(file), size: st.size, mtimeMs: st.mtimeMs, scale, ...(f !== 1 ? { hrScale: f } : {}) };
+      cp = cachePath(opts.cacheDir, file, scale, f);
       cached = await readCache(cp, key);
       if ('bad' in cached && cached.bad !== 'stale') warn(`${cp}: damaged cache entry for ${file} (${cached.bad}); rebuilt`);
       if ('entry' in cached && cached.entry.hr && opts.cacheHr) {
@@ -250,18 +265,18 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
         if (small) skip(small);
         else item = { name, file, hr: cached.entry.hr, lr: cached.entry.lr, hrW: h.hrW, hrH: h.hrH, lrW: h.lrW, lrH: h.lrH };
         stats.cacheHits++;
-        opts.onProgress?.(i + 1, files.length, name);
+        opts.onProgress?.(i + 1, total, name);
         if (item) items.push(item);
         return;
       }
     }
-    let hr = await readRGB8(file);
-    stats.decoded++;
+    let hr = await decode();
+    if (f !== 1) hr = imresizeUint8(hr, f);
     if (hr.width % scale || hr.height % scale) hr = modCrop(hr, scale);
-    const small = tooSmall(file, hr.width, hr.height, scale, opts.lrPatch, opts.minHrSize);
+    const small = tooSmall(f === 1 ? file : `${file} downscaled by ${f}`, hr.width, hr.height, scale, opts.lrPatch, opts.minHrSize);
     if (small) {
       skip(small);
-      opts.onProgress?.(i + 1, files.length, name);
+      opts.onProgress?.(i + 1, total, name);
       return;
     }
     const lrW = hr.width / scale, lrH = hr.height / scale;
@@ -290,12 +305,14 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
       }
     }
     items.push({ name, file, hr: hr.data as Uint8Array, lr, hrW: hr.width, hrH: hr.height, lrW, lrH });
-    opts.onProgress?.(i + 1, files.length, name);
+    opts.onProgress?.(i + 1, total, name);
   }
   for (let i = 0; i < files.length; i++) {
     const { file, name } = files[i]!;
+    let decoded: Promise<Image> | null = null;
+    const decode = () => (decoded ??= readRGB8(file).then((im) => { stats.decoded++; return im; }));
     try {
-      await loadOne(file, name, i);
+      for (const [j, f] of hrScales.entries()) await loadOne(file, name, i * hrScales.length + j, f, decode);
     } catch (e) {
       const msg = oneLine(e);
       throw msg.includes(file) ? e : new Error(`mvsr: ${file}: ${msg.replace(/^mvsr: /, '')}`);

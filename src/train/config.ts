@@ -30,6 +30,8 @@ export interface TrainDatasetConfig {
   use_channel_shuffle: boolean;
   /** Candidate LR crops per patch, one kept with probability proportional to its gradient energy; 1: uniform crops. */
   mine_patches: number;
+  /** HRFolder only: each HR image is also used downscaled by each of these factors (1: as it is). */
+  hr_scales: number[];
   batch_size_per_gpu: number;
   prefetch: number;
   /** HRFolder only: where generated LR images are kept between runs; null: no cache. */
@@ -479,6 +481,7 @@ const trainDataset: MapSpec = {
     use_rot: opt(bool, true, "random vertical flips and transposes (BasicSR's rotation)"),
     use_channel_shuffle: opt(bool, false, 'random RGB channel permutations', ['use_channels_shuffle']),
     mine_patches: opt(int(1), 1, 'patch mining: candidate LR crops drawn per patch, one kept with probability proportional to its gradient energy (sum of |horizontal| and |vertical| differences of R+G+B, plus 1), so textured crops are trained on more often than flat ones; 1: uniform crops, as BasicSR; single frames only (num_frame 1)'),
+    hr_scales: opt(list(num(0, 1, true), 1), [1], 'HRFolder: the training set holds every HR image once per factor, downscaled by it (MATLAB bicubic) before its LR is made, e.g. [1, 0.5]: the same photos at a scale where a patch holds more detail; a smaller image is left out as usual'),
     batch_size_per_gpu: opt(int(1), 16, 'patches per iteration', ['batch_size']),
     prefetch: opt(int(0), 3, 'batches prepared ahead by the loader (0: none)'),
     cache_dir: opt(nullable(str()), null, 'HRFolder: folder keeping generated LR images between runs'),
@@ -909,6 +912,9 @@ function finish(c: Obj, raw: Obj, cx: Ctx): TrainConfig {
   if (videoArch && (td.type === 'PairedFolders' || (td.type === 'HRFolder' && (td.num_frame as number) < 2))) {
     cx.err(`${p}.type`, `${p}.type: ${String(network.type)} is a video model: train it on type: VideoFolder (clips), or on HRFolder stills with num_frame > 1 (camera motion)`);
   }
+  const hs = td.hr_scales as number[];
+  if (td.type !== 'HRFolder' && (hs.length !== 1 || hs[0] !== 1)) cx.err(`${p}.hr_scales`, `${p}.hr_scales downscales the HR images of an HRFolder dataset; ${String(td.type)} reads its LR as given: remove it`);
+  else if (new Set(hs).size !== hs.length) cx.err(`${p}.hr_scales`, `${p}.hr_scales lists ${hs.join(', ')}: a factor appears twice`);
   if ((td.mine_patches as number) > 1 && (td.type === 'VideoFolder' || (td.num_frame as number) > 1)) {
     cx.err(`${p}.mine_patches`, `${p}.mine_patches picks crops of single frames; sequences (num_frame ${String(td.num_frame)}) are cropped uniformly: remove it`);
   }

@@ -40,6 +40,7 @@ export async function trainQuantized(
   const video = getArch(type).kind === 'video', dt = cfg.datasets.train;
   if (video && dt.type !== 'VideoFolder') throw new Error(`mvsr train: quant: fine-tunes the video model ${type} on clips: datasets.train must be a VideoFolder, not ${dt.type}`);
   if (!video && dt.type !== 'HRFolder') throw new Error(`mvsr train: quant: fine-tunes the image model ${type} on an HRFolder dataset, not ${dt.type}`);
+  if (dt.hr_scales.length !== 1 || dt.hr_scales[0] !== 1) throw new Error(`mvsr train: quant: fine-tunes on the images as they are; datasets.train.hr_scales [${dt.hr_scales.join(', ')}] is for float training: remove it`);
   // the training data is looked at before the (long) calibration: an empty selection stops here
   for (const r of dt.dataroot_gt) {
     if (video) await listClips(r, { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined });

@@ -78,9 +78,10 @@ export interface TrainResult {
 /** What must match for a checkpoint to continue this config. */
 export function runIdentity(cfg: TrainConfig, networkG: Record<string, unknown> = cfg.network_g): string {
   // the sequence keys enter only for video datasets, so image runs keep the identity they had before those keys existed
-  // likewise mine_patches, only when it mines
-  const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, mine_patches, ...imageData } = cfg.datasets.train;
-  const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : { ...imageData, ...(mine_patches > 1 ? { mine_patches } : {}) };
+  // likewise mine_patches, only when it mines, and hr_scales, only when it holds more than the images as they are
+  const { num_frame, flip_sequence, include, exclude, max_frames, motion_shift, motion_zoom, motion_rotate, mine_patches, hr_scales, ...imageData } = cfg.datasets.train;
+  const scaled = !!hr_scales && (hr_scales.length !== 1 || hr_scales[0] !== 1);
+  const data = cfg.datasets.train.type === 'VideoFolder' || num_frame > 1 ? cfg.datasets.train : { ...imageData, ...(mine_patches > 1 ? { mine_patches } : {}), ...(scaled ? { hr_scales } : {}) };
   const id = {
     network_g: networkG, scale: cfg.scale, seed: cfg.manual_seed, data, optim: cfg.train.optim_g, loss: cfg.train.pixel_opt, aux: cfg.train.aux_opt,
     // distill.precompute enters only when on, so earlier distillation runs keep their identity
@@ -210,7 +211,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
   const T = dt.num_frame;
   const motion = dt.type === 'HRFolder' && T > 1 ? { maxShift: dt.motion_shift, maxZoom: dt.motion_zoom, maxRotate: dt.motion_rotate } : undefined;
   const source: SourceSpec = dt.type === 'HRFolder'
-    ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined, minHrSize: motion ? minMotionSize(dt.gt_size, T, motion) : undefined } }
+    ? { kind: 'hrFolder', dirs: dt.dataroot_gt, scale: cfg.scale, options: { cacheDir: dt.cache_dir ?? undefined, minHrSize: motion ? minMotionSize(dt.gt_size, T, motion) : undefined, hrScales: dt.hr_scales } }
     : dt.type === 'VideoFolder'
       ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
       : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } };
