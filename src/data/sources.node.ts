@@ -251,6 +251,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
     let item: SrItem | null = null;
     let cp: string | null = null, key: CacheKey | null = null, cached: CacheRead = { absent: true };
     if (f !== 1) name = `${name}@${f}`;
+    const label = f === 1 ? file : `${file} downscaled by ${f}`;
     if (opts.cacheDir) {
       const st = await fsp.stat(file).catch((e) => {
         throw new Error(`mvsr: ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
@@ -261,7 +262,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
       if ('bad' in cached && cached.bad !== 'stale') warn(`${cp}: damaged cache entry for ${file} (${cached.bad}); rebuilt`);
       if ('entry' in cached && cached.entry.hr && opts.cacheHr) {
         const h = cached.entry.header;
-        const small = tooSmall(file, h.hrW, h.hrH, scale, opts.lrPatch, opts.minHrSize);
+        const small = tooSmall(label, h.hrW, h.hrH, scale, opts.lrPatch, opts.minHrSize);
         if (small) skip(small);
         else item = { name, file, hr: cached.entry.hr, lr: cached.entry.lr, hrW: h.hrW, hrH: h.hrH, lrW: h.lrW, lrH: h.lrH };
         stats.cacheHits++;
@@ -273,7 +274,7 @@ export async function hrFolderSource(dirs: string | string[], scale: number, opt
     let hr = await decode();
     if (f !== 1) hr = imresizeUint8(hr, f);
     if (hr.width % scale || hr.height % scale) hr = modCrop(hr, scale);
-    const small = tooSmall(f === 1 ? file : `${file} downscaled by ${f}`, hr.width, hr.height, scale, opts.lrPatch, opts.minHrSize);
+    const small = tooSmall(label, hr.width, hr.height, scale, opts.lrPatch, opts.minHrSize);
     if (small) {
       skip(small);
       opts.onProgress?.(i + 1, total, name);
