@@ -11,6 +11,7 @@ import { useEngine } from './helpers.js';
 import { encodePng } from '../src/io/image.node.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadCheckpoint } from '../src/train/checkpoint.node.js';
+import { lineageOf } from '../src/train/trainer.node.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 
@@ -214,11 +215,35 @@ logger: {print_freq: 10, save_checkpoint_freq: 10}
   const wa = readSafetensors(readFileSync(fileA)), wb = readSafetensors(readFileSync(path.join(b, 'model.safetensors')));
   for (const k of Object.keys(wa.tensors)) assert.deepEqual(wb.tensors[k]!.data, wa.tensors[k]!.data, `weights ${k} come from --init`);
   assert.equal(wb.metadata.iterations, '3');
-  assert.equal(wb.metadata.init_file, 'model.safetensors');
+  assert.equal(wb.metadata.init_file, 'A/model.safetensors');
   assert.equal(wb.metadata.init_iterations, wa.metadata.iterations);
   assert.equal(wb.metadata.init_config, 'init_test');
   assert.equal(wb.metadata.init_seed, '7');
   assert.equal(wb.metadata.init_wall_time_s, wa.metadata.wall_time_s);
+  // a fine-tune of the fine-tune (from B's run folder) states both runs before it, as A's and B's files record them
+  const b2 = path.join(dir, 'B2');
+  const rb2 = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', b2, '--threads', '1', '--init', b, 'train.total_iter=2', 'manual_seed=9'], { encoding: 'utf8' });
+  assert.equal(rb2.status, 0, rb2.stderr);
+  const wb2 = readSafetensors(readFileSync(path.join(b2, 'model.safetensors')));
+  const lineage = JSON.parse(wb2.metadata.lineage!) as Record<string, unknown>[];
+  assert.equal(lineage.length, 2);
+  assert.deepEqual(lineage.map((l) => [l.file, l.config, l.iterations, l.seed, l.wall_time_s]), [
+    ['A/model.safetensors', wa.metadata.config, wa.metadata.iterations, wa.metadata.seed, wa.metadata.wall_time_s],
+    ['B/checkpoint (model)', wb.metadata.config, wb.metadata.iterations, wb.metadata.seed, wb.metadata.wall_time_s],
+  ]);
+  assert.deepEqual(lineage[1]!.overrides, JSON.parse(wb.metadata.overrides!), "B's overrides, as a list");
+  assert.equal(lineage[0]!.overrides, undefined, 'A had none');
+  // a file from before lineage (init_* only) still gives both steps
+  const { lineage: _, ...older } = wb.metadata;
+  assert.deepEqual(lineageOf('B/model.safetensors', older).map((l) => [l.file, l.iterations]), [['A/model.safetensors', wa.metadata.iterations], ['B/model.safetensors', '3']]);
+  assert.deepEqual(lineageOf('official.pth', { arch: 'ETDS' }), [], 'nothing for a file mvsr did not train');
+  // mvsr models adds the runs up
+  const wdir = path.join(dir, 'weights');
+  mkdirSync(wdir);
+  writeFileSync(path.join(wdir, 'chain-x4.safetensors'), readFileSync(path.join(b2, 'model.safetensors')));
+  const models = spawnSync(process.execPath, [CLI, 'models'], { encoding: 'utf8', env: { ...process.env, MVSR_WEIGHTS_DIR: wdir } });
+  assert.equal(models.status, 0, models.stderr);
+  assert.match(models.stdout, new RegExp(`chain-x4 .* 2 iterations \\(${Number(wa.metadata.iterations) + 3 + 2} over 3 runs\\)`));
   // a fresh run (no --init) differs from A: the comparison above can fail
   const c = path.join(dir, 'C');
   const rc = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', c, '--threads', '1', 'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8'], { encoding: 'utf8' });

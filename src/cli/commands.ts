@@ -29,7 +29,7 @@ import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
 import { loadTrainConfig } from '../train/config.node.js';
-import { train } from '../train/trainer.node.js';
+import { train, lineageOf } from '../train/trainer.node.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
@@ -461,14 +461,20 @@ kind and parameter count.`,
   async run(argv) {
     const { values: v } = parse('models', argv, { json: { type: 'boolean' } });
     await initEngine({ threads: 1 });
-    const shipped = listShippedModels().map((m) => ({
+    const shipped = listShippedModels().map((m) => {
+      // every mvsr run behind the file, its own last: a fine-tune of a fine-tune states its whole training
+      const lineage = lineageOf(m.file, m.metadata);
+      return {
       name: m.name, arch: m.arch, scale: m.scale, kind: archByName(m.arch) ? getArch(archByName(m.arch)!).kind : '?', params: m.params, weightsShipped: true,
       trained: {
         iterations: m.metadata.iterations ?? null, total_iter: m.metadata.total_iter ?? null, snapshot: m.metadata.snapshot === 'true',
         data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
         vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null, distilled_from: m.metadata.distilled_from ?? null,
+        lineage, total_iterations: lineage.reduce((a, l) => a + (Number(l.iterations) || 0), 0) || null,
+        teachers: [...new Set(lineage.map((l) => l.distilled_from).filter((d): d is string => !!d))],
       },
-    }));
+      };
+    });
     const archs = listArchs().map((a) => {
       const m = createAnyModel(a, {});
       const r = { name: a, arch: a, scale: m.scale, kind: getArch(a).kind, params: m.numParameters(), weightsShipped: false, defaults: getArch(a).defaults };
@@ -486,8 +492,9 @@ kind and parameter count.`,
       const t = r.trained;
       const its = t.iterations ? `, ${t.iterations}${t.snapshot && t.total_iter ? ` of ${t.total_iter}` : ''} iterations${t.snapshot ? ' (snapshot of an unfinished run)' : ''}` : '';
       const quality = t.set5_psnr ? `, Set5 ${t.set5_psnr} dB` : t.vimeo00001_psnr_y ? `, Vimeo 00001 ${t.vimeo00001_psnr_y} dB` : '';
-      const teacher = t.distilled_from ? `, distilled from ${t.distilled_from}` : '';
-      out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${quality}${teacher}`);
+      const runs = t.lineage.length > 1 ? ` (${t.total_iterations} over ${t.lineage.length} runs)` : '';
+      const teacher = t.teachers.length ? `, distilled from ${t.teachers.join(', then ')}` : t.distilled_from ? `, distilled from ${t.distilled_from}` : '';
+      out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${runs}${quality}${teacher}`);
     }
     out('');
     out(`${'architecture'.padEnd(18)} ${'kind'.padEnd(6)} ${'scale'.padStart(5)} ${'params'.padStart(8)}  defaults`);

@@ -425,17 +425,20 @@ export function loadInit(path: string): { tensors: StateDict; arch: string | nul
     const ck = loadCheckpoint(path);
     if (!ck) throw new Error(`mvsr train: --init ${path}: a folder, but it holds no training checkpoint (checkpoint/state.json); give a model file or a run directory`);
     const st = ck.state;
-    const meta: Record<string, string> = { iterations: String(st.iter), wall_time_s: st.elapsedSeconds.toFixed(0), seed: String(st.seed) };
+    const meta: Record<string, string> = { trained_by: 'mvsr', iterations: String(st.iter), wall_time_s: st.elapsedSeconds.toFixed(0), seed: String(st.seed) };
     if (typeof st.config === 'string') meta.config = st.config;
     const exported = join(path, 'model.safetensors');
     if (existsSync(exported)) {
       const m = loadWeightsFile(exported).metadata;
-      for (const k of ['trained_by', 'config', 'data']) if (m[k] !== undefined) meta[k] = m[k];
+      // the run's own provenance, and what it started from (its lineage) for the lineage of this one
+      for (const k of ['trained_by', 'config', 'data', 'overrides', 'distilled_from', 'lineage', ...STEP_KEYS.map((s) => `init_${s}`), 'init_file', 'init_trained_by']) {
+        if (m[k] !== undefined) meta[k] = m[k];
+      }
     }
     const which = ck.ema ? 'EMA' : 'model';
     return {
       tensors: ck.ema ?? ck.model, arch: null,
-      provenance: { ...initProvenance(path, meta), init_file: `${basename(resolve(path))}/checkpoint (${which})` },
+      provenance: initProvenance(path, meta, `${basename(resolve(path))}/checkpoint (${which})`),
       describe: `${path} (its checkpoint at iteration ${st.iter}, ${which} weights, training form)`,
     };
   }
@@ -443,15 +446,66 @@ export function loadInit(path: string): { tensors: StateDict; arch: string | nul
   return { tensors, arch: typeof metadata.arch === 'string' ? metadata.arch : null, provenance: initProvenance(path, metadata), describe: path };
 }
 
+/** A file's name for provenance; a run's exported model (`<run>/model.safetensors`, `best.safetensors`) keeps its run folder's name. */
+function fileLabel(file: string): string {
+  const parts = file.split(/[\\/]/).filter((p) => p !== '');
+  const last = parts.pop() ?? file;
+  return /^(model|best)\.safetensors$/.test(last) && parts.length ? `${parts.pop()!}/${last}` : last;
+}
+
+/** What one mvsr training run records of itself: the keys of a lineage step. */
+const STEP_KEYS = ['config', 'data', 'iterations', 'wall_time_s', 'seed'] as const;
+
+/** One earlier mvsr training run in a model's lineage (metadata `lineage`, oldest first). */
+export interface LineageStep {
+  file: string;
+  config?: string;
+  data?: string;
+  iterations?: string;
+  wall_time_s?: string;
+  seed?: string;
+  /** The run's command-line overrides (a JSON list in the file's metadata, parsed here). */
+  overrides?: string[];
+  distilled_from?: string;
+}
+
+/**
+ * The mvsr training runs behind a model file, oldest first, the file's own run last: its
+ * `lineage` (written since fine-tunes record it), else the one step its init_* keys name (files
+ * from before), then itself. Empty for a file mvsr did not train (an official checkpoint).
+ */
+export function lineageOf(file: string, metadata: Record<string, string>, label = fileLabel(file)): LineageStep[] {
+  if (metadata.trained_by !== 'mvsr') return [];
+  const step = (f: string, get: (k: string) => string | undefined): LineageStep => {
+    const r: LineageStep = { file: f };
+    for (const k of STEP_KEYS) { const v = get(k); if (v !== undefined) r[k] = v; }
+    const o = get('overrides'), d = get('distilled_from');
+    if (o !== undefined) { try { const l = JSON.parse(o) as unknown; if (Array.isArray(l)) r.overrides = l.map(String); } catch { /* not a list: left out */ } }
+    if (d !== undefined) r.distilled_from = d;
+    return r;
+  };
+  let before: LineageStep[] = [];
+  if (metadata.lineage !== undefined) {
+    try { const l = JSON.parse(metadata.lineage) as unknown; if (Array.isArray(l)) before = l as LineageStep[]; } catch { /* unreadable: start here */ }
+  } else if (metadata.init_file !== undefined && metadata.init_trained_by === 'mvsr') {
+    before = [step(metadata.init_file, (k) => metadata[`init_${k}`])];
+  }
+  return [...before, step(label, (k) => metadata[k])];
+}
+
 /**
  * What a fine-tuned model started from (`--init`), kept in the run state and written into the
- * exported model's metadata as init_*: the file's name and, for a model mvsr trained, that
- * model's config, data, iterations, wall time and seed, so a shipped file states its whole training.
+ * exported model's metadata: as init_* the file's name and, for a model mvsr trained, that
+ * model's config, data, iterations, wall time and seed; and as `lineage` (JSON) every mvsr run
+ * behind it, oldest first (`lineageOf`), so a model fine-tuned in several runs states its whole
+ * training, not only its last start.
  */
-export function initProvenance(file: string, metadata: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = { init_file: file.split(/[\\/]/).pop() ?? file };
-  for (const k of ['trained_by', 'config', 'data', 'iterations', 'wall_time_s', 'seed']) {
+export function initProvenance(file: string, metadata: Record<string, string>, name = fileLabel(file)): Record<string, string> {
+  const out: Record<string, string> = { init_file: name };
+  for (const k of ['trained_by', ...STEP_KEYS]) {
     if (metadata[k] !== undefined) out[`init_${k}`] = metadata[k];
   }
+  const lineage = lineageOf(file, metadata, name);
+  if (lineage.length) out.lineage = JSON.stringify(lineage);
   return out;
 }
