@@ -471,7 +471,7 @@ kind and parameter count.`,
         data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
         vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null, distilled_from: m.metadata.distilled_from ?? null,
         lineage, total_iterations: lineage.reduce((a, l) => a + (Number(l.iterations) || 0), 0) || null,
-        teachers: [...new Set(lineage.map((l) => l.distilled_from).filter((d): d is string => !!d))],
+        teachers: [...new Set([...lineage.map((l) => l.distilled_from), m.metadata.distilled_from].filter((d): d is string => !!d))],
       },
       };
     });
@@ -493,7 +493,7 @@ kind and parameter count.`,
       const its = t.iterations ? `, ${t.iterations}${t.snapshot && t.total_iter ? ` of ${t.total_iter}` : ''} iterations${t.snapshot ? ' (snapshot of an unfinished run)' : ''}` : '';
       const quality = t.set5_psnr ? `, Set5 ${t.set5_psnr} dB` : t.vimeo00001_psnr_y ? `, Vimeo 00001 ${t.vimeo00001_psnr_y} dB` : '';
       const runs = t.lineage.length > 1 ? ` (${t.total_iterations} over ${t.lineage.length} runs)` : '';
-      const teacher = t.teachers.length ? `, distilled from ${t.teachers.join(', then ')}` : t.distilled_from ? `, distilled from ${t.distilled_from}` : '';
+      const teacher = t.teachers.length ? `, distilled from ${t.teachers.join(', then ')}` : '';
       out(`  ${r.name.padEnd(w)} ${r.arch.padEnd(18)} x${r.scale}  ${String(r.params).padStart(8)} params${its}${runs}${quality}${teacher}`);
     }
     out('');

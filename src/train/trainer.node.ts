@@ -425,16 +425,14 @@ export function loadInit(path: string): { tensors: StateDict; arch: string | nul
     const ck = loadCheckpoint(path);
     if (!ck) throw new Error(`mvsr train: --init ${path}: a folder, but it holds no training checkpoint (checkpoint/state.json); give a model file or a run directory`);
     const st = ck.state;
-    const meta: Record<string, string> = { trained_by: 'mvsr', iterations: String(st.iter), wall_time_s: st.elapsedSeconds.toFixed(0), seed: String(st.seed) };
-    if (typeof st.config === 'string') meta.config = st.config;
+    // the run's exported model (when there is one) says what the run was and what it started from
+    // (its init_* and lineage); the checkpoint says where it stands
     const exported = join(path, 'model.safetensors');
-    if (existsSync(exported)) {
-      const m = loadWeightsFile(exported).metadata;
-      // the run's own provenance, and what it started from (its lineage) for the lineage of this one
-      for (const k of ['trained_by', 'config', 'data', 'overrides', 'distilled_from', 'lineage', ...STEP_KEYS.map((s) => `init_${s}`), 'init_file', 'init_trained_by']) {
-        if (m[k] !== undefined) meta[k] = m[k];
-      }
-    }
+    const m = existsSync(exported) ? loadWeightsFile(exported).metadata : {};
+    const meta: Record<string, string> = {
+      ...m, trained_by: m.trained_by ?? 'mvsr', iterations: String(st.iter), wall_time_s: st.elapsedSeconds.toFixed(0), seed: String(st.seed),
+    };
+    if (m.config === undefined && typeof st.config === 'string') meta.config = st.config;
     const which = ck.ema ? 'EMA' : 'model';
     return {
       tensors: ck.ema ?? ck.model, arch: null,
