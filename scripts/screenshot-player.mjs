@@ -1,5 +1,5 @@
 // The README's screenshot of the player: mvsr serve, headless Debian Chromium, the built-in
-// sample upscaled x4 by etds-t-x4 at the MAI size (180p -> 720p), split against bicubic.
+// sample upscaled x4 by the model the app starts with (mvsr's default) at the MAI size (180p -> 720p), split against bicubic.
 // Headless Chromium on SwiftShader does not composite WebGPU canvases, so the shot uses the WASM
 // backend (2D canvases); the pixels are the same (the web app test checks both).
 // usage: node scripts/screenshot-player.mjs [out.png]   (after npm run build)

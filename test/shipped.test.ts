@@ -2,13 +2,16 @@
 // against the figures recorded in their own metadata (and so in the README's model cards):
 // each image model's Set5 x4 PSNR-Y meets its target from ETDS Table 2 (minus 0.4 dB), the
 // recurrent video model beats the single-frame one of similar MACs by at least 0.2 dB PSNR-Y on
-// the held-out Vimeo group 00001, and evaluating a shipped file again gives what its metadata says.
+// the held-out Vimeo group 00001, evaluating a shipped file again gives what its metadata says, and
+// the default model (demo, web app) is the best on Set5 of those that cost no more per pixel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { DATA_DIR, needData } from './data.js';
 import { useEngine } from './helpers.js';
-import { listShippedModels, type ShippedModel } from '../src/api/shipped.node.js';
+import { defaultShippedModel, listShippedModels, type ShippedModel } from '../src/api/shipped.node.js';
+import { resolveGraph } from '../src/api/models.node.js';
+import { profileGraph } from '../src/graph/profile.js';
 import { loadAnyModelFile } from '../src/api/models.node.js';
 import { isVideoModel } from '../src/models/vsr.js';
 import { evaluateFolder, evaluateClips } from '../src/eval/files.node.js';
@@ -54,9 +57,11 @@ test('shipped image models: Set5 x4 at or above their targets (or a stated short
   await useEngine(2);
   const image = shipped.filter((m) => m.metadata.set5_psnr !== undefined);
   assert.ok(image.length >= 2, `image models shipped: ${image.map((m) => m.name)}`);
+  const set5 = new Map<string, number>();
   for (const m of image) {
     for (const set of ['Set5', 'Set14']) {
       const r = await evalImage(m, set);
+      if (set === 'Set5') set5.set(m.name, r.psnr);
       const key = set.toLowerCase();
       assert.ok(Math.abs(r.psnr - Number(m.metadata[`${key}_psnr`])) < 0.0015, `${m.name} ${set}: ${r.psnr} dB, metadata ${m.metadata[`${key}_psnr`]}`);
       assert.ok(Math.abs(r.ssim - Number(m.metadata[`${key}_ssim`])) < 0.00015, `${m.name} ${set}: SSIM ${r.ssim}, metadata ${m.metadata[`${key}_ssim`]}`);
@@ -68,6 +73,15 @@ test('shipped image models: Set5 x4 at or above their targets (or a stated short
         } else assert.ok(r.psnr >= target, `${m.name} (${m.arch}): Set5 ${r.psnr.toFixed(3)} dB, target ${target}`);
       }
     }
+  }
+  // the model mvsr runs when none is named (demo, web app) is the best shipped x4 image model on
+  // Set5 among those that cost no more per pixel (MACs of the deploy graph at 180x320)
+  const def = defaultShippedModel(4);
+  assert.ok(def && set5.has(def.name), `the default model ${def?.name} is a shipped x4 image model`);
+  const macs = (m: ShippedModel) => profileGraph(resolveGraph(m.file), 180, 320).macs;
+  const budget = macs(def);
+  for (const m of image.filter((x) => x.scale === 4 && macs(x) <= budget)) {
+    assert.ok(set5.get(m.name)! <= set5.get(def.name)!, `${m.name} (${(macs(m) / 1e9).toFixed(2)} G MACs) has Set5 ${set5.get(m.name)!.toFixed(3)} dB, above the default ${def.name}'s ${set5.get(def.name)!.toFixed(3)} (${(budget / 1e9).toFixed(2)} G)`);
   }
 });
 

@@ -18,6 +18,7 @@ import { renderSampleFrame } from '../src/data/synthetic.js';
 import { VideoUpscaler } from '../src/api/video.js';
 import { loadAnyModelFile } from '../src/api/models.node.js';
 import { listShippedModels } from '../src/api/shipped.node.js';
+import { defaultDemoModel } from '../src/api/demo.node.js';
 import { temporalSquaredError } from '../src/metrics/index.js';
 import type { Image } from '../src/io/image.js';
 import { makePair } from '../src/data/pairs.js';
@@ -235,5 +236,6 @@ test('mvsr demo with ffmpeg writes MP4 by default, readable by ffprobe with ever
     assert.ok(w === 640 || w === 1284);
   }
   // the default (shipped, trained) model must beat bicubic on the sample
+  if (shipped) assert.equal(j.model.name, defaultDemoModel());
   if (shipped) assert.ok(j.sr.psnrY > j.bicubic.psnrY + 0.5, `${j.model.name}: ${j.sr.psnrY} vs bicubic ${j.bicubic.psnrY}`);
 });

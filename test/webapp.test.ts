@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { serve, webRoot } from '../src/api/serve.node.js';
 import { listShippedModels } from '../src/api/shipped.node.js';
+import { defaultDemoModel } from '../src/api/demo.node.js';
 import { encodePng } from '../src/io/image.node.js';
 import { createImage } from '../src/io/image.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
@@ -54,8 +55,10 @@ test('mvsr serve: its own files with cross-origin isolation, the model list and 
     assert.equal(index.headers['cross-origin-opener-policy'], 'same-origin');
     assert.equal(index.headers['cross-origin-embedder-policy'], 'require-corp');
     assert.match(index.body, /mvsr player/);
-    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string; distilledFrom: string | null }[];
+    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string; distilledFrom: string | null; default: boolean }[];
     assert.deepEqual(list.map((m) => m.name), listShippedModels().map((m) => m.name));
+    // the app starts with the model mvsr demo runs (one default, the same in both)
+    assert.deepEqual(list.filter((m) => m.default).map((m) => m.name), [defaultDemoModel()]);
     // a distilled model names its teacher (the player shows it in the model list)
     const kd = list.find((m) => m.name === 'espcn-kd-x4');
     assert.equal(kd?.distilledFrom, 'VapSR_X4.pth');
@@ -146,8 +149,8 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
       assert.equal(dec.status, 0, `ffmpeg could not read the saved video: ${dec.stderr}`);
       const frameBytes = 640 * 360 * 3;
       assert.equal(dec.stdout.length, 6 * frameBytes, 'six 640x360 frames');
-      // each frame against etds-t-x4 run here on the same sample frame (the page draws it exactly)
-      const g = resolveGraph('etds-t-x4');
+      // each frame against the default model run here on the same sample frame (the page draws it exactly)
+      const g = resolveGraph(defaultDemoModel());
       const be = await createBackend(g, { backend: 'wasm' });
       const psnrs: number[] = [], refs: ReturnType<typeof createImage>[] = [], gots: ReturnType<typeof createImage>[] = [];
       for (let t = 0; t < 6; t++) {
@@ -203,9 +206,10 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
     assert.match((await page.textContent('#backend-used'))!, /WebGPU.*state on the GPU/);
     // the screenshot: WASM's 2D canvases (headless Chromium does not composite WebGPU canvases)
     await page.selectOption('#backend', 'wasm'); // first: a SwiftShader frame at 180p takes seconds
-    await page.selectOption('#model', 'etds-t-x4');
+    const first = defaultDemoModel();
+    await page.selectOption('#model', first);
     await page.selectOption('#lrh', '180');
-    await waitFor(page, () => /etds-t-x4/.test(document.getElementById('status')!.textContent!) && document.getElementById('backend-used')!.textContent!.startsWith('WASM'), null, 60_000, 'back to etds-t-x4 on WASM');
+    await waitFor(page, (name) => document.getElementById('status')!.textContent!.includes(name) && document.getElementById('backend-used')!.textContent!.startsWith('WASM'), first, 60_000, `back to ${first} on WASM`);
     await check();
     const shot = join(process.env.MVSR_SCREENSHOT_DIR ?? dir, 'player.png');
     await page.screenshot({ path: shot });

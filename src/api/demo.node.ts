@@ -12,7 +12,7 @@ import { haveFfmpeg } from '../io/ffmpeg.node.js';
 import { calculatePsnr, calculateSsim } from '../metrics/index.js';
 import type { SRModel } from '../models/registry.js';
 import type { VideoSRModel } from '../models/vsr.js';
-import { listShippedModels } from './shipped.node.js';
+import { defaultShippedModel } from './shipped.node.js';
 import { resolveAnyModel } from './models.node.js';
 import { VideoUpscaler } from './video.js';
 import { Upscaler, bicubicGraph } from './upscaler.js';
@@ -55,10 +55,9 @@ export interface DemoResult {
   ffmpeg: boolean;
 }
 
-/** The default demo model: ETDS-T x4 when shipped (on the sample it beat the shipped MobileRRN: +1.09 vs +0.73 dB over bicubic, 12 frames, with its 75,000-iteration snapshot), else any shipped x4 model. */
+/** The default demo model: the shipped default at x4 (DEFAULT_MODELS), else any shipped x4 model. */
 export function defaultDemoModel(): string {
-  const shipped = listShippedModels().filter((m) => m.scale === 4);
-  const pick = shipped.find((m) => m.name === 'etds-t-x4') ?? shipped[0];
+  const pick = defaultShippedModel(4);
   if (!pick) throw new Error('mvsr demo: no shipped x4 model in weights/ (pass --model <weights file>)');
   return pick.name;
 }

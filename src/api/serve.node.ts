@@ -8,7 +8,7 @@ import { createServer, type Server, type IncomingMessage, type ServerResponse } 
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listShippedModels } from './shipped.node.js';
+import { defaultShippedModel, listShippedModels } from './shipped.node.js';
 import { getArch } from '../models/registry.js';
 
 const TYPES: Record<string, string> = {
@@ -35,15 +35,19 @@ export interface ServedModel {
   name: string; arch: string; scale: number; params: number; video: boolean; url: string;
   /** The teacher's file name, for a model trained by distillation (its metadata's distilled_from). */
   distilledFrom: string | null;
+  /** The model the app starts with: mvsr's default (defaultShippedModel), one in the list. */
+  default: boolean;
 }
 
 export function servedModels(): ServedModel[] {
-  return listShippedModels().map((m) => {
+  const shipped = listShippedModels();
+  const first = defaultShippedModel(4, shipped) ?? shipped[0];
+  return shipped.map((m) => {
     let video = false;
     try {
       video = getArch(m.arch).kind === 'video';
     } catch { /* an unknown architecture loads (and fails) in the page */ }
-    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors`, distilledFrom: m.metadata.distilled_from ?? null };
+    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors`, distilledFrom: m.metadata.distilled_from ?? null, default: m === first };
   });
 }
 

@@ -50,6 +50,24 @@ export function listShippedModels(): ShippedModel[] {
   });
 }
 
+/**
+ * The model mvsr runs when none is named (`mvsr demo`, the web app's first choice), best first:
+ * etds-t-kd-vapsr-x4 is etds-t-x4's architecture (same cost) trained further by distillation from
+ * the official ETDS-L and VapSR weights; on Set5 / Set14 30.724 / 27.725 against 30.599 / 27.634,
+ * and on the demo's sample 21.088 against 20.919 dB PSNR-Y (README, Shipped models and Video).
+ */
+export const DEFAULT_MODELS = ['etds-t-kd-vapsr-x4', 'etds-t-x4'];
+
+/** The first of DEFAULT_MODELS that is shipped at `scale`, else any shipped model of that scale, or null. */
+export function defaultShippedModel(scale = 4, shipped: ShippedModel[] = listShippedModels()): ShippedModel | null {
+  const at = shipped.filter((m) => m.scale === scale);
+  for (const name of DEFAULT_MODELS) {
+    const m = at.find((x) => x.name === name);
+    if (m) return m;
+  }
+  return at[0] ?? null;
+}
+
 /** The shipped model for a name ('etds-t-x4', or 'etds-t' with a scale), or null. */
 export function findShippedModel(name: string, scale?: number): ShippedModel | null {
   const all = listShippedModels();

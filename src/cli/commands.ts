@@ -350,7 +350,7 @@ format is mp4 when ffmpeg is installed and y4m (no dependency) otherwise.
 
 options:
   -o, --out <folder>  where the videos go (default mvsr-demo)
-  -m, --model <m>     a weights file or shipped model (default: etds-t-x4; mobilerrn-x4 is the recurrent one)
+  -m, --model <m>     a weights file or shipped model (default: etds-t-kd-vapsr-x4; mobilerrn-x4 is the recurrent one)
       --input <video> an HR video (file or frame folder) instead of the bundled sample
       --frames <n>    frames to use (default 48 for the sample, all for --input)
       --format <f>    mp4 (needs ffmpeg) or y4m

@@ -487,7 +487,7 @@ async function main(): Promise<void> {
   state.models = await listModels();
   const sel = $('model') as HTMLSelectElement;
   for (const m of state.models) sel.add(new Option(`${m.name} (${m.arch}, x${m.scale}${m.video ? ', video' : ''}${m.distilledFrom ? `, distilled from ${m.distilledFrom}` : ''})`, m.name));
-  const first = state.models.find((m) => m.name === 'etds-t-x4') ?? state.models[0];
+  const first = state.models.find((m) => m.default) ?? state.models[0];
   if (!first) throw new Error('the server lists no models');
   sel.value = first.name;
   sel.onchange = () => void fetchModel(state.models.find((m) => m.name === sel.value)!).then(setModel).catch((e) => status(errorText(e), 'error'));
