@@ -1,6 +1,6 @@
 // The maintenance scripts in scripts/ as a maintainer runs them: clip-stats finds a known
 // translation and a known loss of sharpness; ship-model copies the weights bit for bit and adds
-// the figures `mvsr eval` reports for the same model and data.
+// the figures `mvsr eval` reports for the same model and data; compare-evals counts as by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -128,4 +128,24 @@ test('ship-model: weights copied bit for bit, the provenance kept, and the Set5/
     assert.equal(b.metadata[`${set.toLowerCase()}_ssim`], want.ssim.toFixed(4), `${set} SSIM as mvsr eval`);
   }
   assert.match(b.metadata.metrics_protocol ?? '', /crop = scale/);
+});
+
+test('compare-evals: the means, their difference and the images where the first is better, as counted by hand; mismatched or foreign files stop with the file named', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mvsr-compare-'));
+  const rows = (psnrs: number[]) => JSON.stringify({ rows: psnrs.map((psnr, i) => ({ name: `img${i}.png`, psnr })) });
+  // a is better on img0 and img2 (equal on img3 counts as not better); means 31.0 and 30.5
+  writeFileSync(path.join(dir, 'a.json'), rows([32, 30, 33, 29]));
+  writeFileSync(path.join(dir, 'b.json'), rows([31, 31, 31, 29]));
+  writeFileSync(path.join(dir, 'short.json'), rows([31, 31]));
+  writeFileSync(path.join(dir, 'other.json'), '{"psnr": 30}');
+  const script = path.join(REPO_ROOT, 'scripts', 'compare-evals.mjs');
+  const r = node([script, path.join(dir, 'a.json'), path.join(dir, 'b.json')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /a\.json: 31\.000 dB, .*b\.json: 30\.500 dB, difference 0\.500; the first is better on 2 of 4/);
+  const short = node([script, path.join(dir, 'a.json'), path.join(dir, 'short.json')]);
+  assert.equal(short.code, 1);
+  assert.match(short.stderr, /not on the same images \(img2\.png, and 1 more\)/);
+  const other = node([script, path.join(dir, 'other.json'), path.join(dir, 'b.json')]);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /other\.json: no rows/);
 });
