@@ -11,7 +11,7 @@ import { useEngine } from './helpers.js';
 import { encodePng } from '../src/io/image.node.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadCheckpoint } from '../src/train/checkpoint.node.js';
-import { lineageOf } from '../src/train/trainer.node.js';
+import { lineageOf } from '../src/train/lineage.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 

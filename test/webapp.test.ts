@@ -55,14 +55,17 @@ test('mvsr serve: its own files with cross-origin isolation, the model list and 
     assert.equal(index.headers['cross-origin-opener-policy'], 'same-origin');
     assert.equal(index.headers['cross-origin-embedder-policy'], 'require-corp');
     assert.match(index.body, /mvsr player/);
-    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string; distilledFrom: string | null; default: boolean }[];
+    const list = JSON.parse((await rawGet(url, '/models/index.json')).body) as { name: string; url: string; teachers: string[]; default: boolean }[];
     assert.deepEqual(list.map((m) => m.name), listShippedModels().map((m) => m.name));
     // the app starts with the model mvsr demo runs (one default, the same in both)
     assert.deepEqual(list.filter((m) => m.default).map((m) => m.name), [defaultDemoModel()]);
-    // a distilled model names its teacher (the player shows it in the model list)
-    const kd = list.find((m) => m.name === 'espcn-kd-x4');
-    assert.equal(kd?.distilledFrom, 'VapSR_X4.pth');
-    assert.equal(list.find((m) => m.name === 'espcn-x4')?.distilledFrom, null);
+    // a distilled model names its teachers, oldest first, over its whole lineage (the player shows
+    // them in the model list): etds-t-kd-vapsr-x4 was distilled from the official ETDS-L, then
+    // fine-tuned with VapSR as teacher (README, "Distillation"); its file's own run names only VapSR
+    const teachers = (name: string) => list.find((m) => m.name === name)?.teachers;
+    assert.deepEqual(teachers('espcn-kd-x4'), ['VapSR_X4.pth']);
+    assert.deepEqual(teachers('etds-t-kd-vapsr-x4'), ['ETDS_M7C48_x4.pth', 'VapSR_X4.pth']);
+    assert.deepEqual(teachers('espcn-x4'), []);
     assert.equal((await rawGet(url, list[0]!.url, 'HEAD')).status, 200);
     for (const p of ['/../package.json', '/%2e%2e/package.json', '/js/../../package.json', '/js/%2E%2E/%2E%2E/package.json', '/..%2fpackage.json',
       '/etc/passwd', '//etc/passwd', '/%2Fetc%2Fpasswd', '/models/../../package.json', '/models/nope.safetensors', '/..\\package.json', '/%00', '/js/%ZZ']) {
@@ -121,6 +124,9 @@ test('the player: the sample plays on WebGPU and WASM, an image upscales, what i
   const dir = mkdtempSync(join(tmpdir(), 'mvsr-webapp-'));
   try {
     await waitFor(page, () => (window as unknown as { __player?: { state: { model: unknown } } }).__player?.state.model, null, 60_000, 'the first model');
+    // the model list names every teacher of a model's lineage, as `mvsr models` does
+    const label = await page.evaluate(() => [...(document.getElementById('model') as HTMLSelectElement).options].find((o) => o.value === 'etds-t-kd-vapsr-x4')?.textContent);
+    assert.match(label ?? '', /distilled from ETDS_M7C48_x4\.pth, then VapSR_X4\.pth\)$/);
     await page.selectOption('#lrh', '90');
     const frames = () => page.evaluate(() => (window as unknown as { __player: { state: { frames: number } } }).__player.state.frames);
     const f0 = await frames();

@@ -9,6 +9,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultShippedModel, listShippedModels } from './shipped.node.js';
+import { teachersOf } from '../train/lineage.js';
 import { getArch } from '../models/registry.js';
 
 const TYPES: Record<string, string> = {
@@ -33,8 +34,8 @@ export interface ServeOptions {
 /** A model the app can load: shipped .safetensors files, listed at /models/index.json. */
 export interface ServedModel {
   name: string; arch: string; scale: number; params: number; video: boolean; url: string;
-  /** The teacher's file name, for a model trained by distillation (its metadata's distilled_from). */
-  distilledFrom: string | null;
+  /** The teachers' file names, oldest first, for a model trained by distillation (`teachersOf`: its whole lineage, as `mvsr models` lists them); empty otherwise. */
+  teachers: string[];
   /** The model the app starts with: mvsr's default (defaultShippedModel), one in the list. */
   default: boolean;
 }
@@ -47,7 +48,7 @@ export function servedModels(): ServedModel[] {
     try {
       video = getArch(m.arch).kind === 'video';
     } catch { /* an unknown architecture loads (and fails) in the page */ }
-    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors`, distilledFrom: m.metadata.distilled_from ?? null, default: m === first };
+    return { name: m.name, arch: m.arch, scale: m.scale, params: m.params, video, url: `/models/${m.name}.safetensors`, teachers: teachersOf(m.file, m.metadata), default: m === first };
   });
 }
 

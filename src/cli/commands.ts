@@ -29,7 +29,8 @@ import { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import { leaf, noGrad, clearTape } from '../autograd/var.js';
 import { loadTrainConfig } from '../train/config.node.js';
-import { train, lineageOf } from '../train/trainer.node.js';
+import { train } from '../train/trainer.node.js';
+import { lineageOf, teachersOf } from '../train/lineage.js';
 import { plotTrainingLog } from '../bench/plot.js';
 import { toGraph, stepGraph, deployModel } from '../models/registry.js';
 import { profileGraph } from '../graph/profile.js';
@@ -471,7 +472,7 @@ kind and parameter count.`,
         data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
         vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null, distilled_from: m.metadata.distilled_from ?? null,
         lineage, total_iterations: lineage.reduce((a, l) => a + (Number(l.iterations) || 0), 0) || null,
-        teachers: [...new Set([...lineage.map((l) => l.distilled_from), m.metadata.distilled_from].filter((d): d is string => !!d))],
+        teachers: teachersOf(m.file, m.metadata),
       },
       };
     });

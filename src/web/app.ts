@@ -486,7 +486,7 @@ async function main(): Promise<void> {
   }
   state.models = await listModels();
   const sel = $('model') as HTMLSelectElement;
-  for (const m of state.models) sel.add(new Option(`${m.name} (${m.arch}, x${m.scale}${m.video ? ', video' : ''}${m.distilledFrom ? `, distilled from ${m.distilledFrom}` : ''})`, m.name));
+  for (const m of state.models) sel.add(new Option(`${m.name} (${m.arch}, x${m.scale}${m.video ? ', video' : ''}${m.teachers?.length ? `, distilled from ${m.teachers.join(', then ')}` : ''})`, m.name));
   const first = state.models.find((m) => m.default) ?? state.models[0];
   if (!first) throw new Error('the server lists no models');
   sel.value = first.name;

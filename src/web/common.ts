@@ -12,7 +12,7 @@ import type { Graph } from '../graph/ir.js';
 import type { StepGraphSource } from '../runtime/video.js';
 import { gpuDevice } from '../runtime/webgpu/backend.js';
 
-export interface ModelEntry { name: string; arch: string; scale: number; params: number; video: boolean; url: string; distilledFrom?: string | null; /** the model the app starts with (mvsr's default) */ default?: boolean }
+export interface ModelEntry { name: string; arch: string; scale: number; params: number; video: boolean; url: string; /** teachers, oldest first (a distilled model) */ teachers?: string[]; /** the model the app starts with (mvsr's default) */ default?: boolean }
 
 /** A loaded model: what a VideoStream runs (an image graph is a one-frame step). */
 export interface LoadedModel {

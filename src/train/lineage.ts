@@ -1,0 +1,77 @@
+// Provenance of mvsr-trained model files: the training runs behind a file (its `lineage`, oldest
+// first), what a fine-tune records of its start, and the teachers a model was distilled from.
+// Pure functions of a file's name and metadata, shared by `mvsr train`, `mvsr models` and the
+// web app's model list (the server), so both name the same teachers.
+
+/** A file's name for provenance; a run's exported model (`<run>/model.safetensors`, `best.safetensors`) keeps its run folder's name. */
+export function fileLabel(file: string): string {
+  const parts = file.split(/[\\/]/).filter((p) => p !== '');
+  const last = parts.pop() ?? file;
+  return /^(model|best)\.safetensors$/.test(last) && parts.length ? `${parts.pop()!}/${last}` : last;
+}
+
+/** What one mvsr training run records of itself: the keys of a lineage step. */
+const STEP_KEYS = ['config', 'data', 'iterations', 'wall_time_s', 'seed'] as const;
+
+/** One earlier mvsr training run in a model's lineage (metadata `lineage`, oldest first). */
+export interface LineageStep {
+  file: string;
+  config?: string;
+  data?: string;
+  iterations?: string;
+  wall_time_s?: string;
+  seed?: string;
+  /** The run's command-line overrides (a JSON list in the file's metadata, parsed here). */
+  overrides?: string[];
+  distilled_from?: string;
+}
+
+/**
+ * The mvsr training runs behind a model file, oldest first, the file's own run last: its
+ * `lineage` (written since fine-tunes record it), else the one step its init_* keys name (files
+ * from before), then itself. Empty for a file mvsr did not train (an official checkpoint).
+ */
+export function lineageOf(file: string, metadata: Record<string, string>, label = fileLabel(file)): LineageStep[] {
+  if (metadata.trained_by !== 'mvsr') return [];
+  const step = (f: string, get: (k: string) => string | undefined): LineageStep => {
+    const r: LineageStep = { file: f };
+    for (const k of STEP_KEYS) { const v = get(k); if (v !== undefined) r[k] = v; }
+    const o = get('overrides'), d = get('distilled_from');
+    if (o !== undefined) { try { const l = JSON.parse(o) as unknown; if (Array.isArray(l)) r.overrides = l.map(String); } catch { /* not a list: left out */ } }
+    if (d !== undefined) r.distilled_from = d;
+    return r;
+  };
+  let before: LineageStep[] = [];
+  if (metadata.lineage !== undefined) {
+    try { const l = JSON.parse(metadata.lineage) as unknown; if (Array.isArray(l)) before = l as LineageStep[]; } catch { /* unreadable: start here */ }
+  } else if (metadata.init_file !== undefined && metadata.init_trained_by === 'mvsr') {
+    before = [step(metadata.init_file, (k) => metadata[`init_${k}`])];
+  }
+  return [...before, step(label, (k) => metadata[k])];
+}
+
+/**
+ * What a fine-tuned model started from (`--init`), kept in the run state and written into the
+ * exported model's metadata: as init_* the file's name and, for a model mvsr trained, that
+ * model's config, data, iterations, wall time and seed; and as `lineage` (JSON) every mvsr run
+ * behind it, oldest first (`lineageOf`), so a model fine-tuned in several runs states its whole
+ * training, not only its last start.
+ */
+export function initProvenance(file: string, metadata: Record<string, string>, name = fileLabel(file)): Record<string, string> {
+  const out: Record<string, string> = { init_file: name };
+  for (const k of ['trained_by', ...STEP_KEYS]) {
+    if (metadata[k] !== undefined) out[`init_${k}`] = metadata[k];
+  }
+  const lineage = lineageOf(file, metadata, name);
+  if (lineage.length) out.lineage = JSON.stringify(lineage);
+  return out;
+}
+
+/**
+ * Every teacher a model was distilled from, oldest first, once each: those of the runs in its
+ * lineage, then the file's own `distilled_from` (an official checkpoint has none).
+ */
+export function teachersOf(file: string, metadata: Record<string, string>): string[] {
+  const all = [...lineageOf(file, metadata).map((l) => l.distilled_from), metadata.distilled_from];
+  return [...new Set(all.filter((d): d is string => !!d))];
+}
