@@ -17,6 +17,10 @@ try {
   await page.waitForFunction(() => document.getElementById('backend-used').textContent.startsWith('WASM'), null, { timeout: 120_000 });
   const n = await page.evaluate(() => window.__player.state.frames);
   await page.waitForFunction((k) => window.__player.state.frames > k + 8, n, { timeout: 120_000 });
+  // the fps figure covers whole seconds of playing: let two of them pass on the WASM backend, so the
+  // shot does not show a second that held the switch of backends (0.0 fps)
+  await page.waitForTimeout(2500);
+  await page.waitForFunction(() => Number(document.getElementById('fps').textContent) > 0, null, { timeout: 30_000 });
   await page.evaluate(() => window.__player.still());
   await page.waitForTimeout(1200); // the stats line refreshes once a second
   await page.screenshot({ path: outPath });
