@@ -1,7 +1,7 @@
 // Provenance of mvsr-trained model files: the training runs behind a file (its `lineage`, oldest
 // first), what a fine-tune records of its start, and the teachers a model was distilled from.
 // Pure functions of a file's name and metadata, shared by `mvsr train`, `mvsr models` and the
-// web app's model list (the server), so both name the same teachers.
+// web app's model list (the server), so the command line and the app name the same teachers.
 
 /** A file's name for provenance; a run's exported model (`<run>/model.safetensors`, `best.safetensors`) keeps its run folder's name. */
 export function fileLabel(file: string): string {
