@@ -13,6 +13,7 @@ import { loadAnyModelFile } from '../dist/src/api/models.node.js';
 import { isVideoModel } from '../dist/src/models/vsr.js';
 import { evaluateFolder, evaluateClips } from '../dist/src/eval/files.node.js';
 import { listClips } from '../dist/src/data/clips.node.js';
+import { scrubProvenance } from '../dist/src/train/lineage.js';
 
 const REAL_CLIPS = ['basketballpass', 'clips/vtest.avi'];
 const [src, name, ...rest] = process.argv.slice(2);
@@ -24,7 +25,8 @@ const data = rest.includes('--data') ? rest[rest.indexOf('--data') + 1] : (proce
 await initEngine();
 const { tensors, metadata } = readSafetensors(readFileSync(src), src);
 const model = loadAnyModelFile(src);
-const meta = { ...metadata };
+// no local cache paths in a shipped file (files trained before the trainer dropped them)
+const meta = scrubProvenance(metadata);
 if (isVideoModel(model)) {
   const root = join(data, 'train/video/vimeo');
   const r = await evaluateClips(model, await listClips(root, { include: ['00001_*'] }), { scale: model.scale });

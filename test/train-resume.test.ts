@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './data.js';
@@ -11,7 +11,7 @@ import { useEngine } from './helpers.js';
 import { encodePng } from '../src/io/image.node.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadCheckpoint } from '../src/train/checkpoint.node.js';
-import { lineageOf } from '../src/train/lineage.js';
+import { lineageOf, scrubProvenance } from '../src/train/lineage.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 
@@ -209,12 +209,15 @@ logger: {print_freq: 10, save_checkpoint_freq: 10}
   const fileA = path.join(a, 'model.safetensors');
   // a learning rate too small to move a float32 weight and no EMA: B's model must be A's, bit for bit
   const rb = spawnSync(process.execPath, [CLI, 'train', cfg, '--run-dir', b, '--threads', '1', '--init', fileA,
-    'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8'], { encoding: 'utf8' });
+    'train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8', `datasets.train.cache_dir=${path.join(dir, 'lr-cache')}`], { encoding: 'utf8' });
   assert.equal(rb.status, 0, rb.stderr);
   assert.match(rb.stderr, /initialised \d+\/\d+ parameters from /);
   const wa = readSafetensors(readFileSync(fileA)), wb = readSafetensors(readFileSync(path.join(b, 'model.safetensors')));
   for (const k of Object.keys(wa.tensors)) assert.deepEqual(wb.tensors[k]!.data, wa.tensors[k]!.data, `weights ${k} come from --init`);
   assert.equal(wb.metadata.iterations, '3');
+  assert.ok(readdirSync(path.join(dir, 'lr-cache')).length > 0, 'the cache folder was used');
+  assert.deepEqual(JSON.parse(wb.metadata.overrides!), ['train.optim_g.lr=1e-30', 'train.ema_decay=0', 'train.total_iter=3', 'manual_seed=8'],
+    'the overrides as given, less the local cache path');
   assert.equal(wb.metadata.init_file, 'A/model.safetensors');
   assert.equal(wb.metadata.init_iterations, wa.metadata.iterations);
   assert.equal(wb.metadata.init_config, 'init_test');
@@ -237,6 +240,14 @@ logger: {print_freq: 10, save_checkpoint_freq: 10}
   const { lineage: _, ...older } = wb.metadata;
   assert.deepEqual(lineageOf('B/model.safetensors', older).map((l) => [l.file, l.iterations]), [['A/model.safetensors', wa.metadata.iterations], ['B/model.safetensors', '3']]);
   assert.deepEqual(lineageOf('official.pth', { arch: 'ETDS' }), [], 'nothing for a file mvsr did not train');
+  // a file written before the filter: its cache paths go no further, in its lineage nor when shipped
+  const cached = { ...wb2.metadata, overrides: JSON.stringify(['datasets.train.cache_dir=/home/x/cache', 'train.total_iter=2']),
+    lineage: JSON.stringify([{ file: 'A/model.safetensors', overrides: ['datasets.val.cache_dir=/tmp/c', 'seed=1'] }]) };
+  assert.deepEqual(lineageOf('C/model.safetensors', cached).map((l) => l.overrides), [['seed=1'], ['train.total_iter=2']]);
+  const scrubbed = scrubProvenance(cached);
+  assert.equal(scrubbed.overrides, JSON.stringify(['train.total_iter=2']));
+  assert.equal(scrubbed.lineage, JSON.stringify([{ file: 'A/model.safetensors', overrides: ['seed=1'] }]));
+  assert.equal(scrubProvenance({ ...cached, overrides: '["datasets.train.cache_dir=/c"]' }).overrides, undefined, 'a list left empty is left out');
   // mvsr models adds the runs up
   const wdir = path.join(dir, 'weights');
   mkdirSync(wdir);

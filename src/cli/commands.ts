@@ -472,7 +472,7 @@ kind and parameter count.`,
         data: m.metadata.data ?? null, val_psnr: m.metadata.val_psnr ?? null, set5_psnr: m.metadata.set5_psnr ?? null,
         vimeo00001_psnr_y: m.metadata.vimeo00001_psnr_y ?? null, distilled_from: m.metadata.distilled_from ?? null,
         lineage, total_iterations: lineage.reduce((a, l) => a + (Number(l.iterations) || 0), 0) || null,
-        teachers: teachersOf(m.file, m.metadata),
+        teachers: teachersOf(m.file, m.metadata, lineage),
       },
       };
     });

@@ -13,6 +13,39 @@ export function fileLabel(file: string): string {
 /** What one mvsr training run records of itself: the keys of a lineage step. */
 const STEP_KEYS = ['config', 'data', 'iterations', 'wall_time_s', 'seed'] as const;
 
+/**
+ * The overrides worth keeping in a file's provenance: all but those that only say where this
+ * machine keeps its caches (`datasets.*.cache_dir=`), which change nothing in the result and
+ * would publish a local path with every shipped model.
+ */
+export function provenanceOverrides(overrides: readonly string[]): string[] {
+  return overrides.filter((o) => !/^datasets\.[^.=]+\.cache_dir=/.test(o.trim()));
+}
+
+/** A lineage step with `provenanceOverrides` applied to its overrides. */
+function scrubStep(step: LineageStep): LineageStep {
+  return Array.isArray(step.overrides) ? { ...step, overrides: provenanceOverrides(step.overrides.map(String)) } : step;
+}
+
+/**
+ * A file's metadata with `provenanceOverrides` applied to its own `overrides` and to every step
+ * of its `lineage`: for shipping a file trained before the trainer filtered them.
+ */
+export function scrubProvenance(metadata: Record<string, string>): Record<string, string> {
+  const out = { ...metadata };
+  const list = (text: string): unknown => { try { return JSON.parse(text) as unknown; } catch { return undefined; } };
+  const o = out.overrides !== undefined ? list(out.overrides) : undefined;
+  if (Array.isArray(o)) {
+    const kept = provenanceOverrides(o.map(String));
+    if (kept.length) out.overrides = JSON.stringify(kept); else delete out.overrides;
+  }
+  const l = out.lineage !== undefined ? list(out.lineage) : undefined;
+  if (Array.isArray(l)) {
+    out.lineage = JSON.stringify((l as LineageStep[]).map(scrubStep));
+  }
+  return out;
+}
+
 /** One earlier mvsr training run in a model's lineage (metadata `lineage`, oldest first). */
 export interface LineageStep {
   file: string;
@@ -37,13 +70,15 @@ export function lineageOf(file: string, metadata: Record<string, string>, label 
     const r: LineageStep = { file: f };
     for (const k of STEP_KEYS) { const v = get(k); if (v !== undefined) r[k] = v; }
     const o = get('overrides'), d = get('distilled_from');
-    if (o !== undefined) { try { const l = JSON.parse(o) as unknown; if (Array.isArray(l)) r.overrides = l.map(String); } catch { /* not a list: left out */ } }
+    if (o !== undefined) { try { const l = JSON.parse(o) as unknown; if (Array.isArray(l)) r.overrides = provenanceOverrides(l.map(String)); } catch { /* not a list: left out */ } }
     if (d !== undefined) r.distilled_from = d;
     return r;
   };
   let before: LineageStep[] = [];
   if (metadata.lineage !== undefined) {
     try { const l = JSON.parse(metadata.lineage) as unknown; if (Array.isArray(l)) before = l as LineageStep[]; } catch { /* unreadable: start here */ }
+    // files written before the filter kept their cache paths: dropped here, so they go no further
+    before = before.map(scrubStep);
   } else if (metadata.init_file !== undefined && metadata.init_trained_by === 'mvsr') {
     before = [step(metadata.init_file, (k) => metadata[`init_${k}`])];
   }
@@ -69,9 +104,10 @@ export function initProvenance(file: string, metadata: Record<string, string>, n
 
 /**
  * Every teacher a model was distilled from, oldest first, once each: those of the runs in its
- * lineage, then the file's own `distilled_from` (an official checkpoint has none).
+ * lineage, then the file's own `distilled_from` (an official checkpoint has none). A caller
+ * that has the lineage already passes it.
  */
-export function teachersOf(file: string, metadata: Record<string, string>): string[] {
-  const all = [...lineageOf(file, metadata).map((l) => l.distilled_from), metadata.distilled_from];
+export function teachersOf(file: string, metadata: Record<string, string>, lineage = lineageOf(file, metadata)): string[] {
+  const all = [...lineage.map((l) => l.distilled_from), metadata.distilled_from];
   return [...new Set(all.filter((d): d is string => !!d))];
 }

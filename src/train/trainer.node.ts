@@ -28,7 +28,7 @@ import { loadValSet } from '../data/sources.node.js';
 import { evalPair, withBackend } from '../eval/image.js';
 import { createBackend, type Backend } from '../runtime/backend.js';
 import { loadWeightsFile, saveSafetensorsFile } from '../io/weights.node.js';
-import { initProvenance } from './lineage.js';
+import { initProvenance, provenanceOverrides } from './lineage.js';
 import { encodeModelMetadata } from '../io/weights.js';
 import type { StateDict } from '../nn/module.js';
 import { makeDirs } from '../io/files.node.js';
@@ -287,7 +287,9 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     });
     return { psnr: psnr / valSet.length, ssim: ssim / valSet.length };
   };
-  // provenance: `overrides` are those given to the session that writes the file (a JSON list)
+  // provenance: `overrides` are those given to the session that writes the file (a JSON list),
+  // less the local cache paths (`provenanceOverrides`)
+  const kept = provenanceOverrides(cfg.overrides);
   const exportModel = (file: string, extra: Record<string, string>) => {
     if (ema) ema.copyTo(evalModel);
     else evalModel.loadStateDict(model.stateDict());
@@ -296,7 +298,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       arch: d.arch, args: d.args, scale: d.scale,
       provenance: {
         trained_by: 'mvsr', config: cfg.name, data: dt.dataroot_gt.join(', '), iterations: String(state.iter),
-        total_iter: String(cfg.train.total_iter), ...(cfg.overrides.length ? { overrides: JSON.stringify(cfg.overrides) } : {}), wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
+        total_iter: String(cfg.train.total_iter), ...(kept.length ? { overrides: JSON.stringify(kept) } : {}), wall_time_s: state.elapsedSeconds.toFixed(0), seed: String(cfg.manual_seed), ema: String(!!ema),
         ...(state.init ? state.init as Record<string, string> : {}), ...teacherInfo, ...extra,
       },
     }));
