@@ -22,6 +22,12 @@ export function provenanceOverrides(overrides: readonly string[]): string[] {
   return overrides.filter((o) => !/^datasets\.[^.=]+\.cache_dir=/.test(o.trim()));
 }
 
+/** A JSON list kept in a metadata value; undefined when there is none or the text is not one. */
+function parseList(text: string | undefined): unknown[] | undefined {
+  if (text === undefined) return undefined;
+  try { const l = JSON.parse(text) as unknown; return Array.isArray(l) ? l : undefined; } catch { return undefined; }
+}
+
 /** A lineage step with `provenanceOverrides` applied to its overrides. */
 function scrubStep(step: LineageStep): LineageStep {
   return Array.isArray(step.overrides) ? { ...step, overrides: provenanceOverrides(step.overrides.map(String)) } : step;
@@ -33,16 +39,12 @@ function scrubStep(step: LineageStep): LineageStep {
  */
 export function scrubProvenance(metadata: Record<string, string>): Record<string, string> {
   const out = { ...metadata };
-  const list = (text: string): unknown => { try { return JSON.parse(text) as unknown; } catch { return undefined; } };
-  const o = out.overrides !== undefined ? list(out.overrides) : undefined;
-  if (Array.isArray(o)) {
+  const o = parseList(out.overrides), l = parseList(out.lineage);
+  if (o) {
     const kept = provenanceOverrides(o.map(String));
     if (kept.length) out.overrides = JSON.stringify(kept); else delete out.overrides;
   }
-  const l = out.lineage !== undefined ? list(out.lineage) : undefined;
-  if (Array.isArray(l)) {
-    out.lineage = JSON.stringify((l as LineageStep[]).map(scrubStep));
-  }
+  if (l) out.lineage = JSON.stringify((l as LineageStep[]).map(scrubStep));
   return out;
 }
 
@@ -69,16 +71,15 @@ export function lineageOf(file: string, metadata: Record<string, string>, label 
   const step = (f: string, get: (k: string) => string | undefined): LineageStep => {
     const r: LineageStep = { file: f };
     for (const k of STEP_KEYS) { const v = get(k); if (v !== undefined) r[k] = v; }
-    const o = get('overrides'), d = get('distilled_from');
-    if (o !== undefined) { try { const l = JSON.parse(o) as unknown; if (Array.isArray(l)) r.overrides = provenanceOverrides(l.map(String)); } catch { /* not a list: left out */ } }
+    const o = parseList(get('overrides')), d = get('distilled_from'); // overrides that are not a list are left out
+    if (o) r.overrides = provenanceOverrides(o.map(String));
     if (d !== undefined) r.distilled_from = d;
     return r;
   };
   let before: LineageStep[] = [];
   if (metadata.lineage !== undefined) {
-    try { const l = JSON.parse(metadata.lineage) as unknown; if (Array.isArray(l)) before = l as LineageStep[]; } catch { /* unreadable: start here */ }
-    // files written before the filter kept their cache paths: dropped here, so they go no further
-    before = before.map(scrubStep);
+    // unreadable: start here; files written before the filter kept their cache paths: dropped here, so they go no further
+    before = ((parseList(metadata.lineage) ?? []) as LineageStep[]).map(scrubStep);
   } else if (metadata.init_file !== undefined && metadata.init_trained_by === 'mvsr') {
     before = [step(metadata.init_file, (k) => metadata[`init_${k}`])];
   }
