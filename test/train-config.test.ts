@@ -193,14 +193,14 @@ test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer 
   sw!.dispose(); rrn!.dispose();
 });
 
-const DISTILL_CONFIGS = ['train_ABPN_M4C28_x4_distill.yml', 'train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
+const DISTILL_CONFIGS = ['train_ABPN_M4C28_x4_distill.yml', 'train_ELSR_x4_distill.yml', 'train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
 
 test('the distillation configs: official DIV2K-trained teachers, a student that --init fits, held-out validation, a stated budget', async () => {
   await useEngine(1);
   assert.deepEqual(readdirSync(CONFIGS).filter((f) => f.includes('distill')).sort(), DISTILL_CONFIGS);
-  const [abpn, esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
-  const teachers = [/VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
-  for (const [i, c] of [abpn!, esp!, img!, vid!].entries()) {
+  const [abpn, elsr, esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
+  const teachers = [/VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
+  for (const [i, c] of [abpn!, elsr!, esp!, img!, vid!].entries()) {
     const f = DISTILL_CONFIGS[i]!;
     assert.equal(`train_${c.name}.yml`, f);
     assert.ok(c.distill, `${f}: has a distill: section`);
@@ -220,6 +220,12 @@ test('the distillation configs: official DIV2K-trained teachers, a student that 
   assert.deepEqual(esp!.network_g, loadTrainConfig(join(CONFIGS, 'train_ESPCN_x4.yml')).network_g);
   assert.equal(esp!.distill!.precompute, true);
   assert.equal(esp!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
+  // the ELSR experiment: the shipped elsr-x4's network, one cosine cycle whose control is the same run with distill=null
+  assert.deepEqual(elsr!.network_g, loadTrainConfig(join(CONFIGS, 'train_ELSR_x4.yml')).network_g);
+  assert.equal(elsr!.distill!.precompute, true);
+  assert.equal(elsr!.train.scheduler.type, 'CosineAnnealingRestartLR');
+  assert.equal(elsr!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
+  assert.equal(loadTrainConfig(join(CONFIGS, 'train_ELSR_x4_distill.yml'), ['distill=null']).distill, null, 'the control: distill=null turns the teacher off');
   // the image student is the shipped etds-t-x4's network, so --init weights/etds-t-x4.safetensors fits
   const shipped = loadTrainConfig(join(CONFIGS, 'train_ETDS_M5C16_x4.yml'));
   assert.deepEqual(img!.network_g, { ...shipped.network_g, type: 'ETDSForInference' });
