@@ -20,7 +20,7 @@ export { VideoUpscaler, type VideoCallOptions } from './api/video.js';
 export { evaluateVideo, type VideoEvalOptions, type VideoEvalResult, type ClipRow, type FrameRow, type ClipInput } from './eval/video.js';
 export { renderSampleFrame, sampleClip, type SampleClipOptions } from './data/synthetic.js';
 export { Upscaler, type UpscalerOptions, type UpscaleCallOptions, type OutputBand } from './api/upscaler.js';
-export { upscaleBands, upscaleFloat, type FloatImage, type TileOptions } from './api/tiling.js';
+export { upscaleBands, upscaleFloat, type FloatImage, type TileOptions } from './runtime/tiling.js';
 export { evaluate, evalImage, evalPair, makePair, type EvalOptions, type EvalResult, type EvalRow } from './eval/image.js';
 export * from './io/image.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';

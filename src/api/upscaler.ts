@@ -5,7 +5,7 @@ import type { Image, ImageChannels } from '../io/image.js';
 import { toGraph, type SRModel } from '../models/registry.js';
 import { GraphBuilder, type Graph } from '../graph/ir.js';
 import { createBackend, type Backend } from '../runtime/backend.js';
-import { upscaleBands, type FloatImage, type TileOptions, type HrBand } from './tiling.js';
+import { upscaleBands, type FloatImage, type TileOptions, type HrBand } from '../runtime/tiling.js';
 import { float32ToImage, imageToFloat32, toRGB, alphaChannel } from '../io/image.js';
 
 export interface UpscaleCallOptions {

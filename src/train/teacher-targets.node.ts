@@ -5,7 +5,7 @@
 // zero-padded patch, and a step costs what it costs without distillation, so a large teacher
 // (VapSR, IMDN) costs minutes once instead of most of every step.
 import type { Backend } from '../runtime/backend.js';
-import { upscaleBands } from '../api/tiling.js';
+import { upscaleBands } from '../runtime/tiling.js';
 import { UINT8_TO_UNIT } from '../data/augment.js';
 import { loadSource, type SourceSpec } from '../data/loader.js';
 import { hasTarget, targetFile, writeTarget } from '../data/targets.node.js';

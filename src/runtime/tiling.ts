@@ -5,7 +5,7 @@
 // few values by one 8-bit level: README, Tiles); memory is bounded by the tile size, and bands can
 // be streamed to an encoder. Tiles run on a runtime backend.
 import { Tensor } from '../tensor/tensor.js';
-import type { Backend } from '../runtime/backend.js';
+import type { Backend } from './backend.js';
 import { tensorToPixels } from '../tensor/ops/pixels.js';
 import { yieldToEventLoop } from '../tensor/platform.js';
 
