@@ -193,18 +193,22 @@ test('the sliding-window config: the MobileRRN run with SlidingWindowVSR, fewer 
   sw!.dispose(); rrn!.dispose();
 });
 
-const DISTILL_CONFIGS = ['train_ABPN_M4C28_x4_distill.yml', 'train_ELSR_x4_distill.yml', 'train_ESPCN_x4_distill.yml', 'train_ETDS_M5C16_x4_distill.yml', 'train_RLSP_x4_distill.yml'];
+// every distillation config and its official teacher
+const DISTILL_TEACHERS: Record<string, RegExp> = {
+  'train_ABPN_M4C28_x4_distill.yml': /VapSR_X4\.pth$/, 'train_ELSR_x4_distill.yml': /VapSR_X4\.pth$/, 'train_ESPCN_x4_distill.yml': /VapSR_X4\.pth$/,
+  'train_ETDS_M5C16_x4_distill.yml': /ETDS_M7C48_x4\.pth$/, 'train_RLSP_x4_distill.yml': /ETDS_M7C48_x4\.pth$/,
+};
+const DISTILL_CONFIGS = Object.keys(DISTILL_TEACHERS);
 
 test('the distillation configs: official DIV2K-trained teachers, a student that --init fits, held-out validation, a stated budget', async () => {
   await useEngine(1);
   assert.deepEqual(readdirSync(CONFIGS).filter((f) => f.includes('distill')).sort(), DISTILL_CONFIGS);
   const [abpn, elsr, esp, img, vid] = DISTILL_CONFIGS.map((f) => loadTrainConfig(join(CONFIGS, f)));
-  const teachers = [/VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /VapSR_X4\.pth$/, /ETDS_M7C48_x4\.pth$/, /ETDS_M7C48_x4\.pth$/];
   for (const [i, c] of [abpn!, elsr!, esp!, img!, vid!].entries()) {
     const f = DISTILL_CONFIGS[i]!;
     assert.equal(`train_${c.name}.yml`, f);
     assert.ok(c.distill, `${f}: has a distill: section`);
-    assert.match(c.distill.teacher, teachers[i]!, `${f}: the official teacher`);
+    assert.match(c.distill.teacher, DISTILL_TEACHERS[f]!, `${f}: the official teacher`);
     assert.deepEqual(c.datasets.train.dataroot_gt, ['../shared/data/train/images'], `${f}: trains on the stills only`);
     if (existsSync(resolve(ROOT, '../shared/data'))) assert.ok(existsSync(resolve(ROOT, c.distill.teacher)), `${f}: the teacher exists`);
     const ms = assumedMs(join(CONFIGS, f));
@@ -213,18 +217,14 @@ test('the distillation configs: official DIV2K-trained teachers, a student that 
     // one session, or a header that says how to run it in stretches
     assert.ok(hours <= 3 || readFileSync(join(CONFIGS, f), 'utf8').includes('--max-minutes'), `${f}: ${hours.toFixed(2)} h and no word on running it in stretches`);
   }
-  // the ABPN and ESPCN students are the shipped abpn-m4c28-x4's and espcn-x4's networks, taught from targets made once per image
-  assert.deepEqual(abpn!.network_g, loadTrainConfig(join(CONFIGS, 'train_ABPN_M4C28_x4.yml')).network_g);
-  assert.equal(abpn!.distill!.precompute, true);
-  assert.equal(abpn!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
-  assert.deepEqual(esp!.network_g, loadTrainConfig(join(CONFIGS, 'train_ESPCN_x4.yml')).network_g);
-  assert.equal(esp!.distill!.precompute, true);
-  assert.equal(esp!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
-  // the ELSR experiment: the shipped elsr-x4's network, one cosine cycle whose control is the same run with distill=null
-  assert.deepEqual(elsr!.network_g, loadTrainConfig(join(CONFIGS, 'train_ELSR_x4.yml')).network_g);
-  assert.equal(elsr!.distill!.precompute, true);
+  // the ABPN, ELSR and ESPCN students are the shipped abpn-m4c28-x4's, elsr-x4's and espcn-x4's networks, taught from targets made once per image
+  for (const [c, base] of [[abpn!, 'train_ABPN_M4C28_x4.yml'], [elsr!, 'train_ELSR_x4.yml'], [esp!, 'train_ESPCN_x4.yml']] as const) {
+    assert.deepEqual(c.network_g, loadTrainConfig(join(CONFIGS, base)).network_g, `${c.name}: the network of ${base}`);
+    assert.equal(c.distill!.precompute, true, `${c.name}: precomputed targets`);
+    assert.equal(c.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5', `${c.name}: validates on Set5`);
+  }
+  // the ELSR experiment is one cosine cycle whose control is the same run with distill=null
   assert.equal(elsr!.train.scheduler.type, 'CosineAnnealingRestartLR');
-  assert.equal(elsr!.datasets.val?.dataroot_gt, '../shared/data/benchmarks/Set5');
   assert.equal(loadTrainConfig(join(CONFIGS, 'train_ELSR_x4_distill.yml'), ['distill=null']).distill, null, 'the control: distill=null turns the teacher off');
   // the image student is the shipped etds-t-x4's network, so --init weights/etds-t-x4.safetensors fits
   const shipped = loadTrainConfig(join(CONFIGS, 'train_ETDS_M5C16_x4.yml'));
