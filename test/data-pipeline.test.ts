@@ -327,6 +327,7 @@ test('distillation targets: cropped and augmented exactly as the HR (naive refer
   const Q = o.lrPatch * SCALE;
   const worker = createBatchLoader(spec, o), inline = createBatchLoader(spec, { ...o, inline: true });
   try {
+    assert.deepEqual((await worker.ready).missingTargets, []);
     for (const k of [0, 1, 7, 3]) {
       const [w, i] = await Promise.all([worker.next(k), inline.next(k)]);
       assert.deepEqual(w, i, `iteration ${k}: worker and inline`);
@@ -354,6 +355,13 @@ test('distillation targets: cropped and augmented exactly as the HR (naive refer
     assert.ok(e && !e.message.includes('\n'), String(e?.message));
     assert.ok(e.message.includes(victim.file) && e.message.includes(vf), e.message);
     assert.match(e.message, why);
+    await l.close();
+  }
+  // with missingTargets 'report' the loader lists the images without a whole target instead of
+  // stopping (the trainer then makes them and loads again), through the worker and inline
+  for (const inline of [false, true]) {
+    const l = createBatchLoader({ ...spec, missingTargets: 'report' }, { ...o, inline });
+    assert.deepEqual((await l.ready).missingTargets, [victim.name], `inline ${inline}`);
     await l.close();
   }
 });

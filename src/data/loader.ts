@@ -12,13 +12,15 @@ type NoCallbacks<T> = Omit<T, 'onProgress' | 'onWarning'>;
 
 /**
  * Where the training pairs come from; plain data, so it can be sent to a worker. `targetDir`: a
- * folder of distillation targets for the images (see targets.node.ts), cropped with the HR.
+ * folder of distillation targets for the images (see targets.node.ts), cropped with the HR; a
+ * missing or damaged one is a loading error, or with `missingTargets: 'report'` is listed in
+ * LoaderInfo.missingTargets (a caller that makes them and loads again; no batch is drawn then).
  */
 export type SourceSpec = (
   | { kind: 'hrFolder'; dirs: string | string[]; scale: number; options?: NoCallbacks<HrFolderOptions> }
   | { kind: 'paired'; gtDir: string; lqDir: string; scale: number; options?: NoCallbacks<PairedFolderOptions> }
   | { kind: 'videoFolder'; roots: string[]; scale: number; options?: NoCallbacks<VideoSourceOptions> }
-) & { targetDir?: string };
+) & { targetDir?: string; missingTargets?: 'error' | 'report' };
 
 export interface LoaderOptions extends SampleOptions {
   /** Batches prepared ahead of the one asked for (default 3). */
@@ -38,6 +40,8 @@ export interface LoaderInfo {
   names: string[];
   skipped: string[];
   stats: CacheStats;
+  /** The items without a whole distillation target (`missingTargets: 'report'` only). */
+  missingTargets: string[];
 }
 
 export interface BatchLoader {
@@ -53,7 +57,7 @@ export interface BatchLoader {
 export async function loadSource(
   spec: SourceSpec, lrPatch: number,
   onProgress?: (done: number, total: number, name: string) => void, onWarning?: (m: string) => void,
-): Promise<FolderSource> {
+): Promise<FolderSource & { missingTargets?: string[] }> {
   const src = await import('./sources.node.js');
   const cb = { onProgress, onWarning };
   let s: FolderSource;
@@ -61,12 +65,13 @@ export async function loadSource(
   else if (spec.kind === 'paired') s = await src.pairedFolderSource(spec.gtDir, spec.lqDir, spec.scale, { lrPatch, ...spec.options, ...cb });
   else if (spec.kind === 'videoFolder') s = await (await import('./videoSources.node.js')).videoFolderSource(spec.roots, spec.scale, { lrPatch, ...spec.options, ...cb });
   else throw new Error(`mvsr: batch loader: unknown source kind '${(spec as { kind: unknown }).kind}'`);
-  if (spec.targetDir) await (await import('./targets.node.js')).attachTargets(s, spec.targetDir);
-  return s;
+  if (!spec.targetDir) return s;
+  const missingTargets = await (await import('./targets.node.js')).attachTargets(s, spec.targetDir, spec.missingTargets);
+  return Object.assign(s, { missingTargets });
 }
 
-export function sourceInfo(s: FolderSource): LoaderInfo {
-  return { scale: s.scale, names: s.items.map((i) => i.name), skipped: s.skipped, stats: s.stats };
+export function sourceInfo(s: FolderSource & { missingTargets?: string[] }): LoaderInfo {
+  return { scale: s.scale, names: s.items.map((i) => i.name), skipped: s.skipped, stats: s.stats, missingTargets: s.missingTargets ?? [] };
 }
 
 function checkIteration(k: number): void {

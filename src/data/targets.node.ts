@@ -3,6 +3,7 @@
 // never picks up a stale target) and stored in a folder per teacher. The trainer writes them
 // once (train/teacher-targets.node.ts); the batch loader attaches them to the items it loaded,
 // and sampleBatch crops them with the HR patches.
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -54,6 +55,15 @@ export async function readTarget(file: string, width: number, height: number): P
   return bad ? { bad } : new Uint8Array(buf.buffer, buf.byteOffset + HEADER, width * height * 3);
 }
 
+/** Whether `dir` holds any target file (a run that made targets there before). */
+export function hasTargetFiles(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((f) => f.endsWith('.u8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `file` holds a whole width x height target, from its header and size only (no pixel read). */
 export async function hasTarget(file: string, width: number, height: number): Promise<boolean> {
   let fh: fsp.FileHandle | null = null;
@@ -69,13 +79,21 @@ export async function hasTarget(file: string, width: number, height: number): Pr
   }
 }
 
-/** Attach every item's target from `dir`; one missing or damaged target is an error naming the image and the file. */
-export async function attachTargets(ds: SrDataset, dir: string): Promise<void> {
+/**
+ * Attach every item's target from `dir`. With `missing: 'error'` (the default) one missing or
+ * damaged target is an error naming the image and the file; with `'report'` the items whose target
+ * is missing or damaged are returned instead (and left without one), for a caller that will make
+ * them and load again.
+ */
+export async function attachTargets(ds: SrDataset, dir: string, missing: 'error' | 'report' = 'error'): Promise<string[]> {
+  const lacking: string[] = [];
   for (const it of ds.items) {
     if ((it.frames ?? 1) !== 1) throw new Error(`mvsr: ${it.file || it.name}: distillation targets are for still images, not clips`);
     const file = targetFile(dir, it, ds.scale);
     const t = await readTarget(file, it.hrW, it.hrH);
-    if ('bad' in t) throw new Error(`mvsr: ${it.file || it.name}: distillation target ${file}: ${t.bad}`);
-    it.target = t;
+    if (!('bad' in t)) it.target = t;
+    else if (missing === 'report') lacking.push(it.name);
+    else throw new Error(`mvsr: ${it.file || it.name}: distillation target ${file}: ${t.bad}`);
   }
+  return lacking;
 }
