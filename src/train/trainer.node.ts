@@ -218,8 +218,9 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       ? { kind: 'videoFolder', roots: dt.dataroot_gt, scale: cfg.scale, options: { include: dt.include ?? undefined, exclude: dt.exclude ?? undefined, maxFrames: dt.max_frames, numFrame: T } }
       : { kind: 'paired', gtDir: dt.dataroot_gt[0]!, lqDir: dt.dataroot_lq![0]!, scale: cfg.scale, options: { filenameTmpl: dt.filename_tmpl } };
   // distillation: the teacher's deploy graph, without gradients, on each batch's LR patches or (precompute) once on each whole image
-  let teacher: Backend | null = null, teacherModel: SRModel | null = null, targetDir: string | null = null;
-  let precomputeOn: { backend: Backend; release: () => Promise<void> } | null = null;
+  let teacher: Backend | null = null, teacherModel: SRModel | null = null;
+  // distill.precompute: where the targets are kept, and the teacher that makes the missing ones
+  let precompute: { dir: string; backend: Backend; release: () => Promise<void> } | null = null;
   const distilLoss = cfg.distill ? lossFn(cfg.distill.loss) : null;
   const teacherInfo: Record<string, string> = {};
   if (cfg.distill) {
@@ -240,52 +241,52 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     teacherInfo.distilled_from = t.name;
     teacherInfo.distill_teacher_sha256 = t.sha256;
     say(`distilling from ${t.name} (${t.model.arch} x${t.model.scale}, SHA-256 ${t.sha256.slice(0, 12)}…), ${cfg.distill.loss.type} weight ${cfg.distill.loss.loss_weight}${dc.precompute ? ', targets precomputed on the whole images' : ''}`);
+    // precomputed: the teacher runs once per image whose target is not on disk (openLoader, below); the steps read its output from the batches
     if (dc.precompute) {
-      // the teacher runs once per image (below, only for the images whose targets are not on disk yet); the steps read its output from the batches
-      targetDir = join(dt.cache_dir ?? runDir, `teacher-${t.sha256.slice(0, 16)}`);
-      precomputeOn = { backend, release };
+      precompute = { dir: join(dt.cache_dir ?? runDir, `teacher-${t.sha256.slice(0, 16)}`), backend, release };
     }
   }
-  const newLoader = (spec: SourceSpec, onWarning: (w: string) => void): BatchLoader => createBatchLoader(spec, {
-    seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
-    channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence, motion,
-    minePatches: dt.mine_patches, onWarning,
-  });
+  const newLoader = (spec: SourceSpec, onWarning: (w: string) => void): BatchLoader => {
+    const l = createBatchLoader(spec, {
+      seed: cfg.manual_seed, batchSize: dt.batch_size_per_gpu, lrPatch: dt.lq_size, hflip: dt.use_hflip, rot: dt.use_rot,
+      channelShuffle: dt.use_channel_shuffle, prefetch: dt.prefetch, numFrame: T, temporalFlip: dt.flip_sequence, motion,
+      minePatches: dt.mine_patches, onWarning,
+    });
+    owned.push(() => l.close());
+    return l;
+  };
   const warn = (w: string) => say(`warning: ${w}`);
-  let loader: BatchLoader | null = null;
-  owned.push(() => loader?.close());
-  if (targetDir && precomputeOn) {
-    const t0 = performance.now(), dir = targetDir, pre = precomputeOn;
-    let made = 0, reused = 0;
-    if (hasTargetFiles(dir)) {
+  // with precomputed targets: the teacher runs on the images whose target is not on disk yet, then is released
+  const openLoader = async (pre: NonNullable<typeof precompute>): Promise<BatchLoader> => {
+    const t0 = performance.now(), spec: SourceSpec = { ...source, targetDir: pre.dir };
+    const done = (l: BatchLoader, made: number, reused: number) => {
+      say(`teacher targets: ${made} computed, ${reused} reused from ${pre.dir} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      return l;
+    };
+    if (hasTargetFiles(pre.dir)) {
       // the loader the steps will use also says which targets are missing: when none is (every run
       // after the first), the images are decoded once instead of once here and once in the loader
       const held: string[] = [];
-      const first = loader = newLoader({ ...source, targetDir: dir, missingTargets: 'report' }, (w) => held.push(w));
-      const seen = await orRelease(() => first.ready);
+      const l = newLoader({ ...spec, missingTargets: 'report' }, (w) => held.push(w));
+      const seen = await orRelease(() => l.ready);
       if (seen.missingTargets.length === 0) {
-        reused = seen.names.length;
         held.forEach(warn);
-      } else {
-        await first.close();
-        loader = null;
+        return done(l, 0, seen.names.length);
       }
+      await l.close();
     }
-    if (!loader) {
-      const r = await orRelease(() => makeTeacherTargets(source, dt.lq_size, pre.backend, dir, say));
-      made = r.made;
-      reused = r.reused;
-      loader = newLoader({ ...source, targetDir: dir }, warn);
-    }
-    say(`teacher targets: ${made} computed, ${reused} reused from ${dir} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-    await pre.release();
+    const r = await orRelease(() => makeTeacherTargets(source, dt.lq_size, pre.backend, pre.dir, say));
+    return done(newLoader(spec, warn), r.made, r.reused);
+  };
+  const loader = precompute ? await openLoader(precompute) : newLoader(source, warn);
+  if (precompute) {
+    await precompute.release();
     teacher = null;
-  } else loader = newLoader(source, warn);
-  const steps: BatchLoader = loader;
+  }
   const vd = cfg.datasets.val;
   const valSet = vd && !video ? await orRelease(() => loadValSet(vd.dataroot_gt, cfg.scale, 12)) : [];
   const valClips = vd && video ? await orRelease(() => loadValClips(vd.dataroot_gt, { include: vd.include ?? undefined, exclude: vd.exclude ?? undefined, maxFrames: vd.max_frames })) : [];
-  const info = await orRelease(() => steps.ready);
+  const info = await orRelease(() => loader.ready);
   const unit = video ? 'clips' : 'images';
   say(`${cfg.name}: ${type} x${cfg.scale}, ${model.numParameters()} parameters; ${info.names.length} training ${motion ? 'stills' : unit}${video ? ` (sequences of ${T} frames${motion ? ' filmed by a moving camera' : ''})` : ''}${info.skipped.length ? ` (${info.skipped.length} skipped)` : ''}; ${video ? valClips.length : valSet.length} validation ${unit}`);
 
@@ -357,7 +358,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
       const iter = state.iter + 1;
       const lr = sched.lrAt(iter);
       opt.lr = lr;
-      const batch = await steps.next(iter - 1);
+      const batch = await loader.next(iter - 1);
       const B = dt.batch_size_per_gpu, P = dt.lq_size, Q = dt.gt_size, nl = B * P * P * 3, nh = B * Q * Q * 3;
       const xs = Array.from({ length: T }, (_, t) => leaf(Tensor.from([B, P, P, 3], batch.lr.subarray(t * nl, (t + 1) * nl))));
       const ts = Array.from({ length: T }, (_, t) => leaf(Tensor.from([B, Q, Q, 3], batch.hr.subarray(t * nh, (t + 1) * nh))));
@@ -434,7 +435,7 @@ export async function train(cfg: TrainConfig, o: TrainOptions = {}): Promise<Tra
     }
     return { runDir, iter: state.iter, stoppedBy, elapsedSeconds: state.elapsedSeconds, lastVal, best: state.best, modelFile };
   } finally {
-    steps.close();
+    loader.close();
     opt.dispose();
     ema?.dispose();
     evalModel.dispose();
